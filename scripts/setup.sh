@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs what Airlock and its tests need on Debian 12 with Node 20:
+# the Debian packages (when missing) and the npm packages (when stale).
+# Safe to run again: it does nothing when everything is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command:package pairs; every one is needed by the product or the tests.
+needed=(
+  "bwrap:bubblewrap"
+  "git:git"
+  "cc:gcc"
+  "skopeo:skopeo"
+  "umoci:umoci"
+  "faketime:faketime"
+  "docker-registry:docker-registry"
+  "openssl:openssl"
+  "make:make"
+  "python3:python3"
+  "g++:g++"
+)
+missing=()
+for pair in "${needed[@]}"; do
+  cmd=${pair%%:*} pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+# A non-English locale for the tests (they must not depend on the host's).
+if ! locale -a 2>/dev/null | grep -qi '^sk_SK.utf8$'; then
+  missing+=("locales")
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "airlock setup: missing Debian packages: ${missing[*]}" >&2
+    echo "  install them with: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "airlock setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! locale -a 2>/dev/null | grep -qi '^sk_SK.utf8$'; then
+  if [ "$(id -u)" -eq 0 ]; then
+    sed -i 's/^# *sk_SK.UTF-8 UTF-8/sk_SK.UTF-8 UTF-8/' /etc/locale.gen
+    grep -q '^sk_SK.UTF-8 UTF-8' /etc/locale.gen || echo 'sk_SK.UTF-8 UTF-8' >>/etc/locale.gen
+    locale-gen >/dev/null
+  else
+    echo "airlock setup: the sk_SK.UTF-8 locale is missing; run: sudo locale-gen sk_SK.UTF-8" >&2
+    exit 1
+  fi
+fi
+
+# diffoscope is optional (repro falls back to a built-in diff); say so once.
+command -v diffoscope >/dev/null 2>&1 ||
+  echo "airlock setup: diffoscope not installed (optional; 'apt-get install diffoscope' for richer repro diffs)" >&2
+
+# npm packages: install when node_modules is missing or older than the lock.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "airlock setup: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# The compiled CLI: rebuild when any source is newer than the build.
+if [ ! -f dist/cli/main.js ] || [ -n "$(find src tsconfig.json tsconfig.build.json -newer dist/cli/main.js -print -quit)" ]; then
+  echo "airlock setup: npm run build" >&2
+  npm run --silent build
+fi

@@ -1,0 +1,34 @@
+import { isAirlockError } from '../core/errors.js';
+
+/** Codes that mean the user asked for something malformed: exit 2, like a usage error. */
+const USAGE_CODES = new Set<string>(['USAGE', 'UNKNOWN_TARGET']);
+
+/**
+ * The one place errors become user text. Known errors print their message and
+ * hint; anything else is a bug and says so. Returns the exit status.
+ */
+export function renderError(err: unknown, opts: { json: boolean }): number {
+  if (isAirlockError(err)) {
+    const status = USAGE_CODES.has(err.code) ? 2 : 1;
+    if (opts.json) {
+      process.stdout.write(
+        `${JSON.stringify({ ok: false, error: { code: err.code, message: err.message, hint: err.hint, details: err.details } })}\n`,
+      );
+    } else {
+      process.stderr.write(`error[${err.code}]: ${err.message}\n`);
+      if (err.hint) process.stderr.write(`  fix: ${err.hint}\n`);
+    }
+    return status;
+  }
+  const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  if (opts.json) {
+    process.stdout.write(
+      `${JSON.stringify({ ok: false, error: { code: 'BUG', message: String(err) } })}\n`,
+    );
+  } else {
+    process.stderr.write(
+      `error[BUG]: an unexpected error; this is a bug in Airlock, please report it with this text:\n${text}\n`,
+    );
+  }
+  return 1;
+}
