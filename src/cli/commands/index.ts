@@ -1,4 +1,10 @@
 import type { Command } from 'commander';
 
-/** Each command file exports `register(cli)`; the list is the CLI's command set. */
-export const commandModules: ((cli: Command) => void)[] = [];
+/**
+ * The CLI's command set. Each command file exports `register(cli)`, declares
+ * only its flags there, and imports its use-case from pipeline/ when it runs.
+ * Add one import and one list entry per command, keeping both lists sorted.
+ */
+export const commandModules: ((cli: Command) => void)[] = [
+  // commands: one entry per line
+];
