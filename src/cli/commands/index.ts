@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { register as build } from './build.js';
+import { register as why } from './why.js';
 
 /**
  * The CLI's command set. Each command file exports `register(cli)`, declares
@@ -7,4 +9,6 @@ import type { Command } from 'commander';
  */
 export const commandModules: ((cli: Command) => void)[] = [
   // commands: one entry per line
+  build,
+  why,
 ];

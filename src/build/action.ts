@@ -1,0 +1,175 @@
+import { digestJson } from '../core/canonical.js';
+import { compareBytes } from '../core/compare.js';
+import type { Digest } from '../core/digest.js';
+import type { TreeEntry } from '../core/tree.js';
+
+/** Bumped whenever the meaning of an action or its result changes. */
+export const ACTION_FORMAT = 'airlock.action/v1';
+export const RESULT_FORMAT = 'airlock.result/v1';
+
+/**
+ * Everything that can change a target's outputs. Its canonical JSON digest is
+ * the action key: same key ⇒ same outputs.
+ */
+export interface Action {
+  format: typeof ACTION_FORMAT;
+  toolchain: { name: string; digest: Digest }[];
+  inputs: Digest;
+  deps: { target: string; path: string; outputs: Digest }[];
+  steps: string[];
+  env: Record<string, string>;
+  outputs: string[];
+  sourceDateEpoch: number;
+  platform: { os: string; arch: string };
+  sandbox: unknown;
+}
+
+/** The action key: sha256 of the RFC 8785 canonical JSON of the action. */
+export function actionKey(action: Action): Digest {
+  return digestJson(action);
+}
+
+/** What building an action produced; cached under the action key. */
+export interface ActionResult {
+  format: typeof RESULT_FORMAT;
+  actionKey: Digest;
+  exitCode: number;
+  outputs: {
+    tree: Digest;
+    entries: TreeEntry[];
+    /** The deterministic .tar.gz of the outputs: one layer blob per target. */
+    layer: { digest: Digest; size: number; diffId: Digest };
+  };
+  logs: { step: number; stdout: Digest; stderr: Digest }[];
+  timings: { durationMs: number };
+}
+
+/**
+ * What the builder remembers of a target's last build so `airlock why` can
+ * explain a cache miss: the action and the input tree behind its digest.
+ */
+export interface BuildRecord {
+  format: 'airlock.build-record/v1';
+  target: string;
+  key: Digest;
+  action: Action;
+  inputs: TreeEntry[];
+}
+
+/** One difference between two actions, as `airlock why` reports it. */
+export interface ActionChange {
+  component: string;
+  detail: string;
+  path?: string;
+  old?: string;
+  new?: string;
+}
+
+const entryId = (e: TreeEntry): string =>
+  e.kind === 'file' ? `${e.digest}${e.executable ? ' (executable)' : ''}` : `symlink → ${e.target}`;
+
+/**
+ * Every component that differs between the previous and the current build
+ * of a target, down to each input file with its old and new digest.
+ */
+export function diffBuilds(prev: BuildRecord, next: BuildRecord): ActionChange[] {
+  const changes: ActionChange[] = [];
+  const a = prev.action;
+  const b = next.action;
+  if (a.format !== b.format) {
+    changes.push({
+      component: 'format',
+      detail: 'Airlock action format changed',
+      old: a.format,
+      new: b.format,
+    });
+  }
+  if (a.inputs !== b.inputs) {
+    const before = new Map(prev.inputs.map((e) => [e.path, e]));
+    const after = new Map(next.inputs.map((e) => [e.path, e]));
+    const paths = [...new Set([...before.keys(), ...after.keys()])].sort(compareBytes);
+    for (const path of paths) {
+      const x = before.get(path);
+      const y = after.get(path);
+      if (x && !y)
+        changes.push({ component: 'inputs', detail: 'input removed', path, old: entryId(x) });
+      else if (!x && y)
+        changes.push({ component: 'inputs', detail: 'input added', path, new: entryId(y) });
+      else if (x && y && entryId(x) !== entryId(y)) {
+        changes.push({
+          component: 'inputs',
+          detail: 'input changed',
+          path,
+          old: entryId(x),
+          new: entryId(y),
+        });
+      }
+    }
+  }
+  diffList(
+    changes,
+    'toolchain',
+    a.toolchain.map((t) => `${t.name} ${t.digest}`),
+    b.toolchain.map((t) => `${t.name} ${t.digest}`),
+  );
+  diffList(
+    changes,
+    'deps',
+    a.deps.map((d) => `${d.target} → ${d.path}: ${d.outputs}`),
+    b.deps.map((d) => `${d.target} → ${d.path}: ${d.outputs}`),
+  );
+  diffList(changes, 'steps', a.steps, b.steps);
+  diffList(
+    changes,
+    'env',
+    Object.entries(a.env).map(([k, v]) => `${k}=${v}`),
+    Object.entries(b.env).map(([k, v]) => `${k}=${v}`),
+  );
+  diffList(changes, 'outputs', a.outputs, b.outputs);
+  if (a.sourceDateEpoch !== b.sourceDateEpoch) {
+    changes.push({
+      component: 'sourceDateEpoch',
+      detail: 'SOURCE_DATE_EPOCH changed',
+      old: String(a.sourceDateEpoch),
+      new: String(b.sourceDateEpoch),
+    });
+  }
+  if (digestJson(a.platform) !== digestJson(b.platform)) {
+    changes.push({
+      component: 'platform',
+      detail: 'platform changed',
+      old: `${a.platform.os}/${a.platform.arch}`,
+      new: `${b.platform.os}/${b.platform.arch}`,
+    });
+  }
+  if (digestJson(a.sandbox) !== digestJson(b.sandbox)) {
+    changes.push({
+      component: 'sandbox',
+      detail: 'sandbox profile changed (a different Airlock version)',
+      old: digestJson(a.sandbox),
+      new: digestJson(b.sandbox),
+    });
+  }
+  return changes;
+}
+
+function diffList(
+  changes: ActionChange[],
+  component: string,
+  before: string[],
+  after: string[],
+): void {
+  const removed = before.filter((x) => !after.includes(x));
+  const added = after.filter((x) => !before.includes(x));
+  for (const x of removed)
+    changes.push({ component, detail: `${component} entry removed`, old: x });
+  for (const x of added) changes.push({ component, detail: `${component} entry added`, new: x });
+  if (removed.length === 0 && added.length === 0 && before.join('\0') !== after.join('\0')) {
+    changes.push({
+      component,
+      detail: `${component} reordered`,
+      old: before.join(' ; '),
+      new: after.join(' ; '),
+    });
+  }
+}

@@ -1,0 +1,574 @@
+import { randomBytes } from 'node:crypto';
+import {
+  copyFile,
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  rename,
+  rm,
+  symlink,
+  unlink,
+} from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { packTarGz, extractTarGz } from '../archive/index.js';
+import type { ProjectConfig, TargetConfig } from '../config/index.js';
+import { compareBytes } from '../core/compare.js';
+import { digestJson } from '../core/canonical.js';
+import { digestHex, sha256, type Digest } from '../core/digest.js';
+import { AirlockError, isAirlockError } from '../core/errors.js';
+import type { EventSink } from '../core/events.js';
+import { treeDigest, type TreeEntry } from '../core/tree.js';
+import { hashTree } from '../hash/inputs.js';
+import type { StatCache } from '../hash/stat-cache.js';
+import { globMatcher, walkGlobs } from '../hash/walk.js';
+import { SANDBOX_PROFILE, runInSandbox, type SandboxSpec } from '../sandbox/index.js';
+import type { Descriptor, Store } from '../store/index.js';
+import {
+  ACTION_FORMAT,
+  RESULT_FORMAT,
+  actionKey,
+  type Action,
+  type ActionResult,
+  type BuildRecord,
+} from './action.js';
+import { MEDIA_TYPES, imageDocuments, ociArch } from './artifact.js';
+import type { BuildErrorCode } from './errors.js';
+import type { BuildRecords } from './records.js';
+import { DEFAULT_SOURCE_DATE_EPOCH, gitHead, gitSourceDateEpoch } from './sde.js';
+import { planInputBinds } from './staging.js';
+import { resolveHostTools, type HostTool } from './toolchain.js';
+
+/** Everything a build needs, passed in so the builder itself holds no globals. */
+export interface BuildContext {
+  project: ProjectConfig;
+  store: Store;
+  statCache: StatCache;
+  records: BuildRecords;
+  events: EventSink;
+  /** Read and write the action cache (default true); `repro` and `--no-cache` turn it off. */
+  useCache: boolean;
+  /** Where the sources are read from; `repro` points it at a copy elsewhere. Default: project.root. */
+  sourceRoot?: string;
+  /** Write outputs into the project directory (default true). */
+  materialize: boolean;
+  /** Sandbox variations for `repro`. */
+  variant?: SandboxSpec['variant'];
+  /** Memo of per-build facts (git HEAD, warnings already given). */
+  memo: {
+    head?: Promise<string | undefined>;
+    warnedNoGit?: boolean;
+    tools: Map<string, Promise<HostTool[]>>;
+  };
+}
+
+/** What building (or restoring) one target gave. */
+export interface TargetBuild {
+  target: string;
+  key: Digest;
+  cached: boolean;
+  resultDigest: Digest;
+  result: ActionResult;
+  manifest: Descriptor;
+  tag: string;
+  sourceDateEpoch: number;
+}
+
+/** The store tag of a target's artifact: `<project>/<target>`. */
+export function tagFor(project: string, target: string): string {
+  return `${project}/${target}`;
+}
+
+/** The directory of the extracted output tree cache for `tree`. */
+function treeDir(store: Store, tree: Digest): string {
+  return join(store.root, 'airlock', 'v1', 'trees', digestHex(tree));
+}
+
+/**
+ * Computes a target's action (inputs hashed through the stat cache,
+ * toolchain resolved, SOURCE_DATE_EPOCH decided) without building anything.
+ */
+export async function planAction(
+  ctx: BuildContext,
+  target: TargetConfig,
+  deps: ReadonlyMap<string, TargetBuild>,
+): Promise<{
+  action: Action;
+  key: Digest;
+  inputs: TreeEntry[];
+  tools: HostTool[];
+  walk: Awaited<ReturnType<typeof walkGlobs>>;
+}> {
+  const root = ctx.sourceRoot ?? ctx.project.root;
+  const allOutputs = [...ctx.project.targets.values()].flatMap((t) => t.outputs);
+  const walk = await walkGlobs(root, target.sources, [...target.exclude, ...allOutputs]);
+  for (const pattern of target.sources) {
+    const m = globMatcher([pattern]);
+    if (!walk.matched.some((e) => m(e.path))) {
+      throw new AirlockError<BuildErrorCode>(
+        'GLOB_NO_MATCH',
+        `target "${target.name}": sources pattern "${pattern}" matches no file`,
+        {
+          hint: `Fix the pattern in ${ctx.project.file} (targets.${target.name}.sources) or add the missing files; outputs of targets never count as sources.`,
+          details: { target: target.name, pattern },
+        },
+      );
+    }
+  }
+  const inputs = await hashTree(root, walk.matched, ctx.statCache, ctx.events);
+  const toolKey = target.toolchain.host.join('\0');
+  let toolsP = ctx.memo.tools.get(toolKey);
+  if (!toolsP) {
+    toolsP = resolveHostTools(target.toolchain.host, ctx.statCache);
+    ctx.memo.tools.set(toolKey, toolsP);
+  }
+  const tools = await toolsP;
+  const sourceDateEpoch = await sourceDateEpochFor(ctx, target);
+  const action: Action = {
+    format: ACTION_FORMAT,
+    toolchain: tools.map((t) => ({ name: t.name, digest: t.digest })),
+    inputs: treeDigest(inputs),
+    deps: target.deps.map((d) => {
+      const built = deps.get(d.target);
+      if (!built) throw new Error(`dependency ${d.target} of ${target.name} was not built first`);
+      return { target: d.target, path: d.path, outputs: built.result.outputs.tree };
+    }),
+    steps: target.steps,
+    env: target.env,
+    outputs: target.outputs,
+    sourceDateEpoch,
+    platform: { os: process.platform, arch: process.arch },
+    sandbox: SANDBOX_PROFILE,
+  };
+  return { action, key: actionKey(action), inputs, tools, walk };
+}
+
+/** SOURCE_DATE_EPOCH: declared override, else the last git commit touching the sources, else a fixed default. */
+async function sourceDateEpochFor(ctx: BuildContext, target: TargetConfig): Promise<number> {
+  const declared = target.sourceDateEpoch ?? ctx.project.sourceDateEpoch;
+  if (declared !== undefined) return declared;
+  const root = ctx.project.root;
+  ctx.memo.head ??= gitHead(root);
+  const head = await ctx.memo.head;
+  const pathspecs = [
+    ...target.sources.map((s) => `:(glob)${s}`),
+    ...target.exclude.map((s) => `:(glob,exclude)${s}`),
+  ];
+  if (head) {
+    const key = `${head}\0${pathspecs.join('\0')}`;
+    const cached = ctx.records.sde(key);
+    if (cached !== undefined) return cached;
+    const fromGit = await gitSourceDateEpoch(root, pathspecs);
+    if (fromGit !== undefined) {
+      ctx.records.setSde(key, fromGit);
+      return fromGit;
+    }
+  }
+  if (!ctx.memo.warnedNoGit) {
+    ctx.memo.warnedNoGit = true;
+    ctx.events({
+      type: 'log',
+      level: 'warn',
+      message: `no git commit touches the sources of "${target.name}" (not a git repository, or uncommitted); SOURCE_DATE_EPOCH defaults to ${DEFAULT_SOURCE_DATE_EPOCH} (1980-01-01). Commit the sources or set sourceDateEpoch in airlock.yaml.`,
+    });
+  }
+  return DEFAULT_SOURCE_DATE_EPOCH;
+}
+
+/**
+ * Builds one target: a verified action-cache hit restores its outputs without
+ * running a step; a miss runs every step in the sandbox, packs the outputs
+ * into one deterministic layer, and records result, artifact and tag.
+ */
+export async function buildTarget(
+  ctx: BuildContext,
+  target: TargetConfig,
+  deps: ReadonlyMap<string, TargetBuild>,
+): Promise<TargetBuild> {
+  const plan = await planAction(ctx, target, deps);
+  const { action, key } = plan;
+  const record: BuildRecord = {
+    format: 'airlock.build-record/v1',
+    target: target.name,
+    key,
+    action,
+    inputs: plan.inputs,
+  };
+
+  if (ctx.useCache) {
+    const hit = await cachedResult(ctx, key);
+    if (hit) {
+      const tagged = await tagArtifact(ctx, target, hit.result, action.sourceDateEpoch);
+      if (ctx.materialize) await materialize(ctx, target, hit.result);
+      await remember(ctx, target, record);
+      ctx.events({ type: 'target', target: target.name, state: 'cached' });
+      return {
+        target: target.name,
+        key,
+        cached: true,
+        resultDigest: hit.digest,
+        result: hit.result,
+        ...tagged,
+        sourceDateEpoch: action.sourceDateEpoch,
+      };
+    }
+  }
+
+  ctx.events({ type: 'target', target: target.name, state: 'running' });
+  const started = Date.now();
+  const workDir = await mkdtemp(join(ctx.store.tmpDir, 'work-'));
+  try {
+    const spec = await stage(ctx, target, plan, deps, workDir);
+    const logs: ActionResult['logs'] = [];
+    for (let i = 0; i < target.steps.length; i++) {
+      const command = target.steps[i]!;
+      ctx.events({
+        type: 'step',
+        target: target.name,
+        index: i,
+        total: target.steps.length,
+        command,
+      });
+      const run = await runInSandbox({
+        ...spec,
+        command,
+        onOutput: (stream, chunk) =>
+          ctx.events({ type: 'output', target: target.name, stream, text: chunk.toString('utf8') }),
+      });
+      const stdout = await ctx.store.putBytes(run.stdout);
+      const stderr = await ctx.store.putBytes(run.stderr);
+      logs.push({ step: i, stdout: stdout.digest, stderr: stderr.digest });
+      if (run.exitCode !== 0) {
+        const tail = Buffer.concat([run.stdout, run.stderr])
+          .toString('utf8')
+          .trimEnd()
+          .split('\n')
+          .slice(-20)
+          .join('\n');
+        throw new AirlockError<BuildErrorCode>(
+          'STEP_FAILED',
+          `target "${target.name}": step ${i + 1} of ${target.steps.length} (${command}) exited with status ${run.exitCode}${run.signal ? ` (${run.signal})` : ''}\n--- last lines of its output ---\n${tail}`,
+          {
+            hint: `Fix the step in ${ctx.project.file} (targets.${target.name}.steps[${i}]); its full log is blob ${stderr.digest} in the store. Remember the sandbox has no network and sees only declared sources.`,
+            details: {
+              target: target.name,
+              step: i,
+              exitCode: run.exitCode,
+              signal: run.signal,
+              stdout: stdout.digest,
+              stderr: stderr.digest,
+            },
+          },
+        );
+      }
+    }
+    const outputs = await collectOutputs(ctx, target, workDir, spec);
+    const packed = packTarGz(
+      outputs.map((o) =>
+        o.kind === 'file'
+          ? {
+              path: o.path,
+              kind: 'file' as const,
+              absPath: join(workDir, o.path),
+              executable: o.executable,
+            }
+          : o,
+      ),
+      { mtime: action.sourceDateEpoch },
+    );
+    const layer = await ctx.store.putStream(packed.stream);
+    const pack = await packed.result;
+    const result: ActionResult = {
+      format: RESULT_FORMAT,
+      actionKey: key,
+      exitCode: 0,
+      outputs: {
+        tree: treeDigest(pack.entries),
+        entries: pack.entries,
+        layer: { digest: layer.digest, size: layer.size, diffId: pack.diffId },
+      },
+      logs,
+      timings: { durationMs: Date.now() - started },
+    };
+    const stored = await ctx.store.putJson(result);
+    if (ctx.useCache) await ctx.store.putAction(key, stored.digest);
+    await adoptTree(ctx, workDir, result);
+    const tagged = await tagArtifact(ctx, target, result, action.sourceDateEpoch);
+    if (ctx.materialize) await materialize(ctx, target, result);
+    await remember(ctx, target, record);
+    ctx.events({ type: 'target', target: target.name, state: 'built' });
+    return {
+      target: target.name,
+      key,
+      cached: false,
+      resultDigest: stored.digest,
+      result,
+      ...tagged,
+      sourceDateEpoch: action.sourceDateEpoch,
+    };
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** The cached result for `key`, verified down to its layer; anything corrupt means a rebuild. */
+async function cachedResult(
+  ctx: BuildContext,
+  key: Digest,
+): Promise<{ digest: Digest; result: ActionResult } | undefined> {
+  const entry = await ctx.store.getAction(key);
+  if (!entry) return undefined;
+  try {
+    const result = await ctx.store.getJson<ActionResult>(entry.result);
+    if (result.format !== RESULT_FORMAT || result.actionKey !== key || result.exitCode !== 0)
+      return undefined;
+    if (treeDigest(result.outputs.entries) !== result.outputs.tree) return undefined;
+    await ctx.store.verifiedPath(result.outputs.layer.digest);
+    return { digest: entry.result, result };
+  } catch (err) {
+    if (isAirlockError(err, 'BLOB_CORRUPT', 'BLOB_NOT_FOUND')) {
+      ctx.events({
+        type: 'log',
+        level: 'warn',
+        message: `cache entry ${key} is unusable (${err.message}); rebuilding`,
+      });
+      await ctx.store.deleteAction(key);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/** The sandbox spec shared by every step of a target: binds, tools, env. */
+async function stage(
+  ctx: BuildContext,
+  target: TargetConfig,
+  plan: Awaited<ReturnType<typeof planAction>>,
+  deps: ReadonlyMap<string, TargetBuild>,
+  workDir: string,
+): Promise<Omit<SandboxSpec, 'command'> & { staged: Set<string>; stagedDirs: string[] }> {
+  const root = ctx.sourceRoot ?? ctx.project.root;
+  const files = plan.inputs.filter((e) => e.kind === 'file').map((e) => e.path);
+  const binds = planInputBinds({
+    inputs: files,
+    all: plan.walk.all
+      .filter((e) => e.kind === 'file' || plan.inputs.some((i) => i.path === e.path))
+      .map((e) => e.path),
+    dirs: plan.walk.dirs,
+    pruned: plan.walk.pruned,
+    outputs: target.outputs,
+  });
+  const inputs: SandboxSpec['inputs'] = binds.map((b) => ({
+    source: join(root, b.path),
+    dest: b.path,
+  }));
+  const staged = new Set(plan.inputs.map((e) => e.path));
+  const stagedDirs = binds.filter((b) => b.dir).map((b) => b.path);
+  // Symlinks are recreated, never bound: a bind would follow them out of the project.
+  for (const e of plan.inputs) {
+    if (e.kind !== 'symlink' || stagedDirs.some((d) => e.path.startsWith(`${d}/`))) continue;
+    await mkdir(dirname(join(workDir, e.path)), { recursive: true });
+    await symlink(e.target, join(workDir, e.path));
+  }
+  for (const dep of target.deps) {
+    const built = deps.get(dep.target)!;
+    const dir = await ensureTree(ctx, built.result);
+    const prefix = dep.path === '.' ? '' : `${dep.path}/`;
+    for (const b of minimalDirs(built.result.outputs.entries)) {
+      inputs.push({ source: join(dir, b.path), dest: `${prefix}${b.path}` });
+      if (b.dir) stagedDirs.push(`${prefix}${b.path}`);
+      else staged.add(`${prefix}${b.path}`);
+    }
+  }
+  return {
+    workDir,
+    inputs,
+    // Tools under /usr are already visible read-only at their own paths, where
+    // drivers such as gcc find their helpers (cc1, as); only others are bound.
+    tools: plan.tools.filter((t) => !t.path.startsWith('/usr/')).map((t) => ({ name: t.name, path: t.path })),
+    env: target.env,
+    sourceDateEpoch: plan.action.sourceDateEpoch,
+    ...(ctx.variant ? { variant: ctx.variant } : {}),
+    staged,
+    stagedDirs,
+  };
+}
+
+/** The parent directories of a tree's entries, minimised (top-level files are bound one by one). */
+function minimalDirs(entries: readonly TreeEntry[]): { path: string; dir: boolean }[] {
+  const out: { path: string; dir: boolean }[] = [];
+  const dirs = new Set<string>();
+  for (const e of entries) {
+    const i = e.path.lastIndexOf('/');
+    if (i < 0) out.push({ path: e.path, dir: false });
+    else dirs.add(e.path.slice(0, i));
+  }
+  const sorted = [...dirs].sort((a, b) => a.length - b.length);
+  const kept: string[] = [];
+  for (const d of sorted) if (!kept.some((k) => d.startsWith(`${k}/`))) kept.push(d);
+  return [...kept.map((path) => ({ path, dir: true })), ...out];
+}
+
+/** The files the steps wrote that match the output globs; staged inputs never count. */
+async function collectOutputs(
+  ctx: BuildContext,
+  target: TargetConfig,
+  workDir: string,
+  spec: { staged: Set<string>; stagedDirs: string[] },
+): Promise<TreeEntry[]> {
+  const walk = await walkGlobs(workDir, target.outputs);
+  const fresh = walk.matched.filter(
+    (e) => !spec.staged.has(e.path) && !spec.stagedDirs.some((d) => e.path.startsWith(`${d}/`)),
+  );
+  for (const pattern of target.outputs) {
+    const m = globMatcher([pattern]);
+    if (!fresh.some((e) => m(e.path))) {
+      throw new AirlockError<BuildErrorCode>(
+        'OUTPUT_MISSING',
+        `target "${target.name}": no step wrote a file matching output "${pattern}"`,
+        {
+          hint: `Make a step write it under the working directory (/src inside the sandbox), or fix targets.${target.name}.outputs in ${ctx.project.file}.`,
+          details: { target: target.name, pattern },
+        },
+      );
+    }
+  }
+  return hashTree(workDir, fresh, ctx.statCache);
+}
+
+/** Moves freshly built outputs into the extracted-tree cache (used to stage dependents). */
+async function adoptTree(ctx: BuildContext, workDir: string, result: ActionResult): Promise<void> {
+  const dest = treeDir(ctx.store, result.outputs.tree);
+  if (await exists(dest)) return;
+  const tmp = join(ctx.store.tmpDir, `tree-${randomBytes(8).toString('hex')}`);
+  try {
+    for (const e of result.outputs.entries) {
+      const to = join(tmp, e.path);
+      await mkdir(dirname(to), { recursive: true });
+      if (e.kind === 'file') await rename(join(workDir, e.path), to);
+      else await symlink(e.target, to);
+    }
+    await mkdir(dirname(dest), { recursive: true });
+    await rename(tmp, dest).catch(async (err: unknown) => {
+      if (!(await exists(dest))) throw err;
+    });
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The extracted output tree of a result, re-verified through the stat cache;
+ * re-extracted from the verified layer when missing or altered.
+ */
+export async function ensureTree(ctx: BuildContext, result: ActionResult): Promise<string> {
+  const dest = treeDir(ctx.store, result.outputs.tree);
+  if (await exists(dest)) {
+    const have = await hashTree(dest, (await walkGlobs(dest, ['**'])).matched, ctx.statCache);
+    if (treeDigest(have) === result.outputs.tree) return dest;
+    await rm(dest, { recursive: true, force: true });
+  }
+  const tmp = join(ctx.store.tmpDir, `tree-${randomBytes(8).toString('hex')}`);
+  try {
+    const layer = await ctx.store.verifiedPath(result.outputs.layer.digest);
+    const entries = await extractTarGz(layer, tmp);
+    if (treeDigest(entries) !== result.outputs.tree) {
+      throw new AirlockError(
+        'BLOB_CORRUPT',
+        `layer ${result.outputs.layer.digest} does not hold output tree ${result.outputs.tree}`,
+      );
+    }
+    await mkdir(dirname(dest), { recursive: true });
+    await rename(tmp, dest).catch(async (err: unknown) => {
+      if (!(await exists(dest))) throw err;
+    });
+    return dest;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Makes the project's output paths hold exactly the result's tree: nothing
+ * is written when they already do; stale files matching the globs are removed.
+ */
+async function materialize(
+  ctx: BuildContext,
+  target: TargetConfig,
+  result: ActionResult,
+): Promise<void> {
+  const root = ctx.project.root;
+  const walk = await walkGlobs(root, target.outputs);
+  const have = await hashTree(root, walk.matched, ctx.statCache);
+  if (treeDigest(have) === result.outputs.tree) return;
+  const src = await ensureTree(ctx, result);
+  const want = new Map(result.outputs.entries.map((e) => [e.path, e]));
+  for (const e of have) if (!want.has(e.path)) await unlink(join(root, e.path));
+  const current = new Map(have.map((e) => [e.path, e]));
+  for (const e of [...want.values()].sort((a, b) => compareBytes(a.path, b.path))) {
+    const prev = current.get(e.path);
+    if (prev && JSON.stringify(prev) === JSON.stringify(e)) continue;
+    const to = join(root, e.path);
+    await mkdir(dirname(to), { recursive: true });
+    await rm(to, { force: true });
+    if (e.kind === 'symlink') await symlink(e.target, to);
+    else {
+      await copyFile(join(src, e.path), to);
+      await chmod(to, e.executable ? 0o755 : 0o644);
+    }
+  }
+}
+
+/** Stores the image config and manifest of the result's layer and tags it `<project>/<target>`. */
+async function tagArtifact(
+  ctx: BuildContext,
+  target: TargetConfig,
+  result: ActionResult,
+  sourceDateEpoch: number,
+): Promise<{ manifest: Descriptor; tag: string }> {
+  const docs = imageDocuments({
+    layer: result.outputs.layer,
+    sourceDateEpoch,
+    settings: target.image,
+    platform: { os: process.platform, architecture: ociArch(process.arch) },
+  });
+  const manifest: Descriptor = {
+    mediaType: MEDIA_TYPES.manifest,
+    digest: sha256(docs.manifest),
+    size: docs.manifest.byteLength,
+  };
+  const tag = tagFor(ctx.project.name, target.name);
+  const current = await ctx.store.resolveTag(tag);
+  if (current?.digest === manifest.digest && (await ctx.store.has(manifest.digest)))
+    return { manifest, tag };
+  await ctx.store.putBytes(docs.config);
+  await ctx.store.putBytes(docs.manifest, { digest: manifest.digest, size: manifest.size });
+  await ctx.store.setTag(tag, manifest);
+  return { manifest, tag };
+}
+
+/** Keeps this build's action and inputs so `airlock why` can explain the next miss. */
+async function remember(
+  ctx: BuildContext,
+  target: TargetConfig,
+  record: BuildRecord,
+): Promise<void> {
+  if (ctx.sourceRoot && ctx.sourceRoot !== ctx.project.root) return;
+  const digest = digestJson(record);
+  if (
+    ctx.records.lastBuild(ctx.project.root, target.name) === digest &&
+    (await ctx.store.has(digest))
+  )
+    return;
+  await ctx.store.putJson(record);
+  ctx.records.setLastBuild(ctx.project.root, target.name, digest);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

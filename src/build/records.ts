@@ -1,0 +1,55 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Digest } from '../core/digest.js';
+
+/*
+ * Build bookkeeping, format v1, beside the stat cache in one SQLite file:
+ *
+ *   <store>/airlock/v1/build.sqlite
+ *     last_build(root TEXT, target TEXT, record TEXT, PRIMARY KEY (root, target))
+ *       record: digest of a BuildRecord blob in the store (for `airlock why`)
+ *     sde(key TEXT PRIMARY KEY, epoch INTEGER)
+ *       key: "<HEAD commit>\0<pathspecs>" → SOURCE_DATE_EPOCH from git log
+ */
+export class BuildRecords {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 10000');
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS last_build (root TEXT NOT NULL, target TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (root, target));' +
+        'CREATE TABLE IF NOT EXISTS sde (key TEXT PRIMARY KEY, epoch INTEGER NOT NULL);',
+    );
+  }
+
+  lastBuild(root: string, target: string): Digest | undefined {
+    const row = this.db
+      .prepare('SELECT record FROM last_build WHERE root = ? AND target = ?')
+      .get(root, target) as { record: Digest } | undefined;
+    return row?.record;
+  }
+
+  setLastBuild(root: string, target: string, record: Digest): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO last_build (root, target, record) VALUES (?, ?, ?)')
+      .run(root, target, record);
+  }
+
+  sde(key: string): number | undefined {
+    const row = this.db.prepare('SELECT epoch FROM sde WHERE key = ?').get(key) as
+      { epoch: number } | undefined;
+    return row?.epoch;
+  }
+
+  setSde(key: string, epoch: number): void {
+    this.db.prepare('INSERT OR REPLACE INTO sde (key, epoch) VALUES (?, ?)').run(key, epoch);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

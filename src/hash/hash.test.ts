@@ -1,0 +1,128 @@
+import {
+  mkdtempSync,
+  mkdirSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+  statSync,
+  lstatSync,
+  chmodSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sha256 } from '../core/digest.js';
+import { treeDigest } from '../core/tree.js';
+import { StatCache, fileSig, hashTree, walkGlobs } from './index.js';
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'airlock-hash-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+function write(rel: string, content: string): void {
+  mkdirSync(join(root, rel, '..'), { recursive: true });
+  writeFileSync(join(root, rel), content);
+}
+
+describe('walkGlobs', () => {
+  it('finds matching files sorted by bytes, honouring excludes and skipping .git', async () => {
+    write('src/b.js', 'b');
+    write('src/a.js', 'a');
+    write('src/Z.js', 'z');
+    write('src/a.test.js', 't');
+    write('src/deep/c.js', 'c');
+    write('other/x.js', 'x');
+    write('.git/config', 'g');
+    const { matched } = await walkGlobs(root, ['src/**/*.js', '**/config'], ['**/*.test.js']);
+    expect(matched.map((e) => e.path)).toEqual([
+      'src/Z.js',
+      'src/a.js',
+      'src/b.js',
+      'src/deep/c.js',
+    ]);
+  });
+
+  it('does not descend below the depth a glob can reach', async () => {
+    write('a.c', '1');
+    write('sub/b.c', '2');
+    const { matched, dirs } = await walkGlobs(root, ['*.c']);
+    expect(matched.map((e) => e.path)).toEqual(['a.c']);
+    expect(dirs).toEqual(['']);
+  });
+});
+
+describe('hashTree', () => {
+  it('records content digests, the executable bit and symlink targets', async () => {
+    write('a.txt', 'hello');
+    write('run.sh', '#!/bin/sh');
+    chmodSync(join(root, 'run.sh'), 0o755);
+    symlinkSync('a.txt', join(root, 'link'));
+    const { matched } = await walkGlobs(root, ['**']);
+    const tree = await hashTree(root, matched, StatCache.memory());
+    expect(tree).toEqual([
+      { path: 'a.txt', kind: 'file', executable: false, digest: sha256('hello'), size: 5 },
+      { path: 'link', kind: 'symlink', target: 'a.txt' },
+      { path: 'run.sh', kind: 'file', executable: true, digest: sha256('#!/bin/sh'), size: 9 },
+    ]);
+  });
+
+  describe('with a persistent stat cache', () => {
+    it('reuses digests of unchanged old files and re-hashes changed ones', async () => {
+      write('a.txt', 'one');
+      const old = new Date(Date.now() - 10_000);
+      utimesSync(join(root, 'a.txt'), old, old);
+      const dbFile = join(root, '.airlock', 'cache.sqlite');
+      const first = StatCache.open(dbFile);
+      const { matched } = await walkGlobs(root, ['*.txt']);
+      await hashTree(root, matched, first);
+      first.close();
+
+      const second = StatCache.open(dbFile);
+      const st = lstatSync(join(root, 'a.txt'), { bigint: true });
+      // The persisted entry is found again and trusted: the file is old, so not racy.
+      expect(second.lookup(join(root, 'a.txt'), fileSig(st))).toEqual({
+        digest: sha256('one'),
+        size: 3,
+      });
+      const again = await hashTree(root, matched, second);
+      expect(again[0]).toMatchObject({ digest: sha256('one') });
+      write('a.txt', 'two');
+      const changed = await hashTree(root, matched, second);
+      expect(changed[0]).toMatchObject({ digest: sha256('two') });
+      second.close();
+    });
+
+    it('re-hashes a file modified within the same timestamp tick as it was hashed (racy git rule)', async () => {
+      write('a.txt', 'AAAA');
+      const cache = StatCache.memory();
+      const { matched } = await walkGlobs(root, ['*.txt']);
+      const first = await hashTree(root, matched, cache);
+      const { mtime, atime } = statSync(join(root, 'a.txt'));
+      // Same size, and the mtime put back: only the racy rule can catch this.
+      write('a.txt', 'BBBB');
+      utimesSync(join(root, 'a.txt'), atime, mtime);
+      const second = await hashTree(root, matched, cache);
+      expect(first[0]).toMatchObject({ digest: sha256('AAAA') });
+      expect(second[0]).toMatchObject({ digest: sha256('BBBB') });
+    });
+  });
+
+  it('gives the same tree digest for the same files at two different paths', async () => {
+    write('x/a', '1');
+    write('x/b', '2');
+    const other = mkdtempSync(join(tmpdir(), 'airlock-hash-other-'));
+    try {
+      mkdirSync(join(other, 'x'));
+      writeFileSync(join(other, 'x/b'), '2');
+      writeFileSync(join(other, 'x/a'), '1');
+      const a = await hashTree(root, (await walkGlobs(root, ['**'])).matched, StatCache.memory());
+      const b = await hashTree(other, (await walkGlobs(other, ['**'])).matched, StatCache.memory());
+      expect(treeDigest(a)).toBe(treeDigest(b));
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+});

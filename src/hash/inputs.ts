@@ -1,0 +1,79 @@
+import { lstatSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EventSink } from '../core/events.js';
+import type { TreeEntry } from '../core/tree.js';
+import { hashFile } from './hash-file.js';
+import { fileSig, nowNs, type StatCache } from './stat-cache.js';
+import type { WalkedEntry } from './walk.js';
+
+/** How many files are read at once when hashing (the libuv pool does the I/O). */
+const IN_FLIGHT = 32;
+
+/**
+ * The tree entries (content digest, size, executable bit, link target) of
+ * `entries` under `root`. Unchanged files come from the stat cache; the rest
+ * are read and hashed several at a time. A path that vanished is skipped.
+ */
+export async function hashTree(
+  root: string,
+  entries: readonly WalkedEntry[],
+  cache: StatCache,
+  events?: EventSink,
+): Promise<TreeEntry[]> {
+  const out: (TreeEntry | undefined)[] = new Array<TreeEntry | undefined>(entries.length);
+  const misses: {
+    index: number;
+    abs: string;
+    sig: ReturnType<typeof fileSig>;
+    executable: boolean;
+  }[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const { path, kind } = entries[i]!;
+    const abs = join(root, path);
+    let st;
+    try {
+      st = lstatSync(abs, { bigint: true });
+    } catch {
+      continue;
+    }
+    if (kind === 'symlink' || st.isSymbolicLink()) {
+      out[i] = { path, kind: 'symlink', target: readlinkSync(abs) };
+      continue;
+    }
+    if (!st.isFile()) continue;
+    const executable = (st.mode & 0o111n) !== 0n;
+    const sig = fileSig(st);
+    const hit = cache.lookup(abs, sig);
+    if (hit) out[i] = { path, kind: 'file', executable, digest: hit.digest, size: hit.size };
+    else misses.push({ index: i, abs, sig, executable });
+  }
+
+  if (misses.length > 0) {
+    const started = nowNs();
+    let next = 0;
+    let done = 0;
+    let bytes = 0;
+    const worker = async (): Promise<void> => {
+      while (next < misses.length) {
+        const m = misses[next++]!;
+        const { digest, size } = await hashFile(m.abs);
+        out[m.index] = {
+          path: entries[m.index]!.path,
+          kind: 'file',
+          executable: m.executable,
+          digest,
+          size,
+        };
+        cache.record(m.abs, m.sig, digest, size, started);
+        done++;
+        bytes += size;
+        if (events && done % 1000 === 0) {
+          events({ type: 'progress', phase: 'hash', done, total: misses.length, bytes });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, misses.length) }, worker));
+    events?.({ type: 'progress', phase: 'hash', done, total: misses.length, bytes });
+  }
+  return out.filter((e): e is TreeEntry => e !== undefined);
+}

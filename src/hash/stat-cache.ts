@@ -1,0 +1,127 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Digest } from '../core/digest.js';
+
+/*
+ * The stat cache, format v1: one SQLite table keyed by absolute path.
+ *
+ *   <store>/airlock/v1/build.sqlite
+ *     files(path TEXT PRIMARY KEY, sig TEXT, digest TEXT, size INTEGER, hashed_ns TEXT)
+ *
+ * `sig` is "size:mtime_ns:ctime_ns:inode:device:mode" from lstat. A digest is
+ * reused only when the file's sig is unchanged AND its mtime is older than the
+ * moment hashing began by more than RACY_NS — the racy-timestamp rule of git:
+ * a file modified within the same timestamp tick as it was hashed could change
+ * again without changing its sig, so it is hashed again next time.
+ */
+export const RACY_NS = 100_000_000n;
+
+export interface FileSig {
+  sig: string;
+  mtimeNs: bigint;
+}
+
+/** The stat signature of an lstat result with bigint times. */
+export function fileSig(st: {
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+  dev: bigint;
+  mode: bigint;
+}): FileSig {
+  return {
+    sig: `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${st.dev}:${st.mode}`,
+    mtimeNs: st.mtimeNs,
+  };
+}
+
+interface Row {
+  path: string;
+  sig: string;
+  digest: string;
+  size: number;
+  hashed_ns: string;
+}
+
+/** A persistent map from (path, stat signature) to content digest. */
+export class StatCache {
+  private readonly db: Database.Database;
+  private rows: Map<string, Row> | undefined;
+  private pending: Row[] = [];
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  /** Opens (creating when needed) the cache database at `file`. */
+  static open(file: string): StatCache {
+    mkdirSync(dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 10000');
+    db.pragma('synchronous = NORMAL');
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, sig TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL, hashed_ns TEXT NOT NULL)',
+    );
+    return new StatCache(db);
+  }
+
+  /** An in-memory cache, for tests and one-off runs. */
+  static memory(): StatCache {
+    const db = new Database(':memory:');
+    db.exec(
+      'CREATE TABLE files (path TEXT PRIMARY KEY, sig TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL, hashed_ns TEXT NOT NULL)',
+    );
+    return new StatCache(db);
+  }
+
+  private load(): Map<string, Row> {
+    if (!this.rows) {
+      this.rows = new Map();
+      for (const row of this.db.prepare('SELECT * FROM files').iterate() as IterableIterator<Row>) {
+        this.rows.set(row.path, row);
+      }
+    }
+    return this.rows;
+  }
+
+  /** The cached digest for `path` if its signature is unchanged and not racy. */
+  lookup(path: string, sig: FileSig): { digest: Digest; size: number } | undefined {
+    const row = this.load().get(path);
+    if (!row || row.sig !== sig.sig) return undefined;
+    if (sig.mtimeNs >= BigInt(row.hashed_ns) - RACY_NS) return undefined;
+    return { digest: row.digest as Digest, size: row.size };
+  }
+
+  /** Remembers a digest for `path`; `hashedNs` is the wall time before its bytes were read. */
+  record(path: string, sig: FileSig, digest: Digest, size: number, hashedNs: bigint): void {
+    const row: Row = { path, sig: sig.sig, digest, size, hashed_ns: hashedNs.toString() };
+    this.load().set(path, row);
+    this.pending.push(row);
+  }
+
+  /** Writes what was recorded since the last flush, in one transaction. */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const insert = this.db.prepare(
+      'INSERT OR REPLACE INTO files (path, sig, digest, size, hashed_ns) VALUES (@path, @sig, @digest, @size, @hashed_ns)',
+    );
+    const rows = this.pending;
+    this.pending = [];
+    this.db.transaction(() => {
+      for (const row of rows) insert.run(row);
+    })();
+  }
+
+  close(): void {
+    this.flush();
+    this.db.close();
+  }
+}
+
+/** Wall-clock time in nanoseconds (used only for the racy-timestamp rule). */
+export function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}

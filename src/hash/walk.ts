@@ -1,0 +1,112 @@
+import { opendir } from 'node:fs/promises';
+import { join } from 'node:path';
+import picomatch from 'picomatch';
+import { compareBytes } from '../core/compare.js';
+
+/** A file or symlink found under the project root, by relative POSIX path. */
+export interface WalkedEntry {
+  path: string;
+  kind: 'file' | 'symlink';
+}
+
+/** Directory names never walked: version control and Airlock's own state. */
+const ALWAYS_SKIPPED = new Set(['.git', '.airlock']);
+
+interface Root {
+  base: string;
+  /** How many path segments below `base` a match can be; Infinity for `**`. */
+  depth: number;
+}
+
+/** Where a glob can match: its literal base directory and how deep below it. */
+function globRoot(pattern: string): Root {
+  const scan = picomatch.scan(pattern);
+  if (!scan.isGlob) {
+    const slash = pattern.lastIndexOf('/');
+    return { base: slash < 0 ? '' : pattern.slice(0, slash), depth: 1 };
+  }
+  const depth = scan.glob.includes('**') ? Infinity : scan.glob.split('/').length;
+  return { base: scan.base, depth };
+}
+
+/** Compiles globs into one matcher; options fixed so `*` matches dotfiles too. */
+export function globMatcher(patterns: readonly string[]): (path: string) => boolean {
+  if (patterns.length === 0) return () => false;
+  return picomatch([...patterns], { dot: true });
+}
+
+/**
+ * Every file and symlink under `root` that may match `patterns`, found by
+ * walking only the directories those patterns can reach. Paths are relative,
+ * POSIX, sorted by bytes. `all` also lists the non-matching files seen, so a
+ * caller can tell which directories are entirely made of matches; `dirs`
+ * are the directories walked and `pruned` those seen but not entered.
+ */
+export async function walkGlobs(
+  root: string,
+  patterns: readonly string[],
+  exclude: readonly string[] = [],
+): Promise<{ matched: WalkedEntry[]; all: WalkedEntry[]; dirs: string[]; pruned: string[] }> {
+  const isMatch = globMatcher(patterns);
+  const isExcluded = globMatcher(exclude);
+  const roots = mergeRoots(patterns.map(globRoot));
+  const all: WalkedEntry[] = [];
+  const dirs: string[] = [];
+  const pruned: string[] = [];
+  const seen = new Set<string>();
+
+  const visit = async (rel: string, depthLeft: number): Promise<void> => {
+    let dir;
+    try {
+      dir = await opendir(rel === '' ? root : join(root, rel), { bufferSize: 256 });
+    } catch {
+      return; // a base that does not exist matches nothing
+    }
+    if (seen.has(rel)) {
+      await dir.close();
+      return;
+    }
+    seen.add(rel);
+    dirs.push(rel);
+    const subdirs: string[] = [];
+    for await (const d of dir) {
+      const path = rel === '' ? d.name : `${rel}/${d.name}`;
+      if (d.isDirectory()) {
+        if (!ALWAYS_SKIPPED.has(d.name) && depthLeft > 1) subdirs.push(path);
+        else pruned.push(path);
+      } else if (d.isFile()) {
+        all.push({ path, kind: 'file' });
+      } else if (d.isSymbolicLink()) {
+        all.push({ path, kind: 'symlink' });
+      }
+    }
+    await Promise.all(subdirs.map((s) => visit(s, depthLeft - 1)));
+  };
+
+  for (const r of roots) await visit(r.base, r.depth);
+  all.sort((a, b) => compareBytes(a.path, b.path));
+  const unique = all.filter((e, i) => i === 0 || all[i - 1]!.path !== e.path);
+  const matched = unique.filter((e) => isMatch(e.path) && !isExcluded(e.path));
+  dirs.sort(compareBytes);
+  pruned.sort(compareBytes);
+  return { matched, all: unique, dirs, pruned };
+}
+
+/** Drops roots contained in another root with at least its depth. */
+function mergeRoots(roots: Root[]): Root[] {
+  const out: Root[] = [];
+  const sorted = [...roots].sort((a, b) => a.base.length - b.base.length || b.depth - a.depth);
+  for (const r of sorted) {
+    const covered = out.some((o) => {
+      if (o.base === r.base) return o.depth >= r.depth;
+      if (o.base !== '' && !r.base.startsWith(`${o.base}/`)) return false;
+      const extra =
+        o.base === ''
+          ? r.base.split('/').length
+          : r.base.slice(o.base.length + 1).split('/').length;
+      return o.depth === Infinity || o.depth >= extra + r.depth;
+    });
+    if (!covered) out.push(r);
+  }
+  return out;
+}

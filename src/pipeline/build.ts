@@ -1,0 +1,59 @@
+import { availableParallelism } from 'node:os';
+import { buildGraph, throwIfFailed } from '../build/scheduler.js';
+import type { TargetBuild } from '../build/executor.js';
+import { planOrder } from '../config/index.js';
+import { buildContext, openWorkspace, type Workspace } from './context.js';
+
+export interface BuildRequest extends Workspace {
+  /** Targets to build with their dependencies; all when empty. */
+  targets: string[];
+  /** Skip the action cache (outputs still land in the store). */
+  noCache?: boolean;
+  /** Targets built at once (default: the number of cores). */
+  jobs?: number;
+}
+
+export interface BuildReport {
+  project: string;
+  store: string;
+  targets: {
+    name: string;
+    cached: boolean;
+    actionKey: string;
+    outputTree: string;
+    artifact: string;
+    tag: string;
+    sourceDateEpoch: number;
+  }[];
+}
+
+/** `airlock build`: builds the requested targets in dependency order, from the cache where possible. */
+export async function runBuild(req: BuildRequest): Promise<BuildReport> {
+  const open = await openWorkspace(req);
+  try {
+    const order = planOrder(open.project, req.targets);
+    const ctx = buildContext(open, req.events, { useCache: req.noCache !== true });
+    const summary = await buildGraph(ctx, order, req.jobs ?? availableParallelism());
+    open.statCache.flush();
+    throwIfFailed(summary);
+    return {
+      project: open.project.name,
+      store: open.store.root,
+      targets: order.map((name) => describe(summary.builds.get(name)!)),
+    };
+  } finally {
+    open.close();
+  }
+}
+
+function describe(b: TargetBuild): BuildReport['targets'][number] {
+  return {
+    name: b.target,
+    cached: b.cached,
+    actionKey: b.key,
+    outputTree: b.result.outputs.tree,
+    artifact: b.manifest.digest,
+    tag: b.tag,
+    sourceDateEpoch: b.sourceDateEpoch,
+  };
+}

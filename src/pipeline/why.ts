@@ -1,0 +1,103 @@
+import {
+  diffBuilds,
+  type ActionChange,
+  type ActionResult,
+  type BuildRecord,
+} from '../build/action.js';
+import { planAction, type TargetBuild } from '../build/executor.js';
+import { planOrder } from '../config/index.js';
+import type { Digest } from '../core/digest.js';
+import { buildContext, openWorkspace, type Workspace } from './context.js';
+
+export interface WhyRequest extends Workspace {
+  target: string;
+}
+
+export interface WhyReport {
+  target: string;
+  key: Digest;
+  previousKey?: Digest;
+  /** hit: the cache holds this key; no-record: never built here; changed: see changes. */
+  verdict: 'hit' | 'no-record' | 'changed' | 'evicted';
+  changes: ActionChange[];
+  /** Dependencies whose current outputs are unknown because they would be rebuilt first. */
+  rebuiltDeps: string[];
+}
+
+/**
+ * `airlock why TARGET`: computes the target's current action without building
+ * and compares it with the last build of that target here, component by
+ * component, down to each input file's old and new digest.
+ */
+export async function runWhy(req: WhyRequest): Promise<WhyReport> {
+  const open = await openWorkspace(req);
+  try {
+    const ctx = buildContext(open, req.events, { materialize: false });
+    const order = planOrder(open.project, [req.target]);
+    const known = new Map<string, TargetBuild>();
+    const rebuiltDeps: string[] = [];
+    let report: WhyReport | undefined;
+    for (const name of order) {
+      const target = open.project.targets.get(name)!;
+      if (target.deps.some((d) => !known.has(d.target))) {
+        rebuiltDeps.push(name);
+        continue;
+      }
+      const plan = await planAction(ctx, target, known);
+      const entry = await open.store.getAction(plan.key);
+      if (name !== req.target) {
+        if (!entry) {
+          rebuiltDeps.push(name);
+          continue;
+        }
+        const result = await open.store.getJson<ActionResult>(entry.result);
+        known.set(name, { target: name, key: plan.key, result } as TargetBuild);
+        continue;
+      }
+      const current: BuildRecord = {
+        format: 'airlock.build-record/v1',
+        target: name,
+        key: plan.key,
+        action: plan.action,
+        inputs: plan.inputs,
+      };
+      const prevDigest = open.records.lastBuild(open.project.root, name);
+      const prev = prevDigest
+        ? await open.store.getJson<BuildRecord>(prevDigest).catch(() => undefined)
+        : undefined;
+      const changes = prev ? diffBuilds(prev, current) : [];
+      const verdict = entry
+        ? 'hit'
+        : !prev
+          ? 'no-record'
+          : changes.length === 0
+            ? 'evicted'
+            : 'changed';
+      report = {
+        target: name,
+        key: plan.key,
+        ...(prev ? { previousKey: prev.key } : {}),
+        verdict,
+        changes,
+        rebuiltDeps,
+      };
+    }
+    open.statCache.flush();
+    if (!report) {
+      const blocked = rebuiltDeps.filter((d) => d !== req.target);
+      return {
+        target: req.target,
+        key: '' as Digest,
+        verdict: 'changed',
+        changes: blocked.map((d) => ({
+          component: 'deps',
+          detail: `dependency "${d}" is not cached and would be rebuilt first`,
+        })),
+        rebuiltDeps: blocked,
+      };
+    }
+    return report;
+  } finally {
+    open.close();
+  }
+}
