@@ -54,6 +54,8 @@ export interface BuildContext {
   materialize: boolean;
   /** Sandbox variations for `repro`. */
   variant?: SandboxSpec['variant'];
+  /** Store and tag the artifact, and remember the build for `why` (default true; `repro` turns it off). */
+  record?: boolean;
   /** Memo of per-build facts (git HEAD, warnings already given). */
   memo: {
     head?: Promise<string | undefined>;
@@ -385,7 +387,9 @@ async function stage(
     inputs,
     // Tools under /usr are already visible read-only at their own paths, where
     // drivers such as gcc find their helpers (cc1, as); only others are bound.
-    tools: plan.tools.filter((t) => !t.path.startsWith('/usr/')).map((t) => ({ name: t.name, path: t.path })),
+    tools: plan.tools
+      .filter((t) => !t.path.startsWith('/usr/'))
+      .map((t) => ({ name: t.name, path: t.path })),
     env: target.env,
     sourceDateEpoch: plan.action.sourceDateEpoch,
     ...(ctx.variant ? { variant: ctx.variant } : {}),
@@ -538,6 +542,7 @@ async function tagArtifact(
     size: docs.manifest.byteLength,
   };
   const tag = tagFor(ctx.project.name, target.name);
+  if (ctx.record === false) return { manifest, tag };
   const current = await ctx.store.resolveTag(tag);
   if (current?.digest === manifest.digest && (await ctx.store.has(manifest.digest)))
     return { manifest, tag };
@@ -553,7 +558,7 @@ async function remember(
   target: TargetConfig,
   record: BuildRecord,
 ): Promise<void> {
-  if (ctx.sourceRoot && ctx.sourceRoot !== ctx.project.root) return;
+  if (ctx.record === false) return;
   const digest = digestJson(record);
   if (
     ctx.records.lastBuild(ctx.project.root, target.name) === digest &&

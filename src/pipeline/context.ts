@@ -48,7 +48,9 @@ export async function openWorkspace(ws: Workspace): Promise<OpenWorkspace> {
 export function buildContext(
   open: OpenWorkspace,
   events: EventSink,
-  opts: Partial<Pick<BuildContext, 'useCache' | 'materialize' | 'sourceRoot' | 'variant'>> = {},
+  opts: Partial<
+    Pick<BuildContext, 'useCache' | 'materialize' | 'sourceRoot' | 'variant' | 'record'>
+  > = {},
 ): BuildContext {
   return {
     project: open.project,
@@ -60,6 +62,7 @@ export function buildContext(
     materialize: opts.materialize ?? true,
     ...(opts.sourceRoot ? { sourceRoot: opts.sourceRoot } : {}),
     ...(opts.variant ? { variant: opts.variant } : {}),
+    ...(opts.record !== undefined ? { record: opts.record } : {}),
     memo: { tools: new Map() },
   };
 }

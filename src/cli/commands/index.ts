@@ -1,5 +1,12 @@
 import type { Command } from 'commander';
+import { register as attachments } from './attachments.js';
 import { register as build } from './build.js';
+import { register as copy } from './copy.js';
+import { register as ls } from './ls.js';
+import { register as pull } from './pull.js';
+import { register as push } from './push.js';
+import { register as repro } from './repro.js';
+import { register as store } from './store.js';
 import { register as why } from './why.js';
 
 /**
@@ -9,6 +16,13 @@ import { register as why } from './why.js';
  */
 export const commandModules: ((cli: Command) => void)[] = [
   // commands: one entry per line
+  attachments,
   build,
+  copy,
+  ls,
+  pull,
+  push,
+  repro,
+  store,
   why,
 ];

@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import type { GlobalOptions } from '../main.js';
+import { createRenderer, renderOptions } from '../render.js';
+
+export function register(cli: Command): void {
+  cli
+    .command('repro')
+    .description(
+      'build a target twice under varied conditions and prove its outputs are bit-for-bit equal, or show the difference',
+    )
+    .argument('<target>', 'the target to check')
+    .option('-C, --project <dir>', 'project directory or airlock.yaml', '.')
+    .option('--no-diffoscope', 'use the built-in diff even when diffoscope is installed')
+    .addHelpText(
+      'after',
+      '\nThe second build varies the host environment, the host path of the sources, the umask,\nthe clock (+3 days via libfaketime), the staging order and the hostname.\nExit status: 0 reproducible, 1 not reproducible or failed, 2 usage.',
+    )
+    .action(
+      async (target: string, opts: { project: string; diffoscope: boolean }, cmd: Command) => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const r = createRenderer(renderOptions(g));
+        const { runRepro } = await import('../../pipeline/repro.js');
+        const report = await runRepro({
+          project: opts.project,
+          store: g.store,
+          target,
+          diffoscope: opts.diffoscope,
+          events: r.sink,
+        });
+        r.done();
+        process.exitCode = report.reproducible ? 0 : 1;
+        if (g.json) {
+          process.stdout.write(
+            `${JSON.stringify({ ok: report.reproducible, ...report }, null, 2)}\n`,
+          );
+          return;
+        }
+        const out: string[] = [];
+        out.push(`varied: ${report.varied.join('; ')}`);
+        if (report.reproducible) {
+          out.push(
+            `${target}: reproducible — both builds gave output tree ${report.a.outputTree} (layer ${report.a.layer})`,
+          );
+        } else {
+          out.push(`${target}: NOT reproducible — ${report.differences.length} file(s) differ:`);
+          for (const d of report.differences) {
+            out.push(`  ${d.path}`);
+            out.push(`    build A: ${d.a ?? '(absent)'}`);
+            out.push(`    build B: ${d.b ?? '(absent)'}`);
+            if (d.diff)
+              out.push(
+                d.diff
+                  .split('\n')
+                  .map((l) => `    ${l}`)
+                  .join('\n'),
+              );
+          }
+          out.push(
+            'fix: make the steps depend only on their inputs and SOURCE_DATE_EPOCH (no wall clock, random values, host paths or unordered directory listings).',
+          );
+        }
+        process.stdout.write(`${out.join('\n')}\n`);
+      },
+    );
+}

@@ -1,0 +1,61 @@
+import type { Command } from 'commander';
+import type { GlobalOptions } from '../main.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export function register(cli: Command): void {
+  const store = cli
+    .command('store')
+    .description('inspect and maintain the content-addressable store');
+  store
+    .command('fsck')
+    .description(
+      're-hash every blob, quarantine corrupt ones, report dangling references and leftovers',
+    )
+    .option('--no-repair', 'only report: do not quarantine, remove or regenerate anything')
+    .action(async (opts: { repair?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const { runFsck } = await import('../../pipeline/store.js');
+      const report = await runFsck({ store: g.store, repair: opts.repair !== false });
+      process.exitCode = report.ok ? 0 : 1;
+      if (g.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        return;
+      }
+      for (const p of report.problems) {
+        process.stdout.write(
+          `${p.severity === 'error' ? 'ERROR' : 'note '} ${p.kind}: ${p.message}${p.repaired ? ' (repaired)' : ''}\n`,
+        );
+      }
+      process.stdout.write(
+        `${report.blobsChecked} blobs (${report.bytesChecked} bytes) checked: ${report.corrupt} corrupt, ${report.dangling} dangling, ${report.leftoverTmp} leftover temp files — ${report.ok ? 'store is consistent' : 'store has errors'}\n`,
+      );
+    });
+  store
+    .command('gc')
+    .description(
+      'delete blobs not reachable from tags or from action-cache entries younger than the retention',
+    )
+    .option(
+      '--retention-days <n>',
+      'keep action-cache entries younger than this many days',
+      (v) => Number.parseFloat(v),
+      14,
+    )
+    .option('-n, --dry-run', 'report what would be deleted, delete nothing')
+    .action(async (opts: { retentionDays: number; dryRun?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const { runGc } = await import('../../pipeline/store.js');
+      const report = await runGc({
+        store: g.store,
+        retentionMs: opts.retentionDays * DAY_MS,
+        dryRun: opts.dryRun === true,
+      });
+      if (g.json) process.stdout.write(`${JSON.stringify({ ok: true, ...report }, null, 2)}\n`);
+      else {
+        process.stdout.write(
+          `${report.dryRun ? 'would free' : 'freed'} ${report.blobsFreed} blobs (${report.bytesFreed} bytes); ${report.reachable} reachable from ${report.roots} roots; ${report.actionsExpired} action entries expired\n`,
+        );
+      }
+    });
+}

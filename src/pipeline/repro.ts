@@ -1,0 +1,192 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { readTarGz } from '../archive/index.js';
+import { describeDifference, diffTrees, type TreeDifference } from '../build/compare.js';
+import { buildTarget, planAction, type TargetBuild } from '../build/executor.js';
+import { buildGraph, throwIfFailed } from '../build/scheduler.js';
+import { planOrder } from '../config/index.js';
+import type { Digest } from '../core/digest.js';
+import { buildContext, openWorkspace, type Workspace } from './context.js';
+
+const run = promisify(execFile);
+
+/** Debian's libfaketime, preloaded into the second build's steps to shift their clock. */
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
+export interface ReproRequest extends Workspace {
+  target: string;
+  /** Use diffoscope when installed (default true). */
+  diffoscope?: boolean;
+}
+
+export interface ReproReport {
+  target: string;
+  reproducible: boolean;
+  a: { outputTree: Digest; layer: Digest };
+  b: { outputTree: Digest; layer: Digest };
+  /** What the second build varied. */
+  varied: string[];
+  differences: (TreeDifference & { diff?: string })[];
+}
+
+/**
+ * `airlock repro TARGET`: builds the target twice without the cache, the
+ * second time under varied conditions the sandbox must neutralise (host
+ * environment, host path of the sources, umask, clock shifted by days,
+ * staging order, hostname), and compares the outputs file by file.
+ */
+export async function runRepro(req: ReproRequest): Promise<ReproReport> {
+  const open = await openWorkspace(req);
+  const scratch = await mkdtemp(join(open.store.tmpDir, 'repro-'));
+  try {
+    const order = planOrder(open.project, [req.target]);
+    const target = open.project.targets.get(req.target)!;
+    const depsCtx = buildContext(open, req.events);
+    const summary = await buildGraph(
+      depsCtx,
+      order.filter((n) => n !== req.target),
+      availableParallelism(),
+    );
+    throwIfFailed(summary);
+    const deps = new Map<string, TargetBuild>(summary.builds);
+
+    req.events({
+      type: 'log',
+      level: 'info',
+      message: `repro ${req.target}: build A (normal conditions)`,
+    });
+    const a = await buildTarget(
+      buildContext(open, req.events, { useCache: false, materialize: false, record: false }),
+      target,
+      deps,
+    );
+
+    // Build B reads a copy of the sources at another host path.
+    const copyRoot = join(scratch, 'elsewhere', `copy-of-${open.project.name}`);
+    const plan = await planAction(depsCtx, target, deps);
+    for (const e of plan.inputs) {
+      const to = join(copyRoot, e.path);
+      await mkdir(dirname(to), { recursive: true });
+      if (e.kind === 'file') await copyFile(join(open.project.root, e.path), to);
+      else await symlink(await readlink(join(open.project.root, e.path)), to);
+    }
+    const varied = [
+      'host environment variables',
+      `host path of the sources (${copyRoot})`,
+      'umask 077',
+      'reversed staging order',
+      'hostname',
+    ];
+    const extraEnv: Record<string, string> = {};
+    if (existsSync(LIBFAKETIME)) {
+      extraEnv.LD_PRELOAD = LIBFAKETIME;
+      extraEnv.FAKETIME = '+3d';
+      varied.push('clock shifted by +3 days (libfaketime)');
+    } else {
+      req.events({
+        type: 'log',
+        level: 'warn',
+        message: 'libfaketime not installed: the clock is not varied (apt-get install faketime)',
+      });
+    }
+    req.events({
+      type: 'log',
+      level: 'info',
+      message: `repro ${req.target}: build B (varied: ${varied.join(', ')})`,
+    });
+    const noise = {
+      AIRLOCK_REPRO_NOISE: String(process.pid),
+      LANG: 'tr_TR.UTF-8',
+      TZ: 'Asia/Kathmandu',
+    };
+    const saved = Object.fromEntries(Object.keys(noise).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, noise);
+    const oldMask = process.umask(0o077);
+    let b: TargetBuild;
+    try {
+      b = await buildTarget(
+        buildContext(open, req.events, {
+          useCache: false,
+          materialize: false,
+          record: false,
+          sourceRoot: copyRoot,
+          variant: { reverseInputs: true, hostname: 'repro-b', extraEnv },
+        }),
+        target,
+        deps,
+      );
+    } finally {
+      process.umask(oldMask);
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+
+    const differences: ReproReport['differences'] = diffTrees(
+      a.result.outputs.entries,
+      b.result.outputs.entries,
+    );
+    if (differences.length > 0) {
+      const contents = async (layer: Digest): Promise<Map<string, Buffer | undefined>> => {
+        const entries = await readTarGz(await open.store.verifiedPath(layer), {
+          maxContent: 1 << 20,
+        });
+        return new Map(entries.map((e) => [e.path, 'content' in e ? e.content : undefined]));
+      };
+      const ca = await contents(a.result.outputs.layer.digest);
+      const cb = await contents(b.result.outputs.layer.digest);
+      const useDiffoscope = req.diffoscope !== false && (await hasDiffoscope());
+      for (const d of differences) {
+        const x = ca.get(d.path);
+        const y = cb.get(d.path);
+        if (!x || !y) continue;
+        d.diff = useDiffoscope ? await diffoscope(scratch, d.path, x, y) : describeDifference(x, y);
+      }
+    }
+    return {
+      target: req.target,
+      reproducible: differences.length === 0 && a.result.outputs.tree === b.result.outputs.tree,
+      a: { outputTree: a.result.outputs.tree, layer: a.result.outputs.layer.digest },
+      b: { outputTree: b.result.outputs.tree, layer: b.result.outputs.layer.digest },
+      varied,
+      differences,
+    };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+    open.close();
+  }
+}
+
+async function hasDiffoscope(): Promise<boolean> {
+  try {
+    await run('diffoscope', ['--version']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function diffoscope(scratch: string, path: string, a: Buffer, b: Buffer): Promise<string> {
+  const dir = await mkdtemp(join(scratch, 'diffoscope-'));
+  const base = path.replace(/[^A-Za-z0-9._-]/g, '_');
+  await mkdir(join(dir, 'a'));
+  await mkdir(join(dir, 'b'));
+  await writeFile(join(dir, 'a', base), a);
+  await writeFile(join(dir, 'b', base), b);
+  try {
+    const { stdout } = await run(
+      'diffoscope',
+      ['--no-progress', '--text', '-', join(dir, 'a', base), join(dir, 'b', base)],
+      { maxBuffer: 1 << 22 },
+    );
+    return stdout;
+  } catch (err) {
+    const out = (err as { stdout?: string }).stdout;
+    return typeof out === 'string' && out.length > 0 ? out : describeDifference(a, b);
+  }
+}
