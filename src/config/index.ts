@@ -1,0 +1,17 @@
+export { CONFIG_FILE, CONFIG_VERSION } from './model.js';
+export type {
+  ConfigErrorCode,
+  ConfigProblem,
+  DepConfig,
+  ImageConfig,
+  PlanErrorCode,
+  ProjectConfig,
+  TargetConfig,
+} from './model.js';
+export { analyzeConfig, parseConfig } from './parse.js';
+export type { ConfigAnalysis } from './parse.js';
+export { loadConfig } from './load.js';
+export { sourceDateEpochOf } from './defaults.js';
+export { planOrder } from './plan.js';
+export { formatProblems } from './problems.js';
+export { didYouMean, editDistance } from './suggest.js';

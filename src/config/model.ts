@@ -1,0 +1,65 @@
+/** The file a project declares its targets in, at the project root. */
+export const CONFIG_FILE = 'airlock.yaml';
+
+/** The only `version:` this Airlock reads. */
+export const CONFIG_VERSION = 1;
+
+export type ConfigErrorCode = 'CONFIG_NOT_FOUND' | 'CONFIG_PARSE' | 'CONFIG_INVALID';
+
+/** Thrown by `planOrder` when a requested target is not declared. */
+export type PlanErrorCode = 'UNKNOWN_TARGET';
+
+/** One thing wrong with an airlock.yaml, located at the offending key or value. */
+export interface ConfigProblem {
+  file: string;
+  /** 1-based. */
+  line: number;
+  /** 1-based. */
+  column: number;
+  /** Where in the document, e.g. `targets.web.steps[0]`; '' for the whole file. */
+  path: string;
+  message: string;
+  /** How to fix it, in one sentence. */
+  fix: string;
+}
+
+/** A dependency on another target whose outputs appear under `path` ('.' = at their own paths). */
+export interface DepConfig {
+  target: string;
+  path: string;
+}
+
+/** OCI image config for a target's artifact (the `config` of an OCI image). */
+export interface ImageConfig {
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: Record<string, string>;
+  workingDir?: string;
+  exposedPorts?: string[];
+}
+
+/** One target with every default filled in. */
+export interface TargetConfig {
+  name: string;
+  sources: string[];
+  exclude: string[];
+  deps: DepConfig[];
+  steps: string[];
+  outputs: string[];
+  env: Record<string, string>;
+  toolchain: { host: string[] };
+  sourceDateEpoch?: number;
+  image?: ImageConfig;
+}
+
+/** A validated airlock.yaml. */
+export interface ProjectConfig {
+  /** Absolute path of the airlock.yaml. */
+  file: string;
+  /** Absolute path of the directory holding it: the project root. */
+  root: string;
+  name: string;
+  sourceDateEpoch?: number;
+  /** Insertion order = file order. */
+  targets: ReadonlyMap<string, TargetConfig>;
+}

@@ -1,0 +1,345 @@
+import { didYouMeanText } from './suggest.js';
+import type { PathSegment } from './locate.js';
+import type { ProblemList } from './problems.js';
+import { EXAMPLES } from './problems.js';
+
+export const PROJECT_NAME = /^[a-z0-9][a-z0-9._-]*$/;
+export const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const HOST_TOOL = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+const PORT = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/;
+
+/** A glob without its leading `./`, the form stored in the model and compared across targets. */
+export function normalizeGlob(glob: string): string {
+  let g = glob;
+  while (g.startsWith('./')) g = g.slice(2);
+  return g;
+}
+
+/** A dep path without `.` or empty segments; '.' when nothing is left. */
+export function normalizeDepPath(path: string): string {
+  const segs = path.split('/').filter((s) => s !== '' && s !== '.');
+  return segs.length === 0 ? '.' : segs.join('/');
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isAbsoluteLike(p: string): boolean {
+  return p.startsWith('/') || p.startsWith('~') || /^[A-Za-z]:[\\/]/.test(p) || p.startsWith('\\');
+}
+
+/** True when a `..` path segment appears anywhere, including inside `{a,..}` braces. */
+function climbsOut(p: string): boolean {
+  return /(^|[/\\{,])\.\.($|[/\\},])/.test(p);
+}
+
+/** A valid name close to `name`, for fixes: invalid characters become '-'. */
+export function slugify(name: string, lowercase: boolean): string {
+  const base = lowercase ? name.toLowerCase() : name;
+  const slug = base
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .replace(/-+$/, '');
+  return slug === '' ? 'app' : slug;
+}
+
+/** Reports a project, target, env or tool name that breaks its pattern. */
+export function checkName(
+  problems: ProblemList,
+  path: readonly PathSegment[],
+  kind: 'project' | 'target' | 'env',
+  name: string,
+): void {
+  if (kind === 'project' && !PROJECT_NAME.test(name)) {
+    problems.add(
+      path,
+      'value',
+      `invalid project name "${name}": use lowercase letters, digits, ".", "_" or "-", starting with a letter or digit`,
+      `rename it, e.g. name: ${slugify(name, true)}`,
+    );
+  } else if (kind === 'target' && !TARGET_NAME.test(name)) {
+    problems.add(
+      path,
+      'key',
+      `invalid target name "${name}": use letters, digits, ".", "_" or "-", starting with a letter or digit`,
+      `rename it, e.g. ${slugify(name, false)}`,
+    );
+  } else if (kind === 'env' && !ENV_NAME.test(name)) {
+    const suggestion = name.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
+    problems.add(
+      path,
+      'key',
+      `invalid environment variable name "${name}": use letters, digits and "_", not starting with a digit`,
+      `rename it, e.g. ${suggestion === '' ? 'MY_VAR' : suggestion}`,
+    );
+  }
+}
+
+/** Reports a glob that is absolute, climbs out with `..`, or is negated. */
+function checkGlob(
+  problems: ProblemList,
+  path: readonly PathSegment[],
+  field: string,
+  glob: string,
+): void {
+  if (isAbsoluteLike(glob)) {
+    const relative = glob.replace(/^(?:[A-Za-z]:)?[/\\~]+/, '');
+    problems.add(
+      path,
+      'value',
+      `"${glob}" is an absolute path; ${field} globs are relative to the project root`,
+      `write it relative to the directory holding airlock.yaml, e.g. "${relative === '' ? '**' : relative}"`,
+    );
+  } else if (climbsOut(glob)) {
+    problems.add(
+      path,
+      'value',
+      `"${glob}" points outside the project with ".."`,
+      'list only files inside the project root (the directory holding airlock.yaml); vendor what you need into it',
+    );
+  } else if (glob.startsWith('!')) {
+    const rest = glob.slice(1);
+    const fix =
+      field === 'sources'
+        ? `move it to exclude: ["${rest}"]`
+        : field === 'exclude'
+          ? 'list what to keep in sources instead of negating an exclude'
+          : 'narrow the output glob instead of negating it';
+    problems.add(path, 'value', `negated glob "${glob}" is not supported in ${field}`, fix);
+  }
+}
+
+interface Edge {
+  to: string;
+  index: number;
+}
+
+/**
+ * The checks that need more than a type: names, globs and paths inside the
+ * project, deps that exist, no self-deps, no cycles, no output declared by
+ * two targets. Works on the raw parsed value so that one broken target does
+ * not hide the problems of the others.
+ */
+export function checkRules(problems: ProblemList, raw: unknown, targetNames: string[]): void {
+  if (!isRecord(raw)) return;
+  if (typeof raw.name === 'string' && raw.name !== '') {
+    checkName(problems, ['name'], 'project', raw.name);
+  }
+  const targets = raw.targets;
+  if (!isRecord(targets)) return;
+  if (targetNames.length === 0) {
+    problems.add(
+      ['targets'],
+      'key',
+      'no targets are declared; at least one is required',
+      `declare one, e.g. ${EXAMPLES.targets}`,
+    );
+    return;
+  }
+  const known = new Set(targetNames);
+  const edges = new Map<string, Edge[]>();
+  const outputOwner = new Map<string, string>();
+
+  for (const name of targetNames) {
+    const t = targets[name];
+    if (!isRecord(t)) continue;
+    const base: PathSegment[] = ['targets', name];
+
+    for (const field of ['sources', 'exclude', 'outputs'] as const) {
+      const list = t[field];
+      if (!Array.isArray(list)) continue;
+      list.forEach((glob, i) => {
+        if (typeof glob === 'string' && glob !== '')
+          checkGlob(problems, [...base, field, i], field, glob);
+      });
+    }
+
+    const steps = t.steps;
+    if (Array.isArray(steps)) {
+      steps.forEach((step, i) => {
+        if (typeof step === 'string' && step !== '' && step.trim() === '') {
+          problems.add(
+            [...base, 'steps', i],
+            'value',
+            'the step is blank',
+            'write a shell command or remove the step',
+          );
+        }
+      });
+    }
+
+    const toolchain = t.toolchain;
+    if (isRecord(toolchain) && Array.isArray(toolchain.host)) {
+      toolchain.host.forEach((tool, i) => {
+        if (typeof tool !== 'string' || tool === '' || HOST_TOOL.test(tool)) return;
+        const path = [...base, 'toolchain', 'host', i];
+        if (tool.includes('/')) {
+          const bare =
+            tool
+              .split('/')
+              .filter((s) => s !== '')
+              .pop() ?? tool;
+          problems.add(
+            path,
+            'value',
+            `host tools are named, not given by path: "${tool}"`,
+            `write "${bare}"; the builder finds it on PATH and pins its binary digest`,
+          );
+        } else {
+          problems.add(
+            path,
+            'value',
+            `invalid host tool name "${tool}"`,
+            'use the command name as typed in a shell, e.g. node or gcc',
+          );
+        }
+      });
+    }
+
+    const deps = t.deps;
+    const out: Edge[] = [];
+    const seenDeps = new Set<string>();
+    if (Array.isArray(deps)) {
+      deps.forEach((dep, i) => {
+        const path: PathSegment[] = [...base, 'deps', i];
+        let target: string | undefined;
+        let targetPath: PathSegment[] = path;
+        if (typeof dep === 'string') target = dep;
+        else if (isRecord(dep)) {
+          if (typeof dep.target === 'string') target = dep.target;
+          targetPath = [...path, 'target'];
+          if (typeof dep.path === 'string' && dep.path !== '') {
+            if (isAbsoluteLike(dep.path)) {
+              problems.add(
+                [...path, 'path'],
+                'value',
+                `dep path "${dep.path}" is absolute; it is where the dep's outputs appear inside the build, relative to the project root`,
+                `write it relative, e.g. path: ${normalizeDepPath(dep.path.replace(/^[/\\~]+/, '')) || 'vendor/lib'}`,
+              );
+            } else if (climbsOut(dep.path)) {
+              problems.add(
+                [...path, 'path'],
+                'value',
+                `dep path "${dep.path}" points outside the project with ".."`,
+                'choose a directory inside the project, e.g. path: vendor/lib',
+              );
+            }
+          }
+        }
+        if (target === undefined || target === '') return;
+        const depKey = `${target}\0${isRecord(dep) && typeof dep.path === 'string' ? normalizeDepPath(dep.path) : '.'}`;
+        if (seenDeps.has(depKey)) {
+          problems.add(
+            path,
+            'value',
+            `dep "${target}" is listed twice with the same path`,
+            'remove the repeated entry',
+          );
+          return;
+        }
+        seenDeps.add(depKey);
+        if (target === name) {
+          problems.add(
+            targetPath,
+            'value',
+            `target "${name}" depends on itself`,
+            `remove "${name}" from its own deps`,
+          );
+        } else if (!known.has(target)) {
+          problems.add(
+            targetPath,
+            'value',
+            `dep "${target}" is not a target in this file${didYouMeanText(target, targetNames)}`,
+            `use one of: ${targetNames.join(', ')}`,
+          );
+        } else {
+          out.push({ to: target, index: i });
+        }
+      });
+    }
+    edges.set(name, out);
+
+    const outputs = t.outputs;
+    if (Array.isArray(outputs)) {
+      outputs.forEach((glob, i) => {
+        if (typeof glob !== 'string' || glob === '') return;
+        const key = normalizeGlob(glob);
+        const owner = outputOwner.get(key);
+        if (owner === undefined) outputOwner.set(key, name);
+        else if (owner !== name) {
+          problems.add(
+            [...base, 'outputs', i],
+            'value',
+            `output "${glob}" is also declared by target "${owner}"`,
+            `each file has one producer: keep "${glob}" in one target and make the other depend on it`,
+          );
+        }
+      });
+    }
+
+    const image = t.image;
+    if (isRecord(image)) {
+      if (typeof image.workingDir === 'string' && image.workingDir !== '') {
+        const wd = image.workingDir;
+        if (!wd.startsWith('/') || climbsOut(wd)) {
+          problems.add(
+            [...base, 'image', 'workingDir'],
+            'value',
+            `workingDir "${wd}" must be an absolute path inside the image without ".."`,
+            `write it absolute, e.g. workingDir: /${normalizeDepPath(wd.replace(/\.\.(\/|$)/g, '')) === '.' ? 'app' : normalizeDepPath(wd.replace(/\.\.(\/|$)/g, ''))}`,
+          );
+        }
+      }
+      if (Array.isArray(image.exposedPorts)) {
+        image.exposedPorts.forEach((port, i) => {
+          if (typeof port !== 'string') return;
+          const m = PORT.exec(port);
+          const n = m === null ? NaN : Number(m[1]);
+          if (!(n >= 1 && n <= 65535)) {
+            problems.add(
+              [...base, 'image', 'exposedPorts', i],
+              'value',
+              `"${port}" is not a port: expected <1-65535>/<tcp|udp|sctp>`,
+              'write it like "8080/tcp"',
+            );
+          }
+        });
+      }
+    }
+  }
+
+  checkCycles(problems, targetNames, edges);
+}
+
+/** Reports every dependency edge that closes a cycle, naming the whole cycle. */
+function checkCycles(problems: ProblemList, names: string[], edges: Map<string, Edge[]>): void {
+  const state = new Map<string, 'active' | 'done'>();
+  const stack: string[] = [];
+  const reported = new Set<string>();
+  const visit = (node: string): void => {
+    state.set(node, 'active');
+    stack.push(node);
+    for (const edge of edges.get(node) ?? []) {
+      const s = state.get(edge.to);
+      if (s === 'active') {
+        const cycle = [...stack.slice(stack.indexOf(edge.to)), edge.to];
+        const text = cycle.join(' → ');
+        if (reported.has(text)) continue;
+        reported.add(text);
+        problems.add(
+          ['targets', node, 'deps', edge.index],
+          'value',
+          `dependency cycle: ${text}`,
+          `remove the dep on "${edge.to}" from target "${node}" (or another dep in the cycle) so that targets form a tree`,
+        );
+      } else if (s === undefined) {
+        visit(edge.to);
+      }
+    }
+    stack.pop();
+    state.set(node, 'done');
+  };
+  for (const name of names) if (!state.has(name)) visit(name);
+}

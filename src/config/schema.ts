@@ -1,0 +1,66 @@
+import { z } from 'zod';
+
+/*
+ * The shape of airlock.yaml version 1, checked with zod after the YAML is
+ * parsed. Objects strip unknown keys here: the unknown-key check runs on the
+ * YAML tree instead, so it can point at the key and suggest the right name.
+ * Names, globs, paths and the target graph are checked in rules.ts.
+ *
+ *   # /srv/hello/airlock.yaml
+ *   version: 1
+ *   name: hello
+ *   targets:
+ *     lib: { sources: ["lib/**"], steps: ["node build.js"], outputs: ["dist/**"] }
+ */
+
+const epochSchema = z.number().int().nonnegative();
+const stringList = z.array(z.string().min(1));
+const envSchema = z.record(z.string(), z.string());
+
+export const depObjectSchema = z.object({
+  target: z.string().min(1),
+  path: z.string().min(1).optional(),
+});
+
+export const toolchainSchema = z.object({
+  host: stringList.default([]),
+});
+
+export const imageSchema = z.object({
+  entrypoint: z.array(z.string()).optional(),
+  cmd: z.array(z.string()).optional(),
+  env: envSchema.optional(),
+  workingDir: z.string().min(1).optional(),
+  exposedPorts: z.array(z.string()).optional(),
+});
+
+export const targetSchema = z.object({
+  sources: stringList.min(1),
+  exclude: stringList.default([]),
+  deps: z.array(z.union([z.string().min(1), depObjectSchema])).default([]),
+  toolchain: toolchainSchema.default({ host: [] }),
+  env: envSchema.default({}),
+  steps: stringList.min(1),
+  outputs: stringList.min(1),
+  sourceDateEpoch: epochSchema.optional(),
+  image: imageSchema.optional(),
+});
+
+export const projectSchema = z.object({
+  version: z.literal(1),
+  name: z.string().min(1),
+  sourceDateEpoch: epochSchema.optional(),
+  targets: z.record(z.string(), targetSchema),
+});
+
+export type ParsedProject = z.output<typeof projectSchema>;
+export type ParsedTarget = z.output<typeof targetSchema>;
+
+/** The keys allowed at each level of the file, for the unknown-key check. */
+export const KNOWN_KEYS = {
+  root: Object.keys(projectSchema.shape),
+  target: Object.keys(targetSchema.shape),
+  toolchain: Object.keys(toolchainSchema.shape),
+  image: Object.keys(imageSchema.shape),
+  dep: Object.keys(depObjectSchema.shape),
+} as const;

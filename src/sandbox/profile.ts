@@ -1,0 +1,49 @@
+/**
+ * The sandbox's behaviour as data. It goes into every action key, so any
+ * change in what a step can see or how it runs must bump `version`.
+ */
+export const SANDBOX_PROFILE = {
+  version: 'airlock.sandbox/v1',
+  runner: 'bubblewrap',
+  namespaces: ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'user', 'uts'],
+  network: 'none',
+  capabilities: 'none',
+  nestedUserNamespaces: false,
+  user: { name: 'build', uid: 1000, gid: 1000 },
+  hostname: 'airlock',
+  workDest: '/src',
+  home: { path: '/home/build', kind: 'tmpfs' },
+  tmp: { path: '/tmp', kind: 'tmpfs' },
+  rootfs: 'read-only',
+  proc: 'fresh',
+  dev: 'fresh',
+  shell: ['/bin/sh', '-c'],
+  umask: '022',
+  toolsDir: '/opt/airlock/bin',
+  env: {
+    HOME: '/home/build',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    PATH: '/opt/airlock/bin:/usr/local/bin:/usr/bin:/bin',
+    TZ: 'UTC',
+  },
+  sourceDateEpochVar: 'SOURCE_DATE_EPOCH',
+  hostToolchain: {
+    rootEntries: ['/bin', '/lib', '/lib32', '/lib64', '/libx32', '/sbin', '/usr'],
+    etc: ['/etc/alternatives', '/etc/ld.so.cache'],
+  },
+  syntheticEtc: {
+    group: 'root:x:0:\nbuild:x:1000:\nnogroup:x:65534:\n',
+    hosts: '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n',
+    'nsswitch.conf':
+      'passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n',
+    passwd:
+      'root:x:0:0:root:/root:/bin/sh\nbuild:x:1000:1000:build:/home/build:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
+  },
+} as const;
+
+/** Environment names the declared env may not set: the sandbox fixes them. */
+export const RESERVED_ENV: readonly string[] = [
+  ...Object.keys(SANDBOX_PROFILE.env),
+  SANDBOX_PROFILE.sourceDateEpochVar,
+];

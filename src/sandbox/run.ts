@@ -1,0 +1,236 @@
+import { spawn } from 'node:child_process';
+import { lstat, realpath, rm, rmdir, stat } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
+import { AirlockError, errnoCode, systemClock } from '../core/index.js';
+import { bwrapArgs } from './args.js';
+import { prepareSandboxHost, probeSandbox } from './host.js';
+import type { SandboxErrorCode, SandboxResult, SandboxSpec } from './types.js';
+
+function invalidSpec(
+  message: string,
+  hint: string,
+  details: Record<string, unknown>,
+  cause?: unknown,
+): AirlockError<SandboxErrorCode> {
+  return new AirlockError<SandboxErrorCode>('SANDBOX_INVALID_SPEC', message, {
+    hint,
+    details,
+    cause,
+  });
+}
+
+function aborted(signal: AbortSignal): AirlockError<SandboxErrorCode> {
+  return new AirlockError<SandboxErrorCode>('SANDBOX_FAILED', 'the sandboxed step was aborted', {
+    hint: 'The caller cancelled the step; run it again to finish it.',
+    details: { aborted: true },
+    cause: signal.reason,
+  });
+}
+
+/** The real path of a declared input, refusing a source that is itself a symlink (it could point anywhere on the host). */
+async function resolveInputSource(source: string): Promise<string> {
+  try {
+    const st = await lstat(source);
+    if (st.isSymbolicLink()) {
+      throw invalidSpec(
+        `input ${source} is a symlink`,
+        'Declare the file or directory the link points to, or stage a copy; a symlinked input could expose anything on the host.',
+        { source },
+      );
+    }
+    return await realpath(source);
+  } catch (err) {
+    if (err instanceof AirlockError) throw err;
+    throw invalidSpec(
+      `input ${source} cannot be read`,
+      'Declare only inputs that exist (run `airlock fetch` for dependencies).',
+      { source, errno: errnoCode(err) },
+      err,
+    );
+  }
+}
+
+/** The real path of a host tool binary, which must be a regular file. */
+async function resolveTool(tool: {
+  name: string;
+  path: string;
+}): Promise<{ name: string; path: string }> {
+  try {
+    const path = await realpath(tool.path);
+    if (!(await stat(path)).isFile()) throw new Error('not a regular file');
+    return { name: tool.name, path };
+  } catch (err) {
+    throw invalidSpec(
+      `tool ${tool.name} (${tool.path}) is not a readable file`,
+      'Point the tool at an installed binary, e.g. the output of `command -v node`.',
+      { name: tool.name, path: tool.path },
+      err,
+    );
+  }
+}
+
+/** The host paths below `workDir` that bwrap will create as mount points for relative inputs, deepest first. */
+async function missingMountPoints(workDir: string, dests: string[]): Promise<string[]> {
+  const created: string[] = [];
+  for (const dest of dests) {
+    if (dest.startsWith('/')) continue;
+    const parts = dest.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const path = join(workDir, ...parts.slice(0, i));
+      try {
+        await lstat(path);
+      } catch {
+        for (let j = i; j <= parts.length; j++) created.push(join(workDir, ...parts.slice(0, j)));
+        break;
+      }
+    }
+  }
+  return [...new Set(created)].sort((a, b) => b.length - a.length);
+}
+
+/** Removes mount-point stubs bwrap left in the work directory, but only while they are still empty. */
+async function removeStubs(paths: string[]): Promise<void> {
+  for (const path of paths) {
+    try {
+      const st = await lstat(path);
+      if (st.isDirectory()) await rmdir(path);
+      else if (st.isFile() && st.size === 0) await rm(path);
+    } catch {
+      // Gone already, or the step put something there: leave it for the caller.
+    }
+  }
+}
+
+/** The signal behind an exit status above 128, as shells and bwrap's init report it. */
+function signalOf(exitCode: number): NodeJS.Signals | null {
+  if (exitCode <= 128) return null;
+  const entry = Object.entries(osConstants.signals).find(([, n]) => n === exitCode - 128);
+  return entry === undefined ? null : (entry[0] as NodeJS.Signals);
+}
+
+/** The last `exit-code` bwrap wrote to its JSON status fd; undefined when the sandbox never ran the command to completion. */
+function parseStatus(text: string): number | undefined {
+  let exitCode: number | undefined;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      const value: unknown = JSON.parse(line);
+      if (
+        typeof value === 'object' &&
+        value !== null &&
+        'exit-code' in value &&
+        typeof value['exit-code'] === 'number'
+      ) {
+        exitCode = value['exit-code'];
+      }
+    } catch {
+      // bwrap writes one JSON object per line; ignore a torn one.
+    }
+  }
+  return exitCode;
+}
+
+/**
+ * Runs `spec.command` in a fresh bubblewrap sandbox (see `bwrapArgs`) and
+ * resolves with its exit status, signal and complete output once every process
+ * in it has exited. Rejects with SANDBOX_UNAVAILABLE when bwrap cannot run here,
+ * SANDBOX_INVALID_SPEC for a bad spec, SANDBOX_FAILED when the sandbox could not
+ * be set up or the step was aborted; a failing command is a result, not an error.
+ */
+export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
+  const { signal } = spec;
+  if (signal?.aborted === true) throw aborted(signal);
+  const [probe, host] = await Promise.all([probeSandbox(), prepareSandboxHost()]);
+
+  let workDir: string;
+  try {
+    workDir = await realpath(spec.workDir);
+    if (!(await stat(workDir)).isDirectory()) throw new Error('not a directory');
+  } catch (err) {
+    throw invalidSpec(
+      `work directory ${spec.workDir} is not a directory`,
+      'Create the scratch directory before running the step.',
+      { workDir: spec.workDir },
+      err,
+    );
+  }
+  const inputs = await Promise.all(
+    spec.inputs.map(async (i) => ({ source: await resolveInputSource(i.source), dest: i.dest })),
+  );
+  const tools = await Promise.all(spec.tools.map(resolveTool));
+  const args = ['--json-status-fd', '3', ...bwrapArgs({ ...spec, workDir, inputs, tools }, host)];
+  const stubs = await missingMountPoints(
+    workDir,
+    inputs.map((i) => i.dest),
+  );
+
+  const clock = spec.clock ?? systemClock;
+  const started = clock.now();
+  try {
+    return await new Promise<SandboxResult>((resolve, reject) => {
+      const child = spawn(probe.bwrap, args, {
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        env: {},
+        cwd: '/',
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      const status: Buffer[] = [];
+      child.stdout?.on('data', (chunk: Buffer) => {
+        out.push(chunk);
+        spec.onOutput?.('stdout', chunk);
+      });
+      child.stderr?.on('data', (chunk: Buffer) => {
+        err.push(chunk);
+        spec.onOutput?.('stderr', chunk);
+      });
+      (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => status.push(chunk));
+      // --die-with-parent takes the whole sandbox down with bwrap.
+      const onAbort = (): void => void child.kill('SIGKILL');
+      signal?.addEventListener('abort', onAbort, { once: true });
+      child.on('error', (cause) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(
+          new AirlockError<SandboxErrorCode>('SANDBOX_FAILED', `could not start ${probe.bwrap}`, {
+            hint: 'Check that bubblewrap is installed and executable.',
+            details: { bwrap: probe.bwrap },
+            cause,
+          }),
+        );
+      });
+      child.on('close', (code, killedBy) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (signal?.aborted === true) {
+          reject(aborted(signal));
+          return;
+        }
+        const stderr = Buffer.concat(err);
+        const exitCode = parseStatus(Buffer.concat(status).toString('utf8'));
+        if (exitCode === undefined) {
+          const message = stderr.toString('utf8').trim().split('\n').at(-1) ?? '';
+          reject(
+            new AirlockError<SandboxErrorCode>(
+              'SANDBOX_FAILED',
+              `bubblewrap could not set up the sandbox: ${message || `exit ${String(code ?? killedBy)}`}`,
+              {
+                hint: 'Check that every input, tool and the work directory exist and are readable; bwrap names the path it choked on.',
+                details: { exitCode: code, signal: killedBy, stderr: stderr.toString('utf8') },
+              },
+            ),
+          );
+          return;
+        }
+        resolve({
+          exitCode,
+          signal: signalOf(exitCode),
+          stdout: Buffer.concat(out),
+          stderr,
+          durationMs: clock.now() - started,
+        });
+      });
+    });
+  } finally {
+    await removeStubs(stubs);
+  }
+}

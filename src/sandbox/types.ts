@@ -1,0 +1,58 @@
+import type { Clock } from '../core/index.js';
+
+/** Every code a sandbox error carries. */
+export type SandboxErrorCode = 'SANDBOX_UNAVAILABLE' | 'SANDBOX_FAILED' | 'SANDBOX_INVALID_SPEC';
+
+/** One step to run in the sandbox: what it may see, its environment and its command. */
+export interface SandboxSpec {
+  /** Host scratch directory, bound read-write at `workDest`; steps write outputs here. */
+  workDir: string;
+  /** Path inside the sandbox of the work directory (default '/src'); the host path never appears inside. */
+  workDest?: string;
+  /** Read-only bind mounts of declared inputs: host file or directory → path relative to workDest (or absolute inside the sandbox). */
+  inputs: { source: string; dest: string }[];
+  /** Host-toolchain binaries: each real path bound read-only at /opt/airlock/bin/<name>, which comes first in PATH. */
+  tools: { name: string; path: string }[];
+  /** The declared environment; nothing of the host's environment is passed. */
+  env: Record<string, string>;
+  /** Seconds since the epoch, exported as SOURCE_DATE_EPOCH. */
+  sourceDateEpoch: number;
+  /** The sandbox's host name (default 'airlock'). */
+  hostname?: string;
+  /** Run by /bin/sh -c, after `umask 022`. */
+  command: string;
+  /** Variations used by `airlock repro`: reverse mount order, extra env such as LD_PRELOAD of libfaketime + FAKETIME, other hostname. */
+  variant?: { reverseInputs?: boolean; extraEnv?: Record<string, string>; hostname?: string };
+  /** Receives output as it arrives; the same bytes are also returned in the result. */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  /** Aborting kills the whole sandbox and rejects with SANDBOX_FAILED. */
+  signal?: AbortSignal;
+  /** Measures `durationMs` (default: the system clock). */
+  clock?: Clock;
+}
+
+/** What a finished step reports. */
+export interface SandboxResult {
+  /** The step's exit status; 128+n when it was killed by signal n. */
+  exitCode: number;
+  /** The signal that killed the step (derived from an exit status above 128), or null. */
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  durationMs: number;
+}
+
+/**
+ * What the host contributes to every sandbox: found once per process by
+ * `prepareSandboxHost`, passed to the pure `bwrapArgs`.
+ */
+export interface SandboxHost {
+  /** Top-level host entries that are symlinks on merged-/usr systems (`/bin` → `usr/bin`), recreated with --symlink. */
+  rootLinks: { path: string; target: string }[];
+  /** Top-level host directories bound read-only (always `/usr`, plus `/lib64` etc. where they are real directories). */
+  rootDirs: string[];
+  /** Host /etc entries bound read-only at the same path (ld.so.cache, alternatives/) that exist on this host. */
+  hostEtc: string[];
+  /** Private directory holding the synthetic passwd, group, hosts and nsswitch.conf; omitted → those files are absent. */
+  syntheticEtcDir?: string;
+}

@@ -1,0 +1,165 @@
+// Running steps: status and signal, streaming, repro variants, abort and unavailable bwrap.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isAirlockError, type AirlockError } from '../src/core/index.js';
+import { probeSandbox, runInSandbox } from '../src/sandbox/index.js';
+import { baseSpec, tempDir, token, useTempDir } from './helpers/sandbox.js';
+
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
+describe('runInSandbox', () => {
+  const dirs = useTempDir('sbx-run');
+
+  describe('when the step exits', () => {
+    it('reports a non-zero exit status without a signal', async () => {
+      const r = await runInSandbox(baseSpec(dirs.path, 'echo out; echo err >&2; exit 3'));
+      expect(r).toMatchObject({ exitCode: 3, signal: null });
+      expect(r.stdout.toString()).toBe('out\n');
+      expect(r.stderr.toString()).toBe('err\n');
+      expect(r.durationMs).toBeGreaterThanOrEqual(0);
+    });
+
+    it('reports the signal that killed the step', async () => {
+      const r = await runInSandbox(baseSpec(dirs.path, 'kill -TERM $$'));
+      expect(r).toMatchObject({ exitCode: 143, signal: 'SIGTERM' });
+    });
+  });
+
+  it('compiles C with the host cc, resolved through /etc/alternatives, to identical bytes', async () => {
+    const work = tempDir('sbx-run-cc');
+    try {
+      writeFileSync(join(work.path, 'hello.c'), 'int main(void) { return 42; }\n');
+      const compile = baseSpec(work.path, 'cc -O2 -o hello hello.c && ./hello', { tools: [] });
+      const first = await runInSandbox(compile);
+      expect(first.stderr.toString()).toBe('');
+      expect(first.exitCode).toBe(42);
+      const bytes = readFileSync(join(work.path, 'hello'));
+      const second = await runInSandbox(compile);
+      expect(second.exitCode).toBe(42);
+      expect(readFileSync(join(work.path, 'hello'))).toEqual(bytes);
+    } finally {
+      work.cleanup();
+    }
+  });
+
+  it('streams output through onOutput and returns the same bytes', async () => {
+    const seen: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
+    const r = await runInSandbox({
+      ...baseSpec(dirs.path, 'echo one; echo two >&2; echo three'),
+      onOutput: (stream, chunk) => seen[stream].push(chunk),
+    });
+    expect(Buffer.concat(seen.stdout).toString()).toBe('one\nthree\n');
+    expect(Buffer.concat(seen.stderr)).toEqual(r.stderr);
+    expect(r.stdout.toString()).toBe('one\nthree\n');
+  });
+
+  describe('with a repro variant', () => {
+    it('shifts the clock with libfaketime from extraEnv', async () => {
+      expect(existsSync(LIBFAKETIME)).toBe(true);
+      const command = 'date +%s; node -p "Math.floor(Date.now() / 1000)"';
+      const plain = await runInSandbox(baseSpec(dirs.path, command));
+      const shifted = await runInSandbox(
+        baseSpec(dirs.path, command, {
+          variant: { extraEnv: { LD_PRELOAD: LIBFAKETIME, FAKETIME: '+3d' } },
+        }),
+      );
+      const [plainDate, plainNode] = plain.stdout.toString().trim().split('\n').map(Number);
+      const [fakeDate, fakeNode] = shifted.stdout.toString().trim().split('\n').map(Number);
+      const threeDays = 3 * 86_400;
+      // Within an hour of three days: the runs are moments apart.
+      expect(Math.abs(fakeDate! - plainDate! - threeDays)).toBeLessThan(3600);
+      expect(Math.abs(fakeNode! - plainNode! - threeDays)).toBeLessThan(3600);
+    });
+
+    it('uses the variant hostname over the spec one', async () => {
+      const r = await runInSandbox(
+        baseSpec(dirs.path, 'hostname', { hostname: 'first', variant: { hostname: 'second' } }),
+      );
+      expect(r.stdout.toString()).toBe('second\n');
+    });
+
+    it('sees the same inputs whichever order they are mounted in', async () => {
+      const inputs = tempDir('sbx-run-inputs');
+      try {
+        for (const n of ['a', 'b', 'c']) writeFileSync(join(inputs.path, n), n);
+        const spec = baseSpec(dirs.path, 'cat in/a in/b in/c', {
+          inputs: ['a', 'b', 'c'].map((n) => ({ source: join(inputs.path, n), dest: `in/${n}` })),
+        });
+        const forward = await runInSandbox(spec);
+        const reversed = await runInSandbox({ ...spec, variant: { reverseInputs: true } });
+        expect(forward.stdout.toString()).toBe('abc');
+        expect(reversed.stdout).toEqual(forward.stdout);
+      } finally {
+        inputs.cleanup();
+      }
+    });
+  });
+
+  describe('when aborted', () => {
+    it('kills the whole sandbox and rejects with SANDBOX_FAILED', async () => {
+      const marker = `late-${token()}`;
+      const controller = new AbortController();
+      const pending = runInSandbox({
+        ...baseSpec(dirs.path, `echo started; sleep 20; touch ${marker}`),
+        signal: controller.signal,
+        onOutput: () => controller.abort(new Error('cancelled by test')),
+      });
+      const err: unknown = await pending.catch((e: unknown) => e);
+      expect(isAirlockError(err, 'SANDBOX_FAILED')).toBe(true);
+      expect((err as AirlockError).details).toMatchObject({ aborted: true });
+      expect(existsSync(join(dirs.path, marker))).toBe(false);
+    });
+
+    it('does not start when the signal is already aborted', async () => {
+      const err: unknown = await runInSandbox({
+        ...baseSpec(dirs.path, `touch never`),
+        signal: AbortSignal.abort(),
+      }).catch((e: unknown) => e);
+      expect(isAirlockError(err, 'SANDBOX_FAILED')).toBe(true);
+      expect(existsSync(join(dirs.path, 'never'))).toBe(false);
+    });
+  });
+
+  it('rejects with SANDBOX_FAILED and bwrap’s reason when the sandbox cannot be set up', async () => {
+    const work = tempDir('sbx-run-setup');
+    const input = tempDir('sbx-run-setup-in');
+    try {
+      // A directory input cannot be mounted over a file of the same name.
+      writeFileSync(join(work.path, 'deps'), 'a file');
+      const err: unknown = await runInSandbox(
+        baseSpec(work.path, 'true', { inputs: [{ source: input.path, dest: 'deps' }] }),
+      ).catch((e: unknown) => e);
+      expect(isAirlockError(err, 'SANDBOX_FAILED')).toBe(true);
+      expect((err as AirlockError).message).toMatch(/bubblewrap could not set up/);
+      expect(readdirSync(work.path)).toEqual(['deps']);
+    } finally {
+      work.cleanup();
+      input.cleanup();
+    }
+  });
+});
+
+describe('probeSandbox', () => {
+  it('finds a working bwrap and its version', async () => {
+    const probe = await probeSandbox();
+    expect(probe.bwrap).toMatch(/\/bwrap$/);
+    expect(probe.version).toMatch(/^\d+\.\d+/);
+  });
+
+  describe('when bwrap is not on the search path', () => {
+    it('rejects with SANDBOX_UNAVAILABLE and says how to install it', async () => {
+      const empty = tempDir('sbx-nobwrap');
+      try {
+        const err: unknown = await probeSandbox({ searchPath: empty.path }).catch(
+          (e: unknown) => e,
+        );
+        expect(isAirlockError(err, 'SANDBOX_UNAVAILABLE')).toBe(true);
+        expect((err as AirlockError).hint).toMatch(/apt-get install bubblewrap/);
+        expect((err as AirlockError).details).toMatchObject({ searchPath: empty.path });
+      } finally {
+        empty.cleanup();
+      }
+    });
+  });
+});
