@@ -42,6 +42,8 @@ export interface ActionResult {
   };
   logs: { step: number; stdout: Digest; stderr: Digest }[];
   timings: { durationMs: number };
+  /** The store blobs this result refers to (layer, logs); the only digests here that fsck and gc follow. */
+  blobs: Digest[];
 }
 
 /**
@@ -54,6 +56,8 @@ export interface BuildRecord {
   key: Digest;
   action: Action;
   inputs: TreeEntry[];
+  /** Store blobs referred to: none (input and toolchain digests are not blobs). */
+  blobs: Digest[];
 }
 
 /** One difference between two actions, as `airlock why` reports it. */

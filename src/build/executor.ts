@@ -195,6 +195,7 @@ export async function buildTarget(
     key,
     action,
     inputs: plan.inputs,
+    blobs: [],
   };
 
   if (ctx.useCache) {
@@ -291,6 +292,7 @@ export async function buildTarget(
       },
       logs,
       timings: { durationMs: Date.now() - started },
+      blobs: [layer.digest, ...logs.flatMap((l) => [l.stdout, l.stderr])],
     };
     const stored = await ctx.store.putJson(result);
     if (ctx.useCache) await ctx.store.putAction(key, stored.digest);

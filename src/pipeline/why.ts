@@ -60,6 +60,7 @@ export async function runWhy(req: WhyRequest): Promise<WhyReport> {
         key: plan.key,
         action: plan.action,
         inputs: plan.inputs,
+        blobs: [],
       };
       const prevDigest = open.records.lastBuild(open.project.root, name);
       const prev = prevDigest

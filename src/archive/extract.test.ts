@@ -1,0 +1,360 @@
+import { execFileSync } from 'node:child_process';
+import { lstat, mkdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isAirlockError, sha256, type AirlockEvent } from '../core/index.js';
+import {
+  archiveTempDir,
+  chunked,
+  cleanup,
+  listTree,
+  rawTar,
+  type RawEntry,
+} from '../../test/helpers/archive.js';
+import { extractTarGz, readTarGz, type ArchiveErrorCode, type ExtractOptions } from './index.js';
+
+describe('extractTarGz', () => {
+  let root: string;
+  let dest: string;
+  let before: string[];
+
+  beforeEach(async () => {
+    root = await archiveTempDir('extract');
+    dest = join(root, 'work', 'dest');
+    await mkdir(join(root, 'outside'), { recursive: true });
+    await writeFile(join(root, 'outside', 'secret'), 'keep');
+    await mkdir(dest, { recursive: true });
+    before = await listTree(root);
+  });
+  afterEach(async () => cleanup(root));
+
+  /** Asserts nothing outside dest was created, removed or changed. */
+  async function expectNothingOutside(): Promise<void> {
+    const now = (await listTree(root)).filter((p) => !p.startsWith('work/dest/'));
+    expect(now).toEqual(before.filter((p) => !p.startsWith('work/dest/')));
+    expect(await readFile(join(root, 'outside', 'secret'), 'utf8')).toBe('keep');
+  }
+
+  async function expectRefused(
+    entries: RawEntry[],
+    code: ArchiveErrorCode,
+    opts: ExtractOptions = {},
+  ): Promise<void> {
+    let err: unknown;
+    try {
+      await extractTarGz(chunked(rawTar(entries)), dest, opts);
+    } catch (e) {
+      err = e;
+    }
+    expect(isAirlockError(err) ? err.code : err).toBe(code);
+    expect((err as { hint?: string }).hint).toBeTruthy();
+    await expectNothingOutside();
+  }
+
+  describe('when an entry path escapes', () => {
+    it.each([
+      ['a parent reference', '../../outside/secret'],
+      ['a nested parent reference', 'a/b/../../../../outside/secret'],
+      ['an absolute path', `/${'tmp'}/airlock-archive-evil`],
+    ])('refuses %s with ARCHIVE_UNSAFE_PATH', async (_label, name) => {
+      await expectRefused([{ name, content: 'pwned' }], 'ARCHIVE_UNSAFE_PATH');
+    });
+
+    it('refuses a ".." smuggled in a PAX path record', async () => {
+      await expectRefused(
+        [{ name: 'harmless', pax: { path: '../../outside/secret' }, content: 'pwned' }],
+        'ARCHIVE_UNSAFE_PATH',
+      );
+    });
+  });
+
+  describe('when a link points out of the root', () => {
+    it.each([
+      ['an absolute symlink', { name: 'l', type: 'symlink', linkname: '/etc/passwd' }],
+      ['a climbing symlink', { name: 'a/l', type: 'symlink', linkname: '../../outside' }],
+      ['a symlink with ".." after a name', { name: 'l', type: 'symlink', linkname: 'x/../..' }],
+      ['an absolute hardlink', { name: 'h', type: 'hardlink', linkname: '/etc/passwd' }],
+      ['a climbing hardlink', { name: 'h', type: 'hardlink', linkname: '../outside/secret' }],
+      ['a hardlink to nothing extracted', { name: 'h', type: 'hardlink', linkname: 'later' }],
+    ] satisfies Array<[string, RawEntry]>)('refuses %s with ARCHIVE_UNSAFE_LINK', async (_l, e) => {
+      await expectRefused([e], 'ARCHIVE_UNSAFE_LINK');
+      await expect(lstat(join(dest, e.name))).rejects.toThrow(/ENOENT/);
+    });
+
+    it('refuses a later entry written through an extracted symlink, even one pointing inside', async () => {
+      await expectRefused(
+        [
+          { name: 'real/', type: 'dir', mode: 0o755 },
+          { name: 'link', type: 'symlink', linkname: 'real' },
+          { name: 'link/file', content: 'through the link' },
+        ],
+        'ARCHIVE_UNSAFE_LINK',
+      );
+      await expect(lstat(join(dest, 'real', 'file'))).rejects.toThrow(/ENOENT/);
+    });
+
+    it('refuses writing through a symlink already in the destination', async () => {
+      await symlink(join(root, 'outside'), join(dest, 'pre'));
+      before = await listTree(root);
+      await expectRefused([{ name: 'pre/secret', content: 'pwned' }], 'ARCHIVE_UNSAFE_LINK');
+    });
+
+    it('replaces an existing symlink at a file path instead of following it', async () => {
+      await symlink(join(root, 'outside', 'secret'), join(dest, 'victim'));
+      await extractTarGz(chunked(rawTar([{ name: 'victim', content: 'new' }])), dest);
+      expect((await lstat(join(dest, 'victim'))).isFile()).toBe(true);
+      expect(await readFile(join(dest, 'victim'), 'utf8')).toBe('new');
+      expect(await readFile(join(root, 'outside', 'secret'), 'utf8')).toBe('keep');
+    });
+
+    it('keeps relative symlinks that stay inside, verbatim', async () => {
+      const tree = await extractTarGz(
+        chunked(
+          rawTar([
+            { name: 'a/b/l', type: 'symlink', linkname: '../../top' },
+            { name: 'a/m', type: 'symlink', linkname: './b/./l' },
+          ]),
+        ),
+        dest,
+      );
+      expect(await readlink(join(dest, 'a', 'b', 'l'))).toBe('../../top');
+      expect(tree).toEqual([
+        { path: 'a/b/l', kind: 'symlink', target: '../../top' },
+        { path: 'a/m', kind: 'symlink', target: './b/./l' },
+      ]);
+    });
+  });
+
+  it('materialises a hardlink inside the root as a copy', async () => {
+    const tree = await extractTarGz(
+      chunked(
+        rawTar([
+          { name: 'a', content: 'shared', mode: 0o755 },
+          { name: 'dir/h', type: 'hardlink', linkname: 'a' },
+        ]),
+      ),
+      dest,
+    );
+    expect(await readFile(join(dest, 'dir', 'h'), 'utf8')).toBe('shared');
+    expect((await stat(join(dest, 'dir', 'h'))).ino).not.toBe((await stat(join(dest, 'a'))).ino);
+    expect(tree[1]).toEqual({
+      path: 'dir/h',
+      kind: 'file',
+      executable: true,
+      digest: sha256('shared'),
+      size: 6,
+    });
+  });
+
+  describe('when the archive holds special files', () => {
+    it.each([
+      ['a character device', { name: 'null', type: 'char' }],
+      ['a block device', { name: 'sda', type: 'block' }],
+      ['a fifo', { name: 'pipe', type: 'fifo' }],
+    ] satisfies Array<[string, RawEntry]>)(
+      'refuses %s with ARCHIVE_UNSUPPORTED_ENTRY by default',
+      async (_l, e) => {
+        await expectRefused([e], 'ARCHIVE_UNSUPPORTED_ENTRY');
+        await expect(lstat(join(dest, e.name))).rejects.toThrow(/ENOENT/);
+      },
+    );
+
+    it('skips them with a warning when asked to', async () => {
+      const events: AirlockEvent[] = [];
+      const tree = await extractTarGz(
+        chunked(
+          rawTar([
+            { name: 'pipe', type: 'fifo' },
+            { name: 'ok', content: 'yes' },
+          ]),
+        ),
+        dest,
+        { onUnsupported: 'skip', events: (e) => events.push(e) },
+      );
+      expect(tree.map((e) => e.path)).toEqual(['ok']);
+      expect(await listTree(dest)).toEqual(['ok']);
+      expect(events).toContainEqual(expect.objectContaining({ level: 'warn' }));
+    });
+  });
+
+  it('strips setuid, setgid and sticky bits', async () => {
+    await extractTarGz(
+      chunked(
+        rawTar([
+          { name: 'suid', content: 'x', mode: 0o4755 },
+          { name: 'sgid', content: 'x', mode: 0o2755 },
+          { name: 'sticky/', type: 'dir', mode: 0o1777 },
+        ]),
+      ),
+      dest,
+    );
+    expect((await stat(join(dest, 'suid'))).mode & 0o7777).toBe(0o755);
+    expect((await stat(join(dest, 'sgid'))).mode & 0o7777).toBe(0o755);
+    expect((await stat(join(dest, 'sticky'))).mode & 0o7777).toBe(0o777);
+  });
+
+  it('refuses duplicate entries with ARCHIVE_DUPLICATE_ENTRY', async () => {
+    await expectRefused(
+      [
+        { name: 'same', content: 'first' },
+        { name: './same', content: 'second' },
+      ],
+      'ARCHIVE_DUPLICATE_ENTRY',
+    );
+    expect(await readFile(join(dest, 'same'), 'utf8')).toBe('first');
+  });
+
+  describe('when the archive is damaged', () => {
+    it('refuses a bad header checksum with ARCHIVE_CORRUPT', async () => {
+      const tar = rawTar([{ name: 'f', content: 'x' }], { plain: true });
+      tar[0] = 0x67;
+      await expect(extractTarGz(chunked(tar), dest)).rejects.toMatchObject({
+        code: 'ARCHIVE_CORRUPT',
+      });
+    });
+
+    it('refuses a truncated archive and bad gzip with ARCHIVE_CORRUPT', async () => {
+      const tar = rawTar([{ name: 'f', content: 'y'.repeat(5000) }], { plain: true });
+      await expect(extractTarGz(chunked(tar.subarray(0, 2000)), dest)).rejects.toMatchObject({
+        code: 'ARCHIVE_CORRUPT',
+      });
+      const gz = rawTar([{ name: 'g', content: 'z'.repeat(5000) }]);
+      await expect(
+        extractTarGz(chunked(gz.subarray(0, gz.length - 30)), dest),
+      ).rejects.toMatchObject({ code: 'ARCHIVE_CORRUPT' });
+    });
+  });
+
+  it('detects a plain tar and reads archives GNU tar wrote, long names included', async () => {
+    const src = join(root, 'src');
+    const long = `${'n'.repeat(150)}/${'m'.repeat(150)}`;
+    await mkdir(join(src, long), { recursive: true });
+    await writeFile(join(src, long, 'f'), 'gnu');
+    await writeFile(join(src, 'x'), 'plain');
+    await symlink('x', join(src, 'lx'));
+    for (const format of ['gnu', 'posix', 'ustar']) {
+      const tarFile = join(root, `${format}.tar`);
+      const what = format === 'ustar' ? ['x', 'lx'] : ['.'];
+      execFileSync('tar', [`--format=${format}`, '-cf', tarFile, '-C', src, ...what]);
+      const out = join(root, `out-${format}`);
+      const tree = await extractTarGz(tarFile, out);
+      expect(await readFile(join(out, 'x'), 'utf8')).toBe('plain');
+      expect(tree).toContainEqual({ path: 'lx', kind: 'symlink', target: 'x' });
+      if (format !== 'ustar') {
+        expect(await readFile(join(out, long, 'f'), 'utf8')).toBe('gnu');
+        expect(tree.map((e) => e.path)).toContain(`${long}/f`);
+      }
+    }
+  });
+
+  describe('whiteouts', () => {
+    beforeEach(async () => {
+      // A lower layer already in the destination.
+      await mkdir(join(dest, 'a'), { recursive: true });
+      await mkdir(join(dest, 'b', 'sub'), { recursive: true });
+      await writeFile(join(dest, 'a', 'x'), 'lower');
+      await writeFile(join(dest, 'a', 'y'), 'lower');
+      await writeFile(join(dest, 'b', 'old'), 'lower');
+      await writeFile(join(dest, 'b', 'sub', 'deep'), 'lower');
+      before = await listTree(root);
+    });
+    const layer: RawEntry[] = [
+      { name: 'a/.wh.x', content: '' },
+      { name: 'b/', type: 'dir', mode: 0o755 },
+      { name: 'b/.wh..wh..opq', content: '' },
+      { name: 'b/new', content: 'upper' },
+      { name: 'c/.wh.nothing', content: '' },
+    ];
+
+    it('deletes whited-out names and empties opaque directories of lower content', async () => {
+      const tree = await extractTarGz(chunked(rawTar(layer)), dest, { applyWhiteouts: true });
+      expect(await listTree(dest)).toEqual(['a', 'a/y', 'b', 'b/new', 'c']);
+      expect(tree.map((e) => e.path)).toEqual(['b/new']);
+    });
+
+    it('never deletes what the same layer created', async () => {
+      await extractTarGz(
+        chunked(
+          rawTar([
+            { name: 'd/keep', content: 'same layer' },
+            { name: 'd/.wh..wh..opq', content: '' },
+            { name: 'd/.wh.keep', content: '' },
+          ]),
+        ),
+        dest,
+        { applyWhiteouts: true },
+      );
+      expect(await readFile(join(dest, 'd', 'keep'), 'utf8')).toBe('same layer');
+    });
+
+    it('refuses a whiteout that climbs out of the root', async () => {
+      await expectRefused(
+        [{ name: '../../outside/.wh.secret', content: '' }],
+        'ARCHIVE_UNSAFE_PATH',
+      );
+    });
+
+    it.each(['.wh...', 'a/.wh...', 'a/.wh..'])(
+      'refuses the whiteout %j that would delete a parent',
+      async (name) => {
+        await expectRefused([{ name, content: '' }], 'ARCHIVE_UNSAFE_PATH', {
+          applyWhiteouts: true,
+        });
+        expect(await readFile(join(dest, 'a', 'x'), 'utf8')).toBe('lower');
+      },
+    );
+
+    it('extracts them as plain files when whiteouts are off', async () => {
+      await extractTarGz(chunked(rawTar(layer)), dest);
+      expect(await readFile(join(dest, 'a', 'x'), 'utf8')).toBe('lower');
+      expect((await lstat(join(dest, 'b', '.wh..wh..opq'))).isFile()).toBe(true);
+    });
+  });
+});
+
+describe('readTarGz', () => {
+  it('returns entries with digest, size, mode and small contents only', async () => {
+    const entries = await readTarGz(
+      chunked(
+        rawTar([
+          { name: 'dir/', type: 'dir' },
+          { name: 'dir/small', content: 'abc', mode: 0o640 },
+          { name: 'dir/big', content: 'x'.repeat(100), mode: 0o755 },
+          { name: 'dir/l', type: 'symlink', linkname: '/abs/ok/for/reading' },
+        ]),
+      ),
+      { maxContent: 10 },
+    );
+    expect(entries.map((e) => e.path)).toEqual(['dir/big', 'dir/l', 'dir/small']);
+    expect(entries[2]).toEqual({
+      path: 'dir/small',
+      kind: 'file',
+      executable: false,
+      digest: sha256('abc'),
+      size: 3,
+      mode: 0o640,
+      content: Buffer.from('abc'),
+    });
+    expect(entries[0]).not.toHaveProperty('content');
+    expect(entries[0]).toMatchObject({ executable: true, size: 100 });
+    expect(entries[1]).toMatchObject({ kind: 'symlink', target: '/abs/ok/for/reading' });
+  });
+
+  it('refuses unsafe paths and duplicates', async () => {
+    await expect(readTarGz(chunked(rawTar([{ name: '../x', content: '' }])))).rejects.toMatchObject(
+      {
+        code: 'ARCHIVE_UNSAFE_PATH',
+      },
+    );
+    await expect(
+      readTarGz(
+        chunked(
+          rawTar([
+            { name: 'x', content: '' },
+            { name: 'x', content: '' },
+          ]),
+        ),
+      ),
+    ).rejects.toMatchObject({ code: 'ARCHIVE_DUPLICATE_ENTRY' });
+  });
+});

@@ -1,0 +1,442 @@
+import { createHash } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import { copyFile, lstat, mkdir, open, readdir, rm, symlink, chmod } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  compareBytes,
+  errnoCode,
+  noEvents,
+  sortTree,
+  type Digest,
+  type EventSink,
+  type TreeEntry,
+} from '../core/index.js';
+import { archiveError } from './errors.js';
+import { TYPE } from './tar-header.js';
+import { readMembers, type TarMember } from './tar-reader.js';
+
+export interface ExtractOptions {
+  /** Refuse special files (devices, fifos, unknown types) with ARCHIVE_UNSUPPORTED_ENTRY (default), or skip them with a warning event. */
+  onUnsupported?: 'error' | 'skip';
+  /** Apply OCI whiteouts: `.wh.<name>` deletes `<name>` of lower layers, `.wh..wh..opq` empties its directory (default false: they are plain files). */
+  applyWhiteouts?: boolean;
+  /** Where warnings (skipped entries, stripped mode bits) go. */
+  events?: EventSink;
+}
+
+export interface ReadOptions {
+  /** Keep the content of files of at most this many bytes (default: keep none). */
+  maxContent?: number;
+  /** Refuse (default) or skip special files. */
+  onUnsupported?: 'error' | 'skip';
+}
+
+/** An entry of an archive read into memory, with its raw permission bits. */
+export type ReadEntry = TreeEntry & { mode: number; content?: Buffer };
+
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+
+/**
+ * Normalises a member name to a relative path ('' for the root itself): drops
+ * '.' and empty segments and refuses absolute paths, '..' and NUL.
+ */
+function memberPath(name: string): string {
+  if (name.startsWith('/') || name.includes('\0')) {
+    throw archiveError(
+      'ARCHIVE_UNSAFE_PATH',
+      `archive entry ${JSON.stringify(name)} has an absolute path`,
+      'Only extract archives whose entries are relative paths; rebuild the archive without a leading "/".',
+      { path: name },
+    );
+  }
+  const segs = name.split('/').filter((s) => s !== '' && s !== '.');
+  if (segs.includes('..')) {
+    throw archiveError(
+      'ARCHIVE_UNSAFE_PATH',
+      `archive entry ${JSON.stringify(name)} climbs out of the destination with ".."`,
+      'The archive is unsafe; do not extract it. Rebuild it without ".." in entry paths.',
+      { path: name },
+    );
+  }
+  return segs.join('/');
+}
+
+function unsafeLink(path: string, target: string, why: string): Error {
+  return archiveError(
+    'ARCHIVE_UNSAFE_LINK',
+    `archive link ${JSON.stringify(path)} -> ${JSON.stringify(target)} ${why}`,
+    'The archive is unsafe; do not extract it. Links must be relative and stay inside the archive.',
+    { path, target },
+  );
+}
+
+function duplicate(path: string, why = 'appears twice in the archive'): Error {
+  return archiveError(
+    'ARCHIVE_DUPLICATE_ENTRY',
+    `archive entry ${JSON.stringify(path)} ${why}`,
+    'Rebuild the archive with each path once (packTarGz never writes duplicates).',
+    { path },
+  );
+}
+
+/**
+ * Refuses a symlink target unless it provably resolves inside the root: relative,
+ * '..' only as a leading run that does not climb above the root, none after a
+ * name (a name may itself be a symlink, so 'name/..' is not lexical).
+ */
+function checkSymlinkTarget(path: string, target: string): void {
+  if (target === '' || target.includes('\0')) throw unsafeLink(path, target, 'has an empty target');
+  if (target.startsWith('/')) throw unsafeLink(path, target, 'has an absolute target');
+  const depth = path.split('/').length - 1;
+  let ups = 0;
+  let named = false;
+  for (const seg of target.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') {
+      if (named) throw unsafeLink(path, target, 'has ".." after a name (cannot be checked)');
+      ups++;
+      if (ups > depth) throw unsafeLink(path, target, 'points outside the destination');
+    } else named = true;
+  }
+}
+
+function dirname(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i === -1 ? '' : rel.slice(0, i);
+}
+
+function basename(rel: string): string {
+  return rel.slice(rel.lastIndexOf('/') + 1);
+}
+
+type Seen =
+  | { kind: 'dir'; explicit: boolean }
+  | { kind: 'symlink' }
+  | { kind: 'file'; digest: Digest; size: number; executable: boolean };
+
+/** Extraction state: what this archive created and which directories are known real. */
+class Extractor {
+  private readonly seen = new Map<string, Seen>();
+  /** Paths (relative, '' = root) verified to be real directories inside the root. */
+  private readonly realDirs = new Set<string>(['']);
+  readonly tree: TreeEntry[] = [];
+
+  constructor(
+    private readonly root: string,
+    private readonly opts: ExtractOptions,
+  ) {}
+
+  private abs(rel: string): string {
+    return rel === '' ? this.root : join(this.root, rel);
+  }
+
+  /** Removes an on-disk path (a link itself, never its target) and forgets dirs under it. */
+  private async remove(rel: string): Promise<void> {
+    await rm(this.abs(rel), { recursive: true, force: true });
+    for (const d of this.realDirs) {
+      if (d === rel || d.startsWith(`${rel}/`)) this.realDirs.delete(d);
+    }
+  }
+
+  /**
+   * Makes every ancestor of `rel` a real directory inside the root, creating
+   * missing ones; a symlink ancestor (from this archive or already on disk) is refused.
+   */
+  private async ensureParents(rel: string): Promise<void> {
+    const segs = rel.split('/');
+    let cur = '';
+    for (let i = 0; i < segs.length - 1; i++) {
+      cur = cur === '' ? segs[i]! : `${cur}/${segs[i]!}`;
+      if (this.realDirs.has(cur)) continue;
+      const known = this.seen.get(cur);
+      if (known?.kind === 'symlink') {
+        throw archiveError(
+          'ARCHIVE_UNSAFE_LINK',
+          `archive entry ${JSON.stringify(rel)} would be written through the symlink ${JSON.stringify(cur)}`,
+          'The archive is unsafe; do not extract it. Entries must not be written through symlinks.',
+          { path: rel, symlink: cur },
+        );
+      }
+      if (known?.kind === 'file') throw duplicate(rel, `is inside ${JSON.stringify(cur)}, a file`);
+      const st = await lstat(this.abs(cur)).catch((err: unknown) => {
+        if (errnoCode(err) === 'ENOENT') return undefined;
+        throw err;
+      });
+      if (st?.isSymbolicLink()) {
+        throw archiveError(
+          'ARCHIVE_UNSAFE_LINK',
+          `archive entry ${JSON.stringify(rel)} would be written through the existing symlink ${JSON.stringify(cur)}`,
+          'Extract into an empty directory, or remove the symlink from the destination first.',
+          { path: rel, symlink: cur },
+        );
+      }
+      if (st && !st.isDirectory()) await this.remove(cur);
+      if (!st?.isDirectory()) {
+        await mkdir(this.abs(cur), { mode: 0o755 });
+        this.seen.set(cur, { kind: 'dir', explicit: false });
+      }
+      this.realDirs.add(cur);
+    }
+  }
+
+  /** Prepares `rel` for a new entry: parents real, no duplicate, old lower-layer content gone. */
+  private async claim(rel: string, kind: Seen['kind']): Promise<'fresh' | 'existing-dir'> {
+    await this.ensureParents(rel);
+    const known = this.seen.get(rel);
+    if (known) {
+      if (kind === 'dir' && known.kind === 'dir' && !known.explicit) {
+        known.explicit = true;
+        return 'existing-dir';
+      }
+      throw duplicate(rel);
+    }
+    const st = await lstat(this.abs(rel)).catch((err: unknown) => {
+      if (errnoCode(err) === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (st?.isDirectory() && kind === 'dir') return 'existing-dir';
+    if (st) await this.remove(rel);
+    return 'fresh';
+  }
+
+  private unsupported(m: TarMember, rel: string): void {
+    const kind =
+      {
+        [TYPE.char]: 'character device',
+        [TYPE.block]: 'block device',
+        [TYPE.fifo]: 'fifo',
+      }[m.typeflag] ?? `entry of type ${JSON.stringify(String.fromCharCode(m.typeflag))}`;
+    if (this.opts.onUnsupported === 'skip') {
+      (this.opts.events ?? noEvents)({
+        type: 'log',
+        level: 'warn',
+        message: `skipped ${kind} ${rel} while extracting`,
+      });
+      return;
+    }
+    throw archiveError(
+      'ARCHIVE_UNSUPPORTED_ENTRY',
+      `archive entry ${JSON.stringify(rel)} is a ${kind}`,
+      'Only files, directories and links are extracted; pass onUnsupported: "skip" to leave special files out.',
+      { path: rel, typeflag: String.fromCharCode(m.typeflag) },
+    );
+  }
+
+  /** Applies one whiteout entry of an OCI layer; true when `rel` was one. */
+  private async whiteout(rel: string): Promise<boolean> {
+    const base = basename(rel);
+    if (!base.startsWith(WHITEOUT)) return false;
+    const dir = dirname(rel);
+    await this.ensureParents(rel);
+    if (base === OPAQUE) {
+      await this.purgeLower(dir);
+      return true;
+    }
+    const name = base.slice(WHITEOUT.length);
+    if (name === '' || name === '.' || name === '..') {
+      throw archiveError(
+        'ARCHIVE_UNSAFE_PATH',
+        `whiteout ${JSON.stringify(rel)} names no entry of its directory`,
+        'The layer is unsafe; do not apply it. A whiteout must be ".wh.<name>" with a real name.',
+        { path: rel },
+      );
+    }
+    // '.wh..wh.*' other than the opaque marker is AUFS metadata: ignored.
+    if (name.startsWith(WHITEOUT)) return true;
+    const target = dir === '' ? name : `${dir}/${name}`;
+    // A whiteout hides lower layers only, never an entry of its own layer.
+    if (!this.seen.has(target)) await this.remove(target);
+    return true;
+  }
+
+  /** Deletes everything under `dir` that this archive did not create. */
+  private async purgeLower(dir: string): Promise<void> {
+    for (const child of await readdir(this.abs(dir))) {
+      const rel = dir === '' ? child : `${dir}/${child}`;
+      const known = this.seen.get(rel);
+      if (!known) await this.remove(rel);
+      else if (known.kind === 'dir') await this.purgeLower(rel);
+    }
+  }
+
+  /** Extracts one member; nothing is written outside the root. */
+  async add(m: TarMember): Promise<void> {
+    const rel = memberPath(m.name);
+    if (rel === '') {
+      if (m.typeflag === TYPE.dir) return; // "./" itself
+      throw archiveError(
+        'ARCHIVE_UNSAFE_PATH',
+        `archive entry ${JSON.stringify(m.name)} names the destination itself`,
+        'Rebuild the archive; only directories may name the root.',
+        { path: m.name },
+      );
+    }
+    if (this.opts.applyWhiteouts && (await this.whiteout(rel))) return;
+    const special = m.mode & 0o7000;
+    if (special !== 0) {
+      (this.opts.events ?? noEvents)({
+        type: 'log',
+        level: 'debug',
+        message: `stripped mode bits ${special.toString(8)} from ${rel}`,
+      });
+    }
+    switch (m.typeflag) {
+      case TYPE.dir: {
+        const mode = (m.mode & 0o777) | 0o700;
+        const state = await this.claim(rel, 'dir');
+        if (state === 'fresh') await mkdir(this.abs(rel), { mode });
+        await chmod(this.abs(rel), mode);
+        if (!this.seen.has(rel)) this.seen.set(rel, { kind: 'dir', explicit: true });
+        this.realDirs.add(rel);
+        return;
+      }
+      case TYPE.file:
+      case TYPE.contiguous: {
+        await this.claim(rel, 'file');
+        const mode = m.mode & 0o777;
+        const fh = await open(
+          this.abs(rel),
+          fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW,
+          0o600,
+        );
+        const hash = createHash('sha256');
+        let size = 0;
+        try {
+          for await (const chunk of m.body()) {
+            hash.update(chunk);
+            size += chunk.length;
+            await fh.write(chunk);
+          }
+          await fh.chmod(mode);
+        } finally {
+          await fh.close();
+        }
+        const entry: Seen & { kind: 'file' } = {
+          kind: 'file',
+          digest: `sha256:${hash.digest('hex')}`,
+          size,
+          executable: (mode & 0o111) !== 0,
+        };
+        this.seen.set(rel, entry);
+        this.tree.push({ path: rel, ...entry });
+        return;
+      }
+      case TYPE.symlink: {
+        checkSymlinkTarget(rel, m.linkname);
+        await this.claim(rel, 'symlink');
+        await symlink(m.linkname, this.abs(rel));
+        this.seen.set(rel, { kind: 'symlink' });
+        this.tree.push({ path: rel, kind: 'symlink', target: m.linkname });
+        return;
+      }
+      case TYPE.hardlink: {
+        let target: string;
+        try {
+          target = memberPath(m.linkname);
+        } catch {
+          throw unsafeLink(rel, m.linkname, 'points outside the destination');
+        }
+        const src = this.seen.get(target);
+        if (src?.kind !== 'file') {
+          throw unsafeLink(rel, m.linkname, 'is a hard link to no earlier file of the archive');
+        }
+        await this.claim(rel, 'file');
+        // Materialised as a copy: a hard link would share the inode with the source.
+        await copyFile(this.abs(target), this.abs(rel), fsc.COPYFILE_EXCL);
+        this.seen.set(rel, { ...src });
+        this.tree.push({
+          path: rel,
+          kind: 'file',
+          digest: src.digest,
+          size: src.size,
+          executable: src.executable,
+        });
+        return;
+      }
+      default:
+        this.unsupported(m, rel);
+    }
+  }
+}
+
+/**
+ * Safely extracts a .tar.gz (or plain tar, detected by its magic) into destDir
+ * and returns the tree it extracted, digests computed while writing. Absolute or
+ * '..' paths, links leaving the root, writes through symlinks, duplicates and
+ * (by default) special files are refused with typed errors; setuid/setgid/sticky
+ * bits are stripped; nothing is written outside destDir.
+ */
+export async function extractTarGz(
+  src: AsyncIterable<Uint8Array> | string,
+  destDir: string,
+  opts: ExtractOptions = {},
+): Promise<TreeEntry[]> {
+  const root = resolve(destDir);
+  await mkdir(root, { recursive: true });
+  const x = new Extractor(root, opts);
+  for await (const m of readMembers(src)) await x.add(m);
+  return sortTree(x.tree);
+}
+
+/**
+ * Reads an archive into memory-light entries (files with digest, size, mode and,
+ * up to `maxContent` bytes, content; symlinks with their verbatim target);
+ * directories are implied. Paths are validated as in extraction.
+ */
+export async function readTarGz(
+  src: string | AsyncIterable<Uint8Array>,
+  opts: ReadOptions = {},
+): Promise<ReadEntry[]> {
+  const out = new Map<string, ReadEntry>();
+  const put = (e: ReadEntry): void => {
+    if (out.has(e.path)) throw duplicate(e.path);
+    out.set(e.path, e);
+  };
+  for await (const m of readMembers(src)) {
+    const rel = memberPath(m.name);
+    const mode = m.mode & 0o7777;
+    if (m.typeflag === TYPE.dir) continue;
+    if (rel === '') throw duplicate(m.name, 'names the archive root');
+    if (m.typeflag === TYPE.file || m.typeflag === TYPE.contiguous) {
+      const hash = createHash('sha256');
+      const keep = opts.maxContent !== undefined && m.size <= opts.maxContent;
+      const parts: Buffer[] = [];
+      for await (const chunk of m.body()) {
+        hash.update(chunk);
+        if (keep) parts.push(chunk);
+      }
+      put({
+        path: rel,
+        kind: 'file',
+        executable: (mode & 0o111) !== 0,
+        digest: `sha256:${hash.digest('hex')}`,
+        size: m.size,
+        mode,
+        ...(keep ? { content: Buffer.concat(parts, m.size) } : {}),
+      });
+    } else if (m.typeflag === TYPE.symlink) {
+      put({ path: rel, kind: 'symlink', target: m.linkname, mode });
+    } else if (m.typeflag === TYPE.hardlink) {
+      let target: string;
+      try {
+        target = memberPath(m.linkname);
+      } catch {
+        throw unsafeLink(rel, m.linkname, 'points outside the archive');
+      }
+      const src = out.get(target);
+      if (src?.kind !== 'file') {
+        throw unsafeLink(rel, m.linkname, 'is a hard link to no earlier file of the archive');
+      }
+      put({ ...src, path: rel });
+    } else if (opts.onUnsupported !== 'skip') {
+      throw archiveError(
+        'ARCHIVE_UNSUPPORTED_ENTRY',
+        `archive entry ${JSON.stringify(rel)} has unsupported type ${JSON.stringify(String.fromCharCode(m.typeflag))}`,
+        'Only files, directories and links can be read; pass onUnsupported: "skip" to leave special files out.',
+        { path: rel, typeflag: String.fromCharCode(m.typeflag) },
+      );
+    }
+  }
+  return [...out.values()].sort((a, b) => compareBytes(a.path, b.path));
+}

@@ -1,0 +1,231 @@
+import { createReadStream } from 'node:fs';
+import { Readable, pipeline } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { errnoCode } from '../core/index.js';
+import { archiveError } from './errors.js';
+import {
+  BLOCK,
+  TYPE,
+  decodeHeader,
+  isZeroBlock,
+  parsePax,
+  type DecodedHeader,
+} from './tar-header.js';
+
+/** Largest metadata body (PAX / GNU long name) accepted, against memory bombs. */
+const MAX_META = 1 << 20;
+
+function corrupt(message: string, details: Record<string, unknown> = {}, cause?: unknown): Error {
+  return archiveError(
+    'ARCHIVE_CORRUPT',
+    message,
+    'The archive is damaged or not a tar/tar.gz file; fetch or build it again.',
+    details,
+    cause,
+  );
+}
+
+/** Pulls exact byte counts out of an async chunk source. */
+class ByteReader {
+  private readonly chunks: Buffer[] = [];
+  private head = 0; // offset into chunks[0]
+  private buffered = 0;
+  private ended = false;
+  /** Bytes consumed so far (for error details). */
+  offset = 0;
+
+  constructor(private readonly source: AsyncIterator<Uint8Array>) {}
+
+  private async fill(n: number): Promise<void> {
+    while (this.buffered < n && !this.ended) {
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await this.source.next();
+      } catch (err) {
+        // zlib's errors (Z_DATA_ERROR, Z_BUF_ERROR …) mean bad data; I/O errors pass through.
+        if (!errnoCode(err)?.startsWith('Z_')) throw err;
+        throw corrupt(`cannot decompress archive: ${String(err)}`, { offset: this.offset }, err);
+      }
+      if (r.done) this.ended = true;
+      else if (r.value.byteLength > 0) {
+        this.chunks.push(Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
+        this.buffered += r.value.byteLength;
+      }
+    }
+  }
+
+  /** Takes up to `n` buffered bytes (at least one when any are left), without copying when possible. */
+  private take(n: number): Buffer {
+    const first = this.chunks[0]!;
+    const avail = first.length - this.head;
+    let out: Buffer;
+    if (avail <= n) {
+      out = first.subarray(this.head);
+      this.chunks.shift();
+      this.head = 0;
+    } else {
+      out = first.subarray(this.head, this.head + n);
+      this.head += n;
+    }
+    this.buffered -= out.length;
+    this.offset += out.length;
+    return out;
+  }
+
+  /** Exactly `n` bytes, or undefined at a clean end; a partial read is ARCHIVE_CORRUPT. */
+  async read(n: number): Promise<Buffer | undefined> {
+    await this.fill(n);
+    if (this.buffered === 0) return undefined;
+    if (this.buffered < n) throw corrupt('archive is truncated', { offset: this.offset });
+    const first = this.take(n);
+    if (first.length === n) return first;
+    const parts = [first];
+    let got = first.length;
+    while (got < n) {
+      const part = this.take(n - got);
+      parts.push(part);
+      got += part.length;
+    }
+    return Buffer.concat(parts, n);
+  }
+
+  /** Yields exactly `n` bytes in pieces; a short source is ARCHIVE_CORRUPT. */
+  async *stream(n: number): AsyncGenerator<Buffer> {
+    let left = n;
+    while (left > 0) {
+      await this.fill(1);
+      if (this.buffered === 0) throw corrupt('archive is truncated', { offset: this.offset });
+      const part = this.take(left);
+      left -= part.length;
+      yield part;
+    }
+  }
+
+  async skip(n: number): Promise<void> {
+    const it = this.stream(n);
+    while (!(await it.next()).done) {
+      // discard
+    }
+  }
+}
+
+/** One archive member with the extended headers that preceded it already applied. */
+export interface TarMember extends DecodedHeader {
+  /** The entry's data; consume it (or skip it) before asking for the next member. */
+  body: () => AsyncGenerator<Buffer>;
+}
+
+/** Turns a path or byte source into decompressed tar bytes, detecting gzip by its magic. */
+async function* tarBytes(src: AsyncIterable<Uint8Array> | string): AsyncGenerator<Uint8Array> {
+  const input: AsyncIterable<Uint8Array> =
+    typeof src === 'string' ? createReadStream(src, { highWaterMark: 1 << 20 }) : src;
+  const it = input[Symbol.asyncIterator]();
+  try {
+    const head: Uint8Array[] = [];
+    let len = 0;
+    while (len < 2) {
+      const r = await it.next();
+      if (r.done) break;
+      head.push(r.value);
+      len += r.value.byteLength;
+    }
+    async function* all(): AsyncGenerator<Uint8Array> {
+      yield* head;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    }
+    const first = head.length > 0 ? Buffer.concat(head) : Buffer.alloc(0);
+    if (first[0] === 0x1f && first[1] === 0x8b) {
+      const gunzip = pipeline(Readable.from(all()), createGunzip(), () => {});
+      yield* gunzip;
+    } else {
+      yield* all();
+    }
+  } finally {
+    await it.return?.();
+  }
+}
+
+/**
+ * Iterates the members of a tar or tar.gz, verifying header checksums and
+ * applying PAX and GNU long-name headers; metadata-only members are not yielded.
+ */
+export async function* readMembers(
+  src: AsyncIterable<Uint8Array> | string,
+): AsyncGenerator<TarMember> {
+  const bytes = tarBytes(src);
+  const reader = new ByteReader(bytes[Symbol.asyncIterator]());
+  let global = new Map<string, string>();
+  let local = new Map<string, string>();
+  let longName: string | undefined;
+  let longLink: string | undefined;
+  try {
+    for (;;) {
+      const at = reader.offset;
+      const block = await reader.read(BLOCK);
+      if (!block || isZeroBlock(block)) return;
+      const h = decodeHeader(block);
+      if (!h) throw corrupt('tar header checksum or field is invalid', { offset: at });
+      const padded = h.size + ((BLOCK - (h.size % BLOCK)) % BLOCK);
+      const meta = async (): Promise<Buffer> => {
+        if (h.size > MAX_META) throw corrupt('tar metadata header is too large', { offset: at });
+        const body = h.size === 0 ? Buffer.alloc(0) : (await reader.read(padded))!;
+        return body.subarray(0, h.size);
+      };
+      if (h.typeflag === TYPE.paxLocal || h.typeflag === TYPE.paxGlobal) {
+        const records = parsePax(await meta());
+        if (!records) throw corrupt('PAX extended header is malformed', { offset: at });
+        if (h.typeflag === TYPE.paxGlobal) global = new Map([...global, ...records]);
+        else local = new Map([...local, ...records]);
+        continue;
+      }
+      if (h.typeflag === TYPE.gnuLongName || h.typeflag === TYPE.gnuLongLink) {
+        const body = await meta();
+        const end = body.indexOf(0);
+        const text = body.toString('utf8', 0, end === -1 ? body.length : end);
+        if (h.typeflag === TYPE.gnuLongName) longName = text;
+        else longLink = text;
+        continue;
+      }
+      const ext = new Map([...global, ...local]);
+      const member: DecodedHeader = { ...h };
+      if (longName !== undefined) member.name = longName;
+      if (longLink !== undefined) member.linkname = longLink;
+      const path = ext.get('path');
+      if (path !== undefined) member.name = path;
+      const linkpath = ext.get('linkpath');
+      if (linkpath !== undefined) member.linkname = linkpath;
+      const size = ext.get('size');
+      if (size !== undefined) {
+        if (!/^[0-9]+$/.test(size) || !Number.isSafeInteger(Number(size))) {
+          throw corrupt('PAX size record is invalid', { offset: at });
+        }
+        member.size = Number(size);
+      }
+      if (member.typeflag === 0) member.typeflag = TYPE.file;
+      local = new Map();
+      longName = undefined;
+      longLink = undefined;
+      // Only regular files carry data; other typeflags' size field is ignored (as tar does),
+      // except for unknown types, whose data we must skip to stay in step.
+      const dataSize =
+        member.typeflag === TYPE.file || member.typeflag === TYPE.contiguous
+          ? member.size
+          : member.typeflag >= TYPE.hardlink && member.typeflag <= TYPE.fifo
+            ? 0
+            : member.size;
+      const bodyStart = reader.offset;
+      const body = (): AsyncGenerator<Buffer> => reader.stream(dataSize);
+      yield { ...member, size: dataSize, body };
+      // Skip whatever data the consumer did not read.
+      const left = dataSize - (reader.offset - bodyStart);
+      if (left > 0) await reader.skip(left);
+      await reader.skip((BLOCK - (dataSize % BLOCK)) % BLOCK);
+    }
+  } finally {
+    await bytes.return(undefined);
+  }
+}

@@ -1,0 +1,27 @@
+import { AirlockError } from '../core/index.js';
+
+export type StoreErrorCode =
+  | 'STORE_NOT_WRITABLE'
+  | 'STORE_FORMAT'
+  | 'BLOB_NOT_FOUND'
+  | 'BLOB_CORRUPT'
+  | 'SIZE_MISMATCH'
+  | 'DIGEST_MISMATCH'
+  | 'TAG_NOT_FOUND'
+  | 'INVALID_TAG'
+  | 'INVALID_DESCRIPTOR';
+
+/** Builds a store error; every one carries a hint and machine-readable details. */
+export function storeError(
+  code: StoreErrorCode,
+  message: string,
+  hint: string,
+  details: Record<string, unknown>,
+  cause?: unknown,
+): AirlockError<StoreErrorCode> {
+  return new AirlockError<StoreErrorCode>(code, message, {
+    hint,
+    details,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}

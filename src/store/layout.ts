@@ -1,0 +1,71 @@
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { digestHex, type Digest } from '../core/index.js';
+
+/*
+ * On-disk layout of the local store, format v1 (an OCI image layout 1.0.0
+ * plus Airlock's own metadata). Example with AIRLOCK_HOME=/home/ana/.cache/airlock:
+ *
+ *   /home/ana/.cache/airlock/
+ *     oci-layout                  {"imageLayoutVersion":"1.0.0"}
+ *     index.json                  OCI image index, regenerated from meta.sqlite on every
+ *                                 tag change; a tag is manifests[].annotations
+ *                                 ["org.opencontainers.image.ref.name"]
+ *     blobs/sha256/9f86d0…0a08    every blob, named by the hex of its sha256, mode 0444
+ *     tmp/blob-1f2e…-9a.part      blob being written (flag 'wx'), linked into blobs/ when whole
+ *     tmp/index-4c5d….json        index.json being written, renamed over index.json
+ *     quarantine/sha256-9f86…0a08.1700000000000.3b1c
+ *                                 blob that failed verification: <hex>.<ms of clock>.<random>
+ *     airlock/v1/meta.sqlite      SQLite (WAL): tables tags(name, descriptor, updated_at)
+ *                                 and actions(key, result, created_at); user_version = 1
+ *
+ * Files under tmp/ and quarantine/ never count as stored content.
+ */
+
+export const OCI_LAYOUT_VERSION = '1.0.0';
+export const OCI_INDEX_MEDIA_TYPE = 'application/vnd.oci.image.index.v1+json';
+export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+export const META_SCHEMA_VERSION = 1;
+
+/** Every path of a store rooted at `root`, computed in one place. */
+export interface StorePaths {
+  root: string;
+  ociLayout: string;
+  index: string;
+  blobs: string;
+  tmp: string;
+  quarantine: string;
+  metaDir: string;
+  metaDb: string;
+}
+
+/** The paths of the v1 layout under `root` (made absolute). */
+export function storePaths(root: string): StorePaths {
+  const abs = resolve(root);
+  return {
+    root: abs,
+    ociLayout: join(abs, 'oci-layout'),
+    index: join(abs, 'index.json'),
+    blobs: join(abs, 'blobs', 'sha256'),
+    tmp: join(abs, 'tmp'),
+    quarantine: join(abs, 'quarantine'),
+    metaDir: join(abs, 'airlock', 'v1'),
+    metaDb: join(abs, 'airlock', 'v1', 'meta.sqlite'),
+  };
+}
+
+/** The blob file of an already validated digest. */
+export function blobFile(paths: StorePaths, digest: Digest): string {
+  return join(paths.blobs, digestHex(digest));
+}
+
+/**
+ * The store root: `$AIRLOCK_HOME` when set and non-empty, else
+ * `~/.cache/airlock` (home from `$HOME`, then the OS).
+ */
+export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
+  const home = env['AIRLOCK_HOME'];
+  if (home !== undefined && home !== '') return resolve(home);
+  const userHome = env['HOME'] !== undefined && env['HOME'] !== '' ? env['HOME'] : homedir();
+  return join(userHome, '.cache', 'airlock');
+}

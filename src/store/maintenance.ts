@@ -1,0 +1,387 @@
+import { readFileSync } from 'node:fs';
+import { open, readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  compareBytes,
+  errnoCode,
+  isAirlockError,
+  isDigest,
+  type Clock,
+  type Digest,
+  type EventSink,
+} from '../core/index.js';
+import { blobFile, type StorePaths } from './layout.js';
+import type { MetaDb } from './meta.js';
+import { digestStrings, isOciDocument, mayBeJson, strictReferences } from './refs.js';
+import type { Store } from './store.js';
+import type { Descriptor, FsckProblem, FsckReport, GcReport } from './types.js';
+
+/** What fsck and gc need from a Store, handed over by the Store itself. */
+export interface MaintenanceContext {
+  store: Store;
+  paths: StorePaths;
+  meta: MetaDb;
+  clock: Clock;
+  events: EventSink;
+  indexText(): string;
+  rewriteIndex(): void;
+  inspectBlob(
+    digest: Digest,
+  ): Promise<
+    | { state: 'ok'; size: number }
+    | { state: 'missing' }
+    | { state: 'corrupt'; actual: Digest; size: number }
+  >;
+}
+
+const HEX_NAME = /^[0-9a-f]{64}$/;
+// JSON documents worth parsing for references; larger blobs are layers or data.
+const MAX_JSON_BYTES = 16 << 20;
+const DEFAULT_TMP_GRACE_MS = 60 * 60 * 1000;
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort(compareBytes);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Parses a stored blob as JSON when it plausibly is JSON; undefined otherwise. */
+async function readJsonBlob(
+  ctx: MaintenanceContext,
+  digest: Digest,
+  mediaType?: string,
+): Promise<unknown> {
+  if (!mayBeJson(mediaType)) return undefined;
+  const path = blobFile(ctx.paths, digest);
+  let first: number | undefined;
+  try {
+    const st = await stat(path);
+    if (st.size > MAX_JSON_BYTES || st.size === 0) return undefined;
+    const fh = await open(path, 'r');
+    try {
+      const head = Buffer.alloc(64);
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      first = head.subarray(0, bytesRead).toString('utf8').trimStart().charCodeAt(0);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  if (first !== 0x7b && first !== 0x5b) return undefined; // '{' or '['
+  try {
+    return JSON.parse((await ctx.store.getBytes(digest)).toString('utf8'));
+  } catch (err) {
+    if (err instanceof SyntaxError || isAirlockError(err, 'BLOB_CORRUPT', 'BLOB_NOT_FOUND'))
+      return undefined;
+    throw err;
+  }
+}
+
+/** Media types of descriptors inside an OCI document, so layers are not opened as JSON. */
+function noteMediaTypes(doc: unknown, into: Map<Digest, string>): void {
+  if (!isOciDocument(doc)) return;
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(visit);
+    else if (typeof v === 'object' && v !== null) {
+      const o = v as Record<string, unknown>;
+      if (typeof o['mediaType'] === 'string' && isDigest(o['digest']))
+        into.set(o['digest'], o['mediaType']);
+      for (const [k, item] of Object.entries(o)) if (k !== 'annotations') visit(item);
+    }
+  };
+  visit(doc);
+}
+
+/**
+ * Re-hashes every blob (quarantining bad ones), follows every reference from
+ * tags and action entries, and reports dangling ones, stray and temp files and
+ * a stale index.json. With `repair`: removes old temp files and stray files,
+ * drops action entries whose results are incomplete, and regenerates index.json.
+ */
+export async function runFsck(
+  ctx: MaintenanceContext,
+  opts: { repair?: boolean; tmpGraceMs?: number },
+): Promise<FsckReport> {
+  const repair = opts.repair === true;
+  const problems: FsckProblem[] = [];
+  const present = new Set<Digest>();
+  let blobsChecked = 0;
+  let bytesChecked = 0;
+  let corrupt = 0;
+
+  const names = await listDir(ctx.paths.blobs);
+  for (const name of names) {
+    const path = join(ctx.paths.blobs, name);
+    if (!HEX_NAME.test(name)) {
+      if (repair) await unlink(path).catch(() => undefined);
+      problems.push({
+        kind: 'stray-file',
+        severity: 'cleanable',
+        message: `${path} is not named by a sha256 digest`,
+        path,
+        repaired: repair,
+      });
+      continue;
+    }
+    const digest: Digest = `sha256:${name}`;
+    const r = await ctx.inspectBlob(digest);
+    blobsChecked++;
+    if (r.state === 'ok') {
+      present.add(digest);
+      bytesChecked += r.size;
+    } else if (r.state === 'corrupt') {
+      corrupt++;
+      bytesChecked += r.size;
+      problems.push({
+        kind: 'corrupt-blob',
+        severity: 'error',
+        message: `blob ${digest} hashes to ${r.actual}; moved to quarantine/`,
+        digest,
+        path,
+        repaired: true,
+      });
+    }
+    ctx.events({
+      type: 'progress',
+      phase: 'fsck',
+      done: blobsChecked,
+      total: names.length,
+      bytes: bytesChecked,
+    });
+  }
+
+  // References: tags → manifests → descriptors; actions → results → every digest in them.
+  let dangling = 0;
+  const mediaTypes = new Map<Digest, string>();
+  const visited = new Set<Digest>();
+  const walk = async (start: Digest, root: string): Promise<FsckProblem[]> => {
+    const found: FsckProblem[] = [];
+    // Blobs reached through OCI descriptors are followed only if they are OCI
+    // documents themselves: an image config's diff_ids name uncompressed layers
+    // that are never stored.
+    const queue: { digest: Digest; from: string; ociOnly: boolean }[] = [
+      { digest: start, from: root, ociOnly: root.startsWith('tag:') },
+    ];
+    while (queue.length > 0) {
+      const { digest, from, ociOnly } = queue.shift()!;
+      if (!present.has(digest)) {
+        const isRoot = from === root;
+        found.push({
+          kind: !isRoot
+            ? 'dangling-reference'
+            : root.startsWith('tag:')
+              ? 'dangling-tag'
+              : 'dangling-action',
+          severity: 'error',
+          message: `${from} refers to ${digest}, which is not in the store`,
+          digest,
+          from,
+          repaired: false,
+        });
+        continue;
+      }
+      if (visited.has(digest)) continue;
+      visited.add(digest);
+      const doc = await readJsonBlob(ctx, digest, mediaTypes.get(digest));
+      const oci = isOciDocument(doc);
+      if (doc === undefined || (ociOnly && !oci)) continue;
+      noteMediaTypes(doc, mediaTypes);
+      for (const ref of sortSet(strictReferences(doc))) {
+        if (ref !== digest) queue.push({ digest: ref, from: `blob:${digest}`, ociOnly: oci });
+      }
+    }
+    dangling += found.length;
+    problems.push(...found);
+    return found;
+  };
+  for (const row of sortRows(ctx.meta.listTags(), (r) => r.name)) {
+    const desc = JSON.parse(row.descriptor) as Descriptor;
+    mediaTypes.set(desc.digest, desc.mediaType);
+    await walk(desc.digest, `tag:${row.name}`);
+  }
+  for (const row of sortRows(ctx.meta.listActions(), (r) => r.key)) {
+    if (!isDigest(row.result)) continue;
+    // Each result is walked afresh so every entry learns whether it is complete;
+    // an incomplete entry is useless as a cache hit, so repair drops it.
+    visited.clear();
+    const found = await walk(row.result, `action:${row.key}`);
+    if (found.length > 0 && repair) {
+      ctx.meta.deleteAction(row.key);
+      for (const p of found) p.repaired = true;
+    }
+  }
+
+  // Temp files: harmless leftovers of interrupted writes, or writes in progress.
+  let leftoverTmp = 0;
+  const grace = opts.tmpGraceMs ?? DEFAULT_TMP_GRACE_MS;
+  for (const name of await listDir(ctx.paths.tmp)) {
+    const path = join(ctx.paths.tmp, name);
+    leftoverTmp++;
+    let removed = false;
+    if (repair) {
+      const st = await stat(path).catch(() => undefined);
+      if (st !== undefined && st.mtimeMs < ctx.clock.now() - grace) {
+        await unlink(path).catch(() => undefined);
+        removed = true;
+      }
+    }
+    problems.push({
+      kind: 'leftover-tmp',
+      severity: 'cleanable',
+      message: `${path} is a temporary file of an interrupted or running write`,
+      path,
+      repaired: removed,
+    });
+  }
+
+  let indexText: string | undefined;
+  try {
+    indexText = readFileSync(ctx.paths.index, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+  if (indexText !== ctx.indexText()) {
+    if (repair) ctx.rewriteIndex();
+    problems.push({
+      kind: 'index-out-of-sync',
+      severity: 'cleanable',
+      message: `${ctx.paths.index} does not match the tag table`,
+      path: ctx.paths.index,
+      repaired: repair,
+    });
+  }
+
+  return {
+    ok: problems.every((p) => p.severity !== 'error'),
+    blobsChecked,
+    bytesChecked,
+    corrupt,
+    dangling,
+    leftoverTmp,
+    problems,
+  };
+}
+
+function sortSet(set: Set<Digest>): Digest[] {
+  return [...set].sort(compareBytes);
+}
+
+function sortRows<T>(rows: T[], key: (r: T) => string): T[] {
+  return [...rows].sort((a, b) => compareBytes(key(a), key(b)));
+}
+
+/**
+ * Marks every blob reachable from the tags and from action entries younger
+ * than `retentionMs` (any digest-shaped string in a reachable JSON blob is a
+ * reference), then deletes unmarked blobs older than the retention; a dry run
+ * reports the same numbers and deletes nothing.
+ */
+export async function runGc(
+  ctx: MaintenanceContext,
+  opts: { retentionMs: number; dryRun?: boolean },
+): Promise<GcReport> {
+  const dryRun = opts.dryRun === true;
+  const now = ctx.clock.now();
+  const cutoff = now - opts.retentionMs;
+
+  const roots = new Set<Digest>();
+  const mediaTypes = new Map<Digest, string>();
+  for (const row of ctx.meta.listTags()) {
+    const desc = JSON.parse(row.descriptor) as Descriptor;
+    roots.add(desc.digest);
+    mediaTypes.set(desc.digest, desc.mediaType);
+  }
+  const actions = ctx.meta.listActions();
+  for (const row of actions) {
+    if (row.created_at < cutoff) continue;
+    for (const d of [row.key, row.result]) if (isDigest(d)) roots.add(d);
+  }
+
+  const marked = new Set<Digest>();
+  const queue = sortSet(roots);
+  while (queue.length > 0) {
+    const digest = queue.shift()!;
+    if (marked.has(digest)) continue;
+    marked.add(digest);
+    const doc = await readJsonBlob(ctx, digest, mediaTypes.get(digest));
+    if (doc === undefined) continue;
+    for (const [d, mt] of descriptorMediaTypes(doc)) if (!mediaTypes.has(d)) mediaTypes.set(d, mt);
+    for (const ref of sortSet(digestStrings(doc))) if (!marked.has(ref)) queue.push(ref);
+  }
+
+  const freed: Digest[] = [];
+  let bytesFreed = 0;
+  let keptYoung = 0;
+  let reachable = 0;
+  for (const name of await listDir(ctx.paths.blobs)) {
+    if (!HEX_NAME.test(name)) continue;
+    const digest: Digest = `sha256:${name}`;
+    if (marked.has(digest)) {
+      reachable++;
+      continue;
+    }
+    const path = join(ctx.paths.blobs, name);
+    const st = await stat(path).catch(() => undefined);
+    if (st === undefined) continue;
+    if (st.mtimeMs >= cutoff) {
+      keptYoung++;
+      continue;
+    }
+    if (!dryRun) {
+      try {
+        await unlink(path);
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') continue;
+        throw err;
+      }
+    }
+    freed.push(digest);
+    bytesFreed += st.size;
+    ctx.events({ type: 'progress', phase: 'gc', done: freed.length, bytes: bytesFreed });
+  }
+
+  // Old action entries whose result is gone (now or after this run) are dropped.
+  const freedSet = new Set(freed);
+  let actionsExpired = 0;
+  for (const row of actions) {
+    if (row.created_at >= cutoff || !isDigest(row.result)) continue;
+    const gone = freedSet.has(row.result) || !(await ctx.store.has(row.result));
+    if (!gone) continue;
+    actionsExpired++;
+    if (!dryRun) ctx.meta.deleteAction(row.key);
+  }
+
+  let tmpFilesRemoved = 0;
+  const tmpCutoff = Math.min(cutoff, now - DEFAULT_TMP_GRACE_MS);
+  for (const name of await listDir(ctx.paths.tmp)) {
+    const path = join(ctx.paths.tmp, name);
+    const st = await stat(path).catch(() => undefined);
+    if (st === undefined || st.mtimeMs >= tmpCutoff) continue;
+    if (!dryRun) await unlink(path).catch(() => undefined);
+    tmpFilesRemoved++;
+  }
+
+  return {
+    dryRun,
+    roots: roots.size,
+    reachable,
+    keptYoung,
+    blobsFreed: freed.length,
+    bytesFreed,
+    freed: freed.sort(compareBytes),
+    actionsExpired,
+    tmpFilesRemoved,
+  };
+}
+
+/** Digest → media type for every descriptor of an OCI document. */
+function descriptorMediaTypes(doc: unknown): Map<Digest, string> {
+  const out = new Map<Digest, string>();
+  noteMediaTypes(doc, out);
+  return out;
+}

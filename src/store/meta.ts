@@ -1,0 +1,141 @@
+import Database from 'better-sqlite3';
+import { errnoCode } from '../core/index.js';
+import { storeError } from './errors.js';
+import { META_SCHEMA_VERSION } from './layout.js';
+
+export interface TagRow {
+  name: string;
+  descriptor: string;
+  updated_at: number;
+}
+
+export interface ActionRow {
+  key: string;
+  result: string;
+  created_at: number;
+}
+
+const BUSY_TIMEOUT_MS = 15_000;
+
+// Blocks the thread briefly; only used while another process holds a schema lock.
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Retries `fn` while SQLite reports the database busy beyond its own busy handler. */
+function retryBusy<T>(fn: () => T): T {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fn();
+    } catch (err) {
+      const code = errnoCode(err);
+      if ((code !== 'SQLITE_BUSY' && code !== 'SQLITE_LOCKED') || attempt >= 200) throw err;
+      sleepSync(10 + (attempt % 10) * 5);
+    }
+  }
+}
+
+/**
+ * Airlock's metadata database (tags, action cache): WAL mode, a busy timeout,
+ * and every write that must be serialized runs in a BEGIN IMMEDIATE transaction.
+ */
+export class MetaDb {
+  private readonly db: Database.Database;
+
+  constructor(readonly path: string) {
+    this.db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+    try {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      retryBusy(() => this.db.pragma('journal_mode = WAL'));
+      this.db.pragma('synchronous = FULL');
+      this.migrate();
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+  }
+
+  /** Creates the v1 schema once; refuses a database written by a newer Airlock. */
+  private migrate(): void {
+    this.immediate(() => {
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      if (version > META_SCHEMA_VERSION) {
+        throw storeError(
+          'STORE_FORMAT',
+          `store metadata ${this.path} has schema version ${version}; this Airlock reads ${META_SCHEMA_VERSION}`,
+          'Upgrade Airlock, or point AIRLOCK_HOME at a different store.',
+          { path: this.path, version, supported: META_SCHEMA_VERSION },
+        );
+      }
+      if (version === META_SCHEMA_VERSION) return;
+      this.db.exec(`
+        CREATE TABLE IF NOT EXISTS tags (
+          name TEXT PRIMARY KEY NOT NULL,
+          descriptor TEXT NOT NULL,
+          updated_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS actions (
+          key TEXT PRIMARY KEY NOT NULL,
+          result TEXT NOT NULL,
+          created_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+      `);
+      this.db.pragma(`user_version = ${META_SCHEMA_VERSION}`);
+    });
+  }
+
+  /** Runs `fn` inside BEGIN IMMEDIATE … COMMIT, so writers across processes take turns. */
+  immediate<T>(fn: () => T): T {
+    return retryBusy(() => this.db.transaction(fn).immediate());
+  }
+
+  getTag(name: string): TagRow | undefined {
+    return this.db
+      .prepare('SELECT name, descriptor, updated_at FROM tags WHERE name = ?')
+      .get(name) as TagRow | undefined;
+  }
+
+  listTags(): TagRow[] {
+    return this.db.prepare('SELECT name, descriptor, updated_at FROM tags').all() as TagRow[];
+  }
+
+  upsertTag(name: string, descriptor: string, now: number): void {
+    this.db
+      .prepare(
+        'INSERT INTO tags (name, descriptor, updated_at) VALUES (?, ?, ?) ' +
+          'ON CONFLICT(name) DO UPDATE SET descriptor = excluded.descriptor, updated_at = excluded.updated_at',
+      )
+      .run(name, descriptor, now);
+  }
+
+  deleteTag(name: string): boolean {
+    return this.db.prepare('DELETE FROM tags WHERE name = ?').run(name).changes > 0;
+  }
+
+  getAction(key: string): ActionRow | undefined {
+    return this.db.prepare('SELECT key, result, created_at FROM actions WHERE key = ?').get(key) as
+      ActionRow | undefined;
+  }
+
+  listActions(): ActionRow[] {
+    return this.db.prepare('SELECT key, result, created_at FROM actions').all() as ActionRow[];
+  }
+
+  putAction(key: string, result: string, now: number): void {
+    retryBusy(() =>
+      this.db
+        .prepare('INSERT OR REPLACE INTO actions (key, result, created_at) VALUES (?, ?, ?)')
+        .run(key, result, now),
+    );
+  }
+
+  deleteAction(key: string): boolean {
+    return retryBusy(
+      () => this.db.prepare('DELETE FROM actions WHERE key = ?').run(key).changes > 0,
+    );
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { canonicalJson, sortByBytes } from '../core/index.js';
+import type { TagRow } from './meta.js';
+import { OCI_INDEX_MEDIA_TYPE, REF_NAME_ANNOTATION, type StorePaths } from './layout.js';
+import type { Descriptor } from './types.js';
+
+/** A short random suffix for temp and quarantine names (not part of any output). */
+export function randomSuffix(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/**
+ * The index.json text for a set of tag rows: a valid OCI image index whose
+ * manifests are sorted by tag name bytes, each annotated with its ref.name.
+ */
+export function renderIndex(rows: readonly TagRow[]): string {
+  const manifests = sortByBytes(rows, (r) => r.name).map((row) => {
+    const desc = JSON.parse(row.descriptor) as Descriptor;
+    return { ...desc, annotations: { ...desc.annotations, [REF_NAME_ANNOTATION]: row.name } };
+  });
+  return canonicalJson({ schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests });
+}
+
+/** Flushes a directory entry change (create, rename, unlink) to disk. */
+export function fsyncDirSync(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Replaces `target` atomically: write to `<root>/tmp` with 'wx', fsync,
+ * rename over the target, fsync its directory; the temp file never survives.
+ */
+export function replaceFileSync(paths: StorePaths, target: string, text: string): void {
+  const tmp = join(paths.tmp, `replace-${randomSuffix()}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o644);
+  try {
+    try {
+      const buf = Buffer.from(text, 'utf8');
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, target);
+    fsyncDirSync(dirname(target));
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Already renamed (ENOENT) or unremovable: fsck reports leftovers in tmp/.
+    }
+  }
+}

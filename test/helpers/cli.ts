@@ -1,0 +1,43 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = join(REPO, 'bin', 'airlock.js');
+
+export interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the compiled CLI (built by `npm test`'s setup) and captures everything. */
+export function airlock(
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): CliResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd ?? REPO,
+    env: { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env },
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A fresh temp directory, removed by the returned cleanup. */
+export function tempDir(prefix: string): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), `airlock-${prefix}-`));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Copies the bundled demo example (without built outputs) to `dest`. */
+export function copyDemo(dest: string): string {
+  cpSync(join(REPO, 'examples', 'demo'), dest, {
+    recursive: true,
+    filter: (src) => !src.includes(`${join('examples', 'demo', 'dist')}`),
+  });
+  return dest;
+}
