@@ -11,6 +11,9 @@ import type { Digest } from '../core/digest.js';
  *       record: digest of a BuildRecord blob in the store (for `airlock why`)
  *     sde(key TEXT PRIMARY KEY, epoch INTEGER)
  *       key: "<HEAD commit>\0<pathspecs>" → SOURCE_DATE_EPOCH from git log
+ *     config(key TEXT PRIMARY KEY, json TEXT)
+ *       key: digest of (config path, its bytes, config format) → the validated
+ *       model, so a no-op build need not load the YAML parser and schema
  */
 export class BuildRecords {
   private readonly db: Database.Database;
@@ -22,7 +25,8 @@ export class BuildRecords {
     this.db.pragma('busy_timeout = 10000');
     this.db.exec(
       'CREATE TABLE IF NOT EXISTS last_build (root TEXT NOT NULL, target TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (root, target));' +
-        'CREATE TABLE IF NOT EXISTS sde (key TEXT PRIMARY KEY, epoch INTEGER NOT NULL);',
+        'CREATE TABLE IF NOT EXISTS sde (key TEXT PRIMARY KEY, epoch INTEGER NOT NULL);' +
+        'CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, json TEXT NOT NULL);',
     );
   }
 
@@ -47,6 +51,16 @@ export class BuildRecords {
 
   setSde(key: string, epoch: number): void {
     this.db.prepare('INSERT OR REPLACE INTO sde (key, epoch) VALUES (?, ?)').run(key, epoch);
+  }
+
+  config(key: string): string | undefined {
+    const row = this.db.prepare('SELECT json FROM config WHERE key = ?').get(key) as
+      { json: string } | undefined;
+    return row?.json;
+  }
+
+  setConfig(key: string, json: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO config (key, json) VALUES (?, ?)').run(key, json);
   }
 
   close(): void {

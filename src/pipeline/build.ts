@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { buildGraph, throwIfFailed } from '../build/scheduler.js';
 import type { TargetBuild } from '../build/executor.js';
-import { planOrder } from '../config/index.js';
+import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 
 export interface BuildRequest extends Workspace {

@@ -1,7 +1,15 @@
 import { join } from 'node:path';
 import { BuildRecords } from '../build/records.js';
 import type { BuildContext } from '../build/executor.js';
-import { loadConfig, type ProjectConfig } from '../config/index.js';
+import { readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import {
+  CONFIG_FILE,
+  CONFIG_VERSION,
+  type ProjectConfig,
+  type TargetConfig,
+} from '../config/model.js';
+import { sha256 } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';
 import { StatCache } from '../hash/stat-cache.js';
 import { Store, defaultStoreRoot } from '../store/index.js';
@@ -26,11 +34,19 @@ export interface OpenWorkspace {
 
 /** Loads the config and opens the store and the build databases. */
 export async function openWorkspace(ws: Workspace): Promise<OpenWorkspace> {
-  const project = await loadConfig(ws.project);
   const store = await Store.open(ws.store ?? defaultStoreRoot(), { events: ws.events });
   const dbFile = join(store.root, 'airlock', 'v1', 'build.sqlite');
   const statCache = StatCache.open(dbFile);
   const records = new BuildRecords(dbFile);
+  let project: ProjectConfig;
+  try {
+    project = await loadConfigCached(ws.project, records);
+  } catch (err) {
+    statCache.close();
+    records.close();
+    store.close();
+    throw err;
+  }
   return {
     project,
     store,
@@ -65,4 +81,31 @@ export function buildContext(
     ...(opts.record !== undefined ? { record: opts.record } : {}),
     memo: { tools: new Map() },
   };
+}
+
+/**
+ * The validated config of a project, from the config cache when the file's
+ * bytes are unchanged; otherwise parsed and validated (loading the YAML
+ * parser and schema only then) and remembered.
+ */
+async function loadConfigCached(dirOrFile: string, records: BuildRecords): Promise<ProjectConfig> {
+  const given = resolve(dirOrFile);
+  const file = await stat(given).then(
+    (s) => (s.isDirectory() ? join(given, CONFIG_FILE) : given),
+    () => given,
+  );
+  const text = await readFile(file).catch(() => undefined);
+  const key = text
+    ? sha256(Buffer.concat([Buffer.from(`${file}\0${CONFIG_VERSION}\0`), text]))
+    : undefined;
+  const hit = key ? records.config(key) : undefined;
+  if (hit) {
+    const cached = JSON.parse(hit) as Omit<ProjectConfig, 'targets'> & { targets: TargetConfig[] };
+    return { ...cached, targets: new Map(cached.targets.map((t) => [t.name, t])) };
+  }
+  const { loadConfig } = await import('../config/load.js');
+  const project = await loadConfig(dirOrFile);
+  if (key)
+    records.setConfig(key, JSON.stringify({ ...project, targets: [...project.targets.values()] }));
+  return project;
 }

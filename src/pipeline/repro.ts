@@ -8,7 +8,7 @@ import { readTarGz } from '../archive/index.js';
 import { describeDifference, diffTrees, type TreeDifference } from '../build/compare.js';
 import { buildTarget, planAction, type TargetBuild } from '../build/executor.js';
 import { buildGraph, throwIfFailed } from '../build/scheduler.js';
-import { planOrder } from '../config/index.js';
+import { planOrder } from '../config/plan.js';
 import type { Digest } from '../core/digest.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 

@@ -5,7 +5,7 @@ import {
   type BuildRecord,
 } from '../build/action.js';
 import { planAction, type TargetBuild } from '../build/executor.js';
-import { planOrder } from '../config/index.js';
+import { planOrder } from '../config/plan.js';
 import type { Digest } from '../core/digest.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 

@@ -1,0 +1,109 @@
+// Benchmark: push and pull a 100 MB single-layer artifact to a local
+// docker-registry with Airlock, against `skopeo copy` of the same OCI layout
+// in the same run; then re-push the unchanged artifact and count blob bytes.
+// Run: npx tsx bench/registry.bench.ts   (goal: ratio ≤ 1.0×, re-push 0 bytes)
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { runPull } from '../src/pipeline/registry-pull.js';
+import { runPush } from '../src/pipeline/registry-push.js';
+import { Store } from '../src/store/index.js';
+import { storeArtifact, writeOciLayout } from '../test/helpers/registry-artifacts.js';
+import { startRegistry, tempDir } from '../test/helpers/registry.js';
+
+const exec = promisify(execFile);
+const SIZE = Number(process.env['BENCH_REGISTRY_MB'] ?? '100') * 1024 * 1024;
+
+async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const v = await fn();
+  return [performance.now() - t0, v];
+}
+
+async function main(): Promise<number> {
+  const work = await tempDir('bench-registry');
+  // One registry per tool so neither benefits from blobs the other uploaded.
+  const regA = await startRegistry();
+  const regS = await startRegistry();
+  try {
+    // A gzip stream of random bytes: already compressed, so skopeo sends it as is.
+    const layer = gzipSync(randomBytes(SIZE), { level: 1 });
+    const storeRoot = join(work, 'store');
+    const store = await Store.open(storeRoot);
+    const art = await storeArtifact(store, 'bench', 0, layer);
+    store.close();
+    const layout = join(work, 'layout');
+    await writeOciLayout(layout, 'bench', layer);
+    const common = { env: { HOME: '/nonexistent' }, retries: 2 };
+
+    const [airPush, pushed] = await timed(() =>
+      runPush({
+        ...common,
+        store: storeRoot,
+        insecure: [regA.host],
+        source: 'bench',
+        target: `${regA.host}/bench/app:1`,
+      }),
+    );
+    if (pushed.digest !== art.digest) throw new Error('pushed digest differs');
+    const [skoPush] = await timed(() =>
+      exec('skopeo', [
+        'copy',
+        '-q',
+        '--dest-tls-verify=false',
+        `oci:${layout}:bench`,
+        `docker://${regS.host}/bench/app:1`,
+      ]),
+    );
+    const [airPull] = await timed(() =>
+      runPull({
+        ...common,
+        store: join(work, 'pulled'),
+        insecure: [regA.host],
+        ref: `${regA.host}/bench/app:1`,
+      }),
+    );
+    const [skoPull] = await timed(() =>
+      exec('skopeo', [
+        'copy',
+        '-q',
+        '--src-tls-verify=false',
+        `docker://${regS.host}/bench/app:1`,
+        `oci:${join(work, 'skopeo-pulled')}:x`,
+      ]),
+    );
+    const [rePush, again] = await timed(() =>
+      runPush({
+        ...common,
+        store: storeRoot,
+        insecure: [regA.host],
+        source: 'bench',
+        target: `${regA.host}/bench/app:1`,
+      }),
+    );
+
+    const mb = (layer.byteLength / 1024 / 1024).toFixed(1);
+    const row = (name: string, a: number, s: number): string =>
+      `${name.padEnd(6)} airlock ${a.toFixed(0).padStart(6)} ms   skopeo ${s.toFixed(0).padStart(6)} ms   ratio ${(a / s).toFixed(2)}×`;
+    console.log(`registry benchmark: one ${mb} MB layer, docker-registry on 127.0.0.1`);
+    console.log(row('push', airPush, skoPush));
+    console.log(row('pull', airPull, skoPull));
+    console.log(
+      `re-push of the unchanged artifact: ${rePush.toFixed(0)} ms, ${again.uploadedBytes} blob bytes uploaded`,
+    );
+    const ok = again.uploadedBytes === 0;
+    if (!ok) console.log('FAIL: re-push uploaded blob bytes');
+    const goal = airPush <= skoPush && airPull <= skoPull;
+    console.log(goal ? 'goal met: ≤ 1.0× skopeo' : 'goal missed: slower than skopeo');
+    return ok ? 0 : 1;
+  } finally {
+    await regA.stop();
+    await regS.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The main job on the bundled example: set up, build every reproducible target
+# of examples/demo in the sandbox, build again (all cache hits), prove the
+# outputs reproducible, and show that the deliberately non-reproducible target
+# is caught.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+airlock() { node bin/airlock.js "$@"; }
+targets=(lib server hello-c)
+
+echo "== airlock build (cold or from the cache)"
+airlock build -C examples/demo "${targets[@]}"
+echo "== airlock build again: every target is a verified cache hit"
+airlock build -C examples/demo "${targets[@]}"
+for t in "${targets[@]}"; do
+  echo "== airlock repro $t"
+  airlock repro -C examples/demo "$t"
+done
+echo "== airlock repro clock (deliberately non-reproducible: must fail)"
+if airlock repro -C examples/demo clock; then
+  echo "demo: expected 'clock' to be caught as non-reproducible" >&2
+  exit 1
+fi
+echo "== artifact of demo/server"
+airlock --json build -C examples/demo server | node -e '
+  const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
+  for (const t of r.targets) console.log(`${t.tag}  ${t.artifact}`);'

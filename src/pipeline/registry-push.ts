@@ -1,0 +1,64 @@
+import { AirlockError } from '../core/errors.js';
+import {
+  formatRegistryRef,
+  parseRegistryRef,
+  pushArtifact,
+  resolveLocal,
+} from '../registry/index.js';
+import type { Descriptor } from '../registry/index.js';
+import { clientFor, openStore, type RegistryUseCaseOptions } from './registry-context.js';
+
+export interface PushRequest extends RegistryUseCaseOptions {
+  /** A tag or digest in the local store. */
+  source: string;
+  /** `host/repo[:tag]`; without a tag the manifest is pushed by digest only. */
+  target: string;
+  /** Push attachments too (default true). */
+  attachments?: boolean;
+}
+
+export interface PushReport {
+  /** `host/repo@sha256:…`: what to record. */
+  reference: string;
+  digest: string;
+  tag?: string;
+  blobs: { total: number; transferred: number; skipped: number };
+  uploadedBytes: number;
+  attachments: Descriptor[];
+}
+
+/** Pushes a local artifact and its attachments; blobs the registry has are not sent again. */
+export async function runPush(req: PushRequest): Promise<PushReport> {
+  const target = parseRegistryRef(req.target);
+  if (target.digest !== undefined) {
+    throw new AirlockError(
+      'USAGE',
+      `${req.target}: push to a tag or a bare repository, not a digest`,
+      { hint: 'The digest is computed from the content; drop the @sha256:… part.' },
+    );
+  }
+  const store = await openStore(req);
+  try {
+    const desc = await resolveLocal(store, req.source, 'local store');
+    const client = await clientFor(target.registry, req);
+    const result = await pushArtifact(client, target.repository, store, desc, target.tag, {
+      attachments: req.attachments !== false,
+      ...(req.events ? { events: req.events } : {}),
+    });
+    const report: PushReport = {
+      reference: formatRegistryRef({
+        registry: target.registry,
+        repository: target.repository,
+        digest: result.digest,
+      }),
+      digest: result.digest,
+      blobs: result.blobs,
+      uploadedBytes: client.stats.uploadedBytes,
+      attachments: result.attachments,
+    };
+    if (target.tag !== undefined) report.tag = target.tag;
+    return report;
+  } finally {
+    store.close();
+  }
+}

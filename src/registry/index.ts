@@ -1,0 +1,38 @@
+export {
+  basicAuth,
+  loadCredentials,
+  parseAuthConfig,
+  parseChallenge,
+  staticCredentials,
+} from './auth.js';
+export type { Challenge, Credential, CredentialStore } from './auth.js';
+export { RegistryClient } from './client.js';
+export type {
+  BlobSource,
+  FetchedManifest,
+  RegistryClientOptions,
+  TransferStats,
+} from './client.js';
+export { registryError } from './errors.js';
+export type { RegistryErrorCode } from './errors.js';
+export {
+  MANIFEST_MEDIA_TYPES,
+  MAX_MANIFEST_BYTES,
+  MEDIA,
+  childrenOf,
+  parseDescriptor,
+  parseManifest,
+  referrersTag,
+} from './manifest.js';
+export type { Descriptor, ImageIndex, ImageManifest, Manifest } from './manifest.js';
+export { formatRegistryRef, isTag, parseLayoutRef, parseRegistryRef } from './reference.js';
+export type { LayoutRef, RegistryRef } from './reference.js';
+export { backoffMs, isTransientNetworkError, mapLimit, retryAfterMs } from './retry.js';
+export {
+  attachLocal,
+  localReferrers,
+  pullArtifact,
+  pushArtifact,
+  resolveLocal,
+} from './transfer.js';
+export type { ContentStore, TransferOptions, TransferResult } from './transfer.js';
