@@ -1,7 +1,12 @@
 import { isAirlockError } from '../core/errors.js';
 
 /** Codes that mean the user asked for something malformed: exit 2, like a usage error. */
-const USAGE_CODES = new Set<string>(['USAGE', 'UNKNOWN_TARGET']);
+const USAGE_CODES = new Set<string>([
+  'USAGE',
+  'UNKNOWN_TARGET',
+  'CHECK_ROOT_NOT_FOUND',
+  'INIT_EXISTS',
+]);
 
 /**
  * The one place errors become user text. Known errors print their message and

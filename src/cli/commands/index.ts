@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
 import { register as attachments } from './attachments.js';
 import { register as build } from './build.js';
+import { register as check } from './check.js';
 import { register as copy } from './copy.js';
+import { register as init } from './init.js';
 import { register as ls } from './ls.js';
+import { register as pin } from './pin.js';
 import { register as pull } from './pull.js';
 import { register as push } from './push.js';
 import { register as repro } from './repro.js';
@@ -18,8 +21,11 @@ export const commandModules: ((cli: Command) => void)[] = [
   // commands: one entry per line
   attachments,
   build,
+  check,
   copy,
+  init,
   ls,
+  pin,
   pull,
   push,
   repro,

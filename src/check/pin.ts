@@ -1,0 +1,113 @@
+import { isPair, isScalar, LineCounter, parseAllDocuments, visit } from 'yaml';
+import type { Digest } from '../core/digest.js';
+import { dockerfileImages } from './dockerfile.js';
+import { hasDigest, isUnjudgeableImage } from './image.js';
+import { classifySpec, DEPENDENCY_SECTIONS, type LockedPackage } from './npm.js';
+import { LineIndex, member, parseJsonTree } from './text.js';
+import type { FileKind } from './types.js';
+
+/** One mutable reference found in a file, with the offsets of its text. */
+export interface PinSite {
+  ref: string;
+  start: number;
+  end: number;
+}
+
+/** One rewrite `pin` made. */
+export interface PinChange {
+  line: number;
+  from: string;
+  to: string;
+}
+
+/** Image references without a digest in a Dockerfile or YAML file, with their offsets. */
+export function imageSites(kind: FileKind, text: string): PinSite[] {
+  const out: PinSite[] = [];
+  if (kind === 'dockerfile') {
+    const index = new LineIndex(text);
+    for (const img of dockerfileImages(text)) {
+      if (hasDigest(img.ref) || isUnjudgeableImage(img.ref)) continue;
+      const start = index.offsetOf(img.line, img.column);
+      out.push({ ref: img.ref, start, end: start + img.ref.length });
+    }
+    return out;
+  }
+  if (!['manifest', 'github-workflow', 'gitlab-ci', 'airlock-yaml'].includes(kind)) return out;
+  const docs = parseAllDocuments(text, { lineCounter: new LineCounter() });
+  for (const doc of Array.isArray(docs) ? docs : [docs]) {
+    if (doc.errors.length > 0) return [];
+    visit(doc, {
+      Pair(_k, pair) {
+        if (!isPair(pair) || !isScalar(pair.key) || !isScalar(pair.value)) return;
+        const key = String(pair.key.value);
+        const v = pair.value.value;
+        if ((key !== 'image' && key !== 'container') || typeof v !== 'string' || !pair.value.range)
+          return;
+        if (hasDigest(v) || isUnjudgeableImage(v)) return;
+        const [s, e] = pair.value.range;
+        const at = text.slice(s, e).indexOf(v);
+        if (at >= 0) out.push({ ref: v, start: s + at, end: s + at + v.length });
+      },
+    });
+  }
+  return out;
+}
+
+/** Applies non-overlapping edits (offsets into `text`) from last to first, so earlier offsets stay valid. */
+function applyEdits(text: string, edits: { start: number; end: number; text: string }[]): string {
+  let out = text;
+  for (const e of [...edits].sort((a, b) => b.start - a.start))
+    out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  return out;
+}
+
+/**
+ * Rewrites image references to `ref@digest` where `digests` knows the digest,
+ * touching only those characters so formatting and comments survive.
+ */
+export function pinImages(
+  kind: FileKind,
+  text: string,
+  digests: ReadonlyMap<string, Digest>,
+): { text: string; changes: PinChange[] } {
+  const index = new LineIndex(text);
+  const edits: { start: number; end: number; text: string }[] = [];
+  const changes: PinChange[] = [];
+  for (const site of imageSites(kind, text)) {
+    const d = digests.get(site.ref);
+    if (!d) continue;
+    const to = `${site.ref}@${d}`;
+    edits.push({ start: site.start, end: site.end, text: to });
+    changes.push({ line: index.at(site.start).line, from: site.ref, to });
+  }
+  return { text: applyEdits(text, edits), changes };
+}
+
+/** Rewrites package.json version ranges to the exact versions the lockfile resolved (offline), keeping formatting. */
+export function pinPackageJson(
+  text: string,
+  locked: ReadonlyMap<string, LockedPackage>,
+): { text: string; changes: PinChange[] } {
+  const root = parseJsonTree(text);
+  const index = new LineIndex(text);
+  const edits: { start: number; end: number; text: string }[] = [];
+  const changes: PinChange[] = [];
+  for (const section of DEPENDENCY_SECTIONS) {
+    const sec = member(root, section)?.value;
+    if (sec?.kind !== 'object') continue;
+    for (const dep of sec.members) {
+      if (
+        dep.value.kind !== 'string' ||
+        classifySpec(dep.value.value) !== 'range' ||
+        dep.value.value.startsWith('npm:')
+      )
+        continue;
+      const version = locked.get(dep.key)?.version;
+      if (!version) continue;
+      const to = JSON.stringify(version);
+      edits.push({ start: dep.value.start, end: dep.value.end, text: to });
+      changes.push({ line: index.at(dep.value.start).line, from: dep.value.value, to: version });
+    }
+  }
+  return { text: applyEdits(text, edits), changes };
+}

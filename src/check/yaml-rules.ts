@@ -1,0 +1,471 @@
+import {
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseAllDocuments,
+  parseDocument,
+  visit,
+  type Document,
+  type Node,
+  type YAMLMap,
+} from 'yaml';
+import { imageFinding } from './image.js';
+import { yamlParseFinding } from './npm.js';
+import { finding, RULES, type Span } from './rules.js';
+import type { Finding, SourceFile } from './types.js';
+
+/** A parsed YAML file with positions. */
+interface Parsed {
+  doc: Document.Parsed;
+  lc: LineCounter;
+}
+
+function parse(file: SourceFile): Parsed | Finding {
+  const lc = new LineCounter();
+  const doc = parseDocument(file.text, { lineCounter: lc, uniqueKeys: false });
+  return yamlParseFinding(file, doc) ?? { doc, lc };
+}
+
+function at(lc: LineCounter, node: Node | null | undefined): Span {
+  const r = node?.range;
+  if (!r) return { line: 1, column: 1 };
+  const a = lc.linePos(r[0]);
+  const b = lc.linePos(r[1]);
+  return { line: a.line, column: a.col, endLine: b.line, endColumn: b.col };
+}
+
+/** The image string of `image: x` or `image: { name: x }`. */
+function imageValue(node: unknown): { ref: string; node: Node } | undefined {
+  if (isScalar(node) && typeof node.value === 'string') return { ref: node.value, node };
+  if (isMap(node)) {
+    const n = node.get('name', true) ?? node.get('image', true);
+    if (isScalar(n) && typeof n.value === 'string') return { ref: n.value, node: n };
+  }
+  return undefined;
+}
+
+const BUILD_CMD_RE =
+  /\b(?:npm\s+run\s+build[\w:-]*|yarn\s+build[\w:-]*|pnpm\s+(?:run\s+)?build[\w:-]*|docker\s+(?:buildx\s+)?build|make(?:\s|$)|go\s+build|airlock\s+build|mvn\s+package|gradle\w*\s+build|cargo\s+build)/;
+const ENV_WORD_RE = /\b(?:staging|production|prod|stage)\b/i;
+const NPM_INSTALL_RE = /\bnpm\s+(?:install|i)\b(?![^\n&;|]*\s-g\b)/;
+
+function runLines(step: YAMLMap, key: string): { text: string; node: Node }[] {
+  const v = step.get(key, true);
+  if (isScalar(v) && typeof v.value === 'string') return [{ text: v.value, node: v }];
+  if (isSeq(v))
+    return v.items.flatMap((i) =>
+      isScalar(i) && typeof i.value === 'string' ? [{ text: i.value, node: i }] : [],
+    );
+  return [];
+}
+
+function commandFindings(
+  file: string,
+  lc: LineCounter,
+  cmds: { text: string; node: Node }[],
+): Finding[] {
+  const out: Finding[] = [];
+  for (const { text, node } of cmds) {
+    for (const line of text.split('\n')) {
+      if (line.trim().startsWith('#')) continue;
+      const m = NPM_INSTALL_RE.exec(line);
+      if (m && !/\bnpm\s+(?:install|i)\s+[^-\s]/.test(line)) {
+        const loc = at(lc, node);
+        const offset = text.indexOf(m[0]);
+        const single =
+          !text.includes('\n') && offset >= 0 && isScalar(node) && node.type === 'PLAIN';
+        out.push(
+          finding(
+            RULES.ciNpmInstall,
+            file,
+            loc,
+            '`npm install` in CI can change the lockfile',
+            'Use `npm ci`, which installs exactly the lockfile or fails.',
+            single
+              ? {
+                  replacement: {
+                    line: loc.line,
+                    column: loc.column + offset,
+                    endLine: loc.line,
+                    endColumn: loc.column + offset + m[0].length,
+                    text: 'npm ci',
+                  },
+                }
+              : {},
+          ),
+        );
+      }
+      if (BUILD_CMD_RE.test(line) && ENV_WORD_RE.test(line)) {
+        out.push(
+          finding(
+            RULES.ciPerEnvBuild,
+            file,
+            at(lc, node),
+            `build command parameterised by environment: \`${line.trim()}\``,
+            'Build once without environment parameters, push the digest, and deploy that same digest to each environment with per-environment config.',
+          ),
+        );
+      }
+    }
+  }
+  return out;
+}
+
+/** Runs the GitHub Actions rules: action SHAs, npm install, container/service digests, per-environment builds. */
+export function checkGithubWorkflow(file: SourceFile): Finding[] {
+  const p = parse(file);
+  if (!('doc' in p)) return [p];
+  const { doc, lc } = p;
+  const out: Finding[] = [];
+  const jobs = doc.get('jobs', true);
+  if (!isMap(jobs)) return out;
+  const envBuildJobs: { id: string; node: Node }[] = [];
+  for (const jobPair of jobs.items) {
+    const job = jobPair.value;
+    const jobId = isScalar(jobPair.key) ? String(jobPair.key.value) : '';
+    if (!isMap(job)) continue;
+    const container = imageValue(job.get('container', true));
+    if (container) {
+      const f = imageFinding(
+        file.path,
+        at(lc, container.node),
+        container.ref,
+        `job ${jobId} container image`,
+      );
+      if (f) out.push(f);
+    }
+    const services = job.get('services', true);
+    if (isMap(services)) {
+      for (const s of services.items) {
+        const img = imageValue(isMap(s.value) ? s.value.get('image', true) : s.value);
+        if (!img) continue;
+        const f = imageFinding(
+          file.path,
+          at(lc, img.node),
+          img.ref,
+          `service ${isScalar(s.key) ? String(s.key.value) : ''} image`,
+        );
+        if (f) out.push(f);
+      }
+    }
+    const steps = job.get('steps', true);
+    let builds = false;
+    if (isSeq(steps)) {
+      for (const step of steps.items) {
+        if (!isMap(step)) continue;
+        const uses = step.get('uses', true);
+        if (isScalar(uses) && typeof uses.value === 'string') {
+          const ref = uses.value;
+          if (ref.startsWith('docker://')) {
+            const f = imageFinding(
+              file.path,
+              at(lc, uses),
+              ref.slice('docker://'.length),
+              'step image',
+            );
+            if (f) out.push(f);
+          } else if (!ref.startsWith('./')) {
+            const version = ref.includes('@') ? ref.slice(ref.lastIndexOf('@') + 1) : '';
+            if (!/^[0-9a-f]{40}$/.test(version)) {
+              out.push(
+                finding(
+                  RULES.ciActionSha,
+                  file.path,
+                  at(lc, uses),
+                  `\`${ref}\` is pinned to ${version ? `the mutable ref \`${version}\`` : 'nothing'}`,
+                  `Pin the full commit: \`${ref.split('@')[0]}@<40-hex commit> # ${version || 'vX'}\` (resolve with \`git ls-remote\`).`,
+                ),
+              );
+            }
+          }
+        }
+        const cmds = runLines(step, 'run');
+        if (cmds.some((c) => BUILD_CMD_RE.test(c.text))) builds = true;
+        out.push(...commandFindings(file.path, lc, cmds));
+      }
+    }
+    const matrix = job.getIn(['strategy', 'matrix'], true);
+    if (builds && isMap(matrix)) {
+      for (const m of matrix.items) {
+        const values = isSeq(m.value)
+          ? m.value.items.map((i) => (isScalar(i) ? String(i.value) : ''))
+          : [];
+        if (values.filter((v) => ENV_WORD_RE.test(v)).length >= 2) {
+          out.push(
+            finding(
+              RULES.ciPerEnvBuild,
+              file.path,
+              at(lc, m.key as Node),
+              `job ${jobId} builds once per environment (matrix ${String((m.key as { value?: unknown }).value)}: ${values.join(', ')})`,
+              'Build once, then promote the same digest to each environment with per-environment config.',
+            ),
+          );
+        }
+      }
+    }
+    if (builds && /build/i.test(jobId) && ENV_WORD_RE.test(jobId))
+      envBuildJobs.push({ id: jobId, node: jobPair.key as Node });
+  }
+  if (envBuildJobs.length >= 2) {
+    for (const j of envBuildJobs) {
+      out.push(
+        finding(
+          RULES.ciPerEnvBuild,
+          file.path,
+          at(lc, j.node),
+          `job ${j.id} rebuilds the artifact for one environment (${envBuildJobs.map((e) => e.id).join(', ')})`,
+          'Keep one build job and promote its digest; deploy jobs differ only in config.',
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+const GITLAB_RESERVED = new Set([
+  'stages',
+  'variables',
+  'include',
+  'default',
+  'workflow',
+  'image',
+  'services',
+  'cache',
+  'before_script',
+  'after_script',
+]);
+
+/** Runs the GitLab CI rules: image/service digests, npm install, per-environment builds. */
+export function checkGitlabCi(file: SourceFile): Finding[] {
+  const p = parse(file);
+  if (!('doc' in p)) return [p];
+  const { doc, lc } = p;
+  const out: Finding[] = [];
+  const root = doc.contents;
+  if (!isMap(root)) return out;
+  const images = (owner: YAMLMap, where: string): void => {
+    const img = imageValue(owner.get('image', true));
+    if (img) {
+      const f = imageFinding(file.path, at(lc, img.node), img.ref, `${where} image`);
+      if (f) out.push(f);
+    }
+    const services = owner.get('services', true);
+    if (isSeq(services)) {
+      for (const s of services.items) {
+        const sv = imageValue(s);
+        const f = sv && imageFinding(file.path, at(lc, sv.node), sv.ref, `${where} service`);
+        if (f) out.push(f);
+      }
+    }
+  };
+  images(root, 'default');
+  const dflt = root.get('default', true);
+  if (isMap(dflt)) images(dflt, 'default');
+  const envBuildJobs: { id: string; node: Node }[] = [];
+  for (const pair of root.items) {
+    const id = isScalar(pair.key) ? String(pair.key.value) : '';
+    if (GITLAB_RESERVED.has(id) || id.startsWith('.') || !isMap(pair.value)) continue;
+    const job = pair.value;
+    images(job, `job ${id}`);
+    const cmds = ['before_script', 'script'].flatMap((k) => runLines(job, k));
+    out.push(...commandFindings(file.path, lc, cmds));
+    if (cmds.some((c) => BUILD_CMD_RE.test(c.text)) && ENV_WORD_RE.test(id))
+      envBuildJobs.push({ id, node: pair.key });
+  }
+  if (envBuildJobs.length >= 2) {
+    for (const j of envBuildJobs) {
+      out.push(
+        finding(
+          RULES.ciPerEnvBuild,
+          file.path,
+          at(lc, j.node),
+          `job ${j.id} rebuilds the artifact for one environment`,
+          'Keep one build job and promote its digest; deploy jobs differ only in config.',
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+/** True when the text looks like Kubernetes (apiVersion + kind) or Compose (top-level services). */
+export function looksLikeManifest(path: string, text: string): boolean {
+  if (/(?:^|\/)(?:docker-)?compose(?:\.[\w-]+)?\.ya?ml$/.test(path)) return true;
+  return /^apiVersion:/m.test(text) && /^kind:/m.test(text);
+}
+
+/** Runs the manifest rule over every document: each `image:` must carry a digest. */
+export function checkManifest(file: SourceFile): Finding[] {
+  const lc = new LineCounter();
+  const docs = parseAllDocuments(file.text, { lineCounter: lc });
+  const out: Finding[] = [];
+  for (const doc of Array.isArray(docs) ? docs : [docs]) {
+    const bad = yamlParseFinding(file, doc);
+    if (bad) return [bad];
+    visit(doc, {
+      Pair(_k, pair) {
+        if (
+          isPair(pair) &&
+          isScalar(pair.key) &&
+          pair.key.value === 'image' &&
+          isScalar(pair.value) &&
+          typeof pair.value.value === 'string'
+        ) {
+          const f = imageFinding(file.path, at(lc, pair.value), pair.value.value, 'image');
+          if (f) out.push(f);
+        }
+      },
+    });
+  }
+  return out;
+}
+
+/** What airlock.yaml rules need from the rest of the repository. */
+export interface AirlockYamlContext {
+  hasLock: boolean;
+}
+
+const HOST_ENV_RE = /\$\{?[A-Za-z_]\w*\}?|\bfromHost\b/;
+
+/** Runs the airlock.yaml rules: host toolchain, toolchain digest, network, host env, unlocked inputs, SOURCE_DATE_EPOCH. */
+export function checkAirlockYaml(file: SourceFile, ctx: AirlockYamlContext): Finding[] {
+  const p = parse(file);
+  if (!('doc' in p)) return [p];
+  const { doc, lc } = p;
+  const out: Finding[] = [];
+  const root = doc.contents;
+  if (!isMap(root))
+    return [
+      finding(
+        RULES.parseError,
+        file.path,
+        { line: 1, column: 1 },
+        'airlock.yaml is not a mapping',
+        'Start from `airlock init`.',
+      ),
+    ];
+  const netTop = root.get('network', true);
+  if (isScalar(netTop) && (netTop.value as unknown) === true) {
+    out.push(
+      finding(
+        RULES.airlockNetwork,
+        file.path,
+        at(lc, netTop),
+        'network: true allows every target to reach the network',
+        'Remove `network: true`; declare downloads in airlock.lock and run `airlock fetch`.',
+      ),
+    );
+  }
+  const targets = root.get('targets', true);
+  let external = false;
+  let sde = root.has('sourceDateEpoch');
+  const keyPos = (m: YAMLMap, key: string): Span => {
+    const pair = m.items.find((i) => isScalar(i.key) && i.key.value === key);
+    return at(lc, pair?.key as Node | undefined);
+  };
+  if (isMap(targets)) {
+    for (const tp of targets.items) {
+      const name = isScalar(tp.key) ? String(tp.key.value) : '';
+      const t = tp.value;
+      if (!isMap(t)) continue;
+      if (t.has('sourceDateEpoch')) sde = true;
+      const tc = t.get('toolchain', true);
+      if (isMap(tc)) {
+        if (tc.has('host')) {
+          out.push(
+            finding(
+              RULES.airlockHostToolchain,
+              file.path,
+              keyPos(tc, 'host'),
+              `target ${name} uses the host toolchain`,
+              'Use a toolchain image pinned by digest: `toolchain: { image: "<ref>@sha256:<digest>" }`.',
+            ),
+          );
+        }
+        const img = tc.get('image', true);
+        if (isScalar(img) && typeof img.value === 'string') {
+          external = true;
+          const f = imageFinding(
+            file.path,
+            at(lc, img),
+            img.value,
+            `target ${name} toolchain image`,
+            3,
+          );
+          if (f) out.push(f);
+        }
+      }
+      const net = t.get('network', true);
+      if (isScalar(net) && net.value === true) {
+        out.push(
+          finding(
+            RULES.airlockNetwork,
+            file.path,
+            at(lc, net),
+            `target ${name} allows network access`,
+            'Remove `network: true`; declare downloads in airlock.lock and run `airlock fetch`.',
+          ),
+        );
+      }
+      const env = t.get('env', true);
+      if (isMap(env)) {
+        for (const e of env.items) {
+          const v = e.value;
+          const text = isScalar(v)
+            ? String(v.value)
+            : isMap(v) && v.has('fromHost')
+              ? 'fromHost'
+              : '';
+          if (HOST_ENV_RE.test(text)) {
+            const key = isScalar(e.key) ? String(e.key.value) : '';
+            out.push(
+              finding(
+                RULES.airlockEnv,
+                file.path,
+                at(lc, (v ?? e.key) as Node),
+                `target ${name} passes ${key} through from the host`,
+                `Give ${key} a literal value in airlock.yaml, or drop it.`,
+              ),
+            );
+          }
+        }
+      }
+      const deps = t.get('deps', true);
+      if (
+        isSeq(deps) &&
+        deps.items.some(
+          (d) =>
+            isScalar(d) &&
+            typeof d.value === 'string' &&
+            /^(?:npm:|https?:|oci:|git\+)/.test(d.value),
+        )
+      )
+        external = true;
+    }
+  }
+  if (external && !ctx.hasLock) {
+    out.push(
+      finding(
+        RULES.airlockUnlocked,
+        file.path,
+        keyPos(root, 'targets'),
+        'targets declare external inputs but airlock.lock is missing',
+        'Run `airlock lock` and commit airlock.lock, then `airlock fetch`.',
+      ),
+    );
+  }
+  if (!sde) {
+    out.push(
+      finding(
+        RULES.airlockNoSde,
+        file.path,
+        keyPos(root, 'version'),
+        'no sourceDateEpoch is set',
+        'Add `sourceDateEpoch: <unix seconds>` (for example the last commit time) at the top level.',
+      ),
+    );
+  }
+  return out;
+}

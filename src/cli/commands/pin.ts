@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import type { GlobalOptions } from '../main.js';
+import { createRenderer, renderOptions } from '../render.js';
+
+export function register(cli: Command): void {
+  cli
+    .command('pin')
+    .description(
+      'rewrite mutable references (image tags, package.json ranges) to digests and exact versions, in place',
+    )
+    .argument('[path]', 'repository root', '.')
+    .option('--dry-run', 'print a unified diff instead of writing')
+    .addHelpText(
+      'after',
+      '\nImages resolve through the local store (--store); package.json ranges resolve offline from the lockfile.\n',
+    )
+    .action(async (path: string, opts: { dryRun?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const r = createRenderer(renderOptions(g));
+      const { runPin } = await import('../../pipeline/pin.js');
+      const result = await runPin({
+        root: path,
+        dryRun: opts.dryRun === true,
+        ...(g.store ? { store: g.store } : {}),
+        events: r.sink,
+      });
+      r.done();
+      if (g.json) {
+        process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
+        return;
+      }
+      if (result.dryRun) process.stdout.write(result.diff);
+      const count = result.files.reduce((n, f) => n + f.changes.length, 0);
+      process.stdout.write(
+        `${result.dryRun ? 'would pin' : 'pinned'} ${count} reference(s) in ${result.files.length} file(s)\n`,
+      );
+      for (const u of result.unresolved)
+        process.stdout.write(
+          `  unresolved: ${u.path}: ${u.ref} (not in the store; pull it or resolve it through the registry)\n`,
+        );
+    });
+}
