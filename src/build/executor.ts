@@ -39,6 +39,17 @@ import { DEFAULT_SOURCE_DATE_EPOCH, gitHead, gitSourceDateEpoch } from './sde.js
 import { planInputBinds } from './staging.js';
 import { resolveHostTools, type HostTool } from './toolchain.js';
 
+/**
+ * A cache shared between machines (a registry repository). Both methods
+ * absorb their own faults: a miss or a fault is `undefined`, never an error.
+ */
+export interface RemoteCache {
+  /** Brings the result of `key` and every blob it declares into the local store, verified; its digest, or undefined. */
+  fetch(key: Digest): Promise<Digest | undefined>;
+  /** Publishes a successful local result: blobs first, the entry last, so it is never partially visible. */
+  publish(key: Digest, result: Digest): Promise<void>;
+}
+
 /** Everything a build needs, passed in so the builder itself holds no globals. */
 export interface BuildContext {
   project: ProjectConfig;
@@ -56,6 +67,8 @@ export interface BuildContext {
   variant?: SandboxSpec['variant'];
   /** Store and tag the artifact, and remember the build for `why` (default true; `repro` turns it off). */
   record?: boolean;
+  /** Consulted after a local cache miss and fed after a successful build. */
+  remoteCache?: RemoteCache;
   /** Memo of per-build facts (git HEAD, warnings already given). */
   memo: {
     head?: Promise<string | undefined>;
@@ -295,7 +308,10 @@ export async function buildTarget(
       blobs: [layer.digest, ...logs.flatMap((l) => [l.stdout, l.stderr])],
     };
     const stored = await ctx.store.putJson(result);
-    if (ctx.useCache) await ctx.store.putAction(key, stored.digest);
+    if (ctx.useCache) {
+      await ctx.store.putAction(key, stored.digest);
+      await ctx.remoteCache?.publish(key, stored.digest);
+    }
     await adoptTree(ctx, workDir, result);
     const tagged = await tagArtifact(ctx, target, result, action.sourceDateEpoch);
     if (ctx.materialize) await materialize(ctx, target, result);
@@ -320,15 +336,19 @@ async function cachedResult(
   ctx: BuildContext,
   key: Digest,
 ): Promise<{ digest: Digest; result: ActionResult } | undefined> {
-  const entry = await ctx.store.getAction(key);
-  if (!entry) return undefined;
+  let resultDigest = (await ctx.store.getAction(key))?.result;
+  if (!resultDigest && ctx.remoteCache) {
+    resultDigest = await ctx.remoteCache.fetch(key);
+    if (resultDigest) await ctx.store.putAction(key, resultDigest);
+  }
+  if (!resultDigest) return undefined;
   try {
-    const result = await ctx.store.getJson<ActionResult>(entry.result);
+    const result = await ctx.store.getJson<ActionResult>(resultDigest);
     if (result.format !== RESULT_FORMAT || result.actionKey !== key || result.exitCode !== 0)
       return undefined;
     if (treeDigest(result.outputs.entries) !== result.outputs.tree) return undefined;
     await ctx.store.verifiedPath(result.outputs.layer.digest);
-    return { digest: entry.result, result };
+    return { digest: resultDigest, result };
   } catch (err) {
     if (isAirlockError(err, 'BLOB_CORRUPT', 'BLOB_NOT_FOUND')) {
       ctx.events({
