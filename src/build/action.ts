@@ -21,7 +21,8 @@ export interface Action {
   outputs: string[];
   sourceDateEpoch: number;
   platform: { os: string; arch: string };
-  sandbox: unknown;
+  /** Digest of the canonical JSON of the sandbox profile (src/sandbox SANDBOX_PROFILE). */
+  sandbox: Digest;
 }
 
 /** The action key: sha256 of the RFC 8785 canonical JSON of the action. */
@@ -146,12 +147,12 @@ export function diffBuilds(prev: BuildRecord, next: BuildRecord): ActionChange[]
       new: `${b.platform.os}/${b.platform.arch}`,
     });
   }
-  if (digestJson(a.sandbox) !== digestJson(b.sandbox)) {
+  if (a.sandbox !== b.sandbox) {
     changes.push({
       component: 'sandbox',
       detail: 'sandbox profile changed (a different Airlock version)',
-      old: digestJson(a.sandbox),
-      new: digestJson(b.sandbox),
+      old: a.sandbox,
+      new: b.sandbox,
     });
   }
   return changes;

@@ -11,6 +11,7 @@ import {
   unlink,
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import picomatch from 'picomatch';
 import { packTarGz, extractTarGz } from '../archive/index.js';
 import type { ProjectConfig, TargetConfig } from '../config/index.js';
 import { compareBytes } from '../core/compare.js';
@@ -116,7 +117,10 @@ export async function planAction(
 }> {
   const root = ctx.sourceRoot ?? ctx.project.root;
   const allOutputs = [...ctx.project.targets.values()].flatMap((t) => t.outputs);
-  const walk = await walkGlobs(root, target.sources, [...target.exclude, ...allOutputs]);
+  const walk = await walkGlobs(root, target.sources, [
+    ...target.exclude,
+    ...mayOverlap(allOutputs, target.sources),
+  ]);
   for (const pattern of target.sources) {
     const m = globMatcher([pattern]);
     if (!walk.matched.some((e) => m(e.path))) {
@@ -153,10 +157,42 @@ export async function planAction(
     outputs: target.outputs,
     sourceDateEpoch,
     platform: { os: process.platform, arch: process.arch },
-    sandbox: SANDBOX_PROFILE,
+    sandbox: sandboxProfileDigest(),
   };
   return { action, key: actionKey(action), inputs, tools, walk };
 }
+
+let profileDigest: Digest | undefined;
+/** The digest of the sandbox profile (its canonical JSON is large: computed once). */
+function sandboxProfileDigest(): Digest {
+  profileDigest ??= digestJson(SANDBOX_PROFILE);
+  return profileDigest;
+}
+
+/** The globs of `candidates` whose literal base can share a directory with some glob of `within`. */
+function mayOverlap(candidates: readonly string[], within: readonly string[]): string[] {
+  const base = (g: string): string => {
+    let b = baseCache.get(g);
+    if (b === undefined) {
+      const scan = picomatch.scan(g);
+      b = scan.isGlob ? scan.base : g;
+      baseCache.set(g, b);
+    }
+    return b;
+  };
+  const bases = within.map(base);
+  const related = (a: string, b: string): boolean =>
+    a === '' ||
+    b === '' ||
+    a === b ||
+    a.startsWith(`${b}/`) ||
+    b.startsWith(`${a}/`) ||
+    dirOf(a) === dirOf(b);
+  return candidates.filter((c) => bases.some((b) => related(base(c), b)));
+}
+
+const baseCache = new Map<string, string>();
+const dirOf = (p: string): string => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
 
 /** SOURCE_DATE_EPOCH: declared override, else the last git commit touching the sources, else a fixed default. */
 async function sourceDateEpochFor(ctx: BuildContext, target: TargetConfig): Promise<number> {
@@ -347,7 +383,7 @@ async function cachedResult(
     if (result.format !== RESULT_FORMAT || result.actionKey !== key || result.exitCode !== 0)
       return undefined;
     if (treeDigest(result.outputs.entries) !== result.outputs.tree) return undefined;
-    await ctx.store.verifiedPath(result.outputs.layer.digest);
+    // The layer is verified when it is read (ensureTree), which a no-op never needs.
     return { digest: resultDigest, result };
   } catch (err) {
     if (isAirlockError(err, 'BLOB_CORRUPT', 'BLOB_NOT_FOUND')) {
@@ -581,14 +617,9 @@ async function remember(
   record: BuildRecord,
 ): Promise<void> {
   if (ctx.record === false) return;
-  const digest = digestJson(record);
-  if (
-    ctx.records.lastBuild(ctx.project.root, target.name) === digest &&
-    (await ctx.store.has(digest))
-  )
-    return;
-  await ctx.store.putJson(record);
-  ctx.records.setLastBuild(ctx.project.root, target.name, digest);
+  if (ctx.records.lastBuild(ctx.project.root, target.name)?.key === record.key) return;
+  const stored = await ctx.store.putJson(record);
+  ctx.records.setLastBuild(ctx.project.root, target.name, record.key, stored.digest);
 }
 
 async function exists(path: string): Promise<boolean> {

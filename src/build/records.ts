@@ -7,8 +7,8 @@ import type { Digest } from '../core/digest.js';
  * Build bookkeeping, format v1, beside the stat cache in one SQLite file:
  *
  *   <store>/airlock/v1/build.sqlite
- *     last_build(root TEXT, target TEXT, record TEXT, PRIMARY KEY (root, target))
- *       record: digest of a BuildRecord blob in the store (for `airlock why`)
+ *     last_build2(root TEXT, target TEXT, key TEXT, record TEXT, PRIMARY KEY (root, target))
+ *       key: the action key; record: digest of a BuildRecord blob in the store (for `airlock why`)
  *     sde(key TEXT PRIMARY KEY, epoch INTEGER)
  *       key: "<HEAD commit>\0<pathspecs>" → SOURCE_DATE_EPOCH from git log
  *     config(key TEXT PRIMARY KEY, json TEXT)
@@ -24,23 +24,23 @@ export class BuildRecords {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 10000');
     this.db.exec(
-      'CREATE TABLE IF NOT EXISTS last_build (root TEXT NOT NULL, target TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (root, target));' +
+      'CREATE TABLE IF NOT EXISTS last_build2 (root TEXT NOT NULL, target TEXT NOT NULL, key TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (root, target));' +
         'CREATE TABLE IF NOT EXISTS sde (key TEXT PRIMARY KEY, epoch INTEGER NOT NULL);' +
         'CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, json TEXT NOT NULL);',
     );
   }
 
-  lastBuild(root: string, target: string): Digest | undefined {
-    const row = this.db
-      .prepare('SELECT record FROM last_build WHERE root = ? AND target = ?')
-      .get(root, target) as { record: Digest } | undefined;
-    return row?.record;
+  /** The last build of a target of the project at `root`: its action key and BuildRecord blob. */
+  lastBuild(root: string, target: string): { key: Digest; record: Digest } | undefined {
+    return this.db
+      .prepare('SELECT key, record FROM last_build2 WHERE root = ? AND target = ?')
+      .get(root, target) as { key: Digest; record: Digest } | undefined;
   }
 
-  setLastBuild(root: string, target: string, record: Digest): void {
+  setLastBuild(root: string, target: string, key: Digest, record: Digest): void {
     this.db
-      .prepare('INSERT OR REPLACE INTO last_build (root, target, record) VALUES (?, ?, ?)')
-      .run(root, target, record);
+      .prepare('INSERT OR REPLACE INTO last_build2 (root, target, key, record) VALUES (?, ?, ?, ?)')
+      .run(root, target, key, record);
   }
 
   sde(key: string): number | undefined {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AirlockError,
   canonicalJson,
+  digestJson,
   compareBytes,
   isDigest,
   parseDigest,
@@ -43,6 +44,42 @@ describe('compareBytes', () => {
   });
 });
 
+describe('compareBytes on arbitrary strings', () => {
+  it('agrees with comparing the UTF-8 encodings', () => {
+    const alphabet = [
+      'a',
+      'B',
+      '/',
+      '.',
+      'é',
+      '\u00ff',
+      '\u07ff',
+      '\u0800',
+      '\ud7ff',
+      '\ue000',
+      '\uffff',
+      '😀',
+      '\u{10000}',
+      '\u{10ffff}',
+    ];
+    let seed = 42;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const word = (): string =>
+      Array.from({ length: rand(5) }, () => alphabet[rand(alphabet.length)]).join('');
+    for (let i = 0; i < 2000; i++) {
+      const a = word();
+      const b = word();
+      const expected = Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      expect(Math.sign(compareBytes(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(
+        expected,
+      );
+    }
+  });
+});
+
 describe('treeDigest', () => {
   const file = (path: string, content: string, executable = false): TreeEntry => ({
     path,
@@ -69,6 +106,18 @@ describe('treeDigest', () => {
     expect(treeDigest([{ path: 'a', kind: 'symlink', target: 'x' }])).not.toBe(
       treeDigest([{ path: 'a', kind: 'symlink', target: 'y' }]),
     );
+  });
+
+  it('equals the digest of the RFC 8785 canonical JSON of its rows', () => {
+    const entries = [
+      file('b/ü "q"', 'x\n', true),
+      { path: 'a', kind: 'symlink', target: '../t' } as const,
+    ];
+    const rows = [
+      ['a', 'symlink', false, '../t'],
+      ['b/ü "q"', 'file', true, sha256('x\n')],
+    ];
+    expect(treeDigest(entries)).toBe(digestJson({ format: 'airlock.tree/v1', entries: rows }));
   });
 
   it('rejects duplicate paths', () => {

@@ -1,6 +1,5 @@
-import { digestJson } from './canonical.js';
 import { compareBytes } from './compare.js';
-import type { Digest } from './digest.js';
+import { sha256, type Digest } from './digest.js';
 import { AirlockError } from './errors.js';
 
 /**
@@ -59,5 +58,8 @@ export function treeDigest(entries: Iterable<TreeEntry>): Digest {
       ? [e.path, 'file', e.executable, e.digest]
       : [e.path, 'symlink', false, e.target],
   );
-  return digestJson({ format: TREE_FORMAT, entries: rows });
+  // Why not canonicalJson: for arrays of strings and booleans, with the keys
+  // written in sorted order, JSON.stringify yields exactly the RFC 8785 bytes
+  // (same string escaping), at a fraction of the cost on 10k-entry trees.
+  return sha256(JSON.stringify({ entries: rows, format: TREE_FORMAT }));
 }

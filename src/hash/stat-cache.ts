@@ -80,8 +80,13 @@ export class StatCache {
   private load(): Map<string, Row> {
     if (!this.rows) {
       this.rows = new Map();
-      for (const row of this.db.prepare('SELECT * FROM files').iterate() as IterableIterator<Row>) {
-        this.rows.set(row.path, row);
+      const stmt = this.db
+        .prepare('SELECT path, sig, digest, size, hashed_ns FROM files')
+        .raw(true);
+      for (const [path, sig, digest, size, hashed_ns] of stmt.iterate() as IterableIterator<
+        [string, string, string, number, string]
+      >) {
+        this.rows.set(path, { path, sig, digest, size, hashed_ns });
       }
     }
     return this.rows;

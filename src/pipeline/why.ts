@@ -62,7 +62,7 @@ export async function runWhy(req: WhyRequest): Promise<WhyReport> {
         inputs: plan.inputs,
         blobs: [],
       };
-      const prevDigest = open.records.lastBuild(open.project.root, name);
+      const prevDigest = open.records.lastBuild(open.project.root, name)?.record;
       const prev = prevDigest
         ? await open.store.getJson<BuildRecord>(prevDigest).catch(() => undefined)
         : undefined;
