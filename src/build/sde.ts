@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -33,9 +35,48 @@ export async function gitSourceDateEpoch(
 
 /** The current HEAD commit of the git work tree at `root`, or undefined. */
 export async function gitHead(root: string): Promise<string | undefined> {
+  const fast = await readHead(root);
+  if (fast) return fast;
   try {
     const { stdout } = await run('git', ['rev-parse', '--verify', '-q', 'HEAD'], { cwd: root });
     return stdout.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const SHA = /^[0-9a-f]{40}$/;
+
+/**
+ * HEAD read straight from `.git` (plain repositories with loose or packed
+ * refs), which saves spawning git on every build; undefined for anything
+ * unusual (worktrees, reftable, detached oddities) so the caller asks git.
+ */
+async function readHead(root: string): Promise<string | undefined> {
+  try {
+    let dir = resolve(root);
+    for (;;) {
+      const candidate = join(dir, '.git');
+      const st = await stat(candidate).catch(() => undefined);
+      if (st?.isDirectory()) {
+        const head = (await readFile(join(candidate, 'HEAD'), 'utf8')).trim();
+        if (SHA.test(head)) return head;
+        const ref = /^ref: (refs\/[^\s]+)$/.exec(head)?.[1];
+        if (!ref || ref.includes('..')) return undefined;
+        const loose = await readFile(join(candidate, ref), 'utf8').catch(() => undefined);
+        if (loose !== undefined) return SHA.test(loose.trim()) ? loose.trim() : undefined;
+        const packed = await readFile(join(candidate, 'packed-refs'), 'utf8').catch(() => '');
+        for (const line of packed.split('\n')) {
+          const [sha, name] = line.split(' ');
+          if (name === ref && sha && SHA.test(sha)) return sha;
+        }
+        return undefined;
+      }
+      if (st) return undefined; // a .git file: a worktree or submodule; let git answer
+      const parent = dirname(dir);
+      if (parent === dir) return undefined;
+      dir = parent;
+    }
   } catch {
     return undefined;
   }
