@@ -16,6 +16,18 @@ import type { Digest } from '../core/digest.js';
  *       model, so a no-op build need not load the YAML parser and schema
  */
 export class BuildRecords {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** A prepared statement, compiled once per connection. */
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   private readonly db: Database.Database;
 
   constructor(file: string) {
@@ -32,35 +44,36 @@ export class BuildRecords {
 
   /** The last build of a target of the project at `root`: its action key and BuildRecord blob. */
   lastBuild(root: string, target: string): { key: Digest; record: Digest } | undefined {
-    return this.db
-      .prepare('SELECT key, record FROM last_build2 WHERE root = ? AND target = ?')
-      .get(root, target) as { key: Digest; record: Digest } | undefined;
+    return this.stmt('SELECT key, record FROM last_build2 WHERE root = ? AND target = ?').get(
+      root,
+      target,
+    ) as { key: Digest; record: Digest } | undefined;
   }
 
   setLastBuild(root: string, target: string, key: Digest, record: Digest): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO last_build2 (root, target, key, record) VALUES (?, ?, ?, ?)')
-      .run(root, target, key, record);
+    this.stmt(
+      'INSERT OR REPLACE INTO last_build2 (root, target, key, record) VALUES (?, ?, ?, ?)',
+    ).run(root, target, key, record);
   }
 
   sde(key: string): number | undefined {
-    const row = this.db.prepare('SELECT epoch FROM sde WHERE key = ?').get(key) as
+    const row = this.stmt('SELECT epoch FROM sde WHERE key = ?').get(key) as
       { epoch: number } | undefined;
     return row?.epoch;
   }
 
   setSde(key: string, epoch: number): void {
-    this.db.prepare('INSERT OR REPLACE INTO sde (key, epoch) VALUES (?, ?)').run(key, epoch);
+    this.stmt('INSERT OR REPLACE INTO sde (key, epoch) VALUES (?, ?)').run(key, epoch);
   }
 
   config(key: string): string | undefined {
-    const row = this.db.prepare('SELECT json FROM config WHERE key = ?').get(key) as
+    const row = this.stmt('SELECT json FROM config WHERE key = ?').get(key) as
       { json: string } | undefined;
     return row?.json;
   }
 
   setConfig(key: string, json: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO config (key, json) VALUES (?, ?)').run(key, json);
+    this.stmt('INSERT OR REPLACE INTO config (key, json) VALUES (?, ?)').run(key, json);
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { commandModules } from './commands/index.js';
+import { AirlockError } from '../core/errors.js';
 import { renderError } from './errors.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -26,7 +27,8 @@ export function program(): Command {
     .option('--store <dir>', 'store directory (default: $AIRLOCK_HOME or ~/.cache/airlock)')
     .option('--no-color', 'disable colour (NO_COLOR is honoured too)')
     .option('-v, --verbose', 'print debug detail')
-    .showHelpAfterError()
+    // Usage errors are rendered by renderError like every other error.
+    .configureOutput({ outputError: () => {} })
     .exitOverride();
   for (const register of commandModules) register(cli);
   for (const sub of cli.commands) sub.exitOverride();
@@ -42,8 +44,22 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       const helpCodes = ['commander.helpDisplayed', 'commander.help', 'commander.version'];
-      return helpCodes.includes(err.code) ? EXIT.ok : EXIT.usage;
+      if (helpCodes.includes(err.code)) return EXIT.ok;
+      const usage = new AirlockError('USAGE', err.message.replace(/^error: /, ''), {
+        hint: `Run "airlock ${commandPath(argv)}--help" to see the arguments and flags it takes.`,
+      });
+      return renderError(usage, { json: argv.includes('--json') });
     }
     return renderError(err, { json: cli.opts<GlobalOptions>().json === true });
   }
+}
+
+/** The command words of argv (`store gc `), for the usage hint; global flags may come first. */
+function commandPath(argv: string[]): string {
+  const known = new Set(program().commands.map((c) => c.name()));
+  const args = argv.slice(2);
+  const i = args.findIndex((a) => known.has(a));
+  if (i < 0) return '';
+  const sub = args[i + 1];
+  return args[i] === 'store' && sub && !sub.startsWith('-') ? `store ${sub} ` : `${args[i]} `;
 }

@@ -32,8 +32,17 @@ function globRoot(pattern: string): Root {
 /** Compiles globs into one matcher; options fixed so `*` matches dotfiles too. */
 export function globMatcher(patterns: readonly string[]): (path: string) => boolean {
   if (patterns.length === 0) return () => false;
-  return picomatch([...patterns], { dot: true });
+  const key = patterns.join('\0');
+  let m = matchers.get(key);
+  if (!m) {
+    m = picomatch([...patterns], { dot: true });
+    matchers.set(key, m);
+  }
+  return m;
 }
+
+/** Compiled matchers by pattern list: a build compiles each glob once, not once per use. */
+const matchers = new Map<string, (path: string) => boolean>();
 
 /**
  * Every file and symlink under `root` that may match `patterns`, found by

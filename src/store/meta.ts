@@ -40,6 +40,18 @@ function retryBusy<T>(fn: () => T): T {
  * and every write that must be serialized runs in a BEGIN IMMEDIATE transaction.
  */
 export class MetaDb {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** A prepared statement, compiled once per connection. */
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   private readonly db: Database.Database;
 
   constructor(readonly path: string) {
@@ -90,49 +102,46 @@ export class MetaDb {
   }
 
   getTag(name: string): TagRow | undefined {
-    return this.db
-      .prepare('SELECT name, descriptor, updated_at FROM tags WHERE name = ?')
-      .get(name) as TagRow | undefined;
+    return this.stmt('SELECT name, descriptor, updated_at FROM tags WHERE name = ?').get(name) as
+      TagRow | undefined;
   }
 
   listTags(): TagRow[] {
-    return this.db.prepare('SELECT name, descriptor, updated_at FROM tags').all() as TagRow[];
+    return this.stmt('SELECT name, descriptor, updated_at FROM tags').all() as TagRow[];
   }
 
   upsertTag(name: string, descriptor: string, now: number): void {
-    this.db
-      .prepare(
-        'INSERT INTO tags (name, descriptor, updated_at) VALUES (?, ?, ?) ' +
-          'ON CONFLICT(name) DO UPDATE SET descriptor = excluded.descriptor, updated_at = excluded.updated_at',
-      )
-      .run(name, descriptor, now);
+    this.stmt(
+      'INSERT INTO tags (name, descriptor, updated_at) VALUES (?, ?, ?) ' +
+        'ON CONFLICT(name) DO UPDATE SET descriptor = excluded.descriptor, updated_at = excluded.updated_at',
+    ).run(name, descriptor, now);
   }
 
   deleteTag(name: string): boolean {
-    return this.db.prepare('DELETE FROM tags WHERE name = ?').run(name).changes > 0;
+    return this.stmt('DELETE FROM tags WHERE name = ?').run(name).changes > 0;
   }
 
   getAction(key: string): ActionRow | undefined {
-    return this.db.prepare('SELECT key, result, created_at FROM actions WHERE key = ?').get(key) as
+    return this.stmt('SELECT key, result, created_at FROM actions WHERE key = ?').get(key) as
       ActionRow | undefined;
   }
 
   listActions(): ActionRow[] {
-    return this.db.prepare('SELECT key, result, created_at FROM actions').all() as ActionRow[];
+    return this.stmt('SELECT key, result, created_at FROM actions').all() as ActionRow[];
   }
 
   putAction(key: string, result: string, now: number): void {
     retryBusy(() =>
-      this.db
-        .prepare('INSERT OR REPLACE INTO actions (key, result, created_at) VALUES (?, ?, ?)')
-        .run(key, result, now),
+      this.stmt('INSERT OR REPLACE INTO actions (key, result, created_at) VALUES (?, ?, ?)').run(
+        key,
+        result,
+        now,
+      ),
     );
   }
 
   deleteAction(key: string): boolean {
-    return retryBusy(
-      () => this.db.prepare('DELETE FROM actions WHERE key = ?').run(key).changes > 0,
-    );
+    return retryBusy(() => this.stmt('DELETE FROM actions WHERE key = ?').run(key).changes > 0);
   }
 
   close(): void {
