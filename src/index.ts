@@ -1,2 +1,12 @@
 export { AirlockError, isAirlockError, parseDigest, sha256, treeDigest } from './core/index.js';
 export type { AirlockEvent, Digest, EventSink, TreeEntry } from './core/index.js';
+export { loadConfig, parseConfig, planOrder } from './config/index.js';
+export type { ProjectConfig, TargetConfig } from './config/index.js';
+export { runBuild } from './pipeline/build.js';
+export type { BuildReport, BuildRequest } from './pipeline/build.js';
+export { runRepro } from './pipeline/repro.js';
+export type { ReproReport, ReproRequest } from './pipeline/repro.js';
+export { runWhy } from './pipeline/why.js';
+export type { WhyReport, WhyRequest } from './pipeline/why.js';
+export { runCheck } from './pipeline/check.js';
+export { Store, defaultStoreRoot } from './store/index.js';
