@@ -18,6 +18,7 @@ needed=(
   "make:make"
   "python3:python3"
   "g++:g++"
+  "busybox:busybox-static"
 )
 missing=()
 for pair in "${needed[@]}"; do

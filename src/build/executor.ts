@@ -23,7 +23,12 @@ import { treeDigest, type TreeEntry } from '../core/tree.js';
 import { hashTree } from '../hash/inputs.js';
 import type { StatCache } from '../hash/stat-cache.js';
 import { globMatcher, walkGlobs } from '../hash/walk.js';
-import { SANDBOX_PROFILE, runInSandbox, type SandboxSpec } from '../sandbox/index.js';
+import {
+  SANDBOX_PROFILE,
+  runInSandbox,
+  sandboxProfile,
+  type SandboxSpec,
+} from '../sandbox/index.js';
 import type { Descriptor, Store } from '../store/index.js';
 import {
   ACTION_FORMAT,
@@ -51,6 +56,11 @@ export interface RemoteCache {
   publish(key: Digest, result: Digest): Promise<void>;
 }
 
+/** Turns a toolchain image reference `<registry>/<repo>@sha256:…` into its digest and an unpacked root filesystem. */
+export interface ImageRoots {
+  resolve(ref: string): Promise<{ digest: Digest; root: string }>;
+}
+
 /** Everything a build needs, passed in so the builder itself holds no globals. */
 export interface BuildContext {
   project: ProjectConfig;
@@ -70,6 +80,8 @@ export interface BuildContext {
   record?: boolean;
   /** Consulted after a local cache miss and fed after a successful build. */
   remoteCache?: RemoteCache;
+  /** Unpacks `toolchain.image` references (pinned by digest) into read-only sandbox roots. */
+  imageRoots?: ImageRoots;
   /** Memo of per-build facts (git HEAD, warnings already given). */
   memo: {
     head?: Promise<string | undefined>;
@@ -114,6 +126,7 @@ export async function planAction(
   inputs: TreeEntry[];
   tools: HostTool[];
   walk: Awaited<ReturnType<typeof walkGlobs>>;
+  rootfs?: string;
 }> {
   const root = ctx.sourceRoot ?? ctx.project.root;
   const allOutputs = [...ctx.project.targets.values()].flatMap((t) => t.outputs);
@@ -142,10 +155,23 @@ export async function planAction(
     ctx.memo.tools.set(toolKey, toolsP);
   }
   const tools = await toolsP;
+  // --- toolchain image (issue 3 part 4): its manifest digest is the toolchain ---
+  const image = target.toolchain.image;
+  if (image !== undefined && !ctx.imageRoots) {
+    throw new AirlockError<'TOOLCHAIN_IMAGE_UNAVAILABLE'>(
+      'TOOLCHAIN_IMAGE_UNAVAILABLE',
+      `target "${target.name}": toolchain image ${image} cannot be used by this command`,
+      { hint: 'Build it with `airlock build`, which pulls and unpacks toolchain images.' },
+    );
+  }
+  const imageRoot = image === undefined ? undefined : await ctx.imageRoots!.resolve(image);
+  // --- end toolchain image ---
   const sourceDateEpoch = await sourceDateEpochFor(ctx, target);
   const action: Action = {
     format: ACTION_FORMAT,
-    toolchain: tools.map((t) => ({ name: t.name, digest: t.digest })),
+    toolchain: imageRoot
+      ? [{ name: 'image', digest: imageRoot.digest }]
+      : tools.map((t) => ({ name: t.name, digest: t.digest })),
     inputs: treeDigest(inputs),
     deps: target.deps.map((d) => {
       const built = deps.get(d.target);
@@ -157,9 +183,16 @@ export async function planAction(
     outputs: target.outputs,
     sourceDateEpoch,
     platform: { os: process.platform, arch: process.arch },
-    sandbox: sandboxProfileDigest(),
+    sandbox: imageRoot ? digestJson(sandboxProfile('image')) : sandboxProfileDigest(),
   };
-  return { action, key: actionKey(action), inputs, tools, walk };
+  return {
+    action,
+    key: actionKey(action),
+    inputs,
+    tools,
+    walk,
+    ...(imageRoot ? { rootfs: imageRoot.root } : {}),
+  };
 }
 
 let profileDigest: Digest | undefined;
@@ -249,9 +282,9 @@ export async function buildTarget(
 
   if (ctx.useCache) {
     const hit = await cachedResult(ctx, key);
-    if (hit) {
+    const restored = hit && (await restoreOrForget(ctx, target, key, hit.result));
+    if (hit && restored) {
       const tagged = await tagArtifact(ctx, target, hit.result, action.sourceDateEpoch);
-      if (ctx.materialize) await materialize(ctx, target, hit.result);
       await remember(ctx, target, record);
       ctx.events({ type: 'target', target: target.name, state: 'cached' });
       return {
@@ -299,9 +332,9 @@ export async function buildTarget(
           .join('\n');
         throw new AirlockError<BuildErrorCode>(
           'STEP_FAILED',
-          `target "${target.name}": step ${i + 1} of ${target.steps.length} (${command}) exited with status ${run.exitCode}${run.signal ? ` (${run.signal})` : ''}\n--- last lines of its output ---\n${tail}`,
+          `target "${target.name}": step ${i + 1} of ${target.steps.length} (${command}) exited with status ${run.exitCode}${run.signal ? ` (${run.signal})` : ''}${tail ? `\n--- last lines of its output ---\n${tail}` : ' and printed nothing'}`,
           {
-            hint: `Fix the step in ${ctx.project.file} (targets.${target.name}.steps[${i}]); its full log is blob ${stderr.digest} in the store. Remember the sandbox has no network and sees only declared sources.`,
+            hint: `Fix the step in ${ctx.project.file} (targets.${target.name}.steps[${i}]); its full output is in the store: stdout blob ${stdout.digest}, stderr blob ${stderr.digest}. Remember the sandbox has no network and sees only declared sources.`,
             details: {
               target: target.name,
               step: i,
@@ -383,7 +416,7 @@ async function cachedResult(
     if (result.format !== RESULT_FORMAT || result.actionKey !== key || result.exitCode !== 0)
       return undefined;
     if (treeDigest(result.outputs.entries) !== result.outputs.tree) return undefined;
-    // The layer is verified when it is read (ensureTree), which a no-op never needs.
+    await verifyBlobCheaply(ctx, result.outputs.layer.digest);
     return { digest: resultDigest, result };
   } catch (err) {
     if (isAirlockError(err, 'BLOB_CORRUPT', 'BLOB_NOT_FOUND')) {
@@ -396,6 +429,41 @@ async function cachedResult(
       return undefined;
     }
     throw err;
+  }
+}
+
+/**
+ * Re-verifies a blob cheaply: through the stat cache when the blob file is
+ * unchanged since it was last hashed (like git's index), by re-hashing it
+ * otherwise; a mismatch is quarantined by the store and thrown as BLOB_CORRUPT.
+ */
+async function verifyBlobCheaply(ctx: BuildContext, digest: Digest): Promise<void> {
+  const path = ctx.store.blobPath(digest);
+  const [entry] = await hashTree('/', [{ path: path.slice(1), kind: 'file' }], ctx.statCache);
+  if (entry?.kind === 'file' && entry.digest === digest) return;
+  await ctx.store.verifiedPath(digest);
+}
+
+/** Restores a hit's outputs; a corrupt blob met on the way drops the entry so the target rebuilds. */
+async function restoreOrForget(
+  ctx: BuildContext,
+  target: TargetConfig,
+  key: Digest,
+  result: ActionResult,
+): Promise<boolean> {
+  if (!ctx.materialize) return true;
+  try {
+    await materialize(ctx, target, result);
+    return true;
+  } catch (err) {
+    if (!isAirlockError(err, 'BLOB_CORRUPT', 'BLOB_NOT_FOUND')) throw err;
+    ctx.events({
+      type: 'log',
+      level: 'warn',
+      message: `cache entry ${key} is unusable (${err.message}); rebuilding`,
+    });
+    await ctx.store.deleteAction(key);
+    return false;
   }
 }
 
@@ -450,6 +518,7 @@ async function stage(
       .map((t) => ({ name: t.name, path: t.path })),
     env: target.env,
     sourceDateEpoch: plan.action.sourceDateEpoch,
+    ...(plan.rootfs !== undefined ? { rootfs: plan.rootfs } : {}),
     ...(ctx.variant ? { variant: ctx.variant } : {}),
     staged,
     stagedDirs,

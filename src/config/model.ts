@@ -47,7 +47,12 @@ export interface TargetConfig {
   steps: string[];
   outputs: string[];
   env: Record<string, string>;
-  toolchain: { host: string[] };
+  /**
+   * `host`: tools found on the host's PATH, pinned by binary digest; `image`: an
+   * OCI image `<registry>/<repo>[:tag]@sha256:<hex>` whose filesystem is the
+   * sandbox root instead of the host's. At most one of the two is non-empty.
+   */
+  toolchain: { host: string[]; image?: string };
   sourceDateEpoch?: number;
   image?: ImageConfig;
 }
@@ -60,6 +65,8 @@ export interface ProjectConfig {
   root: string;
   name: string;
   sourceDateEpoch?: number;
+  /** Shared caches; `remote` is a registry repository `host[:port]/repo`. */
+  cache?: { remote?: string };
   /** Insertion order = file order. */
   targets: ReadonlyMap<string, TargetConfig>;
 }

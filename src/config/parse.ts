@@ -208,11 +208,9 @@ function checkUnknownKeys(
     const hit = didYouMean(name, known);
     if (hit !== undefined) suggested.add(JSON.stringify([...path, hit]));
     const extra =
-      where === 'toolchain' && name === 'image'
-        ? 'toolchain images are not supported yet; declare host tools'
-        : hit === undefined
-          ? `remove it; ${where} allows ${known.join(', ')}`
-          : `rename it to "${hit}"`;
+      hit === undefined
+        ? `remove it; ${where} allows ${known.join(', ')}`
+        : `rename it to "${hit}"`;
     problems.add(
       [...path, name],
       'key',
@@ -225,6 +223,9 @@ function checkUnknownKeys(
 /** Checks keys against the schema level by level; returns the target names in file order. */
 function checkKeys(problems: ProblemList, root: YAMLMap, suggested: Set<string>): string[] {
   checkUnknownKeys(problems, root, [], KNOWN_KEYS.root, 'the top level', suggested);
+  const cache = root.get('cache', true);
+  if (isMap(cache))
+    checkUnknownKeys(problems, cache, ['cache'], KNOWN_KEYS.cache, 'cache', suggested);
   const names: string[] = [];
   const targets = root.get('targets', true);
   if (!isMap(targets)) return names;
@@ -336,7 +337,9 @@ function reportIssue(
   const example =
     path.length === 2 && path[0] === 'targets'
       ? `${field}: { sources: ["src/**"], steps: ["make"], outputs: ["dist/**"] }`
-      : (EXAMPLES[field] ?? `${field}: …`);
+      : field === 'image' && path[path.length - 2] === 'toolchain'
+        ? 'image: "registry.example.com/tools/node@sha256:<digest>"'
+        : (EXAMPLES[field] ?? `${field}: …`);
 
   switch (issue.code) {
     case 'invalid_type': {
@@ -481,7 +484,10 @@ function buildModel(data: ParsedProject, names: string[], file: string): Project
       steps: [...t.steps],
       outputs: t.outputs.map(normalizeGlob),
       env: { ...t.env },
-      toolchain: { host: [...new Set(t.toolchain.host)] },
+      toolchain: {
+        host: [...new Set(t.toolchain.host)],
+        ...(t.toolchain.image === undefined ? {} : { image: t.toolchain.image.trim() }),
+      },
     };
     if (t.sourceDateEpoch !== undefined) target.sourceDateEpoch = t.sourceDateEpoch;
     if (t.image !== undefined) target.image = buildImage(t.image);
@@ -494,6 +500,7 @@ function buildModel(data: ParsedProject, names: string[], file: string): Project
     targets,
   };
   if (data.sourceDateEpoch !== undefined) config.sourceDateEpoch = data.sourceDateEpoch;
+  if (data.cache?.remote !== undefined) config.cache = { remote: data.cache.remote.trim() };
   return config;
 }
 

@@ -62,6 +62,8 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   deps: 'deps: [lib]',
   toolchain: 'toolchain: { host: [node] }',
   host: 'host: [node]',
+  cache: 'cache: { remote: registry.example.com/team/airlock-cache }',
+  remote: 'remote: registry.example.com/team/airlock-cache',
   env: 'env: { NODE_ENV: production }',
   steps: 'steps: ["node build.js"]',
   outputs: 'outputs: ["dist/**"]',

@@ -1,3 +1,5 @@
+import { isAirlockError } from '../core/errors.js';
+import { parseRegistryRef } from '../registry/reference.js';
 import { didYouMeanText } from './suggest.js';
 import type { PathSegment } from './locate.js';
 import type { ProblemList } from './problems.js';
@@ -127,6 +129,9 @@ export function checkRules(problems: ProblemList, raw: unknown, targetNames: str
   if (typeof raw.name === 'string' && raw.name !== '') {
     checkName(problems, ['name'], 'project', raw.name);
   }
+  if (isRecord(raw.cache) && typeof raw.cache.remote === 'string' && raw.cache.remote !== '') {
+    checkRemoteCache(problems, raw.cache.remote);
+  }
   const targets = raw.targets;
   if (!isRecord(targets)) return;
   if (targetNames.length === 0) {
@@ -197,6 +202,8 @@ export function checkRules(problems: ProblemList, raw: unknown, targetNames: str
         }
       });
     }
+
+    if (isRecord(toolchain)) checkToolchainImage(problems, base, toolchain);
 
     const deps = t.deps;
     const out: Edge[] = [];
@@ -311,6 +318,83 @@ export function checkRules(problems: ProblemList, raw: unknown, targetNames: str
   }
 
   checkCycles(problems, targetNames, edges);
+}
+
+/** Why `text` is not a registry reference, or undefined when it parses. */
+function refProblem(text: string): string | undefined {
+  try {
+    parseRegistryRef(text);
+    return undefined;
+  } catch (err) {
+    if (isAirlockError(err, 'INVALID_REFERENCE')) {
+      const reason = err.details?.['reason'];
+      return typeof reason === 'string' ? reason : err.message;
+    }
+    throw err;
+  }
+}
+
+/**
+ * Reports a toolchain image that is malformed, not pinned by digest (a tag
+ * can move, so a build refuses it), or declared together with host tools.
+ */
+function checkToolchainImage(
+  problems: ProblemList,
+  base: readonly PathSegment[],
+  toolchain: Record<string, unknown>,
+): void {
+  const image = toolchain.image;
+  if (typeof image !== 'string' || image.trim() === '') return;
+  const path = [...base, 'toolchain', 'image'];
+  const ref = image.trim();
+  const why = refProblem(ref);
+  if (why !== undefined) {
+    problems.add(
+      path,
+      'value',
+      `toolchain image "${ref}" is not a valid image reference: ${why}`,
+      'write it as <registry>/<repository>@sha256:<64 hex>, e.g. image: "registry.example.com/tools/node@sha256:<digest>"',
+    );
+  } else if (!/@sha256:[0-9a-f]{64}$/.test(ref)) {
+    problems.add(
+      path,
+      'value',
+      `toolchain image "${ref}" is not pinned by digest; a tag can move, so a build refuses it`,
+      `run \`airlock pin\` to rewrite it to its digest, or write it as ${ref.replace(/:[^:/]*$/, '')}@sha256:<digest>`,
+    );
+  }
+  if (Array.isArray(toolchain.host) && toolchain.host.length > 0) {
+    problems.add(
+      [...base, 'toolchain', 'host'],
+      'key',
+      'toolchain.host and toolchain.image cannot both be set: with an image, the sandbox root is the image and host tools are not visible',
+      'install the tools in the image and remove "host", or remove "image" to build with host tools',
+    );
+  }
+}
+
+/** Reports a `cache.remote` that is not a plain `registry/repository` reference. */
+function checkRemoteCache(problems: ProblemList, remote: string): void {
+  const ref = remote.trim();
+  const why = refProblem(ref);
+  if (why !== undefined) {
+    problems.add(
+      ['cache', 'remote'],
+      'value',
+      `cache.remote "${ref}" is not a registry repository: ${why}`,
+      `write it as <registry>/<repository>, e.g. ${EXAMPLES.remote ?? 'remote: registry.example.com/team/cache'}`,
+    );
+    return;
+  }
+  const parsed = parseRegistryRef(ref);
+  if (parsed.tag !== undefined || parsed.digest !== undefined) {
+    problems.add(
+      ['cache', 'remote'],
+      'value',
+      `cache.remote "${ref}" names a ${parsed.digest !== undefined ? 'digest' : 'tag'}; the remote cache is a whole repository (entries are tagged by action key)`,
+      `write only the repository: remote: ${parsed.registry}/${parsed.repository}`,
+    );
+  }
 }
 
 /** Reports every dependency edge that closes a cycle, naming the whole cycle. */

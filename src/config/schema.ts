@@ -9,6 +9,7 @@ import { z } from 'zod';
  *   # /srv/hello/airlock.yaml
  *   version: 1
  *   name: hello
+ *   cache: { remote: registry.example.com/team/airlock-cache }
  *   targets:
  *     lib: { sources: ["lib/**"], steps: ["node build.js"], outputs: ["dist/**"] }
  */
@@ -24,6 +25,13 @@ export const depObjectSchema = z.object({
 
 export const toolchainSchema = z.object({
   host: stringList.default([]),
+  /** An OCI image pinned by digest whose filesystem is the sandbox root (rules.ts checks the form). */
+  image: z.string().min(1).optional(),
+});
+
+/** Shared caches: `remote` is a registry repository (`host[:port]/repo`) used as remote action cache. */
+export const cacheSchema = z.object({
+  remote: z.string().min(1).optional(),
 });
 
 export const imageSchema = z.object({
@@ -51,6 +59,7 @@ export const projectSchema = z.object({
   name: z.string().min(1),
   sourceDateEpoch: epochSchema.optional(),
   targets: z.record(z.string(), targetSchema),
+  cache: cacheSchema.optional(),
 });
 
 export type ParsedProject = z.output<typeof projectSchema>;
@@ -61,6 +70,7 @@ export const KNOWN_KEYS = {
   root: Object.keys(projectSchema.shape),
   target: Object.keys(targetSchema.shape),
   toolchain: Object.keys(toolchainSchema.shape),
+  cache: Object.keys(cacheSchema.shape),
   image: Object.keys(imageSchema.shape),
   dep: Object.keys(depObjectSchema.shape),
 } as const;

@@ -2,7 +2,7 @@ import { lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventSink } from '../core/events.js';
 import type { TreeEntry } from '../core/tree.js';
-import { hashFile } from './hash-file.js';
+import { SMALL_FILE, hashFile, hashSmallFileSync } from './hash-file.js';
 import { fileSig, nowNs, type StatCache } from './stat-cache.js';
 import type { WalkedEntry } from './walk.js';
 
@@ -26,6 +26,7 @@ export async function hashTree(
     abs: string;
     sig: ReturnType<typeof fileSig>;
     executable: boolean;
+    size: bigint;
   }[] = [];
   for (let i = 0; i < entries.length; i++) {
     const { path, kind } = entries[i]!;
@@ -45,7 +46,7 @@ export async function hashTree(
     const sig = fileSig(st);
     const hit = cache.lookup(abs, sig);
     if (hit) out[i] = { path, kind: 'file', executable, digest: hit.digest, size: hit.size };
-    else misses.push({ index: i, abs, sig, executable });
+    else misses.push({ index: i, abs, sig, executable, size: st.size });
   }
 
   if (misses.length > 0) {
@@ -56,7 +57,8 @@ export async function hashTree(
     const worker = async (): Promise<void> => {
       while (next < misses.length) {
         const m = misses[next++]!;
-        const { digest, size } = await hashFile(m.abs);
+        const { digest, size } =
+          (m.size <= SMALL_FILE ? hashSmallFileSync(m.abs) : undefined) ?? (await hashFile(m.abs));
         out[m.index] = {
           path: entries[m.index]!.path,
           kind: 'file',

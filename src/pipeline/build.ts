@@ -3,8 +3,9 @@ import { buildGraph, throwIfFailed } from '../build/scheduler.js';
 import type { TargetBuild } from '../build/executor.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
+import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
 
-export interface BuildRequest extends Workspace {
+export interface BuildRequest extends Workspace, RemoteBuildOptions {
   /** Targets to build with their dependencies; all when empty. */
   targets: string[];
   /** Skip the action cache (outputs still land in the store). */
@@ -33,6 +34,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
   try {
     const order = planOrder(open.project, req.targets);
     const ctx = buildContext(open, req.events, { useCache: req.noCache !== true });
+    Object.assign(ctx, registryHooks(open.project, open.store, req, req.events)); // issue 3 parts 4-5
     const summary = await buildGraph(ctx, order, req.jobs ?? availableParallelism());
     open.statCache.flush();
     throwIfFailed(summary);

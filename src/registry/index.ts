@@ -36,3 +36,21 @@ export {
   resolveLocal,
 } from './transfer.js';
 export type { ContentStore, TransferOptions, TransferResult } from './transfer.js';
+export {
+  IMAGE_ROOT_FORMAT,
+  ensureImageRoot,
+  imageRootDir,
+  readImageRoot,
+  rebaseLinkTarget,
+} from './image-root.js';
+export type { ImageRoot, ImageRootErrorCode, ImageRootStore } from './image-root.js';
+export {
+  ACTION_KEY_ANNOTATION,
+  CACHE_ARTIFACT_TYPE,
+  CACHE_ENTRY_MEDIA_TYPE,
+  REMOTE_CACHE_FORMAT,
+  RESULT_ANNOTATION,
+  cacheTag,
+  registryRemoteCache,
+} from './remote-cache.js';
+export type { RegistryCacheOptions, RemoteActionCache } from './remote-cache.js';

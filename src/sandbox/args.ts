@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { AirlockError, assertRelativePath, compareBytes, sortByBytes } from '../core/index.js';
-import { RESERVED_ENV, SANDBOX_PROFILE } from './profile.js';
-import type { SandboxErrorCode, SandboxHost, SandboxSpec } from './types.js';
+import { IMAGE_ROOT_PROFILE, RESERVED_ENV, SANDBOX_PROFILE } from './profile.js';
+import type { RootfsLayout, SandboxErrorCode, SandboxHost, SandboxSpec } from './types.js';
 
 /** The host of a merged-/usr Debian system, without synthetic /etc files: what `bwrapArgs` assumes unless told. */
 export const MERGED_USR_HOST: SandboxHost = {
@@ -127,9 +127,14 @@ export function sandboxEnv(
  * the host toolchain, a minimal /etc, private /tmp and HOME, the declared inputs
  * read-only and the work directory read-write. Pure; throws SANDBOX_INVALID_SPEC
  * for a spec that would break those promises. Paths are used as given: callers
- * resolve symlinks first (runInSandbox does).
+ * resolve symlinks first (runInSandbox does). With `spec.rootfs`, `rootfs` (its
+ * layout) replaces the host toolchain: see `rootfsArgs`.
  */
-export function bwrapArgs(spec: SandboxSpec, host: SandboxHost = MERGED_USR_HOST): string[] {
+export function bwrapArgs(
+  spec: SandboxSpec,
+  host: SandboxHost = MERGED_USR_HOST,
+  rootfs?: RootfsLayout,
+): string[] {
   const workDest = checkSandboxPath(spec.workDest ?? SANDBOX_PROFILE.workDest, 'workDest');
   if (PRIVATE_MOUNTS.includes(workDest)) {
     invalid(`workDest: ${workDest} is a private mount of the sandbox`, 'Use a path such as /src.', {
@@ -155,6 +160,20 @@ export function bwrapArgs(spec: SandboxSpec, host: SandboxHost = MERGED_USR_HOST
   checkEnv(spec.env, 'env', RESERVED_ENV);
   checkEnv(spec.variant?.extraEnv ?? {}, 'variant.extraEnv', []);
 
+  if (spec.rootfs !== undefined) {
+    if (rootfs === undefined)
+      invalid(
+        'rootfs is set but its layout was not read',
+        'Call runInSandbox, or pass readRootfsLayout(spec.rootfs) to bwrapArgs.',
+        { rootfs: spec.rootfs },
+      );
+    if (spec.tools.length > 0)
+      invalid(
+        'host tools cannot be bound into an image root',
+        'Install the tools in the toolchain image instead of declaring host tools.',
+        { tools: spec.tools.map((t) => t.name) },
+      );
+  }
   const tools = sortByBytes(spec.tools, (t) => t.name);
   tools.forEach((tool, i) => {
     if (!TOOL_NAME.test(tool.name) || tool.name === '..')
@@ -212,11 +231,16 @@ export function bwrapArgs(spec: SandboxSpec, host: SandboxHost = MERGED_USR_HOST
     '--hostname',
     hostname,
   ];
-  for (const dir of [...host.rootDirs].sort(compareBytes)) args.push('--ro-bind', dir, dir);
-  for (const link of sortByBytes(host.rootLinks, (l) => l.path))
-    args.push('--symlink', link.target, link.path);
-  args.push('--perms', '0755', '--dir', '/etc');
-  for (const entry of [...host.hostEtc].sort(compareBytes)) args.push('--ro-bind', entry, entry);
+  if (spec.rootfs !== undefined && rootfs !== undefined) {
+    const absolute = inputs.filter((i) => !i.at.startsWith(`${workDest}/`)).map((i) => i.at);
+    args.push(...rootfsArgs(rootfs, [workDest, ...absolute]));
+  } else {
+    for (const dir of [...host.rootDirs].sort(compareBytes)) args.push('--ro-bind', dir, dir);
+    for (const link of sortByBytes(host.rootLinks, (l) => l.path))
+      args.push('--symlink', link.target, link.path);
+    args.push('--perms', '0755', '--dir', '/etc');
+    for (const entry of [...host.hostEtc].sort(compareBytes)) args.push('--ro-bind', entry, entry);
+  }
   if (host.syntheticEtcDir !== undefined) {
     for (const name of Object.keys(SANDBOX_PROFILE.syntheticEtc).sort(compareBytes)) {
       args.push('--ro-bind', `${host.syntheticEtcDir}/${name}`, `/etc/${name}`);
@@ -235,11 +259,8 @@ export function bwrapArgs(spec: SandboxSpec, host: SandboxHost = MERGED_USR_HOST
     '0755',
     '--tmpfs',
     SANDBOX_PROFILE.home.path,
-    '--perms',
-    '0755',
-    '--dir',
-    SANDBOX_PROFILE.toolsDir,
   );
+  if (spec.rootfs === undefined) args.push('--perms', '0755', '--dir', SANDBOX_PROFILE.toolsDir);
   for (const tool of tools)
     args.push('--ro-bind', tool.path, `${SANDBOX_PROFILE.toolsDir}/${tool.name}`);
   args.push('--bind', spec.workDir, workDest);
@@ -248,5 +269,33 @@ export function bwrapArgs(spec: SandboxSpec, host: SandboxHost = MERGED_USR_HOST
   for (const [name, value] of sandboxEnv(spec)) args.push('--setenv', name, value);
   // Same line as the command so the shell's line numbers match the user's.
   args.push('--', ...SANDBOX_PROFILE.shell, `umask ${SANDBOX_PROFILE.umask}; ${spec.command}`);
+  return args;
+}
+
+/**
+ * The mounts of an image root: every top-level entry of the image bound
+ * read-only (symlinks recreated) except those replaced by fresh mounts and the
+ * top-level names of the work directory and absolute inputs; an /etc holding
+ * the image's entries, the synthetic files excepted. Nothing of the host appears.
+ */
+function rootfsArgs(rootfs: RootfsLayout, mountPoints: readonly string[]): string[] {
+  const skipped = new Set<string>([
+    'etc',
+    ...IMAGE_ROOT_PROFILE.replaced.map((p) => p.slice(1)),
+    ...mountPoints.map((p) => p.split('/')[1] ?? ''),
+  ]);
+  const synthetic = new Set(Object.keys(SANDBOX_PROFILE.syntheticEtc));
+  const args: string[] = [];
+  const mount = (dir: string, at: string, e: RootfsLayout['top'][number]): void => {
+    if (e.kind === 'symlink') args.push('--symlink', e.target ?? '', `${at}/${e.name}`);
+    else args.push('--ro-bind', `${dir}/${e.name}`, `${at}/${e.name}`);
+  };
+  for (const e of sortByBytes(rootfs.top, (x) => x.name)) {
+    if (!skipped.has(e.name)) mount(rootfs.path, '', e);
+  }
+  args.push('--perms', '0755', '--dir', '/etc');
+  for (const e of sortByBytes(rootfs.etc, (x) => x.name)) {
+    if (!synthetic.has(e.name)) mount(`${rootfs.path}/etc`, '/etc', e);
+  }
   return args;
 }

@@ -1,11 +1,22 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants, rmSync } from 'node:fs';
-import { chmod, lstat, mkdtemp, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdtemp,
+  readFile,
+  readdir,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AirlockError, compareBytes, digestHex, digestJson, errnoCode } from '../core/index.js';
 import { SANDBOX_PROFILE } from './profile.js';
-import type { SandboxErrorCode, SandboxHost } from './types.js';
+import type { RootfsEntry, RootfsLayout, SandboxErrorCode, SandboxHost } from './types.js';
 
 /** Where to look for bwrap; the defaults are the process's PATH. */
 export interface ProbeOptions {
@@ -243,4 +254,43 @@ export function prepareSandboxHost(): Promise<SandboxHost> {
     cachedHost = undefined;
   });
   return cachedHost;
+}
+
+/** The directories, files and symlinks directly inside `dir`, sorted by name bytes; other kinds are left out. */
+async function listEntries(dir: string): Promise<RootfsEntry[]> {
+  const out: RootfsEntry[] = [];
+  for (const d of await readdir(dir, { withFileTypes: true })) {
+    if (d.isDirectory()) out.push({ name: d.name, kind: 'dir' });
+    else if (d.isFile()) out.push({ name: d.name, kind: 'file' });
+    else if (d.isSymbolicLink())
+      out.push({ name: d.name, kind: 'symlink', target: await readlink(join(dir, d.name)) });
+  }
+  return out.sort((a, b) => compareBytes(a.name, b.name));
+}
+
+/**
+ * Reads the top level and the /etc of an unpacked image root, for
+ * `bwrapArgs`; rejects with SANDBOX_INVALID_SPEC when `root` is not a directory.
+ */
+export async function readRootfsLayout(root: string): Promise<RootfsLayout> {
+  let path: string;
+  try {
+    path = await realpath(root);
+    if (!(await lstat(path)).isDirectory()) throw new Error('not a directory');
+  } catch (cause) {
+    throw new AirlockError<SandboxErrorCode>(
+      'SANDBOX_INVALID_SPEC',
+      `root filesystem ${root} is not a directory`,
+      {
+        hint: 'Point rootfs at an unpacked image root (the builder prepares it under <store>/airlock/v1/roots/).',
+        details: { rootfs: root },
+        cause,
+      },
+    );
+  }
+  const top = await listEntries(path);
+  const etc = top.some((e) => e.name === 'etc' && e.kind === 'dir')
+    ? await listEntries(join(path, 'etc'))
+    : [];
+  return { path, top, etc };
 }

@@ -1,6 +1,13 @@
 export { MERGED_USR_HOST, bwrapArgs, inputMountPoint, sandboxEnv } from './args.js';
-export { prepareSandboxHost, probeSandbox } from './host.js';
+export { prepareSandboxHost, probeSandbox, readRootfsLayout } from './host.js';
 export type { ProbeOptions, SandboxProbe } from './host.js';
-export { RESERVED_ENV, SANDBOX_PROFILE } from './profile.js';
+export { IMAGE_ROOT_PROFILE, RESERVED_ENV, SANDBOX_PROFILE, sandboxProfile } from './profile.js';
 export { runInSandbox } from './run.js';
-export type { SandboxErrorCode, SandboxHost, SandboxResult, SandboxSpec } from './types.js';
+export type {
+  RootfsEntry,
+  RootfsLayout,
+  SandboxErrorCode,
+  SandboxHost,
+  SandboxResult,
+  SandboxSpec,
+} from './types.js';

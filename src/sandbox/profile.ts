@@ -47,3 +47,24 @@ export const RESERVED_ENV: readonly string[] = [
   ...Object.keys(SANDBOX_PROFILE.env),
   SANDBOX_PROFILE.sourceDateEpochVar,
 ];
+
+/**
+ * What changes when the sandbox root is a toolchain image instead of the host
+ * (SandboxSpec.rootfs): the image's entries are bound read-only at `/`, its
+ * /etc keeps the synthetic files, and no host directory or tool is visible.
+ */
+export const IMAGE_ROOT_PROFILE = {
+  rootfs: 'image-read-only',
+  hostToolchain: 'none',
+  toolsDir: 'none',
+  /** Image entries replaced by fresh mounts (plus the work directory's top-level name). */
+  replaced: ['/dev', '/home', '/proc', '/tmp'],
+  etc: 'image /etc entries read-only, synthetic group, hosts, nsswitch.conf and passwd over them',
+} as const;
+
+/** The profile recorded in an action key: the host profile, or the host profile with the image-root changes. */
+export function sandboxProfile(mode: 'host' | 'image'): unknown {
+  if (mode === 'host') return SANDBOX_PROFILE;
+  // The image fields replace hostToolchain and toolsDir, which mean nothing without the host root.
+  return { ...SANDBOX_PROFILE, ...IMAGE_ROOT_PROFILE };
+}

@@ -4,7 +4,7 @@ import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { AirlockError, errnoCode, systemClock } from '../core/index.js';
 import { bwrapArgs } from './args.js';
-import { prepareSandboxHost, probeSandbox } from './host.js';
+import { prepareSandboxHost, probeSandbox, readRootfsLayout } from './host.js';
 import type { SandboxErrorCode, SandboxResult, SandboxSpec } from './types.js';
 
 function invalidSpec(
@@ -141,7 +141,11 @@ function parseStatus(text: string): number | undefined {
 export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const { signal } = spec;
   if (signal?.aborted === true) throw aborted(signal);
-  const [probe, host] = await Promise.all([probeSandbox(), prepareSandboxHost()]);
+  const [probe, host, rootfs] = await Promise.all([
+    probeSandbox(),
+    prepareSandboxHost(),
+    spec.rootfs === undefined ? undefined : readRootfsLayout(spec.rootfs),
+  ]);
 
   let workDir: string;
   try {
@@ -159,7 +163,15 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     spec.inputs.map(async (i) => ({ source: await resolveInputSource(i.source), dest: i.dest })),
   );
   const tools = await Promise.all(spec.tools.map(resolveTool));
-  const args = ['--json-status-fd', '3', ...bwrapArgs({ ...spec, workDir, inputs, tools }, host)];
+  const args = [
+    '--json-status-fd',
+    '3',
+    ...bwrapArgs(
+      { ...spec, workDir, inputs, tools, ...(rootfs ? { rootfs: rootfs.path } : {}) },
+      host,
+      rootfs,
+    ),
+  ];
   const stubs = await missingMountPoints(
     workDir,
     inputs.map((i) => i.dest),

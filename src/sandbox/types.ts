@@ -11,6 +11,12 @@ export interface SandboxSpec {
   workDest?: string;
   /** Read-only bind mounts of declared inputs: host file or directory → path relative to workDest (or absolute inside the sandbox). */
   inputs: { source: string; dest: string }[];
+  /**
+   * Host directory holding an unpacked image root filesystem (a toolchain
+   * image). When set, its entries are the read-only sandbox root instead of the
+   * host's /usr, /bin, /lib and /etc; `tools` must then be empty.
+   */
+  rootfs?: string;
   /** Host-toolchain binaries: each real path bound read-only at /opt/airlock/bin/<name>, which comes first in PATH. */
   tools: { name: string; path: string }[];
   /** The declared environment; nothing of the host's environment is passed. */
@@ -55,4 +61,21 @@ export interface SandboxHost {
   hostEtc: string[];
   /** Private directory holding the synthetic passwd, group, hosts and nsswitch.conf; omitted → those files are absent. */
   syntheticEtcDir?: string;
+}
+
+/** One top-level entry of an image root (or of its /etc), as `bwrapArgs` mounts it. */
+export interface RootfsEntry {
+  name: string;
+  kind: 'dir' | 'file' | 'symlink';
+  /** The link target, for symlinks. */
+  target?: string;
+}
+
+/** What an image root holds at its top level and in /etc: read by `runInSandbox`, used by the pure `bwrapArgs`. */
+export interface RootfsLayout {
+  /** Real host path of the root. */
+  path: string;
+  top: RootfsEntry[];
+  /** Entries of its /etc (empty when /etc is not a real directory). */
+  etc: RootfsEntry[];
 }

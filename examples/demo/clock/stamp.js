@@ -2,4 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 
 mkdirSync('dist/clock', { recursive: true });
-writeFileSync('dist/clock/stamp.txt', `built at ${new Date().toISOString()}\nnonce ${Math.random()}\n`);
+writeFileSync(
+  'dist/clock/stamp.txt',
+  `built at ${new Date().toISOString()}\nnonce ${Math.random()}\n`,
+);

@@ -5,7 +5,9 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } fro
 
 const out = 'dist/server';
 mkdirSync(out, { recursive: true });
-const files = readdirSync('server/src').filter((f) => f.endsWith('.js')).sort();
+const files = readdirSync('server/src')
+  .filter((f) => f.endsWith('.js'))
+  .sort();
 const hash = createHash('sha256');
 for (const f of files) {
   hash.update(f).update(readFileSync(`server/src/${f}`));
@@ -17,5 +19,8 @@ const info = {
   sources: hash.digest('hex'),
   mode: process.env.NODE_ENV,
 };
-writeFileSync(`${out}/build-info.js`, `export const buildInfo = ${JSON.stringify(info, null, 2)};\n`);
+writeFileSync(
+  `${out}/build-info.js`,
+  `export const buildInfo = ${JSON.stringify(info, null, 2)};\n`,
+);
 writeFileSync(`${out}/server.js`, "import './main.js';\n");

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { createRenderer, renderOptions } from '../render.js';
 import type { GlobalOptions } from '../main.js';
 
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
 export function register(cli: Command): void {
   cli
     .command('build')
@@ -14,6 +16,16 @@ export function register(cli: Command): void {
     .option('-j, --jobs <n>', 'targets built at once (default: number of cores)', (v) =>
       Number.parseInt(v, 10),
     )
+    .option(
+      '--remote-cache <registry/repo>',
+      'share the action cache through this registry repository (wins over cache.remote)',
+    )
+    .option(
+      '--insecure-registry <host:port>',
+      'allow plain http to this registry (repeatable)',
+      collect,
+      [],
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  airlock build                 build every target\n  airlock build web --json      build "web" and its deps, print a JSON report',
@@ -21,7 +33,13 @@ export function register(cli: Command): void {
     .action(
       async (
         targets: string[],
-        opts: { project: string; cache: boolean; jobs?: number },
+        opts: {
+          project: string;
+          cache: boolean;
+          jobs?: number;
+          remoteCache?: string;
+          insecureRegistry: string[];
+        },
         cmd: Command,
       ) => {
         const g = cmd.optsWithGlobals<GlobalOptions>();
@@ -34,6 +52,8 @@ export function register(cli: Command): void {
             targets,
             noCache: !opts.cache,
             ...(opts.jobs ? { jobs: opts.jobs } : {}),
+            remoteCache: opts.remoteCache,
+            insecure: opts.insecureRegistry,
             events: r.sink,
           });
           r.done();

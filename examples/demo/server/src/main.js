@@ -3,7 +3,12 @@ import { handle } from './app.js';
 
 if (process.argv.includes('--self-test')) {
   // Checks the bundle loads and answers, without opening a port.
-  const res = { writeHead() {}, end(body) { process.stdout.write(body); } };
+  const res = {
+    writeHead() {},
+    end(body) {
+      process.stdout.write(body);
+    },
+  };
   handle({ url: '/' }, res);
 } else {
   const port = Number(process.env.PORT ?? 8080);

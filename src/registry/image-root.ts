@@ -1,0 +1,303 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { extractTarGz } from '../archive/index.js';
+import {
+  BLOCK,
+  TYPE,
+  encodeHeader,
+  paxRecord,
+  splitUstarPath,
+  type HeaderFields,
+} from '../archive/tar-header.js';
+import { readMembers } from '../archive/tar-reader.js';
+import { digestHex, parseDigest, type Digest } from '../core/digest.js';
+import { AirlockError, errnoCode } from '../core/errors.js';
+import { noEvents, type EventSink } from '../core/events.js';
+import type { RegistryClient } from './client.js';
+import { parseManifest, type ImageManifest } from './manifest.js';
+import { pullArtifact, type ContentStore } from './transfer.js';
+
+/*
+ * Image roots, format airlock.image-root/v1: a toolchain image unpacked once
+ * into a root filesystem, keyed by the digest the user pinned (manifest or index):
+ *
+ *   <store>/airlock/v1/roots/3f1c…9a0b/
+ *     rootfs/      the image's layers extracted in order, OCI whiteouts applied,
+ *                  absolute symlinks rebased to relative ones, no device nodes
+ *     root.json    {"format":"airlock.image-root/v1","digest":"sha256:3f1c…",
+ *                   "manifest":"sha256:…","layers":["sha256:…", …]}
+ *   <store>/tmp/root-5e2a…/   a root being built; renamed into place when whole
+ *
+ * A root directory that exists is complete (rename is the commit); the layers
+ * it came from were verified by the store before extraction.
+ */
+
+export type ImageRootErrorCode = 'IMAGE_ROOT_UNSUPPORTED';
+
+export const IMAGE_ROOT_FORMAT = 'airlock.image-root/v1';
+
+/** The store the image roots live in: blobs plus the paths of its directories. */
+export interface ImageRootStore extends ContentStore {
+  root: string;
+  tmpDir: string;
+}
+
+/** An image root ready to be the sandbox root. */
+export interface ImageRoot {
+  /** The digest the image was pinned by. */
+  digest: Digest;
+  /** Absolute path of the unpacked root filesystem. */
+  root: string;
+  /** True when it was already unpacked before this call. */
+  cached: boolean;
+}
+
+const LAYER_TYPES: readonly string[] = [
+  'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  'application/vnd.docker.image.rootfs.diff.tar',
+];
+
+/** The directory of the image root for `digest` in `storeRoot`. */
+export function imageRootDir(storeRoot: string, digest: Digest): string {
+  return join(storeRoot, 'airlock', 'v1', 'roots', digestHex(parseDigest(digest, 'image root')));
+}
+
+function unsupported(
+  reference: string,
+  why: string,
+  hint: string,
+): AirlockError<ImageRootErrorCode> {
+  return new AirlockError<ImageRootErrorCode>(
+    'IMAGE_ROOT_UNSUPPORTED',
+    `${reference}: cannot use it as a toolchain root: ${why}`,
+    { hint, details: { reference, reason: why } },
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** The OCI name of this machine's architecture. */
+function ociArch(arch: string): string {
+  return arch === 'x64' ? 'amd64' : arch === 'ia32' ? '386' : arch;
+}
+
+/**
+ * The image manifest behind `digest`, locally when the store already holds it
+ * and its blobs (no network), else pulled and verified; an index resolves to
+ * the linux manifest of this machine's architecture.
+ */
+async function resolveManifest(
+  client: RegistryClient,
+  repo: string,
+  digest: Digest,
+  store: ContentStore,
+  reference: string,
+  events: EventSink,
+): Promise<{ digest: Digest; manifest: ImageManifest }> {
+  let bytes: Uint8Array;
+  if (await store.has(digest)) bytes = await store.getBytes(digest);
+  else bytes = (await client.getManifest(repo, digest)).bytes;
+  const manifest = parseManifest(bytes, undefined, reference);
+  if (manifest.kind === 'index') {
+    const raw = JSON.parse(Buffer.from(bytes).toString('utf8')) as {
+      manifests?: { digest?: unknown; platform?: { os?: unknown; architecture?: unknown } }[];
+    };
+    const arch = ociArch(process.arch);
+    const hit = (raw.manifests ?? []).find(
+      (m) => m.platform?.os === 'linux' && m.platform.architecture === arch,
+    );
+    if (hit === undefined) {
+      throw unsupported(
+        reference,
+        `the index has no linux/${arch} image`,
+        `Pin the digest of an image built for linux/${arch}.`,
+      );
+    }
+    const child = parseDigest(hit.digest, reference);
+    await store.putBytes(bytes, { digest });
+    return resolveManifest(client, repo, child, store, `${reference} (linux/${arch})`, events);
+  }
+  const blobs = [manifest.config, ...manifest.layers];
+  const missing = [];
+  for (const b of blobs) if (!(await store.has(b.digest))) missing.push(b.digest);
+  if (missing.length > 0 || !(await store.has(digest))) {
+    events({ type: 'log', level: 'info', message: `pulling toolchain image ${reference}` });
+    await pullArtifact(client, repo, digest, store, undefined, { attachments: false, events });
+  }
+  return { digest, manifest };
+}
+
+/**
+ * Makes sure the image pinned as `repo@digest` is unpacked under
+ * `<store>/airlock/v1/roots/<hex>/rootfs` and returns that path: reused when
+ * present, else pulled (every blob verified), its layers extracted in order
+ * with whiteouts into a temp dir by the safe extractor, and renamed into place.
+ */
+export async function ensureImageRoot(
+  client: RegistryClient,
+  repo: string,
+  digest: Digest,
+  store: ImageRootStore,
+  opts: { events?: EventSink } = {},
+): Promise<ImageRoot> {
+  const events = opts.events ?? noEvents;
+  parseDigest(digest, `${client.registry}/${repo}`);
+  const reference = `${client.registry}/${repo}@${digest}`;
+  const dir = imageRootDir(store.root, digest);
+  const rootfs = join(dir, 'rootfs');
+  if (await exists(join(dir, 'root.json'))) return { digest, root: rootfs, cached: true };
+
+  const resolved = await resolveManifest(client, repo, digest, store, reference, events);
+  for (const layer of resolved.manifest.layers) {
+    if (!LAYER_TYPES.includes(layer.mediaType)) {
+      throw unsupported(
+        reference,
+        `layer ${layer.digest} has media type ${layer.mediaType}`,
+        'Use an image whose layers are tar or tar+gzip (rebuild or convert zstd layers, e.g. with skopeo copy --dest-compress-format gzip).',
+      );
+    }
+  }
+  const tmp = join(store.tmpDir, `root-${randomBytes(8).toString('hex')}`);
+  try {
+    await mkdir(join(tmp, 'rootfs'), { recursive: true });
+    for (const layer of resolved.manifest.layers) {
+      const path = await store.verifiedPath(layer.digest);
+      await extractTarGz(rebasedTar(path, events), join(tmp, 'rootfs'), {
+        applyWhiteouts: true,
+        events,
+      });
+    }
+    const record = {
+      format: IMAGE_ROOT_FORMAT,
+      digest,
+      manifest: resolved.digest,
+      layers: resolved.manifest.layers.map((l) => l.digest),
+    };
+    await writeFile(join(tmp, 'root.json'), `${JSON.stringify(record)}\n`, { flag: 'wx' });
+    await mkdir(join(dir, '..'), { recursive: true });
+    try {
+      await rename(tmp, dir);
+    } catch (err) {
+      // Another build unpacked the same image first: theirs is as good as ours.
+      if (!(await exists(join(dir, 'root.json')))) throw err;
+    }
+    events({ type: 'log', level: 'info', message: `unpacked toolchain image ${reference}` });
+    return { digest, root: rootfs, cached: false };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Reads the record of an unpacked root, or undefined when there is none. */
+export async function readImageRoot(
+  storeRoot: string,
+  digest: Digest,
+): Promise<{ format: string; digest: Digest; manifest: Digest; layers: Digest[] } | undefined> {
+  try {
+    return JSON.parse(
+      await readFile(join(imageRootDir(storeRoot, digest), 'root.json'), 'utf8'),
+    ) as { format: string; digest: Digest; manifest: Digest; layers: Digest[] };
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * The symlink target `target` of the entry `name` made relative when it is
+ * absolute: inside the root, `/usr/lib/x` seen from `etc/a` is `../usr/lib/x`,
+ * so links resolve inside the image root instead of being refused.
+ */
+export function rebaseLinkTarget(name: string, target: string): string {
+  if (!target.startsWith('/')) return target;
+  const from = posix.dirname(posix.join('/', name.replace(/\/+$/, '')));
+  const rel = posix.relative(from, posix.normalize(target));
+  return rel === '' ? '.' : rel;
+}
+
+/** One member re-encoded as ustar, with a PAX header when a field does not fit. */
+function encodeMember(h: {
+  name: string;
+  linkname: string;
+  mode: number;
+  size: number;
+  mtime: number;
+  typeflag: number;
+}): Buffer {
+  const pax: Buffer[] = [];
+  const nameBytes = Buffer.from(h.name, 'utf8');
+  const split = splitUstarPath(nameBytes);
+  if (split === undefined) pax.push(paxRecord('path', h.name));
+  const linkBytes = Buffer.from(h.linkname, 'utf8');
+  if (linkBytes.length > 100) pax.push(paxRecord('linkpath', h.linkname));
+  const bigSize = h.size > 0o77777777777;
+  if (bigSize) pax.push(paxRecord('size', String(h.size)));
+  const mtime = Math.max(0, Math.min(h.mtime, 0o77777777777));
+  const blocks: Buffer[] = [];
+  if (pax.length > 0) {
+    const body = Buffer.concat(pax);
+    const head = Buffer.alloc(BLOCK);
+    encodeHeader(head, 0, {
+      name: Buffer.from('PaxHeaders/entry'),
+      mode: 0o644,
+      size: body.length,
+      mtime,
+      typeflag: TYPE.paxLocal,
+    });
+    blocks.push(head, body, Buffer.alloc((BLOCK - (body.length % BLOCK)) % BLOCK));
+  }
+  const fields: HeaderFields = {
+    name: split?.name ?? nameBytes.subarray(0, 100),
+    mode: h.mode & 0o7777,
+    size: bigSize ? 0 : h.size,
+    mtime,
+    typeflag: h.typeflag,
+    linkname: linkBytes.subarray(0, 100),
+  };
+  if (split?.prefix) fields.prefix = split.prefix;
+  const head = Buffer.alloc(BLOCK);
+  encodeHeader(head, 0, fields);
+  blocks.push(head);
+  return Buffer.concat(blocks);
+}
+
+/**
+ * The layer at `path` as a plain tar in which absolute symlink targets are
+ * rebased into the root, absolute hard-link names made relative, and device
+ * nodes and fifos dropped with a warning; everything else is passed through
+ * for the safe extractor to judge.
+ */
+async function* rebasedTar(path: string, events: EventSink): AsyncGenerator<Buffer> {
+  for await (const m of readMembers(path)) {
+    let linkname = m.linkname;
+    if (m.typeflag === TYPE.symlink) linkname = rebaseLinkTarget(m.name, m.linkname);
+    else if (m.typeflag === TYPE.hardlink) linkname = m.linkname.replace(/^\/+/, '');
+    else if (m.typeflag === TYPE.char || m.typeflag === TYPE.block || m.typeflag === TYPE.fifo) {
+      events({
+        type: 'log',
+        level: 'warn',
+        message: `toolchain image: left out the special file ${m.name}`,
+      });
+      continue;
+    }
+    const carriesData = m.typeflag === TYPE.file || m.typeflag === TYPE.contiguous;
+    const size = carriesData ? m.size : 0;
+    yield encodeMember({ ...m, linkname, size });
+    if (!carriesData) continue;
+    for await (const chunk of m.body()) yield chunk;
+    const pad = (BLOCK - (size % BLOCK)) % BLOCK;
+    if (pad > 0) yield Buffer.alloc(pad);
+  }
+  yield Buffer.alloc(BLOCK * 2);
+}
