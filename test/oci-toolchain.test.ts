@@ -113,6 +113,11 @@ describe('a target whose toolchain is an OCI image', () => {
       const record = await store.getJson<BuildRecord>(last!.record);
       expect(record.action.toolchain).toEqual([{ name: 'image', digest }]);
       expect(statSync(join(imageRootDir(store.root, digest), 'root.json')).isFile()).toBe(true);
+      // The pulled image is tagged, so `store gc` keeps it.
+      const tags = await store.listTags();
+      expect(
+        tags.filter((t) => t.name.startsWith('airlock-toolchain/')).map((t) => t.descriptor.digest),
+      ).toEqual([digest]);
     } finally {
       records.close();
       store.close();

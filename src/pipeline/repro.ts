@@ -10,6 +10,7 @@ import { buildTarget, planAction, type TargetBuild } from '../build/executor.js'
 import { buildGraph, throwIfFailed } from '../build/scheduler.js';
 import { planOrder } from '../config/plan.js';
 import type { Digest } from '../core/digest.js';
+import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 
 const run = promisify(execFile);
@@ -17,7 +18,7 @@ const run = promisify(execFile);
 /** Debian's libfaketime, preloaded into the second build's steps to shift their clock. */
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 
-export interface ReproRequest extends Workspace {
+export interface ReproRequest extends Workspace, RemoteBuildOptions {
   target: string;
   /** Use diffoscope when installed (default true). */
   diffoscope?: boolean;
@@ -45,7 +46,11 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
   try {
     const order = planOrder(open.project, [req.target]);
     const target = open.project.targets.get(req.target)!;
-    const depsCtx = buildContext(open, req.events);
+    // Toolchain images resolve once for all three contexts; deps may use the remote cache.
+    const hooks = registryHooks(open.project, open.store, req, req.events);
+    const depsCtx = { ...buildContext(open, req.events), ...hooks };
+    // Shared too: the memo, so a warning (no git, say) is given once, not three times.
+    const imageRoots = { imageRoots: hooks.imageRoots, memo: depsCtx.memo };
     const summary = await buildGraph(
       depsCtx,
       order.filter((n) => n !== req.target),
@@ -60,7 +65,10 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
       message: `repro ${req.target}: build A (normal conditions)`,
     });
     const a = await buildTarget(
-      buildContext(open, req.events, { useCache: false, materialize: false, record: false }),
+      {
+        ...buildContext(open, req.events, { useCache: false, materialize: false, record: false }),
+        ...imageRoots,
+      },
       target,
       deps,
     );
@@ -109,13 +117,16 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     let b: TargetBuild;
     try {
       b = await buildTarget(
-        buildContext(open, req.events, {
-          useCache: false,
-          materialize: false,
-          record: false,
-          sourceRoot: copyRoot,
-          variant: { reverseInputs: true, hostname: 'repro-b', extraEnv },
-        }),
+        {
+          ...buildContext(open, req.events, {
+            useCache: false,
+            materialize: false,
+            record: false,
+            sourceRoot: copyRoot,
+            variant: { reverseInputs: true, hostname: 'repro-b', extraEnv },
+          }),
+          ...imageRoots,
+        },
         target,
         deps,
       );

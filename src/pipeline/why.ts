@@ -7,6 +7,7 @@ import {
 import { planAction, type TargetBuild } from '../build/executor.js';
 import { planOrder } from '../config/plan.js';
 import type { Digest } from '../core/digest.js';
+import { registryHooks } from './build-remote.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 
 export interface WhyRequest extends Workspace {
@@ -32,7 +33,10 @@ export interface WhyReport {
 export async function runWhy(req: WhyRequest): Promise<WhyReport> {
   const open = await openWorkspace(req);
   try {
-    const ctx = buildContext(open, req.events, { materialize: false });
+    const ctx = {
+      ...buildContext(open, req.events, { materialize: false }),
+      imageRoots: registryHooks(open.project, open.store, {}, req.events).imageRoots,
+    };
     const order = planOrder(open.project, [req.target]);
     const known = new Map<string, TargetBuild>();
     const rebuiltDeps: string[] = [];

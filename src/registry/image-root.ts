@@ -133,7 +133,9 @@ async function resolveManifest(
   for (const b of blobs) if (!(await store.has(b.digest))) missing.push(b.digest);
   if (missing.length > 0 || !(await store.has(digest))) {
     events({ type: 'log', level: 'info', message: `pulling toolchain image ${reference}` });
-    await pullArtifact(client, repo, digest, store, undefined, { attachments: false, events });
+    // Tagged so `store gc` keeps the image that the cached root was unpacked from.
+    const localTag = `airlock-toolchain/${repo}:${digest.slice('sha256:'.length, 'sha256:'.length + 16)}`;
+    await pullArtifact(client, repo, digest, store, localTag, { attachments: false, events });
   }
   return { digest, manifest };
 }
