@@ -7,6 +7,7 @@ import {
   DigestHasher,
   compareBytes,
   errnoCode,
+  isInsidePath,
   sortTree,
   type Digest,
   type TreeEntry,
@@ -60,12 +61,7 @@ const LARGE_READ = 1 << 20;
 
 /** Checks a pack path is relative and stays inside the archive root. */
 function checkPackPath(path: string): void {
-  const bad =
-    path.length === 0 ||
-    path.startsWith('/') ||
-    path.includes('\0') ||
-    path.split('/').some((seg) => seg === '' || seg === '.' || seg === '..');
-  if (bad) {
+  if (!isInsidePath(path)) {
     throw archiveError(
       'ARCHIVE_UNSAFE_PATH',
       `cannot pack ${JSON.stringify(path)}: not a relative path inside the archive`,

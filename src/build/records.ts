@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { statementCache } from '../store/sqlite.js';
 import type { Digest } from '../core/digest.js';
 
 /*
@@ -16,23 +17,15 @@ import type { Digest } from '../core/digest.js';
  *       model, so a no-op build need not load the YAML parser and schema
  */
 export class BuildRecords {
-  private readonly statements = new Map<string, Database.Statement>();
-
-  /** A prepared statement, compiled once per connection. */
-  private stmt(sql: string): Database.Statement {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.statements.set(sql, st);
-    }
-    return st;
-  }
+  /** Prepared statements, compiled once per connection. */
+  private readonly stmt: (sql: string) => Database.Statement;
 
   private readonly db: Database.Database;
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
+    this.stmt = statementCache(this.db);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 10000');
     this.db.exec(

@@ -14,17 +14,22 @@ export const TREE_FORMAT = 'airlock.tree/v1';
 
 export type TreePathErrorCode = 'INVALID_PATH';
 
+/** True for a relative POSIX path that stays inside its root: no leading '/', '.', '..', empty segment or NUL. */
+export function isInsidePath(path: string): boolean {
+  return !(
+    path.length === 0 ||
+    path.startsWith('/') ||
+    path.includes('\0') ||
+    path.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')
+  );
+}
+
 /**
  * Checks that `path` is a relative POSIX path that stays inside its root:
  * no leading '/', no '.' or '..' segment, no empty segment, no NUL.
  */
 export function assertRelativePath(path: string, where = 'path'): string {
-  const bad =
-    path.length === 0 ||
-    path.startsWith('/') ||
-    path.includes('\0') ||
-    path.split('/').some((seg) => seg === '' || seg === '.' || seg === '..');
-  if (bad) {
+  if (!isInsidePath(path)) {
     throw new AirlockError<TreePathErrorCode>(
       'INVALID_PATH',
       `${where}: ${JSON.stringify(path)} is not a relative path inside the tree`,

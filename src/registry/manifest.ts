@@ -1,14 +1,8 @@
 import { isDigest, type Digest } from '../core/digest.js';
 import { registryError } from './errors.js';
 
-/** An OCI content descriptor (same shape as the store's Descriptor). */
-export interface Descriptor {
-  mediaType: string;
-  digest: Digest;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-}
+import type { Descriptor } from '../core/descriptor.js';
+export type { Descriptor };
 
 export const MEDIA = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',

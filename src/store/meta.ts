@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { statementCache } from './sqlite.js';
 import { errnoCode } from '../core/index.js';
 import { storeError } from './errors.js';
 import { META_SCHEMA_VERSION } from './layout.js';
@@ -40,22 +41,14 @@ function retryBusy<T>(fn: () => T): T {
  * and every write that must be serialized runs in a BEGIN IMMEDIATE transaction.
  */
 export class MetaDb {
-  private readonly statements = new Map<string, Database.Statement>();
-
-  /** A prepared statement, compiled once per connection. */
-  private stmt(sql: string): Database.Statement {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.statements.set(sql, st);
-    }
-    return st;
-  }
+  /** Prepared statements, compiled once per connection. */
+  private readonly stmt: (sql: string) => Database.Statement;
 
   private readonly db: Database.Database;
 
   constructor(readonly path: string) {
     this.db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+    this.stmt = statementCache(this.db);
     try {
       this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       retryBusy(() => this.db.pragma('journal_mode = WAL'));

@@ -1,13 +1,6 @@
 import type { Digest } from '../core/index.js';
 
-/** An OCI content descriptor. */
-export interface Descriptor {
-  mediaType: string;
-  digest: Digest;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-}
+export type { Descriptor } from '../core/descriptor.js';
 
 /** What the caller already knows about content being stored; a mismatch rejects the write. */
 export interface Expect {
