@@ -303,7 +303,7 @@ async function main(): Promise<void> {
 
     if (PROFILE_DIR) await profile(b, resolve(PROFILE_DIR));
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 }
 
@@ -323,7 +323,7 @@ async function profile(b: Bench, out: string): Promise<void> {
   ];
   for (const [name, prepare] of steps) {
     const dir = join(out, name.replaceAll(' ', '-'));
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     mkdirSync(dir, { recursive: true });
     prepare();
     const o = await b.airlock(dir);

@@ -174,7 +174,7 @@ async function main(): Promise<void> {
     console.log('');
     console.log(`hashFile and openssl agree on the digest: ${sameDigest ? 'yes' : 'NO'}`);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 }
 

@@ -101,6 +101,12 @@ export function gitEnv(): NodeJS.ProcessEnv {
     GIT_COMMITTER_EMAIL: 'bench@example.invalid',
     GIT_AUTHOR_DATE: '2024-01-02T03:04:05Z',
     GIT_COMMITTER_DATE: '2024-01-02T03:04:05Z',
+    // No background auto-gc/maintenance writing into .git while a bench removes it.
+    GIT_CONFIG_COUNT: '2',
+    GIT_CONFIG_KEY_0: 'gc.auto',
+    GIT_CONFIG_VALUE_0: '0',
+    GIT_CONFIG_KEY_1: 'maintenance.auto',
+    GIT_CONFIG_VALUE_1: 'false',
   };
 }
 
