@@ -13,10 +13,44 @@ import {
 import { isDigest, type Digest } from '../core/digest.js';
 import { errnoCode } from '../core/errors.js';
 import { noEvents, type EventSink } from '../core/events.js';
+import { parseRegistryRef, type RegistryClient } from '../registry/index.js';
 import { checkRoot, readRepository } from './check-files.js';
+import { clientFor, type RegistryUseCaseOptions } from './registry-context.js';
 
 /** Resolves an image reference to its manifest digest, or undefined when it cannot. */
 export type ImageResolver = (ref: string) => Promise<Digest | undefined>;
+
+/**
+ * A resolver asking each image's registry for the manifest digest its tag
+ * points to (HEAD, falling back to GET), one client per registry. Faults
+ * become `undefined` with a warning: the reference is then reported unresolved.
+ */
+export function registryResolver(opts: RegistryUseCaseOptions): ImageResolver {
+  const events = opts.events ?? noEvents;
+  const clients = new Map<string, Promise<RegistryClient>>();
+  return async (text) => {
+    try {
+      const ref = parseRegistryRef(text);
+      if (ref.digest) return ref.digest;
+      let client = clients.get(ref.registry);
+      if (!client) {
+        client = clientFor(ref.registry, opts);
+        clients.set(ref.registry, client);
+      }
+      const c = await client;
+      const tag = ref.tag ?? 'latest';
+      const head = await c.headManifest(ref.repository, tag);
+      return head?.digest ?? (await c.getManifest(ref.repository, tag)).descriptor.digest;
+    } catch (err) {
+      events({
+        type: 'log',
+        level: 'warn',
+        message: `cannot resolve ${text} through its registry: ${err instanceof Error ? err.message : String(err)}`,
+      });
+      return undefined;
+    }
+  };
+}
 
 /** Options for `runPin`. */
 export interface PinOptions {

@@ -10,33 +10,53 @@ export function register(cli: Command): void {
     )
     .argument('[path]', 'repository root', '.')
     .option('--dry-run', 'print a unified diff instead of writing')
+    .option('--offline', 'resolve images from the local store only, never from their registries')
+    .option(
+      '--insecure-registry <host:port>',
+      'reach this registry over plain http (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .addHelpText(
       'after',
-      '\nImages resolve through the local store (--store); package.json ranges resolve offline from the lockfile.\n',
+      '\nImages resolve through the local store (--store), then through their registries (unless --offline);\npackage.json ranges resolve offline from the lockfile.\n',
     )
-    .action(async (path: string, opts: { dryRun?: boolean }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      const r = createRenderer(renderOptions(g));
-      const { runPin } = await import('../../pipeline/pin.js');
-      const result = await runPin({
-        root: path,
-        dryRun: opts.dryRun === true,
-        ...(g.store ? { store: g.store } : {}),
-        events: r.sink,
-      });
-      r.done();
-      if (g.json) {
-        process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
-        return;
-      }
-      if (result.dryRun) process.stdout.write(result.diff);
-      const count = result.files.reduce((n, f) => n + f.changes.length, 0);
-      process.stdout.write(
-        `${result.dryRun ? 'would pin' : 'pinned'} ${count} reference(s) in ${result.files.length} file(s)\n`,
-      );
-      for (const u of result.unresolved)
+    .action(
+      async (
+        path: string,
+        opts: { dryRun?: boolean; offline?: boolean; insecureRegistry?: string[] },
+        cmd: Command,
+      ) => {
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const r = createRenderer(renderOptions(g));
+        const { runPin, registryResolver } = await import('../../pipeline/pin.js');
+        const result = await runPin({
+          root: path,
+          dryRun: opts.dryRun === true,
+          ...(g.store ? { store: g.store } : {}),
+          ...(opts.offline
+            ? {}
+            : {
+                resolver: registryResolver({
+                  insecure: opts.insecureRegistry ?? [],
+                  events: r.sink,
+                }),
+              }),
+          events: r.sink,
+        });
+        r.done();
+        if (g.json) {
+          process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
+          return;
+        }
+        if (result.dryRun) process.stdout.write(result.diff);
+        const count = result.files.reduce((n, f) => n + f.changes.length, 0);
         process.stdout.write(
-          `  unresolved: ${u.path}: ${u.ref} (not in the store; pull it or resolve it through the registry)\n`,
+          `${result.dryRun ? 'would pin' : 'pinned'} ${count} reference(s) in ${result.files.length} file(s)\n`,
         );
-    });
+        for (const u of result.unresolved)
+          process.stdout.write(
+            `  unresolved: ${u.path}: ${u.ref} (not in the store${opts.offline ? '; run without --offline to ask its registry' : ' nor found in its registry'})\n`,
+          );
+      },
+    );
 }
