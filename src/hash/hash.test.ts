@@ -126,3 +126,21 @@ describe('hashTree', () => {
     }
   });
 });
+
+describe('hashTree on a cold cache with many files', () => {
+  it('hashes them on worker threads with the same digests as hashing one by one', async () => {
+    const n = 2100;
+    for (let i = 0; i < n; i++) write(`many/f${i}.txt`, `file ${i}\n`);
+    const { matched } = await walkGlobs(root, ['many/**']);
+    const tree = await hashTree(root, matched, StatCache.memory());
+    expect(tree).toHaveLength(n);
+    for (const e of tree) {
+      const i = Number(/f(\d+)\.txt$/.exec(e.path)![1]);
+      expect(e).toMatchObject({
+        kind: 'file',
+        digest: sha256(`file ${i}\n`),
+        size: `file ${i}\n`.length,
+      });
+    }
+  });
+});

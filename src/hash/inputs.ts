@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { EventSink } from '../core/events.js';
 import type { TreeEntry } from '../core/tree.js';
 import { SMALL_FILE, hashFile, hashSmallFileSync } from './hash-file.js';
+import { POOL_THRESHOLD, hashFilesInThreads } from './pool.js';
 import { fileSig, nowNs, type StatCache } from './stat-cache.js';
 import type { WalkedEntry } from './walk.js';
 
@@ -47,6 +48,38 @@ export async function hashTree(
     const hit = cache.lookup(abs, sig);
     if (hit) out[i] = { path, kind: 'file', executable, digest: hit.digest, size: hit.size };
     else misses.push({ index: i, abs, sig, executable, size: st.size });
+  }
+
+  if (misses.length >= POOL_THRESHOLD) {
+    // Many files to read (a cold cache): every core hashes a share of them.
+    const started = nowNs();
+    const results = await hashFilesInThreads(misses.map((m) => m.abs));
+    let bytes = 0;
+    const again: typeof misses = [];
+    results.forEach((r, i) => {
+      const m = misses[i]!;
+      if ('error' in r) {
+        again.push(m);
+        return;
+      }
+      out[m.index] = {
+        path: entries[m.index]!.path,
+        kind: 'file',
+        executable: m.executable,
+        digest: r.digest,
+        size: r.size,
+      };
+      cache.record(m.abs, m.sig, r.digest, r.size, started);
+      bytes += r.size;
+    });
+    events?.({
+      type: 'progress',
+      phase: 'hash',
+      done: misses.length - again.length,
+      total: misses.length,
+      bytes,
+    });
+    misses.splice(0, misses.length, ...again);
   }
 
   if (misses.length > 0) {
