@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { DigestHasher, type Digest } from '../core/digest.js';
 
@@ -50,6 +50,38 @@ export function hashSmallFileSync(path: string): { digest: Digest; size: number 
       if (hasher.size > SMALL_FILE) return undefined;
     }
     return { digest: hasher.digest(), size: hasher.size };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * For a file the stat cache has never seen: opens it (never following a
+ * symlink, never blocking on a FIFO), takes its signature from fstat on the
+ * open descriptor and, when it is a small regular file, hashes it right
+ * away: one open instead of an lstat and then an open. `digest` is absent
+ * when the file is large (the caller streams it) or not a regular file.
+ */
+export function openAndHashSync(
+  path: string,
+): { st: BigIntStats; digest?: Digest; size?: number } | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined; // a symlink now, vanished or unreadable: the caller looks again
+  }
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    if (!st.isFile() || st.size > BigInt(SMALL_FILE)) return { st };
+    const hasher = new DigestHasher();
+    for (;;) {
+      const n = readSync(fd, small, 0, small.length, null);
+      if (n === 0) break;
+      hasher.update(small.subarray(0, n));
+      if (hasher.size > SMALL_FILE) return { st };
+    }
+    return { st, digest: hasher.digest(), size: hasher.size };
   } finally {
     closeSync(fd);
   }

@@ -2,8 +2,7 @@ import { lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventSink } from '../core/events.js';
 import type { TreeEntry } from '../core/tree.js';
-import { SMALL_FILE, hashFile, hashSmallFileSync } from './hash-file.js';
-import { POOL_THRESHOLD, hashFilesInThreads } from './pool.js';
+import { SMALL_FILE, hashFile, hashSmallFileSync, openAndHashSync } from './hash-file.js';
 import { fileSig, nowNs, type StatCache } from './stat-cache.js';
 import type { WalkedEntry } from './walk.js';
 
@@ -29,12 +28,30 @@ export async function hashTree(
     executable: boolean;
     size: bigint;
   }[] = [];
+  const coldStart = nowNs();
+  let coldFiles = 0;
+  let coldBytes = 0;
   for (let i = 0; i < entries.length; i++) {
     const { path, kind } = entries[i]!;
     const abs = join(root, path);
     let st;
+    if (kind === 'file' && !cache.has(abs)) {
+      // Never seen: open it once, sign and hash it from the descriptor.
+      const got = openAndHashSync(abs);
+      if (got?.digest !== undefined && got.size !== undefined) {
+        const executable = (got.st.mode & 0o111n) !== 0n;
+        out[i] = { path, kind: 'file', executable, digest: got.digest, size: got.size };
+        cache.record(abs, fileSig(got.st), got.digest, got.size, coldStart);
+        coldBytes += got.size;
+        if (events && ++coldFiles % 1000 === 0) {
+          events({ type: 'progress', phase: 'hash', done: coldFiles, bytes: coldBytes });
+        }
+        continue;
+      }
+      st = got?.st;
+    }
     try {
-      st = lstatSync(abs, { bigint: true });
+      st ??= lstatSync(abs, { bigint: true });
     } catch {
       continue;
     }
@@ -48,38 +65,6 @@ export async function hashTree(
     const hit = cache.lookup(abs, sig);
     if (hit) out[i] = { path, kind: 'file', executable, digest: hit.digest, size: hit.size };
     else misses.push({ index: i, abs, sig, executable, size: st.size });
-  }
-
-  if (misses.length >= POOL_THRESHOLD) {
-    // Many files to read (a cold cache): every core hashes a share of them.
-    const started = nowNs();
-    const results = await hashFilesInThreads(misses.map((m) => m.abs));
-    let bytes = 0;
-    const again: typeof misses = [];
-    results.forEach((r, i) => {
-      const m = misses[i]!;
-      if ('error' in r) {
-        again.push(m);
-        return;
-      }
-      out[m.index] = {
-        path: entries[m.index]!.path,
-        kind: 'file',
-        executable: m.executable,
-        digest: r.digest,
-        size: r.size,
-      };
-      cache.record(m.abs, m.sig, r.digest, r.size, started);
-      bytes += r.size;
-    });
-    events?.({
-      type: 'progress',
-      phase: 'hash',
-      done: misses.length - again.length,
-      total: misses.length,
-      bytes,
-    });
-    misses.splice(0, misses.length, ...again);
   }
 
   if (misses.length > 0) {

@@ -92,6 +92,11 @@ export class StatCache {
     return this.rows;
   }
 
+  /** True when `path` has an entry at all (whatever its signature). */
+  has(path: string): boolean {
+    return this.load().has(path);
+  }
+
   /** The cached digest for `path` if its signature is unchanged and not racy. */
   lookup(path: string, sig: FileSig): { digest: Digest; size: number } | undefined {
     const row = this.load().get(path);
