@@ -1,7 +1,17 @@
+import { availableParallelism } from 'node:os';
 import type { TargetConfig } from '../config/index.js';
 import { AirlockError } from '../core/errors.js';
 import type { BuildErrorCode } from './errors.js';
 import { buildTarget, type BuildContext, type TargetBuild } from './executor.js';
+
+/**
+ * Targets built at once by default: twice the cores, because a target spends
+ * part of its time waiting on files and the sandbox start (measured on 2
+ * cores: 50 targets cold 2.5–2.7 s with 4 jobs against 2.9–3.0 s with 2).
+ */
+export function defaultJobs(): number {
+  return Math.max(2, 2 * availableParallelism());
+}
 
 export interface BuildSummary {
   builds: Map<string, TargetBuild>;

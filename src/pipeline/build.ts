@@ -1,5 +1,4 @@
-import { availableParallelism } from 'node:os';
-import { buildGraph, throwIfFailed } from '../build/scheduler.js';
+import { buildGraph, defaultJobs, throwIfFailed } from '../build/scheduler.js';
 import type { TargetBuild } from '../build/executor.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
@@ -10,7 +9,7 @@ export interface BuildRequest extends Workspace, RemoteBuildOptions {
   targets: string[];
   /** Skip the action cache (outputs still land in the store). */
   noCache?: boolean;
-  /** Targets built at once (default: the number of cores). */
+  /** Targets built at once (default: twice the number of cores: steps wait on I/O too). */
   jobs?: number;
 }
 
@@ -35,7 +34,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     const order = planOrder(open.project, req.targets);
     const ctx = buildContext(open, req.events, { useCache: req.noCache !== true });
     Object.assign(ctx, registryHooks(open.project, open.store, req, req.events)); // issue 3 parts 4-5
-    const summary = await buildGraph(ctx, order, req.jobs ?? availableParallelism());
+    const summary = await buildGraph(ctx, order, req.jobs ?? defaultJobs());
     open.statCache.flush();
     throwIfFailed(summary);
     return {

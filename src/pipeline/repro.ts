@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readlink, rm, symlink, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { readTarGz } from '../archive/index.js';
 import { describeDifference, diffTrees, type TreeDifference } from '../build/compare.js';
 import { buildTarget, planAction, type TargetBuild } from '../build/executor.js';
-import { buildGraph, throwIfFailed } from '../build/scheduler.js';
+import { buildGraph, defaultJobs, throwIfFailed } from '../build/scheduler.js';
 import { planOrder } from '../config/plan.js';
 import type { Digest } from '../core/digest.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
@@ -54,7 +53,7 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     const summary = await buildGraph(
       depsCtx,
       order.filter((n) => n !== req.target),
-      availableParallelism(),
+      defaultJobs(),
     );
     throwIfFailed(summary);
     const deps = new Map<string, TargetBuild>(summary.builds);

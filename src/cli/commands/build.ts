@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { createRenderer, renderOptions } from '../render.js';
 import type { GlobalOptions } from '../main.js';
 
@@ -13,9 +13,12 @@ export function register(cli: Command): void {
     .argument('[target...]', 'targets to build with their dependencies (default: all)')
     .option('-C, --project <dir>', 'project directory or airlock.yaml', '.')
     .option('--no-cache', 'ignore the action cache (outputs are still stored)')
-    .option('-j, --jobs <n>', 'targets built at once (default: number of cores)', (v) =>
-      Number.parseInt(v, 10),
-    )
+    .option('-j, --jobs <n>', 'targets built at once (default: twice the number of cores)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1)
+        throw new InvalidArgumentError('expected a whole number ≥ 1');
+      return n;
+    })
     .option(
       '--remote-cache <registry/repo>',
       'share the action cache through this registry repository (wins over cache.remote)',
