@@ -1,11 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { createRenderer, renderOptions } from '../render.js';
-import type { GlobalOptions } from '../main.js';
-
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
+import { insecureRegistryOption, runReport } from '../run.js';
 
 export function register(cli: Command): void {
-  cli
+  const build = cli
     .command('build')
     .description(
       'build targets in the sandbox, offline, from declared inputs only; cached by input hash',
@@ -22,13 +19,8 @@ export function register(cli: Command): void {
     .option(
       '--remote-cache <registry/repo>',
       'share the action cache through this registry repository (wins over cache.remote)',
-    )
-    .option(
-      '--insecure-registry <host:port>',
-      'allow plain http to this registry (repeatable)',
-      collect,
-      [],
-    )
+    );
+  insecureRegistryOption(build)
     .addHelpText(
       'after',
       '\nExamples:\n  airlock build                 build every target\n  airlock build web --json      build "web" and its deps, print a JSON report',
@@ -44,33 +36,26 @@ export function register(cli: Command): void {
           insecureRegistry: string[];
         },
         cmd: Command,
-      ) => {
-        const g = cmd.optsWithGlobals<GlobalOptions>();
-        const r = createRenderer(renderOptions(g));
-        const { runBuild } = await import('../../pipeline/build.js');
-        try {
-          const report = await runBuild({
-            project: opts.project,
-            store: g.store,
-            targets,
-            noCache: !opts.cache,
-            ...(opts.jobs ? { jobs: opts.jobs } : {}),
-            remoteCache: opts.remoteCache,
-            insecure: opts.insecureRegistry,
-            events: r.sink,
-          });
-          r.done();
-          if (g.json) process.stdout.write(`${JSON.stringify({ ok: true, ...report }, null, 2)}\n`);
-          else {
-            for (const t of report.targets) {
-              process.stdout.write(
-                `${t.name}\t${t.cached ? 'cached' : 'built'}\t${t.artifact}\t${t.tag}\n`,
-              );
-            }
-          }
-        } finally {
-          r.done();
-        }
-      },
+      ) =>
+        runReport(
+          cmd,
+          async ({ global, events }) => {
+            const { runBuild } = await import('../../pipeline/build.js');
+            return runBuild({
+              project: opts.project,
+              store: global.store,
+              targets,
+              noCache: !opts.cache,
+              ...(opts.jobs ? { jobs: opts.jobs } : {}),
+              remoteCache: opts.remoteCache,
+              insecure: opts.insecureRegistry,
+              events,
+            });
+          },
+          (report) =>
+            report.targets
+              .map((t) => `${t.name}\t${t.cached ? 'cached' : 'built'}\t${t.artifact}\t${t.tag}\n`)
+              .join(''),
+        ),
     );
 }

@@ -1,23 +1,16 @@
 import type { Command } from 'commander';
-import type { GlobalOptions } from '../main.js';
-import { createRenderer, renderOptions } from '../render.js';
-
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
+import { insecureRegistryOption, runReport } from '../run.js';
 
 export function register(cli: Command): void {
-  cli
-    .command('copy')
-    .description(
-      'copy an artifact between a registry and an OCI layout directory (oci:path:tag), or between registries',
-    )
-    .argument('<from>', 'registry/repo[:tag|@digest] or oci:<dir>:<tag>')
-    .argument('<to>', 'registry/repo[:tag] or oci:<dir>:<tag>')
-    .option(
-      '--insecure-registry <host:port>',
-      'allow plain http to this registry (repeatable)',
-      collect,
-      [],
-    )
+  insecureRegistryOption(
+    cli
+      .command('copy')
+      .description(
+        'copy an artifact between a registry and an OCI layout directory (oci:path:tag), or between registries',
+      )
+      .argument('<from>', 'registry/repo[:tag|@digest] or oci:<dir>:<tag>')
+      .argument('<to>', 'registry/repo[:tag] or oci:<dir>:<tag>'),
+  )
     .option('--no-attachments', 'copy only the artifact')
     .addHelpText(
       'after',
@@ -29,25 +22,21 @@ export function register(cli: Command): void {
         to: string,
         opts: { insecureRegistry: string[]; attachments: boolean },
         cmd: Command,
-      ) => {
-        const g = cmd.optsWithGlobals<GlobalOptions>();
-        const r = createRenderer(renderOptions(g));
-        const { runCopy } = await import('../../pipeline/registry-copy.js');
-        try {
-          const report = await runCopy({
-            from,
-            to,
-            store: g.store,
-            insecure: opts.insecureRegistry,
-            attachments: opts.attachments,
-            events: r.sink,
-          });
-          r.done();
-          if (g.json) process.stdout.write(`${JSON.stringify({ ok: true, ...report }, null, 2)}\n`);
-          else process.stdout.write(`${report.digest}\t${report.from} -> ${report.to}\n`);
-        } finally {
-          r.done();
-        }
-      },
+      ) =>
+        runReport(
+          cmd,
+          async ({ global, events }) => {
+            const { runCopy } = await import('../../pipeline/registry-copy.js');
+            return runCopy({
+              from,
+              to,
+              store: global.store,
+              insecure: opts.insecureRegistry,
+              attachments: opts.attachments,
+              events,
+            });
+          },
+          (report) => `${report.digest}\t${report.from} -> ${report.to}\n`,
+        ),
     );
 }

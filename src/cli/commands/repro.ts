@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import type { GlobalOptions } from '../main.js';
-import { createRenderer, renderOptions } from '../render.js';
+import type { ReproReport } from '../../pipeline/repro.js';
+import { runReport } from '../run.js';
 
 export function register(cli: Command): void {
   cli
@@ -15,51 +15,50 @@ export function register(cli: Command): void {
       'after',
       '\nThe second build varies the host environment, the host path of the sources, the umask,\nthe clock (+3 days via libfaketime), the staging order and the hostname.\nExit status: 0 reproducible, 1 not reproducible or failed, 2 usage.',
     )
-    .action(
-      async (target: string, opts: { project: string; diffoscope: boolean }, cmd: Command) => {
-        const g = cmd.optsWithGlobals<GlobalOptions>();
-        const r = createRenderer(renderOptions(g));
-        const { runRepro } = await import('../../pipeline/repro.js');
-        const report = await runRepro({
-          project: opts.project,
-          store: g.store,
-          target,
-          diffoscope: opts.diffoscope,
-          events: r.sink,
-        });
-        r.done();
-        process.exitCode = report.reproducible ? 0 : 1;
-        if (g.json) {
-          process.stdout.write(
-            `${JSON.stringify({ ok: report.reproducible, ...report }, null, 2)}\n`,
-          );
-          return;
-        }
-        const out: string[] = [];
-        out.push(`varied: ${report.varied.join('; ')}`);
-        if (report.reproducible) {
-          out.push(
-            `${target}: reproducible — both builds gave output tree ${report.a.outputTree} (layer ${report.a.layer})`,
-          );
-        } else {
-          out.push(`${target}: NOT reproducible — ${report.differences.length} file(s) differ:`);
-          for (const d of report.differences) {
-            out.push(`  ${d.path}`);
-            out.push(`    build A: ${d.a ?? '(absent)'}`);
-            out.push(`    build B: ${d.b ?? '(absent)'}`);
-            if (d.diff)
-              out.push(
-                d.diff
-                  .split('\n')
-                  .map((l) => `    ${l}`)
-                  .join('\n'),
-              );
-          }
-          out.push(
-            'fix: make the steps depend only on their inputs and SOURCE_DATE_EPOCH (no wall clock, random values, host paths or unordered directory listings).',
-          );
-        }
-        process.stdout.write(`${out.join('\n')}\n`);
-      },
+    .action(async (target: string, opts: { project: string; diffoscope: boolean }, cmd: Command) =>
+      runReport(
+        cmd,
+        async ({ global, events }) => {
+          const { runRepro } = await import('../../pipeline/repro.js');
+          return runRepro({
+            project: opts.project,
+            store: global.store,
+            target,
+            diffoscope: opts.diffoscope,
+            events,
+          });
+        },
+        reproText,
+        (report) => report.reproducible,
+      ),
     );
+}
+
+function reproText(report: ReproReport): string {
+  const out = [`varied: ${report.varied.join('; ')}`];
+  if (report.reproducible) {
+    out.push(
+      `${report.target}: reproducible — both builds gave output tree ${report.a.outputTree} (layer ${report.a.layer})`,
+    );
+  } else {
+    out.push(`${report.target}: NOT reproducible — ${report.differences.length} file(s) differ:`);
+    for (const d of report.differences) {
+      out.push(
+        `  ${d.path}`,
+        `    build A: ${d.a ?? '(absent)'}`,
+        `    build B: ${d.b ?? '(absent)'}`,
+      );
+      if (d.diff)
+        out.push(
+          d.diff
+            .split('\n')
+            .map((l) => `    ${l}`)
+            .join('\n'),
+        );
+    }
+    out.push(
+      'fix: make the steps depend only on their inputs and SOURCE_DATE_EPOCH (no wall clock, random values, host paths or unordered directory listings).',
+    );
+  }
+  return `${out.join('\n')}\n`;
 }

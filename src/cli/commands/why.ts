@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import type { GlobalOptions } from '../main.js';
-import { createRenderer, renderOptions } from '../render.js';
+import type { WhyReport } from '../../pipeline/why.js';
+import { runReport } from '../run.js';
 
 export function register(cli: Command): void {
   cli
@@ -10,43 +10,39 @@ export function register(cli: Command): void {
     )
     .argument('<target>', 'the target to explain')
     .option('-C, --project <dir>', 'project directory or airlock.yaml', '.')
-    .action(async (target: string, opts: { project: string }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      const r = createRenderer(renderOptions(g));
-      const { runWhy } = await import('../../pipeline/why.js');
-      const report = await runWhy({
-        project: opts.project,
-        store: g.store,
-        target,
-        events: r.sink,
-      });
-      r.done();
-      if (g.json) {
-        process.stdout.write(`${JSON.stringify({ ok: true, ...report }, null, 2)}\n`);
-        return;
-      }
-      const out: string[] = [];
-      if (report.verdict === 'hit')
-        out.push(`${target}: cache hit (action ${report.key}); nothing would run.`);
-      else if (report.verdict === 'no-record')
-        out.push(
-          `${target}: no previous build of this target in this store; it would build from scratch.`,
-        );
-      else if (report.verdict === 'evicted')
-        out.push(
-          `${target}: same action as the last build (${report.key}) but its cache entry is gone (gc or corruption); it would rebuild.`,
-        );
-      else
-        out.push(
-          `${target}: cache miss; ${report.changes.length} change(s) since the last build${report.previousKey ? ` (${report.previousKey})` : ''}:`,
-        );
-      for (const c of report.changes) {
-        out.push(`  ${c.component}: ${c.detail}${c.path ? ` ${c.path}` : ''}`);
-        if (c.old !== undefined) out.push(`      old: ${c.old}`);
-        if (c.new !== undefined) out.push(`      new: ${c.new}`);
-      }
-      if (report.rebuiltDeps.length > 0)
-        out.push(`  dependencies that would rebuild first: ${report.rebuiltDeps.join(', ')}`);
-      process.stdout.write(`${out.join('\n')}\n`);
-    });
+    .action(async (target: string, opts: { project: string }, cmd: Command) =>
+      runReport(
+        cmd,
+        async ({ global, events }) => {
+          const { runWhy } = await import('../../pipeline/why.js');
+          return runWhy({ project: opts.project, store: global.store, target, events });
+        },
+        whyText,
+      ),
+    );
+}
+
+function whyText(report: WhyReport): string {
+  const t = report.target;
+  const out: string[] = [];
+  if (report.verdict === 'hit')
+    out.push(`${t}: cache hit (action ${report.key}); nothing would run.`);
+  else if (report.verdict === 'no-record')
+    out.push(`${t}: no previous build of this target in this store; it would build from scratch.`);
+  else if (report.verdict === 'evicted')
+    out.push(
+      `${t}: same action as the last build (${report.key}) but its cache entry is gone (gc or corruption); it would rebuild.`,
+    );
+  else
+    out.push(
+      `${t}: cache miss; ${report.changes.length} change(s) since the last build${report.previousKey ? ` (${report.previousKey})` : ''}:`,
+    );
+  for (const c of report.changes) {
+    out.push(`  ${c.component}: ${c.detail}${c.path ? ` ${c.path}` : ''}`);
+    if (c.old !== undefined) out.push(`      old: ${c.old}`);
+    if (c.new !== undefined) out.push(`      new: ${c.new}`);
+  }
+  if (report.rebuiltDeps.length > 0)
+    out.push(`  dependencies that would rebuild first: ${report.rebuiltDeps.join(', ')}`);
+  return `${out.join('\n')}\n`;
 }
