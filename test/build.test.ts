@@ -6,11 +6,10 @@ import {
   readFileSync,
   readdirSync,
   writeFileSync,
-  statSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { airlock, copyDemo, tempDir } from './helpers/cli.js';
+import { airlock, copyDemo, snapshotTree, tempDir } from './helpers/cli.js';
 
 interface BuildJson {
   ok: boolean;
@@ -20,21 +19,6 @@ interface BuildJson {
 const parse = (stdout: string): BuildJson => JSON.parse(stdout) as BuildJson;
 const byName = (r: BuildJson): Record<string, BuildJson['targets'][number]> =>
   Object.fromEntries(r.targets.map((t) => [t.name, t]));
-
-function readTree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string): void => {
-    for (const d of readdirSync(join(dir, rel), { withFileTypes: true })) {
-      const p = rel ? `${rel}/${d.name}` : d.name;
-      if (d.isDirectory()) walk(p);
-      else
-        out[p] =
-          `${(statSync(join(dir, p)).mode & 0o777).toString(8)} ${readFileSync(join(dir, p), 'base64')}`;
-    }
-  };
-  walk('');
-  return out;
-}
 
 describe('airlock build on the demo example', () => {
   const tmp = tempDir('build');
@@ -90,27 +74,27 @@ describe('airlock build on the demo example', () => {
   });
 
   it('is a verified cache hit the second time, restoring nothing', () => {
-    const before = readTree(join(project, 'dist'));
+    const before = snapshotTree(join(project, 'dist'));
     const r = airlock(['--json', '--store', store, 'build', '-C', project]);
     expect(r.status, r.stderr).toBe(0);
     const again = parse(r.stdout);
     expect(again.targets.every((t) => t.cached)).toBe(true);
     expect(again.targets.map((t) => t.artifact)).toEqual(first.targets.map((t) => t.artifact));
     expect(r.stderr).not.toContain('step');
-    expect(readTree(join(project, 'dist'))).toEqual(before);
+    expect(snapshotTree(join(project, 'dist'))).toEqual(before);
   });
 
   it('restores deleted outputs bit-identically from the cache without running a step', () => {
-    const before = readTree(join(project, 'dist'));
+    const before = snapshotTree(join(project, 'dist'));
     spawnSync('rm', ['-rf', join(project, 'dist')]);
     const r = airlock(['--store', store, 'build', '-C', project]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/step \d/);
-    expect(readTree(join(project, 'dist'))).toEqual(before);
+    expect(snapshotTree(join(project, 'dist'))).toEqual(before);
   });
 
   it('produces bit-identical outputs with and without the cache', () => {
-    const cached = readTree(join(project, 'dist'));
+    const cached = snapshotTree(join(project, 'dist'));
     const r = airlock([
       '--json',
       '--store',
@@ -128,7 +112,7 @@ describe('airlock build on the demo example', () => {
     expect(fresh.targets.every((t) => !t.cached)).toBe(true);
     const firstByName = byName(first);
     for (const t of fresh.targets) expect(t.artifact).toBe(firstByName[t.name]!.artifact);
-    const now = readTree(join(project, 'dist'));
+    const now = snapshotTree(join(project, 'dist'));
     for (const p of Object.keys(now).filter((p) => !p.startsWith('clock/')))
       expect(now[p]).toBe(cached[p]);
   });

@@ -1,6 +1,7 @@
 // Issue 3 part 5: a real docker-registry as the remote action cache shared by
 // two "machines" (two stores, two copies of the project).
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { snapshotTree } from './helpers/cli.js';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,22 +28,6 @@ const YAML = (step: string): string =>
 
 const STEP =
   'mkdir -p out/sub && cat src/a.txt > out/a.txt && echo built >> out/a.txt && printf "\\001\\002" > out/sub/bin && chmod 755 out/sub/bin';
-
-/** Every file under `dir`, as mode and base64 content. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string): void => {
-    for (const d of readdirSync(join(dir, rel), { withFileTypes: true })) {
-      const p = rel ? `${rel}/${d.name}` : d.name;
-      if (d.isDirectory()) walk(p);
-      else
-        out[p] =
-          `${(statSync(join(dir, p)).mode & 0o777).toString(8)} ${readFileSync(join(dir, p), 'base64')}`;
-    }
-  };
-  walk('');
-  return out;
-}
 
 describe('the registry as remote action cache', () => {
   let registry: TestRegistry;
@@ -132,7 +117,9 @@ describe('the registry as remote action cache', () => {
     });
     expect(b.steps).toBe(0);
     expect(b.warnings).toEqual([]);
-    expect(snapshot(join(b.project, 'out'))).toEqual(snapshot(join(dir, 'a', 'project', 'out')));
+    expect(snapshotTree(join(b.project, 'out'))).toEqual(
+      snapshotTree(join(dir, 'a', 'project', 'out')),
+    );
   });
 
   it('refuses an entry that records another action key, and builds', async () => {
@@ -175,7 +162,9 @@ describe('the registry as remote action cache', () => {
     expect(d.report.targets[0]).toMatchObject({ cached: false, actionKey: key });
     expect(d.steps).toBe(1);
     expect(d.warnings.join('\n')).toMatch(/remote cache/);
-    expect(snapshot(join(d.project, 'out'))).toEqual(snapshot(join(dir, 'a', 'project', 'out')));
+    expect(snapshotTree(join(d.project, 'out'))).toEqual(
+      snapshotTree(join(dir, 'a', 'project', 'out')),
+    );
   });
 
   it('builds with a warning when the registry is down', async () => {

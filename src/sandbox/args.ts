@@ -15,6 +15,18 @@ export const MERGED_USR_HOST: SandboxHost = {
   hostEtc: ['/etc/alternatives', '/etc/ld.so.cache'],
 };
 
+/** The isolation every sandbox (and the availability probe) starts with: all namespaces, no capabilities, no environment. */
+export const ISOLATION_ARGS: readonly string[] = [
+  '--unshare-all',
+  '--unshare-user',
+  '--disable-userns',
+  '--die-with-parent',
+  '--new-session',
+  '--cap-drop',
+  'ALL',
+  '--clearenv',
+];
+
 /** Sandbox paths no input or work directory may cover, shadow or sit inside. */
 const RESERVED_PATHS: readonly string[] = [
   '/proc',
@@ -216,14 +228,7 @@ export function bwrapArgs(
   if (spec.variant?.reverseInputs === true) inputs.reverse();
 
   const args = [
-    '--unshare-all',
-    '--unshare-user',
-    '--disable-userns',
-    '--die-with-parent',
-    '--new-session',
-    '--cap-drop',
-    'ALL',
-    '--clearenv',
+    ...ISOLATION_ARGS,
     '--uid',
     String(SANDBOX_PROFILE.user.uid),
     '--gid',

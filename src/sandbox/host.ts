@@ -15,6 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AirlockError, compareBytes, digestHex, digestJson, errnoCode } from '../core/index.js';
+import { ISOLATION_ARGS } from './args.js';
 import { SANDBOX_PROFILE } from './profile.js';
 import type { RootfsEntry, RootfsLayout, SandboxErrorCode, SandboxHost } from './types.js';
 
@@ -103,14 +104,7 @@ async function probeUncached(searchPath: string): Promise<SandboxProbe> {
   }
   // A real, minimal sandbox: the only way to learn whether this kernel allows it.
   const trial = await run(bwrap, [
-    '--unshare-all',
-    '--unshare-user',
-    '--disable-userns',
-    '--die-with-parent',
-    '--new-session',
-    '--cap-drop',
-    'ALL',
-    '--clearenv',
+    ...ISOLATION_ARGS,
     '--ro-bind',
     '/',
     '/',

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,4 +40,20 @@ export function copyDemo(dest: string): string {
     filter: (src) => !src.includes(`${join('examples', 'demo', 'dist')}`),
   });
   return dest;
+}
+
+/** Every file under `dir` (recursively), as its permission bits and base64 content. */
+export function snapshotTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string): void => {
+    for (const d of readdirSync(join(dir, rel), { withFileTypes: true })) {
+      const p = rel ? `${rel}/${d.name}` : d.name;
+      if (d.isDirectory()) walk(p);
+      else
+        out[p] =
+          `${(statSync(join(dir, p)).mode & 0o777).toString(8)} ${readFileSync(join(dir, p), 'base64')}`;
+    }
+  };
+  walk('');
+  return out;
 }
