@@ -4,4 +4,5 @@ export type BuildErrorCode =
   | 'STEP_FAILED'
   | 'DEP_FAILED'
   | 'UNKNOWN_TARGET'
-  | 'TOOL_NOT_FOUND';
+  | 'TOOL_NOT_FOUND'
+  | 'INTERRUPTED';

@@ -80,6 +80,8 @@ export interface BuildContext {
   record?: boolean;
   /** Consulted after a local cache miss and fed after a successful build. */
   remoteCache?: RemoteCache;
+  /** Aborting (Ctrl-C) kills running steps; no new target starts. */
+  signal?: AbortSignal;
   /** Unpacks `toolchain.image` references (pinned by digest) into read-only sandbox roots. */
   imageRoots?: ImageRoots;
   /** Memo of per-build facts (git HEAD, warnings already given). */
@@ -316,6 +318,7 @@ export async function buildTarget(
       });
       const run = await runInSandbox({
         ...spec,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
         command,
         onOutput: (stream, chunk) =>
           ctx.events({ type: 'output', target: target.name, stream, text: chunk.toString('utf8') }),

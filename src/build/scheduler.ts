@@ -13,6 +13,9 @@ export function defaultJobs(): number {
   return Math.max(2, 2 * availableParallelism());
 }
 
+/** Read through a call so the compiler does not assume the flag cannot change across an await. */
+const interrupted = (ctx: BuildContext): boolean => ctx.signal?.aborted === true;
+
 export interface BuildSummary {
   builds: Map<string, TargetBuild>;
   failures: { target: string; error: unknown }[];
@@ -56,14 +59,18 @@ export async function buildGraph(
     p = (async () => {
       const target = targets.get(name)!;
       const deps = await Promise.all(target.deps.map((d) => run(d.target)));
-      if (deps.some((d) => d === undefined) || failures.length > 0) {
+      if (
+        deps.some((d) => d === undefined) ||
+        failures.length > 0 ||
+        ctx.signal?.aborted === true
+      ) {
         skipped.push(name);
         ctx.events({ type: 'target', target: name, state: 'skipped' });
         return undefined;
       }
       await acquire();
       try {
-        if (failures.length > 0) {
+        if (failures.length > 0 || interrupted(ctx)) {
           skipped.push(name);
           ctx.events({ type: 'target', target: name, state: 'skipped' });
           return undefined;
@@ -94,7 +101,17 @@ export async function buildGraph(
 }
 
 /** Throws the first failure of a summary as the build's error (one failure: as it is). */
-export function throwIfFailed(summary: BuildSummary): void {
+export function throwIfFailed(summary: BuildSummary, signal?: AbortSignal): void {
+  if (signal?.aborted === true) {
+    throw new AirlockError<BuildErrorCode>(
+      'INTERRUPTED',
+      'interrupted: running steps were stopped, nothing half-built was kept',
+      {
+        hint: 'Run the same command again: targets that finished are cached.',
+        details: { built: [...summary.builds.keys()], skipped: summary.skipped },
+      },
+    );
+  }
   if (summary.failures.length === 0) return;
   if (summary.failures.length === 1) throw summary.failures[0]!.error;
   const lines = summary.failures.map(

@@ -14,7 +14,8 @@ const USAGE_CODES = new Set<string>([
  */
 export function renderError(err: unknown, opts: { json: boolean }): number {
   if (isAirlockError(err)) {
-    const status = USAGE_CODES.has(err.code) ? 2 : 1;
+    // 130 = 128 + SIGINT, as shells report an interrupted command.
+    const status = err.code === 'INTERRUPTED' ? 130 : USAGE_CODES.has(err.code) ? 2 : 1;
     if (opts.json) {
       process.stdout.write(
         `${JSON.stringify({ ok: false, error: { code: err.code, message: err.message, hint: err.hint, details: err.details } })}\n`,

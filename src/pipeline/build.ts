@@ -32,11 +32,14 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
   const open = await openWorkspace(req);
   try {
     const order = planOrder(open.project, req.targets);
-    const ctx = buildContext(open, req.events, { useCache: req.noCache !== true });
+    const ctx = buildContext(open, req.events, {
+      useCache: req.noCache !== true,
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
     Object.assign(ctx, registryHooks(open.project, open.store, req, req.events)); // issue 3 parts 4-5
     const summary = await buildGraph(ctx, order, req.jobs ?? defaultJobs());
     open.statCache.flush();
-    throwIfFailed(summary);
+    throwIfFailed(summary, req.signal);
     return {
       project: open.project.name,
       store: open.store.root,

@@ -21,6 +21,8 @@ export interface Workspace {
   /** The store root; default $AIRLOCK_HOME or ~/.cache/airlock. */
   store?: string | undefined;
   events: EventSink;
+  /** Aborted on Ctrl-C: running steps are killed and no new target starts. */
+  signal?: AbortSignal | undefined;
 }
 
 /** An open project + store + caches; close() releases the databases. */
@@ -65,7 +67,7 @@ export function buildContext(
   open: OpenWorkspace,
   events: EventSink,
   opts: Partial<
-    Pick<BuildContext, 'useCache' | 'materialize' | 'sourceRoot' | 'variant' | 'record'>
+    Pick<BuildContext, 'useCache' | 'materialize' | 'sourceRoot' | 'variant' | 'record' | 'signal'>
   > = {},
 ): BuildContext {
   return {
@@ -79,6 +81,7 @@ export function buildContext(
     ...(opts.sourceRoot ? { sourceRoot: opts.sourceRoot } : {}),
     ...(opts.variant ? { variant: opts.variant } : {}),
     ...(opts.record !== undefined ? { record: opts.record } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
     memo: { tools: new Map() },
   };
 }

@@ -47,7 +47,8 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     const target = open.project.targets.get(req.target)!;
     // Toolchain images resolve once for all three contexts; deps may use the remote cache.
     const hooks = registryHooks(open.project, open.store, req, req.events);
-    const depsCtx = { ...buildContext(open, req.events), ...hooks };
+    const sig = req.signal ? { signal: req.signal } : {};
+    const depsCtx = { ...buildContext(open, req.events, sig), ...hooks };
     // Shared too: the memo, so a warning (no git, say) is given once, not three times.
     const imageRoots = { imageRoots: hooks.imageRoots, memo: depsCtx.memo };
     const summary = await buildGraph(
@@ -55,7 +56,7 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
       order.filter((n) => n !== req.target),
       defaultJobs(),
     );
-    throwIfFailed(summary);
+    throwIfFailed(summary, req.signal);
     const deps = new Map<string, TargetBuild>(summary.builds);
 
     req.events({
@@ -65,7 +66,12 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     });
     const a = await buildTarget(
       {
-        ...buildContext(open, req.events, { useCache: false, materialize: false, record: false }),
+        ...buildContext(open, req.events, {
+          useCache: false,
+          materialize: false,
+          record: false,
+          ...sig,
+        }),
         ...imageRoots,
       },
       target,
@@ -122,6 +128,7 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
             materialize: false,
             record: false,
             sourceRoot: copyRoot,
+            ...sig,
             variant: { reverseInputs: true, hostname: 'repro-b', extraEnv },
           }),
           ...imageRoots,

@@ -39,7 +39,7 @@ export function register(cli: Command): void {
       ) =>
         runReport(
           cmd,
-          async ({ global, events }) => {
+          async ({ global, events, signal }) => {
             const { runBuild } = await import('../../pipeline/build.js');
             return runBuild({
               project: opts.project,
@@ -50,6 +50,7 @@ export function register(cli: Command): void {
               remoteCache: opts.remoteCache,
               insecure: opts.insecureRegistry,
               events,
+              signal,
             });
           },
           (report) =>

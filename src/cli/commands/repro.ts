@@ -18,7 +18,7 @@ export function register(cli: Command): void {
     .action(async (target: string, opts: { project: string; diffoscope: boolean }, cmd: Command) =>
       runReport(
         cmd,
-        async ({ global, events }) => {
+        async ({ global, events, signal }) => {
           const { runRepro } = await import('../../pipeline/repro.js');
           return runRepro({
             project: opts.project,
@@ -26,6 +26,7 @@ export function register(cli: Command): void {
             target,
             diffoscope: opts.diffoscope,
             events,
+            signal,
           });
         },
         reproText,
