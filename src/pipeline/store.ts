@@ -1,3 +1,7 @@
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ActionResult } from '../build/action.js';
+import { digestHex } from '../core/digest.js';
 import { Store, defaultStoreRoot, type FsckReport, type GcReport } from '../store/index.js';
 
 /** `airlock store fsck`: verifies every blob and reference of the store. */
@@ -13,15 +17,55 @@ export async function runFsck(opts: {
   }
 }
 
-/** `airlock store gc`: deletes what no tag or young action-cache entry reaches. */
+export interface StoreGcReport extends GcReport {
+  /** Extracted output trees (airlock/v1/trees) no cached result names any more. */
+  treesRemoved: number;
+  /** Unpacked toolchain roots (airlock/v1/roots) whose image is no longer tagged. */
+  rootsRemoved: number;
+}
+
+/**
+ * `airlock store gc`: deletes what no tag or young action-cache entry
+ * reaches, then the extracted caches beside the blobs that nothing live
+ * needs (both are re-created from verified blobs on demand).
+ */
 export async function runGc(opts: {
   store?: string | undefined;
   retentionMs: number;
   dryRun: boolean;
-}): Promise<GcReport> {
+}): Promise<StoreGcReport> {
   const store = await Store.open(opts.store ?? defaultStoreRoot());
   try {
-    return await store.gc({ retentionMs: opts.retentionMs, dryRun: opts.dryRun });
+    const report = await store.gc({ retentionMs: opts.retentionMs, dryRun: opts.dryRun });
+    const freed = new Set<string>(report.freed);
+    const liveTrees = new Set<string>();
+    for (const entry of await store.listActions()) {
+      if (freed.has(entry.result)) continue;
+      const result = await store.getJson<ActionResult>(entry.result).catch(() => undefined);
+      if (result?.outputs?.tree) liveTrees.add(digestHex(result.outputs.tree));
+    }
+    const liveRoots = new Set(
+      (await store.listTags())
+        .filter((t) => !freed.has(t.descriptor.digest))
+        .map((t) => digestHex(t.descriptor.digest)),
+    );
+    const sweep = async (dir: string, live: Set<string>): Promise<number> => {
+      const names = await readdir(join(store.root, 'airlock', 'v1', dir)).catch(() => []);
+      let removed = 0;
+      for (const name of names) {
+        if (!/^[0-9a-f]{64}$/.test(name) || live.has(name)) continue;
+        if (!opts.dryRun) {
+          await rm(join(store.root, 'airlock', 'v1', dir, name), { recursive: true, force: true });
+        }
+        removed++;
+      }
+      return removed;
+    };
+    return {
+      ...report,
+      treesRemoved: await sweep('trees', liveTrees),
+      rootsRemoved: await sweep('roots', liveRoots),
+    };
   } finally {
     store.close();
   }

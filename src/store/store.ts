@@ -422,6 +422,20 @@ export class Store {
     return { key: parseDigest(row.key, 'action key'), result, createdAt: row.created_at };
   }
 
+  /** Every action-cache entry, oldest first (entries whose result blob is gone included). */
+  listActions(): Promise<ActionCacheEntry[]> {
+    return Promise.resolve(
+      this.meta
+        .listActions()
+        .map((r) => ({
+          key: parseDigest(r.key, 'action key'),
+          result: parseDigest(r.result, 'action result'),
+          createdAt: r.created_at,
+        }))
+        .sort((a, b) => a.createdAt - b.createdAt),
+    );
+  }
+
   /** Records `key → result` (last write wins); the result blob must already be stored. */
   async putAction(key: Digest, result: Digest): Promise<void> {
     const k = parseDigest(key, 'action key');
