@@ -74,13 +74,17 @@ export function openAndHashSync(
   try {
     const st = fstatSync(fd, { bigint: true });
     if (!st.isFile() || st.size > BigInt(SMALL_FILE)) return { st };
-    const hasher = new DigestHasher();
+    // Ask for one byte more than fstat promised: a short read is the end of
+    // the file, which saves the usual extra read that returns 0.
+    const want = Math.min(small.length, Number(st.size) + 1);
+    let got = 0;
     for (;;) {
-      const n = readSync(fd, small, 0, small.length, null);
-      if (n === 0) break;
-      hasher.update(small.subarray(0, n));
-      if (hasher.size > SMALL_FILE) return { st };
+      const n = readSync(fd, small, got, want - got, null);
+      got += n;
+      if (n === 0 || got < want) break;
+      if (got === small.length) return { st }; // grew past SMALL_FILE since fstat: stream it
     }
+    const hasher = new DigestHasher().update(small.subarray(0, got));
     return { st, digest: hasher.digest(), size: hasher.size };
   } finally {
     closeSync(fd);

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256 } from '../core/digest.js';
 import { treeDigest } from '../core/tree.js';
+import { SMALL_FILE } from './hash-file.js';
 import { StatCache, fileSig, hashTree, walkGlobs } from './index.js';
 
 let root: string;
@@ -143,4 +144,18 @@ describe('hashTree on a cold cache with many files', () => {
       });
     }
   });
+});
+
+describe('hashTree at the small-file boundary', () => {
+  it.each([0, 1, SMALL_FILE - 1, SMALL_FILE, SMALL_FILE + 1, 3 * SMALL_FILE + 7])(
+    'hashes a %d-byte file exactly',
+    async (size) => {
+      const content = Buffer.alloc(size, 'x');
+      mkdirSync(join(root, 'b'), { recursive: true });
+      writeFileSync(join(root, 'b', 'f'), content);
+      const { matched } = await walkGlobs(root, ['b/**']);
+      const [entry] = await hashTree(root, matched, StatCache.memory());
+      expect(entry).toMatchObject({ kind: 'file', digest: sha256(content), size });
+    },
+  );
 });
