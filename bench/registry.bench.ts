@@ -13,9 +13,11 @@ import { runPush } from '../src/pipeline/registry-push.js';
 import { Store } from '../src/store/index.js';
 import { storeArtifact, writeOciLayout } from '../test/helpers/registry-artifacts.js';
 import { startRegistry, tempDir } from '../test/helpers/registry.js';
+import { median } from './lib/measure.js';
 
 const exec = promisify(execFile);
 const SIZE = Number(process.env['BENCH_REGISTRY_MB'] ?? '100') * 1024 * 1024;
+const RUNS = Number(process.env['AIRLOCK_BENCH_RUNS'] ?? '3');
 
 async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const t0 = performance.now();
@@ -26,8 +28,8 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
 async function main(): Promise<number> {
   const work = await tempDir('bench-registry');
   // One registry per tool so neither benefits from blobs the other uploaded.
-  const regA = await startRegistry();
-  const regS = await startRegistry();
+  let regA = await startRegistry();
+  let regS = await startRegistry();
   try {
     // A gzip stream of random bytes: already compressed, so skopeo sends it as is.
     const layer = gzipSync(randomBytes(SIZE), { level: 1 });
@@ -39,56 +41,81 @@ async function main(): Promise<number> {
     await writeOciLayout(layout, 'bench', layer);
     const common = { env: { HOME: '/nonexistent' }, retries: 2 };
 
-    const [airPush, pushed] = await timed(() =>
-      runPush({
-        ...common,
-        store: storeRoot,
-        insecure: [regA.host],
-        source: 'bench',
-        target: `${regA.host}/bench/app:1`,
-      }),
-    );
-    if (pushed.digest !== art.digest) throw new Error('pushed digest differs');
-    const [skoPush] = await timed(() =>
-      exec('skopeo', [
-        'copy',
-        '-q',
-        '--dest-tls-verify=false',
-        `oci:${layout}:bench`,
-        `docker://${regS.host}/bench/app:1`,
-      ]),
-    );
-    const [airPull] = await timed(() =>
-      runPull({
-        ...common,
-        store: join(work, 'pulled'),
-        insecure: [regA.host],
-        ref: `${regA.host}/bench/app:1`,
-      }),
-    );
-    const [skoPull] = await timed(() =>
-      exec('skopeo', [
-        'copy',
-        '-q',
-        '--src-tls-verify=false',
-        `docker://${regS.host}/bench/app:1`,
-        `oci:${join(work, 'skopeo-pulled')}:x`,
-      ]),
-    );
+    // Median of RUNS rounds; each round uses fresh registries (skopeo remembers
+    // where it saw a blob and would mount it) and pulls into a fresh store / layout.
+    const airPushes: number[] = [];
+    const skoPushes: number[] = [];
+    const airPulls: number[] = [];
+    const skoPulls: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      if (r > 0) {
+        await Promise.all([regA.stop(), regS.stop()]);
+        [regA, regS] = await Promise.all([startRegistry(), startRegistry()]);
+      }
+      const [airPush, pushed] = await timed(() =>
+        runPush({
+          ...common,
+          store: storeRoot,
+          insecure: [regA.host],
+          source: 'bench',
+          target: `${regA.host}/bench/app${r}:1`,
+        }),
+      );
+      if (pushed.digest !== art.digest) throw new Error('pushed digest differs');
+      const [skoPush] = await timed(() =>
+        exec('skopeo', [
+          'copy',
+          '-q',
+          '--dest-tls-verify=false',
+          `oci:${layout}:bench`,
+          `docker://${regS.host}/bench/app${r}:1`,
+        ]),
+      );
+      const [airPull] = await timed(() =>
+        runPull({
+          ...common,
+          store: join(work, `pulled-${r}`),
+          insecure: [regA.host],
+          ref: `${regA.host}/bench/app${r}:1`,
+        }),
+      );
+      const [skoPull] = await timed(() =>
+        exec('skopeo', [
+          'copy',
+          '-q',
+          '--src-tls-verify=false',
+          `docker://${regS.host}/bench/app${r}:1`,
+          `oci:${join(work, `skopeo-pulled-${r}`)}:x`,
+        ]),
+      );
+      airPushes.push(airPush);
+      skoPushes.push(skoPush);
+      airPulls.push(airPull);
+      skoPulls.push(skoPull);
+    }
+    const airPush = median(airPushes);
+    const skoPush = median(skoPushes);
+    const airPull = median(airPulls);
+    const skoPull = median(skoPulls);
     const [rePush, again] = await timed(() =>
       runPush({
         ...common,
         store: storeRoot,
         insecure: [regA.host],
         source: 'bench',
-        target: `${regA.host}/bench/app:1`,
+        target: `${regA.host}/bench/app${RUNS - 1}:1`,
       }),
     );
 
     const mb = (layer.byteLength / 1024 / 1024).toFixed(1);
     const row = (name: string, a: number, s: number): string =>
       `${name.padEnd(6)} airlock ${a.toFixed(0).padStart(6)} ms   skopeo ${s.toFixed(0).padStart(6)} ms   ratio ${(a / s).toFixed(2)}×`;
-    console.log(`registry benchmark: one ${mb} MB layer, docker-registry on 127.0.0.1`);
+    console.log(
+      `registry benchmark: one ${mb} MB layer, docker-registry on 127.0.0.1, median of ${RUNS} rounds`,
+    );
+    console.log(
+      `  runs (ms): push ${airPushes.map((x) => x.toFixed(0)).join(',')} vs ${skoPushes.map((x) => x.toFixed(0)).join(',')}; pull ${airPulls.map((x) => x.toFixed(0)).join(',')} vs ${skoPulls.map((x) => x.toFixed(0)).join(',')}`,
+    );
     console.log(row('push', airPush, skoPush));
     console.log(row('pull', airPull, skoPull));
     console.log(
