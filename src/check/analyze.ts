@@ -165,10 +165,12 @@ export function analyze(input: AnalyzeInput): CheckReport {
     const k = classifyPath(f.path);
     if (k) kinds.set(f.path, k);
   }
+  // `airlock build` always exports SOURCE_DATE_EPOCH to its steps (declared,
+  // from git, or a fixed default), so an airlock.yaml counts as setting it.
   const setsSourceDateEpoch = input.files.some((f) => {
     const k = kinds.get(f.path);
     return (
-      (k === 'airlock-yaml' && /^\s*sourceDateEpoch\s*:/m.test(f.text)) ||
+      k === 'airlock-yaml' ||
       ((k === 'makefile' || k === 'github-workflow' || k === 'gitlab-ci') &&
         f.text.includes('SOURCE_DATE_EPOCH'))
     );
