@@ -12,7 +12,6 @@ import {
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import picomatch from 'picomatch';
-import { packTarGz, extractTarGz } from '../archive/index.js';
 import type { ProjectConfig, TargetConfig } from '../config/index.js';
 import { compareBytes } from '../core/compare.js';
 import { digestJson } from '../core/canonical.js';
@@ -23,12 +22,8 @@ import { treeDigest, type TreeEntry } from '../core/tree.js';
 import { hashTree } from '../hash/inputs.js';
 import type { StatCache } from '../hash/stat-cache.js';
 import { globMatcher, walkGlobs } from '../hash/walk.js';
-import {
-  SANDBOX_PROFILE,
-  runInSandbox,
-  sandboxProfile,
-  type SandboxSpec,
-} from '../sandbox/index.js';
+import { SANDBOX_PROFILE, sandboxProfile } from '../sandbox/profile.js';
+import type { SandboxSpec } from '../sandbox/types.js';
 import type { Descriptor, Store } from '../store/index.js';
 import {
   ACTION_FORMAT,
@@ -316,6 +311,7 @@ export async function buildTarget(
         total: target.steps.length,
         command,
       });
+      const { runInSandbox } = await import('../sandbox/run.js');
       const run = await runInSandbox({
         ...spec,
         ...(ctx.signal ? { signal: ctx.signal } : {}),
@@ -351,6 +347,9 @@ export async function buildTarget(
       }
     }
     const outputs = await collectOutputs(ctx, target, workDir, spec);
+    // The archive and sandbox modules load only when something is built or
+    // restored: a no-op build never pays for them.
+    const { packTarGz } = await import('../archive/pack.js');
     const packed = packTarGz(
       outputs.map((o) =>
         o.kind === 'file'
@@ -605,6 +604,7 @@ export async function ensureTree(ctx: BuildContext, result: ActionResult): Promi
   const tmp = join(ctx.store.tmpDir, `tree-${randomBytes(8).toString('hex')}`);
   try {
     const layer = await ctx.store.verifiedPath(result.outputs.layer.digest);
+    const { extractTarGz } = await import('../archive/extract.js');
     const entries = await extractTarGz(layer, tmp);
     if (treeDigest(entries) !== result.outputs.tree) {
       throw new AirlockError(

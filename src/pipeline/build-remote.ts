@@ -2,15 +2,16 @@ import type { ImageRoots, RemoteCache } from '../build/executor.js';
 import type { ProjectConfig } from '../config/model.js';
 import { AirlockError } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
-import {
-  ensureImageRoot,
-  formatRegistryRef,
-  parseRegistryRef,
-  registryRemoteCache,
-  type RegistryClient,
-} from '../registry/index.js';
+import type * as RegistryModule from '../registry/index.js';
+import type { RegistryClient } from '../registry/index.js';
 import type { Store } from '../store/index.js';
-import { clientFor, type RegistryUseCaseOptions } from './registry-context.js';
+import type { RegistryUseCaseOptions } from './registry-context.js';
+
+/**
+ * The registry client is loaded only when a build really reaches a registry
+ * (a toolchain image or a remote cache): a local build never pays for it.
+ */
+const registry = (): Promise<typeof RegistryModule> => import('../registry/index.js');
 
 /** What `airlock build` takes to reach registries: the remote cache and toolchain images. */
 export interface RemoteBuildOptions {
@@ -33,7 +34,9 @@ function clients(
   return (registry) => {
     let c = made.get(registry);
     if (!c) {
-      c = clientFor(registry, { ...opts.registry, insecure: opts.insecure, events });
+      c = import('./registry-context.js').then(({ clientFor }) =>
+        clientFor(registry, { ...opts.registry, insecure: opts.insecure, events }),
+      );
       made.set(registry, c);
     }
     return c;
@@ -45,12 +48,12 @@ function clients(
  * images pinned by digest (once per image and build), `remoteCache` is set
  * when the flag or `cache.remote` names a repository.
  */
-export function registryHooks(
+export async function registryHooks(
   project: ProjectConfig,
   store: Store,
   opts: RemoteBuildOptions,
   events: EventSink,
-): { imageRoots: ImageRoots; remoteCache?: RemoteCache } {
+): Promise<{ imageRoots: ImageRoots; remoteCache?: RemoteCache }> {
   const client = clients(opts, events);
   const roots = new Map<string, Promise<{ digest: `sha256:${string}`; root: string }>>();
   const imageRoots: ImageRoots = {
@@ -58,6 +61,7 @@ export function registryHooks(
       let root = roots.get(text);
       if (!root) {
         root = (async () => {
+          const { ensureImageRoot, formatRegistryRef, parseRegistryRef } = await registry();
           const ref = parseRegistryRef(text);
           if (ref.digest === undefined) {
             throw new AirlockError<BuildRemoteErrorCode>(
@@ -85,6 +89,7 @@ export function registryHooks(
   };
   const remote = opts.remoteCache ?? project.cache?.remote;
   if (remote === undefined) return { imageRoots };
+  const { parseRegistryRef, registryRemoteCache } = await registry();
   const ref = parseRegistryRef(remote);
   if (ref.tag !== undefined || ref.digest !== undefined) {
     throw new AirlockError<'USAGE'>('USAGE', `remote cache ${remote} names a tag or digest`, {
