@@ -152,7 +152,7 @@ describe('a target whose toolchain is an OCI image', () => {
     expect(err?.message).toContain('airlock pin');
     const store = await Store.open(join(dir, 'builder'));
     try {
-      const hooks = registryHooks(
+      const hooks = await registryHooks(
         { file: join(root, 'airlock.yaml'), root, name: 'tc', targets: new Map() },
         store,
         {},
