@@ -1,15 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import {
-  copyFile,
-  chmod,
-  lstat,
-  mkdir,
-  mkdtemp,
-  rename,
-  rm,
-  symlink,
-  unlink,
-} from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
+import { chmodSync, copyFileSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import picomatch from 'picomatch';
 import type { ProjectConfig, TargetConfig } from '../config/index.js';
@@ -21,7 +12,7 @@ import type { EventSink } from '../core/events.js';
 import { treeDigest, type TreeEntry } from '../core/tree.js';
 import { hashTree } from '../hash/inputs.js';
 import type { StatCache } from '../hash/stat-cache.js';
-import { globMatcher, walkGlobs } from '../hash/walk.js';
+import { assertInsideRoot, globMatcher, walkGlobs } from '../hash/walk.js';
 import { SANDBOX_PROFILE, sandboxProfile } from '../sandbox/profile.js';
 import type { SandboxSpec } from '../sandbox/types.js';
 import type { Descriptor, Store } from '../store/index.js';
@@ -637,18 +628,26 @@ async function materialize(
   if (treeDigest(have) === result.outputs.tree) return;
   const src = await ensureTree(ctx, result);
   const want = new Map(result.outputs.entries.map((e) => [e.path, e]));
-  for (const e of have) if (!want.has(e.path)) await unlink(join(root, e.path));
+  for (const e of have) if (!want.has(e.path)) rmSync(join(root, e.path), { force: true });
   const current = new Map(have.map((e) => [e.path, e]));
+  const madeDirs = new Set<string>();
+  // Blocking calls: outputs are usually a few small files, and one thread-pool
+  // round trip per mkdir/copy/chmod costs more than the work itself.
   for (const e of [...want.values()].sort((a, b) => compareBytes(a.path, b.path))) {
     const prev = current.get(e.path);
     if (prev && JSON.stringify(prev) === JSON.stringify(e)) continue;
     const to = join(root, e.path);
-    await mkdir(dirname(to), { recursive: true });
-    await rm(to, { force: true });
-    if (e.kind === 'symlink') await symlink(e.target, to);
+    const dir = dirname(to);
+    if (!madeDirs.has(dir)) {
+      assertInsideRoot(root, dirname(e.path));
+      mkdirSync(dir, { recursive: true });
+      madeDirs.add(dir);
+    }
+    rmSync(to, { force: true });
+    if (e.kind === 'symlink') symlinkSync(e.target, to);
     else {
-      await copyFile(join(src, e.path), to);
-      await chmod(to, e.executable ? 0o755 : 0o644);
+      copyFileSync(join(src, e.path), to);
+      chmodSync(to, e.executable ? 0o755 : 0o644);
     }
   }
 }

@@ -159,3 +159,23 @@ describe('hashTree at the small-file boundary', () => {
     },
   );
 });
+
+describe('walkGlobs through a symlinked directory', () => {
+  it('refuses a base that leads out of the root, naming it', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'airlock-outside-'));
+    try {
+      writeFileSync(join(outside, 'secret'), 's');
+      symlinkSync(outside, join(root, 'lib'));
+      await expect(walkGlobs(root, ['lib/**'])).rejects.toMatchObject({ code: 'PATH_ESCAPE' });
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('allows a symlinked directory that stays inside the root', async () => {
+    write('real/a.txt', 'a');
+    symlinkSync('real', join(root, 'alias'));
+    const { matched } = await walkGlobs(root, ['alias/**']);
+    expect(matched.map((e) => e.path)).toEqual(['alias/a.txt']);
+  });
+});

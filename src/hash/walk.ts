@@ -1,7 +1,18 @@
-import { readdirSync, type Dirent } from 'node:fs';
+import { readdirSync, realpathSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { compareBytes } from '../core/compare.js';
+import { AirlockError } from '../core/errors.js';
+
+export type WalkErrorCode = 'PATH_ESCAPE';
+
+function realpathOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
+}
 
 /** A file or symlink found under the project root, by relative POSIX path. */
 export interface WalkedEntry {
@@ -51,11 +62,11 @@ const matchers = new Map<string, (path: string) => boolean>();
  * caller can tell which directories are entirely made of matches; `dirs`
  * are the directories walked and `pruned` those seen but not entered.
  */
-export function walkGlobs(
+function walkGlobsSync(
   root: string,
   patterns: readonly string[],
   exclude: readonly string[] = [],
-): Promise<{ matched: WalkedEntry[]; all: WalkedEntry[]; dirs: string[]; pruned: string[] }> {
+): WalkResult {
   const isMatch = globMatcher(patterns);
   const isExcluded = globMatcher(exclude);
   const roots = mergeRoots(patterns.map(globRoot));
@@ -89,13 +100,59 @@ export function walkGlobs(
     }
   };
 
-  for (const r of roots) visit(r.base, r.depth);
+  for (const r of roots) {
+    // A base reached through a symlinked directory must stay inside the root;
+    // below it nothing is followed (symlinks are listed, never entered).
+    if (r.base !== '') assertInsideRoot(root, r.base);
+    visit(r.base, r.depth);
+  }
   all.sort((a, b) => compareBytes(a.path, b.path));
   const unique = all.filter((e, i) => i === 0 || all[i - 1]!.path !== e.path);
   const matched = unique.filter((e) => isMatch(e.path) && !isExcluded(e.path));
   dirs.sort(compareBytes);
   pruned.sort(compareBytes);
-  return Promise.resolve({ matched, all: unique, dirs, pruned });
+  return { matched, all: unique, dirs, pruned };
+}
+
+/**
+ * Throws PATH_ESCAPE when `rel` (or, if it does not exist yet, its deepest
+ * existing ancestor) resolves through a symlink to somewhere outside `root`:
+ * call it before reading or creating anything at `rel`.
+ */
+export function assertInsideRoot(root: string, rel: string): void {
+  const realRoot = realpathOrUndefined(root);
+  if (realRoot === undefined) return;
+  let probe = rel;
+  let real = realpathOrUndefined(join(root, probe));
+  while (real === undefined && probe.includes('/')) {
+    probe = probe.slice(0, probe.lastIndexOf('/'));
+    real = realpathOrUndefined(join(root, probe));
+  }
+  if (real === undefined || real === realRoot || real.startsWith(`${realRoot}/`)) return;
+  throw new AirlockError<WalkErrorCode>(
+    'PATH_ESCAPE',
+    `${probe} in ${root} leads out of it (to ${real}) through a symlink`,
+    {
+      hint: `Replace the symlink at or above ${probe} with a real directory inside the project, or change the glob.`,
+      details: { root, path: probe, resolved: real },
+    },
+  );
+}
+
+export interface WalkResult {
+  matched: WalkedEntry[];
+  all: WalkedEntry[];
+  dirs: string[];
+  pruned: string[];
+}
+
+/** The promise form of the walk (a thrown error becomes a rejection). */
+export function walkGlobs(
+  root: string,
+  patterns: readonly string[],
+  exclude: readonly string[] = [],
+): Promise<WalkResult> {
+  return new Promise((resolve) => resolve(walkGlobsSync(root, patterns, exclude)));
 }
 
 /** Drops roots contained in another root with at least its depth. */
