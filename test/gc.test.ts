@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { airlock, copyDemo, tempDir } from './helpers/cli.js';
@@ -9,6 +9,7 @@ interface GcJson {
   blobsFreed: number;
   actionsExpired: number;
   treesRemoved: number;
+  statEntriesPruned: number;
 }
 
 describe('airlock store gc', () => {
@@ -21,6 +22,7 @@ describe('airlock store gc', () => {
   beforeAll(() => {
     mkdirSync(join(tmp.path, 'p'));
     copyDemo(project);
+    writeFileSync(join(project, 'lib', 'extra.txt'), 'deleted before gc\n');
     const r = airlock(['--store', store, 'build', '-C', project, ...targets]);
     expect(r.status, r.stderr).toBe(0);
   });
@@ -52,11 +54,13 @@ describe('airlock store gc', () => {
   });
 
   it('with no retention drops the cache entries and their extracted trees, keeping tagged artifacts; the next build rebuilds', () => {
+    rmSync(join(project, 'lib', 'extra.txt'));
     const r = airlock(['--json', '--store', store, 'store', 'gc', '--retention-days', '0']);
     expect(r.status, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as GcJson;
     expect(report.actionsExpired).toBe(2);
     expect(report.treesRemoved).toBe(2);
+    expect(report.statEntriesPruned).toBeGreaterThanOrEqual(1);
     expect(readdirSync(trees)).toEqual([]);
     const fsck = airlock(['--json', '--store', store, 'store', 'fsck']);
     expect(fsck.status, fsck.stdout).toBe(0);

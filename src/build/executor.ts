@@ -1,6 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
-import { chmodSync, copyFileSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  lstatSync,
+  mkdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
+import type { PackEntry } from '../archive/pack.js';
 import { dirname, join } from 'node:path';
 import picomatch from 'picomatch';
 import type { ProjectConfig, TargetConfig } from '../config/index.js';
@@ -341,19 +350,7 @@ export async function buildTarget(
     // The archive and sandbox modules load only when something is built or
     // restored: a no-op build never pays for them.
     const { packTarGz } = await import('../archive/pack.js');
-    const packed = packTarGz(
-      outputs.map((o) =>
-        o.kind === 'file'
-          ? {
-              path: o.path,
-              kind: 'file' as const,
-              absPath: join(workDir, o.path),
-              executable: o.executable,
-            }
-          : o,
-      ),
-      { mtime: action.sourceDateEpoch },
-    );
+    const packed = packTarGz(outputs, { mtime: action.sourceDateEpoch });
     const layer = await ctx.store.putStream(packed.stream);
     const pack = await packed.result;
     const result: ActionResult = {
@@ -539,7 +536,7 @@ async function collectOutputs(
   target: TargetConfig,
   workDir: string,
   spec: { staged: Set<string>; stagedDirs: string[] },
-): Promise<TreeEntry[]> {
+): Promise<PackEntry[]> {
   const walk = await walkGlobs(workDir, target.outputs);
   const fresh = walk.matched.filter(
     (e) => !spec.staged.has(e.path) && !spec.stagedDirs.some((d) => e.path.startsWith(`${d}/`)),
@@ -557,7 +554,15 @@ async function collectOutputs(
       );
     }
   }
-  return hashTree(workDir, fresh, ctx.statCache);
+  // No hashing here: packing computes every content digest while it reads
+  // (one pass), and temp paths never enter the stat cache.
+  return fresh.map((e): PackEntry => {
+    const abs = join(workDir, e.path);
+    const st = lstatSync(abs);
+    return st.isSymbolicLink()
+      ? { path: e.path, kind: 'symlink', target: readlinkSync(abs) }
+      : { path: e.path, kind: 'file', absPath: abs, executable: (st.mode & 0o111) !== 0 };
+  });
 }
 
 /** Moves freshly built outputs into the extracted-tree cache (used to stage dependents). */

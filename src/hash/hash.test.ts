@@ -179,3 +179,16 @@ describe('walkGlobs through a symlinked directory', () => {
     expect(matched.map((e) => e.path)).toEqual(['alias/a.txt']);
   });
 });
+
+describe('StatCache.prune', () => {
+  it('forgets files that no longer exist and keeps the others', async () => {
+    write('keep.txt', 'k');
+    write('gone.txt', 'g');
+    const cache = StatCache.memory();
+    await hashTree(root, (await walkGlobs(root, ['*.txt'])).matched, cache);
+    rmSync(join(root, 'gone.txt'));
+    expect(cache.prune()).toBe(1);
+    expect(cache.has(join(root, 'keep.txt'))).toBe(true);
+    expect(cache.has(join(root, 'gone.txt'))).toBe(false);
+  });
+});

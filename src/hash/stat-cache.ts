@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Digest } from '../core/digest.js';
@@ -123,6 +123,25 @@ export class StatCache {
     this.db.transaction(() => {
       for (const row of rows) insert.run(row);
     })();
+  }
+
+  /** Forgets entries whose file no longer exists (temp copies, deleted sources); returns how many. */
+  prune(): number {
+    this.flush();
+    const gone = [...this.load().keys()].filter((path) => {
+      try {
+        lstatSync(path);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    const del = this.db.prepare('DELETE FROM files WHERE path = ?');
+    this.db.transaction(() => {
+      for (const path of gone) del.run(path);
+    })();
+    for (const path of gone) this.rows?.delete(path);
+    return gone.length;
   }
 
   close(): void {

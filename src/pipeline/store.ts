@@ -2,6 +2,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionResult } from '../build/action.js';
 import { digestHex } from '../core/digest.js';
+import { StatCache } from '../hash/stat-cache.js';
 import { Store, defaultStoreRoot, type FsckReport, type GcReport } from '../store/index.js';
 
 /** `airlock store fsck`: verifies every blob and reference of the store. */
@@ -22,6 +23,8 @@ export interface StoreGcReport extends GcReport {
   treesRemoved: number;
   /** Unpacked toolchain roots (airlock/v1/roots) whose image is no longer tagged. */
   rootsRemoved: number;
+  /** Stat-cache entries of files that no longer exist. */
+  statEntriesPruned: number;
 }
 
 /**
@@ -61,11 +64,18 @@ export async function runGc(opts: {
       }
       return removed;
     };
-    return {
-      ...report,
-      treesRemoved: await sweep('trees', liveTrees),
-      rootsRemoved: await sweep('roots', liveRoots),
-    };
+    const treesRemoved = await sweep('trees', liveTrees);
+    const rootsRemoved = await sweep('roots', liveRoots);
+    let statEntriesPruned = 0;
+    if (!opts.dryRun) {
+      const cache = StatCache.open(join(store.root, 'airlock', 'v1', 'build.sqlite'));
+      try {
+        statEntriesPruned = cache.prune();
+      } finally {
+        cache.close();
+      }
+    }
+    return { ...report, treesRemoved, rootsRemoved, statEntriesPruned };
   } finally {
     store.close();
   }
