@@ -13,6 +13,7 @@ import type { PackEntry } from '../archive/pack.js';
 import { dirname, join } from 'node:path';
 import picomatch from 'picomatch';
 import type { ProjectConfig, TargetConfig } from '../config/index.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { compareBytes } from '../core/compare.js';
 import { digestJson } from '../core/canonical.js';
 import { digestHex, sha256, type Digest } from '../core/digest.js';
@@ -77,6 +78,8 @@ export interface BuildContext {
   remoteCache?: RemoteCache;
   /** Aborting (Ctrl-C) kills running steps; no new target starts. */
   signal?: AbortSignal;
+  /** Measures step timings recorded in results (never in outputs); default: the system clock. */
+  clock?: Clock;
   /** Unpacks `toolchain.image` references (pinned by digest) into read-only sandbox roots. */
   imageRoots?: ImageRoots;
   /** Memo of per-build facts (git HEAD, warnings already given). */
@@ -297,7 +300,8 @@ export async function buildTarget(
   }
 
   ctx.events({ type: 'target', target: target.name, state: 'running' });
-  const started = Date.now();
+  const clock = ctx.clock ?? systemClock;
+  const started = clock.now();
   const workDir = await mkdtemp(join(ctx.store.tmpDir, 'work-'));
   try {
     const spec = await stage(ctx, target, plan, deps, workDir);
@@ -363,7 +367,7 @@ export async function buildTarget(
         layer: { digest: layer.digest, size: layer.size, diffId: pack.diffId },
       },
       logs,
-      timings: { durationMs: Date.now() - started },
+      timings: { durationMs: clock.now() - started },
       blobs: [layer.digest, ...logs.flatMap((l) => [l.stdout, l.stderr])],
     };
     const stored = await ctx.store.putJson(result);
