@@ -192,3 +192,19 @@ describe('StatCache.prune', () => {
     expect(cache.has(join(root, 'gone.txt'))).toBe(false);
   });
 });
+
+describe('hashTree with large files on a cold cache', () => {
+  it('hashes them on every core with the same digests as one by one', async () => {
+    const a = Buffer.alloc(33 * 1024 * 1024, 'a');
+    const b = Buffer.alloc(33 * 1024 * 1024 + 5, 'b');
+    write('big/a.bin', '');
+    writeFileSync(join(root, 'big/a.bin'), a);
+    writeFileSync(join(root, 'big/b.bin'), b);
+    const { matched } = await walkGlobs(root, ['big/**']);
+    const tree = await hashTree(root, matched, StatCache.memory());
+    expect(tree).toEqual([
+      { path: 'big/a.bin', kind: 'file', executable: false, digest: sha256(a), size: a.length },
+      { path: 'big/b.bin', kind: 'file', executable: false, digest: sha256(b), size: b.length },
+    ]);
+  });
+});

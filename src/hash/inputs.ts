@@ -2,7 +2,9 @@ import { lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventSink } from '../core/events.js';
 import type { TreeEntry } from '../core/tree.js';
+import { availableParallelism } from 'node:os';
 import { SMALL_FILE, hashFile, hashSmallFileSync, openAndHashSync } from './hash-file.js';
+import { POOL_MIN_BYTES, hashFilesInThreads } from './pool.js';
 import { fileSig, nowNs, type StatCache } from './stat-cache.js';
 import type { WalkedEntry } from './walk.js';
 
@@ -65,6 +67,38 @@ export async function hashTree(
     const hit = cache.lookup(abs, sig);
     if (hit) out[i] = { path, kind: 'file', executable, digest: hit.digest, size: hit.size };
     else misses.push({ index: i, abs, sig, executable, size: st.size });
+  }
+
+  const large = misses.filter((m) => m.size > BigInt(SMALL_FILE));
+  const largeBytes = large.reduce((n, m) => n + Number(m.size), 0);
+  if (large.length >= 2 && largeBytes >= POOL_MIN_BYTES && availableParallelism() > 1) {
+    // Large files are CPU-bound to hash: spread them over every core.
+    const started = nowNs();
+    const results = await hashFilesInThreads(
+      large.map((m) => ({ path: m.abs, size: Number(m.size) })),
+    );
+    const done = new Set<number>();
+    results.forEach((r, k) => {
+      const m = large[k]!;
+      if ('error' in r) return; // hashed again below, where the error surfaces
+      out[m.index] = {
+        path: entries[m.index]!.path,
+        kind: 'file',
+        executable: m.executable,
+        digest: r.digest,
+        size: r.size,
+      };
+      cache.record(m.abs, m.sig, r.digest, r.size, started);
+      done.add(m.index);
+    });
+    events?.({
+      type: 'progress',
+      phase: 'hash',
+      done: done.size,
+      total: misses.length,
+      bytes: largeBytes,
+    });
+    misses.splice(0, misses.length, ...misses.filter((m) => !done.has(m.index)));
   }
 
   if (misses.length > 0) {
