@@ -208,3 +208,35 @@ describe('hashTree with large files on a cold cache', () => {
     ]);
   });
 });
+
+describe('StatCache across projects', () => {
+  it('loads only the entries below the directory being hashed, and still answers for others', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'airlock-hash-b-'));
+    try {
+      write('a.txt', 'A');
+      writeFileSync(join(other, 'b.txt'), 'B');
+      const old = new Date(Date.now() - 10_000);
+      utimesSync(join(root, 'a.txt'), old, old);
+      utimesSync(join(other, 'b.txt'), old, old);
+      const dbFile = join(root, '.airlock', 'c.sqlite');
+      const first = StatCache.open(dbFile);
+      await hashTree(root, (await walkGlobs(root, ['*.txt'])).matched, first);
+      await hashTree(other, (await walkGlobs(other, ['*.txt'])).matched, first);
+      first.close();
+
+      const second = StatCache.open(dbFile);
+      second.preload(root);
+      const sigOf = (p: string) => fileSig(lstatSync(p, { bigint: true }));
+      expect(second.lookup(join(root, 'a.txt'), sigOf(join(root, 'a.txt')))?.digest).toBe(
+        sha256('A'),
+      );
+      // Not preloaded: answered by a single-row query.
+      expect(second.lookup(join(other, 'b.txt'), sigOf(join(other, 'b.txt')))?.digest).toBe(
+        sha256('B'),
+      );
+      second.close();
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+});

@@ -22,6 +22,7 @@ export async function hashTree(
   cache: StatCache,
   events?: EventSink,
 ): Promise<TreeEntry[]> {
+  cache.preload(root);
   const out: (TreeEntry | undefined)[] = new Array<TreeEntry | undefined>(entries.length);
   const misses: {
     index: number;

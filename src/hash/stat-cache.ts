@@ -48,11 +48,15 @@ interface Row {
 /** A persistent map from (path, stat signature) to content digest. */
 export class StatCache {
   private readonly db: Database.Database;
-  private rows: Map<string, Row> | undefined;
+  private readonly rows = new Map<string, Row>();
+  private readonly loaded = new Set<string>();
+  private allLoaded = false;
   private pending: Row[] = [];
+  private readonly one: Database.Statement;
 
   private constructor(db: Database.Database) {
     this.db = db;
+    this.one = db.prepare('SELECT path, sig, digest, size, hashed_ns FROM files WHERE path = ?');
   }
 
   /** Opens (creating when needed) the cache database at `file`. */
@@ -77,29 +81,61 @@ export class StatCache {
     return new StatCache(db);
   }
 
+  /** Every row, loaded on demand (prune and tests); normal lookups go by directory. */
   private load(): Map<string, Row> {
-    if (!this.rows) {
-      this.rows = new Map();
-      const stmt = this.db
-        .prepare('SELECT path, sig, digest, size, hashed_ns FROM files')
-        .raw(true);
-      for (const [path, sig, digest, size, hashed_ns] of stmt.iterate() as IterableIterator<
-        [string, string, string, number, string]
-      >) {
-        this.rows.set(path, { path, sig, digest, size, hashed_ns });
-      }
+    if (!this.allLoaded) {
+      this.loadRange('', '\u{10ffff}');
+      this.allLoaded = true;
     }
     return this.rows;
   }
 
+  private loadRange(from: string, to: string): void {
+    const stmt = this.db
+      .prepare('SELECT path, sig, digest, size, hashed_ns FROM files WHERE path >= ? AND path < ?')
+      .raw(true);
+    for (const [path, sig, digest, size, hashed_ns] of stmt.iterate(from, to) as IterableIterator<
+      [string, string, string, number, string]
+    >) {
+      if (!this.rows.has(path)) this.rows.set(path, { path, sig, digest, size, hashed_ns });
+    }
+  }
+
+  /**
+   * Loads, in one range query, every entry below `dir` (a project root, a
+   * tree directory): the store holds the entries of every project, and a
+   * build reads only its own. Paths outside preloaded directories are
+   * looked up one by one.
+   */
+  preload(dir: string): void {
+    const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+    if (prefix === '/' || this.allLoaded || this.loaded.has(prefix)) return;
+    // '0' is the character after '/': the range is exactly the paths below dir.
+    this.loadRange(prefix, `${prefix.slice(0, -1)}0`);
+    this.loaded.add(prefix);
+  }
+
+  private row(path: string): Row | undefined {
+    const hit = this.rows.get(path);
+    if (hit || this.allLoaded || this.isPreloaded(path)) return hit;
+    const row = this.one.get(path) as Row | undefined;
+    if (row) this.rows.set(path, row);
+    return row;
+  }
+
+  private isPreloaded(path: string): boolean {
+    for (const prefix of this.loaded) if (path.startsWith(prefix)) return true;
+    return false;
+  }
+
   /** True when `path` has an entry at all (whatever its signature). */
   has(path: string): boolean {
-    return this.load().has(path);
+    return this.row(path) !== undefined;
   }
 
   /** The cached digest for `path` if its signature is unchanged and not racy. */
   lookup(path: string, sig: FileSig): { digest: Digest; size: number } | undefined {
-    const row = this.load().get(path);
+    const row = this.row(path);
     if (!row || row.sig !== sig.sig) return undefined;
     if (sig.mtimeNs >= BigInt(row.hashed_ns) - RACY_NS) return undefined;
     return { digest: row.digest as Digest, size: row.size };
@@ -108,7 +144,7 @@ export class StatCache {
   /** Remembers a digest for `path`; `hashedNs` is the wall time before its bytes were read. */
   record(path: string, sig: FileSig, digest: Digest, size: number, hashedNs: bigint): void {
     const row: Row = { path, sig: sig.sig, digest, size, hashed_ns: hashedNs.toString() };
-    this.load().set(path, row);
+    this.rows.set(path, row);
     this.pending.push(row);
   }
 
@@ -140,7 +176,7 @@ export class StatCache {
     this.db.transaction(() => {
       for (const path of gone) del.run(path);
     })();
-    for (const path of gone) this.rows?.delete(path);
+    for (const path of gone) this.rows.delete(path);
     return gone.length;
   }
 
