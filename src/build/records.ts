@@ -69,6 +69,14 @@ export class BuildRecords {
     this.stmt('INSERT OR REPLACE INTO config (key, json) VALUES (?, ?)').run(key, json);
   }
 
+  /** Empties the derived caches (SOURCE_DATE_EPOCH per commit, parsed configs); returns rows removed. */
+  clearCaches(): number {
+    return (
+      this.db.prepare('DELETE FROM sde').run().changes +
+      this.db.prepare('DELETE FROM config').run().changes
+    );
+  }
+
   close(): void {
     this.db.close();
   }

@@ -1,6 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionResult } from '../build/action.js';
+import { BuildRecords } from '../build/records.js';
 import { digestHex } from '../core/digest.js';
 import { StatCache } from '../hash/stat-cache.js';
 import { Store, defaultStoreRoot, type FsckReport, type GcReport } from '../store/index.js';
@@ -68,11 +69,15 @@ export async function runGc(opts: {
     const rootsRemoved = await sweep('roots', liveRoots);
     let statEntriesPruned = 0;
     if (!opts.dryRun) {
-      const cache = StatCache.open(join(store.root, 'airlock', 'v1', 'build.sqlite'));
+      const db = join(store.root, 'airlock', 'v1', 'build.sqlite');
+      const cache = StatCache.open(db);
+      const records = new BuildRecords(db);
       try {
         statEntriesPruned = cache.prune();
+        records.clearCaches(); // recomputed on the next build
       } finally {
         cache.close();
+        records.close();
       }
     }
     return { ...report, treesRemoved, rootsRemoved, statEntriesPruned };
