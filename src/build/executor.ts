@@ -473,9 +473,9 @@ async function stage(
   const files = plan.inputs.filter((e) => e.kind === 'file').map((e) => e.path);
   const binds = planInputBinds({
     inputs: files,
-    all: plan.walk.all
-      .filter((e) => e.kind === 'file' || plan.inputs.some((i) => i.path === e.path))
-      .map((e) => e.path),
+    // Every walked path, symlinks included: a directory holding any symlink is
+    // never bound whole (declared symlinks are recreated, undeclared ones stay unseen).
+    all: plan.walk.all.map((e) => e.path),
     dirs: plan.walk.dirs,
     pruned: plan.walk.pruned,
     outputs: target.outputs,

@@ -138,3 +138,16 @@ describe('diffBuilds', () => {
     ]);
   });
 });
+
+describe('planInputBinds with a symlink beside the inputs', () => {
+  it('binds the files one by one so the symlink stays unseen', () => {
+    const binds = planInputBinds({
+      inputs: ['src/a.js'],
+      all: ['src/a.js', 'src/link-to-etc'],
+      dirs: ['src'],
+      pruned: [],
+      outputs: ['dist/**'],
+    });
+    expect(binds).toEqual([{ path: 'src/a.js', dir: false }]);
+  });
+});
