@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { airlock, tempDir } from './helpers/cli.js';
@@ -45,5 +45,35 @@ describe('a project directory replaced by a symlink that leads outside', () => {
     const r = airlock(['--store', store, 'build', '-C', project]);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('error[PATH_ESCAPE]');
+  });
+});
+
+describe('an excluded symlink beside declared sources', () => {
+  const tmp = tempDir('excluded-link');
+  afterAll(() => tmp.cleanup());
+
+  it('is not visible in the sandbox', () => {
+    const project = join(tmp.path, 'p');
+    mkdirSync(join(project, 'src'), { recursive: true });
+    writeFileSync(join(project, 'src', 'a.txt'), 'a\n');
+    symlinkSync('../elsewhere', join(project, 'src', 'link'));
+    writeFileSync(
+      join(project, 'airlock.yaml'),
+      [
+        'version: 1',
+        'name: links',
+        'sourceDateEpoch: 1700000000',
+        'targets:',
+        '  t:',
+        '    sources: ["src/**"]',
+        '    exclude: ["src/link"]',
+        '    steps: ["mkdir -p out && ls -A src > out/listing.txt"]',
+        '    outputs: ["out/**"]',
+        '',
+      ].join('\n'),
+    );
+    const r = airlock(['--store', join(tmp.path, 'store'), 'build', '-C', project]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(project, 'out', 'listing.txt'), 'utf8')).toBe('a.txt\n');
   });
 });
