@@ -177,7 +177,7 @@ describe('airlock init', () => {
     writeFileSync(join(dir, 'Makefile'), 'all:\n\tcc -o out/app main.c\n');
     writeFileSync(join(dir, 'main.c'), 'int main(void){return 0;}\n');
     const r = await runInit({ root: dir, clock: fixedClock(1_700_000_000_000) });
-    expect(r.text).toContain('sourceDateEpoch: 1700000000');
+    expect(r.text).toContain('# sourceDateEpoch: 1700000000');
     expect(r.text).toMatch(/build:\n {4}sources: \["package.json", "package-lock.json"/);
     expect(r.text).toContain('      - npm ci --offline\n      - npm run build');
     expect(r.text).toContain('  native:');

@@ -71,9 +71,9 @@ export function renderAirlockYaml(det: Detection, sourceDateEpoch: number): stri
     '# Every target builds offline in a sandbox from its declared inputs only.',
     'version: 1',
     `name: ${q(det.name)}`,
-    '# Fixed timestamp for every output (reproducible-builds.org SOURCE_DATE_EPOCH);',
-    '# set it to your last commit time: git log -1 --format=%ct',
-    `sourceDateEpoch: ${sourceDateEpoch}`,
+    '# SOURCE_DATE_EPOCH (reproducible-builds.org) for every output defaults to the time of the',
+    "# last git commit touching each target's sources; to pin one value instead:",
+    `# sourceDateEpoch: ${sourceDateEpoch}`,
     'targets:',
   ];
   const toolchain = (host: string[]): string[] => [

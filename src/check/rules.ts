@@ -193,13 +193,6 @@ export const RULES = {
     'Environment passed through from the host',
     'Host environment values differ between machines and leak into outputs (level 4 needs a scrubbed environment).',
   ),
-  airlockNoSde: rule(
-    'airlock/source-date-epoch',
-    'warning',
-    3,
-    'No sourceDateEpoch',
-    'Without SOURCE_DATE_EPOCH, timestamps in outputs come from the wall clock (level 4 needs it set).',
-  ),
   noConfig: rule(
     'airlock/no-config',
     'note',

@@ -329,7 +329,11 @@ export interface AirlockYamlContext {
 
 const HOST_ENV_RE = /\$\{?[A-Za-z_]\w*\}?|\bfromHost\b/;
 
-/** Runs the airlock.yaml rules: host toolchain, toolchain digest, network, host env, unlocked inputs, SOURCE_DATE_EPOCH. */
+/**
+ * Runs the airlock.yaml rules: host toolchain, toolchain digest, network,
+ * host env, unlocked inputs. (No SOURCE_DATE_EPOCH rule: `airlock build`
+ * always sets it, from the config, the last git commit, or a fixed default.)
+ */
 export function checkAirlockYaml(file: SourceFile, ctx: AirlockYamlContext): Finding[] {
   const p = parse(file);
   if (!('doc' in p)) return [p];
@@ -360,7 +364,6 @@ export function checkAirlockYaml(file: SourceFile, ctx: AirlockYamlContext): Fin
   }
   const targets = root.get('targets', true);
   let external = false;
-  let sde = root.has('sourceDateEpoch');
   const keyPos = (m: YAMLMap, key: string): Span => {
     const pair = m.items.find((i) => isScalar(i.key) && i.key.value === key);
     return at(lc, pair?.key as Node | undefined);
@@ -370,7 +373,6 @@ export function checkAirlockYaml(file: SourceFile, ctx: AirlockYamlContext): Fin
       const name = isScalar(tp.key) ? String(tp.key.value) : '';
       const t = tp.value;
       if (!isMap(t)) continue;
-      if (t.has('sourceDateEpoch')) sde = true;
       const tc = t.get('toolchain', true);
       if (isMap(tc)) {
         if (tc.has('host')) {
@@ -453,17 +455,6 @@ export function checkAirlockYaml(file: SourceFile, ctx: AirlockYamlContext): Fin
         keyPos(root, 'targets'),
         'targets declare external inputs but airlock.lock is missing',
         'Run `airlock lock` and commit airlock.lock, then `airlock fetch`.',
-      ),
-    );
-  }
-  if (!sde) {
-    out.push(
-      finding(
-        RULES.airlockNoSde,
-        file.path,
-        keyPos(root, 'version'),
-        'no sourceDateEpoch is set',
-        'Add `sourceDateEpoch: <unix seconds>` (for example the last commit time) at the top level.',
       ),
     );
   }
