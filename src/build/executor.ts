@@ -280,23 +280,23 @@ export async function buildTarget(
     blobs: [],
   };
 
+  /** Tags the artifact, remembers the build for `why`, and reports the target done. */
+  const finish = async (
+    cached: boolean,
+    resultDigest: Digest,
+    result: ActionResult,
+  ): Promise<TargetBuild> => {
+    const tagged = await tagArtifact(ctx, target, result, action.sourceDateEpoch);
+    await remember(ctx, target, record);
+    ctx.events({ type: 'target', target: target.name, state: cached ? 'cached' : 'built' });
+    const sourceDateEpoch = action.sourceDateEpoch;
+    return { target: target.name, key, cached, resultDigest, result, ...tagged, sourceDateEpoch };
+  };
+
   if (ctx.useCache) {
     const hit = await cachedResult(ctx, key);
     const restored = hit && (await restoreOrForget(ctx, target, key, hit.result));
-    if (hit && restored) {
-      const tagged = await tagArtifact(ctx, target, hit.result, action.sourceDateEpoch);
-      await remember(ctx, target, record);
-      ctx.events({ type: 'target', target: target.name, state: 'cached' });
-      return {
-        target: target.name,
-        key,
-        cached: true,
-        resultDigest: hit.digest,
-        result: hit.result,
-        ...tagged,
-        sourceDateEpoch: action.sourceDateEpoch,
-      };
-    }
+    if (hit && restored) return finish(true, hit.digest, hit.result);
   }
 
   ctx.events({ type: 'target', target: target.name, state: 'running' });
@@ -376,19 +376,8 @@ export async function buildTarget(
       await ctx.remoteCache?.publish(key, stored.digest);
     }
     await adoptTree(ctx, workDir, result);
-    const tagged = await tagArtifact(ctx, target, result, action.sourceDateEpoch);
     if (ctx.materialize) await materialize(ctx, target, result);
-    await remember(ctx, target, record);
-    ctx.events({ type: 'target', target: target.name, state: 'built' });
-    return {
-      target: target.name,
-      key,
-      cached: false,
-      resultDigest: stored.digest,
-      result,
-      ...tagged,
-      sourceDateEpoch: action.sourceDateEpoch,
-    };
+    return await finish(false, stored.digest, result);
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
