@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { open, readdir, stat, unlink } from 'node:fs/promises';
+import { open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   compareBytes,
@@ -226,7 +226,8 @@ export async function runFsck(
     if (repair) {
       const st = await stat(path).catch(() => undefined);
       if (st !== undefined && st.mtimeMs < ctx.clock.now() - grace) {
-        await unlink(path).catch(() => undefined);
+        // Build work directories live here too: remove files and directories alike.
+        await rm(path, { recursive: true, force: true }).catch(() => undefined);
         removed = true;
       }
     }
@@ -362,7 +363,7 @@ export async function runGc(
     const path = join(ctx.paths.tmp, name);
     const st = await stat(path).catch(() => undefined);
     if (st === undefined || st.mtimeMs >= tmpCutoff) continue;
-    if (!dryRun) await unlink(path).catch(() => undefined);
+    if (!dryRun) await rm(path, { recursive: true, force: true }).catch(() => undefined);
     tmpFilesRemoved++;
   }
 

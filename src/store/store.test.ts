@@ -1,4 +1,4 @@
-import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AirlockError, digestJson, fixedClock, sha256, type AirlockEvent } from '../core/index.js';
@@ -395,11 +395,15 @@ describe('fsck', () => {
     await store.setTag('v1', img.manifest);
     const leftover = join(store.tmpDir, 'blob-old.part');
     await writeFile(leftover, 'partial');
+    // A build work directory left by a killed build, with files inside.
+    await mkdir(join(store.tmpDir, 'work-old', 'dist'), { recursive: true });
+    await writeFile(join(store.tmpDir, 'work-old', 'dist', 'x'), 'x');
     await writeFile(join(store.root, 'index.json'), '{}');
 
     const first = await store.fsck({ repair: true, tmpGraceMs: -60_000 });
     expect(first.ok).toBe(true);
     expect(first.problems.map((p) => [p.kind, p.repaired])).toEqual([
+      ['leftover-tmp', true],
       ['leftover-tmp', true],
       ['index-out-of-sync', true],
     ]);
