@@ -243,7 +243,9 @@ export class RegistryClient {
         throw err;
       }
       if (spec.ok.includes(res.status)) return res;
-      if (res.status === 401 && !authTried) {
+      // Only the registry itself may challenge: a host it redirected to must
+      // never learn its credentials (a storage host could name its own realm).
+      if (res.status === 401 && !authTried && this.answeredBy.get(res) === this.origin) {
         authTried = true;
         const header = res.headers.get('www-authenticate');
         await res.body?.cancel();
@@ -282,6 +284,9 @@ export class RegistryClient {
     });
     await this.sleep(ms);
   }
+
+  /** The origin that finally answered each response (after redirects). */
+  private readonly answeredBy = new WeakMap<Response, string>();
 
   /** One HTTP exchange, following up to 5 GET/HEAD redirects itself. */
   private async send(spec: RequestSpec): Promise<Response> {
@@ -327,6 +332,7 @@ export class RegistryClient {
         !(spec.method === 'GET' || spec.method === 'HEAD') ||
         spec.ok.includes(res.status)
       ) {
+        this.answeredBy.set(res, url.origin);
         return res;
       }
       await res.body?.cancel();
@@ -709,31 +715,36 @@ export class RegistryClient {
         }
       }
     }
-    // Never commit bytes that do not hash to the digest (the source may be an unverified file).
-    if (track.hasher !== undefined && track.hashedTo === src.size) {
-      const sent = track.hasher.digest();
-      if (sent !== digest) {
-        try {
-          const del = await this.request({
-            method: 'DELETE',
-            url: location,
-            scope,
-            ok: [204, 404],
-            reference,
-            retry: false,
-          });
-          await del.body?.cancel();
-        } catch {
-          // Best effort: an abandoned session expires on the registry by itself.
-        }
-        this.fail(
-          'INTEGRITY_MISMATCH',
+    // Never commit bytes that do not hash to the digest (the source may be an
+    // unverified file). After a resume the bytes sent were not all hashed in
+    // order, so the whole source is hashed again before committing.
+    let hasher = track.hasher;
+    if (hasher === undefined || track.hashedTo !== src.size) {
+      hasher = new DigestHasher();
+      for await (const chunk of src.open(0)) hasher.update(chunk);
+    }
+    const sent = hasher.digest();
+    if (sent !== digest || hasher.size !== src.size) {
+      try {
+        const del = await this.request({
+          method: 'DELETE',
+          url: location,
+          scope,
+          ok: [204, 404],
           reference,
-          `the local content hashes to ${sent}, not to its digest`,
-          'The local copy is corrupt; run `airlock store fsck --repair` and rebuild or pull it again.',
-          { expected: digest, actual: sent },
-        );
+          retry: false,
+        });
+        await del.body?.cancel();
+      } catch {
+        // Best effort: an abandoned session expires on the registry by itself.
       }
+      this.fail(
+        'INTEGRITY_MISMATCH',
+        reference,
+        `the local content (${hasher.size} bytes) hashes to ${sent}, not to its digest`,
+        'The local copy is corrupt; run `airlock store fsck --repair` and rebuild or pull it again.',
+        { expected: digest, actual: sent },
+      );
     }
     const put = this.resolve(location);
     put.searchParams.set('digest', digest);

@@ -1,0 +1,105 @@
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { sha256 } from '../core/digest.js';
+import { staticCredentials } from './auth.js';
+import { RegistryClient } from './client.js';
+
+/** Replaces fetch for one test with a scripted registry; records every request. */
+function scriptFetch(
+  handler: (url: URL, init: RequestInit) => Promise<Response> | Response,
+): string[] {
+  const log: string[] = [];
+  vi.stubGlobal('fetch', async (input: string | URL, init: RequestInit = {}) => {
+    const url = new URL(String(input));
+    const headers = (init.headers ?? {}) as Record<string, string>;
+    log.push(`${init.method ?? 'GET'} ${url.href} auth=${headers['authorization'] ?? '-'}`);
+    return handler(url, init);
+  });
+  return log;
+}
+
+afterEach(() => vi.unstubAllGlobals());
+
+describe('RegistryClient', () => {
+  describe('when a redirect target answers 401 with its own realm', () => {
+    it('never sends the registry credentials there', async () => {
+      const log = scriptFetch((url) => {
+        if (url.host === 'reg.example.com') {
+          return new Response(null, {
+            status: 307,
+            headers: { location: 'https://cdn.attacker.net/blob' },
+          });
+        }
+        if (url.host === 'cdn.attacker.net') {
+          return new Response('', {
+            status: 401,
+            headers: {
+              'www-authenticate': 'Bearer realm="https://evil.attacker.net/token",service="x"',
+            },
+          });
+        }
+        return Response.json({ token: 't' });
+      });
+      const client = new RegistryClient('reg.example.com', {
+        credentials: staticCredentials({
+          'reg.example.com': { username: 'alice', password: 's3cret' },
+        }),
+        retries: 0,
+      });
+      const digest = sha256('any blob');
+      await expect(async () => {
+        for await (const _ of client.blobStream('team/app', { mediaType: 'x', digest, size: 1 }))
+          void _;
+      }).rejects.toThrow();
+      expect(log.some((l) => l.includes('evil.attacker.net'))).toBe(false);
+      expect(log.filter((l) => l.includes('auth=Basic'))).toEqual([]);
+    });
+  });
+
+  describe('when an upload resumes after a failed PATCH and the local bytes are not the digest', () => {
+    it('rejects with INTEGRITY_MISMATCH instead of committing', async () => {
+      const good = Buffer.from('hello world, the real content!!');
+      const bad = Buffer.from('HELLO WORLD, tampered content!!');
+      const digest = sha256(good);
+      let patches = 0;
+      const log = scriptFetch(async (url, init) => {
+        const method = init.method ?? 'GET';
+        if (init.body && !(init.body instanceof Uint8Array)) {
+          for await (const _ of init.body as AsyncIterable<Uint8Array>) void _;
+        }
+        if (method === 'HEAD') return new Response(null, { status: 404 });
+        if (method === 'POST')
+          return new Response(null, {
+            status: 202,
+            headers: { location: '/v2/r/blobs/uploads/1' },
+          });
+        if (method === 'PATCH') {
+          return patches++ === 0
+            ? new Response('', { status: 500 })
+            : new Response(null, { status: 202, headers: { location: '/v2/r/blobs/uploads/1' } });
+        }
+        if (method === 'GET') {
+          return new Response(null, {
+            status: 204,
+            headers: { location: '/v2/r/blobs/uploads/1', range: '0-4' },
+          });
+        }
+        if (method === 'PUT')
+          return new Response(null, { status: 201, headers: { 'docker-content-digest': digest } });
+        return new Response('', { status: 204 });
+      });
+      const client = new RegistryClient('reg.example.com', {
+        retries: 2,
+        sleep: async () => {},
+        chunkSize: 8,
+      });
+      const src = {
+        digest,
+        size: bad.length,
+        open: (offset: number) => Readable.from([bad.subarray(offset)]),
+      };
+      await expect(client.pushBlob('r', src)).rejects.toMatchObject({ code: 'INTEGRITY_MISMATCH' });
+      expect(log.some((l) => l.startsWith('PUT') && l.includes('digest='))).toBe(false);
+    });
+  });
+});
