@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
 import {
+  accessSync,
   chmodSync,
+  constants as fsConstants,
   copyFileSync,
   lstatSync,
   mkdirSync,
   readlinkSync,
+  realpathSync,
   rmSync,
   symlinkSync,
 } from 'node:fs';
@@ -494,10 +497,12 @@ async function stage(
   return {
     workDir,
     inputs,
-    // Tools under /usr are already visible read-only at their own paths, where
-    // drivers such as gcc find their helpers (cc1, as); only others are bound.
+    // A tool the sandbox's own PATH already finds as the very binary that was
+    // hashed runs from /usr, where drivers such as gcc find their helpers (cc1,
+    // as). Any other (outside /usr, or shadowed on the sandbox PATH by another
+    // binary) is bound at the front of PATH, so the step runs what the key pins.
     tools: plan.tools
-      .filter((t) => !t.path.startsWith('/usr/'))
+      .filter((t) => sandboxPathResolves(t.name) !== t.path)
       .map((t) => ({ name: t.name, path: t.path })),
     env: target.env,
     sourceDateEpoch: plan.action.sourceDateEpoch,
@@ -506,6 +511,21 @@ async function stage(
     staged,
     stagedDirs,
   };
+}
+
+/** The real path the sandbox's PATH (without the tools directory) finds for `name`, if any. */
+function sandboxPathResolves(name: string): string | undefined {
+  for (const dir of SANDBOX_PROFILE.env.PATH.split(':')) {
+    if (dir === SANDBOX_PROFILE.toolsDir || !dir.startsWith('/')) continue;
+    try {
+      const real = realpathSync(join(dir, name));
+      accessSync(real, fsConstants.X_OK);
+      return real;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
 }
 
 /** The parent directories of a tree's entries, minimised (top-level files are bound one by one). */
