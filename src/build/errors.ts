@@ -5,4 +5,5 @@ export type BuildErrorCode =
   | 'DEP_FAILED'
   | 'UNKNOWN_TARGET'
   | 'TOOL_NOT_FOUND'
-  | 'INTERRUPTED';
+  | 'INTERRUPTED'
+  | 'INPUTS_CHANGED';

@@ -23,7 +23,7 @@ import { digestHex, sha256, type Digest } from '../core/digest.js';
 import { AirlockError, isAirlockError } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import { treeDigest, type TreeEntry } from '../core/tree.js';
-import { hashTree } from '../hash/inputs.js';
+import { changedSince, hashTree } from '../hash/inputs.js';
 import type { StatCache } from '../hash/stat-cache.js';
 import { assertInsideRoot, globMatcher, walkGlobs } from '../hash/walk.js';
 import { SANDBOX_PROFILE, sandboxProfile } from '../sandbox/profile.js';
@@ -129,14 +129,12 @@ export async function planAction(
   inputs: TreeEntry[];
   tools: HostTool[];
   walk: Awaited<ReturnType<typeof walkGlobs>>;
+  /** Stat signature of every input when it was hashed (to catch changes during the build). */
+  sigs: Map<string, string>;
   rootfs?: string;
 }> {
   const root = ctx.sourceRoot ?? ctx.project.root;
-  const allOutputs = [...ctx.project.targets.values()].flatMap((t) => t.outputs);
-  const walk = await walkGlobs(root, target.sources, [
-    ...target.exclude,
-    ...mayOverlap(allOutputs, target.sources),
-  ]);
+  const walk = await walkGlobs(root, target.sources, sourceExcludes(ctx, target));
   for (const pattern of target.sources) {
     const m = globMatcher([pattern]);
     if (!walk.matched.some((e) => m(e.path))) {
@@ -150,7 +148,8 @@ export async function planAction(
       );
     }
   }
-  const inputs = await hashTree(root, walk.matched, ctx.statCache, ctx.events);
+  const sigs = new Map<string, string>();
+  const inputs = await hashTree(root, walk.matched, ctx.statCache, ctx.events, sigs);
   const toolKey = target.toolchain.host.join('\0');
   let toolsP = ctx.memo.tools.get(toolKey);
   if (!toolsP) {
@@ -194,8 +193,43 @@ export async function planAction(
     inputs,
     tools,
     walk,
+    sigs,
     ...(imageRoot ? { rootfs: imageRoot.root } : {}),
   };
+}
+
+/** What never counts as a source of `target`: its excludes and every target's outputs nearby. */
+function sourceExcludes(ctx: BuildContext, target: TargetConfig): string[] {
+  const allOutputs = [...ctx.project.targets.values()].flatMap((t) => t.outputs);
+  return [...target.exclude, ...mayOverlap(allOutputs, target.sources)];
+}
+
+/**
+ * Refuses to record a build whose inputs changed while its steps ran (an
+ * editor, another process, or a target writing into these sources): the
+ * step may have seen bytes the action key does not describe.
+ */
+async function assertInputsUnchanged(
+  ctx: BuildContext,
+  target: TargetConfig,
+  plan: Awaited<ReturnType<typeof planAction>>,
+): Promise<void> {
+  const root = ctx.sourceRoot ?? ctx.project.root;
+  const now = await walkGlobs(root, target.sources, sourceExcludes(ctx, target));
+  const before = plan.walk.matched.map((e) => e.path);
+  const added = now.matched.map((e) => e.path).filter((p) => !plan.sigs.has(p));
+  const changed = [...added, ...changedSince(root, plan.walk.matched, plan.sigs)];
+  if (changed.length === 0 && now.matched.length === before.length) return;
+  const shown =
+    changed.length > 0 ? changed : before.filter((p) => !now.matched.some((e) => e.path === p));
+  throw new AirlockError<BuildErrorCode>(
+    'INPUTS_CHANGED',
+    `target "${target.name}": ${shown.length} input(s) changed while it was building (${shown.slice(0, 5).join(', ')}${shown.length > 5 ? ', …' : ''}); nothing was cached`,
+    {
+      hint: "Build again once nothing else writes to the sources; if a target writes into another target's sources, declare it as a dependency instead.",
+      details: { target: target.name, paths: shown },
+    },
+  );
 }
 
 let profileDigest: Digest | undefined;
@@ -353,6 +387,7 @@ export async function buildTarget(
         );
       }
     }
+    await assertInputsUnchanged(ctx, target, plan);
     const outputs = await collectOutputs(ctx, target, workDir, spec);
     // The archive and sandbox modules load only when something is built or
     // restored: a no-op build never pays for them.
@@ -470,7 +505,9 @@ async function stage(
     all: plan.walk.all.map((e) => e.path),
     dirs: plan.walk.dirs,
     pruned: plan.walk.pruned,
-    outputs: target.outputs,
+    // Any target's outputs, not only this one's: another target building at the
+    // same time must not be able to add files inside a directory bound whole.
+    outputs: [...ctx.project.targets.values()].flatMap((t) => t.outputs),
   });
   const inputs: SandboxSpec['inputs'] = binds.map((b) => ({
     source: join(root, b.path),

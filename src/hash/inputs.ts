@@ -21,6 +21,8 @@ export async function hashTree(
   entries: readonly WalkedEntry[],
   cache: StatCache,
   events?: EventSink,
+  /** Receives each entry's stat signature (or link target), to detect later changes. */
+  sigs?: Map<string, string>,
 ): Promise<TreeEntry[]> {
   cache.preload(root);
   const out: (TreeEntry | undefined)[] = new Array<TreeEntry | undefined>(entries.length);
@@ -44,7 +46,9 @@ export async function hashTree(
       if (got?.digest !== undefined && got.size !== undefined) {
         const executable = (got.st.mode & 0o111n) !== 0n;
         out[i] = { path, kind: 'file', executable, digest: got.digest, size: got.size };
-        cache.record(abs, fileSig(got.st), got.digest, got.size, coldStart);
+        const coldSig = fileSig(got.st);
+        cache.record(abs, coldSig, got.digest, got.size, coldStart);
+        sigs?.set(path, coldSig.sig);
         coldBytes += got.size;
         if (events && ++coldFiles % 1000 === 0) {
           events({ type: 'progress', phase: 'hash', done: coldFiles, bytes: coldBytes });
@@ -59,12 +63,15 @@ export async function hashTree(
       continue;
     }
     if (kind === 'symlink' || st.isSymbolicLink()) {
-      out[i] = { path, kind: 'symlink', target: readlinkSync(abs) };
+      const target = readlinkSync(abs);
+      out[i] = { path, kind: 'symlink', target };
+      sigs?.set(path, `-> ${target}`);
       continue;
     }
     if (!st.isFile()) continue;
     const executable = (st.mode & 0o111n) !== 0n;
     const sig = fileSig(st);
+    sigs?.set(path, sig.sig);
     const hit = cache.lookup(abs, sig);
     if (hit) out[i] = { path, kind: 'file', executable, digest: hit.digest, size: hit.size };
     else misses.push({ index: i, abs, sig, executable, size: st.size });
@@ -131,4 +138,29 @@ export async function hashTree(
     events?.({ type: 'progress', phase: 'hash', done, total: misses.length, bytes });
   }
   return out.filter((e): e is TreeEntry => e !== undefined);
+}
+
+/**
+ * The paths among `entries` whose stat signature (or link target) is no
+ * longer the one in `sigs`, plus those that vanished: anything written to
+ * them since `hashTree` recorded the signatures, even if restored since.
+ */
+export function changedSince(
+  root: string,
+  entries: readonly WalkedEntry[],
+  sigs: ReadonlyMap<string, string>,
+): string[] {
+  const changed: string[] = [];
+  for (const { path } of entries) {
+    const abs = join(root, path);
+    let now: string | undefined;
+    try {
+      const st = lstatSync(abs, { bigint: true });
+      now = st.isSymbolicLink() ? `-> ${readlinkSync(abs)}` : fileSig(st).sig;
+    } catch {
+      now = undefined;
+    }
+    if (now !== sigs.get(path)) changed.push(path);
+  }
+  return changed;
 }
