@@ -678,11 +678,19 @@ async function materialize(
   result: ActionResult,
 ): Promise<void> {
   const root = ctx.project.root;
+  const want = new Map(result.outputs.entries.map((e) => [e.path, e]));
+  // A file another target's outputs claim is that target's, unless this
+  // result has it too: never compared here, never removed as stale.
+  const others = globMatcher(
+    [...ctx.project.targets.values()]
+      .filter((t) => t.name !== target.name)
+      .flatMap((t) => t.outputs),
+  );
   const walk = await walkGlobs(root, target.outputs);
-  const have = await hashTree(root, walk.matched, ctx.statCache);
+  const mine = walk.matched.filter((e) => want.has(e.path) || !others(e.path));
+  const have = await hashTree(root, mine, ctx.statCache);
   if (treeDigest(have) === result.outputs.tree) return;
   const src = await ensureTree(ctx, result);
-  const want = new Map(result.outputs.entries.map((e) => [e.path, e]));
   for (const e of have) if (!want.has(e.path)) rmSync(join(root, e.path), { force: true });
   const current = new Map(have.map((e) => [e.path, e]));
   const madeDirs = new Set<string>();
