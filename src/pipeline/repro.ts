@@ -94,10 +94,19 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
       'reversed staging order',
       'hostname',
     ];
-    const extraEnv: Record<string, string> = {};
+    // The clock shift goes in through /etc/ld.so.preload and /etc/faketimerc,
+    // not LD_PRELOAD/FAKETIME, so a step that records its environment sees no
+    // difference (except FAKETIME_SHARED, which libfaketime 0.9.10 sets itself).
+    const etcFiles: { name: string; source: string }[] = [];
     if (existsSync(LIBFAKETIME)) {
-      extraEnv.LD_PRELOAD = LIBFAKETIME;
-      extraEnv.FAKETIME = '+3d';
+      const etc = join(scratch, 'etc');
+      await mkdir(etc);
+      await writeFile(join(etc, 'ld.so.preload'), `${LIBFAKETIME}\n`);
+      await writeFile(join(etc, 'faketimerc'), '+3d\n');
+      etcFiles.push(
+        { name: 'ld.so.preload', source: join(etc, 'ld.so.preload') },
+        { name: 'faketimerc', source: join(etc, 'faketimerc') },
+      );
       varied.push('clock shifted by +3 days (libfaketime)');
     } else {
       req.events({
@@ -129,7 +138,7 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
             record: false,
             sourceRoot: copyRoot,
             ...sig,
-            variant: { reverseInputs: true, hostname: 'repro-b', extraEnv },
+            variant: { reverseInputs: true, hostname: 'repro-b', etcFiles },
           }),
           ...imageRoots,
         },

@@ -177,6 +177,22 @@ describe('bwrapArgs', () => {
   });
 });
 
+describe('bwrapArgs with variant files in /etc (repro)', () => {
+  it('binds each file read-only at /etc/<name>', () => {
+    const args = bwrapArgs(
+      spec({ variant: { etcFiles: [{ name: 'faketimerc', source: '/tmp/x/faketimerc' }] } }),
+    );
+    const i = args.indexOf('/tmp/x/faketimerc');
+    expect(args.slice(i - 1, i + 2)).toEqual(['--ro-bind', '/tmp/x/faketimerc', '/etc/faketimerc']);
+  });
+
+  it('refuses a name that is not a plain file name in /etc', () => {
+    expect(() =>
+      bwrapArgs(spec({ variant: { etcFiles: [{ name: '../passwd', source: '/tmp/x' }] } })),
+    ).toThrow(/not a plain file name/);
+  });
+});
+
 describe('SANDBOX_PROFILE', () => {
   it('is versioned canonical-JSON data naming the fixed paths and environment', () => {
     expect(SANDBOX_PROFILE.version).toMatch(/^airlock\.sandbox\/v\d+$/);

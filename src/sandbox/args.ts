@@ -251,6 +251,18 @@ export function bwrapArgs(
       args.push('--ro-bind', `${host.syntheticEtcDir}/${name}`, `/etc/${name}`);
     }
   }
+  for (const file of spec.variant?.etcFiles ?? []) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(file.name)) {
+      invalid(
+        `variant.etcFiles: ${JSON.stringify(file.name)} is not a plain file name`,
+        'Name a file directly in /etc.',
+        {
+          name: file.name,
+        },
+      );
+    }
+    args.push('--ro-bind', file.source, `/etc/${file.name}`);
+  }
   args.push(
     '--proc',
     '/proc',

@@ -28,7 +28,13 @@ export interface SandboxSpec {
   /** Run by /bin/sh -c, after `umask 022`. */
   command: string;
   /** Variations used by `airlock repro`: reverse mount order, extra env such as LD_PRELOAD of libfaketime + FAKETIME, other hostname. */
-  variant?: { reverseInputs?: boolean; extraEnv?: Record<string, string>; hostname?: string };
+  variant?: {
+    reverseInputs?: boolean;
+    extraEnv?: Record<string, string>;
+    hostname?: string;
+    /** Extra read-only files at /etc/<name> (e.g. ld.so.preload + faketimerc: a shifted clock the step cannot see in its environment). */
+    etcFiles?: { name: string; source: string }[];
+  };
   /** Receives output as it arrives; the same bytes are also returned in the result. */
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   /** Aborting kills the whole sandbox and rejects with SANDBOX_FAILED. */
