@@ -1,8 +1,13 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sha256 } from '../core/digest.js';
 import { staticCredentials } from './auth.js';
+import { Store } from '../store/index.js';
 import { RegistryClient } from './client.js';
+import { localReferrers, pullArtifact } from './transfer.js';
 
 /** Replaces fetch for one test with a scripted registry; records every request. */
 function scriptFetch(
@@ -100,6 +105,76 @@ describe('RegistryClient', () => {
       };
       await expect(client.pushBlob('r', src)).rejects.toMatchObject({ code: 'INTEGRITY_MISMATCH' });
       expect(log.some((l) => l.startsWith('PUT') && l.includes('digest='))).toBe(false);
+    });
+  });
+});
+
+describe('pullArtifact', () => {
+  describe('when the referrers list names a manifest whose subject is another artifact', () => {
+    it('does not record it as an attachment', async () => {
+      const cfg = Buffer.from('{}');
+      const json = (o: object): Buffer => Buffer.from(JSON.stringify(o));
+      const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+      const empty = {
+        mediaType: 'application/vnd.oci.empty.v1+json',
+        digest: sha256(cfg),
+        size: 2,
+      };
+      const subject = json({ schemaVersion: 2, mediaType: MANIFEST, config: empty, layers: [] });
+      const foreign = json({
+        schemaVersion: 2,
+        mediaType: MANIFEST,
+        artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+        config: empty,
+        layers: [],
+        subject: { mediaType: MANIFEST, digest: sha256('another artifact'), size: 1 },
+      });
+      const manifests: Record<string, Buffer> = {
+        [sha256(subject)]: subject,
+        [sha256(foreign)]: foreign,
+      };
+      scriptFetch((url) => {
+        const p = url.pathname;
+        const m = /manifests\/(.+)$/.exec(p);
+        if (m && manifests[m[1]!]) {
+          return new Response(manifests[m[1]!], { headers: { 'content-type': MANIFEST } });
+        }
+        if (/blobs\//.test(p)) return new Response(cfg);
+        const r = /referrers\/(.+)$/.exec(p);
+        if (r) {
+          const list =
+            r[1] === sha256(subject)
+              ? [{ mediaType: MANIFEST, digest: sha256(foreign), size: foreign.length }]
+              : [];
+          return new Response(
+            json({
+              schemaVersion: 2,
+              mediaType: 'application/vnd.oci.image.index.v1+json',
+              manifests: list,
+            }),
+            {
+              headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' },
+            },
+          );
+        }
+        return new Response('', { status: 404 });
+      });
+      const dir = mkdtempSync(join(tmpdir(), 'airlock-referrers-'));
+      const store = await Store.open(dir);
+      try {
+        const result = await pullArtifact(
+          new RegistryClient('reg.example.com'),
+          'app',
+          sha256(subject),
+          store,
+          'app',
+        );
+        expect(result.attachments).toEqual([]);
+        expect(await localReferrers(store, sha256(subject))).toEqual([]);
+      } finally {
+        store.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 });

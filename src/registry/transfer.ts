@@ -334,7 +334,18 @@ export async function pullArtifact(
         if (seen.has(a.digest)) continue;
         seen.add(a.digest);
         const pulled = await pullTree(client, repo, a.digest, store, counters, opts);
-        const desc: Descriptor = { ...a, mediaType: pulled.mediaType, size: pulled.size };
+        // The referrers list is the registry's word; the verified manifest
+        // decides: it must name this subject, and its own type is recorded.
+        const { manifest } = await localManifest(store, pulled, `${client.registry}/${repo}`);
+        if (manifest.subject?.digest !== subject) {
+          opts.events?.({
+            type: 'log',
+            level: 'warn',
+            message: `${client.registry}/${repo}: ${a.digest} is listed as attached to ${subject} but its subject is ${manifest.subject?.digest ?? 'missing'}; ignored`,
+          });
+          continue;
+        }
+        const desc = describe(manifest, pulled.digest, pulled.size);
         await attachLocal(store, subject, desc);
         attachments.push(desc);
         queue.push(a.digest);
