@@ -287,6 +287,24 @@ describe('extractTarGz', () => {
       expect(await readFile(join(dest, 'd', 'keep'), 'utf8')).toBe('same layer');
     });
 
+    it('keeps what the same layer wrote into a lower directory it then whites out', async () => {
+      // 'a' comes from the lower layer; this layer writes a/new, then '.wh.a'.
+      const tree = await extractTarGz(
+        chunked(
+          rawTar([
+            { name: 'a/new', content: 'same layer' },
+            { name: '.wh.a', content: '' },
+          ]),
+        ),
+        dest,
+        { applyWhiteouts: true },
+      );
+      expect(tree.map((e) => e.path)).toEqual(['a/new']);
+      expect(await readFile(join(dest, 'a', 'new'), 'utf8')).toBe('same layer');
+      // The lower layer's files under a/ are gone.
+      expect((await listTree(dest)).filter((p) => p.startsWith('a/'))).toEqual(['a/new']);
+    });
+
     it('refuses a whiteout that climbs out of the root', async () => {
       await expectRefused(
         [{ name: '../../outside/.wh.secret', content: '' }],

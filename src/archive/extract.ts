@@ -245,8 +245,12 @@ class Extractor {
     // '.wh..wh.*' other than the opaque marker is AUFS metadata: ignored.
     if (name.startsWith(WHITEOUT)) return true;
     const target = dir === '' ? name : `${dir}/${name}`;
-    // A whiteout hides lower layers only, never an entry of its own layer.
-    if (!this.seen.has(target)) await this.remove(target);
+    // A whiteout hides lower layers only, never an entry of its own layer:
+    // where this layer already wrote below `target`, only the rest goes.
+    if (this.seen.has(target)) return true;
+    const prefix = `${target}/`;
+    if ([...this.seen.keys()].some((k) => k.startsWith(prefix))) await this.purgeLower(target);
+    else await this.remove(target);
     return true;
   }
 
