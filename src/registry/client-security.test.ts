@@ -178,3 +178,28 @@ describe('pullArtifact', () => {
     });
   });
 });
+
+describe('getManifest', () => {
+  describe('when a manifest response has no Content-Length and is huge', () => {
+    it('stops reading at the 4 MiB cap with MANIFEST_INVALID', async () => {
+      let sent = 0;
+      scriptFetch(() => {
+        const stream = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            sent += 1 << 20;
+            controller.enqueue(new Uint8Array(1 << 20));
+            if (sent > 64 << 20) controller.close();
+          },
+        });
+        return new Response(stream, {
+          headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+        });
+      });
+      const client = new RegistryClient('reg.example.com', { retries: 0 });
+      await expect(client.getManifest('app', 'latest')).rejects.toMatchObject({
+        code: 'MANIFEST_INVALID',
+      });
+      expect(sent).toBeLessThan(16 << 20);
+    });
+  });
+});

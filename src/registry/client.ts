@@ -849,7 +849,23 @@ export class RegistryClient {
         'Manifests are limited to 4 MiB.',
       );
     }
-    const bytes = new Uint8Array(await res.arrayBuffer());
+    // Read with a cap: a response without Content-Length must not exhaust memory.
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+      total += chunk.byteLength;
+      if (total > MAX_MANIFEST_BYTES) {
+        await res.body?.cancel().catch(() => undefined);
+        this.fail(
+          'MANIFEST_INVALID',
+          reference,
+          `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`,
+          'Manifests are limited to 4 MiB.',
+        );
+      }
+      chunks.push(chunk);
+    }
+    const bytes = Buffer.concat(chunks);
     const digest = sha256(bytes);
     if (isDigest(ref) && digest !== ref) {
       this.fail(
