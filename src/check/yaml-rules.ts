@@ -208,20 +208,27 @@ export function checkGithubWorkflow(file: SourceFile): Finding[] {
     if (builds && /build/i.test(jobId) && ENV_WORD_RE.test(jobId))
       envBuildJobs.push({ id: jobId, node: jobPair.key as Node });
   }
-  if (envBuildJobs.length >= 2) {
-    for (const j of envBuildJobs) {
-      out.push(
-        finding(
-          RULES.ciPerEnvBuild,
-          file.path,
-          at(lc, j.node),
-          `job ${j.id} rebuilds the artifact for one environment (${envBuildJobs.map((e) => e.id).join(', ')})`,
-          'Keep one build job and promote its digest; deploy jobs differ only in config.',
-        ),
-      );
-    }
-  }
+  out.push(...perEnvironmentBuilds(file.path, lc, envBuildJobs));
   return out;
+}
+
+/** One finding per build job when two or more jobs each build for one environment. */
+function perEnvironmentBuilds(
+  path: string,
+  lc: LineCounter,
+  jobs: readonly { id: string; node: Node }[],
+): Finding[] {
+  if (jobs.length < 2) return [];
+  const all = jobs.map((e) => e.id).join(', ');
+  return jobs.map((j) =>
+    finding(
+      RULES.ciPerEnvBuild,
+      path,
+      at(lc, j.node),
+      `job ${j.id} rebuilds the artifact for one environment (${all})`,
+      'Keep one build job and promote its digest; deploy jobs differ only in config.',
+    ),
+  );
 }
 
 const GITLAB_RESERVED = new Set([
@@ -274,19 +281,7 @@ export function checkGitlabCi(file: SourceFile): Finding[] {
     if (cmds.some((c) => BUILD_CMD_RE.test(c.text)) && ENV_WORD_RE.test(id))
       envBuildJobs.push({ id, node: pair.key });
   }
-  if (envBuildJobs.length >= 2) {
-    for (const j of envBuildJobs) {
-      out.push(
-        finding(
-          RULES.ciPerEnvBuild,
-          file.path,
-          at(lc, j.node),
-          `job ${j.id} rebuilds the artifact for one environment`,
-          'Keep one build job and promote its digest; deploy jobs differ only in config.',
-        ),
-      );
-    }
-  }
+  out.push(...perEnvironmentBuilds(file.path, lc, envBuildJobs));
   return out;
 }
 

@@ -36,23 +36,26 @@ export function isTag(tag: string): boolean {
   return TAG_RE.test(tag);
 }
 
+/** Splits `rest` at the '@' found at `at` (if any) into the name and a validated digest. */
+function splitDigest(input: string, rest: string, at: number): [string, Digest | undefined] {
+  if (at < 0) return [rest, undefined];
+  const d = rest.slice(at + 1);
+  if (!isDigest(d)) bad(input, `${JSON.stringify(d)} is not sha256: and 64 lowercase hex digits`);
+  return [rest.slice(0, at), d];
+}
+
 /**
  * Parses and validates a registry reference so that every part is safe to
  * place in a URL; a first component without '.' or ':' (and not localhost)
  * means Docker Hub, as docker and skopeo read it.
  */
 export function parseRegistryRef(input: string): RegistryRef {
-  let rest = input.trim();
-  if (rest.length === 0) bad(input, 'it is empty');
-  if (rest.includes('://')) bad(input, 'leave out the scheme (use --insecure-registry for http)');
-  let digest: Digest | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    const d = rest.slice(at + 1);
-    if (!isDigest(d)) bad(input, `${JSON.stringify(d)} is not sha256: and 64 lowercase hex digits`);
-    digest = d;
-    rest = rest.slice(0, at);
-  }
+  const trimmed = input.trim();
+  if (trimmed.length === 0) bad(input, 'it is empty');
+  if (trimmed.includes('://'))
+    bad(input, 'leave out the scheme (use --insecure-registry for http)');
+  const [name, digest] = splitDigest(input, trimmed, trimmed.indexOf('@'));
+  let rest = name;
   let tag: string | undefined;
   const slash = rest.lastIndexOf('/');
   const colon = rest.lastIndexOf(':');
@@ -85,15 +88,9 @@ export function parseRegistryRef(input: string): RegistryRef {
 /** Parses `oci:<dir>[:tag][@digest]`; the directory may contain '/' but not ':'. */
 export function parseLayoutRef(input: string): LayoutRef {
   if (!input.startsWith('oci:')) bad(input, 'an OCI layout reference starts with "oci:"');
-  let rest = input.slice(4);
-  let digest: Digest | undefined;
-  const at = rest.lastIndexOf('@');
-  if (at >= 0) {
-    const d = rest.slice(at + 1);
-    if (!isDigest(d)) bad(input, `${JSON.stringify(d)} is not sha256: and 64 lowercase hex digits`);
-    digest = d;
-    rest = rest.slice(0, at);
-  }
+  const body = input.slice(4);
+  const [name, digest] = splitDigest(input, body, body.lastIndexOf('@'));
+  let rest = name;
   let tag: string | undefined;
   const colon = rest.lastIndexOf(':');
   if (colon >= 0) {
