@@ -39,20 +39,34 @@ import {
 } from './action.js';
 import { MEDIA_TYPES, imageDocuments, ociArch } from './artifact.js';
 import type { BuildErrorCode } from './errors.js';
+import { isVcsPath, outputViolations } from './output-guard.js';
 import type { BuildRecords } from './records.js';
 import { DEFAULT_SOURCE_DATE_EPOCH, gitHead, gitSourceDateEpoch } from './sde.js';
 import { planInputBinds } from './staging.js';
 import { resolveHostTools, type HostTool } from './toolchain.js';
+
+/** Where a remote hit came from and who vouched for it. */
+export interface RemoteOrigin {
+  /** `<registry>/<repository>` of the remote cache. */
+  repository: string;
+  /** Key id of the trusted builder that signed the entry, or `any` (trust: any). */
+  signer: string;
+  /** The entry's DSSE signature envelope, kept so the trust can be re-checked. */
+  envelope?: Buffer;
+}
 
 /**
  * A cache shared between machines (a registry repository). Both methods
  * absorb their own faults: a miss or a fault is `undefined`, never an error.
  */
 export interface RemoteCache {
-  /** Brings the result of `key` and every blob it declares into the local store, verified; its digest, or undefined. */
-  fetch(key: Digest): Promise<Digest | undefined>;
-  /** Publishes a successful local result: blobs first, the entry last, so it is never partially visible. */
-  publish(key: Digest, result: Digest): Promise<void>;
+  /**
+   * Brings the result of `key` and every blob it declares into the local
+   * store, verified, when a trusted builder signed it; its digest and origin, or undefined.
+   */
+  fetch(key: Digest): Promise<({ result: Digest } & RemoteOrigin) | undefined>;
+  /** Publishes a successful local result (absent on a read-only client, which never pushes). */
+  publish?(key: Digest, result: Digest): Promise<void>;
 }
 
 /** Turns a toolchain image reference `<registry>/<repo>@sha256:…` into its digest and an unpacked root filesystem. */
@@ -103,6 +117,8 @@ export interface TargetBuild {
   manifest: Descriptor;
   tag: string;
   sourceDateEpoch: number;
+  /** Set when the result was restored from a remote cache (now, or by an earlier build). */
+  origin?: RemoteOrigin;
 }
 
 /** The store tag of a target's artifact: `<project>/<target>`. */
@@ -322,18 +338,33 @@ export async function buildTarget(
     cached: boolean,
     resultDigest: Digest,
     result: ActionResult,
+    origin?: RemoteOrigin,
   ): Promise<TargetBuild> => {
     const tagged = await tagArtifact(ctx, target, result, action.sourceDateEpoch);
     await remember(ctx, target, record);
-    ctx.events({ type: 'target', target: target.name, state: cached ? 'cached' : 'built' });
+    ctx.events({
+      type: 'target',
+      target: target.name,
+      state: cached ? 'cached' : 'built',
+      ...(origin ? { detail: describeOrigin(origin) } : {}),
+    });
     const sourceDateEpoch = action.sourceDateEpoch;
-    return { target: target.name, key, cached, resultDigest, result, ...tagged, sourceDateEpoch };
+    return {
+      target: target.name,
+      key,
+      cached,
+      resultDigest,
+      result,
+      ...tagged,
+      sourceDateEpoch,
+      ...(origin ? { origin } : {}),
+    };
   };
 
   if (ctx.useCache) {
-    const hit = await cachedResult(ctx, key);
+    const hit = await cachedResult(ctx, target, key);
     const restored = hit && (await restoreOrForget(ctx, target, key, hit.result));
-    if (hit && restored) return finish(true, hit.digest, hit.result);
+    if (hit && restored) return finish(true, hit.digest, hit.result, hit.origin);
   }
 
   ctx.events({ type: 'target', target: target.name, state: 'running' });
@@ -411,7 +442,8 @@ export async function buildTarget(
     const stored = await ctx.store.putJson(result);
     if (ctx.useCache) {
       await ctx.store.putAction(key, stored.digest);
-      await ctx.remoteCache?.publish(key, stored.digest);
+      ctx.records.setOrigin(key, stored.digest, undefined);
+      await ctx.remoteCache?.publish?.(key, stored.digest);
     }
     await adoptTree(ctx, workDir, result);
     if (ctx.materialize) await materialize(ctx, target, result);
@@ -421,24 +453,77 @@ export async function buildTarget(
   }
 }
 
-/** The cached result for `key`, verified down to its layer; anything corrupt means a rebuild. */
+/** "restored from remote cache <repo>, signed by <key id>" (or the trust: any warning). */
+export function describeOrigin(origin: RemoteOrigin): string {
+  return origin.signer === 'any'
+    ? `restored from remote cache ${origin.repository}, unsigned or unchecked (trust: any)`
+    : `restored from remote cache ${origin.repository}, signed by ${origin.signer}`;
+}
+
+/**
+ * The cached result for `key` (local action cache first, then the remote
+ * cache), verified down to its layer and allowed to write only the target's
+ * declared outputs; anything corrupt or out of bounds means a rebuild. A
+ * remote result enters the local action cache only once it passed every check.
+ */
 async function cachedResult(
   ctx: BuildContext,
+  target: TargetConfig,
   key: Digest,
-): Promise<{ digest: Digest; result: ActionResult } | undefined> {
-  let resultDigest = (await ctx.store.getAction(key))?.result;
-  if (!resultDigest && ctx.remoteCache) {
-    resultDigest = await ctx.remoteCache.fetch(key);
-    if (resultDigest) await ctx.store.putAction(key, resultDigest);
+): Promise<{ digest: Digest; result: ActionResult; origin?: RemoteOrigin } | undefined> {
+  const local = (await ctx.store.getAction(key))?.result;
+  if (local) {
+    const origin = ctx.records.origin(key, local);
+    const result = await usableResult(ctx, target, key, local, origin);
+    if (result) return { digest: local, result, ...(origin ? { origin } : {}) };
+    await ctx.store.deleteAction(key);
+    ctx.records.setOrigin(key, local, undefined);
   }
-  if (!resultDigest) return undefined;
+  if (!ctx.remoteCache) return undefined;
+  const hit = await ctx.remoteCache.fetch(key);
+  if (!hit) return undefined;
+  const { result: digest, ...origin } = hit;
+  const result = await usableResult(ctx, target, key, digest, origin);
+  if (!result) return undefined;
+  await ctx.store.putAction(key, digest);
+  ctx.records.setOrigin(key, digest, origin);
+  return { digest, result, origin };
+}
+
+/** The result `digest` when it is a well-formed, intact result of `key` that writes only declared outputs. */
+async function usableResult(
+  ctx: BuildContext,
+  target: TargetConfig,
+  key: Digest,
+  digest: Digest,
+  origin: RemoteOrigin | undefined,
+): Promise<ActionResult | undefined> {
+  const where = origin ? `remote cache entry from ${origin.repository}` : 'cache entry';
+  const refuse = (why: string): undefined => {
+    ctx.events({
+      type: 'log',
+      level: 'warn',
+      message: `${where} ${key} for target "${target.name}" refused: ${why}; building instead`,
+    });
+    return undefined;
+  };
   try {
-    const result = await ctx.store.getJson<ActionResult>(resultDigest);
+    const result = await ctx.store.getJson<ActionResult>(digest);
     if (result.format !== RESULT_FORMAT || result.actionKey !== key || result.exitCode !== 0)
-      return undefined;
-    if (treeDigest(result.outputs.entries) !== result.outputs.tree) return undefined;
+      return refuse('it is not a successful result of this action');
+    const entries = Array.isArray(result.outputs?.entries) ? result.outputs.entries : undefined;
+    if (!entries) return refuse('it lists no outputs');
+    const problems = outputViolations(target.outputs, entries);
+    if (problems.length > 0) {
+      const shown = problems.slice(0, 5).join('; ') + (problems.length > 5 ? '; …' : '');
+      return refuse(
+        `it would write outside the target's declared outputs (${shown}); nothing was written`,
+      );
+    }
+    if (treeDigest(entries) !== result.outputs.tree)
+      return refuse('its tree digest does not match its entries');
     await verifyBlobCheaply(ctx, result.outputs.layer.digest);
-    return { digest: resultDigest, result };
+    return result;
   } catch (err) {
     if (isAirlockError(err, 'BLOB_CORRUPT', 'BLOB_NOT_FOUND')) {
       ctx.events({
@@ -446,7 +531,6 @@ async function cachedResult(
         level: 'warn',
         message: `cache entry ${key} is unusable (${err.message}); rebuilding`,
       });
-      await ctx.store.deleteAction(key);
       return undefined;
     }
     throw err;
@@ -588,8 +672,12 @@ async function collectOutputs(
   spec: { staged: Set<string>; stagedDirs: string[] },
 ): Promise<PackEntry[]> {
   const walk = await walkGlobs(workDir, target.outputs);
+  // Never a file under a VCS directory, whatever the globs say: a restore would write it into the project.
   const fresh = walk.matched.filter(
-    (e) => !spec.staged.has(e.path) && !spec.stagedDirs.some((d) => e.path.startsWith(`${d}/`)),
+    (e) =>
+      !isVcsPath(e.path) &&
+      !spec.staged.has(e.path) &&
+      !spec.stagedDirs.some((d) => e.path.startsWith(`${d}/`)),
   );
   for (const pattern of target.outputs) {
     const m = globMatcher([pattern]);
@@ -687,7 +775,9 @@ async function materialize(
       .flatMap((t) => t.outputs),
   );
   const walk = await walkGlobs(root, target.outputs);
-  const mine = walk.matched.filter((e) => want.has(e.path) || !others(e.path));
+  const mine = walk.matched.filter(
+    (e) => !isVcsPath(e.path) && (want.has(e.path) || !others(e.path)),
+  );
   const have = await hashTree(root, mine, ctx.statCache);
   if (treeDigest(have) === result.outputs.tree) return;
   const src = await ensureTree(ctx, result);

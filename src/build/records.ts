@@ -15,7 +15,21 @@ import type { Digest } from '../core/digest.js';
  *     config(key TEXT PRIMARY KEY, json TEXT)
  *       key: digest of (config path, its bytes, config format) → the validated
  *       model, so a no-op build need not load the YAML parser and schema
+ *     action_origin(key TEXT PRIMARY KEY, result TEXT, repository TEXT, signer TEXT, envelope BLOB)
+ *       where the action-cache entry key → result came from when it was restored
+ *       from a remote cache: the repository, the signer's key id (or "any" when
+ *       trust was `any`) and the signature envelope, so fsck can re-check it. No
+ *       row, or a row for another result: the entry was built on this machine.
  */
+
+/** Where a remote action-cache entry came from. */
+export interface ActionOrigin {
+  repository: string;
+  /** Key id (sha256 of SPKI DER) of the trusted builder that signed it, or `any`. */
+  signer: string;
+  /** The DSSE envelope it carried, if any. */
+  envelope?: Buffer;
+}
 export class BuildRecords {
   /** Prepared statements, compiled once per connection. */
   private readonly stmt: (sql: string) => Database.Statement;
@@ -31,7 +45,8 @@ export class BuildRecords {
     this.db.exec(
       'CREATE TABLE IF NOT EXISTS last_build2 (root TEXT NOT NULL, target TEXT NOT NULL, key TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (root, target));' +
         'CREATE TABLE IF NOT EXISTS sde (key TEXT PRIMARY KEY, epoch INTEGER NOT NULL);' +
-        'CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, json TEXT NOT NULL);',
+        'CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, json TEXT NOT NULL);' +
+        'CREATE TABLE IF NOT EXISTS action_origin (key TEXT PRIMARY KEY, result TEXT NOT NULL, repository TEXT NOT NULL, signer TEXT NOT NULL, envelope BLOB);',
     );
   }
 
@@ -67,6 +82,51 @@ export class BuildRecords {
 
   setConfig(key: string, json: string): void {
     this.stmt('INSERT OR REPLACE INTO config (key, json) VALUES (?, ?)').run(key, json);
+  }
+
+  /** The remote origin of the cache entry `key → result`; undefined when it was built here. */
+  origin(key: Digest, result: Digest): ActionOrigin | undefined {
+    const row = this.stmt(
+      'SELECT repository, signer, envelope FROM action_origin WHERE key = ? AND result = ?',
+    ).get(key, result) as
+      { repository: string; signer: string; envelope: Buffer | null } | undefined;
+    if (!row) return undefined;
+    return {
+      repository: row.repository,
+      signer: row.signer,
+      ...(row.envelope ? { envelope: row.envelope } : {}),
+    };
+  }
+
+  /** Remembers (origin given) or forgets (undefined: built here) where `key → result` came from. */
+  setOrigin(key: Digest, result: Digest, origin: ActionOrigin | undefined): void {
+    if (!origin) {
+      this.stmt('DELETE FROM action_origin WHERE key = ?').run(key);
+      return;
+    }
+    this.stmt(
+      'INSERT OR REPLACE INTO action_origin (key, result, repository, signer, envelope) VALUES (?, ?, ?, ?, ?)',
+    ).run(key, result, origin.repository, origin.signer, origin.envelope ?? null);
+  }
+
+  /** Every remembered remote origin. */
+  origins(): ({ key: Digest; result: Digest } & ActionOrigin)[] {
+    const rows = this.stmt(
+      'SELECT key, result, repository, signer, envelope FROM action_origin',
+    ).all() as {
+      key: Digest;
+      result: Digest;
+      repository: string;
+      signer: string;
+      envelope: Buffer | null;
+    }[];
+    return rows.map((r) => ({
+      key: r.key,
+      result: r.result,
+      repository: r.repository,
+      signer: r.signer,
+      ...(r.envelope ? { envelope: r.envelope } : {}),
+    }));
   }
 
   /** Empties the derived caches (SOURCE_DATE_EPOCH per commit, parsed configs); returns rows removed. */

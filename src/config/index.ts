@@ -6,6 +6,7 @@ export type {
   ImageConfig,
   PlanErrorCode,
   ProjectConfig,
+  RemoteCacheConfig,
   TargetConfig,
 } from './model.js';
 export { analyzeConfig, parseConfig } from './parse.js';

@@ -57,6 +57,24 @@ export interface TargetConfig {
   image?: ImageConfig;
 }
 
+/** The remote action cache (a registry repository) and who is trusted to fill it. */
+export interface RemoteCacheConfig {
+  /** `host[:port]/repo`. */
+  repository: string;
+  /** `read` never pushes (developer machines); `readwrite` publishes signed entries (CI builders). */
+  mode: 'read' | 'readwrite';
+  /**
+   * Builders whose signed entries are used: absolute paths of PEM public keys
+   * (written relative to the project), or `any` to use unsigned entries too
+   * (with a warning at every use). Empty: remote entries are never used.
+   */
+  trust: 'any' | string[];
+  /** Absolute path of the cosign-format private key that signs published entries. */
+  signingKey?: string;
+  /** Publish step logs with entries (scrubbed of host paths); default false. */
+  publishLogs: boolean;
+}
+
 /** A validated airlock.yaml. */
 export interface ProjectConfig {
   /** Absolute path of the airlock.yaml. */
@@ -65,8 +83,8 @@ export interface ProjectConfig {
   root: string;
   name: string;
   sourceDateEpoch?: number;
-  /** Shared caches; `remote` is a registry repository `host[:port]/repo`. */
-  cache?: { remote?: string };
+  /** Shared caches. */
+  cache?: { remote?: RemoteCacheConfig };
   /** Insertion order = file order. */
   targets: ReadonlyMap<string, TargetConfig>;
 }

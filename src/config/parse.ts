@@ -9,12 +9,13 @@ import type {
   DepConfig,
   ImageConfig,
   ProjectConfig,
+  RemoteCacheConfig,
   TargetConfig,
 } from './model.js';
 import { CONFIG_VERSION } from './model.js';
 import { EXAMPLES, ProblemList, describeValue } from './problems.js';
 import { checkName, checkRules, normalizeDepPath, normalizeGlob } from './rules.js';
-import { KNOWN_KEYS, projectSchema } from './schema.js';
+import { KNOWN_KEYS, projectSchema, remoteCacheSchema } from './schema.js';
 import type { ParsedProject } from './schema.js';
 import { didYouMean } from './suggest.js';
 
@@ -224,8 +225,19 @@ function checkUnknownKeys(
 function checkKeys(problems: ProblemList, root: YAMLMap, suggested: Set<string>): string[] {
   checkUnknownKeys(problems, root, [], KNOWN_KEYS.root, 'the top level', suggested);
   const cache = root.get('cache', true);
-  if (isMap(cache))
+  if (isMap(cache)) {
     checkUnknownKeys(problems, cache, ['cache'], KNOWN_KEYS.cache, 'cache', suggested);
+    const remote = cache.get('remote', true);
+    if (isMap(remote))
+      checkUnknownKeys(
+        problems,
+        remote,
+        ['cache', 'remote'],
+        KNOWN_KEYS.remote,
+        'cache.remote',
+        suggested,
+      );
+  }
   const names: string[] = [];
   const targets = root.get('targets', true);
   if (!isMap(targets)) return names;
@@ -500,8 +512,26 @@ function buildModel(data: ParsedProject, names: string[], file: string): Project
     targets,
   };
   if (data.sourceDateEpoch !== undefined) config.sourceDateEpoch = data.sourceDateEpoch;
-  if (data.cache?.remote !== undefined) config.cache = { remote: data.cache.remote.trim() };
+  const remote = remoteCacheModel(data.cache?.remote, dirname(absolute));
+  if (remote !== undefined) config.cache = { remote };
   return config;
+}
+
+/** The remote cache in its long form; the short form is a read-only cache trusting nobody. */
+function remoteCacheModel(raw: unknown, root: string): RemoteCacheConfig | undefined {
+  if (typeof raw === 'string') {
+    return { repository: raw.trim(), mode: 'read', trust: [], publishLogs: false };
+  }
+  const parsed = remoteCacheSchema.safeParse(raw);
+  if (!parsed.success) return undefined;
+  const r = parsed.data;
+  return {
+    repository: r.repository.trim(),
+    mode: r.mode,
+    trust: r.trust === 'any' ? 'any' : r.trust.map((f) => resolvePath(root, f)),
+    ...(r.signingKey !== undefined ? { signingKey: resolvePath(root, r.signingKey) } : {}),
+    publishLogs: r.publishLogs,
+  };
 }
 
 function buildImage(image: NonNullable<ParsedProject['targets'][string]['image']>): ImageConfig {

@@ -129,8 +129,8 @@ export function checkRules(problems: ProblemList, raw: unknown, targetNames: str
   if (typeof raw.name === 'string' && raw.name !== '') {
     checkName(problems, ['name'], 'project', raw.name);
   }
-  if (isRecord(raw.cache) && typeof raw.cache.remote === 'string' && raw.cache.remote !== '') {
-    checkRemoteCache(problems, raw.cache.remote);
+  if (isRecord(raw.cache) && raw.cache.remote !== undefined) {
+    checkRemoteCacheValue(problems, raw.cache.remote);
   }
   const targets = raw.targets;
   if (!isRecord(targets)) return;
@@ -373,13 +373,91 @@ function checkToolchainImage(
   }
 }
 
-/** Reports a `cache.remote` that is not a plain `registry/repository` reference. */
-function checkRemoteCache(problems: ProblemList, remote: string): void {
+const REMOTE_EXAMPLE =
+  'remote: { repository: registry.example.com/team/cache, mode: read, trust: [keys/ci.pub] }';
+
+/** Checks `cache.remote` in either form: a repository string, or the long form mapping. */
+function checkRemoteCacheValue(problems: ProblemList, remote: unknown): void {
+  const at: PathSegment[] = ['cache', 'remote'];
+  if (typeof remote === 'string') {
+    if (remote.trim() === '')
+      problems.add(at, 'value', 'cache.remote is empty', `write ${REMOTE_EXAMPLE}`);
+    else checkRemoteCache(problems, remote, at);
+    return;
+  }
+  if (!isRecord(remote)) {
+    problems.add(
+      at,
+      'value',
+      'cache.remote must be a registry repository or a mapping',
+      `write ${REMOTE_EXAMPLE}`,
+    );
+    return;
+  }
+  const { repository, mode, trust, signingKey, publishLogs } = remote;
+  if (typeof repository !== 'string' || repository.trim() === '') {
+    problems.add(
+      repository === undefined ? at : [...at, 'repository'],
+      repository === undefined ? 'key' : 'value',
+      repository === undefined
+        ? 'cache.remote has no "repository"'
+        : 'cache.remote.repository must be a registry repository string',
+      'add repository: registry.example.com/team/cache',
+    );
+  } else checkRemoteCache(problems, repository, [...at, 'repository']);
+  if (mode !== undefined && mode !== 'read' && mode !== 'readwrite') {
+    problems.add(
+      [...at, 'mode'],
+      'value',
+      `cache.remote.mode must be "read" or "readwrite", not ${JSON.stringify(mode)}`,
+      'write mode: read (developer machines) or mode: readwrite (CI builders holding a signing key)',
+    );
+  }
+  if (
+    trust !== undefined &&
+    trust !== 'any' &&
+    !(Array.isArray(trust) && trust.every((t) => typeof t === 'string' && t.trim() !== ''))
+  ) {
+    problems.add(
+      [...at, 'trust'],
+      'value',
+      'cache.remote.trust must be "any" or a list of public key files',
+      'write trust: [keys/ci.pub] (files written by `airlock keygen` or `cosign generate-key-pair`)',
+    );
+  }
+  if (signingKey !== undefined && (typeof signingKey !== 'string' || signingKey.trim() === '')) {
+    problems.add(
+      [...at, 'signingKey'],
+      'value',
+      'cache.remote.signingKey must be the path of a private key file',
+      'write signingKey: keys/cosign.key',
+    );
+  }
+  if (mode === 'readwrite' && signingKey === undefined) {
+    problems.add(
+      [...at, 'mode'],
+      'value',
+      'cache.remote.mode is readwrite but no signingKey is set: published entries must be signed',
+      'add signingKey: <path to cosign.key> (made by `airlock keygen`), or use mode: read',
+    );
+  }
+  if (publishLogs !== undefined && typeof publishLogs !== 'boolean') {
+    problems.add(
+      [...at, 'publishLogs'],
+      'value',
+      'cache.remote.publishLogs must be true or false',
+      'write publishLogs: false',
+    );
+  }
+}
+
+/** Reports a `cache.remote` repository that is not a plain `registry/repository` reference. */
+function checkRemoteCache(problems: ProblemList, remote: string, at: PathSegment[]): void {
   const ref = remote.trim();
   const why = refProblem(ref);
   if (why !== undefined) {
     problems.add(
-      ['cache', 'remote'],
+      at,
       'value',
       `cache.remote "${ref}" is not a registry repository: ${why}`,
       `write it as <registry>/<repository>, e.g. ${EXAMPLES.remote ?? 'remote: registry.example.com/team/cache'}`,
@@ -389,7 +467,7 @@ function checkRemoteCache(problems: ProblemList, remote: string): void {
   const parsed = parseRegistryRef(ref);
   if (parsed.tag !== undefined || parsed.digest !== undefined) {
     problems.add(
-      ['cache', 'remote'],
+      at,
       'value',
       `cache.remote "${ref}" names a ${parsed.digest !== undefined ? 'digest' : 'tag'}; the remote cache is a whole repository (entries are tagged by action key)`,
       `write only the repository: remote: ${parsed.registry}/${parsed.repository}`,

@@ -9,7 +9,8 @@ import { z } from 'zod';
  *   # /srv/hello/airlock.yaml
  *   version: 1
  *   name: hello
- *   cache: { remote: registry.example.com/team/airlock-cache }
+ *   cache:
+ *     remote: { repository: registry.example.com/team/airlock-cache, mode: read, trust: [keys/ci.pub] }
  *   targets:
  *     lib: { sources: ["lib/**"], steps: ["node build.js"], outputs: ["dist/**"] }
  */
@@ -29,9 +30,23 @@ export const toolchainSchema = z.object({
   image: z.string().min(1).optional(),
 });
 
-/** Shared caches: `remote` is a registry repository (`host[:port]/repo`) used as remote action cache. */
+/**
+ * The remote action cache, long form: `repository`, `mode` (read | readwrite),
+ * `trust` (any | public key files), `signingKey`, `publishLogs`. rules.ts
+ * checks its values; the short form is the repository alone.
+ */
+export const remoteCacheSchema = z.object({
+  repository: z.string().min(1),
+  mode: z.enum(['read', 'readwrite']).default('read'),
+  trust: z.union([z.literal('any'), z.array(z.string().min(1))]).default([]),
+  signingKey: z.string().min(1).optional(),
+  publishLogs: z.boolean().default(false),
+});
+
+/** Shared caches: `remote` is a registry repository (`host[:port]/repo`) or its long form. */
 export const cacheSchema = z.object({
-  remote: z.string().min(1).optional(),
+  // Checked in rules.ts, where each field of the long form gets its own located message.
+  remote: z.unknown().optional(),
 });
 
 export const imageSchema = z.object({
@@ -71,6 +86,7 @@ export const KNOWN_KEYS = {
   target: Object.keys(targetSchema.shape),
   toolchain: Object.keys(toolchainSchema.shape),
   cache: Object.keys(cacheSchema.shape),
+  remote: Object.keys(remoteCacheSchema.shape),
   image: Object.keys(imageSchema.shape),
   dep: Object.keys(depObjectSchema.shape),
 } as const;

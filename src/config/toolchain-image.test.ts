@@ -69,7 +69,56 @@ describe('cache.remote in airlock.yaml', () => {
       FILE,
     );
     expect(problems).toEqual([]);
-    expect(config!.cache).toEqual({ remote: '127.0.0.1:5000/team/cache' });
+    expect(config!.cache).toEqual({
+      remote: {
+        repository: '127.0.0.1:5000/team/cache',
+        mode: 'read',
+        trust: [],
+        publishLogs: false,
+      },
+    });
+  });
+
+  it('reads the long form, resolving key files against the project', () => {
+    const { config, problems } = parseConfig(
+      withCache(
+        '{ remote: { repository: "r.io/team/cache", mode: readwrite, trust: [keys/ci.pub], signingKey: keys/cosign.key, publishLogs: true } }',
+      ),
+      FILE,
+    );
+    expect(problems).toEqual([]);
+    const root = FILE.slice(0, FILE.lastIndexOf('/'));
+    expect(config!.cache?.remote).toEqual({
+      repository: 'r.io/team/cache',
+      mode: 'readwrite',
+      trust: [`${root}/keys/ci.pub`],
+      signingKey: `${root}/keys/cosign.key`,
+      publishLogs: true,
+    });
+  });
+
+  it('refuses readwrite without a signing key, a bad mode and misspelt long-form keys, located', () => {
+    const rw = at(
+      problemsOf(withCache('{ remote: { repository: "r.io/c", mode: readwrite } }')),
+      'cache.remote.mode',
+    );
+    expect(rw.message).toContain('no signingKey');
+    expect(rw).toMatchObject({ line: 3 });
+    const mode = at(
+      problemsOf(withCache('{ remote: { repository: "r.io/c", mode: write } }')),
+      'cache.remote.mode',
+    );
+    expect(mode.message).toContain('"read" or "readwrite"');
+    const typo = at(
+      problemsOf(withCache('{ remote: { repository: "r.io/c", trusted: any } }')),
+      'cache.remote.trusted',
+    );
+    expect(typo.message).toContain('did you mean "trust"');
+    const trust = at(
+      problemsOf(withCache('{ remote: { repository: "r.io/c", trust: everyone } }')),
+      'cache.remote.trust',
+    );
+    expect(trust.fix).toContain('trust: [keys/ci.pub]');
   });
 
   it('refuses a tag, a malformed repository and unknown keys, located', () => {

@@ -1,9 +1,12 @@
 import type { ImageRoots, RemoteCache } from '../build/executor.js';
-import type { ProjectConfig } from '../config/model.js';
-import { AirlockError } from '../core/errors.js';
+import { readFile, realpath } from 'node:fs/promises';
+import type { ProjectConfig, RemoteCacheConfig } from '../config/model.js';
+import type { Digest } from '../core/digest.js';
+import { AirlockError, errnoCode } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import type * as RegistryModule from '../registry/index.js';
-import type { RegistryClient } from '../registry/index.js';
+import type { EntrySigner, EntryTrust, RegistryClient } from '../registry/index.js';
+import type { PublicKeyInfo } from '../sign/index.js';
 import type { Store } from '../store/index.js';
 import type { RegistryUseCaseOptions } from './registry-context.js';
 
@@ -23,7 +26,11 @@ export interface RemoteBuildOptions {
   registry?: Pick<RegistryUseCaseOptions, 'env' | 'retries' | 'sleep'> | undefined;
 }
 
-export type BuildRemoteErrorCode = 'TOOLCHAIN_IMAGE_UNPINNED';
+export type BuildRemoteErrorCode =
+  | 'TOOLCHAIN_IMAGE_UNPINNED'
+  | 'SIGNING_KEY_PASSWORD'
+  | 'SIGNING_KEY_UNREADABLE'
+  | 'TRUST_KEY_UNREADABLE';
 
 /** One client per registry for the whole build, created on first use. */
 function clients(
@@ -87,8 +94,9 @@ export async function registryHooks(
       return root;
     },
   };
-  const remote = opts.remoteCache ?? project.cache?.remote;
-  if (remote === undefined) return { imageRoots };
+  const remoteConfig = remoteCacheConfig(project, opts.remoteCache);
+  if (remoteConfig === undefined) return { imageRoots };
+  const remote = remoteConfig.repository;
   const { parseRegistryRef, registryRemoteCache } = await registry();
   const ref = parseRegistryRef(remote);
   if (ref.tag !== undefined || ref.digest !== undefined) {
@@ -97,16 +105,128 @@ export async function registryHooks(
       details: { remoteCache: remote },
     });
   }
+  const env = opts.registry?.env ?? process.env;
+  const password = env.AIRLOCK_PASSWORD ?? env.COSIGN_PASSWORD;
+  if (remoteConfig.mode === 'readwrite' && password === undefined) {
+    throw new AirlockError<BuildRemoteErrorCode>(
+      'SIGNING_KEY_PASSWORD',
+      `cache.remote.mode is readwrite, but the password of the signing key ${remoteConfig.signingKey ?? ''} is not set`,
+      {
+        hint: 'Set AIRLOCK_PASSWORD (or COSIGN_PASSWORD) to the password of the key, or use mode: read on machines that must not publish.',
+      },
+    );
+  }
+  const where = `${ref.registry}/${ref.repository}`;
+  if (remoteConfig.trust === 'any') {
+    events({
+      type: 'log',
+      level: 'warn',
+      message: `remote cache ${where}: cache.remote.trust is "any": entries are used whoever made them`,
+    });
+  } else if (remoteConfig.trust.length === 0) {
+    events({
+      type: 'log',
+      level: 'warn',
+      message: `remote cache ${where}: no trusted builders are configured, so its entries are not used; name their public keys in cache.remote.trust in ${project.file}`,
+    });
+  }
   let cache: Promise<RemoteCache> | undefined;
+  // Keys are read on first use: a build that never misses locally pays nothing for them.
   const get = (): Promise<RemoteCache> =>
-    (cache ??= client(ref.registry).then((c) =>
-      registryRemoteCache({ client: c, repository: ref.repository, store, events }),
-    ));
+    (cache ??= (async () => {
+      const trust = await loadTrust(remoteConfig, project.file);
+      const signer =
+        remoteConfig.mode === 'readwrite'
+          ? await loadSigner(remoteConfig.signingKey!, password ?? '')
+          : undefined;
+      const c = await client(ref.registry);
+      return registryRemoteCache({
+        client: c,
+        repository: ref.repository,
+        store,
+        events,
+        trust,
+        ...(signer ? { signer } : {}),
+        publishLogs: remoteConfig.publishLogs,
+        scrubPaths: await hostPaths([store.root, project.root]),
+      });
+    })());
+  const usable = remoteConfig.trust === 'any' || remoteConfig.trust.length > 0;
   return {
     imageRoots,
     remoteCache: {
-      fetch: async (key) => (await get()).fetch(key),
-      publish: async (key, result) => (await get()).publish(key, result),
+      fetch: async (key) => (usable ? (await get()).fetch(key) : undefined),
+      ...(remoteConfig.mode === 'readwrite'
+        ? { publish: async (key: Digest, result: Digest) => (await get()).publish?.(key, result) }
+        : {}),
     },
   };
+}
+
+/** The remote cache of the project, with the `--remote-cache` flag naming another repository. */
+export function remoteCacheConfig(
+  project: ProjectConfig,
+  flag: string | undefined,
+): RemoteCacheConfig | undefined {
+  const configured = project.cache?.remote;
+  if (flag === undefined) return configured;
+  return {
+    ...(configured ?? { mode: 'read', trust: [], publishLogs: false }),
+    repository: flag,
+  };
+}
+
+/** A path and its real path (a store under a symlinked home shows up in logs either way). */
+async function hostPaths(paths: string[]): Promise<string[]> {
+  const out = [...paths];
+  for (const p of paths) out.push(await realpath(p).catch(() => p));
+  return out;
+}
+
+/** The trust check for remote entries: the configured public keys, or anything (`trust: any`). */
+export async function loadTrust(
+  config: RemoteCacheConfig,
+  configFile: string,
+): Promise<EntryTrust> {
+  if (config.trust === 'any') return { check: () => ({ ok: true, signer: 'any' }) };
+  const { decodePublicKey, verifyCacheEntry } = await import('../sign/index.js');
+  const keys: PublicKeyInfo[] = [];
+  for (const file of config.trust) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new AirlockError<BuildRemoteErrorCode>(
+        'TRUST_KEY_UNREADABLE',
+        `trusted builder key ${file} cannot be read (${errnoCode(err) ?? String(err)})`,
+        {
+          hint: `Fix cache.remote.trust in ${configFile}: it lists public key files (cosign.pub).`,
+        },
+      );
+    }
+    keys.push(decodePublicKey(text, `trusted builder key ${file}`));
+  }
+  return {
+    check(envelope, expected) {
+      const v = verifyCacheEntry(envelope, expected, keys);
+      return v.ok ? { ok: true, signer: v.keyId } : { ok: false, reason: v.reason };
+    },
+  };
+}
+
+/** Decrypts the signing key of a readwrite cache client. */
+async function loadSigner(file: string, password: string): Promise<EntrySigner> {
+  const { decodePrivateKey, signCacheEntry } = await import('../sign/index.js');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new AirlockError<BuildRemoteErrorCode>(
+      'SIGNING_KEY_UNREADABLE',
+      `signing key ${file} cannot be read (${errnoCode(err) ?? String(err)})`,
+      { hint: 'Fix cache.remote.signingKey, or create a key pair with `airlock keygen`.' },
+    );
+  }
+  const key = await decodePrivateKey(text, password, `signing key ${file}`);
+  return { sign: (actionKey, result) => signCacheEntry(key, actionKey, result) };
 }

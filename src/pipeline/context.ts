@@ -99,7 +99,9 @@ async function loadConfigCached(dirOrFile: string, records: BuildRecords): Promi
   );
   const text = await readFile(file).catch(() => undefined);
   const key = text
-    ? sha256(Buffer.concat([Buffer.from(`${file}\0${CONFIG_VERSION}\0`), text]))
+    ? sha256(
+        Buffer.concat([Buffer.from(`${file}\0${CONFIG_VERSION}\0model-remote-cache-2\0`), text]),
+      )
     : undefined;
   const hit = key ? records.config(key) : undefined;
   if (hit) {

@@ -50,7 +50,15 @@ export {
   CACHE_ENTRY_MEDIA_TYPE,
   REMOTE_CACHE_FORMAT,
   RESULT_ANNOTATION,
+  SIGNATURE_MEDIA_TYPE,
   cacheTag,
   registryRemoteCache,
+  scrubHostPaths,
 } from './remote-cache.js';
-export type { RegistryCacheOptions, RemoteActionCache } from './remote-cache.js';
+export type {
+  EntrySigner,
+  EntryTrust,
+  RegistryCacheOptions,
+  RemoteActionCache,
+  RemoteCacheHit,
+} from './remote-cache.js';

@@ -19,12 +19,17 @@ import { mapLimit } from './retry.js';
  *     "artifactType": "application/vnd.airlock.action-result.v1",
  *     "config": { "mediaType": "application/vnd.airlock.cache-entry.v1+json", … },
  *         ← canonical JSON {"actionKey":"sha256:5d41…","format":"airlock.remote-cache/v1","result":"sha256:…"}
- *     "layers": [ the ActionResult JSON, then every blob it lists in `blobs` (output layer, logs) ],
+ *     "layers": [ the ActionResult JSON, then every blob it lists in `blobs` (output layer, and
+ *                 step logs only when the publisher opted in, scrubbed of host paths),
+ *                 then the signature: a DSSE envelope, media type
+ *                 application/vnd.airlock.cache-signature.v1+json, over
+ *                 {"actionKey","builder":{"keyId"},"format":"airlock.cache-signature/v1","result"} ],
  *     "annotations": { "dev.airlock.action-key": "sha256:5d41…", "dev.airlock.result": "sha256:…" }
  *   }
  *
  * Blobs are pushed before the manifest, so a tag never names an entry with
- * missing content; a reader verifies every blob and the recorded key.
+ * missing content. A reader checks the recorded key and the signature against
+ * its trusted builders before it downloads anything else, then verifies every blob.
  */
 
 export const REMOTE_CACHE_FORMAT = 'airlock.remote-cache/v1';
@@ -32,13 +37,41 @@ export const CACHE_ENTRY_MEDIA_TYPE = 'application/vnd.airlock.cache-entry.v1+js
 export const CACHE_ARTIFACT_TYPE = 'application/vnd.airlock.action-result.v1';
 const RESULT_MEDIA_TYPE = 'application/vnd.airlock.action-result.v1+json';
 const BLOB_MEDIA_TYPE = 'application/octet-stream';
+export const SIGNATURE_MEDIA_TYPE = 'application/vnd.airlock.cache-signature.v1+json';
 export const ACTION_KEY_ANNOTATION = 'dev.airlock.action-key';
 export const RESULT_ANNOTATION = 'dev.airlock.result';
+/** A signature envelope is a few hundred bytes; anything far bigger is refused unread. */
+const MAX_SIGNATURE_BYTES = 64 * 1024;
+
+/** A remote hit: the result brought into the local store, and who vouched for it. */
+export interface RemoteCacheHit {
+  result: Digest;
+  /** `<registry>/<repository>`. */
+  repository: string;
+  /** Key id of the trusted builder that signed the entry, or `any` when trust is `any`. */
+  signer: string;
+  /** The entry's signature envelope, kept so the trust can be re-checked later. */
+  envelope?: Buffer;
+}
 
 /** The shape of BuildContext.remoteCache: faults become undefined and warnings, never errors. */
 export interface RemoteActionCache {
-  fetch(key: Digest): Promise<Digest | undefined>;
-  publish(key: Digest, result: Digest): Promise<void>;
+  fetch(key: Digest): Promise<RemoteCacheHit | undefined>;
+  /** Absent on a read-only client: it never pushes anything. */
+  publish?(key: Digest, result: Digest): Promise<void>;
+}
+
+/** Decides whether an entry's signature is by a trusted builder for this key and result. */
+export interface EntryTrust {
+  check(
+    envelope: Buffer | undefined,
+    expected: { actionKey: Digest; result: Digest },
+  ): { ok: true; signer: string } | { ok: false; reason: string };
+}
+
+/** Signs (action key, result) for publication; returns the DSSE envelope bytes. */
+export interface EntrySigner {
+  sign(actionKey: Digest, result: Digest): Buffer;
 }
 
 export interface RegistryCacheOptions {
@@ -49,6 +82,14 @@ export interface RegistryCacheOptions {
   events?: EventSink;
   /** Blobs in flight at once (default 4). */
   concurrency?: number;
+  /** Which entries may be used; an entry it refuses is a miss with a warning. */
+  trust: EntryTrust;
+  /** Signs published entries; without it the cache is read-only and never pushes. */
+  signer?: EntrySigner;
+  /** Publish step logs (default false), after `scrub` removed host paths from them. */
+  publishLogs?: boolean;
+  /** Host paths (store root, project root) replaced in published logs. */
+  scrubPaths?: readonly string[];
 }
 
 /** The tag of the cache entry of `key`. */
@@ -66,6 +107,22 @@ function resultFacts(value: unknown): { actionKey: unknown; blobs: Digest[] } {
   if (!Array.isArray(v.blobs) || !v.blobs.every(isDigest))
     throw new Refused('the result does not list its blobs');
   return { actionKey: v.actionKey, blobs: v.blobs };
+}
+
+interface LogRef {
+  step: number;
+  stdout: Digest;
+  stderr: Digest;
+}
+
+/** Replaces every occurrence of each path (longest first) with a placeholder. */
+export function scrubHostPaths(text: string, paths: readonly string[]): string {
+  let out = text;
+  for (const p of [...new Set(paths)]
+    .filter((p) => p.length > 1)
+    .sort((a, b) => b.length - a.length))
+    out = out.split(p).join('<host-path>');
+  return out;
 }
 
 /** The file of a store blob: its plain path when the store exposes it (the client hashes what it sends), else a verified one. */
@@ -121,7 +178,7 @@ export function registryRemoteCache(opts: RegistryCacheOptions): RemoteActionCac
     });
   };
 
-  async function fetchEntry(key: Digest): Promise<Digest | undefined> {
+  async function fetchEntry(key: Digest): Promise<RemoteCacheHit | undefined> {
     const tag = cacheTag(key);
     let got;
     try {
@@ -145,6 +202,16 @@ export function registryRemoteCache(opts: RegistryCacheOptions): RemoteActionCac
     const result = config.result;
     const resultDesc = m.layers[0];
     if (resultDesc?.digest !== result) throw new Refused('its first layer is not the result');
+    // Trust first: an entry no trusted builder signed costs no download.
+    const sigs = m.layers.filter((l) => l.mediaType === SIGNATURE_MEDIA_TYPE);
+    if (sigs.length > 1) throw new Refused('it carries more than one signature layer');
+    let envelope: Buffer | undefined;
+    if (sigs[0]) {
+      if (sigs[0].size > MAX_SIGNATURE_BYTES) throw new Refused('its signature layer is too big');
+      envelope = Buffer.from(await client.fetchBlob(repo, sigs[0]));
+    }
+    const verdict = opts.trust.check(envelope, { actionKey: key, result });
+    if (!verdict.ok) throw new Refused(verdict.reason);
     await pull(resultDesc);
     const facts = resultFacts(JSON.parse((await store.getBytes(result)).toString()));
     if (facts.actionKey !== key)
@@ -156,12 +223,57 @@ export function registryRemoteCache(opts: RegistryCacheOptions): RemoteActionCac
       return desc;
     });
     await mapLimit(wanted, concurrency, pull);
-    events({ type: 'log', level: 'info', message: `remote cache hit for ${key} in ${where}` });
-    return result;
+    events({
+      type: 'log',
+      level: verdict.signer === 'any' ? 'warn' : 'info',
+      message:
+        verdict.signer === 'any'
+          ? `remote cache hit for ${key} in ${where} used without checking who made it (cache.remote.trust: any)`
+          : `remote cache hit for ${key} in ${where}, signed by ${verdict.signer}`,
+    });
+    return { result, repository: where, signer: verdict.signer, ...(envelope ? { envelope } : {}) };
   }
 
-  async function publishEntry(key: Digest, result: Digest): Promise<void> {
-    const bytes = await store.getBytes(result);
+  /**
+   * The result to publish for a local one: without logs unless the config
+   * asks for them, and then with host paths scrubbed out of each log. The
+   * result published is stored locally too (its digest is what gets signed).
+   */
+  async function publishable(result: Digest): Promise<{ digest: Digest; bytes: Buffer }> {
+    const bytes = Buffer.from(await store.getBytes(result));
+    const value = JSON.parse(bytes.toString()) as Record<string, unknown> & {
+      logs?: LogRef[];
+      blobs?: Digest[];
+    };
+    const logs = Array.isArray(value.logs) ? value.logs : [];
+    const logBlobs = new Set(logs.flatMap((l) => [l.stdout, l.stderr]));
+    const others = (value.blobs ?? []).filter((d) => !logBlobs.has(d));
+    let published: LogRef[] = [];
+    if (opts.publishLogs === true) {
+      const scrub = async (d: Digest): Promise<Digest> => {
+        const text = Buffer.from(await store.getBytes(d)).toString('utf8');
+        const clean = scrubHostPaths(text, opts.scrubPaths ?? []);
+        return (await store.putBytes(Buffer.from(clean, 'utf8'))).digest;
+      };
+      for (const l of logs)
+        published.push({
+          step: l.step,
+          stdout: await scrub(l.stdout),
+          stderr: await scrub(l.stderr),
+        });
+    } else published = [];
+    const out = {
+      ...value,
+      logs: published,
+      blobs: [...others, ...published.flatMap((l) => [l.stdout, l.stderr])],
+    };
+    const outBytes = Buffer.from(canonicalJson(out), 'utf8');
+    const stored = await store.putBytes(outBytes);
+    return { digest: stored.digest, bytes: outBytes };
+  }
+
+  async function publishEntry(signer: EntrySigner, key: Digest, local: Digest): Promise<void> {
+    const { digest: result, bytes } = await publishable(local);
     const facts = resultFacts(JSON.parse(bytes.toString()));
     if (facts.actionKey !== key) throw new Refused(`result ${result} belongs to another action`);
     const layers: Descriptor[] = [
@@ -178,6 +290,9 @@ export function registryRemoteCache(opts: RegistryCacheOptions): RemoteActionCac
       canonicalJson({ format: REMOTE_CACHE_FORMAT, actionKey: key, result }),
     );
     const configDesc = await store.putBytes(config);
+    const signature = await store.putBytes(signer.sign(key, result));
+    files.set(signature.digest, await blobFile(store, signature.digest));
+    layers.push({ mediaType: SIGNATURE_MEDIA_TYPE, ...signature });
     // Blobs first, the manifest last: the tag never names an incomplete entry.
     await mapLimit(
       [{ mediaType: CACHE_ENTRY_MEDIA_TYPE, ...configDesc }, ...layers],
@@ -219,13 +334,17 @@ export function registryRemoteCache(opts: RegistryCacheOptions): RemoteActionCac
         return undefined;
       }
     },
-    async publish(key, result) {
-      if (down) return;
-      try {
-        await publishEntry(key, result);
-      } catch (err) {
-        fault('publish', key, err);
-      }
-    },
+    ...(opts.signer
+      ? {
+          async publish(key: Digest, result: Digest): Promise<void> {
+            if (down) return;
+            try {
+              await publishEntry(opts.signer!, key, result);
+            } catch (err) {
+              fault('publish', key, err);
+            }
+          },
+        }
+      : {}),
   };
 }

@@ -1,7 +1,6 @@
 import { sign as cryptoSign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../core/canonical.js';
-import type { Digest } from '../core/digest.js';
 import { isAirlockError } from '../core/errors.js';
 import {
   CACHE_SIGNATURE_PAYLOAD_TYPE,
@@ -36,8 +35,8 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEMk2x2CCtYaFNteFO9CDuOMyDP54D
 -----END PUBLIC KEY-----
 `;
 
-const KEY = `sha256:${'a'.repeat(64)}` as Digest;
-const RESULT = `sha256:${'b'.repeat(64)}` as Digest;
+const KEY = `sha256:${'a'.repeat(64)}`;
+const RESULT = `sha256:${'b'.repeat(64)}`;
 
 describe('cosign key files', () => {
   it('decrypts a private key written by cosign and finds its public key', async () => {
@@ -122,7 +121,7 @@ describe('verifyCacheEntry', () => {
   });
 
   it('refuses a trusted signature made for another action key or another result', () => {
-    const other = `sha256:${'c'.repeat(64)}` as Digest;
+    const other = `sha256:${'c'.repeat(64)}`;
     expect(
       verifyCacheEntry(
         signCacheEntry(builder, other, RESULT),
@@ -178,7 +177,7 @@ describe('verifyCacheEntry', () => {
     expect(
       verifyCacheEntry(
         Buffer.from(JSON.stringify(env)),
-        { actionKey: KEY, result: `sha256:${'d'.repeat(64)}` as Digest },
+        { actionKey: KEY, result: `sha256:${'d'.repeat(64)}` },
         trusted,
       ).ok,
     ).toBe(false);
