@@ -6,6 +6,7 @@ const USAGE_CODES = new Set<string>([
   'UNKNOWN_TARGET',
   'CHECK_ROOT_NOT_FOUND',
   'INIT_EXISTS',
+  'KEY_EXISTS',
 ]);
 
 /**

@@ -68,7 +68,8 @@ export function createRenderer(o: RenderOptions): { sink: EventSink; done(): voi
         if (e.state !== 'running') current.delete(e.target);
         if (o.json) return;
         if (e.state === 'built') line(`${paint(o.color, 32, 'built ')} ${e.target}`);
-        else if (e.state === 'cached') line(`${paint(o.color, 36, 'cached')} ${e.target}`);
+        else if (e.state === 'cached')
+          line(`${paint(o.color, 36, 'cached')} ${e.target}${e.detail ? ` (${e.detail})` : ''}`);
         else if (e.state === 'failed') line(`${paint(o.color, 31, 'failed')} ${e.target}`);
         else if (e.state === 'skipped')
           line(`${paint(o.color, 33, 'skipped')} ${e.target} (a dependency failed)`);

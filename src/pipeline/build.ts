@@ -1,5 +1,5 @@
 import { buildGraph, defaultJobs, throwIfFailed } from '../build/scheduler.js';
-import type { TargetBuild } from '../build/executor.js';
+import { describeOrigin, type TargetBuild } from '../build/executor.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
@@ -24,6 +24,8 @@ export interface BuildReport {
     artifact: string;
     tag: string;
     sourceDateEpoch: number;
+    /** Set when the result came from a remote cache (in this build or an earlier one). */
+    remote?: { repository: string; signedBy: string; text: string };
   }[];
 }
 
@@ -59,5 +61,14 @@ function describe(b: TargetBuild): BuildReport['targets'][number] {
     artifact: b.manifest.digest,
     tag: b.tag,
     sourceDateEpoch: b.sourceDateEpoch,
+    ...(b.origin
+      ? {
+          remote: {
+            repository: b.origin.repository,
+            signedBy: b.origin.signer,
+            text: describeOrigin(b.origin),
+          },
+        }
+      : {}),
   };
 }

@@ -5,10 +5,18 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { readTarGz } from '../archive/index.js';
 import { describeDifference, diffTrees, type TreeDifference } from '../build/compare.js';
-import { buildTarget, planAction, type TargetBuild } from '../build/executor.js';
+import type { ActionResult } from '../build/action.js';
+import {
+  buildTarget,
+  describeOrigin,
+  planAction,
+  type RemoteCache,
+  type TargetBuild,
+} from '../build/executor.js';
 import { buildGraph, defaultJobs, throwIfFailed } from '../build/scheduler.js';
 import { planOrder } from '../config/plan.js';
 import type { Digest } from '../core/digest.js';
+import type { EventSink } from '../core/events.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 
@@ -31,6 +39,21 @@ export interface ReproReport {
   /** What the second build varied. */
   varied: string[];
   differences: (TreeDifference & { diff?: string })[];
+  /**
+   * What the action caches hold for the same action key, compared with build
+   * A: a cached tree that differs is a poisoned (or non-reproducible) entry.
+   */
+  cache: {
+    source: 'local' | 'remote';
+    outputTree: Digest;
+    matches: boolean;
+    /** Where a remote-origin entry came from and who signed it. */
+    origin?: string;
+    /** True when the mismatching local entry was dropped (the next build rebuilds). */
+    dropped?: boolean;
+  }[];
+  /** False when some cache holds another output tree for this action. */
+  cacheMatches: boolean;
 }
 
 /**
@@ -174,8 +197,11 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
         d.diff = useDiffoscope ? await diffoscope(scratch, d.path, x, y) : describeDifference(x, y);
       }
     }
+    const cache = await compareWithCaches(open, hooks.remoteCache, a, req.events);
     return {
       target: req.target,
+      cache,
+      cacheMatches: cache.every((c) => c.matches),
       reproducible: differences.length === 0 && a.result.outputs.tree === b.result.outputs.tree,
       a: { outputTree: a.result.outputs.tree, layer: a.result.outputs.layer.digest },
       b: { outputTree: b.result.outputs.tree, layer: b.result.outputs.layer.digest },
@@ -186,6 +212,60 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     await rm(scratch, { recursive: true, force: true });
     open.close();
   }
+}
+
+/**
+ * Compares build A's output tree with what the local action cache, and the
+ * remote cache when one is configured, hold for the same key. A mismatching
+ * local entry is dropped so the next build rebuilds instead of trusting it.
+ */
+async function compareWithCaches(
+  open: Awaited<ReturnType<typeof openWorkspace>>,
+  remote: RemoteCache | undefined,
+  a: TargetBuild,
+  events: EventSink,
+): Promise<ReproReport['cache']> {
+  const out: ReproReport['cache'] = [];
+  const treeOf = async (digest: Digest): Promise<Digest | undefined> =>
+    (await open.store.getJson<ActionResult>(digest).catch(() => undefined))?.outputs?.tree;
+  const local = await open.store.getAction(a.key);
+  if (local) {
+    const tree = await treeOf(local.result);
+    const origin = open.records.origin(a.key, local.result);
+    if (tree !== undefined) {
+      const matches = tree === a.result.outputs.tree;
+      if (!matches) {
+        await open.store.deleteAction(a.key);
+        open.records.setOrigin(a.key, local.result, undefined);
+      }
+      out.push({
+        source: 'local',
+        outputTree: tree,
+        matches,
+        ...(origin ? { origin: describeOrigin(origin) } : {}),
+        ...(matches ? {} : { dropped: true }),
+      });
+    }
+  }
+  const hit = await remote?.fetch(a.key);
+  if (hit) {
+    const tree = await treeOf(hit.result);
+    if (tree !== undefined)
+      out.push({
+        source: 'remote',
+        outputTree: tree,
+        matches: tree === a.result.outputs.tree,
+        origin: describeOrigin(hit),
+      });
+  }
+  for (const c of out.filter((c) => !c.matches)) {
+    events({
+      type: 'log',
+      level: 'error',
+      message: `the ${c.source} action cache holds output tree ${c.outputTree} for action ${a.key}${c.origin ? ` (${c.origin})` : ''}, but building it gives ${a.result.outputs.tree}`,
+    });
+  }
+  return out;
 }
 
 async function hasDiffoscope(): Promise<boolean> {

@@ -2,20 +2,96 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionResult } from '../build/action.js';
 import { BuildRecords } from '../build/records.js';
-import { digestHex } from '../core/digest.js';
+import { digestHex, type Digest } from '../core/digest.js';
+import type { EventSink } from '../core/events.js';
 import { StatCache } from '../hash/stat-cache.js';
 import { Store, defaultStoreRoot, type FsckReport, type GcReport } from '../store/index.js';
 
-/** `airlock store fsck`: verifies every blob and reference of the store. */
+/** What `store fsck --trust-of <project>` found among action-cache entries restored from a remote cache. */
+export interface TrustRecheck {
+  /** The airlock.yaml whose cache.remote trust was applied. */
+  config: string;
+  checked: number;
+  /** Entries no trusted builder vouches for any more (dropped unless --no-repair). */
+  failed: {
+    key: Digest;
+    result: Digest;
+    repository: string;
+    signer: string;
+    reason: string;
+    dropped: boolean;
+  }[];
+}
+
+export interface StoreFsckReport extends FsckReport {
+  trust?: TrustRecheck;
+}
+
+/**
+ * `airlock store fsck`: verifies every blob and reference of the store; with
+ * `trustOf`, also re-checks every action-cache entry that came from a remote
+ * cache against that project's current `cache.remote.trust`, and drops those
+ * that no longer pass (an entry is then rebuilt instead of restored).
+ */
 export async function runFsck(opts: {
   store?: string | undefined;
   repair?: boolean;
-}): Promise<FsckReport> {
+  /** A project directory or airlock.yaml whose remote-cache trust is re-applied. */
+  trustOf?: string | undefined;
+  events?: EventSink;
+}): Promise<StoreFsckReport> {
   const store = await Store.open(opts.store ?? defaultStoreRoot());
   try {
-    return await store.fsck({ repair: opts.repair ?? true });
+    const report: StoreFsckReport = await store.fsck({ repair: opts.repair ?? true });
+    if (opts.trustOf !== undefined) {
+      report.trust = await recheckTrust(store, opts.trustOf, opts.repair ?? true);
+      if (report.trust.failed.length > 0) report.ok = false;
+    }
+    return report;
   } finally {
     store.close();
+  }
+}
+
+async function recheckTrust(store: Store, project: string, repair: boolean): Promise<TrustRecheck> {
+  const { loadConfig } = await import('../config/load.js');
+  const { loadTrust, remoteCacheConfig } = await import('./build-remote.js');
+  const config = await loadConfig(project);
+  const remote = remoteCacheConfig(config, undefined);
+  const trust =
+    remote && (remote.trust === 'any' || remote.trust.length > 0)
+      ? await loadTrust(remote, config.file)
+      : undefined;
+  const records = new BuildRecords(join(store.root, 'airlock', 'v1', 'build.sqlite'));
+  try {
+    const out: TrustRecheck = { config: config.file, checked: 0, failed: [] };
+    for (const o of records.origins()) {
+      const entry = await store.getAction(o.key);
+      if (entry?.result !== o.result) continue; // replaced by a local build since
+      out.checked++;
+      const verdict = trust
+        ? trust.check(o.envelope, { actionKey: o.key, result: o.result })
+        : {
+            ok: false as const,
+            reason: `${config.file} trusts no remote builder (cache.remote.trust)`,
+          };
+      if (verdict.ok) continue;
+      if (repair) {
+        await store.deleteAction(o.key);
+        records.setOrigin(o.key, o.result, undefined);
+      }
+      out.failed.push({
+        key: o.key,
+        result: o.result,
+        repository: o.repository,
+        signer: o.signer,
+        reason: verdict.reason,
+        dropped: repair,
+      });
+    }
+    return out;
+  } finally {
+    records.close();
   }
 }
 

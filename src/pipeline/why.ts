@@ -4,7 +4,7 @@ import {
   type ActionResult,
   type BuildRecord,
 } from '../build/action.js';
-import { planAction, type TargetBuild } from '../build/executor.js';
+import { describeOrigin, planAction, type TargetBuild } from '../build/executor.js';
 import { planOrder } from '../config/plan.js';
 import type { Digest } from '../core/digest.js';
 import { registryHooks } from './build-remote.js';
@@ -23,6 +23,8 @@ export interface WhyReport {
   changes: ActionChange[];
   /** Dependencies whose current outputs are unknown because they would be rebuilt first. */
   rebuiltDeps: string[];
+  /** For a hit restored from a remote cache: where from and who signed it. */
+  origin?: { repository: string; signedBy: string; text: string };
 }
 
 /**
@@ -78,6 +80,7 @@ export async function runWhy(req: WhyRequest): Promise<WhyReport> {
           : changes.length === 0
             ? 'evicted'
             : 'changed';
+      const origin = entry ? open.records.origin(plan.key, entry.result) : undefined;
       report = {
         target: name,
         key: plan.key,
@@ -85,6 +88,15 @@ export async function runWhy(req: WhyRequest): Promise<WhyReport> {
         verdict,
         changes,
         rebuiltDeps,
+        ...(origin
+          ? {
+              origin: {
+                repository: origin.repository,
+                signedBy: origin.signer,
+                text: describeOrigin(origin),
+              },
+            }
+          : {}),
       };
     }
     open.statCache.flush();

@@ -35,8 +35,8 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEMk2x2CCtYaFNteFO9CDuOMyDP54D
 -----END PUBLIC KEY-----
 `;
 
-const KEY = `sha256:${'a'.repeat(64)}`;
-const RESULT = `sha256:${'b'.repeat(64)}`;
+const KEY = `sha256:${'a'.repeat(64)}` as const;
+const RESULT = `sha256:${'b'.repeat(64)}` as const;
 
 describe('cosign key files', () => {
   it('decrypts a private key written by cosign and finds its public key', async () => {
@@ -121,7 +121,7 @@ describe('verifyCacheEntry', () => {
   });
 
   it('refuses a trusted signature made for another action key or another result', () => {
-    const other = `sha256:${'c'.repeat(64)}`;
+    const other = `sha256:${'c'.repeat(64)}` as const;
     expect(
       verifyCacheEntry(
         signCacheEntry(builder, other, RESULT),

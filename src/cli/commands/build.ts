@@ -55,7 +55,10 @@ export function register(cli: Command): void {
           },
           (report) =>
             report.targets
-              .map((t) => `${t.name}\t${t.cached ? 'cached' : 'built'}\t${t.artifact}\t${t.tag}\n`)
+              .map(
+                (t) =>
+                  `${t.name}\t${t.cached ? 'cached' : 'built'}\t${t.artifact}\t${t.tag}${t.remote ? `\t${t.remote.text}` : ''}\n`,
+              )
               .join(''),
         ),
     );

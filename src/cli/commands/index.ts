@@ -4,6 +4,7 @@ import { register as build } from './build.js';
 import { register as check } from './check.js';
 import { register as copy } from './copy.js';
 import { register as init } from './init.js';
+import { register as keygen } from './keygen.js';
 import { register as ls } from './ls.js';
 import { register as pin } from './pin.js';
 import { register as pull } from './pull.js';
@@ -24,6 +25,7 @@ export const commandModules: ((cli: Command) => void)[] = [
   check,
   copy,
   init,
+  keygen,
   ls,
   pin,
   pull,

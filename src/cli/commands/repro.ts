@@ -13,7 +13,7 @@ export function register(cli: Command): void {
     .option('--no-diffoscope', 'use the built-in diff even when diffoscope is installed')
     .addHelpText(
       'after',
-      '\nThe second build varies the host environment, the host path of the sources, the umask,\nthe clock (+3 days via libfaketime), the staging order and the hostname.\nExit status: 0 reproducible, 1 not reproducible or failed, 2 usage.',
+      '\nThe second build varies the host environment, the host path of the sources, the umask,\nthe clock (+3 days via libfaketime), the staging order and the hostname.\nBuild A is also compared with what the action caches (local, and remote when configured)\nhold for the same action key; a mismatch fails the command.\nExit status: 0 reproducible, 1 not reproducible, cache mismatch or failed, 2 usage.',
     )
     .action(async (target: string, opts: { project: string; diffoscope: boolean }, cmd: Command) =>
       runReport(
@@ -30,7 +30,7 @@ export function register(cli: Command): void {
           });
         },
         reproText,
-        (report) => report.reproducible,
+        (report) => report.reproducible && report.cacheMatches,
       ),
     );
 }
@@ -59,6 +59,16 @@ function reproText(report: ReproReport): string {
     }
     out.push(
       'fix: make the steps depend only on their inputs and SOURCE_DATE_EPOCH (no wall clock, random values, host paths or unordered directory listings).',
+    );
+  }
+  for (const c of report.cache) {
+    if (c.matches) {
+      out.push(`${c.source} action cache: same output tree${c.origin ? ` (${c.origin})` : ''}`);
+      continue;
+    }
+    out.push(
+      `CACHE MISMATCH: the ${c.source} action cache holds output tree ${c.outputTree} for this action${c.origin ? ` (${c.origin})` : ''}, but building it gives ${report.a.outputTree}.`,
+      `  The cache entry was not made from these inputs (a poisoned entry), or the build is not reproducible.${c.dropped ? ' The local entry was dropped; the next build rebuilds.' : ''}`,
     );
   }
   return `${out.join('\n')}\n`;

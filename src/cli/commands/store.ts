@@ -13,10 +13,18 @@ export function register(cli: Command): void {
       're-hash every blob, quarantine corrupt ones, report dangling references and leftovers',
     )
     .option('--no-repair', 'only report: do not quarantine, remove or regenerate anything')
-    .action(async (opts: { repair?: boolean }, cmd: Command) => {
+    .option(
+      '--trust-of <project>',
+      "re-check action-cache entries restored from a remote cache against this project's cache.remote.trust; drop those that fail",
+    )
+    .action(async (opts: { repair?: boolean; trustOf?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const { runFsck } = await import('../../pipeline/store.js');
-      const report = await runFsck({ store: g.store, repair: opts.repair !== false });
+      const report = await runFsck({
+        store: g.store,
+        repair: opts.repair !== false,
+        trustOf: opts.trustOf,
+      });
       process.exitCode = report.ok ? 0 : 1;
       if (g.json) {
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -25,6 +33,16 @@ export function register(cli: Command): void {
       for (const p of report.problems) {
         process.stdout.write(
           `${p.severity === 'error' ? 'ERROR' : 'note '} ${p.kind}: ${p.message}${p.repaired ? ' (repaired)' : ''}\n`,
+        );
+      }
+      if (report.trust) {
+        for (const f of report.trust.failed) {
+          process.stdout.write(
+            `ERROR untrusted-action: action ${f.key} was restored from ${f.repository} (signer ${f.signer}) and no longer passes ${report.trust.config}: ${f.reason}${f.dropped ? ' (dropped)' : ''}\n`,
+          );
+        }
+        process.stdout.write(
+          `${report.trust.checked} remote-origin action(s) re-checked against ${report.trust.config}: ${report.trust.failed.length} failed\n`,
         );
       }
       process.stdout.write(

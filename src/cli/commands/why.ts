@@ -26,7 +26,11 @@ function whyText(report: WhyReport): string {
   const t = report.target;
   const out: string[] = [];
   if (report.verdict === 'hit')
-    out.push(`${t}: cache hit (action ${report.key}); nothing would run.`);
+    out.push(
+      report.origin
+        ? `${t}: cache hit (action ${report.key}), ${report.origin.text}; nothing would run.`
+        : `${t}: cache hit (action ${report.key}), built on this machine; nothing would run.`,
+    );
   else if (report.verdict === 'no-record')
     out.push(`${t}: no previous build of this target in this store; it would build from scratch.`);
   else if (report.verdict === 'evicted')
