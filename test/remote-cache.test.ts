@@ -1,5 +1,6 @@
-// Issue 3 part 5: a real docker-registry as the remote action cache shared by
-// two "machines" (two stores, two copies of the project).
+// A real docker-registry as the remote action cache shared by "machines"
+// (each its own store and copy of the project): a builder that publishes
+// signed entries and readers that trust its key.
 import { snapshotTree } from './helpers/cli.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -8,15 +9,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActionResult } from '../src/build/action.js';
 import { digestHex, type AirlockEvent, type Digest } from '../src/core/index.js';
 import { runBuild, type BuildReport } from '../src/pipeline/build.js';
+import { runKeygen } from '../src/pipeline/keygen.js';
 import { RegistryClient, cacheTag } from '../src/registry/index.js';
 import { Store } from '../src/store/index.js';
 import { startRegistry, tempDir, type TestRegistry } from './helpers/registry.js';
 
-const YAML = (step: string): string =>
+/** The config of a builder (publishes signed entries) or a reader (trusts the builder's key). */
+const YAML = (step: string, cache: string): string =>
   [
     'version: 1',
     'name: rc',
     'sourceDateEpoch: 1700000000',
+    cache,
     'targets:',
     '  app:',
     '    sources: ["src/**"]',
@@ -40,19 +44,24 @@ describe('the registry as remote action cache', () => {
   const machine = async (
     name: string,
     step = STEP,
+    role: 'builder' | 'reader' = 'reader',
   ): Promise<{ report: BuildReport; steps: number; warnings: string[]; project: string }> => {
     const project = join(dir, name, 'project');
     await mkdir(join(project, 'src'), { recursive: true });
     writeFileSync(join(project, 'src', 'a.txt'), 'same source\n');
-    writeFileSync(join(project, 'airlock.yaml'), YAML(step));
+    const keys = join(dir, 'keys');
+    const cache =
+      role === 'builder'
+        ? `cache: { remote: { repository: "${remote}", mode: readwrite, signingKey: "${keys}/cosign.key", trust: ["${keys}/cosign.pub"] } }`
+        : `cache: { remote: { repository: "${remote}", trust: ["${keys}/cosign.pub"] } }`;
+    writeFileSync(join(project, 'airlock.yaml'), YAML(step, cache));
     const events: AirlockEvent[] = [];
     const report = await runBuild({
       project,
       store: join(dir, name, 'store'),
       targets: [],
-      remoteCache: remote,
       insecure: [registry.host],
-      registry: { retries: 0 },
+      registry: { retries: 0, env: { AIRLOCK_PASSWORD: 'builder password' } },
       events: (e) => void events.push(e),
     });
     return {
@@ -83,7 +92,9 @@ describe('the registry as remote action cache', () => {
     registry = await startRegistry();
     dir = await tempDir('remote-cache');
     remote = `${registry.host}/team/cache`;
-    const a = await machine('a');
+    await mkdir(join(dir, 'keys'));
+    await runKeygen({ dir: join(dir, 'keys'), password: 'builder password' });
+    const a = await machine('a', STEP, 'builder');
     first = a.report;
     expect(a.steps).toBe(1);
     expect(a.warnings).toEqual([]);
@@ -93,7 +104,7 @@ describe('the registry as remote action cache', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('publishes the result under a tag named by the action key, with key and result recorded', async () => {
+  it('publishes the result under a tag named by the action key, signed, with key and result recorded and without step logs', async () => {
     const key = first.targets[0]!.actionKey as Digest;
     const client = new RegistryClient(registry.host, { insecure: [registry.host] });
     expect(await client.listTags('team/cache')).toEqual([cacheTag(key)]);
@@ -102,8 +113,16 @@ describe('the registry as remote action cache', () => {
     const result = await resultOf('a', key);
     expect(entry.descriptor.annotations?.['dev.airlock.result']).toBeDefined();
     if (entry.manifest.kind !== 'manifest') throw new Error('not a manifest');
-    expect(entry.manifest.layers.map((l) => l.digest)).toEqual(
-      expect.arrayContaining(result.blobs),
+    const digests = entry.manifest.layers.map((l) => l.digest);
+    expect(digests).toContain(result.outputs.layer.digest);
+    // Step logs stay on the builder unless cache.remote.publishLogs asks for them.
+    expect(result.logs.length).toBeGreaterThan(0);
+    for (const l of result.logs) {
+      expect(digests).not.toContain(l.stdout);
+      expect(digests).not.toContain(l.stderr);
+    }
+    expect(entry.manifest.layers.map((l) => l.mediaType)).toContain(
+      'application/vnd.airlock.cache-signature.v1+json',
     );
   });
 
@@ -125,7 +144,7 @@ describe('the registry as remote action cache', () => {
   it('refuses an entry that records another action key, and builds', async () => {
     const other = 'echo other > /dev/null; ' + STEP;
     // Plant machine a's entry under the tag of the other step's key.
-    const probe = await machine('probe-key', other); // builds and publishes its own entry
+    const probe = await machine('probe-key', other, 'builder'); // builds and publishes its own entry
     const otherKey = probe.report.targets[0]!.actionKey as Digest;
     const client = new RegistryClient(registry.host, { insecure: [registry.host] });
     const planted = await client.getManifest(
