@@ -171,7 +171,7 @@ describe('a remote cache shared with an attacker who can push to it', () => {
     it('is never restored when the trusted signature is for another action key or another result', async () => {
       const v = await machine(reader());
       const key = await nextKey(v);
-      const other = `sha256:${'e'.repeat(64)}`;
+      const other: Digest = `sha256:${'e'.repeat(64)}`;
       await pushCraftedEntry({
         registry: registry.host,
         repository: 'team/cache',
