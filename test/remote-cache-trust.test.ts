@@ -13,12 +13,13 @@ import { treeDigest } from '../src/core/tree.js';
 import { isAirlockError, type AirlockEvent, type Digest } from '../src/core/index.js';
 import { runBuild, type BuildReport } from '../src/pipeline/build.js';
 import { runKeygen } from '../src/pipeline/keygen.js';
-import { runRepro } from '../src/pipeline/repro.js';
+import type { ReproReport } from '../src/pipeline/repro.js';
 import { runFsck } from '../src/pipeline/store.js';
 import { runWhy } from '../src/pipeline/why.js';
 import { RegistryClient, cacheTag } from '../src/registry/index.js';
 import { decodePrivateKey, generateSigningKey, type SigningKey } from '../src/sign/index.js';
 import { Store } from '../src/store/index.js';
+import { airlock } from './helpers/cli.js';
 import { pushCraftedEntry, startCountingProxy } from './helpers/remote-cache.js';
 import { startRegistry, tempDir, type TestRegistry } from './helpers/registry.js';
 
@@ -37,6 +38,7 @@ describe('a remote cache shared with an attacker who can push to it', () => {
   const machine = async (
     cache: string,
     source = `source ${++n}\n`,
+    step = STEP,
   ): Promise<{ project: string; store: string; source: string }> => {
     const root = join(dir, `m${++n}`);
     const project = join(root, 'project');
@@ -54,7 +56,7 @@ describe('a remote cache shared with an attacker who can push to it', () => {
         '  app:',
         '    sources: ["src/**"]',
         '    outputs: ["out/**"]',
-        `    steps: [${JSON.stringify(STEP)}]`,
+        `    steps: [${JSON.stringify(step)}]`,
         '  lib:',
         '    sources: ["src/**"]',
         '    outputs: ["lib-out/**"]',
@@ -344,6 +346,59 @@ describe('a remote cache shared with an attacker who can push to it', () => {
     expect(why).toMatchObject({ verdict: 'hit', origin: { signedBy: builder.keyId, text: said } });
   });
 
+  it('publishes step logs only when asked, with the store and project paths scrubbed out', async () => {
+    // The step prints the host paths the way a compiler error message would.
+    const leak = (m: { project: string; store: string }): string =>
+      `echo "error in ${m.project}/src/a.txt, cache ${m.store}/tmp" >&2; ${STEP}`;
+    const plain = await machine(writer(), 'logs not published\n');
+    writeFileSync(
+      join(plain.project, 'airlock.yaml'),
+      readFileSync(join(plain.project, 'airlock.yaml'), 'utf8').replace(
+        JSON.stringify(STEP),
+        JSON.stringify(leak(plain)),
+      ),
+    );
+    const withLogs = await machine(
+      writer().replace('mode: readwrite', 'mode: readwrite, publishLogs: true'),
+      'logs published\n',
+    );
+    writeFileSync(
+      join(withLogs.project, 'airlock.yaml'),
+      readFileSync(join(withLogs.project, 'airlock.yaml'), 'utf8').replace(
+        JSON.stringify(STEP),
+        JSON.stringify(leak(withLogs)),
+      ),
+    );
+    const client = new RegistryClient(registry.host, { insecure: [registry.host] });
+    /** The published result and the text of every log it carries. */
+    const published = async (m: {
+      project: string;
+      store: string;
+    }): Promise<{ result: ActionResult; logs: string[] }> => {
+      const r = await build(m);
+      const key = r.report.targets[0]!.actionKey as Digest;
+      const got = await client.getManifest('team/cache', cacheTag(key));
+      if (got.manifest.kind !== 'manifest') throw new Error('not a manifest');
+      const first = got.manifest.layers[0]!;
+      const result = JSON.parse(
+        Buffer.from(await client.fetchBlob('team/cache', first)).toString(),
+      ) as ActionResult;
+      const logs: string[] = [];
+      for (const l of result.logs) {
+        const desc = got.manifest.layers.find((d) => d.digest === l.stderr)!;
+        logs.push(Buffer.from(await client.fetchBlob('team/cache', desc)).toString());
+      }
+      return { result, logs };
+    };
+    const a = await published(plain);
+    expect(a.result.logs).toEqual([]);
+    const b = await published(withLogs);
+    expect(b.logs).toHaveLength(1);
+    expect(b.logs[0]).toContain('error in <host-path>/src/a.txt, cache <host-path>/tmp');
+    expect(b.logs[0]).not.toContain(withLogs.project);
+    expect(b.logs[0]).not.toContain(withLogs.store);
+  });
+
   describe('with `trust: any`, a poisoned entry that stays inside the outputs', () => {
     let v: { project: string; store: string; source: string };
     let key: Digest;
@@ -366,21 +421,27 @@ describe('a remote cache shared with an attacker who can push to it', () => {
       expect(out(v)).toBe('attacker bytes\n');
     });
 
-    it('is reported loudly by repro, which drops it from the local action cache', async () => {
-      const report = await runRepro({
-        project: v.project,
-        store: v.store,
-        target: 'app',
-        diffoscope: false,
-        insecure: [registry.host],
-        registry: { retries: 0 },
-        events: () => undefined,
-      });
+    it('is reported loudly by `airlock repro`, which fails and drops it from the local action cache', async () => {
+      const text = airlock(
+        ['--store', v.store, 'repro', 'app', '-C', v.project, '--no-diffoscope'],
+        {
+          env: { AIRLOCK_INSECURE_REGISTRIES: registry.host },
+        },
+      );
+      expect(text.status).toBe(1);
+      expect(text.stdout).toContain('CACHE MISMATCH: the local action cache holds output tree');
+      expect(text.stdout).toContain(`restored from remote cache ${remote}`);
+      // Dropped, so a second repro sees only the remote entry, still wrong, still failing.
+      const json = airlock(
+        ['--store', v.store, '--json', 'repro', 'app', '-C', v.project, '--no-diffoscope'],
+        { env: { AIRLOCK_INSECURE_REGISTRIES: registry.host } },
+      );
+      expect(json.status).toBe(1);
+      const report = JSON.parse(json.stdout) as ReproReport & { ok: boolean };
+      expect(report.ok).toBe(false);
       expect(report.reproducible).toBe(true); // the build itself is fine …
       expect(report.cacheMatches).toBe(false); // … the cache entry is not
-      expect(report.cache).toContainEqual(
-        expect.objectContaining({ source: 'local', matches: false, dropped: true }),
-      );
+      expect(report.cache).toEqual([expect.objectContaining({ source: 'remote', matches: false })]);
       expect(await localResult(v.store, key)).toBeUndefined();
     });
 

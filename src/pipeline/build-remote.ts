@@ -22,6 +22,8 @@ export interface RemoteBuildOptions {
   remoteCache?: string | undefined;
   /** `host:port` registries reached over plain http (plus AIRLOCK_INSECURE_REGISTRIES). */
   insecure?: readonly string[] | undefined;
+  /** Leave the remote cache out (commands that only need toolchain images, such as `why`). */
+  noRemoteCache?: boolean | undefined;
   /** Credentials environment, retry count and wait (tests shorten them). */
   registry?: Pick<RegistryUseCaseOptions, 'env' | 'retries' | 'sleep'> | undefined;
 }
@@ -95,7 +97,7 @@ export async function registryHooks(
     },
   };
   const remoteConfig = remoteCacheConfig(project, opts.remoteCache);
-  if (remoteConfig === undefined) return { imageRoots };
+  if (remoteConfig === undefined || opts.noRemoteCache === true) return { imageRoots };
   const remote = remoteConfig.repository;
   const { parseRegistryRef, registryRemoteCache } = await registry();
   const ref = parseRegistryRef(remote);

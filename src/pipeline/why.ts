@@ -37,7 +37,9 @@ export async function runWhy(req: WhyRequest): Promise<WhyReport> {
   try {
     const ctx = {
       ...buildContext(open, req.events, { materialize: false }),
-      imageRoots: (await registryHooks(open.project, open.store, {}, req.events)).imageRoots,
+      imageRoots: (
+        await registryHooks(open.project, open.store, { noRemoteCache: true }, req.events)
+      ).imageRoots,
     };
     const order = planOrder(open.project, [req.target]);
     const known = new Map<string, TargetBuild>();
