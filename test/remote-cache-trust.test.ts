@@ -419,6 +419,10 @@ describe('a remote cache shared with an attacker who can push to it', () => {
       expect(r.report.targets[0]).toMatchObject({ cached: true, remote: { signedBy: 'any' } });
       expect(r.warnings.join('\n')).toContain('trust: any');
       expect(out(v)).toBe('attacker bytes\n');
+      // A later local hit on the same entry warns again.
+      const again = await build(v);
+      expect(again.report.targets[0]).toMatchObject({ cached: true, remote: { signedBy: 'any' } });
+      expect(again.warnings.join('\n')).toContain(`using cache entry ${key}`);
     });
 
     it('is reported loudly by `airlock repro`, which fails and drops it from the local action cache', async () => {

@@ -475,6 +475,13 @@ async function cachedResult(
   if (local) {
     const origin = ctx.records.origin(key, local);
     const result = await usableResult(ctx, target, key, local, origin);
+    if (result && origin?.signer === 'any') {
+      ctx.events({
+        type: 'log',
+        level: 'warn',
+        message: `target "${target.name}": using cache entry ${key}, ${describeOrigin(origin)}; \`airlock store fsck --trust-of <project>\` drops such entries once trust is configured`,
+      });
+    }
     if (result) return { digest: local, result, ...(origin ? { origin } : {}) };
     await ctx.store.deleteAction(key);
     ctx.records.setOrigin(key, local, undefined);

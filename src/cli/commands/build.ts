@@ -18,7 +18,7 @@ export function register(cli: Command): void {
     })
     .option(
       '--remote-cache <registry/repo>',
-      'share the action cache through this registry repository (wins over cache.remote)',
+      'use this registry repository as remote action cache (wins over cache.remote.repository; mode and trust still come from cache.remote)',
     );
   insecureRegistryOption(build)
     .addHelpText(
