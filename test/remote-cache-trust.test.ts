@@ -344,6 +344,14 @@ describe('a remote cache shared with an attacker who can push to it', () => {
       events: () => undefined,
     });
     expect(why).toMatchObject({ verdict: 'hit', origin: { signedBy: builder.keyId, text: said } });
+    // The CLI says it too: in the build's progress lines and in `why`.
+    const env = { AIRLOCK_INSECURE_REGISTRIES: registry.host };
+    const cli = await machine(reader(), 'shared source\n');
+    const b = airlock(['--store', cli.store, 'build', '-C', cli.project], { env });
+    expect(b.status).toBe(0);
+    expect(b.stdout + b.stderr).toContain(`cached app (${said})`);
+    const w = airlock(['--store', cli.store, 'why', 'app', '-C', cli.project], { env });
+    expect(w.stdout).toContain(said);
   });
 
   it('publishes step logs only when asked, with the store and project paths scrubbed out', async () => {

@@ -129,6 +129,17 @@ export class BuildRecords {
     }));
   }
 
+  /** Forgets origins whose action-cache entry no longer maps to the same result; returns how many. */
+  pruneOrigins(current: (key: Digest) => Digest | undefined): number {
+    let removed = 0;
+    for (const o of this.origins()) {
+      if (current(o.key) === o.result) continue;
+      this.stmt('DELETE FROM action_origin WHERE key = ? AND result = ?').run(o.key, o.result);
+      removed++;
+    }
+    return removed;
+  }
+
   /** Empties the derived caches (SOURCE_DATE_EPOCH per commit, parsed configs); returns rows removed. */
   clearCaches(): number {
     return (

@@ -151,6 +151,12 @@ export async function runGc(opts: {
       try {
         statEntriesPruned = cache.prune();
         records.clearCaches(); // recomputed on the next build
+        const live = new Map(
+          (await store.listActions())
+            .filter((a) => !freed.has(a.result))
+            .map((a) => [a.key as string, a.result]),
+        );
+        records.pruneOrigins((key) => live.get(key));
       } finally {
         cache.close();
         records.close();
