@@ -1,6 +1,6 @@
 import { isAirlockError } from '../core/errors.js';
 import { parseRegistryRef } from '../registry/reference.js';
-import { didYouMeanText } from './suggest.js';
+import { didYouMean, didYouMeanText } from './suggest.js';
 import type { PathSegment } from './locate.js';
 import type { ProblemList } from './problems.js';
 import { EXAMPLES } from './problems.js';
@@ -395,7 +395,13 @@ function checkRemoteCacheValue(problems: ProblemList, remote: unknown): void {
     return;
   }
   const { repository, mode, trust, signingKey, publishLogs } = remote;
-  if (typeof repository !== 'string' || repository.trim() === '') {
+  // A misspelt "repository" is reported once, by the unknown-key check with its did-you-mean.
+  const misspelt =
+    repository === undefined &&
+    Object.keys(remote).some((k) => didYouMean(k, ['repository']) === 'repository');
+  if (typeof repository === 'string' && repository.trim() !== '') {
+    checkRemoteCache(problems, repository, [...at, 'repository']);
+  } else if (!misspelt) {
     problems.add(
       repository === undefined ? at : [...at, 'repository'],
       repository === undefined ? 'key' : 'value',
@@ -404,7 +410,7 @@ function checkRemoteCacheValue(problems: ProblemList, remote: unknown): void {
         : 'cache.remote.repository must be a registry repository string',
       'add repository: registry.example.com/team/cache',
     );
-  } else checkRemoteCache(problems, repository, [...at, 'repository']);
+  }
   if (mode !== undefined && mode !== 'read' && mode !== 'readwrite') {
     problems.add(
       [...at, 'mode'],

@@ -121,6 +121,12 @@ describe('cache.remote in airlock.yaml', () => {
     expect(trust.fix).toContain('trust: [keys/ci.pub]');
   });
 
+  it('reports a misspelt repository once, with its did-you-mean', () => {
+    const problems = problemsOf(withCache('{ remote: { repositry: "r.io/c" } }'));
+    expect(problems.map((p) => p.path)).toEqual(['cache.remote.repositry']);
+    expect(problems[0]!.message).toContain('did you mean "repository"');
+  });
+
   it('refuses a tag, a malformed repository and unknown keys, located', () => {
     const tagged = at(problemsOf(withCache('{ remote: "r.io/team/cache:v1" }')), 'cache.remote');
     expect(tagged).toMatchObject({ line: 3, column: 18 });
