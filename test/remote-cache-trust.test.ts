@@ -352,6 +352,20 @@ describe('a remote cache shared with an attacker who can push to it', () => {
     expect(b.stdout + b.stderr).toContain(`cached app (${said})`);
     const w = airlock(['--store', cli.store, 'why', 'app', '-C', cli.project], { env });
     expect(w.stdout).toContain(said);
+
+    // Once the builder's key leaves the trust list, its entries already in the
+    // local action cache stop being used too.
+    const other = join(dir, 'keys', 'other.pub');
+    writeFileSync(other, attacker.publicKey.export({ type: 'spki', format: 'pem' }));
+    const yaml = readFileSync(join(dev.project, 'airlock.yaml'), 'utf8');
+    writeFileSync(
+      join(dev.project, 'airlock.yaml'),
+      yaml.replace(join(dir, 'keys', 'cosign.pub'), other),
+    );
+    const after = await build(dev);
+    expect(after.report.targets[0]!.cached).toBe(false);
+    expect(after.steps).toBe(1);
+    expect(after.warnings.join('\n')).toContain(`${said}, is no longer trusted`);
   });
 
   it('publishes step logs only when asked, with the store and project paths scrubbed out', async () => {

@@ -67,6 +67,11 @@ export interface RemoteCache {
   fetch(key: Digest): Promise<({ result: Digest } & RemoteOrigin) | undefined>;
   /** Publishes a successful local result (absent on a read-only client, which never pushes). */
   publish?(key: Digest, result: Digest): Promise<void>;
+  /**
+   * Why an entry restored earlier from a remote cache is no longer trusted
+   * under the current configuration (undefined: still trusted).
+   */
+  distrust(key: Digest, result: Digest, origin: RemoteOrigin): Promise<string | undefined>;
 }
 
 /** Turns a toolchain image reference `<registry>/<repo>@sha256:…` into its digest and an unpacked root filesystem. */
@@ -474,7 +479,22 @@ async function cachedResult(
   const local = (await ctx.store.getAction(key))?.result;
   if (local) {
     const origin = ctx.records.origin(key, local);
-    const result = await usableResult(ctx, target, key, local, origin);
+    // Trust is re-checked at every use: removing a builder's key from the
+    // config stops its entries at once, not only after `store fsck`.
+    const distrust = origin
+      ? ctx.remoteCache
+        ? await ctx.remoteCache.distrust(key, local, origin)
+        : 'the project no longer configures a remote cache to trust'
+      : undefined;
+    if (distrust !== undefined) {
+      ctx.events({
+        type: 'log',
+        level: 'warn',
+        message: `cache entry ${key} for target "${target.name}", ${describeOrigin(origin!)}, is no longer trusted (${distrust}); building instead`,
+      });
+    }
+    const result =
+      distrust === undefined ? await usableResult(ctx, target, key, local, origin) : undefined;
     if (result && origin?.signer === 'any') {
       ctx.events({
         type: 'log',

@@ -5,7 +5,12 @@ import type { Digest } from '../core/digest.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import type * as RegistryModule from '../registry/index.js';
-import type { EntrySigner, EntryTrust, RegistryClient } from '../registry/index.js';
+import type {
+  EntrySigner,
+  EntryTrust,
+  RegistryClient,
+  RemoteActionCache,
+} from '../registry/index.js';
 import type { PublicKeyInfo } from '../sign/index.js';
 import type { Store } from '../store/index.js';
 import type { RegistryUseCaseOptions } from './registry-context.js';
@@ -132,11 +137,13 @@ export async function registryHooks(
       message: `remote cache ${where}: no trusted builders are configured, so its entries are not used; name their public keys in cache.remote.trust in ${project.file}`,
     });
   }
-  let cache: Promise<RemoteCache> | undefined;
+  let cache: Promise<RemoteActionCache> | undefined;
+  let trusted: Promise<EntryTrust> | undefined;
   // Keys are read on first use: a build that never misses locally pays nothing for them.
-  const get = (): Promise<RemoteCache> =>
+  const trustOnce = (): Promise<EntryTrust> => (trusted ??= loadTrust(remoteConfig, project.file));
+  const get = (): Promise<RemoteActionCache> =>
     (cache ??= (async () => {
-      const trust = await loadTrust(remoteConfig, project.file);
+      const trust = await trustOnce();
       const signer =
         remoteConfig.mode === 'readwrite'
           ? await loadSigner(remoteConfig.signingKey!, password ?? '')
@@ -158,6 +165,13 @@ export async function registryHooks(
     imageRoots,
     remoteCache: {
       fetch: async (key) => (usable ? (await get()).fetch(key) : undefined),
+      async distrust(key, result, origin) {
+        if (!usable) return `${project.file} trusts no remote builder (cache.remote.trust)`;
+        if (origin.signer === 'any' && remoteConfig.trust !== 'any')
+          return 'it was restored under trust: any, which is no longer configured';
+        const v = (await trustOnce()).check(origin.envelope, { actionKey: key, result });
+        return v.ok ? undefined : v.reason;
+      },
       ...(remoteConfig.mode === 'readwrite'
         ? { publish: async (key: Digest, result: Digest) => (await get()).publish?.(key, result) }
         : {}),
