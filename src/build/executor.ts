@@ -512,8 +512,9 @@ async function cachedResult(
   const { result: digest, ...origin } = hit;
   const result = await usableResult(ctx, target, key, digest, origin);
   if (!result) return undefined;
-  await ctx.store.putAction(key, digest);
+  // Origin first: a crash in between must never leave a remote entry looking locally built.
   ctx.records.setOrigin(key, digest, origin);
+  await ctx.store.putAction(key, digest);
   return { digest, result, origin };
 }
 
