@@ -679,7 +679,9 @@ export class RegistryClient {
           `upload interrupted at byte ${start}`,
         );
         // Ask where the session stands; a registry that invalidated it
-        // (distribution 2.8 does after a partial PATCH) gets a fresh session.
+        // (distribution 2.8 does after a partial PATCH) gets a fresh session,
+        // and so does one whose stored length cannot be known (`Range: 0-0`).
+        let restart = false;
         try {
           const status = await this.request({
             method: 'GET',
@@ -689,12 +691,19 @@ export class RegistryClient {
             reference,
           });
           await status.body?.cancel();
-          location = this.uploadLocation(status, reference);
-          offset = parseUploadRange(status.headers.get('range'));
-          if (offset === 0) track = { hasher: new DigestHasher(), hashedTo: 0 };
-          else if (offset !== track.hashedTo) track = { hasher: undefined, hashedTo: 0 };
+          const stored = parseUploadRange(status.headers.get('range'));
+          if (stored === undefined) restart = true;
+          else {
+            location = this.uploadLocation(status, reference);
+            offset = stored;
+            if (offset === 0) track = { hasher: new DigestHasher(), hashedTo: 0 };
+            else if (offset !== track.hashedTo) track = { hasher: undefined, hashedTo: 0 };
+          }
         } catch (statusErr) {
           if (!isAirlockError(statusErr)) throw statusErr;
+          restart = true;
+        }
+        if (restart) {
           const fresh = await this.request({
             method: 'POST',
             url: `/v2/${repo}/blobs/uploads/`,
@@ -1086,8 +1095,14 @@ function isTransientStatus(err: Error): boolean {
   );
 }
 
-/** The next offset from an upload-status `Range: 0-<last>` header (0 when nothing is stored). */
-function parseUploadRange(header: string | null): number {
+/**
+ * The next offset from an upload-status `Range: 0-<last>` header: 0 when no
+ * range is reported, undefined for `0-0`, which distribution sends both for
+ * an empty session and for one stored byte (resuming at 1 would drop byte 0).
+ */
+function parseUploadRange(header: string | null): number | undefined {
   const m = /^(?:bytes=)?0-(\d+)$/.exec(header?.trim() ?? '');
-  return m ? Number(m[1]) + 1 : 0;
+  if (!m) return 0;
+  const last = Number(m[1]);
+  return last === 0 ? undefined : last + 1;
 }
