@@ -1,10 +1,11 @@
-// ESLint flat config: type-checked rules plus the module boundaries of DESIGN.md.
+// ESLint flat config: type-checked rules plus the module boundaries of docs/architecture.md.
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const domainModules = [
   'config',
+  'oci',
   'store',
   'archive',
   'sandbox',
@@ -21,6 +22,15 @@ const domainModules = [
 ];
 
 const upperLayers = ['cli', 'ui', 'pipeline'];
+
+// Pure modules do no I/O.
+const ioModules = ['node:fs', 'node:fs/promises', 'node:child_process', 'node:net', 'node:http'];
+
+// oci/ is reached only through its index, from anywhere in src/.
+const ociThroughIndex = {
+  regex: '/oci/(?!index\\.js$)',
+  message: 'Import oci/ only through src/oci/index.ts.',
+};
 
 export default tseslint.config(
   {
@@ -61,16 +71,29 @@ export default tseslint.config(
         'error',
         {
           patterns: [{ group: ['../*'], message: 'core/ imports nothing outside itself.' }],
-          paths: ['node:fs', 'node:fs/promises', 'node:child_process', 'node:net', 'node:http'].map(
-            (name) => ({ name, message: 'core/ does no I/O.' }),
-          ),
+          paths: ioModules.map((name) => ({ name, message: 'core/ does no I/O.' })),
+        },
+      ],
+    },
+  },
+  // oci/ is the one OCI model: pure, and it imports only core/ (through its index).
+  {
+    files: ['src/oci/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^\\.\\./(?!core/index\\.js$)', message: 'oci/ imports only core/index.js.' },
+          ],
+          paths: ioModules.map((name) => ({ name, message: 'oci/ does no I/O.' })),
         },
       ],
     },
   },
   // Domain modules never reach up into cli/, ui/ or pipeline/.
   {
-    files: domainModules.map((m) => `src/${m}/**/*.ts`),
+    files: domainModules.filter((m) => m !== 'oci').map((m) => `src/${m}/**/*.ts`),
     rules: {
       'no-restricted-imports': [
         'error',
@@ -78,8 +101,10 @@ export default tseslint.config(
           patterns: [
             {
               group: upperLayers.map((m) => `**/${m}/*`),
-              message: 'A domain module never imports cli/, ui/ or pipeline/ (DESIGN.md).',
+              message:
+                'A domain module never imports cli/, ui/ or pipeline/ (docs/architecture.md).',
             },
+            ociThroughIndex,
           ],
         },
       ],
@@ -94,10 +119,16 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['**/cli/*', '**/ui/*'], message: 'pipeline/ never imports cli/ or ui/.' },
+            ociThroughIndex,
           ],
         },
       ],
     },
+  },
+  // cli/, ui/ and the package entry point also reach oci/ only through its index.
+  {
+    files: ['src/cli/**/*.ts', 'src/ui/**/*.ts', 'src/index.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [ociThroughIndex] }] },
   },
   // Only cli/ prints; tests and benchmarks may.
   {

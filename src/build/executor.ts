@@ -28,7 +28,8 @@ import type { StatCache } from '../hash/stat-cache.js';
 import { assertInsideRoot, globMatcher, walkGlobs } from '../hash/walk.js';
 import { SANDBOX_PROFILE, sandboxProfile } from '../sandbox/profile.js';
 import type { SandboxSpec } from '../sandbox/types.js';
-import type { Descriptor, Store } from '../store/index.js';
+import { MEDIA, ociArch, type Descriptor } from '../oci/index.js';
+import type { Store } from '../store/index.js';
 import {
   ACTION_FORMAT,
   RESULT_FORMAT,
@@ -37,7 +38,7 @@ import {
   type ActionResult,
   type BuildRecord,
 } from './action.js';
-import { MEDIA_TYPES, imageDocuments, ociArch } from './artifact.js';
+import { imageDocuments } from './artifact.js';
 import type { BuildErrorCode } from './errors.js';
 import type { BuildRecords } from './records.js';
 import { DEFAULT_SOURCE_DATE_EPOCH, gitHead, gitSourceDateEpoch } from './sde.js';
@@ -729,7 +730,7 @@ async function tagArtifact(
     platform: { os: process.platform, architecture: ociArch(process.arch) },
   });
   const manifest: Descriptor = {
-    mediaType: MEDIA_TYPES.manifest,
+    mediaType: MEDIA.ociManifest,
     digest: sha256(docs.manifest),
     size: docs.manifest.byteLength,
   };

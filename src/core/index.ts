@@ -8,5 +8,4 @@ export { AirlockError, errnoCode, isAirlockError } from './errors.js';
 export { noEvents } from './events.js';
 export type { AirlockEvent, EventSink } from './events.js';
 export { TREE_FORMAT, assertRelativePath, isInsidePath, sortTree, treeDigest } from './tree.js';
-export type { Descriptor } from './descriptor.js';
 export type { TreeEntry, TreePathErrorCode } from './tree.js';

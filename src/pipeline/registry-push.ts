@@ -5,7 +5,7 @@ import {
   pushArtifact,
   resolveLocal,
 } from '../registry/index.js';
-import type { Descriptor } from '../registry/index.js';
+import type { Descriptor } from '../oci/index.js';
 import { clientFor, openStore, type RegistryUseCaseOptions } from './registry-context.js';
 
 export interface PushRequest extends RegistryUseCaseOptions {

@@ -9,12 +9,15 @@ import {
   MANIFEST_MEDIA_TYPES,
   MAX_MANIFEST_BYTES,
   MEDIA,
+  manifestDescriptor,
   parseManifest,
+  referrersIndex,
   referrersTag,
+  withReferrer,
   type Descriptor,
   type ImageIndex,
   type Manifest,
-} from './manifest.js';
+} from '../oci/index.js';
 import { isTag } from './reference.js';
 import { backoffMs, isTransientNetworkError, retryAfterMs } from './retry.js';
 
@@ -887,17 +890,7 @@ export class RegistryClient {
     }
     this.checkDigestHeader(res, digest, reference);
     const manifest = parseManifest(bytes, res.headers.get('content-type') ?? undefined, reference);
-    const descriptor: Descriptor = {
-      mediaType: manifest.mediaType,
-      digest,
-      size: bytes.byteLength,
-    };
-    const artifactType =
-      manifest.artifactType ??
-      (manifest.kind === 'manifest' ? manifest.config.mediaType : undefined);
-    if (artifactType !== undefined) descriptor.artifactType = artifactType;
-    if (manifest.annotations) descriptor.annotations = manifest.annotations;
-    return { descriptor, bytes, manifest };
+    return { descriptor: manifestDescriptor(manifest, digest, bytes.byteLength), bytes, manifest };
   }
 
   /** The descriptor of a manifest by tag or digest, or undefined when it does not exist (HEAD). */
@@ -1067,9 +1060,7 @@ export class RegistryClient {
   /** Adds `desc` to the `sha256-<hex>` fallback index of `subject` (read, merge, put; idempotent). */
   async addReferrerFallback(repo: string, subject: Digest, desc: Descriptor): Promise<void> {
     const existing = await this.fallbackIndex(repo, subject);
-    const manifests = (existing?.manifests ?? []).filter((d) => d.digest !== desc.digest);
-    manifests.push(desc);
-    const doc = { schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests };
+    const doc = referrersIndex(withReferrer(existing?.manifests ?? [], desc));
     await this.putManifest(
       repo,
       referrersTag(subject),

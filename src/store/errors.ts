@@ -8,8 +8,7 @@ export type StoreErrorCode =
   | 'SIZE_MISMATCH'
   | 'DIGEST_MISMATCH'
   | 'TAG_NOT_FOUND'
-  | 'INVALID_TAG'
-  | 'INVALID_DESCRIPTOR';
+  | 'INVALID_TAG';
 
 /** Builds a store error; every one carries a hint and machine-readable details. */
 export function storeError(
