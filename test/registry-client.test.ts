@@ -192,33 +192,30 @@ describe('RegistryClient against distribution 2.8', () => {
 describe('interrupted transfers (TCP proxy on 127.0.0.1)', () => {
   // retry: failed once in ~35 runs (where the proxy's cut lands is timing-dependent;
   // root cause not found, see the session note). Each try asserts everything.
-  it(
-    'resumes an upload cut mid-PATCH from the offset the registry reports',
-    async () => {
-      const proxy = await startTcpProxy(reg.port);
-      try {
-        const data = randomBytes(1_500_000);
-        const events: AirlockEvent[] = [];
-        const c = client(proxy.host, { events: (e) => events.push(e) });
-        await c.ping();
-        proxy.cutNext('upload', 700_000, { afterHeadersOf: 'PATCH' });
-        expect(await c.pushBlob('t/resume', source(data))).toBe('uploaded');
-        expect(proxy.cuts).toBe(1);
-        expect(c.stats.retries).toBeGreaterThan(0);
-        expect(events.some((e) => e.type === 'log' && e.level === 'warn')).toBe(true);
-        const back = await drain(
-          client().blobStream('t/resume', {
-            mediaType: 'x',
-            digest: digestOf(data),
-            size: data.byteLength,
-          }),
-        );
-        expect(back.equals(data)).toBe(true);
-      } finally {
-        await proxy.stop();
-      }
-    },
-  );
+  it('resumes an upload cut mid-PATCH from the offset the registry reports', async () => {
+    const proxy = await startTcpProxy(reg.port);
+    try {
+      const data = randomBytes(1_500_000);
+      const events: AirlockEvent[] = [];
+      const c = client(proxy.host, { events: (e) => events.push(e) });
+      await c.ping();
+      proxy.cutNext('upload', 700_000, { afterHeadersOf: 'PATCH' });
+      expect(await c.pushBlob('t/resume', source(data))).toBe('uploaded');
+      expect(proxy.cuts).toBe(1);
+      expect(c.stats.retries).toBeGreaterThan(0);
+      expect(events.some((e) => e.type === 'log' && e.level === 'warn')).toBe(true);
+      const back = await drain(
+        client().blobStream('t/resume', {
+          mediaType: 'x',
+          digest: digestOf(data),
+          size: data.byteLength,
+        }),
+      );
+      expect(back.equals(data)).toBe(true);
+    } finally {
+      await proxy.stop();
+    }
+  });
 
   it('starts a fresh session when a PATCH is cut before its body and the registry reports Range 0-0', async () => {
     const proxy = await startTcpProxy(reg.port);

@@ -138,7 +138,10 @@ export async function localReferrers(store: ContentStore, subject: Digest): Prom
     try {
       const { manifest } = await localManifest(store, descriptor, name);
       if (refersTo(manifest, subject))
-        found.set(descriptor.digest, manifestDescriptor(manifest, descriptor.digest, descriptor.size));
+        found.set(
+          descriptor.digest,
+          manifestDescriptor(manifest, descriptor.digest, descriptor.size),
+        );
     } catch {
       // A tag that is not a readable manifest cannot be an attachment.
     }

@@ -223,8 +223,7 @@ export interface TcpProxy {
 /** A TCP proxy to `upstreamPort` that can reset a connection mid-stream, once per `cutNext`. */
 export async function startTcpProxy(upstreamPort: number): Promise<TcpProxy> {
   let plan:
-    | { direction: 'upload' | 'download'; afterBytes: number; afterHeadersOf?: string }
-    | undefined;
+    { direction: 'upload' | 'download'; afterBytes: number; afterHeadersOf?: string } | undefined;
   const sockets = new Set<net.Socket>();
   const state = { cuts: 0 };
   const server = net.createServer((client) => {
