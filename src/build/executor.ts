@@ -161,7 +161,7 @@ export async function planAction(
   // --- toolchain image (issue 3 part 4): its manifest digest is the toolchain ---
   const image = target.toolchain.image;
   if (image !== undefined && !ctx.imageRoots) {
-    throw new AirlockError<'TOOLCHAIN_IMAGE_UNAVAILABLE'>(
+    throw new AirlockError<BuildErrorCode>(
       'TOOLCHAIN_IMAGE_UNAVAILABLE',
       `target "${target.name}": toolchain image ${image} cannot be used by this command`,
       { hint: 'Build it with `airlock build`, which pulls and unpacks toolchain images.' },

@@ -84,4 +84,4 @@ export interface CheckReport {
 }
 
 /** Error codes of check, pin and init. */
-export type CheckErrorCode = 'CHECK_ROOT_NOT_FOUND' | 'USAGE' | 'INIT_EXISTS';
+export type CheckErrorCode = 'CHECK_ROOT_NOT_FOUND' | 'INIT_EXISTS';

@@ -1,7 +1,7 @@
 export { checkDescriptor, parseDescriptor } from './descriptor.js';
 export type { Descriptor, DescriptorProblem } from './descriptor.js';
 export { ociError } from './errors.js';
-export type { OciErrorCode } from './errors.js';
+export type { ManifestErrorCode, OciErrorCode } from './errors.js';
 export {
   MAX_MANIFEST_BYTES,
   childrenOf,

@@ -23,7 +23,7 @@ export interface RemoteBuildOptions {
   registry?: Pick<RegistryUseCaseOptions, 'env' | 'retries' | 'sleep'> | undefined;
 }
 
-export type BuildRemoteErrorCode = 'TOOLCHAIN_IMAGE_UNPINNED';
+export type BuildRemoteErrorCode = 'TOOLCHAIN_IMAGE_UNPINNED' | 'REMOTE_CACHE_INVALID';
 
 /** One client per registry for the whole build, created on first use. */
 function clients(
@@ -92,10 +92,14 @@ export async function registryHooks(
   const { parseRegistryRef, registryRemoteCache } = await registry();
   const ref = parseRegistryRef(remote);
   if (ref.tag !== undefined || ref.digest !== undefined) {
-    throw new AirlockError<'USAGE'>('USAGE', `remote cache ${remote} names a tag or digest`, {
-      hint: `Name only the repository: ${ref.registry}/${ref.repository} (entries are tagged by action key).`,
-      details: { remoteCache: remote },
-    });
+    throw new AirlockError<BuildRemoteErrorCode>(
+      'REMOTE_CACHE_INVALID',
+      `remote cache ${remote} names a tag or digest`,
+      {
+        hint: `Name only the repository: ${ref.registry}/${ref.repository} (entries are tagged by action key).`,
+        details: { remoteCache: remote },
+      },
+    );
   }
   let cache: Promise<RemoteCache> | undefined;
   const get = (): Promise<RemoteCache> =>

@@ -3,15 +3,21 @@ import { join } from 'node:path';
 import type { ActionResult } from '../build/action.js';
 import { BuildRecords } from '../build/records.js';
 import { digestHex } from '../core/digest.js';
+import type { EventSink } from '../core/events.js';
 import { StatCache } from '../hash/stat-cache.js';
 import { Store, defaultStoreRoot, type FsckReport, type GcReport } from '../store/index.js';
+
+function eventsOption(events: EventSink | undefined): { events?: EventSink } {
+  return events === undefined ? {} : { events };
+}
 
 /** `airlock store fsck`: verifies every blob and reference of the store. */
 export async function runFsck(opts: {
   store?: string | undefined;
   repair?: boolean;
+  events?: EventSink | undefined;
 }): Promise<FsckReport> {
-  const store = await Store.open(opts.store ?? defaultStoreRoot());
+  const store = await Store.open(opts.store ?? defaultStoreRoot(), eventsOption(opts.events));
   try {
     return await store.fsck({ repair: opts.repair ?? true });
   } finally {
@@ -37,8 +43,9 @@ export async function runGc(opts: {
   store?: string | undefined;
   retentionMs: number;
   dryRun: boolean;
+  events?: EventSink | undefined;
 }): Promise<StoreGcReport> {
-  const store = await Store.open(opts.store ?? defaultStoreRoot());
+  const store = await Store.open(opts.store ?? defaultStoreRoot(), eventsOption(opts.events));
   try {
     const report = await store.gc({ retentionMs: opts.retentionMs, dryRun: opts.dryRun });
     const freed = new Set<string>(report.freed);
