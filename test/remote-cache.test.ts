@@ -1,4 +1,4 @@
-// Issue 3 part 5: a real docker-registry as the remote action cache shared by
+// A real docker-registry as the remote action cache shared by
 // two "machines" (two stores, two copies of the project).
 import { snapshotTree } from './helpers/cli.js';
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -15,7 +15,7 @@ import {
 import type { PackEntry } from '../archive/pack.js';
 import { dirname, join } from 'node:path';
 import picomatch from 'picomatch';
-import type { ProjectConfig, TargetConfig } from '../config/index.js';
+import { sourceDateEpochOf, type ProjectConfig, type TargetConfig } from '../config/index.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { compareBytes } from '../core/compare.js';
 import { digestJson } from '../core/canonical.js';
@@ -158,7 +158,7 @@ export async function planAction(
     ctx.memo.tools.set(toolKey, toolsP);
   }
   const tools = await toolsP;
-  // --- toolchain image (issue 3 part 4): its manifest digest is the toolchain ---
+  // --- toolchain image: its manifest digest is the toolchain ---
   const image = target.toolchain.image;
   if (image !== undefined && !ctx.imageRoots) {
     throw new AirlockError<BuildErrorCode>(
@@ -267,7 +267,7 @@ const dirOf = (p: string): string => (p.includes('/') ? p.slice(0, p.lastIndexOf
 
 /** SOURCE_DATE_EPOCH: declared override, else the last git commit touching the sources, else a fixed default. */
 async function sourceDateEpochFor(ctx: BuildContext, target: TargetConfig): Promise<number> {
-  const declared = target.sourceDateEpoch ?? ctx.project.sourceDateEpoch;
+  const declared = sourceDateEpochOf(ctx.project, target);
   if (declared !== undefined) return declared;
   const root = ctx.project.root;
   ctx.memo.head ??= gitHead(root);

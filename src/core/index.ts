@@ -1,6 +1,6 @@
 export { canonicalJson, digestJson } from './canonical.js';
 export { systemClock, fixedClock } from './clock.js';
-export type { Clock, IdSource } from './clock.js';
+export type { Clock } from './clock.js';
 export { compareBytes, sortByBytes } from './compare.js';
 export { DigestHasher, digestHex, isDigest, parseDigest, sha256 } from './digest.js';
 export type { ContentErrorCode, Digest, DigestErrorCode } from './digest.js';
