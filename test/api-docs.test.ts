@@ -59,8 +59,11 @@ describe('docs/api.md', () => {
       // A package that resolves `airlock` to this repository (its dist/ build).
       mkdirSync(join(tmp.path, 'node_modules'));
       symlinkSync(REPO, join(tmp.path, 'node_modules', 'airlock'), 'dir');
+      // Examples make their own temp directories: keep them under this test's.
+      mkdirSync(join(tmp.path, 'tmp'));
       env = {
         ...process.env,
+        TMPDIR: join(tmp.path, 'tmp'),
         AIRLOCK_HOME: join(tmp.path, 'store'),
         PROJECT: copyDemo(join(tmp.path, 'demo')),
         REGISTRY: reg.host,
