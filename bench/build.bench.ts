@@ -42,7 +42,7 @@ const PROFILE_DIR = process.env.AIRLOCK_BENCH_PROFILE;
 
 type Scenario = 'cold' | 'no-op' | 'restore' | 'one file touched';
 
-/** Turbo's figures measured on this machine class (from the issue), and each goal as a max ratio. */
+/** Turbo's figures measured once on this machine class (2 cores), and each goal as a max ratio. */
 const SCENARIOS: { name: Scenario; turboReferenceMs: number; goal: number }[] = [
   { name: 'cold', turboReferenceMs: 11_900, goal: 1.2 },
   { name: 'no-op', turboReferenceMs: 410, goal: 0.5 },

@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # The test command: set up everything, then run every test under a
 # non-English locale (nothing may depend on the host's language or sort order).
-# Ends with a plain "N passed, N failed" line that any CI can read.
+# Ends with a plain "N passed, N failed" line that any CI can read, followed
+# by how long the whole command took (set-up included) and the test run alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s%N)
 bash scripts/setup.sh
 export LANG=sk_SK.UTF-8 LC_ALL=sk_SK.UTF-8 TZ=Pacific/Chatham
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 status=0
+tests_started=$(date +%s%N)
 npx vitest run --reporter=default --reporter=json --outputFile="$results" "$@" || status=$?
+finished=$(date +%s%N)
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const skipped = r.numPendingTests + r.numTodoTests;
   console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
 ' "$results" || true
+node -e '
+  const [start, tests, end] = process.argv.slice(1).map(BigInt);
+  const s = (ns) => (Number(ns / 1000000n) / 1000).toFixed(1);
+  console.log(`npm test took ${s(end - start)} s (set-up and build ${s(tests - start)} s, tests ${s(end - tests)} s)`);
+' "$started" "$tests_started" "$finished"
 exit "$status"

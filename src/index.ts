@@ -2,11 +2,45 @@ export { AirlockError, isAirlockError, parseDigest, sha256, treeDigest } from '.
 export type { AirlockEvent, Digest, EventSink, TreeEntry } from './core/index.js';
 export { loadConfig, parseConfig, planOrder } from './config/index.js';
 export type { ProjectConfig, TargetConfig } from './config/index.js';
-export { runBuild } from './pipeline/build.js';
-export type { BuildReport, BuildRequest } from './pipeline/build.js';
-export { runRepro } from './pipeline/repro.js';
-export type { ReproReport, ReproRequest } from './pipeline/repro.js';
-export { runWhy } from './pipeline/why.js';
-export type { WhyReport, WhyRequest } from './pipeline/why.js';
-export { runCheck } from './pipeline/check.js';
+export { MEDIA, parseDescriptor, parseManifest } from './oci/index.js';
+export type { Descriptor, ImageIndex, ImageManifest, Manifest } from './oci/index.js';
+export {
+  attachments,
+  build,
+  check,
+  copy,
+  init,
+  ls,
+  pin,
+  pull,
+  push,
+  repro,
+  storeFsck,
+  storeGc,
+  why,
+} from './pipeline/api.js';
+export type {
+  BuildRequest,
+  CheckReport,
+  CheckRequest,
+  InitReport,
+  InitRequest,
+  PinReport,
+  PinRequest,
+  ReproRequest,
+  StoreFsckReport,
+  StoreFsckRequest,
+  StoreGcReport,
+  StoreGcRequest,
+  WhyRequest,
+} from './pipeline/api.js';
+export type { BuildReport } from './pipeline/build.js';
+export type { ReproReport } from './pipeline/repro.js';
+export type { WhyReport } from './pipeline/why.js';
+export type { AttachmentsReport, AttachmentsRequest } from './pipeline/registry-attachments.js';
+export type { CopyReport, CopyRequest } from './pipeline/registry-copy.js';
+export type { LsReport, LsRequest } from './pipeline/registry-ls.js';
+export type { PullReport, PullRequest } from './pipeline/registry-pull.js';
+export type { PushReport, PushRequest } from './pipeline/registry-push.js';
+export type { AirlockErrorCode } from './pipeline/errors.js';
 export { Store, defaultStoreRoot } from './store/index.js';

@@ -3,8 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { airlock, tempDir } from './helpers/cli.js';
 import type { JsonError } from './helpers/e2e.js';
 
-// PENDING (src/cli/main.ts): commander's usage errors bypass renderError, so they
-// print commander's own "error: …" text and, with --json, nothing on stdout.
+// Commander's usage errors go through renderError like every other error:
+// error[USAGE] with a fix line, or one JSON document with --json; exit 2.
 describe('usage errors follow the error contract', () => {
   const tmp = tempDir('e2e-usage');
   const store = join(tmp.path, 'store');

@@ -53,7 +53,7 @@ describe('the airlock command line', () => {
     });
 
     const commands = commandPaths(program());
-    it('covers the commands of issue 2', () => {
+    it('has the build, repro, why and store commands', () => {
       expect(commands.map((c) => c.path.join(' '))).toEqual(
         expect.arrayContaining(['build', 'repro', 'why', 'store', 'store fsck', 'store gc']),
       );
@@ -70,7 +70,7 @@ describe('the airlock command line', () => {
       });
     }
 
-    it('documents the flags issue 2 promises', () => {
+    it('documents the project, cache, diffoscope and retention flags', () => {
       const help = (...path: string[]): string => airlock([...path, '--help']).stdout;
       expect(help('build')).toMatch(/-C, --project <dir>[\s\S]*--no-cache/);
       expect(help('repro')).toMatch(/-C, --project <dir>[\s\S]*--no-diffoscope/);

@@ -1,4 +1,4 @@
-// Issue 3 part 4: a real toolchain image (static busybox + the host node and
+// A real toolchain image (static busybox + the host node and
 // the libraries ldd lists) pushed to a real docker-registry, used as the
 // sandbox root of a build.
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';

@@ -10,7 +10,8 @@ import { runCopy } from '../src/pipeline/registry-copy.js';
 import { runLs } from '../src/pipeline/registry-ls.js';
 import { runPull } from '../src/pipeline/registry-pull.js';
 import { runPush } from '../src/pipeline/registry-push.js';
-import { localReferrers, referrersTag } from '../src/registry/index.js';
+import { referrersTag } from '../src/oci/index.js';
+import { localReferrers } from '../src/registry/index.js';
 import { Store } from '../src/store/index.js';
 import { storeArtifact, storeAttachment, writeOciLayout } from './helpers/registry-artifacts.js';
 import {

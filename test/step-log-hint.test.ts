@@ -4,9 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { airlock, tempDir } from './helpers/cli.js';
 import { writeProject, type JsonError } from './helpers/e2e.js';
 
-// PENDING (src/build/executor.ts, STEP_FAILED): the hint says "its full log is
-// blob <d>" but names only the stderr blob, so a step that explains its failure
-// on stdout (make, tsc, most test runners) points the user at a log without it.
+// A step that explains its failure on stdout (make, tsc, most test runners):
+// the STEP_FAILED hint must point at log blobs that hold stdout too.
 describe('STEP_FAILED', () => {
   const tmp = tempDir('e2e-steplog');
   const store = join(tmp.path, 'store');

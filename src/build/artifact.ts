@@ -1,11 +1,6 @@
 import { canonicalJson } from '../core/canonical.js';
 import { sha256, type Digest } from '../core/digest.js';
-
-export const MEDIA_TYPES = {
-  manifest: 'application/vnd.oci.image.manifest.v1+json',
-  config: 'application/vnd.oci.image.config.v1+json',
-  layer: 'application/vnd.oci.image.layer.v1.tar+gzip',
-} as const;
+import { CREATED_ANNOTATION, MEDIA } from '../oci/index.js';
 
 /** Runtime settings carried in the image config (from the target's `image:`). */
 export interface ImageSettings {
@@ -56,27 +51,11 @@ export function imageDocuments(opts: {
   const manifest = Buffer.from(
     canonicalJson({
       schemaVersion: 2,
-      mediaType: MEDIA_TYPES.manifest,
-      config: { mediaType: MEDIA_TYPES.config, digest: sha256(config), size: config.byteLength },
-      layers: [{ mediaType: MEDIA_TYPES.layer, digest: opts.layer.digest, size: opts.layer.size }],
-      annotations: { 'org.opencontainers.image.created': created },
+      mediaType: MEDIA.ociManifest,
+      config: { mediaType: MEDIA.ociConfig, digest: sha256(config), size: config.byteLength },
+      layers: [{ mediaType: MEDIA.ociLayer, digest: opts.layer.digest, size: opts.layer.size }],
+      annotations: { [CREATED_ANNOTATION]: created },
     }),
   );
   return { config, manifest };
-}
-
-/** The OCI architecture name of a Node `process.arch`. */
-export function ociArch(arch: string): string {
-  return (
-    (
-      {
-        x64: 'amd64',
-        arm64: 'arm64',
-        ia32: '386',
-        arm: 'arm',
-        ppc64: 'ppc64le',
-        s390x: 's390x',
-      } as Record<string, string>
-    )[arch] ?? arch
-  );
 }

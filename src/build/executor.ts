@@ -15,7 +15,7 @@ import {
 import type { PackEntry } from '../archive/pack.js';
 import { dirname, join } from 'node:path';
 import picomatch from 'picomatch';
-import type { ProjectConfig, TargetConfig } from '../config/index.js';
+import { sourceDateEpochOf, type ProjectConfig, type TargetConfig } from '../config/index.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { compareBytes } from '../core/compare.js';
 import { digestJson } from '../core/canonical.js';
@@ -28,7 +28,8 @@ import type { StatCache } from '../hash/stat-cache.js';
 import { assertInsideRoot, globMatcher, walkGlobs } from '../hash/walk.js';
 import { SANDBOX_PROFILE, sandboxProfile } from '../sandbox/profile.js';
 import type { SandboxSpec } from '../sandbox/types.js';
-import type { Descriptor, Store } from '../store/index.js';
+import { MEDIA, ociArch, type Descriptor } from '../oci/index.js';
+import type { Store } from '../store/index.js';
 import {
   ACTION_FORMAT,
   RESULT_FORMAT,
@@ -37,7 +38,7 @@ import {
   type ActionResult,
   type BuildRecord,
 } from './action.js';
-import { MEDIA_TYPES, imageDocuments, ociArch } from './artifact.js';
+import { imageDocuments } from './artifact.js';
 import type { BuildErrorCode } from './errors.js';
 import { isVcsPath, outputViolations } from './output-guard.js';
 import type { BuildRecords } from './records.js';
@@ -178,10 +179,10 @@ export async function planAction(
     ctx.memo.tools.set(toolKey, toolsP);
   }
   const tools = await toolsP;
-  // --- toolchain image (issue 3 part 4): its manifest digest is the toolchain ---
+  // --- toolchain image: its manifest digest is the toolchain ---
   const image = target.toolchain.image;
   if (image !== undefined && !ctx.imageRoots) {
-    throw new AirlockError<'TOOLCHAIN_IMAGE_UNAVAILABLE'>(
+    throw new AirlockError<BuildErrorCode>(
       'TOOLCHAIN_IMAGE_UNAVAILABLE',
       `target "${target.name}": toolchain image ${image} cannot be used by this command`,
       { hint: 'Build it with `airlock build`, which pulls and unpacks toolchain images.' },
@@ -287,7 +288,7 @@ const dirOf = (p: string): string => (p.includes('/') ? p.slice(0, p.lastIndexOf
 
 /** SOURCE_DATE_EPOCH: declared override, else the last git commit touching the sources, else a fixed default. */
 async function sourceDateEpochFor(ctx: BuildContext, target: TargetConfig): Promise<number> {
-  const declared = target.sourceDateEpoch ?? ctx.project.sourceDateEpoch;
+  const declared = sourceDateEpochOf(ctx.project, target);
   if (declared !== undefined) return declared;
   const root = ctx.project.root;
   ctx.memo.head ??= gitHead(root);
@@ -847,7 +848,7 @@ async function tagArtifact(
     platform: { os: process.platform, architecture: ociArch(process.arch) },
   });
   const manifest: Descriptor = {
-    mediaType: MEDIA_TYPES.manifest,
+    mediaType: MEDIA.ociManifest,
     digest: sha256(docs.manifest),
     size: docs.manifest.byteLength,
   };

@@ -23,7 +23,7 @@ const rule = (
   why,
 });
 
-/** Every rule `check` knows, by id. Caps follow DESIGN.md's level table. */
+/** Every rule `check` knows, by id. Caps follow the hermeticity level table of docs/architecture.md. */
 export const RULES = {
   parseError: rule(
     'parse-error',

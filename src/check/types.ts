@@ -1,7 +1,7 @@
 /** How loudly a finding speaks; `error` maps to SARIF `error`, and so on. */
 export type Severity = 'error' | 'warning' | 'note';
 
-/** A hermeticity level from DESIGN.md: 1 non-hermetic … 5 fully hermetic. */
+/** A hermeticity level (docs/architecture.md): 1 non-hermetic … 5 fully hermetic. */
 export type Level = 1 | 2 | 3 | 4 | 5;
 
 /** The kinds of file `check` understands. */
@@ -84,4 +84,4 @@ export interface CheckReport {
 }
 
 /** Error codes of check, pin and init. */
-export type CheckErrorCode = 'CHECK_ROOT_NOT_FOUND' | 'USAGE' | 'INIT_EXISTS';
+export type CheckErrorCode = 'CHECK_ROOT_NOT_FOUND' | 'INIT_EXISTS';

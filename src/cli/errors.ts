@@ -1,12 +1,20 @@
 import { isAirlockError } from '../core/errors.js';
+import type { AirlockErrorCode } from '../pipeline/errors.js';
+
+/** The CLI's own code: a malformed command line (unknown flag, missing argument). */
+export type CliErrorCode = 'USAGE';
 
 /** Codes that mean the user asked for something malformed: exit 2, like a usage error. */
-const USAGE_CODES = new Set<string>([
+const USAGE_CODES = new Set<AirlockErrorCode | CliErrorCode>([
   'USAGE',
   'UNKNOWN_TARGET',
   'CHECK_ROOT_NOT_FOUND',
   'INIT_EXISTS',
   'KEY_EXISTS',
+  'DESTINATION_IS_DIGEST',
+  'REFERENCE_INCOMPLETE',
+  'COPY_UNSUPPORTED',
+  'REMOTE_CACHE_INVALID',
 ]);
 
 /**
@@ -16,7 +24,8 @@ const USAGE_CODES = new Set<string>([
 export function renderError(err: unknown, opts: { json: boolean }): number {
   if (isAirlockError(err)) {
     // 130 = 128 + SIGINT, as shells report an interrupted command.
-    const status = err.code === 'INTERRUPTED' ? 130 : USAGE_CODES.has(err.code) ? 2 : 1;
+    const status =
+      err.code === 'INTERRUPTED' ? 130 : USAGE_CODES.has(err.code as AirlockErrorCode) ? 2 : 1;
     if (opts.json) {
       process.stdout.write(
         `${JSON.stringify({ ok: false, error: { code: err.code, message: err.message, hint: err.hint, details: err.details } })}\n`,

@@ -10,8 +10,3 @@ export const systemClock: Clock = { now: () => Date.now() };
 export function fixedClock(ms: number): Clock {
   return { now: () => ms };
 }
-
-/** Where unique ids come from (temp names, run ids); injected like the clock. */
-export interface IdSource {
-  next(): string;
-}

@@ -6,6 +6,9 @@ export type Digest = `sha256:${string}`;
 
 export type DigestErrorCode = 'INVALID_DIGEST';
 
+/** Content whose size differs from what its descriptor says (store and registry alike). */
+export type ContentErrorCode = 'SIZE_MISMATCH';
+
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 
 /** True when `value` is a well-formed sha256 digest (lowercase hex, exact length). */

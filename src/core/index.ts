@@ -1,12 +1,11 @@
 export { canonicalJson, digestJson } from './canonical.js';
 export { systemClock, fixedClock } from './clock.js';
-export type { Clock, IdSource } from './clock.js';
+export type { Clock } from './clock.js';
 export { compareBytes, sortByBytes } from './compare.js';
 export { DigestHasher, digestHex, isDigest, parseDigest, sha256 } from './digest.js';
-export type { Digest, DigestErrorCode } from './digest.js';
+export type { ContentErrorCode, Digest, DigestErrorCode } from './digest.js';
 export { AirlockError, errnoCode, isAirlockError } from './errors.js';
 export { noEvents } from './events.js';
 export type { AirlockEvent, EventSink } from './events.js';
 export { TREE_FORMAT, assertRelativePath, isInsidePath, sortTree, treeDigest } from './tree.js';
-export type { Descriptor } from './descriptor.js';
 export type { TreeEntry, TreePathErrorCode } from './tree.js';

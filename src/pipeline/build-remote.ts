@@ -35,6 +35,7 @@ export interface RemoteBuildOptions {
 
 export type BuildRemoteErrorCode =
   | 'TOOLCHAIN_IMAGE_UNPINNED'
+  | 'REMOTE_CACHE_INVALID'
   | 'SIGNING_KEY_PASSWORD'
   | 'SIGNING_KEY_UNREADABLE'
   | 'TRUST_KEY_UNREADABLE';
@@ -107,10 +108,14 @@ export async function registryHooks(
   const { parseRegistryRef, registryRemoteCache } = await registry();
   const ref = parseRegistryRef(remote);
   if (ref.tag !== undefined || ref.digest !== undefined) {
-    throw new AirlockError<'USAGE'>('USAGE', `remote cache ${remote} names a tag or digest`, {
-      hint: `Name only the repository: ${ref.registry}/${ref.repository} (entries are tagged by action key).`,
-      details: { remoteCache: remote },
-    });
+    throw new AirlockError<BuildRemoteErrorCode>(
+      'REMOTE_CACHE_INVALID',
+      `remote cache ${remote} names a tag or digest`,
+      {
+        hint: `Name only the repository: ${ref.registry}/${ref.repository} (entries are tagged by action key).`,
+        details: { remoteCache: remote },
+      },
+    );
   }
   const env = opts.registry?.env ?? process.env;
   const password = env.AIRLOCK_PASSWORD ?? env.COSIGN_PASSWORD;

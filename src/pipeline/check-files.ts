@@ -51,7 +51,7 @@ export async function checkRoot(path: string | undefined): Promise<string> {
   try {
     const s = await stat(root);
     if (!s.isDirectory())
-      throw new AirlockError<CheckErrorCode>('USAGE', `${root} is not a directory`, {
+      throw new AirlockError<CheckErrorCode>('CHECK_ROOT_NOT_FOUND', `${root} is not a directory`, {
         hint: 'Pass the repository directory, e.g. `airlock check .`.',
         details: { path: root },
       });

@@ -1,5 +1,5 @@
 import { formatRegistryRef, parseRegistryRef } from '../registry/index.js';
-import type { Descriptor } from '../registry/index.js';
+import type { Descriptor } from '../oci/index.js';
 import { clientFor, remoteRef, type RegistryUseCaseOptions } from './registry-context.js';
 
 export interface AttachmentsRequest extends RegistryUseCaseOptions {

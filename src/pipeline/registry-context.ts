@@ -9,6 +9,7 @@ import {
 } from '../registry/index.js';
 import type { LayoutRef, RegistryRef } from '../registry/index.js';
 import { Store, defaultStoreRoot } from '../store/index.js';
+import type { RegistryUseCaseErrorCode } from './errors.js';
 
 /** Options every registry use-case takes. */
 export interface RegistryUseCaseOptions {
@@ -75,13 +76,17 @@ export function parseEndpoint(text: string): Endpoint {
     : { kind: 'registry', ref: parseRegistryRef(text) };
 }
 
-/** The tag or digest to fetch for a reference; a reference with neither is a usage error. */
+/** The tag or digest to fetch for a reference; a reference with neither is REFERENCE_INCOMPLETE. */
 export function remoteRef(ref: { tag?: string; digest?: string }, text: string): string {
   const r = ref.digest ?? ref.tag;
   if (r === undefined) {
-    throw new AirlockError('USAGE', `${text}: name a tag or a digest`, {
-      hint: `Write ${text}:<tag> or ${text}@sha256:<digest>.`,
-    });
+    throw new AirlockError<RegistryUseCaseErrorCode>(
+      'REFERENCE_INCOMPLETE',
+      `${text}: name a tag or a digest`,
+      {
+        hint: `Write ${text}:<tag> or ${text}@sha256:<digest>.`,
+      },
+    );
   }
   return r;
 }

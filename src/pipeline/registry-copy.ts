@@ -1,6 +1,7 @@
 import { AirlockError } from '../core/errors.js';
 import { formatRegistryRef, pullArtifact, pushArtifact, resolveLocal } from '../registry/index.js';
 import { Store } from '../store/index.js';
+import type { RegistryUseCaseErrorCode } from './errors.js';
 import {
   clientFor,
   openStore,
@@ -37,14 +38,22 @@ export async function runCopy(req: CopyRequest): Promise<CopyReport> {
     ...(req.events ? { events: req.events } : {}),
   };
   if (from.kind === 'layout' && to.kind === 'layout') {
-    throw new AirlockError('USAGE', 'copy between two OCI layouts is not supported', {
-      hint: 'Copy from or to a registry; use skopeo or cp for layout-to-layout.',
-    });
+    throw new AirlockError<RegistryUseCaseErrorCode>(
+      'COPY_UNSUPPORTED',
+      'copy between two OCI layouts is not supported',
+      {
+        hint: 'Copy from or to a registry; use skopeo or cp for layout-to-layout.',
+      },
+    );
   }
   if (to.kind === 'registry' && to.ref.digest !== undefined) {
-    throw new AirlockError('USAGE', `${req.to}: copy to a tag or a bare repository, not a digest`, {
-      hint: 'Drop the @sha256:… part of the destination.',
-    });
+    throw new AirlockError<RegistryUseCaseErrorCode>(
+      'DESTINATION_IS_DIGEST',
+      `${req.to}: copy to a tag or a bare repository, not a digest`,
+      {
+        hint: 'Drop the @sha256:… part of the destination.',
+      },
+    );
   }
   // Source: a layout directory, or a registry pulled into a staging store.
   const staging =
@@ -78,12 +87,17 @@ export async function runCopy(req: CopyRequest): Promise<CopyReport> {
         };
       }
     }
-    if (to.kind !== 'registry') throw new AirlockError('USAGE', 'unreachable copy combination');
+    // Layout to layout was refused above, so the destination is a registry here.
+    if (to.kind !== 'registry') throw new Error('unreachable: layout-to-layout copy');
     const source = from.kind === 'layout' ? (from.ref.digest ?? from.ref.tag) : digest!;
     if (source === undefined)
-      throw new AirlockError('USAGE', `${req.from}: name a tag or digest in the layout`, {
-        hint: 'Write oci:<dir>:<tag>.',
-      });
+      throw new AirlockError<RegistryUseCaseErrorCode>(
+        'REFERENCE_INCOMPLETE',
+        `${req.from}: name a tag or digest in the layout`,
+        {
+          hint: 'Write oci:<dir>:<tag>.',
+        },
+      );
     const desc = await resolveLocal(staging, source, req.from);
     const dst = await clientFor(to.ref.registry, req);
     const pushed = await pushArtifact(

@@ -1,5 +1,5 @@
 import { formatRegistryRef, parseRegistryRef, pullArtifact } from '../registry/index.js';
-import type { Descriptor } from '../registry/index.js';
+import type { Descriptor } from '../oci/index.js';
 import {
   clientFor,
   openStore,

@@ -5,8 +5,9 @@ import {
   pushArtifact,
   resolveLocal,
 } from '../registry/index.js';
-import type { Descriptor } from '../registry/index.js';
+import type { Descriptor } from '../oci/index.js';
 import { clientFor, openStore, type RegistryUseCaseOptions } from './registry-context.js';
+import type { RegistryUseCaseErrorCode } from './errors.js';
 
 export interface PushRequest extends RegistryUseCaseOptions {
   /** A tag or digest in the local store. */
@@ -31,8 +32,8 @@ export interface PushReport {
 export async function runPush(req: PushRequest): Promise<PushReport> {
   const target = parseRegistryRef(req.target);
   if (target.digest !== undefined) {
-    throw new AirlockError(
-      'USAGE',
+    throw new AirlockError<RegistryUseCaseErrorCode>(
+      'DESTINATION_IS_DIGEST',
       `${req.target}: push to a tag or a bare repository, not a digest`,
       { hint: 'The digest is computed from the content; drop the @sha256:… part.' },
     );

@@ -7,6 +7,10 @@ import type { EventSink } from '../core/events.js';
 import { StatCache } from '../hash/stat-cache.js';
 import { Store, defaultStoreRoot, type FsckReport, type GcReport } from '../store/index.js';
 
+function eventsOption(events: EventSink | undefined): { events?: EventSink } {
+  return events === undefined ? {} : { events };
+}
+
 /** What `store fsck --trust-of <project>` found among action-cache entries restored from a remote cache. */
 export interface TrustRecheck {
   /** The airlock.yaml whose cache.remote trust was applied. */
@@ -38,9 +42,9 @@ export async function runFsck(opts: {
   repair?: boolean;
   /** A project directory or airlock.yaml whose remote-cache trust is re-applied. */
   trustOf?: string | undefined;
-  events?: EventSink;
+  events?: EventSink | undefined;
 }): Promise<StoreFsckReport> {
-  const store = await Store.open(opts.store ?? defaultStoreRoot());
+  const store = await Store.open(opts.store ?? defaultStoreRoot(), eventsOption(opts.events));
   try {
     const report: StoreFsckReport = await store.fsck({ repair: opts.repair ?? true });
     if (opts.trustOf !== undefined) {
@@ -113,8 +117,9 @@ export async function runGc(opts: {
   store?: string | undefined;
   retentionMs: number;
   dryRun: boolean;
+  events?: EventSink | undefined;
 }): Promise<StoreGcReport> {
-  const store = await Store.open(opts.store ?? defaultStoreRoot());
+  const store = await Store.open(opts.store ?? defaultStoreRoot(), eventsOption(opts.events));
   try {
     const report = await store.gc({ retentionMs: opts.retentionMs, dryRun: opts.dryRun });
     const freed = new Set<string>(report.freed);

@@ -9,12 +9,15 @@ import {
   MANIFEST_MEDIA_TYPES,
   MAX_MANIFEST_BYTES,
   MEDIA,
+  manifestDescriptor,
   parseManifest,
+  referrersIndex,
   referrersTag,
+  withReferrer,
   type Descriptor,
   type ImageIndex,
   type Manifest,
-} from './manifest.js';
+} from '../oci/index.js';
 import { isTag } from './reference.js';
 import { backoffMs, isTransientNetworkError, retryAfterMs } from './retry.js';
 
@@ -679,7 +682,9 @@ export class RegistryClient {
           `upload interrupted at byte ${start}`,
         );
         // Ask where the session stands; a registry that invalidated it
-        // (distribution 2.8 does after a partial PATCH) gets a fresh session.
+        // (distribution 2.8 does after a partial PATCH) gets a fresh session,
+        // and so does one whose stored length cannot be known (`Range: 0-0`).
+        let restart = false;
         try {
           const status = await this.request({
             method: 'GET',
@@ -689,12 +694,19 @@ export class RegistryClient {
             reference,
           });
           await status.body?.cancel();
-          location = this.uploadLocation(status, reference);
-          offset = parseUploadRange(status.headers.get('range'));
-          if (offset === 0) track = { hasher: new DigestHasher(), hashedTo: 0 };
-          else if (offset !== track.hashedTo) track = { hasher: undefined, hashedTo: 0 };
+          const stored = parseUploadRange(status.headers.get('range'));
+          if (stored === undefined) restart = true;
+          else {
+            location = this.uploadLocation(status, reference);
+            offset = stored;
+            if (offset === 0) track = { hasher: new DigestHasher(), hashedTo: 0 };
+            else if (offset !== track.hashedTo) track = { hasher: undefined, hashedTo: 0 };
+          }
         } catch (statusErr) {
           if (!isAirlockError(statusErr)) throw statusErr;
+          restart = true;
+        }
+        if (restart) {
           const fresh = await this.request({
             method: 'POST',
             url: `/v2/${repo}/blobs/uploads/`,
@@ -878,17 +890,7 @@ export class RegistryClient {
     }
     this.checkDigestHeader(res, digest, reference);
     const manifest = parseManifest(bytes, res.headers.get('content-type') ?? undefined, reference);
-    const descriptor: Descriptor = {
-      mediaType: manifest.mediaType,
-      digest,
-      size: bytes.byteLength,
-    };
-    const artifactType =
-      manifest.artifactType ??
-      (manifest.kind === 'manifest' ? manifest.config.mediaType : undefined);
-    if (artifactType !== undefined) descriptor.artifactType = artifactType;
-    if (manifest.annotations) descriptor.annotations = manifest.annotations;
-    return { descriptor, bytes, manifest };
+    return { descriptor: manifestDescriptor(manifest, digest, bytes.byteLength), bytes, manifest };
   }
 
   /** The descriptor of a manifest by tag or digest, or undefined when it does not exist (HEAD). */
@@ -1058,9 +1060,7 @@ export class RegistryClient {
   /** Adds `desc` to the `sha256-<hex>` fallback index of `subject` (read, merge, put; idempotent). */
   async addReferrerFallback(repo: string, subject: Digest, desc: Descriptor): Promise<void> {
     const existing = await this.fallbackIndex(repo, subject);
-    const manifests = (existing?.manifests ?? []).filter((d) => d.digest !== desc.digest);
-    manifests.push(desc);
-    const doc = { schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests };
+    const doc = referrersIndex(withReferrer(existing?.manifests ?? [], desc));
     await this.putManifest(
       repo,
       referrersTag(subject),
@@ -1086,8 +1086,14 @@ function isTransientStatus(err: Error): boolean {
   );
 }
 
-/** The next offset from an upload-status `Range: 0-<last>` header (0 when nothing is stored). */
-function parseUploadRange(header: string | null): number {
+/**
+ * The next offset from an upload-status `Range: 0-<last>` header: 0 when no
+ * range is reported, undefined for `0-0`, which distribution sends both for
+ * an empty session and for one stored byte (resuming at 1 would drop byte 0).
+ */
+function parseUploadRange(header: string | null): number | undefined {
   const m = /^(?:bytes=)?0-(\d+)$/.exec(header?.trim() ?? '');
-  return m ? Number(m[1]) + 1 : 0;
+  if (!m) return 0;
+  const last = Number(m[1]);
+  return last === 0 ? undefined : last + 1;
 }

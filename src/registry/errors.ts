@@ -1,6 +1,8 @@
+import type { ContentErrorCode } from '../core/digest.js';
 import { AirlockError } from '../core/errors.js';
+import type { ManifestErrorCode } from '../oci/index.js';
 
-/** Every code the registry client throws (plus core's INVALID_DIGEST). */
+/** Every code the registry client throws (plus core's INVALID_DIGEST); a bad manifest is oci's MANIFEST_INVALID. */
 export type RegistryErrorCode =
   | 'INVALID_REFERENCE'
   | 'INSECURE_REGISTRY'
@@ -12,10 +14,10 @@ export type RegistryErrorCode =
   | 'REGISTRY_ERROR'
   | 'AUTH_CHALLENGE_INVALID'
   | 'INTEGRITY_MISMATCH'
-  | 'SIZE_MISMATCH'
   | 'DIGEST_HEADER_MISMATCH'
-  | 'MANIFEST_INVALID'
-  | 'UPLOAD_FAILED';
+  | 'UPLOAD_FAILED'
+  | ContentErrorCode
+  | ManifestErrorCode;
 
 /** Builds a registry error; `details` always carries the reference it concerns. */
 export function registryError(

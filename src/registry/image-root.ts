@@ -14,8 +14,8 @@ import { readMembers } from '../archive/tar-reader.js';
 import { digestHex, parseDigest, type Digest } from '../core/digest.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import { noEvents, type EventSink } from '../core/events.js';
+import { LAYER_MEDIA_TYPES, ociArch, parseManifest, type ImageManifest } from '../oci/index.js';
 import type { RegistryClient } from './client.js';
-import { parseManifest, type ImageManifest } from './manifest.js';
 import { pullArtifact, type ContentStore } from './transfer.js';
 
 /*
@@ -53,13 +53,6 @@ export interface ImageRoot {
   cached: boolean;
 }
 
-const LAYER_TYPES: readonly string[] = [
-  'application/vnd.oci.image.layer.v1.tar',
-  'application/vnd.oci.image.layer.v1.tar+gzip',
-  'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  'application/vnd.docker.image.rootfs.diff.tar',
-];
-
 /** The directory of the image root for `digest` in `storeRoot`. */
 export function imageRootDir(storeRoot: string, digest: Digest): string {
   return join(storeRoot, 'airlock', 'v1', 'roots', digestHex(parseDigest(digest, 'image root')));
@@ -85,11 +78,6 @@ async function exists(path: string): Promise<boolean> {
     if (errnoCode(err) === 'ENOENT') return false;
     throw err;
   }
-}
-
-/** The OCI name of this machine's architecture. */
-function ociArch(arch: string): string {
-  return arch === 'x64' ? 'amd64' : arch === 'ia32' ? '386' : arch;
 }
 
 /**
@@ -162,7 +150,7 @@ export async function ensureImageRoot(
 
   const resolved = await resolveManifest(client, repo, digest, store, reference, events);
   for (const layer of resolved.manifest.layers) {
-    if (!LAYER_TYPES.includes(layer.mediaType)) {
+    if (!LAYER_MEDIA_TYPES.includes(layer.mediaType)) {
       throw unsupported(
         reference,
         `layer ${layer.digest} has media type ${layer.mediaType}`,

@@ -15,16 +15,6 @@ export type {
 } from './client.js';
 export { registryError } from './errors.js';
 export type { RegistryErrorCode } from './errors.js';
-export {
-  MANIFEST_MEDIA_TYPES,
-  MAX_MANIFEST_BYTES,
-  MEDIA,
-  childrenOf,
-  parseDescriptor,
-  parseManifest,
-  referrersTag,
-} from './manifest.js';
-export type { Descriptor, ImageIndex, ImageManifest, Manifest } from './manifest.js';
 export { formatRegistryRef, isTag, parseLayoutRef, parseRegistryRef } from './reference.js';
 export type { LayoutRef, RegistryRef } from './reference.js';
 export { backoffMs, isTransientNetworkError, mapLimit, retryAfterMs } from './retry.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isAirlockError } from '../core/errors.js';
 import { parseAuthConfig, parseChallenge } from './auth.js';
-import { MEDIA, parseManifest } from './manifest.js';
+import { MEDIA, parseManifest } from '../oci/index.js';
 import { formatRegistryRef, parseLayoutRef, parseRegistryRef } from './reference.js';
 import { retryAfterMs } from './retry.js';
 

@@ -4,8 +4,8 @@ import { canonicalJson } from '../core/canonical.js';
 import { digestHex, isDigest, parseDigest, type Digest } from '../core/digest.js';
 import { isAirlockError } from '../core/errors.js';
 import { noEvents, type EventSink } from '../core/events.js';
+import { MEDIA, type Descriptor } from '../oci/index.js';
 import type { BlobSource, RegistryClient } from './client.js';
-import { MEDIA, type Descriptor } from './manifest.js';
 import type { ContentStore } from './transfer.js';
 import { mapLimit } from './retry.js';
 

@@ -7,13 +7,17 @@ import type { BlobSource, RegistryClient } from './client.js';
 import { registryError } from './errors.js';
 import { mapLimit } from './retry.js';
 import {
-  MEDIA,
+  canHaveSubject,
   childrenOf,
+  manifestDescriptor,
   parseManifest,
+  referrersIndex,
   referrersTag,
+  refersTo,
+  withReferrer,
   type Descriptor,
   type Manifest,
-} from './manifest.js';
+} from '../oci/index.js';
 
 /**
  * The part of the local store (src/store `Store`) that transfers need; the
@@ -90,20 +94,6 @@ async function* coalesce(src: AsyncIterable<Uint8Array>, size: number): AsyncIte
   if (n > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
 }
 
-/** The artifact type of a manifest: its own, else (for an image manifest) its config media type. */
-function artifactTypeOf(m: Manifest): string | undefined {
-  return m.artifactType ?? (m.kind === 'manifest' ? m.config.mediaType : undefined);
-}
-
-/** A descriptor for manifest bytes, carrying artifactType and annotations as referrers lists do. */
-function describe(m: Manifest, digest: Digest, size: number): Descriptor {
-  const d: Descriptor = { mediaType: m.mediaType, digest, size };
-  const at = artifactTypeOf(m);
-  if (at !== undefined) d.artifactType = at;
-  if (m.annotations !== undefined) d.annotations = m.annotations;
-  return d;
-}
-
 /** Reads and strictly parses a manifest from the local store (the store verifies the bytes). */
 async function localManifest(
   store: ContentStore,
@@ -144,12 +134,14 @@ export async function localReferrers(store: ContentStore, subject: Digest): Prom
   }
   for (const { name, descriptor } of await store.listTags()) {
     if (found.has(descriptor.digest) || name === referrersTag(subject)) continue;
-    if (descriptor.mediaType !== MEDIA.ociManifest && descriptor.mediaType !== MEDIA.ociIndex)
-      continue;
+    if (!canHaveSubject(descriptor.mediaType)) continue;
     try {
       const { manifest } = await localManifest(store, descriptor, name);
-      if (manifest.subject?.digest === subject)
-        found.set(descriptor.digest, describe(manifest, descriptor.digest, descriptor.size));
+      if (refersTo(manifest, subject))
+        found.set(
+          descriptor.digest,
+          manifestDescriptor(manifest, descriptor.digest, descriptor.size),
+        );
     } catch {
       // A tag that is not a readable manifest cannot be an attachment.
     }
@@ -171,17 +163,11 @@ export async function attachLocal(
   let manifests: Descriptor[] = [];
   if (current) {
     const { manifest } = await localManifest(store, current, tag);
-    if (manifest.kind === 'index')
-      manifests = manifest.manifests.filter((d) => d.digest !== attachment.digest);
+    if (manifest.kind === 'index') manifests = manifest.manifests;
   }
-  manifests.push(attachment);
-  const doc = {
-    schemaVersion: 2,
-    mediaType: MEDIA.ociIndex,
-    manifests: sortByBytes(manifests, (d) => d.digest),
-  };
+  const doc = referrersIndex(sortByBytes(withReferrer(manifests, attachment), (d) => d.digest));
   const put = await store.putBytes(Buffer.from(JSON.stringify(doc)));
-  await store.setTag(tag, { mediaType: MEDIA.ociIndex, digest: put.digest, size: put.size });
+  await store.setTag(tag, { mediaType: doc.mediaType, digest: put.digest, size: put.size });
 }
 
 interface Counters {
@@ -218,7 +204,7 @@ async function pushTree(
     await pushTree(client, repo, store, child, child.digest, counters, opts);
   const put = await client.putManifest(repo, ref, bytes, manifest.mediaType);
   return {
-    descriptor: describe(manifest, put.descriptor.digest, put.descriptor.size),
+    descriptor: manifestDescriptor(manifest, put.descriptor.digest, put.descriptor.size),
     manifest,
     subjectAccepted: put.subjectAccepted,
   };
@@ -337,7 +323,7 @@ export async function pullArtifact(
         // The referrers list is the registry's word; the verified manifest
         // decides: it must name this subject, and its own type is recorded.
         const { manifest } = await localManifest(store, pulled, `${client.registry}/${repo}`);
-        if (manifest.subject?.digest !== subject) {
+        if (!refersTo(manifest, subject)) {
           opts.events?.({
             type: 'log',
             level: 'warn',
@@ -345,7 +331,7 @@ export async function pullArtifact(
           });
           continue;
         }
-        const desc = describe(manifest, pulled.digest, pulled.size);
+        const desc = manifestDescriptor(manifest, pulled.digest, pulled.size);
         await attachLocal(store, subject, desc);
         attachments.push(desc);
         queue.push(a.digest);
@@ -364,7 +350,7 @@ export async function resolveLocal(
   if (isDigest(ref)) {
     const bytes = await store.getBytes(ref);
     const m = parseManifest(bytes, undefined, `${where}@${ref}`);
-    return describe(m, ref, bytes.byteLength);
+    return manifestDescriptor(m, ref, bytes.byteLength);
   }
   if (ref.startsWith('sha256:')) parseDigest(ref, where);
   const desc = await store.resolveTag(ref);

@@ -1,15 +1,14 @@
-import { AirlockError } from '../core/index.js';
+import { AirlockError, type ContentErrorCode } from '../core/index.js';
 
 export type StoreErrorCode =
   | 'STORE_NOT_WRITABLE'
   | 'STORE_FORMAT'
   | 'BLOB_NOT_FOUND'
   | 'BLOB_CORRUPT'
-  | 'SIZE_MISMATCH'
   | 'DIGEST_MISMATCH'
   | 'TAG_NOT_FOUND'
   | 'INVALID_TAG'
-  | 'INVALID_DESCRIPTOR';
+  | ContentErrorCode;
 
 /** Builds a store error; every one carries a hint and machine-readable details. */
 export function storeError(

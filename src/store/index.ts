@@ -1,19 +1,12 @@
 export { storeError } from './errors.js';
 export type { StoreErrorCode } from './errors.js';
-export {
-  OCI_INDEX_MEDIA_TYPE,
-  OCI_LAYOUT_VERSION,
-  REF_NAME_ANNOTATION,
-  defaultStoreRoot,
-  storePaths,
-} from './layout.js';
+export { defaultStoreRoot, storePaths } from './layout.js';
 export type { StorePaths } from './layout.js';
-export { descriptorDigests, digestStrings, isOciDocument } from './refs.js';
-export { Store, parseDescriptor, parseTagName } from './store.js';
+export { digestStrings } from './refs.js';
+export { Store, parseTagName } from './store.js';
 export type { StoreOpenOptions } from './store.js';
 export type {
   ActionCacheEntry,
-  Descriptor,
   Expect,
   FsckProblem,
   FsckProblemKind,

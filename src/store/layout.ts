@@ -22,9 +22,6 @@ import { digestHex, type Digest } from '../core/index.js';
  * Files under tmp/ and quarantine/ never count as stored content.
  */
 
-export const OCI_LAYOUT_VERSION = '1.0.0';
-export const OCI_INDEX_MEDIA_TYPE = 'application/vnd.oci.image.index.v1+json';
-export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 export const META_SCHEMA_VERSION = 1;
 
 /** Every path of a store rooted at `root`, computed in one place. */

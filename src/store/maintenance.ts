@@ -12,9 +12,10 @@ import {
 } from '../core/index.js';
 import { blobFile, type StorePaths } from './layout.js';
 import type { MetaDb } from './meta.js';
-import { digestStrings, isOciDocument, mayBeJson, strictReferences } from './refs.js';
+import { isOciDocument, type Descriptor } from '../oci/index.js';
+import { digestStrings, mayBeJson, strictReferences } from './refs.js';
 import type { Store } from './store.js';
-import type { Descriptor, FsckProblem, FsckReport, GcReport } from './types.js';
+import type { FsckProblem, FsckReport, GcReport } from './types.js';
 
 /** What fsck and gc need from a Store, handed over by the Store itself. */
 export interface MaintenanceContext {

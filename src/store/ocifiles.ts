@@ -3,8 +3,8 @@ import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } fro
 import { dirname, join } from 'node:path';
 import { canonicalJson, sortByBytes } from '../core/index.js';
 import type { TagRow } from './meta.js';
-import { OCI_INDEX_MEDIA_TYPE, REF_NAME_ANNOTATION, type StorePaths } from './layout.js';
-import type { Descriptor } from './types.js';
+import { MEDIA, REF_NAME_ANNOTATION, type Descriptor } from '../oci/index.js';
+import type { StorePaths } from './layout.js';
 
 /** A short random suffix for temp and quarantine names (not part of any output). */
 export function randomSuffix(): string {
@@ -20,7 +20,7 @@ export function renderIndex(rows: readonly TagRow[]): string {
     const desc = JSON.parse(row.descriptor) as Descriptor;
     return { ...desc, annotations: { ...desc.annotations, [REF_NAME_ANNOTATION]: row.name } };
   });
-  return canonicalJson({ schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests });
+  return canonicalJson({ schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests });
 }
 
 /** Flushes a directory entry change (create, rename, unlink) to disk. */

@@ -1,4 +1,5 @@
 import { isDigest, type Digest } from '../core/index.js';
+import { descriptorDigests, isOciDocument } from '../oci/index.js';
 
 // A digest inside a longer string ("repo@sha256:…"), not part of a longer hex run.
 const DIGEST_IN_TEXT = /(?<![0-9a-f])sha256:[0-9a-f]{64}(?![0-9a-f])/g;
@@ -16,32 +17,6 @@ export function digestStrings(value: unknown): Set<Digest> {
         visit(k);
         visit(item);
       }
-    }
-  };
-  visit(value);
-  return found;
-}
-
-/** True for a JSON document shaped like an OCI (or Docker v2) manifest or index. */
-export function isOciDocument(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const v = value as Record<string, unknown>;
-  return v['schemaVersion'] === 2 && ('manifests' in v || 'layers' in v || 'config' in v);
-}
-
-/**
- * The digests of the descriptors (objects with a mediaType and a valid digest)
- * in an OCI document, skipping annotation values, which may name foreign digests.
- */
-export function descriptorDigests(value: unknown): Set<Digest> {
-  const found = new Set<Digest>();
-  const visit = (v: unknown): void => {
-    if (Array.isArray(v)) {
-      for (const item of v) visit(item);
-    } else if (typeof v === 'object' && v !== null) {
-      const o = v as Record<string, unknown>;
-      if (typeof o['mediaType'] === 'string' && isDigest(o['digest'])) found.add(o['digest']);
-      for (const [k, item] of Object.entries(o)) if (k !== 'annotations') visit(item);
     }
   };
   visit(value);

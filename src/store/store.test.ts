@@ -3,13 +3,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AirlockError, digestJson, fixedClock, sha256, type AirlockEvent } from '../core/index.js';
 import { flipByte, makeTempDir, putTinyImage, removeDir } from '../../test/helpers/store.js';
-import {
-  OCI_INDEX_MEDIA_TYPE,
-  REF_NAME_ANNOTATION,
-  Store,
-  defaultStoreRoot,
-  type StoreErrorCode,
-} from './index.js';
+import { MEDIA, REF_NAME_ANNOTATION } from '../oci/index.js';
+import { Store, defaultStoreRoot, type StoreErrorCode } from './index.js';
 
 async function rejectsWith(p: Promise<unknown>, code: StoreErrorCode): Promise<AirlockError> {
   const err = await p.then(
@@ -49,7 +44,7 @@ describe('Store.open', () => {
       imageLayoutVersion: '1.0.0',
     });
     const index = JSON.parse(await readFile(join(store.root, 'index.json'), 'utf8'));
-    expect(index).toEqual({ schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests: [] });
+    expect(index).toEqual({ schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests: [] });
     expect((await stat(join(store.root, 'blobs', 'sha256'))).isDirectory()).toBe(true);
     expect((await stat(join(store.root, 'airlock', 'v1', 'meta.sqlite'))).isFile()).toBe(true);
     expect(store.tmpDir).toBe(join(store.root, 'tmp'));
@@ -263,7 +258,7 @@ describe('tags', () => {
     await store.setTag('latest', img.manifest);
     const index = JSON.parse(await readFile(join(store.root, 'index.json'), 'utf8'));
     expect(index.schemaVersion).toBe(2);
-    expect(index.mediaType).toBe(OCI_INDEX_MEDIA_TYPE);
+    expect(index.mediaType).toBe(MEDIA.ociIndex);
     expect(index.manifests).toEqual([
       { ...img.manifest, annotations: { [REF_NAME_ANNOTATION]: 'latest' } },
       { ...img.manifest, annotations: { 'org.example': 'yes', [REF_NAME_ANNOTATION]: 'v1' } },

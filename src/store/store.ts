@@ -32,14 +32,14 @@ import { storeError, type StoreErrorCode } from './errors.js';
 import {
   OCI_LAYOUT_VERSION,
   REF_NAME_ANNOTATION,
-  blobFile,
-  storePaths,
-  type StorePaths,
-} from './layout.js';
+  parseDescriptor,
+  type Descriptor,
+} from '../oci/index.js';
+import { blobFile, storePaths, type StorePaths } from './layout.js';
 import { runFsck, runGc, type MaintenanceContext } from './maintenance.js';
 import { MetaDb } from './meta.js';
 import { fsyncDirSync, randomSuffix, renderIndex, replaceFileSync } from './ocifiles.js';
-import type { ActionCacheEntry, Descriptor, Expect, FsckReport, GcReport } from './types.js';
+import type { ActionCacheEntry, Expect, FsckReport, GcReport } from './types.js';
 
 export interface StoreOpenOptions {
   /** Time for blob mtimes, action entries and gc retention; defaults to the system clock. */
@@ -129,48 +129,6 @@ export function parseTagName(name: unknown): string {
     'Use letters and digits separated by single ".", "-", "_", ":", "@", "+" or "/" (OCI ref.name).',
     { name },
   );
-}
-
-/** A clean copy of a descriptor with a validated digest, size and string annotations. */
-export function parseDescriptor(value: unknown, where = 'descriptor'): Descriptor {
-  const bad = (why: string): AirlockError<StoreErrorCode> =>
-    storeError(
-      'INVALID_DESCRIPTOR',
-      `${where}: ${why}`,
-      'Pass an OCI descriptor {mediaType, digest, size}.',
-      {
-        where,
-        why,
-      },
-    );
-  if (typeof value !== 'object' || value === null) throw bad('not an object');
-  const v = value as Record<string, unknown>;
-  if (typeof v['mediaType'] !== 'string' || v['mediaType'] === '')
-    throw bad('mediaType is missing');
-  const size = v['size'];
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
-    throw bad('size is not a non-negative integer');
-  const out: Descriptor = {
-    mediaType: v['mediaType'],
-    digest: parseDigest(v['digest'], where),
-    size,
-  };
-  if (v['artifactType'] !== undefined) {
-    if (typeof v['artifactType'] !== 'string') throw bad('artifactType is not a string');
-    out.artifactType = v['artifactType'];
-  }
-  if (v['annotations'] !== undefined) {
-    const a = v['annotations'];
-    if (typeof a !== 'object' || a === null || Array.isArray(a))
-      throw bad('annotations is not an object');
-    const annotations: Record<string, string> = {};
-    for (const [k, val] of Object.entries(a)) {
-      if (typeof val !== 'string') throw bad(`annotation ${k} is not a string`);
-      annotations[k] = val;
-    }
-    out.annotations = annotations;
-  }
-  return out;
 }
 
 /** Writes all of `data` at the file's current position. */

@@ -1,7 +1,5 @@
 import type { Digest } from '../core/index.js';
 
-export type { Descriptor } from '../core/descriptor.js';
-
 /** What the caller already knows about content being stored; a mismatch rejects the write. */
 export interface Expect {
   digest?: Digest;

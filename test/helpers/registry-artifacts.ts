@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { attachLocal, type ContentStore, type Descriptor } from '../../src/registry/index.js';
+import type { Descriptor } from '../../src/oci/index.js';
+import { attachLocal, type ContentStore } from '../../src/registry/index.js';
 import { digestOf } from './registry.js';
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';

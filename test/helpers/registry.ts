@@ -206,15 +206,24 @@ export async function startAuthProxy(
 export interface TcpProxy {
   host: string;
   port: number;
-  /** Reset the next connection after this many bytes have flowed in `direction`. */
-  cutNext(direction: 'upload' | 'download', afterBytes: number): void;
+  /**
+   * Reset the next connection after this many bytes have flowed in
+   * `direction`; with `afterHeadersOf`, count only the body bytes of the next
+   * request with that method (0 cuts it right after its headers).
+   */
+  cutNext(
+    direction: 'upload' | 'download',
+    afterBytes: number,
+    opts?: { afterHeadersOf?: string },
+  ): void;
   cuts: number;
   stop(): Promise<void>;
 }
 
 /** A TCP proxy to `upstreamPort` that can reset a connection mid-stream, once per `cutNext`. */
 export async function startTcpProxy(upstreamPort: number): Promise<TcpProxy> {
-  let plan: { direction: 'upload' | 'download'; afterBytes: number } | undefined;
+  let plan:
+    { direction: 'upload' | 'download'; afterBytes: number; afterHeadersOf?: string } | undefined;
   const sockets = new Set<net.Socket>();
   const state = { cuts: 0 };
   const server = net.createServer((client) => {
@@ -222,17 +231,31 @@ export async function startTcpProxy(upstreamPort: number): Promise<TcpProxy> {
     sockets.add(client);
     sockets.add(upstream);
     let counted = 0;
+    // Bytes seen while waiting for the end of the headers of `afterHeadersOf`.
+    let pending = Buffer.alloc(0);
+    let inBody = false;
     const cut = (): void => {
       state.cuts++;
       plan = undefined;
       client.resetAndDestroy();
       upstream.destroy();
     };
+    /** How many bytes of `chunk` count towards the cut (all, or only request-body bytes). */
+    const counting = (chunk: Buffer, method: string | undefined): number => {
+      if (method === undefined || inBody) return chunk.length;
+      pending = Buffer.concat([pending, chunk]);
+      const text = pending.toString('latin1');
+      const start = text.startsWith(`${method} `) ? 0 : text.indexOf(`\r\n${method} `);
+      const end = start < 0 ? -1 : text.indexOf('\r\n\r\n', start);
+      if (end < 0) return 0;
+      inBody = true;
+      return pending.length - (end + 4);
+    };
     const pump = (from: net.Socket, to: net.Socket, direction: 'upload' | 'download'): void => {
       from.on('data', (chunk: Buffer) => {
         if (plan?.direction === direction) {
-          counted += chunk.length;
-          if (counted > plan.afterBytes) {
+          counted += counting(chunk, plan.afterHeadersOf);
+          if (counted > plan.afterBytes || (inBody && plan.afterBytes === 0)) {
             const keep = chunk.length - (counted - plan.afterBytes);
             if (keep > 0) to.write(chunk.subarray(0, keep));
             cut();
@@ -258,8 +281,8 @@ export async function startTcpProxy(upstreamPort: number): Promise<TcpProxy> {
   return {
     host: `127.0.0.1:${port}`,
     port,
-    cutNext(direction, afterBytes) {
-      plan = { direction, afterBytes };
+    cutNext(direction, afterBytes, opts = {}) {
+      plan = { direction, afterBytes, ...opts };
     },
     get cuts() {
       return state.cuts;

@@ -13,7 +13,8 @@ import {
 import { dirname, join, relative } from 'node:path';
 import { packTarGz, type PackEntry } from '../../src/archive/index.js';
 import { sha256, type Digest } from '../../src/core/index.js';
-import type { Descriptor, RegistryClient } from '../../src/registry/index.js';
+import type { Descriptor } from '../../src/oci/index.js';
+import type { RegistryClient } from '../../src/registry/index.js';
 import { pushArtifact } from '../../src/registry/index.js';
 import type { Store } from '../../src/store/index.js';
 

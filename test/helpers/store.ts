@@ -2,7 +2,8 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pack } from 'tar-stream';
-import type { Descriptor, Store } from '../../src/store/index.js';
+import type { Descriptor } from '../../src/oci/index.js';
+import type { Store } from '../../src/store/index.js';
 
 /** A fresh directory under the OS temp dir; remove it with `rm(dir, {recursive: true})`. */
 export async function makeTempDir(prefix = 'airlock-store-'): Promise<string> {

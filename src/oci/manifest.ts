@@ -1,24 +1,7 @@
-import { isDigest, type Digest } from '../core/digest.js';
-import { registryError } from './errors.js';
-
-import type { Descriptor } from '../core/descriptor.js';
-export type { Descriptor };
-
-export const MEDIA = {
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  ociEmpty: 'application/vnd.oci.empty.v1+json',
-} as const;
-
-/** Every manifest media type Airlock accepts, in Accept-header order. */
-export const MANIFEST_MEDIA_TYPES: readonly string[] = [
-  MEDIA.ociManifest,
-  MEDIA.ociIndex,
-  MEDIA.dockerManifest,
-  MEDIA.dockerList,
-];
+import { isDigest, type Digest } from '../core/index.js';
+import { checkDescriptor, checkStringMap, type Descriptor } from './descriptor.js';
+import { ociError } from './errors.js';
+import { MANIFEST_MEDIA_TYPES, MEDIA } from './media-types.js';
 
 /** An image or artifact manifest. */
 export interface ImageManifest {
@@ -47,7 +30,7 @@ export type Manifest = ImageManifest | ImageIndex;
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 function invalid(reference: string, why: string): never {
-  throw registryError(
+  throw ociError(
     'MANIFEST_INVALID',
     `${reference}: manifest rejected: ${why}`,
     'The registry holds a malformed or ambiguous manifest; re-push it from a trusted source.',
@@ -55,41 +38,16 @@ function invalid(reference: string, why: string): never {
   );
 }
 
-function stringMap(v: unknown, reference: string, where: string): Record<string, string> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v))
-    invalid(reference, `${where} is not an object`);
-  for (const [k, x] of Object.entries(v)) {
-    if (typeof x !== 'string') invalid(reference, `${where}.${k} is not a string`);
-  }
-  return v as Record<string, string>;
+function descriptorAt(v: unknown, reference: string, where: string): Descriptor {
+  const checked = checkDescriptor(v, where);
+  if ('problem' in checked) invalid(reference, `${checked.problem.path} ${checked.problem.why}`);
+  return checked.descriptor;
 }
 
-/** Validates one descriptor strictly: digest well-formed, size a safe non-negative integer. */
-export function parseDescriptor(v: unknown, reference: string, where: string): Descriptor {
-  if (typeof v !== 'object' || v === null || Array.isArray(v))
-    invalid(reference, `${where} is not an object`);
-  const o = v as Record<string, unknown>;
-  if (typeof o['mediaType'] !== 'string' || o['mediaType'].length === 0) {
-    invalid(reference, `${where}.mediaType is missing`);
-  }
-  if (!isDigest(o['digest']))
-    invalid(
-      reference,
-      `${where}.digest ${JSON.stringify(o['digest'])} is not a valid sha256 digest`,
-    );
-  const size = o['size'];
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-    invalid(reference, `${where}.size is not a non-negative integer`);
-  }
-  const d: Descriptor = { mediaType: o['mediaType'], digest: o['digest'], size };
-  if (o['artifactType'] !== undefined) {
-    if (typeof o['artifactType'] !== 'string')
-      invalid(reference, `${where}.artifactType is not a string`);
-    d.artifactType = o['artifactType'];
-  }
-  if (o['annotations'] !== undefined)
-    d.annotations = stringMap(o['annotations'], reference, `${where}.annotations`);
-  return d;
+function stringMapAt(v: unknown, reference: string, where: string): Record<string, string> {
+  const checked = checkStringMap(v, where);
+  if ('problem' in checked) invalid(reference, `${checked.problem.path} ${checked.problem.why}`);
+  return checked.map;
 }
 
 /**
@@ -138,10 +96,9 @@ export function parseManifest(
     if (typeof o['artifactType'] !== 'string') invalid(reference, 'artifactType is not a string');
     common.artifactType = o['artifactType'];
   }
-  if (o['subject'] !== undefined)
-    common.subject = parseDescriptor(o['subject'], reference, 'subject');
+  if (o['subject'] !== undefined) common.subject = descriptorAt(o['subject'], reference, 'subject');
   if (o['annotations'] !== undefined)
-    common.annotations = stringMap(o['annotations'], reference, 'annotations');
+    common.annotations = stringMapAt(o['annotations'], reference, 'annotations');
   if (mediaType === MEDIA.ociManifest || mediaType === MEDIA.dockerManifest) {
     if (hasManifests) invalid(reference, `a ${mediaType} has "manifests"`);
     if (!Array.isArray(o['layers'])) invalid(reference, 'layers is not an array');
@@ -149,8 +106,8 @@ export function parseManifest(
       kind: 'manifest',
       mediaType,
       ...common,
-      config: parseDescriptor(o['config'], reference, 'config'),
-      layers: o['layers'].map((l, i) => parseDescriptor(l, reference, `layers[${i}]`)),
+      config: descriptorAt(o['config'], reference, 'config'),
+      layers: o['layers'].map((l, i) => descriptorAt(l, reference, `layers[${i}]`)),
     };
   }
   if (mediaType === MEDIA.ociIndex || mediaType === MEDIA.dockerList) {
@@ -160,7 +117,7 @@ export function parseManifest(
       kind: 'index',
       mediaType,
       ...common,
-      manifests: o['manifests'].map((m, i) => parseDescriptor(m, reference, `manifests[${i}]`)),
+      manifests: o['manifests'].map((m, i) => descriptorAt(m, reference, `manifests[${i}]`)),
     };
   }
   return invalid(reference, `unsupported media type ${mediaType}`);
@@ -173,7 +130,28 @@ export function childrenOf(m: Manifest): { blobs: Descriptor[]; manifests: Descr
     : { blobs: [], manifests: m.manifests };
 }
 
-/** The tag-schema fallback tag under which referrers of `digest` are listed (`sha256-<hex>`). */
-export function referrersTag(digest: Digest): string {
-  return digest.replace(':', '-');
+/** True for a JSON document shaped like an OCI (or Docker v2) manifest or index. */
+export function isOciDocument(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const v = value as Record<string, unknown>;
+  return v['schemaVersion'] === 2 && ('manifests' in v || 'layers' in v || 'config' in v);
+}
+
+/**
+ * The digests of the descriptors (objects with a mediaType and a valid digest)
+ * in an OCI document, skipping annotation values, which may name foreign digests.
+ */
+export function descriptorDigests(value: unknown): Set<Digest> {
+  const found = new Set<Digest>();
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      for (const item of v) visit(item);
+    } else if (typeof v === 'object' && v !== null) {
+      const o = v as Record<string, unknown>;
+      if (typeof o['mediaType'] === 'string' && isDigest(o['digest'])) found.add(o['digest']);
+      for (const [k, item] of Object.entries(o)) if (k !== 'annotations') visit(item);
+    }
+  };
+  visit(value);
+  return found;
 }

@@ -1,0 +1,144 @@
+import type { CheckReport as Findings } from '../check/index.js';
+import { noEvents, type EventSink } from '../core/events.js';
+import type { FsckReport } from '../store/index.js';
+import { runBuild, type BuildReport, type BuildRequest as BuildUseCase } from './build.js';
+import { runCheck } from './check.js';
+import { runInit, type InitOptions, type InitResult } from './init.js';
+import { runPin, type PinOptions, type PinResult } from './pin.js';
+import {
+  runAttachments,
+  type AttachmentsReport,
+  type AttachmentsRequest,
+} from './registry-attachments.js';
+import { runCopy, type CopyReport, type CopyRequest } from './registry-copy.js';
+import { runLs, type LsReport, type LsRequest } from './registry-ls.js';
+import { runPull, type PullReport, type PullRequest } from './registry-pull.js';
+import { runPush, type PushReport, type PushRequest } from './registry-push.js';
+import { runRepro, type ReproReport, type ReproRequest as ReproUseCase } from './repro.js';
+import { runFsck, runGc, type StoreGcReport } from './store.js';
+import { runWhy, type WhyReport, type WhyRequest as WhyUseCase } from './why.js';
+
+/*
+ * The library API: every use-case as `name(request: NameRequest):
+ * Promise<NameReport>`, `events` always optional (the use-cases never print;
+ * events are how a program watches progress). Thin wrappers over the
+ * pipeline's use-cases; src/index.ts exports them.
+ */
+
+/** Makes `events` optional on a use-case request. */
+type WithOptionalEvents<R extends { events: EventSink }> = Omit<R, 'events'> & {
+  /** Receives progress and log events; nothing is reported when absent. */
+  events?: EventSink | undefined;
+};
+
+export type BuildRequest = WithOptionalEvents<BuildUseCase>;
+export type WhyRequest = WithOptionalEvents<WhyUseCase>;
+export type ReproRequest = WithOptionalEvents<ReproUseCase>;
+
+export interface CheckRequest {
+  /** Repository root; defaults to the current directory. */
+  root?: string;
+  events?: EventSink;
+}
+
+/** The hermeticity findings of `check`, plus the root that was read. */
+export interface CheckReport extends Findings {
+  root: string;
+}
+
+export type PinRequest = PinOptions;
+export type PinReport = PinResult;
+export type InitRequest = InitOptions;
+export type InitReport = InitResult;
+
+export interface StoreFsckRequest {
+  /** Store root; default $AIRLOCK_HOME or ~/.cache/airlock. */
+  store?: string | undefined;
+  /** Quarantine corrupt blobs and remove leftovers (default true). */
+  repair?: boolean;
+  events?: EventSink | undefined;
+}
+export type StoreFsckReport = FsckReport;
+
+export interface StoreGcRequest {
+  /** Store root; default $AIRLOCK_HOME or ~/.cache/airlock. */
+  store?: string | undefined;
+  /** Keep action-cache entries younger than this (default 14 days). */
+  retentionMs?: number;
+  /** Report what would be deleted, delete nothing. */
+  dryRun?: boolean;
+  events?: EventSink | undefined;
+}
+export type { StoreGcReport };
+
+const DEFAULT_RETENTION_MS = 14 * 24 * 60 * 60 * 1000;
+
+/** Builds the requested targets (all when `targets` is empty) in dependency order, from the cache where possible. */
+export function build(req: BuildRequest): Promise<BuildReport> {
+  return runBuild({ ...req, events: req.events ?? noEvents });
+}
+
+/** Explains why a target would (not) be a cache hit, down to each changed input file. */
+export function why(req: WhyRequest): Promise<WhyReport> {
+  return runWhy({ ...req, events: req.events ?? noEvents });
+}
+
+/** Builds a target twice under varied conditions and compares the outputs bit for bit. */
+export function repro(req: ReproRequest): Promise<ReproReport> {
+  return runRepro({ ...req, events: req.events ?? noEvents });
+}
+
+/** Scores a repository's hermeticity (levels 1–4) from its files, with every finding and its fix. */
+export function check(req: CheckRequest = {}): Promise<CheckReport> {
+  return runCheck(req);
+}
+
+/** Rewrites mutable references (image tags, version ranges) to digests and locked versions. */
+export function pin(req: PinRequest = {}): Promise<PinReport> {
+  return runPin(req);
+}
+
+/** Writes a commented airlock.yaml for the project found at `root`, then checks it. */
+export function init(req: InitRequest = {}): Promise<InitReport> {
+  return runInit(req);
+}
+
+/** Pushes a local artifact and its attachments to a registry. */
+export function push(req: PushRequest): Promise<PushReport> {
+  return runPush(req);
+}
+
+/** Pulls an artifact and its attachments into the local store, every byte verified. */
+export function pull(req: PullRequest): Promise<PullReport> {
+  return runPull(req);
+}
+
+/** Copies an artifact between a registry and an OCI layout, or between two registries. */
+export function copy(req: CopyRequest): Promise<CopyReport> {
+  return runCopy(req);
+}
+
+/** Lists a repository's tags, each resolved to its manifest digest. */
+export function ls(req: LsRequest): Promise<LsReport> {
+  return runLs(req);
+}
+
+/** Lists the manifests attached to an artifact (referrers API or tag-schema fallback). */
+export function attachments(req: AttachmentsRequest): Promise<AttachmentsReport> {
+  return runAttachments(req);
+}
+
+/** Re-hashes every blob of the store and checks every reference. */
+export function storeFsck(req: StoreFsckRequest = {}): Promise<StoreFsckReport> {
+  return runFsck(req);
+}
+
+/** Deletes what no tag or young action-cache entry reaches, and the caches nothing live needs. */
+export function storeGc(req: StoreGcRequest = {}): Promise<StoreGcReport> {
+  return runGc({
+    store: req.store,
+    retentionMs: req.retentionMs ?? DEFAULT_RETENTION_MS,
+    dryRun: req.dryRun === true,
+    ...(req.events ? { events: req.events } : {}),
+  });
+}

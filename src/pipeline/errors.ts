@@ -1,0 +1,48 @@
+import type { ArchiveErrorCode } from '../archive/index.js';
+import type { BuildErrorCode } from '../build/errors.js';
+import type { ToolchainErrorCode } from '../build/toolchain.js';
+import type { CheckErrorCode } from '../check/index.js';
+import type { ConfigErrorCode, PlanErrorCode } from '../config/index.js';
+import type { ContentErrorCode, DigestErrorCode, TreePathErrorCode } from '../core/index.js';
+import type { WalkErrorCode } from '../hash/index.js';
+import type { OciErrorCode } from '../oci/index.js';
+import type { ImageRootErrorCode, RegistryErrorCode } from '../registry/index.js';
+import type { SandboxErrorCode } from '../sandbox/index.js';
+import type { SignErrorCode } from '../sign/index.js';
+import type { StoreErrorCode } from '../store/index.js';
+import type { BuildRemoteErrorCode } from './build-remote.js';
+
+/** What the registry use-cases (push, pull, copy, attachments) reject in their requests. */
+export type RegistryUseCaseErrorCode =
+  /** A push or copy destination names a digest (the digest comes from the content). */
+  | 'DESTINATION_IS_DIGEST'
+  /** A reference names neither a tag nor a digest where one is needed. */
+  | 'REFERENCE_INCOMPLETE'
+  /** A copy between two OCI layout directories. */
+  | 'COPY_UNSUPPORTED';
+
+/**
+ * Every `code` an `AirlockError` thrown by the library can carry: each module
+ * declares its own codes once, and no code has two meanings. (The CLI adds
+ * `USAGE` for malformed command lines, and `BUG` in its JSON output for an
+ * unexpected error.)
+ */
+export type AirlockErrorCode =
+  | ArchiveErrorCode
+  | BuildErrorCode
+  | BuildRemoteErrorCode
+  | CheckErrorCode
+  | ConfigErrorCode
+  | ContentErrorCode
+  | DigestErrorCode
+  | ImageRootErrorCode
+  | OciErrorCode
+  | PlanErrorCode
+  | RegistryErrorCode
+  | RegistryUseCaseErrorCode
+  | SandboxErrorCode
+  | SignErrorCode
+  | StoreErrorCode
+  | ToolchainErrorCode
+  | TreePathErrorCode
+  | WalkErrorCode;
