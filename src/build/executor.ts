@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
 import {
   accessSync,
   chmodSync,
@@ -500,9 +500,11 @@ async function stage(
   const files = plan.inputs.filter((e) => e.kind === 'file').map((e) => e.path);
   const binds = planInputBinds({
     inputs: files,
-    // Every walked path, symlinks included: a directory holding any symlink is
-    // never bound whole (declared symlinks are recreated, undeclared ones stay unseen).
-    all: plan.walk.all.map((e) => e.path),
+    // Every walked path, symlinks and special files included: a directory holding
+    // any symlink is never bound whole (declared symlinks are recreated, undeclared
+    // ones stay unseen), nor one holding a socket or FIFO (a read-only bind does
+    // not stop connect() or writes to a FIFO).
+    all: [...plan.walk.all.map((e) => e.path), ...plan.walk.special],
     dirs: plan.walk.dirs,
     pruned: plan.walk.pruned,
     // Any target's outputs, not only this one's: another target building at the
@@ -609,24 +611,42 @@ async function collectOutputs(
   return fresh.map((e): PackEntry => {
     const abs = join(workDir, e.path);
     const st = lstatSync(abs);
+    if (!st.isSymbolicLink() && (st.mode & 0o7022) !== 0) {
+      ctx.events({
+        type: 'log',
+        level: 'warn',
+        message: `target "${target.name}": output ${e.path} has mode ${(st.mode & 0o7777).toString(8)}; it is stored as ${(st.mode & 0o111) !== 0 ? '0755' : '0644'} (setuid, setgid, sticky and group/world write are never kept)`,
+      });
+    }
     return st.isSymbolicLink()
       ? { path: e.path, kind: 'symlink', target: readlinkSync(abs) }
       : { path: e.path, kind: 'file', absPath: abs, executable: (st.mode & 0o111) !== 0 };
   });
 }
 
-/** Moves freshly built outputs into the extracted-tree cache (used to stage dependents). */
+/**
+ * Moves freshly built outputs into the extracted-tree cache (used to stage
+ * dependents), every file 0644 or 0755 and every directory 0755: whatever
+ * mode the step gave a file (setuid, world-writable) stays out of the store.
+ */
 async function adoptTree(ctx: BuildContext, workDir: string, result: ActionResult): Promise<void> {
   const dest = treeDir(ctx.store, result.outputs.tree);
   if (await exists(dest)) return;
   const tmp = join(ctx.store.tmpDir, `tree-${randomBytes(8).toString('hex')}`);
   try {
+    await mkdir(tmp, { mode: 0o755 });
+    await chmod(tmp, 0o755);
+    const made = new Set<string>();
     for (const e of result.outputs.entries) {
       const to = join(tmp, e.path);
-      await mkdir(dirname(to), { recursive: true });
-      if (e.kind === 'file') await rename(join(workDir, e.path), to);
-      else await symlink(e.target, to);
+      for (let d = dirname(e.path); d !== '.' && !made.has(d); d = dirname(d)) made.add(d);
+      await mkdir(dirname(to), { recursive: true, mode: 0o755 });
+      if (e.kind === 'file') {
+        await rename(join(workDir, e.path), to);
+        await chmod(to, e.executable ? 0o755 : 0o644);
+      } else await symlink(e.target, to);
     }
+    for (const d of made) await chmod(join(tmp, d), 0o755);
     await mkdir(dirname(dest), { recursive: true });
     await rename(tmp, dest).catch(async (err: unknown) => {
       if (!(await exists(dest))) throw err;
@@ -634,6 +654,19 @@ async function adoptTree(ctx: BuildContext, workDir: string, result: ActionResul
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** True when every file of the extracted tree at `dir` is 0644/0755 and every directory 0755. */
+function hasNormalModes(dir: string, entries: readonly TreeEntry[]): boolean {
+  const dirs = new Set<string>(['.']);
+  for (const e of entries) {
+    for (let d = dirname(e.path); d !== '.' && !dirs.has(d); d = dirname(d)) dirs.add(d);
+    if (e.kind !== 'file') continue;
+    const mode = lstatSync(join(dir, e.path)).mode & 0o7777;
+    if (mode !== (e.executable ? 0o755 : 0o644)) return false;
+  }
+  for (const d of dirs) if ((lstatSync(join(dir, d)).mode & 0o7777) !== 0o755) return false;
+  return true;
 }
 
 /**
@@ -644,14 +677,16 @@ export async function ensureTree(ctx: BuildContext, result: ActionResult): Promi
   const dest = treeDir(ctx.store, result.outputs.tree);
   if (await exists(dest)) {
     const have = await hashTree(dest, (await walkGlobs(dest, ['**'])).matched, ctx.statCache);
-    if (treeDigest(have) === result.outputs.tree) return dest;
+    if (treeDigest(have) === result.outputs.tree && hasNormalModes(dest, have)) return dest;
     await rm(dest, { recursive: true, force: true });
   }
   const tmp = join(ctx.store.tmpDir, `tree-${randomBytes(8).toString('hex')}`);
   try {
     const layer = await ctx.store.verifiedPath(result.outputs.layer.digest);
     const { extractTarGz } = await import('../archive/extract.js');
-    const entries = await extractTarGz(layer, tmp);
+    await mkdir(tmp, { mode: 0o755 });
+    await chmod(tmp, 0o755);
+    const entries = await extractTarGz(layer, tmp, { normalizeModes: true });
     if (treeDigest(entries) !== result.outputs.tree) {
       throw new AirlockError(
         'BLOB_CORRUPT',

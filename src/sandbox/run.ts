@@ -4,6 +4,7 @@ import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { AirlockError, errnoCode, systemClock } from '../core/index.js';
 import { bwrapArgs } from './args.js';
+import { launcherArgs } from './launcher.js';
 import { prepareSandboxHost, probeSandbox, readRootfsLayout } from './host.js';
 import type { SandboxErrorCode, SandboxResult, SandboxSpec } from './types.js';
 
@@ -36,6 +37,13 @@ async function resolveInputSource(source: string): Promise<string> {
       throw invalidSpec(
         `input ${source} is a symlink`,
         'Declare the file or directory the link points to, or stage a copy; a symlinked input could expose anything on the host.',
+        { source },
+      );
+    }
+    if (!st.isFile() && !st.isDirectory()) {
+      throw invalidSpec(
+        `input ${source} is not a regular file or directory`,
+        'Sockets, FIFOs and devices are never inputs: a read-only bind does not stop connect() or writes to a FIFO. Declare regular files instead.',
         { source },
       );
     }
@@ -181,11 +189,13 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const started = clock.now();
   try {
     return await new Promise<SandboxResult>((resolve, reject) => {
-      const child = spawn(probe.bwrap, args, {
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-        env: {},
-        cwd: '/',
-      });
+      // Through the launcher: it closes every inherited descriptor but 0-3 and
+      // takes the whole sandbox down with it (see launcher.ts). stdin is /dev/null.
+      const child = spawn(
+        probe.perl,
+        launcherArgs(probe.syscalls, process.pid, probe.bwrap, args),
+        { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: {}, cwd: '/' },
+      );
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       const status: Buffer[] = [];
@@ -198,8 +208,8 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
         spec.onOutput?.('stderr', chunk);
       });
       (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => status.push(chunk));
-      // --die-with-parent takes the whole sandbox down with bwrap.
-      const onAbort = (): void => void child.kill('SIGKILL');
+      // The launcher kills bwrap and everything orphaned to it on SIGTERM.
+      const onAbort = (): void => void child.kill('SIGTERM');
       signal?.addEventListener('abort', onAbort, { once: true });
       child.on('error', (cause) => {
         signal?.removeEventListener('abort', onAbort);
