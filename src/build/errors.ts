@@ -6,4 +6,7 @@ export type BuildErrorCode =
   | 'UNKNOWN_TARGET'
   | 'TOOL_NOT_FOUND'
   | 'INTERRUPTED'
-  | 'INPUTS_CHANGED';
+  | 'INPUTS_CHANGED'
+  | 'STEP_TIMEOUT'
+  | 'STEP_LOG_LIMIT'
+  | 'OUTPUT_TOO_LARGE';

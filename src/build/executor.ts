@@ -357,8 +357,13 @@ export async function buildTarget(
         ...spec,
         ...(ctx.signal ? { signal: ctx.signal } : {}),
         command,
+        timeoutMs: target.limits.timeoutSeconds * 1000,
+        maxOutputBytes: target.limits.logBytes,
+        tmpfsBytes: { tmp: target.limits.tmpBytes, home: target.limits.homeBytes },
         onOutput: (stream, chunk) =>
           ctx.events({ type: 'output', target: target.name, stream, text: chunk.toString('utf8') }),
+      }).catch((err: unknown) => {
+        throw stepLimitError(ctx, target, i, err);
       });
       const stdout = await ctx.store.putBytes(run.stdout);
       const stderr = await ctx.store.putBytes(run.stderr);
@@ -419,6 +424,35 @@ export async function buildTarget(
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** A step killed for running too long or printing too much, as an error naming the step and the key to raise; anything else unchanged. */
+function stepLimitError(ctx: BuildContext, target: TargetConfig, i: number, err: unknown): unknown {
+  const step = `target "${target.name}": step ${i + 1} of ${target.steps.length} (${target.steps[i]})`;
+  const details = { target: target.name, step: i };
+  if (isAirlockError(err, 'SANDBOX_TIMEOUT')) {
+    return new AirlockError<BuildErrorCode>(
+      'STEP_TIMEOUT',
+      `${step} ran longer than its timeout of ${target.limits.timeoutSeconds} s; it was killed with everything it started`,
+      {
+        hint: `Make the step finish sooner, or raise targets.${target.name}.timeout in ${ctx.project.file} (e.g. timeout: 2h).`,
+        details: { ...details, timeoutSeconds: target.limits.timeoutSeconds },
+        cause: err,
+      },
+    );
+  }
+  if (isAirlockError(err, 'SANDBOX_OUTPUT_LIMIT')) {
+    return new AirlockError<BuildErrorCode>(
+      'STEP_LOG_LIMIT',
+      `${step} printed more than ${target.limits.logBytes} bytes; it was killed`,
+      {
+        hint: `Print less (send verbose output to a file under /tmp), or raise targets.${target.name}.limits.log in ${ctx.project.file}.`,
+        details: { ...details, logBytes: target.limits.logBytes },
+        cause: err,
+      },
+    );
+  }
+  return err;
 }
 
 /** The cached result for `key`, verified down to its layer; anything corrupt means a rebuild. */
@@ -608,9 +642,21 @@ async function collectOutputs(
   }
   // No hashing here: packing computes every content digest while it reads
   // (one pass), and temp paths never enter the stat cache.
+  let total = 0;
   return fresh.map((e): PackEntry => {
     const abs = join(workDir, e.path);
     const st = lstatSync(abs);
+    total += st.size;
+    if (total > target.limits.outputBytes) {
+      throw new AirlockError<BuildErrorCode>(
+        'OUTPUT_TOO_LARGE',
+        `target "${target.name}": its outputs exceed the limit of ${target.limits.outputBytes} bytes (at ${e.path})`,
+        {
+          hint: `Declare fewer or smaller outputs, or raise targets.${target.name}.limits.outputs in ${ctx.project.file}.`,
+          details: { target: target.name, outputBytes: target.limits.outputBytes, path: e.path },
+        },
+      );
+    }
     if (!st.isSymbolicLink() && (st.mode & 0o7022) !== 0) {
       ctx.events({
         type: 'log',

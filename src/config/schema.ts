@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LIMIT_KEYS } from './limits.js';
 
 /*
  * The shape of airlock.yaml version 1, checked with zod after the YAML is
@@ -52,6 +53,10 @@ export const targetSchema = z.object({
   outputs: stringList.min(1),
   sourceDateEpoch: epochSchema.optional(),
   image: imageSchema.optional(),
+  /** Per-step timeout; read and checked in limits.ts (a number of seconds or "30m"). */
+  timeout: z.unknown().optional(),
+  /** Sandbox and output size caps; read and checked in limits.ts. */
+  limits: z.unknown().optional(),
 });
 
 export const projectSchema = z.object({
@@ -73,4 +78,5 @@ export const KNOWN_KEYS = {
   cache: Object.keys(cacheSchema.shape),
   image: Object.keys(imageSchema.shape),
   dep: Object.keys(depObjectSchema.shape),
+  limits: Object.keys(LIMIT_KEYS),
 } as const;

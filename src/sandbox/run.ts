@@ -199,20 +199,67 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       const status: Buffer[] = [];
-      child.stdout?.on('data', (chunk: Buffer) => {
-        out.push(chunk);
-        spec.onOutput?.('stdout', chunk);
-      });
-      child.stderr?.on('data', (chunk: Buffer) => {
-        err.push(chunk);
-        spec.onOutput?.('stderr', chunk);
-      });
+      // Why the sandbox was killed from here, when it was: decides the rejection.
+      let stopped: AirlockError<SandboxErrorCode> | undefined;
+      let graceTimer: NodeJS.Timeout | undefined;
+      // The launcher kills bwrap and everything orphaned to it on SIGTERM; SIGKILL
+      // is the fallback should the launcher itself not answer.
+      const stop = (why?: AirlockError<SandboxErrorCode>): void => {
+        if (stopped !== undefined || child.exitCode !== null || child.signalCode !== null) return;
+        if (why !== undefined) stopped = why;
+        child.kill('SIGTERM');
+        graceTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        graceTimer.unref();
+      };
+      let printed = 0;
+      const onData = (stream: 'stdout' | 'stderr', into: Buffer[]) => (chunk: Buffer) => {
+        if (stopped !== undefined) return;
+        printed += chunk.length;
+        if (spec.maxOutputBytes !== undefined && printed > spec.maxOutputBytes) {
+          stop(
+            new AirlockError<SandboxErrorCode>(
+              'SANDBOX_OUTPUT_LIMIT',
+              `the step printed more than ${spec.maxOutputBytes} bytes and was killed`,
+              {
+                hint: 'Print less (redirect verbose output to a file under /tmp), or raise the log limit.',
+                details: { maxOutputBytes: spec.maxOutputBytes },
+              },
+            ),
+          );
+          return;
+        }
+        into.push(chunk);
+        spec.onOutput?.(stream, chunk);
+      };
+      child.stdout?.on('data', onData('stdout', out));
+      child.stderr?.on('data', onData('stderr', err));
       (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => status.push(chunk));
-      // The launcher kills bwrap and everything orphaned to it on SIGTERM.
-      const onAbort = (): void => void child.kill('SIGTERM');
+      const timer =
+        spec.timeoutMs === undefined
+          ? undefined
+          : setTimeout(
+              () =>
+                stop(
+                  new AirlockError<SandboxErrorCode>(
+                    'SANDBOX_TIMEOUT',
+                    `the step ran longer than ${spec.timeoutMs} ms and was killed with everything it started`,
+                    {
+                      hint: 'Make the step finish sooner, or raise its timeout.',
+                      details: { timeoutMs: spec.timeoutMs },
+                    },
+                  ),
+                ),
+              spec.timeoutMs,
+            );
+      const onAbort = (): void => stop();
       signal?.addEventListener('abort', onAbort, { once: true });
-      child.on('error', (cause) => {
+      const settle = (): void => {
         signal?.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
+        clearTimeout(graceTimer);
+      };
+      child.on('error', (cause) => {
+        settle();
         reject(
           new AirlockError<SandboxErrorCode>('SANDBOX_FAILED', `could not start ${probe.bwrap}`, {
             hint: 'Check that bubblewrap is installed and executable.',
@@ -222,9 +269,13 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
         );
       });
       child.on('close', (code, killedBy) => {
-        signal?.removeEventListener('abort', onAbort);
+        settle();
         if (signal?.aborted === true) {
           reject(aborted(signal));
+          return;
+        }
+        if (stopped !== undefined) {
+          reject(stopped);
           return;
         }
         const stderr = Buffer.concat(err);
