@@ -2,10 +2,11 @@
  * The launcher every sandbox is started through: a few lines of perl (perl-base
  * is essential on Debian) between Node and bwrap. It guarantees that
  *
- * - only descriptors 0, 1, 2 and the status pipe (3) reach bwrap: whatever
- *   else the process running Airlock inherited (a shell's `exec 200</`, a CI
- *   runner's pipes) is closed before exec, because libuv passes inherited
- *   descriptors without close-on-exec through to every child;
+ * - only descriptors 0 to `keep` reach bwrap (0-2, the status pipe, the
+ *   seccomp program, all of Airlock's choosing): whatever else the process
+ *   running Airlock inherited (a shell's `exec 200</`, a CI runner's pipes) is
+ *   closed before exec, because libuv passes inherited descriptors without
+ *   close-on-exec through to every child;
  * - when Airlock dies, even by SIGKILL, nothing it started stays behind: the
  *   launcher is a child subreaper with a parent-death signal, so it learns of
  *   the death, kills bwrap and every process orphaned to it (bwrap's sandbox
@@ -17,7 +18,7 @@
  * numbers are passed in because they differ by architecture.
  */
 export const LAUNCHER_SCRIPT = `
-my ($prctl, $close, $ppid, @cmd) = @ARGV;
+my ($prctl, $close, $ppid, $keep, @cmd) = @ARGV;
 my $pid = 0;
 sub children {
   if (open(my $f, '<', "/proc/$$/task/$$/children")) {
@@ -53,7 +54,7 @@ syscall($prctl + 0, 36, 1) == 0 or die "airlock launcher: PR_SET_CHILD_SUBREAPER
 syscall($prctl + 0, 1, 1) == 0 or die "airlock launcher: PR_SET_PDEATHSIG failed: $!\\n";
 exit 137 if getppid() != $ppid;
 opendir(my $fds, '/proc/self/fd') or die "airlock launcher: /proc/self/fd: $!\\n";
-my @extra = grep { /^[0-9]+$/ && $_ > 3 } readdir $fds;
+my @extra = grep { /^[0-9]+$/ && $_ > $keep } readdir $fds;
 closedir $fds;
 syscall($close + 0, $_ + 0) for @extra;
 $pid = fork() // die "airlock launcher: fork: $!\\n";
@@ -86,12 +87,16 @@ export function launcherSyscalls(arch: string): { prctl: number; close: number }
   return SYSCALLS[arch];
 }
 
-/** The argv (after the perl binary) that runs `file args…` through the launcher, for a parent with pid `ppid`. */
+/**
+ * The argv (after the perl binary) that runs `file args…` through the
+ * launcher, for a parent with pid `ppid`, passing on descriptors 0 to `keep`.
+ */
 export function launcherArgs(
   syscalls: { prctl: number; close: number },
   ppid: number,
   file: string,
   args: readonly string[],
+  keep = 3,
 ): string[] {
   return [
     '-e',
@@ -100,6 +105,7 @@ export function launcherArgs(
     String(syscalls.prctl),
     String(syscalls.close),
     String(ppid),
+    String(keep),
     file,
     ...args,
   ];

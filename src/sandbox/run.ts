@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { AirlockError, errnoCode, systemClock } from '../core/index.js';
 import { bwrapArgs } from './args.js';
 import { launcherArgs } from './launcher.js';
+import { seccompFilter } from './seccomp.js';
 import { prepareSandboxHost, probeSandbox, readRootfsLayout } from './host.js';
 import type { SandboxErrorCode, SandboxResult, SandboxSpec } from './types.js';
 
@@ -171,9 +172,11 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     spec.inputs.map(async (i) => ({ source: await resolveInputSource(i.source), dest: i.dest })),
   );
   const tools = await Promise.all(spec.tools.map(resolveTool));
+  const seccomp = seccompFilter(process.arch);
   const args = [
     '--json-status-fd',
     '3',
+    ...(seccomp === undefined ? [] : ['--seccomp', '4']),
     ...bwrapArgs(
       { ...spec, workDir, inputs, tools, ...(rootfs ? { rootfs: rootfs.path } : {}) },
       host,
@@ -193,9 +196,20 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       // takes the whole sandbox down with it (see launcher.ts). stdin is /dev/null.
       const child = spawn(
         probe.perl,
-        launcherArgs(probe.syscalls, process.pid, probe.bwrap, args),
-        { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: {}, cwd: '/' },
+        launcherArgs(probe.syscalls, process.pid, probe.bwrap, args, seccomp ? 4 : 3),
+        {
+          stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...(seccomp ? (['pipe'] as const) : [])],
+          env: {},
+          cwd: '/',
+        },
       );
+      // A few hundred bytes: fits the pipe buffer, so bwrap reads it whenever it likes.
+      // bwrap may fail before reading it: a broken pipe then is not our error to report.
+      if (seccomp) {
+        const program = child.stdio[4] as NodeJS.WritableStream;
+        program.on('error', () => {});
+        program.end(seccomp);
+      }
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       const status: Buffer[] = [];
