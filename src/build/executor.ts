@@ -722,8 +722,11 @@ function hasNormalModes(dir: string, entries: readonly TreeEntry[]): boolean {
 export async function ensureTree(ctx: BuildContext, result: ActionResult): Promise<string> {
   const dest = treeDir(ctx.store, result.outputs.tree);
   if (await exists(dest)) {
-    const have = await hashTree(dest, (await walkGlobs(dest, ['**'])).matched, ctx.statCache);
-    if (treeDigest(have) === result.outputs.tree && hasNormalModes(dest, have)) return dest;
+    const walk = await walkGlobs(dest, ['**']);
+    const have = await hashTree(dest, walk.matched, ctx.statCache);
+    // A socket or FIFO planted in the tree would be bound into every dependent.
+    const intact = walk.special.length === 0 && hasNormalModes(dest, have);
+    if (treeDigest(have) === result.outputs.tree && intact) return dest;
     await rm(dest, { recursive: true, force: true });
   }
   const tmp = join(ctx.store.tmpDir, `tree-${randomBytes(8).toString('hex')}`);
