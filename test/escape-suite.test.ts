@@ -4,6 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import {
+  chmodSync,
   closeSync,
   constants as fsc,
   existsSync,
@@ -16,7 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, tempDir } from './helpers/cli.js';
 import { storeBlobTexts, writeProject } from './helpers/e2e.js';
@@ -207,6 +208,17 @@ describe('escape suite: setuid, setgid and world-writable outputs', () => {
     expect(loosePaths(trees)).toEqual([]);
     expect(lstatSync(join(dir, 'out', 'bin', 'suid')).mode & 0o7777).toBe(0o755);
     expect(lstatSync(join(dir, 'out', 'bin', 'ww')).mode & 0o7777).toBe(0o644);
+
+    // A tree altered in the store (setuid bit, a planted FIFO) is re-extracted before dependents see it.
+    const suid = readdirSync(trees)
+      .map((t) => join(trees, t, 'out', 'bin', 'suid'))
+      .find((p) => existsSync(p))!;
+    chmodSync(suid, 0o4755);
+    expect(spawnSync('mkfifo', [join(dirname(suid), 'fifo')]).status).toBe(0);
+    const again = build(dir);
+    expect(again.status, again.stderr).toBe(0);
+    expect(loosePaths(trees)).toEqual([]);
+    expect(existsSync(join(dirname(suid), 'fifo'))).toBe(false);
   });
 });
 
