@@ -192,8 +192,9 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const started = clock.now();
   try {
     return await new Promise<SandboxResult>((resolve, reject) => {
-      // Through the launcher: it closes every inherited descriptor but 0-3 and
-      // takes the whole sandbox down with it (see launcher.ts). stdin is /dev/null.
+      // Through the launcher: it closes every inherited descriptor but the ones
+      // passed here (stdio, status, seccomp program) and takes the whole sandbox
+      // down with it (see launcher.ts). stdin is /dev/null.
       const child = spawn(
         probe.perl,
         launcherArgs(probe.syscalls, process.pid, probe.bwrap, args, seccomp ? 4 : 3),
@@ -263,7 +264,8 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
                     },
                   ),
                 ),
-              spec.timeoutMs,
+              // setTimeout fires at once beyond 2^31-1 ms (24.8 days): cap it there.
+              Math.min(spec.timeoutMs, 2_147_483_647),
             );
       const onAbort = (): void => stop();
       signal?.addEventListener('abort', onAbort, { once: true });
