@@ -9,10 +9,12 @@
  *   close-on-exec through to every child;
  * - when Airlock dies, even by SIGKILL, nothing it started stays behind: the
  *   launcher is a child subreaper with a parent-death signal, so it learns of
- *   the death, kills bwrap and every process orphaned to it (bwrap's sandbox
- *   child sets its own parent-death signal only after a window in which it
- *   waits on an eventfd for bwrap; killed in that window it would wait forever),
- *   and exits. SIGTERM does the same, which is how a step is aborted.
+ *   the death, kills bwrap and every process orphaned to it, and exits.
+ *   bwrap's own --die-with-parent is not enough: its sandbox child sets its
+ *   parent-death signal only after its setup, so when bwrap dies in that
+ *   window the child lives on, re-parented to pid 1 — blocked forever on the
+ *   eventfd bwrap never released, or running the whole step unsupervised.
+ *   SIGTERM does the same cleanup, which is how a step is aborted.
  *
  * Only builtins are used (no `use POSIX`): startup stays near 3 ms. Syscall
  * numbers are passed in because they differ by architecture.
