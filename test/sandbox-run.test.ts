@@ -26,6 +26,36 @@ describe('runInSandbox', () => {
     });
   });
 
+  describe('when the step breaks a limit', () => {
+    it('kills it past timeoutMs and rejects with SANDBOX_TIMEOUT', async () => {
+      const err: unknown = await runInSandbox(
+        baseSpec(dirs.path, 'sleep 600', { timeoutMs: 300 }),
+      ).catch((e: unknown) => e);
+      expect(isAirlockError(err, 'SANDBOX_TIMEOUT')).toBe(true);
+    });
+
+    it('kills it past maxOutputBytes and rejects with SANDBOX_OUTPUT_LIMIT', async () => {
+      const err: unknown = await runInSandbox(
+        baseSpec(dirs.path, 'yes | head -c 5000000; sleep 600', { maxOutputBytes: 10_000 }),
+      ).catch((e: unknown) => e);
+      expect(isAirlockError(err, 'SANDBOX_OUTPUT_LIMIT')).toBe(true);
+    });
+
+    it('caps /tmp and HOME at tmpfsBytes', async () => {
+      const r = await runInSandbox(
+        baseSpec(dirs.path, 'df -k /tmp /home/build | tail -n 2', {
+          tmpfsBytes: { tmp: 2 * 1024 * 1024, home: 4 * 1024 * 1024 },
+        }),
+      );
+      const sizes = r.stdout
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s+/)[1]);
+      expect(sizes).toEqual(['2048', '4096']);
+    });
+  });
+
   it('compiles C with the host cc, resolved through /etc/alternatives, to identical bytes', async () => {
     const work = tempDir('sbx-run-cc');
     try {

@@ -177,20 +177,43 @@ describe('extractTarGz', () => {
     });
   });
 
-  it('strips setuid, setgid and sticky bits', async () => {
+  it('strips setuid, setgid, sticky and group/world write bits', async () => {
     await extractTarGz(
       chunked(
         rawTar([
           { name: 'suid', content: 'x', mode: 0o4755 },
           { name: 'sgid', content: 'x', mode: 0o2755 },
           { name: 'sticky/', type: 'dir', mode: 0o1777 },
+          { name: 'shared', content: 'x', mode: 0o666 },
+          { name: 'private', content: 'x', mode: 0o600 },
         ]),
       ),
       dest,
     );
     expect((await stat(join(dest, 'suid'))).mode & 0o7777).toBe(0o755);
     expect((await stat(join(dest, 'sgid'))).mode & 0o7777).toBe(0o755);
-    expect((await stat(join(dest, 'sticky'))).mode & 0o7777).toBe(0o777);
+    expect((await stat(join(dest, 'sticky'))).mode & 0o7777).toBe(0o755);
+    expect((await stat(join(dest, 'shared'))).mode & 0o7777).toBe(0o644);
+    expect((await stat(join(dest, 'private'))).mode & 0o7777).toBe(0o600);
+  });
+
+  it('writes only 0644/0755 files and 0755 directories with normalizeModes', async () => {
+    await extractTarGz(
+      chunked(
+        rawTar([
+          { name: 'suid', content: 'x', mode: 0o4711 },
+          { name: 'shared', content: 'x', mode: 0o666 },
+          { name: 'private', content: 'x', mode: 0o600 },
+          { name: 'd/', type: 'dir', mode: 0o1777 },
+        ]),
+      ),
+      dest,
+      { normalizeModes: true },
+    );
+    expect((await stat(join(dest, 'suid'))).mode & 0o7777).toBe(0o755);
+    expect((await stat(join(dest, 'shared'))).mode & 0o7777).toBe(0o644);
+    expect((await stat(join(dest, 'private'))).mode & 0o7777).toBe(0o644);
+    expect((await stat(join(dest, 'd'))).mode & 0o7777).toBe(0o755);
   });
 
   it('refuses duplicate entries with ARCHIVE_DUPLICATE_ENTRY', async () => {

@@ -22,6 +22,13 @@ export interface ExtractOptions {
   applyWhiteouts?: boolean;
   /** Where warnings (skipped entries, stripped mode bits) go. */
   events?: EventSink;
+  /**
+   * Write files as exactly 0644 or 0755 and directories as 0755, whatever the
+   * archive says (output trees: the tree digest records only the executable
+   * bit). Default false: the archive's permission bits are kept, except that
+   * setuid, setgid, sticky and group/world write are always stripped.
+   */
+  normalizeModes?: boolean;
 }
 
 export interface ReadOptions {
@@ -277,7 +284,7 @@ class Extractor {
       );
     }
     if (this.opts.applyWhiteouts && (await this.whiteout(rel))) return;
-    const special = m.mode & 0o7000;
+    const special = m.mode & 0o7022;
     if (special !== 0) {
       (this.opts.events ?? noEvents)({
         type: 'log',
@@ -287,7 +294,7 @@ class Extractor {
     }
     switch (m.typeflag) {
       case TYPE.dir: {
-        const mode = (m.mode & 0o777) | 0o700;
+        const mode = this.opts.normalizeModes === true ? 0o755 : (m.mode & 0o755) | 0o700;
         const state = await this.claim(rel, 'dir');
         if (state === 'fresh') await mkdir(this.abs(rel), { mode });
         await chmod(this.abs(rel), mode);
@@ -298,7 +305,12 @@ class Extractor {
       case TYPE.file:
       case TYPE.contiguous: {
         await this.claim(rel, 'file');
-        const mode = m.mode & 0o777;
+        const mode =
+          this.opts.normalizeModes === true
+            ? (m.mode & 0o111) !== 0
+              ? 0o755
+              : 0o644
+            : m.mode & 0o755;
         const fh = await open(
           this.abs(rel),
           fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW,
@@ -369,7 +381,8 @@ class Extractor {
  * and returns the tree it extracted, digests computed while writing. Absolute or
  * '..' paths, links leaving the root, writes through symlinks, duplicates and
  * (by default) special files are refused with typed errors; setuid/setgid/sticky
- * bits are stripped; nothing is written outside destDir.
+ * and group/world write bits are stripped (see `normalizeModes` for output
+ * trees); nothing is written outside destDir.
  */
 export async function extractTarGz(
   src: AsyncIterable<Uint8Array> | string,

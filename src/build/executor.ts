@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
 import {
   accessSync,
   chmodSync,
@@ -394,8 +394,13 @@ export async function buildTarget(
         ...spec,
         ...(ctx.signal ? { signal: ctx.signal } : {}),
         command,
+        timeoutMs: target.limits.timeoutSeconds * 1000,
+        maxOutputBytes: target.limits.logBytes,
+        tmpfsBytes: { tmp: target.limits.tmpBytes, home: target.limits.homeBytes },
         onOutput: (stream, chunk) =>
           ctx.events({ type: 'output', target: target.name, stream, text: chunk.toString('utf8') }),
+      }).catch((err: unknown) => {
+        throw stepLimitError(ctx, target, i, err);
       });
       const stdout = await ctx.store.putBytes(run.stdout);
       const stderr = await ctx.store.putBytes(run.stderr);
@@ -457,6 +462,35 @@ export async function buildTarget(
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** A step killed for running too long or printing too much, as an error naming the step and the key to raise; anything else unchanged. */
+function stepLimitError(ctx: BuildContext, target: TargetConfig, i: number, err: unknown): unknown {
+  const step = `target "${target.name}": step ${i + 1} of ${target.steps.length} (${target.steps[i]})`;
+  const details = { target: target.name, step: i };
+  if (isAirlockError(err, 'SANDBOX_TIMEOUT')) {
+    return new AirlockError<BuildErrorCode>(
+      'STEP_TIMEOUT',
+      `${step} ran longer than its timeout of ${target.limits.timeoutSeconds} s; it was killed with everything it started`,
+      {
+        hint: `Make the step finish sooner, or raise targets.${target.name}.timeout in ${ctx.project.file} (e.g. timeout: 2h).`,
+        details: { ...details, timeoutSeconds: target.limits.timeoutSeconds },
+        cause: err,
+      },
+    );
+  }
+  if (isAirlockError(err, 'SANDBOX_OUTPUT_LIMIT')) {
+    return new AirlockError<BuildErrorCode>(
+      'STEP_LOG_LIMIT',
+      `${step} printed more than ${target.limits.logBytes} bytes; it was killed`,
+      {
+        hint: `Print less (send verbose output to a file under /tmp), or raise targets.${target.name}.limits.log in ${ctx.project.file}.`,
+        details: { ...details, logBytes: target.limits.logBytes },
+        cause: err,
+      },
+    );
+  }
+  return err;
 }
 
 /** "restored from remote cache <repo>, signed by <key id>" (or the trust: any warning). */
@@ -613,9 +647,11 @@ async function stage(
   const files = plan.inputs.filter((e) => e.kind === 'file').map((e) => e.path);
   const binds = planInputBinds({
     inputs: files,
-    // Every walked path, symlinks included: a directory holding any symlink is
-    // never bound whole (declared symlinks are recreated, undeclared ones stay unseen).
-    all: plan.walk.all.map((e) => e.path),
+    // Every walked path, symlinks and special files included: a directory holding
+    // any symlink is never bound whole (declared symlinks are recreated, undeclared
+    // ones stay unseen), nor one holding a socket or FIFO (a read-only bind does
+    // not stop connect() or writes to a FIFO).
+    all: [...plan.walk.all.map((e) => e.path), ...plan.walk.special],
     dirs: plan.walk.dirs,
     pruned: plan.walk.pruned,
     // Any target's outputs, not only this one's: another target building at the
@@ -723,27 +759,57 @@ async function collectOutputs(
   }
   // No hashing here: packing computes every content digest while it reads
   // (one pass), and temp paths never enter the stat cache.
+  let total = 0;
   return fresh.map((e): PackEntry => {
     const abs = join(workDir, e.path);
     const st = lstatSync(abs);
+    total += st.size;
+    if (total > target.limits.outputBytes) {
+      throw new AirlockError<BuildErrorCode>(
+        'OUTPUT_TOO_LARGE',
+        `target "${target.name}": its outputs exceed the limit of ${target.limits.outputBytes} bytes (at ${e.path})`,
+        {
+          hint: `Declare fewer or smaller outputs, or raise targets.${target.name}.limits.outputs in ${ctx.project.file}.`,
+          details: { target: target.name, outputBytes: target.limits.outputBytes, path: e.path },
+        },
+      );
+    }
+    if (!st.isSymbolicLink() && (st.mode & 0o7022) !== 0) {
+      ctx.events({
+        type: 'log',
+        level: 'warn',
+        message: `target "${target.name}": output ${e.path} has mode ${(st.mode & 0o7777).toString(8)}; it is stored as ${(st.mode & 0o111) !== 0 ? '0755' : '0644'} (setuid, setgid, sticky and group/world write are never kept)`,
+      });
+    }
     return st.isSymbolicLink()
       ? { path: e.path, kind: 'symlink', target: readlinkSync(abs) }
       : { path: e.path, kind: 'file', absPath: abs, executable: (st.mode & 0o111) !== 0 };
   });
 }
 
-/** Moves freshly built outputs into the extracted-tree cache (used to stage dependents). */
+/**
+ * Moves freshly built outputs into the extracted-tree cache (used to stage
+ * dependents), every file 0644 or 0755 and every directory 0755: whatever
+ * mode the step gave a file (setuid, world-writable) stays out of the store.
+ */
 async function adoptTree(ctx: BuildContext, workDir: string, result: ActionResult): Promise<void> {
   const dest = treeDir(ctx.store, result.outputs.tree);
   if (await exists(dest)) return;
   const tmp = join(ctx.store.tmpDir, `tree-${randomBytes(8).toString('hex')}`);
   try {
+    await mkdir(tmp, { mode: 0o755 });
+    await chmod(tmp, 0o755);
+    const made = new Set<string>();
     for (const e of result.outputs.entries) {
       const to = join(tmp, e.path);
-      await mkdir(dirname(to), { recursive: true });
-      if (e.kind === 'file') await rename(join(workDir, e.path), to);
-      else await symlink(e.target, to);
+      for (let d = dirname(e.path); d !== '.' && !made.has(d); d = dirname(d)) made.add(d);
+      await mkdir(dirname(to), { recursive: true, mode: 0o755 });
+      if (e.kind === 'file') {
+        await rename(join(workDir, e.path), to);
+        await chmod(to, e.executable ? 0o755 : 0o644);
+      } else await symlink(e.target, to);
     }
+    for (const d of made) await chmod(join(tmp, d), 0o755);
     await mkdir(dirname(dest), { recursive: true });
     await rename(tmp, dest).catch(async (err: unknown) => {
       if (!(await exists(dest))) throw err;
@@ -753,6 +819,19 @@ async function adoptTree(ctx: BuildContext, workDir: string, result: ActionResul
   }
 }
 
+/** True when every file of the extracted tree at `dir` is 0644/0755 and every directory 0755. */
+function hasNormalModes(dir: string, entries: readonly TreeEntry[]): boolean {
+  const dirs = new Set<string>(['.']);
+  for (const e of entries) {
+    for (let d = dirname(e.path); d !== '.' && !dirs.has(d); d = dirname(d)) dirs.add(d);
+    if (e.kind !== 'file') continue;
+    const mode = lstatSync(join(dir, e.path)).mode & 0o7777;
+    if (mode !== (e.executable ? 0o755 : 0o644)) return false;
+  }
+  for (const d of dirs) if ((lstatSync(join(dir, d)).mode & 0o7777) !== 0o755) return false;
+  return true;
+}
+
 /**
  * The extracted output tree of a result, re-verified through the stat cache;
  * re-extracted from the verified layer when missing or altered.
@@ -760,15 +839,20 @@ async function adoptTree(ctx: BuildContext, workDir: string, result: ActionResul
 export async function ensureTree(ctx: BuildContext, result: ActionResult): Promise<string> {
   const dest = treeDir(ctx.store, result.outputs.tree);
   if (await exists(dest)) {
-    const have = await hashTree(dest, (await walkGlobs(dest, ['**'])).matched, ctx.statCache);
-    if (treeDigest(have) === result.outputs.tree) return dest;
+    const walk = await walkGlobs(dest, ['**']);
+    const have = await hashTree(dest, walk.matched, ctx.statCache);
+    // A socket or FIFO planted in the tree would be bound into every dependent.
+    const intact = walk.special.length === 0 && hasNormalModes(dest, have);
+    if (treeDigest(have) === result.outputs.tree && intact) return dest;
     await rm(dest, { recursive: true, force: true });
   }
   const tmp = join(ctx.store.tmpDir, `tree-${randomBytes(8).toString('hex')}`);
   try {
     const layer = await ctx.store.verifiedPath(result.outputs.layer.digest);
     const { extractTarGz } = await import('../archive/extract.js');
-    const entries = await extractTarGz(layer, tmp);
+    await mkdir(tmp, { mode: 0o755 });
+    await chmod(tmp, 0o755);
+    const entries = await extractTarGz(layer, tmp, { normalizeModes: true });
     if (treeDigest(entries) !== result.outputs.tree) {
       throw new AirlockError(
         'BLOB_CORRUPT',

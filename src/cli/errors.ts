@@ -3,6 +3,7 @@ import type { AirlockErrorCode } from '../pipeline/errors.js';
 
 /** The CLI's own code: a malformed command line (unknown flag, missing argument). */
 export type CliErrorCode = 'USAGE';
+import { sanitizeForTerminal } from './terminal.js';
 
 /** Codes that mean the user asked for something malformed: exit 2, like a usage error. */
 const USAGE_CODES = new Set<AirlockErrorCode | CliErrorCode>([
@@ -31,8 +32,9 @@ export function renderError(err: unknown, opts: { json: boolean }): number {
         `${JSON.stringify({ ok: false, error: { code: err.code, message: err.message, hint: err.hint, details: err.details } })}\n`,
       );
     } else {
-      process.stderr.write(`error[${err.code}]: ${err.message}\n`);
-      if (err.hint) process.stderr.write(`  fix: ${err.hint}\n`);
+      // A message can quote what a step printed (STEP_FAILED): never raw to the terminal.
+      process.stderr.write(`error[${err.code}]: ${sanitizeForTerminal(err.message)}\n`);
+      if (err.hint) process.stderr.write(`  fix: ${sanitizeForTerminal(err.hint)}\n`);
     }
     return status;
   }
@@ -43,7 +45,7 @@ export function renderError(err: unknown, opts: { json: boolean }): number {
     );
   } else {
     process.stderr.write(
-      `error[BUG]: an unexpected error; this is a bug in Airlock, please report it with this text:\n${text}\n`,
+      `error[BUG]: an unexpected error; this is a bug in Airlock, please report it with this text:\n${sanitizeForTerminal(text)}\n`,
     );
   }
   return 1;

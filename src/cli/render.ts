@@ -1,4 +1,5 @@
 import type { AirlockEvent, EventSink } from '../core/events.js';
+import { sanitizeForTerminal } from './terminal.js';
 
 export interface RenderOptions {
   json: boolean;
@@ -55,13 +56,16 @@ export function createRenderer(o: RenderOptions): { sink: EventSink; done(): voi
       case 'log':
         if (e.level === 'debug' && !o.verbose) return;
         if (o.json && e.level !== 'warn' && e.level !== 'error') return;
-        line(
-          e.level === 'warn'
-            ? paint(o.color, 33, `warning: ${e.message}`)
-            : e.level === 'error'
-              ? paint(o.color, 31, `error: ${e.message}`)
-              : e.message,
-        );
+        {
+          const message = sanitizeForTerminal(e.message);
+          line(
+            e.level === 'warn'
+              ? paint(o.color, 33, `warning: ${message}`)
+              : e.level === 'error'
+                ? paint(o.color, 31, `error: ${message}`)
+                : message,
+          );
+        }
         return;
       case 'target':
         state.set(e.target, e);
@@ -76,15 +80,17 @@ export function createRenderer(o: RenderOptions): { sink: EventSink; done(): voi
         else if (e.state === 'running' && !o.tty) line(`building ${e.target}`);
         else drawStatus();
         return;
-      case 'step':
-        current.set(e.target, `step ${e.index + 1}/${e.total}: ${e.command}`);
+      case 'step': {
+        const command = sanitizeForTerminal(e.command);
+        current.set(e.target, `step ${e.index + 1}/${e.total}: ${command}`);
         if (o.json) return;
         if (o.tty) drawStatus();
-        else line(`[${e.target}] step ${e.index + 1}/${e.total}: ${e.command}`);
+        else line(`[${e.target}] step ${e.index + 1}/${e.total}: ${command}`);
         return;
+      }
       case 'output':
         if (o.json) return;
-        for (const l of e.text.replace(/\n$/, '').split('\n'))
+        for (const l of sanitizeForTerminal(e.text).replace(/\n$/, '').split('\n'))
           line(paint(o.color, 2, `[${e.target}] ${l}`));
         return;
       case 'progress':

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { EventSink } from '../core/events.js';
 import type { GlobalOptions } from './main.js';
 import { createRenderer, renderOptions } from './render.js';
+import { sanitizeForTerminal } from './terminal.js';
 
 /** What a command's use-case is given: the global flags, where to send events, and Ctrl-C. */
 export interface CommandContext {
@@ -51,8 +52,11 @@ export async function runReport<R extends object>(
   }
   const success = ok(report);
   if (!success) process.exitCode = 1;
+  // Reports can name what a step created (output paths): never raw to the terminal.
   process.stdout.write(
-    global.json ? `${JSON.stringify({ ok: success, ...report }, null, 2)}\n` : text(report),
+    global.json
+      ? `${JSON.stringify({ ok: success, ...report }, null, 2)}\n`
+      : sanitizeForTerminal(text(report)),
   );
 }
 

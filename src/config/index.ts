@@ -1,4 +1,6 @@
 export { CONFIG_FILE, CONFIG_VERSION } from './model.js';
+export { DEFAULT_LIMITS, parseDuration, parseSize } from './limits.js';
+export type { TargetLimits } from './limits.js';
 export type {
   ConfigErrorCode,
   ConfigProblem,

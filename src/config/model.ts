@@ -1,3 +1,5 @@
+import type { TargetLimits } from './limits.js';
+
 /** The file a project declares its targets in, at the project root. */
 export const CONFIG_FILE = 'airlock.yaml';
 
@@ -55,6 +57,8 @@ export interface TargetConfig {
   toolchain: { host: string[]; image?: string };
   sourceDateEpoch?: number;
   image?: ImageConfig;
+  /** Step timeout and size caps (see limits.ts); defaults when the file says nothing. */
+  limits: TargetLimits;
 }
 
 /** The remote action cache (a registry repository) and who is trusted to fill it. */

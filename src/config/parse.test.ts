@@ -45,6 +45,8 @@ targets:
     steps: ["node web/build.js"]
     outputs: ["dist/web/**"]
     sourceDateEpoch: 1700000001
+    timeout: 30m
+    limits: { tmp: 512MiB, home: 1048576, outputs: 2G, log: 8M }
     image:
       entrypoint: ["node", "dist/web/server.js"]
       cmd: []
@@ -71,6 +73,13 @@ targets:
         outputs: ['dist/**'],
         env: { NODE_ENV: 'production' },
         toolchain: { host: ['node'] },
+        limits: {
+          timeoutSeconds: 3600,
+          tmpBytes: 1024 ** 3,
+          homeBytes: 1024 ** 3,
+          outputBytes: 4 * 1024 ** 3,
+          logBytes: 64 * 1024 ** 2,
+        },
       });
       expect(config!.targets.get('web')).toEqual({
         name: 'web',
@@ -85,6 +94,13 @@ targets:
         env: {},
         toolchain: { host: ['node'] },
         sourceDateEpoch: 1700000001,
+        limits: {
+          timeoutSeconds: 1800,
+          tmpBytes: 512 * 1024 ** 2,
+          homeBytes: 1048576,
+          outputBytes: 2 * 1024 ** 3,
+          logBytes: 8 * 1024 ** 2,
+        },
         image: {
           entrypoint: ['node', 'dist/web/server.js'],
           cmd: [],
@@ -123,6 +139,20 @@ targets:
       expect(p).toMatchObject({ file: FILE, line: 5, column: 5 });
       expect(p.message).toContain('did you mean "sources"?');
       expect(p.fix).toBe('rename it to "sources"');
+    });
+
+    it('a timeout that is not a duration, and an unreadable or unknown limit with the closest key', () => {
+      const problems = problemsOf(
+        HEAD +
+          '  lib:\n    sources: [a]\n    steps: [s]\n    outputs: [o]\n    timeout: soon\n    limits:\n      tmp: -5\n      outputz: 1G\n',
+      );
+      expect(at(problems, 'targets.lib.timeout')).toMatchObject({ line: 8, column: 14 });
+      expect(at(problems, 'targets.lib.timeout').fix).toContain('timeout: 30m');
+      expect(at(problems, 'targets.lib.limits.tmp')).toMatchObject({ line: 10, column: 12 });
+      expect(at(problems, 'targets.lib.limits.tmp').message).toContain('positive size');
+      const unknown = at(problems, 'targets.lib.limits.outputz');
+      expect(unknown).toMatchObject({ line: 11, column: 7 });
+      expect(unknown.message).toContain('did you mean "outputs"?');
     });
 
     it('a misspelt required key once, not also as missing', () => {

@@ -15,6 +15,7 @@ import type {
 import { CONFIG_VERSION } from './model.js';
 import { EXAMPLES, ProblemList, describeValue } from './problems.js';
 import { checkName, checkRules, normalizeDepPath, normalizeGlob } from './rules.js';
+import { targetLimits } from './limits.js';
 import { KNOWN_KEYS, projectSchema, remoteCacheSchema } from './schema.js';
 import type { ParsedProject } from './schema.js';
 import { didYouMean } from './suggest.js';
@@ -279,6 +280,17 @@ function checkKeys(problems: ProblemList, root: YAMLMap, suggested: Set<string>)
       });
     }
     checkEnvKeys(problems, target.get('env', true), [...base, 'env']);
+    const limits = target.get('limits', true);
+    if (isMap(limits)) {
+      checkUnknownKeys(
+        problems,
+        limits,
+        [...base, 'limits'],
+        KNOWN_KEYS.limits,
+        'limits',
+        suggested,
+      );
+    }
     const image = target.get('image', true);
     if (isMap(image)) {
       checkUnknownKeys(problems, image, [...base, 'image'], KNOWN_KEYS.image, 'image', suggested);
@@ -500,6 +512,7 @@ function buildModel(data: ParsedProject, names: string[], file: string): Project
         host: [...new Set(t.toolchain.host)],
         ...(t.toolchain.image === undefined ? {} : { image: t.toolchain.image.trim() }),
       },
+      limits: targetLimits(t.timeout, t.limits),
     };
     if (t.sourceDateEpoch !== undefined) target.sourceDateEpoch = t.sourceDateEpoch;
     if (t.image !== undefined) target.image = buildImage(t.image);

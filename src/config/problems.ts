@@ -75,6 +75,8 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   exposedPorts: 'exposedPorts: ["8080/tcp"]',
   target: 'target: lib',
   path: 'path: vendor/lib',
+  timeout: 'timeout: 30m',
+  limits: 'limits: { tmp: 512MiB, outputs: 2GiB }',
 };
 
 /** A human name for the type of a parsed YAML value. */

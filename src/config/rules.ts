@@ -1,5 +1,6 @@
 import { isAirlockError } from '../core/errors.js';
 import { parseRegistryRef } from '../registry/reference.js';
+import { checkLimits } from './limits.js';
 import { didYouMean, didYouMeanText } from './suggest.js';
 import type { PathSegment } from './locate.js';
 import type { ProblemList } from './problems.js';
@@ -160,6 +161,8 @@ export function checkRules(problems: ProblemList, raw: unknown, targetNames: str
           checkGlob(problems, [...base, field, i], field, glob);
       });
     }
+
+    checkLimits(problems, base, t);
 
     const steps = t.steps;
     if (Array.isArray(steps)) {

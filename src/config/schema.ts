@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LIMIT_KEYS } from './limits.js';
 
 /*
  * The shape of airlock.yaml version 1, checked with zod after the YAML is
@@ -67,6 +68,10 @@ export const targetSchema = z.object({
   outputs: stringList.min(1),
   sourceDateEpoch: epochSchema.optional(),
   image: imageSchema.optional(),
+  /** Per-step timeout; read and checked in limits.ts (a number of seconds or "30m"). */
+  timeout: z.unknown().optional(),
+  /** Sandbox and output size caps; read and checked in limits.ts. */
+  limits: z.unknown().optional(),
 });
 
 export const projectSchema = z.object({
@@ -89,4 +94,5 @@ export const KNOWN_KEYS = {
   remote: Object.keys(remoteCacheSchema.shape),
   image: Object.keys(imageSchema.shape),
   dep: Object.keys(depObjectSchema.shape),
+  limits: Object.keys(LIMIT_KEYS),
 } as const;

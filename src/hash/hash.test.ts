@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import {
   mkdtempSync,
   mkdirSync,
@@ -52,6 +53,14 @@ describe('walkGlobs', () => {
     const { matched, dirs } = await walkGlobs(root, ['*.c']);
     expect(matched.map((e) => e.path)).toEqual(['a.c']);
     expect(dirs).toEqual(['']);
+  });
+
+  it('never matches a FIFO but lists it as special, so its directory is not bound whole', async () => {
+    write('src/a.txt', 'a');
+    expect(spawnSync('mkfifo', [join(root, 'src', 'pipe')]).status).toBe(0);
+    const { matched, special } = await walkGlobs(root, ['src/**']);
+    expect(matched.map((e) => e.path)).toEqual(['src/a.txt']);
+    expect(special).toEqual(['src/pipe']);
   });
 });
 

@@ -60,7 +60,8 @@ const matchers = new Map<string, (path: string) => boolean>();
  * walking only the directories those patterns can reach. Paths are relative,
  * POSIX, sorted by bytes. `all` also lists the non-matching files seen, so a
  * caller can tell which directories are entirely made of matches; `dirs`
- * are the directories walked and `pruned` those seen but not entered.
+ * are the directories walked, `pruned` those seen but not entered, and
+ * `special` the sockets, FIFOs and devices seen (never matched).
  */
 function walkGlobsSync(
   root: string,
@@ -73,6 +74,7 @@ function walkGlobsSync(
   const all: WalkedEntry[] = [];
   const dirs: string[] = [];
   const pruned: string[] = [];
+  const special: string[] = [];
   const seen = new Set<string>();
 
   // Synchronous reads: directory listings come from the page cache, and one
@@ -96,6 +98,8 @@ function walkGlobsSync(
         all.push({ path, kind: 'file' });
       } else if (d.isSymbolicLink()) {
         all.push({ path, kind: 'symlink' });
+      } else {
+        special.push(path);
       }
     }
   };
@@ -111,7 +115,8 @@ function walkGlobsSync(
   const matched = unique.filter((e) => isMatch(e.path) && !isExcluded(e.path));
   dirs.sort(compareBytes);
   pruned.sort(compareBytes);
-  return { matched, all: unique, dirs, pruned };
+  special.sort(compareBytes);
+  return { matched, all: unique, dirs, pruned, special };
 }
 
 /**
@@ -144,6 +149,8 @@ export interface WalkResult {
   all: WalkedEntry[];
   dirs: string[];
   pruned: string[];
+  /** Sockets, FIFOs and devices seen: never inputs, and a directory holding one is never bound whole. */
+  special: string[];
 }
 
 /** The promise form of the walk (a thrown error becomes a rejection). */

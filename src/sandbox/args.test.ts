@@ -193,6 +193,25 @@ describe('bwrapArgs with variant files in /etc (repro)', () => {
   });
 });
 
+describe('bwrapArgs with tmpfs size caps', () => {
+  it('puts --size right before the /tmp and HOME tmpfs it caps', () => {
+    const args = bwrapArgs(spec({ tmpfsBytes: { tmp: 1024, home: 2048 } }));
+    const tmpfs = occurrences(args, '--tmpfs', 1).map(([path]) => path);
+    expect(tmpfs).toEqual(['/tmp', '/home/build']);
+    const at = (path: string): string[] => {
+      const i = args.findIndex((a, j) => a === path && args[j - 1] === '--tmpfs');
+      return args.slice(i - 3, i + 1);
+    };
+    expect(at('/tmp')).toEqual(['--size', '1024', '--tmpfs', '/tmp']);
+    expect(at('/home/build')).toEqual(['--size', '2048', '--tmpfs', '/home/build']);
+  });
+
+  it('refuses a size that is not a positive whole number', () => {
+    expectInvalid(() => bwrapArgs(spec({ tmpfsBytes: { tmp: 0 } })));
+    expectInvalid(() => bwrapArgs(spec({ tmpfsBytes: { home: 1.5 } })));
+  });
+});
+
 describe('SANDBOX_PROFILE', () => {
   it('is versioned canonical-JSON data naming the fixed paths and environment', () => {
     expect(SANDBOX_PROFILE.version).toMatch(/^airlock\.sandbox\/v\d+$/);

@@ -263,6 +263,14 @@ export function bwrapArgs(
     }
     args.push('--ro-bind', file.source, `/etc/${file.name}`);
   }
+  const size = (bytes: number | undefined, what: string): string[] => {
+    if (bytes === undefined) return [];
+    if (!Number.isSafeInteger(bytes) || bytes <= 0)
+      invalid(`tmpfsBytes.${what} ${bytes} is not a positive whole number`, 'Pass bytes.', {
+        [what]: bytes,
+      });
+    return ['--size', String(bytes)];
+  };
   args.push(
     '--proc',
     '/proc',
@@ -270,10 +278,12 @@ export function bwrapArgs(
     '/dev',
     '--perms',
     '01777',
+    ...size(spec.tmpfsBytes?.tmp, 'tmp'),
     '--tmpfs',
     SANDBOX_PROFILE.tmp.path,
     '--perms',
     '0755',
+    ...size(spec.tmpfsBytes?.home, 'home'),
     '--tmpfs',
     SANDBOX_PROFILE.home.path,
   );

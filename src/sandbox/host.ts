@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AirlockError, compareBytes, digestHex, digestJson, errnoCode } from '../core/index.js';
 import { ISOLATION_ARGS } from './args.js';
+import { launcherSyscalls } from './launcher.js';
 import { SANDBOX_PROFILE } from './profile.js';
 import type { RootfsEntry, RootfsLayout, SandboxErrorCode, SandboxHost } from './types.js';
 
@@ -28,6 +29,10 @@ export interface ProbeOptions {
 export interface SandboxProbe {
   /** Absolute path of the bwrap binary. */
   bwrap: string;
+  /** Absolute path of the perl that runs the launcher (see launcher.ts). */
+  perl: string;
+  /** Syscall numbers the launcher needs on this architecture. */
+  syscalls: { prctl: number; close: number };
   /** Its version, e.g. '0.8.0'. */
   version: string;
 }
@@ -60,11 +65,11 @@ function run(
   });
 }
 
-/** The first executable `bwrap` on `searchPath`, or undefined. */
-function findBwrap(searchPath: string): string | undefined {
+/** The first executable `name` on `searchPath`, or undefined. */
+function findExecutable(searchPath: string, name: string): string | undefined {
   for (const dir of searchPath.split(delimiter)) {
     if (!dir.startsWith('/')) continue;
-    const candidate = join(dir, 'bwrap');
+    const candidate = join(dir, name);
     try {
       accessSync(candidate, constants.X_OK);
       return candidate;
@@ -84,12 +89,28 @@ function namespaceHint(stderr: string): string {
 }
 
 async function probeUncached(searchPath: string): Promise<SandboxProbe> {
-  const bwrap = findBwrap(searchPath);
+  const bwrap = findExecutable(searchPath, 'bwrap');
   if (bwrap === undefined) {
     throw unavailable(
       'bubblewrap (bwrap) was not found',
       `${INSTALL_HINT} Then make sure bwrap is on PATH.`,
       { searchPath },
+    );
+  }
+  const perl = findExecutable(searchPath, 'perl');
+  if (perl === undefined) {
+    throw unavailable(
+      'perl was not found; Airlock starts every sandbox through a small perl launcher',
+      'Install perl (Debian/Ubuntu: perl-base, always installed; Fedora: dnf install perl-interpreter) and make sure it is on PATH.',
+      { searchPath },
+    );
+  }
+  const syscalls = launcherSyscalls(process.arch);
+  if (syscalls === undefined) {
+    throw unavailable(
+      `the sandbox launcher does not know this architecture (${process.arch})`,
+      'Run Airlock on x86_64, arm64, riscv64, arm, ia32, ppc64 or s390x Linux.',
+      { arch: process.arch },
     );
   }
   const version = await run(bwrap, ['--version']);
@@ -125,7 +146,7 @@ async function probeUncached(searchPath: string): Promise<SandboxProbe> {
       trial.error,
     );
   }
-  return { bwrap, version: match[1] };
+  return { bwrap, perl, syscalls, version: match[1] };
 }
 
 let cachedProbe: Promise<SandboxProbe> | undefined;

@@ -1,10 +1,21 @@
+import { SECCOMP_POLICY } from './seccomp.js';
+
 /**
  * The sandbox's behaviour as data. It goes into every action key, so any
  * change in what a step can see or how it runs must bump `version`.
  */
 export const SANDBOX_PROFILE = {
-  version: 'airlock.sandbox/v1',
+  version: 'airlock.sandbox/v2',
   runner: 'bubblewrap',
+  /** Started through the perl launcher: no inherited descriptor but 0-2, stdin /dev/null; nothing outlives the build. */
+  launcher: 'close-inherited-fds, subreaper',
+  stdin: '/dev/null',
+  /** The seccomp filter of seccomp.ts (x86_64 and arm64; none elsewhere). */
+  seccomp: SECCOMP_POLICY,
+  /** Sockets, FIFOs and devices among the sources are never bound. */
+  specialFiles: 'never visible',
+  /** Per-target caps (airlock.yaml `timeout`, `limits`): size of /tmp and HOME, step time and log size. */
+  limits: 'per-target tmpfs size, step timeout, log and output caps',
   namespaces: ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'user', 'uts'],
   network: 'none',
   capabilities: 'none',

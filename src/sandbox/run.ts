@@ -4,6 +4,8 @@ import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { AirlockError, errnoCode, systemClock } from '../core/index.js';
 import { bwrapArgs } from './args.js';
+import { launcherArgs } from './launcher.js';
+import { seccompFilter } from './seccomp.js';
 import { prepareSandboxHost, probeSandbox, readRootfsLayout } from './host.js';
 import type { SandboxErrorCode, SandboxResult, SandboxSpec } from './types.js';
 
@@ -36,6 +38,13 @@ async function resolveInputSource(source: string): Promise<string> {
       throw invalidSpec(
         `input ${source} is a symlink`,
         'Declare the file or directory the link points to, or stage a copy; a symlinked input could expose anything on the host.',
+        { source },
+      );
+    }
+    if (!st.isFile() && !st.isDirectory()) {
+      throw invalidSpec(
+        `input ${source} is not a regular file or directory`,
+        'Sockets, FIFOs and devices are never inputs: a read-only bind does not stop connect() or writes to a FIFO. Declare regular files instead.',
         { source },
       );
     }
@@ -163,9 +172,11 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     spec.inputs.map(async (i) => ({ source: await resolveInputSource(i.source), dest: i.dest })),
   );
   const tools = await Promise.all(spec.tools.map(resolveTool));
+  const seccomp = seccompFilter(process.arch);
   const args = [
     '--json-status-fd',
     '3',
+    ...(seccomp === undefined ? [] : ['--seccomp', '4']),
     ...bwrapArgs(
       { ...spec, workDir, inputs, tools, ...(rootfs ? { rootfs: rootfs.path } : {}) },
       host,
@@ -181,28 +192,90 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const started = clock.now();
   try {
     return await new Promise<SandboxResult>((resolve, reject) => {
-      const child = spawn(probe.bwrap, args, {
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-        env: {},
-        cwd: '/',
-      });
+      // Through the launcher: it closes every inherited descriptor but the ones
+      // passed here (stdio, status, seccomp program) and takes the whole sandbox
+      // down with it (see launcher.ts). stdin is /dev/null.
+      const child = spawn(
+        probe.perl,
+        launcherArgs(probe.syscalls, process.pid, probe.bwrap, args, seccomp ? 4 : 3),
+        {
+          stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...(seccomp ? (['pipe'] as const) : [])],
+          env: {},
+          cwd: '/',
+        },
+      );
+      // A few hundred bytes: fits the pipe buffer, so bwrap reads it whenever it likes.
+      // bwrap may fail before reading it: a broken pipe then is not our error to report.
+      if (seccomp) {
+        const program = child.stdio[4] as NodeJS.WritableStream;
+        program.on('error', () => {});
+        program.end(seccomp);
+      }
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       const status: Buffer[] = [];
-      child.stdout?.on('data', (chunk: Buffer) => {
-        out.push(chunk);
-        spec.onOutput?.('stdout', chunk);
-      });
-      child.stderr?.on('data', (chunk: Buffer) => {
-        err.push(chunk);
-        spec.onOutput?.('stderr', chunk);
-      });
+      // Why the sandbox was killed from here, when it was: decides the rejection.
+      let stopped: AirlockError<SandboxErrorCode> | undefined;
+      let graceTimer: NodeJS.Timeout | undefined;
+      // The launcher kills bwrap and everything orphaned to it on SIGTERM; SIGKILL
+      // is the fallback should the launcher itself not answer.
+      const stop = (why?: AirlockError<SandboxErrorCode>): void => {
+        if (stopped !== undefined || child.exitCode !== null || child.signalCode !== null) return;
+        if (why !== undefined) stopped = why;
+        child.kill('SIGTERM');
+        graceTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        graceTimer.unref();
+      };
+      let printed = 0;
+      const onData = (stream: 'stdout' | 'stderr', into: Buffer[]) => (chunk: Buffer) => {
+        if (stopped !== undefined) return;
+        printed += chunk.length;
+        if (spec.maxOutputBytes !== undefined && printed > spec.maxOutputBytes) {
+          stop(
+            new AirlockError<SandboxErrorCode>(
+              'SANDBOX_OUTPUT_LIMIT',
+              `the step printed more than ${spec.maxOutputBytes} bytes and was killed`,
+              {
+                hint: 'Print less (redirect verbose output to a file under /tmp), or raise the log limit.',
+                details: { maxOutputBytes: spec.maxOutputBytes },
+              },
+            ),
+          );
+          return;
+        }
+        into.push(chunk);
+        spec.onOutput?.(stream, chunk);
+      };
+      child.stdout?.on('data', onData('stdout', out));
+      child.stderr?.on('data', onData('stderr', err));
       (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => status.push(chunk));
-      // --die-with-parent takes the whole sandbox down with bwrap.
-      const onAbort = (): void => void child.kill('SIGKILL');
+      const timer =
+        spec.timeoutMs === undefined
+          ? undefined
+          : setTimeout(
+              () =>
+                stop(
+                  new AirlockError<SandboxErrorCode>(
+                    'SANDBOX_TIMEOUT',
+                    `the step ran longer than ${spec.timeoutMs} ms and was killed with everything it started`,
+                    {
+                      hint: 'Make the step finish sooner, or raise its timeout.',
+                      details: { timeoutMs: spec.timeoutMs },
+                    },
+                  ),
+                ),
+              // setTimeout fires at once beyond 2^31-1 ms (24.8 days): cap it there.
+              Math.min(spec.timeoutMs, 2_147_483_647),
+            );
+      const onAbort = (): void => stop();
       signal?.addEventListener('abort', onAbort, { once: true });
-      child.on('error', (cause) => {
+      const settle = (): void => {
         signal?.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
+        clearTimeout(graceTimer);
+      };
+      child.on('error', (cause) => {
+        settle();
         reject(
           new AirlockError<SandboxErrorCode>('SANDBOX_FAILED', `could not start ${probe.bwrap}`, {
             hint: 'Check that bubblewrap is installed and executable.',
@@ -212,9 +285,13 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
         );
       });
       child.on('close', (code, killedBy) => {
-        signal?.removeEventListener('abort', onAbort);
+        settle();
         if (signal?.aborted === true) {
           reject(aborted(signal));
+          return;
+        }
+        if (stopped !== undefined) {
+          reject(stopped);
           return;
         }
         const stderr = Buffer.concat(err);

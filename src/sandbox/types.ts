@@ -1,7 +1,12 @@
 import type { Clock } from '../core/index.js';
 
 /** Every code a sandbox error carries. */
-export type SandboxErrorCode = 'SANDBOX_UNAVAILABLE' | 'SANDBOX_FAILED' | 'SANDBOX_INVALID_SPEC';
+export type SandboxErrorCode =
+  | 'SANDBOX_UNAVAILABLE'
+  | 'SANDBOX_FAILED'
+  | 'SANDBOX_INVALID_SPEC'
+  | 'SANDBOX_TIMEOUT'
+  | 'SANDBOX_OUTPUT_LIMIT';
 
 /** One step to run in the sandbox: what it may see, its environment and its command. */
 export interface SandboxSpec {
@@ -39,6 +44,12 @@ export interface SandboxSpec {
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   /** Aborting kills the whole sandbox and rejects with SANDBOX_FAILED. */
   signal?: AbortSignal;
+  /** Past this many milliseconds the whole sandbox is killed and the run rejects with SANDBOX_TIMEOUT (default: no limit). */
+  timeoutMs?: number;
+  /** Past this many bytes of stdout + stderr the whole sandbox is killed and the run rejects with SANDBOX_OUTPUT_LIMIT (default: no limit). */
+  maxOutputBytes?: number;
+  /** Size caps in bytes of the /tmp and HOME tmpfs (default: the kernel's, half of memory). */
+  tmpfsBytes?: { tmp?: number; home?: number };
   /** Measures `durationMs` (default: the system clock). */
   clock?: Clock;
 }
