@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
+import { lstat, mkdir, rename, rm, symlink } from 'node:fs/promises';
 import {
   accessSync,
   chmodSync,
@@ -339,7 +339,7 @@ export async function buildTarget(
   ctx.events({ type: 'target', target: target.name, state: 'running' });
   const clock = ctx.clock ?? systemClock;
   const started = clock.now();
-  const workDir = await mkdtemp(join(ctx.store.tmpDir, 'work-'));
+  const workDir = await ctx.store.ownedTempDir('work');
   try {
     const spec = await stage(ctx, target, plan, deps, workDir);
     const logs: ActionResult['logs'] = [];

@@ -1,4 +1,5 @@
 import { isAirlockError } from '../core/errors.js';
+import { namedFault } from '../store/guard.js';
 
 /** Codes that mean the user asked for something malformed: exit 2, like a usage error. */
 const USAGE_CODES = new Set<string>([
@@ -12,7 +13,9 @@ const USAGE_CODES = new Set<string>([
  * The one place errors become user text. Known errors print their message and
  * hint; anything else is a bug and says so. Returns the exit status.
  */
-export function renderError(err: unknown, opts: { json: boolean }): number {
+export function renderError(thrown: unknown, opts: { json: boolean }): number {
+  // A full disk or a damaged database is the user's to fix, wherever it surfaced.
+  const err = namedFault(thrown) ?? thrown;
   if (isAirlockError(err)) {
     // 130 = 128 + SIGINT, as shells report an interrupted command.
     const status = err.code === 'INTERRUPTED' ? 130 : USAGE_CODES.has(err.code) ? 2 : 1;

@@ -1,19 +1,33 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionResult } from '../build/action.js';
-import { BuildRecords } from '../build/records.js';
 import { digestHex } from '../core/digest.js';
-import { StatCache } from '../hash/stat-cache.js';
-import { Store, defaultStoreRoot, type FsckReport, type GcReport } from '../store/index.js';
+import {
+  Store,
+  defaultStoreRoot,
+  type FsckProblem,
+  type FsckReport,
+  type GcReport,
+} from '../store/index.js';
+import { checkBuildDb, openBuildDbs } from './build-db.js';
 
 /** `airlock store fsck`: verifies every blob and reference of the store. */
 export async function runFsck(opts: {
   store?: string | undefined;
   repair?: boolean;
 }): Promise<FsckReport> {
-  const store = await Store.open(opts.store ?? defaultStoreRoot());
+  const repair = opts.repair ?? true;
+  const store = await Store.open(opts.store ?? defaultStoreRoot(), {
+    onDamage: repair ? 'repair' : 'report',
+  });
   try {
-    return await store.fsck({ repair: opts.repair ?? true });
+    const report = await store.fsck({ repair });
+    const more: FsckProblem[] = [];
+    const db = checkBuildDb(store, repair);
+    if (db !== undefined) more.push(db);
+    report.problems.push(...more);
+    report.ok = report.problems.every((p) => p.severity !== 'error');
+    return report;
   } finally {
     store.close();
   }
@@ -69,9 +83,7 @@ export async function runGc(opts: {
     const rootsRemoved = await sweep('roots', liveRoots);
     let statEntriesPruned = 0;
     if (!opts.dryRun) {
-      const db = join(store.root, 'airlock', 'v1', 'build.sqlite');
-      const cache = StatCache.open(db);
-      const records = new BuildRecords(db);
+      const { statCache: cache, records } = openBuildDbs(store, () => undefined);
       try {
         statEntriesPruned = cache.prune();
         records.clearCaches(); // recomputed on the next build
