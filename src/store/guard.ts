@@ -154,8 +154,8 @@ async function makeDirs(dir: string): Promise<void> {
 }
 
 /** Creates `target` with `text` unless it exists: temp file, fsync, link without overwriting. */
-async function createOnce(paths: StorePaths, target: string, text: string): Promise<void> {
-  const tmp = join(paths.tmp, `new-${randomSuffix()}`);
+async function createOnce(target: string, text: string): Promise<void> {
+  const tmp = join(dirname(target), `.new-${randomSuffix()}`);
   try {
     const fh = await open(tmp, 'wx', 0o644);
     try {
@@ -198,7 +198,9 @@ export async function prepareStore(paths: StorePaths): Promise<void> {
   if (!marked) {
     const layout = await lstatOrUndefined(join(root, 'oci-layout'));
     const entries = await readdir(root);
-    if (layout === undefined && entries.length > 0) {
+    // A store another process is creating right now: airlock/ comes first, then the marker.
+    const beingCreated = entries.includes('airlock') && entries.every((e) => STORE_NAMES.has(e));
+    if (layout === undefined && entries.length > 0 && !beingCreated) {
       throw storeError(
         'STORE_NOT_A_STORE',
         `${root} is not an Airlock store: it holds ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} but neither airlock/v1/store.json nor oci-layout`,
@@ -207,16 +209,23 @@ export async function prepareStore(paths: StorePaths): Promise<void> {
       );
     }
   }
-  for (const dir of storeDirs(paths)) {
-    try {
-      await mkdir(dir, { mode: 0o755 });
-    } catch (err) {
-      if (errnoCode(err) !== 'EEXIST') throw err;
-    }
+  const [blobsParent, blobs, tmp, quarantine, airlock, metaDir] = storeDirs(paths);
+  for (const dir of [airlock!, metaDir!]) await mkdirOnce(dir);
+  if (!marked) {
+    await createOnce(paths.marker, `${JSON.stringify({ format: STORE_MARKER_FORMAT })}\n`);
   }
+  for (const dir of [blobsParent!, blobs!, tmp!, quarantine!]) await mkdirOnce(dir);
   // Raced with another process creating the same directories: judge again.
   await checkStoreDirs(paths);
-  if (!marked) {
-    await createOnce(paths, paths.marker, `${JSON.stringify({ format: STORE_MARKER_FORMAT })}\n`);
+}
+
+// What a store's root holds while it is being created.
+const STORE_NAMES = new Set(['airlock', 'blobs', 'tmp', 'quarantine', 'oci-layout', 'index.json']);
+
+async function mkdirOnce(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o755 });
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw err;
   }
 }
