@@ -47,7 +47,11 @@ describe('arguments that used to slip through', () => {
   afterAll(() => tmp.cleanup());
 
   it('an unknown command with --help is the unknown-command error, exit 2', () => {
-    for (const args of [['lock', '--help'], ['--store', store, 'lock', '-h'], ['lock', 'help']]) {
+    for (const args of [
+      ['lock', '--help'],
+      ['--store', store, 'lock', '-h'],
+      ['lock', 'help'],
+    ]) {
       const r = airlock(args);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/^error\[USAGE\]: unknown command 'lock'/m);

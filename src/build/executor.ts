@@ -360,9 +360,12 @@ export async function buildTarget(
         onOutput: (stream, chunk) =>
           ctx.events({ type: 'output', target: target.name, stream, text: chunk.toString('utf8') }),
       });
-      const stdout = await ctx.store.putBytes(run.stdout);
-      const stderr = await ctx.store.putBytes(run.stderr);
-      logs.push({ step: i, stdout: stdout.digest, stderr: stderr.digest });
+      // A failed step's own failure wins over a failure to save its logs (a full disk, say).
+      const saved = await saveLogs(ctx, run).catch((err: unknown) => {
+        if (run.exitCode === 0) throw err;
+        return err instanceof Error ? err : new Error(String(err));
+      });
+      if (!(saved instanceof Error)) logs.push({ step: i, ...saved });
       if (run.exitCode !== 0) {
         const tail = Buffer.concat([run.stdout, run.stderr])
           .toString('utf8')
@@ -374,14 +377,13 @@ export async function buildTarget(
           'STEP_FAILED',
           `target "${target.name}": step ${i + 1} of ${target.steps.length} (${command}) exited with status ${run.exitCode}${run.signal ? ` (${run.signal})` : ''}${tail ? `\n--- last lines of its output ---\n${tail}` : ' and printed nothing'}`,
           {
-            hint: `Fix the step in ${ctx.project.file} (targets.${target.name}.steps[${i}]); its full output is in the store: stdout blob ${stdout.digest}, stderr blob ${stderr.digest}. Remember the sandbox has no network and sees only declared sources.`,
+            hint: `Fix the step in ${ctx.project.file} (targets.${target.name}.steps[${i}]); ${saved instanceof Error ? `its full output could not be saved (${saved.message})` : `its full output is in the store: stdout blob ${saved.stdout}, stderr blob ${saved.stderr}`}. Remember the sandbox has no network and sees only declared sources.`,
             details: {
               target: target.name,
               step: i,
               exitCode: run.exitCode,
               signal: run.signal,
-              stdout: stdout.digest,
-              stderr: stderr.digest,
+              ...(saved instanceof Error ? { logsNotSaved: saved.message } : saved),
             },
           },
         );
@@ -613,6 +615,16 @@ async function collectOutputs(
       ? { path: e.path, kind: 'symlink', target: readlinkSync(abs) }
       : { path: e.path, kind: 'file', absPath: abs, executable: (st.mode & 0o111) !== 0 };
   });
+}
+
+/** Stores a step's stdout and stderr; returns their digests. */
+async function saveLogs(
+  ctx: BuildContext,
+  run: { stdout: Uint8Array; stderr: Uint8Array },
+): Promise<{ stdout: Digest; stderr: Digest }> {
+  const stdout = await ctx.store.putBytes(run.stdout);
+  const stderr = await ctx.store.putBytes(run.stderr);
+  return { stdout: stdout.digest, stderr: stderr.digest };
 }
 
 /** Moves freshly built outputs into the extracted-tree cache (used to stage dependents). */

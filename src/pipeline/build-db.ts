@@ -60,10 +60,26 @@ export function checkBuildDb(store: Store, repair: boolean): FsckProblem | undef
     checkSqliteFile(file);
     return undefined;
   } catch (err) {
+    if (/^SQLITE_(IOERR|FULL)/.test(errnoCode(err) ?? '')) {
+      // SQLite needs room for its -shm file even to read; a full disk is reported, not a crash.
+      return {
+        kind: 'store-full',
+        severity: 'error',
+        message: `${file} cannot be checked (${errnoCode(err) ?? ''}): the file system may be full; free space and run fsck again`,
+        path: file,
+        repaired: false,
+      };
+    }
     if (!isDamagedDb(err)) throw err;
     const why = `${file} is not a sound SQLite database (${errnoCode(err) ?? ''})`;
     if (!repair) {
-      return { kind: 'build-db-damaged', severity: 'error', message: why, path: file, repaired: false };
+      return {
+        kind: 'build-db-damaged',
+        severity: 'error',
+        message: why,
+        path: file,
+        repaired: false,
+      };
     }
     const kept = store.quarantineFile(file);
     openBoth(file).records.close();

@@ -33,7 +33,11 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
   try {
     // A killed build's work directories go now, not an hour later at gc.
     for (const dir of await open.store.removeDeadTempDirs()) {
-      req.events({ type: 'log', level: 'debug', message: `removed ${dir} of a build that is gone` });
+      req.events({
+        type: 'log',
+        level: 'debug',
+        message: `removed ${dir} of a build that is gone`,
+      });
     }
     const order = planOrder(open.project, req.targets);
     const ctx = buildContext(open, req.events, {

@@ -21,9 +21,11 @@ export async function runFsck(opts: {
     onDamage: repair ? 'repair' : 'report',
   });
   try {
-    const report = await store.fsck({ repair });
+    // With no space left, fsck only reports: a repair would need to write.
+    const canRepair = repair && !store.damage.some((d) => d.kind === 'store-full');
+    const report = await store.fsck({ repair: canRepair });
     const more: FsckProblem[] = [];
-    const db = checkBuildDb(store, repair);
+    const db = checkBuildDb(store, canRepair);
     if (db !== undefined) more.push(db);
     report.problems.push(...more);
     report.ok = report.problems.every((p) => p.severity !== 'error');

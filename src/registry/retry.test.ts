@@ -89,8 +89,18 @@ describe('pullArtifact when one blob is tampered with', () => {
     const manifestDoc = {
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: goodDigest, size: good.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: badDigest, size: bad.length }],
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: goodDigest,
+        size: good.length,
+      },
+      layers: [
+        {
+          mediaType: 'application/vnd.oci.image.layer.v1.tar',
+          digest: badDigest,
+          size: bad.length,
+        },
+      ],
     };
     const bytes = Buffer.from(JSON.stringify(manifestDoc));
     const manifest = parseManifest(bytes, manifestDoc.mediaType, 'fake');
@@ -101,7 +111,11 @@ describe('pullArtifact when one blob is tampered with', () => {
       registry: 'fake.test',
       getManifest: () =>
         Promise.resolve({
-          descriptor: { mediaType: manifestDoc.mediaType, digest: sha256(bytes), size: bytes.length },
+          descriptor: {
+            mediaType: manifestDoc.mediaType,
+            digest: sha256(bytes),
+            size: bytes.length,
+          },
           bytes,
           manifest,
         }),

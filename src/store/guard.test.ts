@@ -1,15 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import {
-  mkdir,
-  readFile,
-  readdir,
-  rm,
-  symlink,
-  utimes,
-  writeFile,
-  lstat,
-} from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, symlink, utimes, writeFile, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AirlockError, fixedClock, sha256 } from '../core/index.js';
@@ -60,9 +51,9 @@ describe('Store.open on a directory that is not a store', () => {
     await mkdir(empty);
     const s = await Store.open(empty);
     s.close();
-    expect(JSON.parse(await readFile(join(empty, 'airlock', 'v1', 'store.json'), 'utf8'))).toEqual(
-      { format: 'airlock.store/v1' },
-    );
+    expect(JSON.parse(await readFile(join(empty, 'airlock', 'v1', 'store.json'), 'utf8'))).toEqual({
+      format: 'airlock.store/v1',
+    });
     // A marked store reopens even with other files beside it.
     await writeFile(join(empty, 'notes.txt'), 'x');
     (await Store.open(empty)).close();
@@ -314,9 +305,12 @@ describe('owned temp directories', () => {
       await writeFile(other, '');
 
       const report = await s.fsck({ repair: false });
-      expect(report.problems.filter((p) => p.kind === 'dead-work-dir').map((p) => p.path).sort()).toEqual(
-        [dead, reused].sort(),
-      );
+      expect(
+        report.problems
+          .filter((p) => p.kind === 'dead-work-dir')
+          .map((p) => p.path)
+          .sort(),
+      ).toEqual([dead, reused].sort());
       expect(existsSync(dead)).toBe(true);
       expect((await s.removeDeadTempDirs()).sort()).toEqual([dead, reused].sort());
       expect(existsSync(dead)).toBe(false);

@@ -23,7 +23,11 @@ export function notWritable(path: string, err: unknown): AirlockError<StoreError
 }
 
 /** STORE_FULL naming `path` and, when known, the bytes that were to be written. */
-export function storeFull(path: string, err: unknown, needed?: number): AirlockError<StoreErrorCode> {
+export function storeFull(
+  path: string,
+  err: unknown,
+  needed?: number,
+): AirlockError<StoreErrorCode> {
   const need = needed === undefined ? '' : `; ${needed} bytes were to be written`;
   return storeError(
     'STORE_FULL',
@@ -117,11 +121,7 @@ function kindOf(st: Stats): string {
  * anything but real directories; missing ones are fine.
  */
 export async function checkStoreDirs(paths: StorePaths): Promise<void> {
-  const dirs = [
-    ...storeDirs(paths),
-    join(paths.metaDir, 'roots'),
-    join(paths.metaDir, 'trees'),
-  ];
+  const dirs = [...storeDirs(paths), join(paths.metaDir, 'roots'), join(paths.metaDir, 'trees')];
   for (const dir of dirs) {
     const st = await lstatOrUndefined(dir);
     if (st !== undefined && !st.isDirectory()) throw unsafe(dir, kindOf(st));

@@ -9,13 +9,7 @@ export {
 } from './layout.js';
 export type { StorePaths } from './layout.js';
 export { descriptorDigests, digestStrings, isOciDocument } from './refs.js';
-export {
-  asStoreFsError,
-  isDamagedDb,
-  isDiskFull,
-  namedFault,
-  storeFull,
-} from './guard.js';
+export { asStoreFsError, isDamagedDb, isDiskFull, namedFault, storeFull } from './guard.js';
 export { Store, parseDescriptor, parseTagName } from './store.js';
 export type { BlobState } from './store.js';
 export type { StoreOpenOptions } from './store.js';

@@ -1,4 +1,11 @@
-import { constants as fsc, createReadStream, lstatSync, readFileSync, renameSync } from 'node:fs';
+import {
+  constants as fsc,
+  createReadStream,
+  lstatSync,
+  readFileSync,
+  renameSync,
+  statfsSync,
+} from 'node:fs';
 import {
   link,
   lstat,
@@ -270,14 +277,25 @@ export class Store {
       await unlink(probe);
       await ensureOciLayout(paths);
     } catch (err) {
-      throw asStoreFsError(paths.root, err);
+      // Name the very path that failed (tmp/ made immutable, say) when the error knows it.
+      const at = (err as { path?: unknown }).path;
+      throw asStoreFsError(
+        typeof at === 'string' && at.startsWith(paths.root) ? at : paths.root,
+        err,
+      );
     }
     const onDamage = opts.onDamage ?? 'throw';
     const clock = opts.clock ?? systemClock;
     const events = opts.events ?? noEvents;
     const damage: FsckProblem[] = [];
     const meta = openMeta(paths, onDamage, clock, damage);
-    const store = new Store(paths, meta, clock, events, onDamage !== 'report');
+    const store = new Store(
+      paths,
+      meta,
+      clock,
+      events,
+      onDamage !== 'report' && damage.every((d) => d.repaired),
+    );
     store.damage.push(...damage);
     try {
       store.reconcileIndex(onDamage);
@@ -608,7 +626,11 @@ export class Store {
   private async oddBlob(digest: Digest, path: string, repair: boolean): Promise<BlobState> {
     const st = await lstat(path).catch(() => undefined);
     if (st === undefined) return { state: 'missing' };
-    const found = st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : 'not a regular file';
+    const found = st.isSymbolicLink()
+      ? 'a symlink'
+      : st.isDirectory()
+        ? 'a directory'
+        : 'not a regular file';
     if (!repair) return { state: 'odd', found };
     const target = this.quarantineName(digest);
     // rename moves the entry itself: a link is moved, never the file it points at.
@@ -789,11 +811,18 @@ export class Store {
     let current: string | undefined;
     const st = lstatOrUndefinedSync(index);
     if (st !== undefined && !st.isFile()) {
-      const found = st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : 'not a regular file';
+      const found = st.isSymbolicLink()
+        ? 'a symlink'
+        : st.isDirectory()
+          ? 'a directory'
+          : 'not a regular file';
       if (onDamage === 'throw') throw damaged(index, `is ${found}, not the store's index file`);
       let movedTo: string | undefined;
       if (onDamage === 'repair') {
-        movedTo = join(this.paths.quarantine, `index.json.${this.clock.now()}.${randomSuffix().slice(0, 4)}`);
+        movedTo = join(
+          this.paths.quarantine,
+          `index.json.${this.clock.now()}.${randomSuffix().slice(0, 4)}`,
+        );
         renameSync(index, movedTo);
       }
       this.damage.push({
@@ -932,6 +961,15 @@ function lstatOrUndefinedSync(path: string): ReturnType<typeof lstatSync> | unde
   }
 }
 
+/** True when the file system holding `path` has no block left for this user. */
+function noSpaceLeft(path: string): boolean {
+  try {
+    return statfsSync(path).bavail === 0;
+  } catch {
+    return false;
+  }
+}
+
 /** Moves a damaged file (and its SQLite -wal/-shm companions) into quarantine/; returns where. */
 function setAsideSync(paths: StorePaths, file: string, clock: Clock): string {
   const name = file.slice(file.lastIndexOf('/') + 1);
@@ -964,6 +1002,18 @@ function openMeta(
   } catch (err) {
     if (isAirlockError(err)) throw err;
     const code = errnoCode(err) ?? '';
+    if (/^SQLITE_(IOERR|FULL)/.test(code) && noSpaceLeft(paths.root)) {
+      // SQLite needs a little space even to read (its -shm file): with none, fsck still reports.
+      if (onDamage === 'throw') throw storeFull(paths.metaDb, err);
+      damage.push({
+        kind: 'store-full',
+        severity: 'error',
+        message: `the file system of ${paths.root} has no space left, so ${paths.metaDb} cannot be opened: tags are read from index.json and nothing is repaired; free space and run fsck again`,
+        path: paths.root,
+        repaired: false,
+      });
+      return new MetaDb(':memory:');
+    }
     if (!isDamagedDb(err)) {
       if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY')) {
         throw notWritable(paths.metaDb, err);

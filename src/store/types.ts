@@ -30,7 +30,8 @@ export type FsckProblemKind =
   | 'unreadable-blob'
   | 'damaged-artifact'
   | 'damaged-root'
-  | 'dead-work-dir';
+  | 'dead-work-dir'
+  | 'store-full';
 
 /** One thing fsck found; `cleanable` problems never hide or corrupt content. */
 export interface FsckProblem {
