@@ -42,7 +42,8 @@ export function analyzeConfig(text: string, file: string): ConfigAnalysis {
   if (deep.depth > MAX_NESTING) {
     const lines = new LineCounter();
     const doc = parseDocument('', { lineCounter: lines });
-    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines.addNewLine(i + 1);
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1))
+      lines.addNewLine(i + 1);
     const problems = new ProblemList(file, new Locator(doc, lines, text));
     problems.addAt(
       deep.offset,

@@ -44,7 +44,10 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       useCache: req.noCache !== true,
       ...(req.signal ? { signal: req.signal } : {}),
     });
-    Object.assign(ctx, await registryHooks(open.project, open.store, req, req.events)); // issue 3 parts 4-5
+    Object.assign(
+      ctx,
+      await registryHooks(open.project, open.store, req, req.events, open.statCache),
+    ); // issue 3 parts 4-5
     const summary = await buildGraph(ctx, order, req.jobs ?? defaultJobs());
     open.statCache.flush();
     throwIfFailed(summary, req.signal);

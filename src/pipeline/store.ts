@@ -10,6 +10,7 @@ import {
   type GcReport,
 } from '../store/index.js';
 import { checkBuildDb, openBuildDbs } from './build-db.js';
+import { checkImageRoots } from './image-roots.js';
 
 /** `airlock store fsck`: verifies every blob and reference of the store. */
 export async function runFsck(opts: {
@@ -27,6 +28,16 @@ export async function runFsck(opts: {
     const more: FsckProblem[] = [];
     const db = checkBuildDb(store, canRepair);
     if (db !== undefined) more.push(db);
+    if (db?.kind !== 'store-full' && (db === undefined || db.repaired)) {
+      const { statCache, records } = openBuildDbs(store, () => undefined);
+      try {
+        more.push(...(await checkImageRoots(store, statCache, canRepair)));
+        statCache.flush();
+      } finally {
+        statCache.close();
+        records.close();
+      }
+    }
     report.problems.push(...more);
     report.ok = report.problems.every((p) => p.severity !== 'error');
     return report;

@@ -35,7 +35,8 @@ export async function runWhy(req: WhyRequest): Promise<WhyReport> {
   try {
     const ctx = {
       ...buildContext(open, req.events, { materialize: false }),
-      imageRoots: (await registryHooks(open.project, open.store, {}, req.events)).imageRoots,
+      imageRoots: (await registryHooks(open.project, open.store, {}, req.events, open.statCache))
+        .imageRoots,
     };
     const order = planOrder(open.project, [req.target]);
     const known = new Map<string, TargetBuild>();
