@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { airlock, tempDir, type CliResult } from './helpers/cli.js';
@@ -129,5 +138,139 @@ describe('an immutable file in the store', () => {
     expectError(r, 'STORE_NOT_WRITABLE');
     expect(r.stderr).toContain(join(store, 'tmp'));
     expect(readFileSync(join(tmp.path, 'p', 'a.txt'), 'utf8')).toBe('changed\n');
+  });
+});
+
+describe('damage that used to outlive every repair', () => {
+  const tmp = tempDir('e2e-damage');
+  const store = join(tmp.path, 'store');
+  const dir = project(join(tmp.path, 'p'), '["mkdir -p out && cp a.txt out/"]');
+  afterAll(() => tmp.cleanup());
+
+  const build = (...args: string[]): CliResult =>
+    airlock(['--store', store, 'build', '-C', dir, ...args]);
+  const fsckJson = (
+    ...args: string[]
+  ): { ok: boolean; problems: { kind: string; message: string; repaired: boolean }[] } =>
+    JSON.parse(airlock(['--json', '--store', store, 'store', 'fsck', ...args]).stdout) as {
+      ok: boolean;
+      problems: { kind: string; message: string; repaired: boolean }[];
+    };
+  /** The blob file of the image config of the project's only tagged artifact. */
+  const configBlob = (): string => {
+    const index = JSON.parse(readFileSync(join(store, 'index.json'), 'utf8')) as {
+      manifests: { digest: string }[];
+    };
+    const manifest = JSON.parse(
+      readFileSync(join(store, 'blobs', 'sha256', index.manifests[0]!.digest.slice(7)), 'utf8'),
+    ) as { config: { digest: string } };
+    return join(store, 'blobs', 'sha256', manifest.config.digest.slice(7));
+  };
+  const corrupt = (path: string): void => {
+    chmodSync(path, 0o644);
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 2] = bytes[bytes.length - 2]! ^ 0x01;
+    writeFileSync(path, bytes);
+  };
+
+  beforeAll(() => {
+    expect(build().status).toBe(0);
+  });
+
+  it('a corrupt image config blob is re-created by the next build', () => {
+    corrupt(configBlob());
+    const r = build();
+    expect(r.status, r.stderr).toBe(0);
+    const report = fsckJson('--no-repair');
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+  });
+
+  it('fsck drops an artifact it cannot complete, says so, and the next build tags it again', () => {
+    corrupt(configBlob());
+    const report = fsckJson();
+    expect(report.problems.map((p) => p.kind)).toEqual(
+      expect.arrayContaining(['corrupt-blob', 'dangling-reference', 'damaged-artifact']),
+    );
+    const dropped = report.problems.find((p) => p.kind === 'damaged-artifact')!;
+    expect(dropped.message).toMatch(/^tag faults\/a.* was dropped/);
+    expect(fsckJson().ok).toBe(true);
+    expect(build().status).toBe(0);
+    expect(existsSync(configBlob())).toBe(true);
+    expect(fsckJson('--no-repair')).toMatchObject({ ok: true, problems: [] });
+  });
+
+  it('a garbage meta.sqlite is STORE_DAMAGED for a build, and fsck rebuilds it from index.json saying what was lost', () => {
+    const meta = join(store, 'airlock', 'v1', 'meta.sqlite');
+    rmSync(`${meta}-wal`, { force: true });
+    rmSync(`${meta}-shm`, { force: true });
+    writeFileSync(meta, Buffer.alloc(4096, 0x41));
+    expectError(build(), 'STORE_DAMAGED');
+    const report = fsckJson();
+    const p = report.problems.find((x) => x.kind === 'meta-damaged')!;
+    expect(p.repaired).toBe(true);
+    expect(p.message).toMatch(
+      /moved to \S+quarantine\S+ and recreated: tags restored from index\.json, every action-cache entry lost/,
+    );
+    const r = build();
+    expect(r.status, r.stderr).toBe(0);
+    expect(fsckJson('--no-repair')).toMatchObject({ ok: true, problems: [] });
+  });
+
+  it('a half-truncated meta.sqlite is found by fsck --no-repair, which goes on checking', () => {
+    const meta = join(store, 'airlock', 'v1', 'meta.sqlite');
+    // Fill the database, then cut it in half.
+    for (let i = 0; i < 8; i++) {
+      writeFileSync(join(dir, 'a.txt'), `version ${i}\n`);
+      expect(build().status).toBe(0);
+    }
+    const r0 = airlock(['--store', store, 'store', 'fsck']);
+    expect(r0.status, r0.stdout).toBe(0);
+    const size = statSync(meta).size;
+    truncateSync(meta, Math.floor(size / 2));
+    const r = airlock(['--json', '--store', store, 'store', 'fsck', '--no-repair']);
+    expect(r.stderr).not.toContain('error[BUG]');
+    const report = JSON.parse(r.stdout) as { blobsChecked: number; problems: { kind: string }[] };
+    expect(report.problems.map((p) => p.kind)).toContain('meta-damaged');
+    expect(report.blobsChecked).toBeGreaterThan(10);
+    expect(fsckJson().problems.map((p) => p.kind)).toContain('meta-damaged');
+    expect(build().status).toBe(0);
+  });
+
+  it('a garbage build.sqlite is set aside with a warning; fsck says what it held', () => {
+    const db = join(store, 'airlock', 'v1', 'build.sqlite');
+    rmSync(`${db}-wal`, { force: true });
+    rmSync(`${db}-shm`, { force: true });
+    writeFileSync(db, Buffer.alloc(4096, 0x42));
+    const report = fsckJson('--no-repair');
+    expect(report.problems).toEqual([
+      expect.objectContaining({ kind: 'build-db-damaged', repaired: false }),
+    ]);
+    const r = build();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /build\.sqlite was not a readable SQLite database .*moved to \S+ and recreated; lost: the stat cache/,
+    );
+    expect(fsckJson('--no-repair')).toMatchObject({ ok: true, problems: [] });
+  });
+
+  it('a directory at a blob path and an index.json that is a directory are reported and repaired', () => {
+    const bogus = join(store, 'blobs', 'sha256', '0'.repeat(64));
+    mkdirSync(bogus);
+    const index = join(store, 'index.json');
+    const text = readFileSync(index, 'utf8');
+    rmSync(index);
+    mkdirSync(index);
+    expectError(build(), 'STORE_DAMAGED');
+    const noRepair = airlock(['--json', '--store', store, 'store', 'fsck', '--no-repair']);
+    expect(noRepair.stderr).not.toContain('error[BUG]');
+    const kinds = (JSON.parse(noRepair.stdout) as { problems: { kind: string }[] }).problems.map(
+      (p) => p.kind,
+    );
+    expect(kinds).toEqual(expect.arrayContaining(['index-damaged', 'corrupt-blob']));
+    fsckJson();
+    expect(readFileSync(index, 'utf8')).toBe(text);
+    expect(existsSync(bogus)).toBe(false);
+    expect(fsckJson('--no-repair')).toMatchObject({ ok: true, problems: [] });
   });
 });

@@ -747,11 +747,13 @@ async function tagArtifact(
   };
   const tag = tagFor(ctx.project.name, target.name);
   if (ctx.record === false) return { manifest, tag };
-  const current = await ctx.store.resolveTag(tag);
-  if (current?.digest === manifest.digest && (await ctx.store.has(manifest.digest)))
-    return { manifest, tag };
+  // The config and manifest are re-created (or found byte-for-byte intact) on
+  // every build, so a damaged copy never outlives the next build.
   await ctx.store.putBytes(docs.config);
   await ctx.store.putBytes(docs.manifest, { digest: manifest.digest, size: manifest.size });
+  const current = await ctx.store.resolveTag(tag);
+  if (current?.digest === manifest.digest) return { manifest, tag };
+  await ctx.store.verifiedPath(result.outputs.layer.digest);
   await ctx.store.setTag(tag, manifest);
   return { manifest, tag };
 }

@@ -238,7 +238,15 @@ async function pushTree(
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
   await mapLimit(unique, opts.concurrency ?? 4, async (b) => {
     counters.total++;
-    const how = await client.pushBlob(repo, storeSource(store, b));
+    let how: Awaited<ReturnType<RegistryClient['pushBlob']>>;
+    try {
+      how = await client.pushBlob(repo, storeSource(store, b));
+    } catch (err) {
+      // A local copy that no longer matches its digest is the cause, not the upload:
+      // verifying it says so (BLOB_CORRUPT, and quarantines it).
+      await store.verifiedPath(b.digest);
+      throw err;
+    }
     if (how === 'exists') counters.skipped++;
     else counters.transferred++;
   });

@@ -27,6 +27,8 @@ export interface MaintenanceContext {
   indexText(): string;
   rewriteIndex(): void;
   inspectBlob(digest: Digest, repair: boolean): Promise<BlobState>;
+  /** False when the tags live only in memory (a report-only open of a damaged store). */
+  writable: boolean;
   /** Damage the Store met while opening (meta.sqlite, index.json). */
   damage: readonly FsckProblem[];
 }
@@ -225,7 +227,20 @@ export async function runFsck(
   for (const row of sortRows(ctx.meta.listTags(), (r) => r.name)) {
     const desc = JSON.parse(row.descriptor) as Descriptor;
     mediaTypes.set(desc.digest, desc.mediaType);
-    await walk(desc.digest, `tag:${row.name}`);
+    const found = await walk(desc.digest, `tag:${row.name}`);
+    if (found.length > 0 && repair && ctx.writable) {
+      // An incomplete artifact is dropped: a build tags it again, a pull fetches it again.
+      ctx.meta.immediate(() => ctx.meta.deleteTag(row.name));
+      for (const p of found) p.repaired = true;
+      problems.push({
+        kind: 'damaged-artifact',
+        severity: 'cleanable',
+        message: `tag ${row.name} (${desc.digest}) was dropped: ${found.length} blob${found.length === 1 ? '' : 's'} of it ${found.length === 1 ? 'is' : 'are'} missing or corrupt (${found.map((p) => p.digest).join(', ')}); the next build of its target tags it again, or pull it again`,
+        digest: desc.digest,
+        from: `tag:${row.name}`,
+        repaired: true,
+      });
+    }
   }
   for (const row of sortRows(ctx.meta.listActions(), (r) => r.key)) {
     if (!isDigest(row.result)) continue;

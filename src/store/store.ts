@@ -317,12 +317,17 @@ export class Store {
     const want = parseExpect(expect);
     const digest = sha256(data);
     checkExpect(want, digest, data.byteLength);
-    // Already stored (the digest is known before writing): refresh its age for
-    // gc and skip the temp file and fsync, as the commit path would end up doing.
-    const existing = await lstat(blobFile(this.paths, digest)).catch(() => undefined);
+    // Already stored (the digest is known before writing) and byte-for-byte the
+    // same: refresh its age for gc and skip the temp file and fsync. A stored
+    // copy that differs is corrupt: quarantined, and written again below.
+    const path = blobFile(this.paths, digest);
+    const existing = await lstat(path).catch(() => undefined);
     if (existing?.isFile() && existing.size === data.byteLength) {
-      await this.touch(digest);
-      return { digest, size: data.byteLength };
+      if (await sameContent(path, data)) {
+        await this.touch(digest);
+        return { digest, size: data.byteLength };
+      }
+      await this.inspectBlob(digest);
     }
     return this.writeBlob(async (fh, hasher) => {
       hasher.update(data);
@@ -587,6 +592,7 @@ export class Store {
         ),
       inspectBlob: (digest, repair) => this.inspectBlob(digest, repair),
       damage: this.damage,
+      writable: this.writesIndex,
     };
   }
 
@@ -883,6 +889,23 @@ function tagNotFound(name: string): AirlockError<StoreErrorCode> {
     'List the tags with `airlock status`, or build and tag the artifact first.',
     { name },
   );
+}
+
+/** True when the regular file at `path` holds exactly `data` (false when unreadable). */
+async function sameContent(path: string, data: Uint8Array): Promise<boolean> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, BLOB_OPEN_FLAGS);
+  } catch {
+    return false;
+  }
+  try {
+    return Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(await fh.readFile());
+  } catch {
+    return false;
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Streams a file handle through sha256 from the start. */
