@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -272,5 +272,42 @@ describe('damage that used to outlive every repair', () => {
     expect(readFileSync(index, 'utf8')).toBe(text);
     expect(existsSync(bogus)).toBe(false);
     expect(fsckJson('--no-repair')).toMatchObject({ ok: true, problems: [] });
+  });
+});
+
+describe('work directories of a killed build', () => {
+  const tmp = tempDir('e2e-workdirs');
+  const store = join(tmp.path, 'store');
+  const dir = project(join(tmp.path, 'p'), '["mkdir -p out && cp a.txt out/"]');
+  afterAll(() => tmp.cleanup());
+
+  /** pid and start time (field 22 of /proc/<pid>/stat) of a process that is now gone. */
+  const deadOwner = async (): Promise<string> => {
+    const child = spawn('sleep', ['30']);
+    const stat = readFileSync(`/proc/${child.pid!}/stat`, 'utf8');
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+    const exited = new Promise((r) => child.on('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    return `${child.pid!}.${start}`;
+  };
+
+  it('are removed by the next build at once; a live owner’s are kept', async () => {
+    expect(airlock(['--store', store, 'store', 'fsck']).status).toBe(0);
+    const dead = join(store, 'tmp', `work-${await deadOwner()}-Ab12Cd`);
+    mkdirSync(join(dead, 'src'), { recursive: true });
+    writeFileSync(join(dead, 'src', 'big'), 'left by a kill -9');
+    const selfStat = readFileSync('/proc/self/stat', 'utf8');
+    const live = join(
+      store,
+      'tmp',
+      `work-${process.pid}.${selfStat.slice(selfStat.lastIndexOf(')') + 2).split(' ')[19]!}-Ef34Gh`,
+    );
+    mkdirSync(live);
+    const r = airlock(['--store', store, 'build', '-C', dir]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    rmSync(live, { recursive: true });
   });
 });
