@@ -547,7 +547,7 @@ interface CstNode {
 function deepestNesting(text: string): { depth: number; offset: number } {
   let best = { depth: 0, offset: 0 };
   for (const token of new Parser().parse(text)) {
-    const stack: [CstNode, number][] = [[token as CstNode, 0]];
+    const stack: [CstNode, number][] = [[token, 0]];
     while (stack.length > 0) {
       const [node, depth] = stack.pop()!;
       if (depth > best.depth) best = { depth, offset: node.offset ?? 0 };

@@ -304,7 +304,7 @@ async function configDiffIds(
       { config: manifest.config.digest },
     );
   }
-  return ids as Digest[];
+  return ids;
 }
 
 /** Reads the record of an unpacked root, or undefined when there is none. */

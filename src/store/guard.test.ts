@@ -153,6 +153,7 @@ describe('a blob path that holds something other than a regular file', () => {
       // A write over the same name no longer trips over the link.
       await s.putStream(
         (async function* () {
+          await Promise.resolve();
           yield Buffer.from('secret');
         })(),
       );
