@@ -318,6 +318,14 @@ describe('owned temp directories', () => {
       expect(existsSync(reused)).toBe(false);
       expect(await readFile(join(live, 'f'), 'utf8')).toBe('in use');
       expect(existsSync(other)).toBe(true);
+      // However old it looks, a live owner's directory survives gc and fsck.
+      await utimes(live, OLD, OLD);
+      await utimes(other, OLD, OLD);
+      await s.gc({ retentionMs: 0 });
+      const fsck = await s.fsck({ repair: true, tmpGraceMs: 0 });
+      expect(fsck.problems.some((p) => p.path === live)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      expect(existsSync(other)).toBe(false);
     } finally {
       s.close();
     }

@@ -13,7 +13,7 @@ import {
 import { blobFile, type StorePaths } from './layout.js';
 import type { MetaDb } from './meta.js';
 import { digestStrings, isOciDocument, mayBeJson, strictReferences } from './refs.js';
-import { ownerIsDead } from './owner.js';
+import { ownerIsAlive, ownerIsDead } from './owner.js';
 import type { BlobState, Store } from './store.js';
 import type { Descriptor, FsckProblem, FsckReport, GcReport } from './types.js';
 
@@ -271,7 +271,8 @@ export async function runFsck(
   let leftoverTmp = 0;
   const grace = opts.tmpGraceMs ?? DEFAULT_TMP_GRACE_MS;
   for (const name of await listDir(ctx.paths.tmp)) {
-    if (deadNames.has(name)) continue;
+    // A running build's work directory is neither a problem nor old, however long it runs.
+    if (deadNames.has(name) || ownerIsAlive(name)) continue;
     const path = join(ctx.paths.tmp, name);
     leftoverTmp++;
     let removed = false;
@@ -432,6 +433,7 @@ export async function runGc(
   let tmpFilesRemoved = 0;
   const tmpCutoff = Math.min(cutoff, now - DEFAULT_TMP_GRACE_MS);
   for (const name of await listDir(ctx.paths.tmp)) {
+    if (ownerIsAlive(name)) continue;
     const path = join(ctx.paths.tmp, name);
     const st = await lstat(path).catch(() => undefined);
     if (st === undefined || st.mtimeMs >= tmpCutoff) continue;

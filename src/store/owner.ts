@@ -54,3 +54,14 @@ export function ownerIsDead(name: string): boolean {
     return false;
   }
 }
+
+/** True when `name` is an owned temp directory whose owner is still running (never removed by age). */
+export function ownerIsAlive(name: string): boolean {
+  const m = OWNED.exec(name);
+  if (m === null) return false;
+  try {
+    return processStartTime(Number(m[2])) === m[3];
+  } catch {
+    return true;
+  }
+}
