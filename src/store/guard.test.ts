@@ -163,6 +163,22 @@ describe('a blob path that holds something other than a regular file', () => {
     }
   });
 
+  it('writes over a symlink at the blob path (moving the link away) instead of failing with EEXIST', async () => {
+    const s = await Store.open(join(dir, 'store'));
+    try {
+      const outside = join(dir, 'passwd');
+      await writeFile(outside, 'root:x:0:0\n');
+      const data = Buffer.from('a log of a step');
+      await symlink(outside, s.blobPath(sha256(data)));
+      expect((await s.putBytes(data)).digest).toBe(sha256(data));
+      expect((await lstat(s.blobPath(sha256(data)))).isFile()).toBe(true);
+      expect((await s.getBytes(sha256(data))).equals(data)).toBe(true);
+      expect(await readFile(outside, 'utf8')).toBe('root:x:0:0\n');
+    } finally {
+      s.close();
+    }
+  });
+
   it('reports a directory at a blob path and goes on checking the blobs after it', async () => {
     const s = await Store.open(join(dir, 'store'));
     try {
