@@ -4,6 +4,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   truncateSync,
@@ -281,7 +282,8 @@ describe('work directories of a killed build', () => {
   const dir = project(join(tmp.path, 'p'), '["mkdir -p out && cp a.txt out/"]');
   afterAll(() => tmp.cleanup());
 
-  /** pid and start time (field 22 of /proc/<pid>/stat) of a process that is now gone. */
+  const pidNs = (): string => /\d+/.exec(readlinkSync('/proc/self/ns/pid'))![0];
+  /** pid, start time (field 22 of /proc/<pid>/stat) and pid namespace of a process that is now gone. */
   const deadOwner = async (): Promise<string> => {
     const child = spawn('sleep', ['30']);
     const stat = readFileSync(`/proc/${child.pid!}/stat`, 'utf8');
@@ -289,7 +291,7 @@ describe('work directories of a killed build', () => {
     const exited = new Promise((r) => child.on('exit', r));
     child.kill('SIGKILL');
     await exited;
-    return `${child.pid!}.${start}`;
+    return `${child.pid!}.${start}.${pidNs()}`;
   };
 
   it('are removed by the next build at once; a live owner’s are kept', async () => {
@@ -301,7 +303,7 @@ describe('work directories of a killed build', () => {
     const live = join(
       store,
       'tmp',
-      `work-${process.pid}.${selfStat.slice(selfStat.lastIndexOf(')') + 2).split(' ')[19]!}-Ef34Gh`,
+      `work-${process.pid}.${selfStat.slice(selfStat.lastIndexOf(')') + 2).split(' ')[19]!}.${pidNs()}-Ef34Gh`,
     );
     mkdirSync(live);
     const r = airlock(['--store', store, 'build', '-C', dir]);

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AirlockError, fixedClock, sha256 } from '../core/index.js';
 import { makeTempDir, putTinyImage, removeDir } from '../../test/helpers/store.js';
 import { Store, type StoreErrorCode } from './index.js';
-import { ownerIsDead, processStartTime } from './owner.js';
+import { ownerIsDead, pidNamespace, processStartTime } from './owner.js';
 
 async function rejectsWith(p: Promise<unknown>, code: StoreErrorCode): Promise<AirlockError> {
   const err = await p.then(
@@ -295,7 +295,9 @@ describe('owned temp directories', () => {
       const work = await s.ownedTempDir('work');
       const name = work.slice(s.tmpDir.length + 1);
       expect(name).toMatch(
-        new RegExp(`^work-${process.pid}\\.${processStartTime(process.pid)!}-[A-Za-z0-9]{6}$`),
+        new RegExp(
+          `^work-${process.pid}\\.${processStartTime(process.pid)!}\\.${pidNamespace()!}-[A-Za-z0-9]{6}$`,
+        ),
       );
       expect(ownerIsDead(name)).toBe(false);
     } finally {
@@ -313,11 +315,15 @@ describe('owned temp directories', () => {
       const pid = child.pid!;
       const start = processStartTime(pid) ?? '1';
       await new Promise((r) => child.on('exit', r));
-      const dead = join(s.tmpDir, `work-${pid}.${start}-abcdef`);
+      const ns = pidNamespace()!;
+      const dead = join(s.tmpDir, `work-${pid}.${start}.${ns}-abcdef`);
       await mkdir(join(dead, 'sub'), { recursive: true });
       // A live pid with another start time: the pid was reused.
-      const reused = join(s.tmpDir, `work-${process.pid}.1-ghijkl`);
+      const reused = join(s.tmpDir, `work-${process.pid}.1.${ns}-ghijkl`);
       await mkdir(reused);
+      // Another pid namespace (a build in another container): never judged.
+      const foreign = join(s.tmpDir, `work-${pid}.${start}.1-mnopqr`);
+      await mkdir(foreign);
       const other = join(s.tmpDir, 'blob-unrelated.part');
       await writeFile(other, '');
 
@@ -332,6 +338,7 @@ describe('owned temp directories', () => {
       expect((await s.removeDeadTempDirs()).sort()).toEqual([dead, reused].sort());
       expect(existsSync(dead)).toBe(false);
       expect(existsSync(reused)).toBe(false);
+      expect(existsSync(foreign)).toBe(true);
       expect(await readFile(join(live, 'f'), 'utf8')).toBe('in use');
       expect(existsSync(other)).toBe(true);
       // However old it looks, a live owner's directory survives gc and fsck.

@@ -22,9 +22,10 @@ import { digestHex, type Digest } from '../core/index.js';
  *                                 an OCI image layout)
  *     airlock/v1/meta.sqlite      SQLite (WAL): tables tags(name, descriptor, updated_at)
  *                                 and actions(key, result, created_at); user_version = 1
- *     tmp/work-4711.8123456-Xa9b2c/
+ *     tmp/work-4711.8123456.4026531836-Xa9b2c/
  *                                 a build's work directory: <owner pid>.<its start time in
- *                                 clock ticks since boot, /proc/<pid>/stat field 22>-<random>
+ *                                 clock ticks since boot, /proc/<pid>/stat field 22>.<pid
+ *                                 namespace inode>-<random> (see owner.ts)
  *
  * Files under tmp/ and quarantine/ never count as stored content. Every
  * directory above is a real directory: a store whose blobs/, tmp/,
