@@ -1,3 +1,4 @@
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { airlock, tempDir } from './helpers/cli.js';
@@ -38,4 +39,60 @@ describe('usage errors follow the error contract', () => {
       });
     });
   }
+});
+
+describe('arguments that used to slip through', () => {
+  const tmp = tempDir('e2e-usage-args');
+  const store = join(tmp.path, 'store');
+  afterAll(() => tmp.cleanup());
+
+  it('an unknown command with --help is the unknown-command error, exit 2', () => {
+    for (const args of [
+      ['lock', '--help'],
+      ['--store', store, 'lock', '-h'],
+      ['lock', 'help'],
+    ]) {
+      const r = airlock(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^error\[USAGE\]: unknown command 'lock'/m);
+      expect(r.stdout).not.toContain('Usage: airlock');
+    }
+    // A known command's --help still shows its help.
+    const ok = airlock(['store', 'gc', '--help']);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain('--retention-days');
+  });
+
+  it('--store "" is a usage error, not the current directory', () => {
+    const cwd = join(tmp.path, 'cwd');
+    mkdirSync(join(cwd, 'tmp'), { recursive: true });
+    const r = airlock(['--store', '', 'store', 'fsck'], { cwd });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^error\[USAGE\]: .*store directory must not be empty/m);
+    expect(readdirSync(cwd)).toEqual(['tmp']);
+  });
+
+  it.each(['-1', 'abc', '', '1e400'])(
+    'store gc --retention-days %j is a usage error that deletes nothing',
+    (days) => {
+      const r = airlock(['--store', store, 'store', 'gc', '--retention-days', days]);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/^error\[USAGE\]: .*non-negative number/m);
+    },
+  );
+
+  it('store gc --retention-days 0.5 is accepted', () => {
+    const r = airlock(['--json', '--store', store, 'store', 'gc', '--retention-days', '0.5']);
+    expect(r.status, r.stderr).toBe(0);
+  });
+
+  it.each(['/proc/self', '/proc/airlock-no-such/store'])(
+    '--store %s fails at once with a named error instead of spinning',
+    (dir) => {
+      const r = airlock(['--store', dir, 'store', 'fsck'], { timeoutMs: 20_000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/^error\[(STORE_NOT_A_STORE|STORE_NOT_WRITABLE)\]: /m);
+      expect(r.stderr).toMatch(/^ {2}fix: \S/m);
+    },
+  );
 });

@@ -53,3 +53,49 @@ describe('Ctrl-C during a build', () => {
     expect((JSON.parse(why.stdout) as { verdict: string }).verdict).toBe('no-record');
   });
 });
+
+describe('kill -9 during a build', () => {
+  const tmp = tempDir('kill9');
+  afterAll(() => tmp.cleanup());
+
+  it('leaves a work directory that names its dead owner, and the next build removes it at once', async () => {
+    const project = join(tmp.path, 'p');
+    const store = join(tmp.path, 'store');
+    mkdirSync(join(project, 'src'), { recursive: true });
+    writeFileSync(join(project, 'src', 'a.txt'), 'a\n');
+    const yaml = (step: string): string =>
+      [
+        'version: 1',
+        'name: killed',
+        'sourceDateEpoch: 1700000000',
+        'targets:',
+        '  t:',
+        '    sources: ["src/**"]',
+        `    steps: [${JSON.stringify(step)}]`,
+        '    outputs: ["out/**"]',
+        '',
+      ].join('\n');
+    writeFileSync(join(project, 'airlock.yaml'), yaml('echo started; sleep 60'));
+    const child = spawn(process.execPath, [CLI, '--store', store, 'build', '-C', project], {
+      env: { ...process.env, NO_COLOR: '1', CI: '1' },
+    });
+    let stderr = '';
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString('utf8');
+        if (stderr.includes('[t] started')) resolve();
+      });
+    });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    const left = readdirSync(join(store, 'tmp')).filter((n) => n.startsWith('work-'));
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(new RegExp(`^work-${child.pid!}\\.\\d+\\.\\d+-[A-Za-z0-9]{6}$`));
+
+    writeFileSync(join(project, 'airlock.yaml'), yaml('mkdir -p out && cp src/a.txt out/'));
+    const r = airlock(['--store', store, 'build', '-C', project]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readdirSync(join(store, 'tmp')).filter((n) => n.startsWith('work-'))).toEqual([]);
+  });
+});

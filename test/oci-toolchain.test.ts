@@ -1,7 +1,7 @@
 // A real toolchain image (static busybox + the host node and
 // the libraries ldd lists) pushed to a real docker-registry, used as the
 // sandbox root of a build.
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { BuildRecords } from '../src/build/records.js';
 import type { AirlockEvent } from '../src/core/index.js';
 import { registryHooks } from '../src/pipeline/build-remote.js';
 import { runBuild } from '../src/pipeline/build.js';
+import { runFsck } from '../src/pipeline/store.js';
 import { RegistryClient, imageRootDir } from '../src/registry/index.js';
 import { Store } from '../src/store/index.js';
 import { startRegistry, tempDir, type TestRegistry } from './helpers/registry.js';
@@ -139,6 +140,31 @@ describe('a target whose toolchain is an OCI image', () => {
     expect(readFileSync(join(root, 'out/again'), 'utf8')).toBe('1');
     expect(logs().filter((l) => l.includes('toolchain image'))).toEqual([]);
     expect(statSync(rootJson).ino).toBe(before.ino);
+  });
+
+  it('finds an edited file in the unpacked root: fsck reports it, the next build unpacks it again', async () => {
+    const store = join(dir, 'builder');
+    const rootfs = join(imageRootDir(store, digest), 'rootfs');
+    const victim = 'usr/bin/busybox';
+    const original = readFileSync(join(rootfs, victim));
+    appendFileSync(join(rootfs, victim), 'tampered');
+
+    const report = await runFsck({ store, repair: false });
+    expect(report.ok).toBe(false);
+    expect(report.problems).toContainEqual(
+      expect.objectContaining({ kind: 'damaged-root', severity: 'error', repaired: false }),
+    );
+
+    events.length = 0;
+    const root = project(['mkdir -p out', 'busybox echo rebuilt > out/r']);
+    await build(root);
+    expect(logs().some((l) => l.includes('was altered') && l.includes('unpacking it again'))).toBe(
+      true,
+    );
+    expect(readFileSync(join(rootfs, victim)).equals(original)).toBe(true);
+    expect((await runFsck({ store, repair: false })).problems.map((p) => p.kind)).not.toContain(
+      'damaged-root',
+    );
   });
 
   it('refuses a tag-only image with the pin hint, in the config and in the resolver', async () => {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -292,6 +292,23 @@ describe('bad input', () => {
     } finally {
       after.close();
     }
+  });
+
+  it('names a corrupt local blob BLOB_CORRUPT when pushing it, not a failed upload to retry', async () => {
+    const { root, store } = await newStore('corrupt-push');
+    const layer = randomBytes(30_000);
+    await storeArtifact(store, 'rotten', 0, layer);
+    const path = store.blobPath(digestOf(layer));
+    store.close();
+    await chmod(path, 0o644);
+    const bytes = await readFile(path);
+    bytes[10] = bytes[10]! ^ 0xff;
+    await writeFile(path, bytes);
+    const err = await rejection(
+      runPush({ ...opts(root), source: 'rotten', target: `${reg.host}/rotten/app:1` }),
+    );
+    expect(err.code).toBe('BLOB_CORRUPT');
+    expect(err.message).toContain(digestOf(layer));
   });
 
   it.each(['sha256:../x', `sha256:${'A'.repeat(64)}`, `sha256:${'a'.repeat(63)}`])(

@@ -7,7 +7,11 @@ export type ArchiveErrorCode =
   | 'ARCHIVE_UNSUPPORTED_ENTRY'
   | 'ARCHIVE_DUPLICATE_ENTRY'
   | 'ARCHIVE_CORRUPT'
-  | 'ARCHIVE_SOURCE_CHANGED';
+  | 'ARCHIVE_SOURCE_CHANGED'
+  | 'ARCHIVE_TOO_LARGE'
+  | 'ARCHIVE_TOO_MANY_ENTRIES'
+  | 'ARCHIVE_PATH_TOO_DEEP'
+  | 'ARCHIVE_PATH_TOO_LONG';
 
 /** Builds a typed archive error; `details` always names the offending entry when there is one. */
 export function archiveError(

@@ -270,6 +270,114 @@ describe('extractTarGz', () => {
     }
   });
 
+  describe('limits against hostile archives', () => {
+    it('refuses content past maxBytes with ARCHIVE_TOO_LARGE', async () => {
+      await expectRefused(
+        [
+          { name: 'a', content: 'x'.repeat(600) },
+          { name: 'b', content: 'y'.repeat(600) },
+        ],
+        'ARCHIVE_TOO_LARGE',
+        { limits: { maxBytes: 1000 } },
+      );
+      // Refused from the header, before the second file was written.
+      await expect(stat(join(dest, 'b'))).rejects.toMatchObject({ code: 'ENOENT' });
+    });
+
+    it('refuses more than maxEntries entries with ARCHIVE_TOO_MANY_ENTRIES', async () => {
+      const entries = Array.from({ length: 11 }, (_, i) => ({ name: `f${i}`, content: '' }));
+      await expectRefused(entries, 'ARCHIVE_TOO_MANY_ENTRIES', { limits: { maxEntries: 10 } });
+    });
+
+    it('refuses a path deeper than maxDepth with ARCHIVE_PATH_TOO_DEEP (default 256)', async () => {
+      await expectRefused(
+        [{ name: 'x', pax: { path: `${'d/'.repeat(300)}f` }, content: 'deep' }],
+        'ARCHIVE_PATH_TOO_DEEP',
+      );
+      await expectRefused([{ name: 'a/b/c/d', content: '' }], 'ARCHIVE_PATH_TOO_DEEP', {
+        limits: { maxDepth: 3 },
+      });
+    });
+
+    it('refuses a path the file system would refuse (ENAMETOOLONG) with ARCHIVE_PATH_TOO_LONG', async () => {
+      await expectRefused(
+        [{ name: 'x', pax: { path: 'n'.repeat(256) }, content: '' }],
+        'ARCHIVE_PATH_TOO_LONG',
+      );
+      await expectRefused(
+        [{ name: 'x', pax: { path: `${`${'p'.repeat(200)}/`.repeat(25)}f` }, content: '' }],
+        'ARCHIVE_PATH_TOO_LONG',
+      );
+    });
+
+    it('refuses a gzip bomb (1 GiB of zeros from a few hundred KiB) with ARCHIVE_TOO_LARGE', async () => {
+      // Concatenated gzip members: the header, then 16 MiB zero members, 1 GiB in all.
+      const { gzipSync } = await import('node:zlib');
+      const header = rawTar([{ name: 'bomb', content: '' }], { plain: true }).subarray(0, 512);
+      const size = 2 ** 30;
+      header.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'ascii');
+      let sum = 8 * 32;
+      for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += header[i]!;
+      header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+      const zeros = gzipSync(Buffer.alloc(16 << 20), { level: 9 });
+      async function* bomb(): AsyncGenerator<Uint8Array> {
+        await Promise.resolve();
+        yield gzipSync(header);
+        for (let i = 0; i < 64; i++) yield zeros;
+      }
+      let err: unknown;
+      try {
+        await extractTarGz(bomb(), dest);
+      } catch (e) {
+        err = e;
+      }
+      expect(isAirlockError(err) ? err.code : err).toBe('ARCHIVE_TOO_LARGE');
+      expect((err as { details: { limit: string } }).details.limit).toBe('ratio');
+      // Stopped soon after the 256 MiB floor, not at the end of the 1 GiB.
+      expect((await stat(join(dest, 'bomb'))).size).toBeLessThan(300 << 20);
+      await expectNothingOutside();
+    });
+
+    it('accepts a compressible archive below the floor', async () => {
+      const tree = await extractTarGz(
+        chunked(rawTar([{ name: 'z', content: '\0'.repeat(1 << 20) }])),
+        dest,
+      );
+      expect(tree).toHaveLength(1);
+    });
+  });
+
+  describe('when the declared compression is wrong', () => {
+    it('refuses a plain tar declared gzip, and gzip declared a plain tar', async () => {
+      const plain = rawTar([{ name: 'f', content: 'x' }], { plain: true });
+      await expect(
+        extractTarGz(chunked(plain), dest, { compression: 'gzip' }),
+      ).rejects.toMatchObject({
+        code: 'ARCHIVE_CORRUPT',
+        message: expect.stringMatching(/gzip magic/),
+      });
+      const gz = rawTar([{ name: 'f', content: 'x' }]);
+      await expect(extractTarGz(chunked(gz), dest, { compression: 'tar' })).rejects.toMatchObject({
+        code: 'ARCHIVE_CORRUPT',
+      });
+      await extractTarGz(chunked(gz), dest, { compression: 'gzip' });
+      expect(await readFile(join(dest, 'f'), 'utf8')).toBe('x');
+    });
+
+    it('hands every decompressed byte to onTarBytes, padding included', async () => {
+      const plain = Buffer.concat([
+        rawTar([{ name: 'f', content: 'x' }], { plain: true }),
+        Buffer.alloc(10240),
+      ]);
+      const { gzipSync } = await import('node:zlib');
+      const seen: Buffer[] = [];
+      await extractTarGz(chunked(gzipSync(plain)), dest, {
+        onTarBytes: (c) => seen.push(Buffer.from(c)),
+      });
+      expect(sha256(Buffer.concat(seen))).toBe(sha256(plain));
+    });
+  });
+
   describe('whiteouts', () => {
     beforeEach(async () => {
       // A lower layer already in the destination.

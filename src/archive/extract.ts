@@ -29,7 +29,39 @@ export interface ExtractOptions {
    * setuid, setgid, sticky and group/world write are always stripped.
    */
   normalizeModes?: boolean;
+  /** Limits against hostile archives; each field defaults to DEFAULT_EXTRACT_LIMITS. */
+  limits?: Partial<ExtractLimits>;
+  /** What the source must be: gzip, plain tar, or detected from its magic (default). */
+  compression?: 'gzip' | 'tar' | 'detect';
+  /** Sees every decompressed byte of the source (to compute a layer's diff_id). */
+  onTarBytes?: (chunk: Uint8Array) => void;
 }
+
+/** How much an archive may unpack to; exceeding one is a named error. */
+export interface ExtractLimits {
+  /** Total bytes of file content written. */
+  maxBytes: number;
+  /** Entries (files, directories, links, whiteouts) in the archive. */
+  maxEntries: number;
+  /** Path components of one entry. */
+  maxDepth: number;
+  /** Bytes of the absolute path an entry is written to (PATH_MAX is 4096). */
+  maxPathLength: number;
+  /** Decompressed bytes per compressed byte of a gzip source, judged past 256 MiB. */
+  maxRatio: number;
+}
+
+/** Generous for real toolchain images (tens of GiB, a million files), fatal to bombs. */
+export const DEFAULT_EXTRACT_LIMITS: Readonly<ExtractLimits> = {
+  maxBytes: 64 * 2 ** 30,
+  maxEntries: 2_000_000,
+  maxDepth: 256,
+  maxPathLength: 4000,
+  maxRatio: 200,
+};
+
+/** Largest name of one path component on Linux file systems (NAME_MAX). */
+const NAME_MAX = 255;
 
 export interface ReadOptions {
   /** Keep the content of files of at most this many bytes (default: keep none). */
@@ -128,11 +160,63 @@ class Extractor {
   /** Paths (relative, '' = root) verified to be real directories inside the root. */
   private readonly realDirs = new Set<string>(['']);
   readonly tree: TreeEntry[] = [];
+  private readonly limits: ExtractLimits;
+  private entries = 0;
+  private bytes = 0;
 
   constructor(
     private readonly root: string,
     private readonly opts: ExtractOptions,
-  ) {}
+  ) {
+    this.limits = { ...DEFAULT_EXTRACT_LIMITS, ...opts.limits };
+  }
+
+  /** Refuses an entry past the entry-count, depth or path-length limit. */
+  private checkLimits(rel: string): void {
+    const l = this.limits;
+    if (++this.entries > l.maxEntries) {
+      throw archiveError(
+        'ARCHIVE_TOO_MANY_ENTRIES',
+        `the archive has more than ${l.maxEntries} entries`,
+        'Do not unpack it. If the archive is genuine, raise the entry limit (maxEntries / AIRLOCK_UNPACK_MAX_ENTRIES).',
+        { limit: 'entries', maxEntries: l.maxEntries, path: rel },
+      );
+    }
+    const segs = rel.split('/');
+    if (segs.length > l.maxDepth) {
+      throw archiveError(
+        'ARCHIVE_PATH_TOO_DEEP',
+        `archive entry ${JSON.stringify(rel.slice(0, 200))}… is ${segs.length} directories deep, more than ${l.maxDepth}`,
+        'Do not unpack it. If the archive is genuine, raise the depth limit (maxDepth / AIRLOCK_UNPACK_MAX_DEPTH).',
+        { limit: 'depth', maxDepth: l.maxDepth, depth: segs.length },
+      );
+    }
+    const long = segs.find((seg) => Buffer.byteLength(seg) > NAME_MAX);
+    const pathBytes = Buffer.byteLength(this.abs(rel));
+    if (long !== undefined || pathBytes > l.maxPathLength) {
+      throw archiveError(
+        'ARCHIVE_PATH_TOO_LONG',
+        long !== undefined
+          ? `archive entry ${JSON.stringify(rel.slice(0, 200))} has a name of ${Buffer.byteLength(long)} bytes, more than ${NAME_MAX}`
+          : `archive entry ${JSON.stringify(rel.slice(0, 200))}… would be written to a path of ${pathBytes} bytes, more than ${l.maxPathLength}`,
+        'Do not unpack it, or unpack it into a directory with a shorter path; file systems refuse longer names.',
+        { limit: 'path', maxPathLength: l.maxPathLength, pathBytes },
+      );
+    }
+  }
+
+  /** Counts `n` more bytes of content against the total limit. */
+  private addBytes(n: number, rel: string): void {
+    this.bytes += n;
+    if (this.bytes > this.limits.maxBytes) {
+      throw archiveError(
+        'ARCHIVE_TOO_LARGE',
+        `the archive unpacks to more than ${this.limits.maxBytes} bytes (at ${JSON.stringify(rel.slice(0, 200))})`,
+        'Do not unpack it. If the archive is genuine, raise the size limit (maxBytes / AIRLOCK_UNPACK_MAX_BYTES).',
+        { limit: 'bytes', maxBytes: this.limits.maxBytes, path: rel },
+      );
+    }
+  }
 
   private abs(rel: string): string {
     return rel === '' ? this.root : join(this.root, rel);
@@ -283,6 +367,7 @@ class Extractor {
         { path: m.name },
       );
     }
+    this.checkLimits(rel);
     if (this.opts.applyWhiteouts && (await this.whiteout(rel))) return;
     const special = m.mode & 0o7022;
     if (special !== 0) {
@@ -304,6 +389,8 @@ class Extractor {
       }
       case TYPE.file:
       case TYPE.contiguous: {
+        // Refused before anything is written when the header already says it is too much.
+        this.addBytes(m.size, rel);
         await this.claim(rel, 'file');
         const mode =
           this.opts.normalizeModes === true
@@ -357,6 +444,7 @@ class Extractor {
         if (src?.kind !== 'file') {
           throw unsafeLink(rel, m.linkname, 'is a hard link to no earlier file of the archive');
         }
+        this.addBytes(src.size, rel);
         await this.claim(rel, 'file');
         // Materialised as a copy: a hard link would share the inode with the source.
         await copyFile(this.abs(target), this.abs(rel), fsc.COPYFILE_EXCL);
@@ -392,7 +480,12 @@ export async function extractTarGz(
   const root = resolve(destDir);
   await mkdir(root, { recursive: true });
   const x = new Extractor(root, opts);
-  for await (const m of readMembers(src)) await x.add(m);
+  const members = readMembers(src, {
+    maxRatio: opts.limits?.maxRatio ?? DEFAULT_EXTRACT_LIMITS.maxRatio,
+    ...(opts.compression ? { compression: opts.compression } : {}),
+    ...(opts.onTarBytes ? { onTarBytes: opts.onTarBytes } : {}),
+  });
+  for await (const m of members) await x.add(m);
   return sortTree(x.tree);
 }
 

@@ -115,11 +115,34 @@ export interface TarMember extends DecodedHeader {
   body: () => AsyncGenerator<Buffer>;
 }
 
+/** What the reader checks about the bytes beneath the tar structure. */
+export interface ReadMembersOptions {
+  /**
+   * What the source must be: `gzip` (refused without the gzip magic), `tar`
+   * (refused with it), or `detect` (default: gzip when the magic says so).
+   */
+  compression?: 'gzip' | 'tar' | 'detect';
+  /** Sees every decompressed byte, in order, to the very end of the source (for a diff_id). */
+  onTarBytes?: (chunk: Uint8Array) => void;
+  /**
+   * Largest ratio of decompressed to compressed bytes accepted once more than
+   * RATIO_FLOOR bytes came out: a decompression bomb is refused early (ARCHIVE_TOO_LARGE).
+   */
+  maxRatio?: number;
+}
+
+/** Below this many decompressed bytes the ratio is not judged (small files compress well). */
+const RATIO_FLOOR = 256 << 20;
+
 /** Turns a path or byte source into decompressed tar bytes, detecting gzip by its magic. */
-async function* tarBytes(src: AsyncIterable<Uint8Array> | string): AsyncGenerator<Uint8Array> {
+async function* tarBytes(
+  src: AsyncIterable<Uint8Array> | string,
+  opts: ReadMembersOptions,
+): AsyncGenerator<Uint8Array> {
   const input: AsyncIterable<Uint8Array> =
     typeof src === 'string' ? createReadStream(src, { highWaterMark: 1 << 20 }) : src;
   const it = input[Symbol.asyncIterator]();
+  let compressed = 0;
   try {
     const head: Uint8Array[] = [];
     let len = 0;
@@ -129,20 +152,45 @@ async function* tarBytes(src: AsyncIterable<Uint8Array> | string): AsyncGenerato
       head.push(r.value);
       len += r.value.byteLength;
     }
+    compressed = len;
     async function* all(): AsyncGenerator<Uint8Array> {
       yield* head;
       for (;;) {
         const r = await it.next();
         if (r.done) return;
+        compressed += r.value.byteLength;
         yield r.value;
       }
     }
     const first = head.length > 0 ? Buffer.concat(head) : Buffer.alloc(0);
-    if (first[0] === 0x1f && first[1] === 0x8b) {
-      const gunzip = pipeline(Readable.from(all()), createGunzip(), () => {});
-      yield* gunzip;
-    } else {
-      yield* all();
+    const gzip = first[0] === 0x1f && first[1] === 0x8b;
+    const want = opts.compression ?? 'detect';
+    if (want !== 'detect' && gzip !== (want === 'gzip')) {
+      throw corrupt(
+        want === 'gzip'
+          ? 'the content is declared gzip-compressed but does not start with the gzip magic (1f 8b)'
+          : 'the content is declared an uncompressed tar but starts with the gzip magic',
+        { expected: want },
+      );
+    }
+    const out: AsyncIterable<Uint8Array> = gzip
+      ? pipeline(Readable.from(all()), createGunzip(), () => {})
+      : all();
+    let produced = 0;
+    for await (const chunk of out) {
+      produced += chunk.byteLength;
+      if (gzip && opts.maxRatio !== undefined && produced > RATIO_FLOOR) {
+        if (produced > opts.maxRatio * Math.max(compressed, 1)) {
+          throw archiveError(
+            'ARCHIVE_TOO_LARGE',
+            `the archive expands more than ${opts.maxRatio} times (${produced} bytes from ${compressed} compressed so far): a decompression bomb`,
+            'Do not unpack it. If the archive is genuine, raise the expansion limit (maxRatio / AIRLOCK_UNPACK_MAX_RATIO).',
+            { limit: 'ratio', maxRatio: opts.maxRatio, produced, compressed },
+          );
+        }
+      }
+      opts.onTarBytes?.(chunk);
+      yield chunk;
     }
   } finally {
     await it.return?.();
@@ -155,8 +203,9 @@ async function* tarBytes(src: AsyncIterable<Uint8Array> | string): AsyncGenerato
  */
 export async function* readMembers(
   src: AsyncIterable<Uint8Array> | string,
+  opts: ReadMembersOptions = {},
 ): AsyncGenerator<TarMember> {
-  const bytes = tarBytes(src);
+  const bytes = tarBytes(src, opts);
   const reader = new ByteReader(bytes[Symbol.asyncIterator]());
   let global = new Map<string, string>();
   let local = new Map<string, string>();
@@ -166,7 +215,11 @@ export async function* readMembers(
     for (;;) {
       const at = reader.offset;
       const block = await reader.read(BLOCK);
-      if (!block || isZeroBlock(block)) return;
+      if (!block || isZeroBlock(block)) {
+        // The rest (the second zero block, record padding) still counts for a digest of the stream.
+        if (opts.onTarBytes) while (!(await bytes.next()).done);
+        return;
+      }
       const h = decodeHeader(block);
       if (!h) throw corrupt('tar header checksum or field is invalid', { offset: at });
       const padded = h.size + ((BLOCK - (h.size % BLOCK)) % BLOCK);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, rename, rm, symlink } from 'node:fs/promises';
 import {
   accessSync,
   chmodSync,
@@ -376,7 +376,7 @@ export async function buildTarget(
   ctx.events({ type: 'target', target: target.name, state: 'running' });
   const clock = ctx.clock ?? systemClock;
   const started = clock.now();
-  const workDir = await mkdtemp(join(ctx.store.tmpDir, 'work-'));
+  const workDir = await ctx.store.ownedTempDir('work');
   try {
     const spec = await stage(ctx, target, plan, deps, workDir);
     const logs: ActionResult['logs'] = [];
@@ -402,9 +402,12 @@ export async function buildTarget(
       }).catch((err: unknown) => {
         throw stepLimitError(ctx, target, i, err);
       });
-      const stdout = await ctx.store.putBytes(run.stdout);
-      const stderr = await ctx.store.putBytes(run.stderr);
-      logs.push({ step: i, stdout: stdout.digest, stderr: stderr.digest });
+      // A failed step's own failure wins over a failure to save its logs (a full disk, say).
+      const saved = await saveLogs(ctx, run).catch((err: unknown) => {
+        if (run.exitCode === 0) throw err;
+        return err instanceof Error ? err : new Error(String(err));
+      });
+      if (!(saved instanceof Error)) logs.push({ step: i, ...saved });
       if (run.exitCode !== 0) {
         const tail = Buffer.concat([run.stdout, run.stderr])
           .toString('utf8')
@@ -416,14 +419,13 @@ export async function buildTarget(
           'STEP_FAILED',
           `target "${target.name}": step ${i + 1} of ${target.steps.length} (${command}) exited with status ${run.exitCode}${run.signal ? ` (${run.signal})` : ''}${tail ? `\n--- last lines of its output ---\n${tail}` : ' and printed nothing'}`,
           {
-            hint: `Fix the step in ${ctx.project.file} (targets.${target.name}.steps[${i}]); its full output is in the store: stdout blob ${stdout.digest}, stderr blob ${stderr.digest}. Remember the sandbox has no network and sees only declared sources.`,
+            hint: `Fix the step in ${ctx.project.file} (targets.${target.name}.steps[${i}]); ${saved instanceof Error ? `its full output could not be saved (${saved.message})` : `its full output is in the store: stdout blob ${saved.stdout}, stderr blob ${saved.stderr}`}. Remember the sandbox has no network and sees only declared sources.`,
             details: {
               target: target.name,
               step: i,
               exitCode: run.exitCode,
               signal: run.signal,
-              stdout: stdout.digest,
-              stderr: stderr.digest,
+              ...(saved instanceof Error ? { logsNotSaved: saved.message } : saved),
             },
           },
         );
@@ -787,6 +789,16 @@ async function collectOutputs(
   });
 }
 
+/** Stores a step's stdout and stderr; returns their digests. */
+async function saveLogs(
+  ctx: BuildContext,
+  run: { stdout: Uint8Array; stderr: Uint8Array },
+): Promise<{ stdout: Digest; stderr: Digest }> {
+  const stdout = await ctx.store.putBytes(run.stdout);
+  const stderr = await ctx.store.putBytes(run.stderr);
+  return { stdout: stdout.digest, stderr: stderr.digest };
+}
+
 /**
  * Moves freshly built outputs into the extracted-tree cache (used to stage
  * dependents), every file 0644 or 0755 and every directory 0755: whatever
@@ -938,11 +950,13 @@ async function tagArtifact(
   };
   const tag = tagFor(ctx.project.name, target.name);
   if (ctx.record === false) return { manifest, tag };
-  const current = await ctx.store.resolveTag(tag);
-  if (current?.digest === manifest.digest && (await ctx.store.has(manifest.digest)))
-    return { manifest, tag };
+  // The config and manifest are re-created (or found byte-for-byte intact) on
+  // every build, so a damaged copy never outlives the next build.
   await ctx.store.putBytes(docs.config);
   await ctx.store.putBytes(docs.manifest, { digest: manifest.digest, size: manifest.size });
+  const current = await ctx.store.resolveTag(tag);
+  if (current?.digest === manifest.digest) return { manifest, tag };
+  await ctx.store.verifiedPath(result.outputs.layer.digest);
   await ctx.store.setTag(tag, manifest);
   return { manifest, tag };
 }

@@ -4,6 +4,7 @@ import type { AirlockErrorCode } from '../pipeline/errors.js';
 /** The CLI's own code: a malformed command line (unknown flag, missing argument). */
 export type CliErrorCode = 'USAGE';
 import { sanitizeForTerminal } from './terminal.js';
+import { namedFault } from '../store/guard.js';
 
 /** Codes that mean the user asked for something malformed: exit 2, like a usage error. */
 const USAGE_CODES = new Set<AirlockErrorCode | CliErrorCode>([
@@ -22,7 +23,9 @@ const USAGE_CODES = new Set<AirlockErrorCode | CliErrorCode>([
  * The one place errors become user text. Known errors print their message and
  * hint; anything else is a bug and says so. Returns the exit status.
  */
-export function renderError(err: unknown, opts: { json: boolean }): number {
+export function renderError(thrown: unknown, opts: { json: boolean }): number {
+  // A full disk or a damaged database is the user's to fix, wherever it surfaced.
+  const err = namedFault(thrown) ?? thrown;
   if (isAirlockError(err)) {
     // 130 = 128 + SIGINT, as shells report an interrupted command.
     const status =

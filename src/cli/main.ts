@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { commandModules } from './commands/index.js';
 import { AirlockError } from '../core/errors.js';
 import { renderError } from './errors.js';
@@ -24,7 +24,11 @@ export function program(): Command {
     )
     .version('0.1.0')
     .option('--json', 'print machine-readable JSON instead of text')
-    .option('--store <dir>', 'store directory (default: $AIRLOCK_HOME or ~/.cache/airlock)')
+    .option(
+      '--store <dir>',
+      'store directory (default: $AIRLOCK_HOME or ~/.cache/airlock)',
+      nonEmptyPath,
+    )
     .option('--no-color', 'disable colour (NO_COLOR is honoured too)')
     .option('-v, --verbose', 'print debug detail')
     // Usage errors are rendered by renderError like every other error.
@@ -39,6 +43,7 @@ export function program(): Command {
 export async function main(argv: string[]): Promise<number> {
   const cli = program();
   try {
+    refuseUnknownCommand(cli, argv);
     await cli.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {
@@ -62,4 +67,38 @@ function commandPath(argv: string[]): string {
   if (i < 0) return '';
   const sub = args[i + 1];
   return args[i] === 'store' && sub && !sub.startsWith('-') ? `store ${sub} ` : `${args[i]} `;
+}
+
+/** `--store ''` would silently mean the current directory: refuse it. */
+function nonEmptyPath(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('the store directory must not be empty.');
+  return value;
+}
+
+// Global flags that take a value, so the word after them is not a command.
+const GLOBAL_VALUE_FLAGS = new Set(['--store']);
+
+/**
+ * Commander shows the top-level help for `airlock <unknown> --help` and exits 0;
+ * an unknown first word is a usage error whatever flags follow it.
+ */
+function refuseUnknownCommand(cli: Command, argv: string[]): void {
+  const args = argv.slice(2);
+  let word: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      word = args[i + 1];
+      break;
+    }
+    if (GLOBAL_VALUE_FLAGS.has(a)) i++;
+    else if (!a.startsWith('-')) {
+      word = a;
+      break;
+    }
+  }
+  if (word === undefined) return;
+  const known = cli.commands.flatMap((c) => [c.name(), ...c.aliases()]);
+  if (word === 'help' || known.includes(word)) return;
+  throw new CommanderError(2, 'commander.unknownCommand', `error: unknown command '${word}'`);
 }

@@ -491,3 +491,31 @@ targets:
     });
   });
 });
+
+describe('parseConfig on absurdly nested YAML', () => {
+  it.each([
+    [
+      'a 3,000-deep block list',
+      `${HEAD}  a:\n    sources: ["x"]\n    steps:\n      ${'- '.repeat(3000)}x\n`,
+    ],
+    ['a 3,000-deep flow list', `${HEAD}  a:\n    steps: ${'['.repeat(3000)}${']'.repeat(3000)}\n`],
+    [
+      'a 100-deep mapping',
+      `${HEAD}${Array.from({ length: 100 }, (_, i) => `${'  '.repeat(i + 1)}k${i}:`).join('\n')} v\n`,
+    ],
+  ])('reports %s as one config problem with its line, not a stack overflow', (_what, text) => {
+    const problems = problemsOf(text);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.message).toMatch(/nests (far )?deeper than 64 levels/);
+    expect(problems[0]!.message).not.toMatch(/call stack/);
+    expect(problems[0]!.line).toBeGreaterThan(3);
+  });
+
+  it('still reads a config nested a few levels deep', () => {
+    const { problems } = parseConfig(
+      `${HEAD}  a:\n    sources: ["x"]\n    steps: ["true"]\n    outputs: ["out/**"]\n`,
+      FILE,
+    );
+    expect(problems).toEqual([]);
+  });
+});

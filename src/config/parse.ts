@@ -1,5 +1,5 @@
 import { resolve as resolvePath, dirname } from 'node:path';
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
+import { LineCounter, Parser, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
 import type { YAMLMap } from 'yaml';
 import type { z } from 'zod';
 import { Locator, keyName } from './locate.js';
@@ -39,6 +39,22 @@ export function parseConfig(
 
 /** Like parseConfig, and also says whether the problems are YAML syntax errors. */
 export function analyzeConfig(text: string, file: string): ConfigAnalysis {
+  // The YAML composer recurses once per level: refuse absurd nesting before it runs.
+  const deep = deepestNesting(text);
+  if (deep.depth > MAX_NESTING) {
+    const lines = new LineCounter();
+    const doc = parseDocument('', { lineCounter: lines });
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1))
+      lines.addNewLine(i + 1);
+    const problems = new ProblemList(file, new Locator(doc, lines, text));
+    problems.addAt(
+      deep.offset,
+      '',
+      `the YAML nests ${deep.depth > MAX_NESTING * 4 ? 'far ' : ''}deeper than ${MAX_NESTING} levels`,
+      'airlock.yaml needs only a few levels of lists and mappings: flatten this value',
+    );
+    return { config: undefined, problems: problems.sorted(), syntax: true };
+  }
   const lines = new LineCounter();
   const doc = parseDocument(text, {
     keepSourceTokens: true,
@@ -555,4 +571,37 @@ function buildImage(image: NonNullable<ParsedProject['targets'][string]['image']
   if (image.workingDir !== undefined) out.workingDir = image.workingDir;
   if (image.exposedPorts !== undefined) out.exposedPorts = [...image.exposedPorts];
   return out;
+}
+
+/** Deeper than any real airlock.yaml needs, far below what would exhaust the stack. */
+const MAX_NESTING = 64;
+
+interface CstNode {
+  offset?: number;
+  value?: CstNode;
+  items?: { key?: CstNode | null; value?: CstNode | null }[];
+}
+
+/**
+ * The deepest nesting of lists and mappings in `text` and where it is,
+ * found from yaml's concrete syntax tree without recursion (its parser keeps
+ * its own stack, so this is safe on hostile input); stops counting past a limit.
+ */
+function deepestNesting(text: string): { depth: number; offset: number } {
+  let best = { depth: 0, offset: 0 };
+  for (const token of new Parser().parse(text)) {
+    const stack: [CstNode, number][] = [[token, 0]];
+    while (stack.length > 0) {
+      const [node, depth] = stack.pop()!;
+      if (depth > best.depth) best = { depth, offset: node.offset ?? 0 };
+      if (best.depth > MAX_NESTING * 4) return best;
+      if (Array.isArray(node.items)) {
+        for (const item of node.items) {
+          if (item.key) stack.push([item.key, depth + 1]);
+          if (item.value) stack.push([item.value, depth + 1]);
+        }
+      } else if (node.value && typeof node.value === 'object') stack.push([node.value, depth]);
+    }
+  }
+  return best;
 }

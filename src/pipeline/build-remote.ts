@@ -13,7 +13,9 @@ import type {
 } from '../registry/index.js';
 import type { PublicKeyInfo } from '../sign/index.js';
 import type { Store } from '../store/index.js';
+import type { StatCache } from '../hash/stat-cache.js';
 import type { RegistryUseCaseOptions } from './registry-context.js';
+import { rootTree, unpackLimits } from './image-roots.js';
 
 /**
  * The registry client is loaded only when a build really reaches a registry
@@ -68,6 +70,7 @@ export async function registryHooks(
   store: Store,
   opts: RemoteBuildOptions,
   events: EventSink,
+  statCache?: StatCache,
 ): Promise<{ imageRoots: ImageRoots; remoteCache?: RemoteCache }> {
   const client = clients(opts, events);
   const roots = new Map<string, Promise<{ digest: `sha256:${string}`; root: string }>>();
@@ -93,7 +96,11 @@ export async function registryHooks(
             ref.repository,
             ref.digest,
             store,
-            { events },
+            {
+              events,
+              limits: unpackLimits(opts.registry?.env ?? process.env),
+              ...(statCache ? { treeOf: (dir: string) => rootTree(dir, statCache) } : {}),
+            },
           );
           return { digest: got.digest, root: got.root };
         })();

@@ -33,12 +33,23 @@ export interface BuildReport {
 export async function runBuild(req: BuildRequest): Promise<BuildReport> {
   const open = await openWorkspace(req);
   try {
+    // A killed build's work directories go now, not an hour later at gc.
+    for (const dir of await open.store.removeDeadTempDirs()) {
+      req.events({
+        type: 'log',
+        level: 'debug',
+        message: `removed ${dir} of a build that is gone`,
+      });
+    }
     const order = planOrder(open.project, req.targets);
     const ctx = buildContext(open, req.events, {
       useCache: req.noCache !== true,
       ...(req.signal ? { signal: req.signal } : {}),
     });
-    Object.assign(ctx, await registryHooks(open.project, open.store, req, req.events)); // toolchain images, remote cache
+    Object.assign(
+      ctx,
+      await registryHooks(open.project, open.store, req, req.events, open.statCache),
+    ); // toolchain images, remote cache
     const summary = await buildGraph(ctx, order, req.jobs ?? defaultJobs());
     open.statCache.flush();
     throwIfFailed(summary, req.signal);

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { BuildRecords } from '../build/records.js';
+import type { BuildRecords } from '../build/records.js';
 import type { BuildContext } from '../build/executor.js';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -11,7 +11,8 @@ import {
 } from '../config/model.js';
 import { sha256 } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';
-import { StatCache } from '../hash/stat-cache.js';
+import type { StatCache } from '../hash/stat-cache.js';
+import { openBuildDbs, type BuildDbs } from './build-db.js';
 import { Store, defaultStoreRoot } from '../store/index.js';
 
 /** Where the use-cases find the project and the store. */
@@ -37,9 +38,14 @@ export interface OpenWorkspace {
 /** Loads the config and opens the store and the build databases. */
 export async function openWorkspace(ws: Workspace): Promise<OpenWorkspace> {
   const store = await Store.open(ws.store ?? defaultStoreRoot(), { events: ws.events });
-  const dbFile = join(store.root, 'airlock', 'v1', 'build.sqlite');
-  const statCache = StatCache.open(dbFile);
-  const records = new BuildRecords(dbFile);
+  let dbs: BuildDbs;
+  try {
+    dbs = openBuildDbs(store, ws.events);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  const { statCache, records } = dbs;
   let project: ProjectConfig;
   try {
     project = await loadConfigCached(ws.project, records);

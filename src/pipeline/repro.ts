@@ -69,7 +69,7 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     const order = planOrder(open.project, [req.target]);
     const target = open.project.targets.get(req.target)!;
     // Toolchain images resolve once for all three contexts; deps may use the remote cache.
-    const hooks = await registryHooks(open.project, open.store, req, req.events);
+    const hooks = await registryHooks(open.project, open.store, req, req.events, open.statCache);
     const sig = req.signal ? { signal: req.signal } : {};
     const depsCtx = { ...buildContext(open, req.events, sig), ...hooks };
     // Shared too: the memo, so a warning (no git, say) is given once, not three times.

@@ -4,8 +4,15 @@ import type { ActionResult } from '../build/action.js';
 import { BuildRecords } from '../build/records.js';
 import { digestHex, type Digest } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';
-import { StatCache } from '../hash/stat-cache.js';
-import { Store, defaultStoreRoot, type FsckReport, type GcReport } from '../store/index.js';
+import {
+  Store,
+  defaultStoreRoot,
+  type FsckProblem,
+  type FsckReport,
+  type GcReport,
+} from '../store/index.js';
+import { checkBuildDb, openBuildDbs } from './build-db.js';
+import { checkImageRoots } from './image-roots.js';
 
 function eventsOption(events: EventSink | undefined): { events?: EventSink } {
   return events === undefined ? {} : { events };
@@ -44,11 +51,32 @@ export async function runFsck(opts: {
   trustOf?: string | undefined;
   events?: EventSink | undefined;
 }): Promise<StoreFsckReport> {
-  const store = await Store.open(opts.store ?? defaultStoreRoot(), eventsOption(opts.events));
+  const repair = opts.repair ?? true;
+  const store = await Store.open(opts.store ?? defaultStoreRoot(), {
+    onDamage: repair ? 'repair' : 'report',
+    ...eventsOption(opts.events),
+  });
   try {
-    const report: StoreFsckReport = await store.fsck({ repair: opts.repair ?? true });
+    // With no space left, fsck only reports: a repair would need to write.
+    const canRepair = repair && !store.damage.some((d) => d.kind === 'store-full');
+    const report: StoreFsckReport = await store.fsck({ repair: canRepair });
+    const more: FsckProblem[] = [];
+    const db = checkBuildDb(store, canRepair);
+    if (db !== undefined) more.push(db);
+    if (db?.kind !== 'store-full' && (db === undefined || db.repaired)) {
+      const { statCache, records } = openBuildDbs(store, () => undefined);
+      try {
+        more.push(...(await checkImageRoots(store, statCache, canRepair)));
+        statCache.flush();
+      } finally {
+        statCache.close();
+        records.close();
+      }
+    }
+    report.problems.push(...more);
+    report.ok = report.problems.every((p) => p.severity !== 'error');
     if (opts.trustOf !== undefined) {
-      report.trust = await recheckTrust(store, opts.trustOf, opts.repair ?? true);
+      report.trust = await recheckTrust(store, opts.trustOf, canRepair);
       if (report.trust.failed.length > 0) report.ok = false;
     }
     return report;
@@ -150,9 +178,7 @@ export async function runGc(opts: {
     const rootsRemoved = await sweep('roots', liveRoots);
     let statEntriesPruned = 0;
     if (!opts.dryRun) {
-      const db = join(store.root, 'airlock', 'v1', 'build.sqlite');
-      const cache = StatCache.open(db);
-      const records = new BuildRecords(db);
+      const { statCache: cache, records } = openBuildDbs(store, () => undefined);
       try {
         statEntriesPruned = cache.prune();
         records.clearCaches(); // recomputed on the next build

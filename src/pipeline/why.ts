@@ -38,7 +38,13 @@ export async function runWhy(req: WhyRequest): Promise<WhyReport> {
     const ctx = {
       ...buildContext(open, req.events, { materialize: false }),
       imageRoots: (
-        await registryHooks(open.project, open.store, { noRemoteCache: true }, req.events)
+        await registryHooks(
+          open.project,
+          open.store,
+          { noRemoteCache: true },
+          req.events,
+          open.statCache,
+        )
       ).imageRoots,
     };
     const order = planOrder(open.project, [req.target]);

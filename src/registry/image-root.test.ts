@@ -1,10 +1,18 @@
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rawTar } from '../../test/helpers/archive.js';
 import { storeImage } from '../../test/helpers/rootfs.js';
+import { sha256, type AirlockEvent } from '../core/index.js';
 import { Store } from '../store/index.js';
 import { RegistryClient } from './client.js';
 import { ensureImageRoot, imageRootDir, readImageRoot, rebaseLinkTarget } from './image-root.js';
@@ -135,6 +143,105 @@ describe('ensureImageRoot', () => {
     );
     await expect(ensureImageRoot(offline, 'tools/x', m.digest, store)).rejects.toMatchObject({
       code: 'IMAGE_ROOT_UNSUPPORTED',
+    });
+  });
+
+  /** Stores an image whose layers and config diff_ids are given as they are, right or wrong. */
+  const rawImage = async (
+    layers: { bytes: Buffer; mediaType: string }[],
+    diffIds: string[],
+  ): Promise<`sha256:${string}`> => {
+    const descs = [];
+    for (const l of layers)
+      descs.push({ mediaType: l.mediaType, ...(await store.putBytes(l.bytes)) });
+    const cfg = await store.putBytes(
+      Buffer.from(JSON.stringify({ os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds } })),
+    );
+    const m = await store.putBytes(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg },
+          layers: descs,
+        }),
+      ),
+    );
+    return m.digest;
+  };
+  const GZ = 'application/vnd.oci.image.layer.v1.tar+gzip';
+  const TAR = 'application/vnd.oci.image.layer.v1.tar';
+
+  describe('when the image contradicts itself', () => {
+    it('refuses a layer whose uncompressed digest is not its diff_id, leaving no root', async () => {
+      const real = rawTar([{ name: 'a', content: 'a' }]);
+      const digest = await rawImage([{ bytes: real, mediaType: GZ }], [sha256('another tar')]);
+      await expect(ensureImageRoot(offline, 'tools/x', digest, store)).rejects.toMatchObject({
+        code: 'IMAGE_INVALID',
+        message: expect.stringMatching(/diff_ids\[0\]/),
+      });
+      expect(existsSync(imageRootDir(store.root, digest))).toBe(false);
+      expect(readdirSync(store.tmpDir).filter((n) => n.startsWith('root-'))).toEqual([]);
+    });
+
+    it('refuses a config that does not list one diff_id per layer', async () => {
+      const real = rawTar([{ name: 'a', content: 'a' }]);
+      const digest = await rawImage([{ bytes: real, mediaType: GZ }], []);
+      await expect(ensureImageRoot(offline, 'tools/x', digest, store)).rejects.toMatchObject({
+        code: 'IMAGE_INVALID',
+      });
+    });
+
+    it('refuses a plain tar labelled gzip', async () => {
+      const plain = rawTar([{ name: 'a', content: 'a' }], { plain: true });
+      const digest = await rawImage([{ bytes: plain, mediaType: GZ }], [sha256(plain)]);
+      await expect(ensureImageRoot(offline, 'tools/x', digest, store)).rejects.toMatchObject({
+        code: 'ARCHIVE_CORRUPT',
+        message: expect.stringMatching(/gzip magic/),
+      });
+    });
+
+    it('accepts the same plain tar labelled as a plain tar', async () => {
+      const plain = rawTar([{ name: 'a', content: 'a' }], { plain: true });
+      const digest = await rawImage([{ bytes: plain, mediaType: TAR }], [sha256(plain)]);
+      const root = await ensureImageRoot(offline, 'tools/x', digest, store);
+      expect(readFileSync(join(root.root, 'a'), 'utf8')).toBe('a');
+    });
+  });
+
+  describe('with a tree check (treeOf)', () => {
+    // A stand-in tree digest: the digest of every file's path and content.
+    const treeOf = async (rootfs: string): Promise<`sha256:${string}`> => {
+      const parts: string[] = [];
+      const walk = (rel: string): void => {
+        for (const e of readdirSync(join(rootfs, rel), { withFileTypes: true }).sort((a, b) =>
+          a.name < b.name ? -1 : 1,
+        )) {
+          const p = rel === '' ? e.name : `${rel}/${e.name}`;
+          if (e.isDirectory()) walk(p);
+          else if (e.isFile()) parts.push(`${p}\0${readFileSync(join(rootfs, p), 'utf8')}`);
+        }
+      };
+      walk('');
+      return Promise.resolve(sha256(parts.join('\n')));
+    };
+
+    it('records the tree, re-uses an intact root and unpacks an altered one again', async () => {
+      const image = await storeImage(store, [rawTar([{ name: 'bin/tool', content: 'good' }])]);
+      const first = await ensureImageRoot(offline, 'tools/x', image.digest, store, { treeOf });
+      expect((await readImageRoot(store.root, image.digest))?.tree).toBe(await treeOf(first.root));
+      const intact = await ensureImageRoot(offline, 'tools/x', image.digest, store, { treeOf });
+      expect(intact.cached).toBe(true);
+
+      writeFileSync(join(first.root, 'bin/tool'), 'evil');
+      const events: AirlockEvent[] = [];
+      const again = await ensureImageRoot(offline, 'tools/x', image.digest, store, {
+        treeOf,
+        events: (e) => events.push(e),
+      });
+      expect(again.cached).toBe(false);
+      expect(readFileSync(join(again.root, 'bin/tool'), 'utf8')).toBe('good');
+      expect(events.some((e) => e.type === 'log' && /was altered/.test(e.message))).toBe(true);
     });
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { extractTarGz } from '../archive/index.js';
+import { DEFAULT_EXTRACT_LIMITS, extractTarGz, type ExtractLimits } from '../archive/index.js';
 import {
   BLOCK,
   TYPE,
@@ -10,8 +10,8 @@ import {
   splitUstarPath,
   type HeaderFields,
 } from '../archive/tar-header.js';
-import { readMembers } from '../archive/tar-reader.js';
-import { digestHex, parseDigest, type Digest } from '../core/digest.js';
+import { readMembers, type ReadMembersOptions } from '../archive/tar-reader.js';
+import { DigestHasher, digestHex, isDigest, parseDigest, type Digest } from '../core/digest.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import { noEvents, type EventSink } from '../core/events.js';
 import { LAYER_MEDIA_TYPES, ociArch, parseManifest, type ImageManifest } from '../oci/index.js';
@@ -26,14 +26,17 @@ import { pullArtifact, type ContentStore } from './transfer.js';
  *     rootfs/      the image's layers extracted in order, OCI whiteouts applied,
  *                  absolute symlinks rebased to relative ones, no device nodes
  *     root.json    {"format":"airlock.image-root/v1","digest":"sha256:3f1c…",
- *                   "manifest":"sha256:…","layers":["sha256:…", …]}
+ *                   "manifest":"sha256:…","layers":["sha256:…", …],
+ *                   "tree":"sha256:…"}   tree: the Merkle digest of rootfs/ as
+ *                   unpacked; checked before each use, a mismatch re-unpacks
  *   <store>/tmp/root-5e2a…/   a root being built; renamed into place when whole
  *
  * A root directory that exists is complete (rename is the commit); the layers
- * it came from were verified by the store before extraction.
+ * it came from were verified by the store before extraction, each layer's
+ * uncompressed digest against the config's rootfs.diff_ids while unpacking.
  */
 
-export type ImageRootErrorCode = 'IMAGE_ROOT_UNSUPPORTED';
+export type ImageRootErrorCode = 'IMAGE_ROOT_UNSUPPORTED' | 'IMAGE_INVALID';
 
 export const IMAGE_ROOT_FORMAT = 'airlock.image-root/v1';
 
@@ -41,6 +44,27 @@ export const IMAGE_ROOT_FORMAT = 'airlock.image-root/v1';
 export interface ImageRootStore extends ContentStore {
   root: string;
   tmpDir: string;
+}
+
+/** Options of ensureImageRoot. */
+export interface ImageRootOptions {
+  events?: EventSink;
+  /** Limits against hostile layers (per layer); defaults to DEFAULT_EXTRACT_LIMITS. */
+  limits?: Partial<ExtractLimits>;
+  /**
+   * The tree digest of an unpacked rootfs (through a stat cache): recorded
+   * when unpacking, compared before each use; an altered root is unpacked again.
+   */
+  treeOf?: (rootfs: string) => Promise<Digest>;
+}
+
+/** The record of an unpacked root (root.json). */
+export interface ImageRootRecord {
+  format: string;
+  digest: Digest;
+  manifest: Digest;
+  layers: Digest[];
+  tree?: Digest;
 }
 
 /** An image root ready to be the sandbox root. */
@@ -139,14 +163,25 @@ export async function ensureImageRoot(
   repo: string,
   digest: Digest,
   store: ImageRootStore,
-  opts: { events?: EventSink } = {},
+  opts: ImageRootOptions = {},
 ): Promise<ImageRoot> {
   const events = opts.events ?? noEvents;
   parseDigest(digest, `${client.registry}/${repo}`);
   const reference = `${client.registry}/${repo}@${digest}`;
   const dir = imageRootDir(store.root, digest);
   const rootfs = join(dir, 'rootfs');
-  if (await exists(join(dir, 'root.json'))) return { digest, root: rootfs, cached: true };
+  if (await exists(join(dir, 'root.json'))) {
+    const record = await readImageRoot(store.root, digest).catch(() => undefined);
+    if (opts.treeOf === undefined) return { digest, root: rootfs, cached: true };
+    const tree = record?.tree !== undefined ? await opts.treeOf(rootfs) : undefined;
+    if (tree !== undefined && tree === record?.tree) return { digest, root: rootfs, cached: true };
+    events({
+      type: 'log',
+      level: 'warn',
+      message: `toolchain root ${dir} ${record?.tree === undefined ? 'has no recorded tree digest' : `was altered (its tree is ${tree}, not ${record.tree})`}; unpacking it again`,
+    });
+    await removeRoot(store, dir);
+  }
 
   const resolved = await resolveManifest(client, repo, digest, store, reference, events);
   for (const layer of resolved.manifest.layers) {
@@ -158,21 +193,38 @@ export async function ensureImageRoot(
       );
     }
   }
+  const diffIds = await configDiffIds(store, resolved.manifest, reference);
+  const limits = { ...DEFAULT_EXTRACT_LIMITS, ...opts.limits };
   const tmp = join(store.tmpDir, `root-${randomBytes(8).toString('hex')}`);
   try {
     await mkdir(join(tmp, 'rootfs'), { recursive: true });
-    for (const layer of resolved.manifest.layers) {
+    for (const [i, layer] of resolved.manifest.layers.entries()) {
       const path = await store.verifiedPath(layer.digest);
-      await extractTarGz(rebasedTar(path, events), join(tmp, 'rootfs'), {
-        applyWhiteouts: true,
-        events,
-      });
+      const hasher = new DigestHasher();
+      await extractTarGz(
+        rebasedTar(path, events, {
+          compression: layer.mediaType.endsWith('gzip') ? 'gzip' : 'tar',
+          maxRatio: limits.maxRatio,
+          onTarBytes: (chunk) => hasher.update(chunk),
+        }),
+        join(tmp, 'rootfs'),
+        { applyWhiteouts: true, events, limits },
+      );
+      const actual = hasher.digest();
+      if (actual !== diffIds[i]) {
+        throw invalidImage(
+          reference,
+          `layer ${i + 1} (${layer.digest}) unpacks to ${actual}, but the config's rootfs.diff_ids[${i}] says ${diffIds[i]!}`,
+          { layer: layer.digest, index: i, actual, expected: diffIds[i] },
+        );
+      }
     }
-    const record = {
+    const record: ImageRootRecord = {
       format: IMAGE_ROOT_FORMAT,
       digest,
       manifest: resolved.digest,
       layers: resolved.manifest.layers.map((l) => l.digest),
+      ...(opts.treeOf ? { tree: await opts.treeOf(join(tmp, 'rootfs')) } : {}),
     };
     await writeFile(join(tmp, 'root.json'), `${JSON.stringify(record)}\n`, { flag: 'wx' });
     await mkdir(join(dir, '..'), { recursive: true });
@@ -189,15 +241,69 @@ export async function ensureImageRoot(
   }
 }
 
+/** Moves an unpacked root out of the way (rename first, so no one sees it half-deleted), then deletes it. */
+export async function removeRoot(store: { tmpDir: string }, dir: string): Promise<void> {
+  const trash = join(store.tmpDir, `root-old-${randomBytes(8).toString('hex')}`);
+  try {
+    await rename(dir, trash);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw err;
+  }
+  await rm(trash, { recursive: true, force: true });
+}
+
+function invalidImage(
+  reference: string,
+  why: string,
+  details: Record<string, unknown>,
+): AirlockError<ImageRootErrorCode> {
+  return new AirlockError<ImageRootErrorCode>(
+    'IMAGE_INVALID',
+    `${reference}: the image contradicts itself: ${why}`,
+    {
+      hint: 'The image was built wrongly or altered: do not use it. Pin a digest of an image rebuilt by a trusted builder.',
+      details: { reference, ...details },
+    },
+  );
+}
+
+/** The config's rootfs.diff_ids, one digest per layer, or IMAGE_INVALID. */
+async function configDiffIds(
+  store: ContentStore,
+  manifest: ImageManifest,
+  reference: string,
+): Promise<Digest[]> {
+  let config: unknown;
+  try {
+    config = JSON.parse(Buffer.from(await store.getBytes(manifest.config.digest)).toString('utf8'));
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+  }
+  const ids = (config as { rootfs?: { diff_ids?: unknown } } | undefined)?.rootfs?.diff_ids;
+  if (
+    !Array.isArray(ids) ||
+    ids.length !== manifest.layers.length ||
+    !ids.every((d) => isDigest(d))
+  ) {
+    throw invalidImage(
+      reference,
+      `its config ${manifest.config.digest} does not list one rootfs.diff_ids digest per layer (${manifest.layers.length} layers)`,
+      { config: manifest.config.digest },
+    );
+  }
+  return ids;
+}
+
 /** Reads the record of an unpacked root, or undefined when there is none. */
 export async function readImageRoot(
   storeRoot: string,
   digest: Digest,
-): Promise<{ format: string; digest: Digest; manifest: Digest; layers: Digest[] } | undefined> {
+): Promise<ImageRootRecord | undefined> {
   try {
     return JSON.parse(
       await readFile(join(imageRootDir(storeRoot, digest), 'root.json'), 'utf8'),
-    ) as { format: string; digest: Digest; manifest: Digest; layers: Digest[] };
+    ) as ImageRootRecord;
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;
@@ -268,8 +374,12 @@ function encodeMember(h: {
  * nodes and fifos dropped with a warning; everything else is passed through
  * for the safe extractor to judge.
  */
-async function* rebasedTar(path: string, events: EventSink): AsyncGenerator<Buffer> {
-  for await (const m of readMembers(path)) {
+async function* rebasedTar(
+  path: string,
+  events: EventSink,
+  opts: ReadMembersOptions = {},
+): AsyncGenerator<Buffer> {
+  for await (const m of readMembers(path, opts)) {
     let linkname = m.linkname;
     if (m.typeflag === TYPE.symlink) linkname = rebaseLinkTarget(m.name, m.linkname);
     else if (m.typeflag === TYPE.hardlink) linkname = m.linkname.replace(/^\/+/, '');

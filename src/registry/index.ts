@@ -32,8 +32,15 @@ export {
   imageRootDir,
   readImageRoot,
   rebaseLinkTarget,
+  removeRoot,
 } from './image-root.js';
-export type { ImageRoot, ImageRootErrorCode, ImageRootStore } from './image-root.js';
+export type {
+  ImageRoot,
+  ImageRootErrorCode,
+  ImageRootOptions,
+  ImageRootRecord,
+  ImageRootStore,
+} from './image-root.js';
 export {
   ACTION_KEY_ANNOTATION,
   CACHE_ARTIFACT_TYPE,

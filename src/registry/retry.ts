@@ -1,20 +1,36 @@
 import { isAirlockError } from '../core/errors.js';
 
-/** Runs `fn` over `items` with at most `limit` calls in flight; results keep input order. */
+/**
+ * Runs `fn` over `items` with at most `limit` calls in flight; results keep
+ * input order. On the first failure no new item starts, `signal` (given to
+ * every call) is aborted so running siblings can stop early, and the
+ * rejection comes only after every started call has settled: nothing is
+ * still writing when the caller sees the error.
+ */
 export async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
-  fn: (item: T, index: number) => Promise<R>,
+  fn: (item: T, index: number, signal: AbortSignal) => Promise<R>,
 ): Promise<R[]> {
   const out = new Array<R>(items.length);
+  const abort = new AbortController();
+  let failure: { err: unknown } | undefined;
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (failure === undefined && next < items.length) {
       const i = next++;
-      out[i] = await fn(items[i]!, i);
+      try {
+        out[i] = await fn(items[i]!, i, abort.signal);
+      } catch (err) {
+        if (failure === undefined) {
+          failure = { err };
+          abort.abort(err);
+        }
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failure !== undefined) throw failure.err;
   return out;
 }
 

@@ -78,20 +78,48 @@ function asRegistryMismatch(err: unknown, reference: string): unknown {
   );
 }
 
-/** Regroups small network chunks into buffers of about `size` bytes (fewer write calls). */
-async function* coalesce(src: AsyncIterable<Uint8Array>, size: number): AsyncIterable<Uint8Array> {
+/**
+ * Regroups small network chunks into buffers of about `size` bytes (fewer
+ * write calls); an abort of `signal` ends it at once, even while the source
+ * is waiting for the network.
+ */
+async function* coalesce(
+  src: AsyncIterable<Uint8Array>,
+  size: number,
+  signal?: AbortSignal,
+): AsyncIterable<Uint8Array> {
+  const it = src[Symbol.asyncIterator]();
+  const aborted = signal === undefined ? undefined : abortPromise(signal);
   let parts: Uint8Array[] = [];
   let n = 0;
-  for await (const c of src) {
-    parts.push(c);
-    n += c.byteLength;
-    if (n >= size) {
-      yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
-      parts = [];
-      n = 0;
+  try {
+    for (;;) {
+      const r = aborted === undefined ? await it.next() : await Promise.race([it.next(), aborted]);
+      if (r.done) break;
+      const c = r.value;
+      parts.push(c);
+      n += c.byteLength;
+      if (n >= size) {
+        yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+        parts = [];
+        n = 0;
+      }
     }
+  } finally {
+    // Not awaited: a source stuck on the network must not hold up the abort.
+    it.return?.()?.catch(() => undefined);
   }
   if (n > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+}
+
+/** A promise that rejects with the signal's reason once it is aborted. */
+function abortPromise(signal: AbortSignal): Promise<never> {
+  const p = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason as Error);
+    else signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
+  p.catch(() => undefined); // observed by the race; never an unhandled rejection
+  return p;
 }
 
 /** Reads and strictly parses a manifest from the local store (the store verifies the bytes). */
@@ -196,7 +224,15 @@ async function pushTree(
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
   await mapLimit(unique, opts.concurrency ?? 4, async (b) => {
     counters.total++;
-    const how = await client.pushBlob(repo, storeSource(store, b));
+    let how: Awaited<ReturnType<RegistryClient['pushBlob']>>;
+    try {
+      how = await client.pushBlob(repo, storeSource(store, b));
+    } catch (err) {
+      // A local copy that no longer matches its digest is the cause, not the upload:
+      // verifying it says so (BLOB_CORRUPT, and quarantines it).
+      await store.verifiedPath(b.digest);
+      throw err;
+    }
     if (how === 'exists') counters.skipped++;
     else counters.transferred++;
   });
@@ -272,7 +308,7 @@ async function pullTree(
   const got = await client.getManifest(repo, ref);
   const { blobs, manifests } = childrenOf(got.manifest);
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
-  await mapLimit(unique, opts.concurrency ?? 4, async (b) => {
+  await mapLimit(unique, opts.concurrency ?? 4, async (b, _i, signal) => {
     counters.total++;
     if (await store.has(b.digest)) {
       counters.skipped++;
@@ -281,8 +317,12 @@ async function pullTree(
     // The store hashes while writing and rejects a mismatch before committing.
     const stream = client.blobStream(repo, b, { sinkVerifies: true });
     try {
-      await store.putStream(coalesce(stream, READ_CHUNK), { digest: b.digest, size: b.size });
+      await store.putStream(coalesce(stream, READ_CHUNK, signal), {
+        digest: b.digest,
+        size: b.size,
+      });
     } catch (err) {
+      if (signal.aborted && err === signal.reason) throw err;
       throw asRegistryMismatch(err, `${client.registry}/${repo}@${b.digest}`);
     }
     counters.transferred++;

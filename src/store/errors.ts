@@ -3,6 +3,11 @@ import { AirlockError, type ContentErrorCode } from '../core/index.js';
 export type StoreErrorCode =
   | 'STORE_NOT_WRITABLE'
   | 'STORE_FORMAT'
+  | 'STORE_NOT_A_STORE'
+  | 'STORE_UNSAFE'
+  | 'STORE_FULL'
+  | 'STORE_DAMAGED'
+  | 'INVALID_RETENTION'
   | 'BLOB_NOT_FOUND'
   | 'BLOB_CORRUPT'
   | 'DIGEST_MISMATCH'

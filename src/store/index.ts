@@ -3,7 +3,9 @@ export type { StoreErrorCode } from './errors.js';
 export { defaultStoreRoot, storePaths } from './layout.js';
 export type { StorePaths } from './layout.js';
 export { digestStrings } from './refs.js';
+export { asStoreFsError, isDamagedDb, isDiskFull, namedFault, storeFull } from './guard.js';
 export { Store, parseTagName } from './store.js';
+export type { BlobState } from './store.js';
 export type { StoreOpenOptions } from './store.js';
 export type {
   ActionCacheEntry,

@@ -16,13 +16,24 @@ import { digestHex, type Digest } from '../core/index.js';
  *     tmp/index-4c5d….json        index.json being written, renamed over index.json
  *     quarantine/sha256-9f86…0a08.1700000000000.3b1c
  *                                 blob that failed verification: <hex>.<ms of clock>.<random>
+ *     airlock/v1/store.json       {"format":"airlock.store/v1"}: the marker that this
+ *                                 directory is an Airlock store (written when it is
+ *                                 created in a new or empty directory, or adopted from
+ *                                 an OCI image layout)
  *     airlock/v1/meta.sqlite      SQLite (WAL): tables tags(name, descriptor, updated_at)
  *                                 and actions(key, result, created_at); user_version = 1
+ *     tmp/work-4711.8123456.4026531836-Xa9b2c/
+ *                                 a build's work directory: <owner pid>.<its start time in
+ *                                 clock ticks since boot, /proc/<pid>/stat field 22>.<pid
+ *                                 namespace inode>-<random> (see owner.ts)
  *
- * Files under tmp/ and quarantine/ never count as stored content.
+ * Files under tmp/ and quarantine/ never count as stored content. Every
+ * directory above is a real directory: a store whose blobs/, tmp/,
+ * quarantine/ or airlock/ is a symlink is refused, never followed.
  */
 
 export const META_SCHEMA_VERSION = 1;
+export const STORE_MARKER_FORMAT = 'airlock.store/v1';
 
 /** Every path of a store rooted at `root`, computed in one place. */
 export interface StorePaths {
@@ -34,6 +45,7 @@ export interface StorePaths {
   quarantine: string;
   metaDir: string;
   metaDb: string;
+  marker: string;
 }
 
 /** The paths of the v1 layout under `root` (made absolute). */
@@ -48,7 +60,23 @@ export function storePaths(root: string): StorePaths {
     quarantine: join(abs, 'quarantine'),
     metaDir: join(abs, 'airlock', 'v1'),
     metaDb: join(abs, 'airlock', 'v1', 'meta.sqlite'),
+    marker: join(abs, 'airlock', 'v1', 'store.json'),
   };
+}
+
+/**
+ * The store's own directories, parents first: each must be a real directory
+ * (never a symlink) before anything is written or deleted below it.
+ */
+export function storeDirs(paths: StorePaths): string[] {
+  return [
+    join(paths.root, 'blobs'),
+    paths.blobs,
+    paths.tmp,
+    paths.quarantine,
+    join(paths.root, 'airlock'),
+    paths.metaDir,
+  ];
 }
 
 /** The blob file of an already validated digest. */

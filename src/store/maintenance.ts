@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { constants as fsc, readFileSync } from 'node:fs';
+import { lstat, open, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   compareBytes,
@@ -14,7 +14,8 @@ import { blobFile, type StorePaths } from './layout.js';
 import type { MetaDb } from './meta.js';
 import { isOciDocument, type Descriptor } from '../oci/index.js';
 import { digestStrings, mayBeJson, strictReferences } from './refs.js';
-import type { Store } from './store.js';
+import { ownerIsAlive, ownerIsDead } from './owner.js';
+import type { BlobState, Store } from './store.js';
 import type { FsckProblem, FsckReport, GcReport } from './types.js';
 
 /** What fsck and gc need from a Store, handed over by the Store itself. */
@@ -26,13 +27,11 @@ export interface MaintenanceContext {
   events: EventSink;
   indexText(): string;
   rewriteIndex(): void;
-  inspectBlob(
-    digest: Digest,
-  ): Promise<
-    | { state: 'ok'; size: number }
-    | { state: 'missing' }
-    | { state: 'corrupt'; actual: Digest; size: number }
-  >;
+  inspectBlob(digest: Digest, repair: boolean): Promise<BlobState>;
+  /** False when the tags live only in memory (a report-only open of a damaged store). */
+  writable: boolean;
+  /** Damage the Store met while opening (meta.sqlite, index.json). */
+  damage: readonly FsckProblem[];
 }
 
 const HEX_NAME = /^[0-9a-f]{64}$/;
@@ -59,9 +58,9 @@ async function readJsonBlob(
   const path = blobFile(ctx.paths, digest);
   let first: number | undefined;
   try {
-    const st = await stat(path);
-    if (st.size > MAX_JSON_BYTES || st.size === 0) return undefined;
-    const fh = await open(path, 'r');
+    const st = await lstat(path);
+    if (!st.isFile() || st.size > MAX_JSON_BYTES || st.size === 0) return undefined;
+    const fh = await open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
     try {
       const head = Buffer.alloc(64);
       const { bytesRead } = await fh.read(head, 0, head.length, 0);
@@ -70,7 +69,7 @@ async function readJsonBlob(
       await fh.close();
     }
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ELOOP') return undefined;
     throw err;
   }
   if (first !== 0x7b && first !== 0x5b) return undefined; // '{' or '['
@@ -115,6 +114,7 @@ export async function runFsck(
   let bytesChecked = 0;
   let corrupt = 0;
 
+  problems.push(...ctx.damage);
   const names = await listDir(ctx.paths.blobs);
   for (const name of names) {
     const path = join(ctx.paths.blobs, name);
@@ -130,8 +130,23 @@ export async function runFsck(
       continue;
     }
     const digest: Digest = `sha256:${name}`;
-    const r = await ctx.inspectBlob(digest);
     blobsChecked++;
+    let r: BlobState;
+    try {
+      r = await ctx.inspectBlob(digest, repair);
+    } catch (err) {
+      // One unreadable blob (EIO, EACCES …) must not stop the check of the others.
+      corrupt++;
+      problems.push({
+        kind: 'unreadable-blob',
+        severity: 'error',
+        message: `blob ${digest} cannot be read (${errnoCode(err) ?? String(err)}); remove ${path} and fetch or build it again`,
+        digest,
+        path,
+        repaired: false,
+      });
+      continue;
+    }
     if (r.state === 'ok') {
       present.add(digest);
       bytesChecked += r.size;
@@ -145,6 +160,16 @@ export async function runFsck(
         digest,
         path,
         repaired: true,
+      });
+    } else if (r.state === 'odd') {
+      corrupt++;
+      problems.push({
+        kind: 'corrupt-blob',
+        severity: 'error',
+        message: `blob path ${path} holds ${r.found}, not a regular file${r.movedTo ? `; moved to ${r.movedTo}` : ''}`,
+        digest,
+        path,
+        repaired: r.movedTo !== undefined,
       });
     }
     ctx.events({
@@ -203,7 +228,20 @@ export async function runFsck(
   for (const row of sortRows(ctx.meta.listTags(), (r) => r.name)) {
     const desc = JSON.parse(row.descriptor) as Descriptor;
     mediaTypes.set(desc.digest, desc.mediaType);
-    await walk(desc.digest, `tag:${row.name}`);
+    const found = await walk(desc.digest, `tag:${row.name}`);
+    if (found.length > 0 && repair && ctx.writable) {
+      // An incomplete artifact is dropped: a build tags it again, a pull fetches it again.
+      ctx.meta.immediate(() => ctx.meta.deleteTag(row.name));
+      for (const p of found) p.repaired = true;
+      problems.push({
+        kind: 'damaged-artifact',
+        severity: 'cleanable',
+        message: `tag ${row.name} (${desc.digest}) was dropped: ${found.length} blob${found.length === 1 ? '' : 's'} of it ${found.length === 1 ? 'is' : 'are'} missing or corrupt (${found.map((p) => p.digest).join(', ')}); the next build of its target tags it again, or pull it again`,
+        digest: desc.digest,
+        from: `tag:${row.name}`,
+        repaired: true,
+      });
+    }
   }
   for (const row of sortRows(ctx.meta.listActions(), (r) => r.key)) {
     if (!isDigest(row.result)) continue;
@@ -217,15 +255,30 @@ export async function runFsck(
     }
   }
 
+  // Work directories of processes that are gone: removed at once, whatever their age.
+  const dead = repair ? await removeDeadOwned(ctx.paths.tmp) : await deadOwned(ctx.paths.tmp);
+  for (const path of dead) {
+    problems.push({
+      kind: 'dead-work-dir',
+      severity: 'cleanable',
+      message: `${path} belongs to a process that is gone`,
+      path,
+      repaired: repair,
+    });
+  }
+  const deadNames = new Set(dead.map((p) => p.slice(ctx.paths.tmp.length + 1)));
+
   // Temp files: harmless leftovers of interrupted writes, or writes in progress.
   let leftoverTmp = 0;
   const grace = opts.tmpGraceMs ?? DEFAULT_TMP_GRACE_MS;
   for (const name of await listDir(ctx.paths.tmp)) {
+    // A running build's work directory is neither a problem nor old, however long it runs.
+    if (deadNames.has(name) || ownerIsAlive(name)) continue;
     const path = join(ctx.paths.tmp, name);
     leftoverTmp++;
     let removed = false;
     if (repair) {
-      const st = await stat(path).catch(() => undefined);
+      const st = await lstat(path).catch(() => undefined);
       if (st !== undefined && st.mtimeMs < ctx.clock.now() - grace) {
         // Build work directories live here too: remove files and directories alike.
         await rm(path, { recursive: true, force: true }).catch(() => undefined);
@@ -245,7 +298,8 @@ export async function runFsck(
   try {
     indexText = readFileSync(ctx.paths.index, 'utf8');
   } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw err;
+    // A damaged index.json (a directory …) was reported when the store was opened.
+    if (errnoCode(err) !== 'ENOENT' && errnoCode(err) !== 'EISDIR') throw err;
   }
   if (indexText !== ctx.indexText()) {
     if (repair) ctx.rewriteIndex();
@@ -267,6 +321,25 @@ export async function runFsck(
     leftoverTmp,
     problems,
   };
+}
+
+/** The owned temp directories under `tmp` whose owner process is gone. */
+async function deadOwned(tmp: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of await listDir(tmp)) if (ownerIsDead(name)) out.push(join(tmp, name));
+  return out;
+}
+
+/** Removes the owned temp directories of dead processes (real directories only); returns them. */
+export async function removeDeadOwned(tmp: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const path of await deadOwned(tmp)) {
+    const st = await lstat(path).catch(() => undefined);
+    if (!st?.isDirectory()) continue;
+    await rm(path, { recursive: true, force: true });
+    removed.push(path);
+  }
+  return removed;
 }
 
 function sortSet(set: Set<Digest>): Digest[] {
@@ -328,7 +401,7 @@ export async function runGc(
       continue;
     }
     const path = join(ctx.paths.blobs, name);
-    const st = await stat(path).catch(() => undefined);
+    const st = await lstat(path).catch(() => undefined);
     if (st === undefined) continue;
     if (st.mtimeMs >= cutoff) {
       keptYoung++;
@@ -361,8 +434,9 @@ export async function runGc(
   let tmpFilesRemoved = 0;
   const tmpCutoff = Math.min(cutoff, now - DEFAULT_TMP_GRACE_MS);
   for (const name of await listDir(ctx.paths.tmp)) {
+    if (ownerIsAlive(name)) continue;
     const path = join(ctx.paths.tmp, name);
-    const st = await stat(path).catch(() => undefined);
+    const st = await lstat(path).catch(() => undefined);
     if (st === undefined || st.mtimeMs >= tmpCutoff) continue;
     if (!dryRun) await rm(path, { recursive: true, force: true }).catch(() => undefined);
     tmpFilesRemoved++;

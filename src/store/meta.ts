@@ -46,13 +46,25 @@ export class MetaDb {
 
   private readonly db: Database.Database;
 
-  constructor(readonly path: string) {
+  /** Opens (creating) the database; `check` runs SQLite's quick_check and throws SQLITE_CORRUPT on damage. */
+  constructor(
+    readonly path: string,
+    opts: { check?: boolean } = {},
+  ) {
     this.db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
     this.stmt = statementCache(this.db);
     try {
       this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       retryBusy(() => this.db.pragma('journal_mode = WAL'));
       this.db.pragma('synchronous = FULL');
+      if (opts.check === true) {
+        const result = this.db.pragma('quick_check', { simple: true });
+        if (result !== 'ok') {
+          throw Object.assign(new Error(`quick_check: ${String(result)}`), {
+            code: 'SQLITE_CORRUPT',
+          });
+        }
+      }
       this.migrate();
     } catch (err) {
       this.db.close();

@@ -1,12 +1,18 @@
-import { createReadStream, readFileSync } from 'node:fs';
+import {
+  constants as fsc,
+  createReadStream,
+  lstatSync,
+  readFileSync,
+  renameSync,
+  statfsSync,
+} from 'node:fs';
 import {
   link,
   lstat,
-  mkdir,
+  mkdtemp,
   open,
   readFile,
   rename,
-  stat,
   unlink,
   utimes,
   type FileHandle,
@@ -36,32 +42,50 @@ import {
   type Descriptor,
 } from '../oci/index.js';
 import { blobFile, storePaths, type StorePaths } from './layout.js';
-import { runFsck, runGc, type MaintenanceContext } from './maintenance.js';
+import {
+  asStoreFsError,
+  checkStoreDirs,
+  isDamagedDb,
+  isDiskFull,
+  notWritable,
+  prepareStore,
+  storeFull,
+} from './guard.js';
+import { removeDeadOwned, runFsck, runGc, type MaintenanceContext } from './maintenance.js';
+import { ownedPrefix } from './owner.js';
 import { MetaDb } from './meta.js';
 import { fsyncDirSync, randomSuffix, renderIndex, replaceFileSync } from './ocifiles.js';
-import type { ActionCacheEntry, Expect, FsckReport, GcReport } from './types.js';
+import type { ActionCacheEntry, Expect, FsckProblem, FsckReport, GcReport } from './types.js';
 
 export interface StoreOpenOptions {
   /** Time for blob mtimes, action entries and gc retention; defaults to the system clock. */
   clock?: Clock;
   /** Receives warnings (quarantined blobs) and fsck/gc progress. */
   events?: EventSink;
+  /**
+   * What to do when meta.sqlite or index.json is damaged: `throw` STORE_DAMAGED
+   * (default), `repair` (move the damaged file to quarantine/ and rebuild it
+   * from what survives), or `report` (work on an in-memory copy, write nothing).
+   * What was found is in `Store.damage`.
+   */
+  onDamage?: 'throw' | 'repair' | 'report';
 }
 
 const READ_CHUNK = 1 << 20;
 // A component of an OCI image-layout ref.name (image-layout spec, "ref" grammar).
 const REF_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
 const TAG_RE = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
-const NOT_WRITABLE_ERRNOS = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'ENOSPC']);
 // Filesystems without hard links: fall back to check-then-rename (still atomic).
 const NO_LINK_ERRNOS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS']);
+// A blob is opened without following a link, and without blocking on a fifo.
+const BLOB_OPEN_FLAGS = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
 
-function notWritable(path: string, err: unknown): AirlockError<StoreErrorCode> {
+function damaged(path: string, what: string, err?: unknown): AirlockError<StoreErrorCode> {
   return storeError(
-    'STORE_NOT_WRITABLE',
-    `the store at ${path} is not writable (${errnoCode(err) ?? String(err)})`,
-    `Make ${path} a writable directory (check its parents and permissions), or set AIRLOCK_HOME to a writable directory.`,
-    { path, errno: errnoCode(err) },
+    'STORE_DAMAGED',
+    `${path} ${what}`,
+    'Run `airlock store fsck`: it moves the damaged file to quarantine/, rebuilds it from what the store still holds and says what was lost.',
+    { path },
     err,
   );
 }
@@ -156,13 +180,23 @@ async function unlinkQuietly(path: string): Promise<void> {
 export class Store {
   readonly root: string;
   readonly tmpDir: string;
+  /** Damage met while opening (meta.sqlite, index.json), with what was done about it. */
+  readonly damage: FsckProblem[] = [];
   private readonly paths: StorePaths;
+  private readonly writesIndex: boolean;
   private readonly meta: MetaDb;
   private readonly clock: Clock;
   private readonly events: EventSink;
 
-  private constructor(paths: StorePaths, meta: MetaDb, clock: Clock, events: EventSink) {
+  private constructor(
+    paths: StorePaths,
+    meta: MetaDb,
+    clock: Clock,
+    events: EventSink,
+    writesIndex: boolean,
+  ) {
     this.paths = paths;
+    this.writesIndex = writesIndex;
     this.root = paths.root;
     this.tmpDir = paths.tmp;
     this.meta = meta;
@@ -171,41 +205,56 @@ export class Store {
   }
 
   /**
-   * Opens (creating if needed) the store at `root`; throws STORE_NOT_WRITABLE
-   * when the layout cannot be created or written, STORE_FORMAT for a foreign layout.
+   * Opens the store at `root`, creating it in a new or empty directory;
+   * throws STORE_NOT_A_STORE for any other non-empty directory, STORE_UNSAFE
+   * when one of its directories is a symlink, STORE_NOT_WRITABLE / STORE_FULL
+   * when it cannot be written, STORE_FORMAT for a foreign layout version and
+   * (unless `onDamage` says otherwise) STORE_DAMAGED for a damaged meta.sqlite.
    */
   static async open(root: string, opts: StoreOpenOptions = {}): Promise<Store> {
+    if (root.trim() === '') {
+      throw storeError(
+        'STORE_NOT_A_STORE',
+        'the store directory is an empty string',
+        'Pass a directory with --store or AIRLOCK_HOME, or leave both unset for ~/.cache/airlock.',
+        { path: root },
+      );
+    }
     const paths = storePaths(root);
     try {
-      for (const dir of [paths.blobs, paths.tmp, paths.quarantine, paths.metaDir]) {
-        await mkdir(dir, { recursive: true });
-      }
+      await prepareStore(paths);
       const probe = join(paths.tmp, `probe-${randomSuffix()}`);
       await (await open(probe, 'wx')).close();
       await unlink(probe);
+      await ensureOciLayout(paths);
     } catch (err) {
-      if (NOT_WRITABLE_ERRNOS.has(errnoCode(err) ?? '')) throw notWritable(paths.root, err);
-      throw err;
+      // Name the very path that failed (tmp/ made immutable, say) when the error knows it.
+      const at = (err as { path?: unknown }).path;
+      throw asStoreFsError(
+        typeof at === 'string' && at.startsWith(paths.root) ? at : paths.root,
+        err,
+      );
     }
-    await ensureOciLayout(paths);
-    let meta: MetaDb;
+    const onDamage = opts.onDamage ?? 'throw';
+    const clock = opts.clock ?? systemClock;
+    const events = opts.events ?? noEvents;
+    const damage: FsckProblem[] = [];
+    const meta = openMeta(paths, onDamage, clock, damage);
+    const store = new Store(
+      paths,
+      meta,
+      clock,
+      events,
+      onDamage !== 'report' && damage.every((d) => d.repaired),
+    );
+    store.damage.push(...damage);
     try {
-      meta = new MetaDb(paths.metaDb);
-    } catch (err) {
-      if (isAirlockError(err)) throw err;
-      const code = errnoCode(err) ?? '';
-      if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY')) {
-        throw notWritable(paths.metaDb, err);
-      }
-      throw err;
-    }
-    const store = new Store(paths, meta, opts.clock ?? systemClock, opts.events ?? noEvents);
-    try {
-      store.reconcileIndex();
+      store.reconcileIndex(onDamage);
     } catch (err) {
       meta.close();
-      throw err;
+      throw asStoreFsError(paths.index, err);
     }
+    for (const p of store.damage) events({ type: 'log', level: 'warn', message: p.message });
     return store;
   }
 
@@ -219,12 +268,17 @@ export class Store {
     const want = parseExpect(expect);
     const digest = sha256(data);
     checkExpect(want, digest, data.byteLength);
-    // Already stored (the digest is known before writing): refresh its age for
-    // gc and skip the temp file and fsync, as the commit path would end up doing.
-    const existing = await stat(blobFile(this.paths, digest)).catch(() => undefined);
+    // Already stored (the digest is known before writing) and byte-for-byte the
+    // same: refresh its age for gc and skip the temp file and fsync. A stored
+    // copy that differs is corrupt: quarantined, and written again below.
+    const path = blobFile(this.paths, digest);
+    const existing = await lstat(path).catch(() => undefined);
     if (existing?.isFile() && existing.size === data.byteLength) {
-      await this.touch(digest);
-      return { digest, size: data.byteLength };
+      if (await sameContent(path, data)) {
+        await this.touch(digest);
+        return { digest, size: data.byteLength };
+      }
+      await this.inspectBlob(digest);
     }
     return this.writeBlob(async (fh, hasher) => {
       hasher.update(data);
@@ -259,10 +313,10 @@ export class Store {
     return this.putBytes(Buffer.from(canonicalJson(value), 'utf8'));
   }
 
-  /** True when a blob file for `digest` is present (not verified). */
+  /** True when a blob file for `digest` is present (not verified; a link is no blob). */
   async has(digest: Digest): Promise<boolean> {
     try {
-      return (await stat(this.blobPath(digest))).isFile();
+      return (await lstat(this.blobPath(digest))).isFile();
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return false;
       throw err;
@@ -325,20 +379,28 @@ export class Store {
     if (!(await this.has(desc.digest))) throw blobNotFound(desc.digest, this.blobPath(desc.digest));
     await this.touch(desc.digest);
     const now = this.clock.now();
-    this.meta.immediate(() => {
-      this.meta.upsertTag(tag, canonicalJson(desc), now);
-      replaceFileSync(this.paths, this.paths.index, renderIndex(this.meta.listTags()));
-    });
+    try {
+      this.meta.immediate(() => {
+        this.meta.upsertTag(tag, canonicalJson(desc), now);
+        replaceFileSync(this.paths, this.paths.index, renderIndex(this.meta.listTags()));
+      });
+    } catch (err) {
+      throw asStoreFsError(this.paths.index, err);
+    }
   }
 
   /** Removes tag `name`; TAG_NOT_FOUND when it does not exist. */
   async deleteTag(name: string): Promise<void> {
     const tag = parseTagName(name);
     await Promise.resolve();
-    this.meta.immediate(() => {
-      if (!this.meta.deleteTag(tag)) throw tagNotFound(tag);
-      replaceFileSync(this.paths, this.paths.index, renderIndex(this.meta.listTags()));
-    });
+    try {
+      this.meta.immediate(() => {
+        if (!this.meta.deleteTag(tag)) throw tagNotFound(tag);
+        replaceFileSync(this.paths, this.paths.index, renderIndex(this.meta.listTags()));
+      });
+    } catch (err) {
+      throw asStoreFsError(this.paths.index, err);
+    }
   }
 
   /** The descriptor tag `name` points at, or undefined. */
@@ -400,7 +462,11 @@ export class Store {
     const r = parseDigest(result, 'action result');
     if (!(await this.has(r))) throw blobNotFound(r, this.blobPath(r));
     await this.touch(r);
-    this.meta.putAction(k, r, this.clock.now());
+    try {
+      this.meta.putAction(k, r, this.clock.now());
+    } catch (err) {
+      throw asStoreFsError(this.paths.metaDb, err);
+    }
   }
 
   /** Forgets the cache entry of `key` (no error when there is none). */
@@ -409,14 +475,53 @@ export class Store {
     return Promise.resolve();
   }
 
+  /**
+   * Creates a temp directory under tmp/ whose name records this process (pid
+   * and start time), so that once it dies the directory can be removed at once.
+   */
+  async ownedTempDir(prefix = 'work'): Promise<string> {
+    try {
+      return await mkdtemp(join(this.paths.tmp, ownedPrefix(prefix)));
+    } catch (err) {
+      throw asStoreFsError(this.paths.tmp, err);
+    }
+  }
+
+  /** Removes the owned temp directories of processes that are gone; returns their paths. */
+  async removeDeadTempDirs(): Promise<string[]> {
+    await checkStoreDirs(this.paths);
+    return removeDeadOwned(this.paths.tmp);
+  }
+
   /** Checks every blob, reference and temp file; see FsckReport. */
   async fsck(opts: { repair?: boolean; tmpGraceMs?: number } = {}): Promise<FsckReport> {
+    await checkStoreDirs(this.paths);
     return runFsck(this.context(), opts);
   }
 
   /** Deletes blobs unreachable from tags and young action entries; see GcReport. */
   async gc(opts: { retentionMs: number; dryRun?: boolean }): Promise<GcReport> {
+    if (!Number.isFinite(opts.retentionMs) || opts.retentionMs < 0) {
+      throw storeError(
+        'INVALID_RETENTION',
+        `gc retention ${String(opts.retentionMs)} ms is not a non-negative number`,
+        'Pass a retention of zero or more (days on the command line, e.g. --retention-days 14).',
+        { retentionMs: opts.retentionMs },
+      );
+    }
+    await checkStoreDirs(this.paths);
     return runGc(this.context(), opts);
+  }
+
+  /**
+   * Moves a damaged database file of the store (and its -wal/-shm files) into
+   * quarantine/ so it is kept for inspection, and returns its new path.
+   */
+  quarantineFile(path: string): string {
+    if (!path.startsWith(`${this.paths.metaDir}/`)) {
+      throw new Error(`quarantineFile: ${path} is not under ${this.paths.metaDir}`);
+    }
+    return setAsideSync(this.paths, path, this.clock);
   }
 
   /** Closes the metadata database; the Store must not be used afterwards. */
@@ -436,27 +541,31 @@ export class Store {
         this.meta.immediate(() =>
           replaceFileSync(this.paths, this.paths.index, renderIndex(this.meta.listTags())),
         ),
-      inspectBlob: (digest) => this.inspectBlob(digest),
+      inspectBlob: (digest, repair) => this.inspectBlob(digest, repair),
+      damage: this.damage,
+      writable: this.writesIndex,
     };
   }
 
-  /** Hashes a blob file, quarantining it on mismatch; never throws BLOB_CORRUPT. */
-  private async inspectBlob(
-    digest: Digest,
-  ): Promise<
-    | { state: 'ok'; size: number }
-    | { state: 'missing' }
-    | { state: 'corrupt'; actual: Digest; size: number }
-  > {
+  /**
+   * Hashes a blob file, quarantining it on mismatch; never throws BLOB_CORRUPT.
+   * Anything at a blob path that is not a regular file (a symlink, a
+   * directory, a fifo) is `odd`, and moved to quarantine/ unless `repair` is false.
+   */
+  private async inspectBlob(digest: Digest, repair = true): Promise<BlobState> {
     const path = blobFile(this.paths, digest);
     let fh: FileHandle;
     try {
-      fh = await open(path, 'r');
+      const st = await lstat(path);
+      if (!st.isFile()) return await this.oddBlob(digest, path, repair);
+      fh = await open(path, BLOB_OPEN_FLAGS);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return { state: 'missing' };
+      if (errnoCode(err) === 'ELOOP') return this.oddBlob(digest, path, repair);
       throw err;
     }
     try {
+      if (!(await fh.stat()).isFile()) return await this.oddBlob(digest, path, repair);
       const actual = await hashHandle(fh);
       if (actual.digest === digest) return { state: 'ok', size: actual.size };
       try {
@@ -470,13 +579,59 @@ export class Store {
     }
   }
 
+  /** A blob path holding something other than a regular file, moved aside when `repair`. */
+  private async oddBlob(digest: Digest, path: string, repair: boolean): Promise<BlobState> {
+    const st = await lstat(path).catch(() => undefined);
+    if (st === undefined) return { state: 'missing' };
+    const found = st.isSymbolicLink()
+      ? 'a symlink'
+      : st.isDirectory()
+        ? 'a directory'
+        : 'not a regular file';
+    if (!repair) return { state: 'odd', found };
+    const target = this.quarantineName(digest);
+    // rename moves the entry itself: a link is moved, never the file it points at.
+    await rename(path, target);
+    fsyncDirSync(this.paths.blobs);
+    this.events({
+      type: 'log',
+      level: 'warn',
+      message: `blob ${digest} was ${found}, not a regular file; moved to ${target}`,
+    });
+    return { state: 'odd', found, movedTo: target };
+  }
+
+  private quarantineName(digest: Digest): string {
+    return join(
+      this.paths.quarantine,
+      `sha256-${digestHex(digest)}.${this.clock.now()}.${randomSuffix().slice(0, 4)}`,
+    );
+  }
+
   private async openBlob(digest: Digest, path: string): Promise<FileHandle> {
+    let fh: FileHandle;
     try {
-      return await open(path, 'r');
+      fh = await open(path, BLOB_OPEN_FLAGS);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') throw blobNotFound(digest, path);
-      throw err;
+      if (errnoCode(err) !== 'ELOOP') throw err;
+      throw await this.oddBlobError(digest, path);
     }
+    if ((await fh.stat()).isFile()) return fh;
+    await fh.close();
+    throw await this.oddBlobError(digest, path);
+  }
+
+  /** Quarantines a non-file at a blob path and returns the BLOB_CORRUPT to throw. */
+  private async oddBlobError(digest: Digest, path: string): Promise<AirlockError<StoreErrorCode>> {
+    const r = await this.oddBlob(digest, path, true);
+    if (r.state !== 'odd') return blobNotFound(digest, path);
+    return storeError(
+      'BLOB_CORRUPT',
+      `blob ${digest} is corrupt: its path holds ${r.found}, not a regular file`,
+      'It was moved to quarantine/; fetch or build the content again, and run `airlock store fsck` to check the rest of the store.',
+      { digest, path, found: r.found, ...(r.movedTo ? { quarantinePath: r.movedTo } : {}) },
+    );
   }
 
   /**
@@ -490,10 +645,7 @@ export class Store {
     actual: Digest,
   ): Promise<never> {
     const read = await fh.stat();
-    const target = join(
-      this.paths.quarantine,
-      `sha256-${digestHex(digest)}.${this.clock.now()}.${randomSuffix().slice(0, 4)}`,
-    );
+    const target = this.quarantineName(digest);
     let moved = false;
     try {
       const current = await lstat(path);
@@ -542,8 +694,7 @@ export class Store {
     try {
       fh = await open(tmp, 'wx', 0o644);
     } catch (err) {
-      if (NOT_WRITABLE_ERRNOS.has(errnoCode(err) ?? '')) throw notWritable(this.paths.tmp, err);
-      throw err;
+      throw asStoreFsError(this.paths.tmp, err, want.size);
     }
     let open_ = true;
     try {
@@ -560,6 +711,9 @@ export class Store {
       open_ = false;
       await this.commit(tmp, digest, size);
       return { digest, size };
+    } catch (err) {
+      // The source's own errors pass through; a full disk is named as such.
+      throw isDiskFull(err) ? storeFull(this.paths.tmp, err, want.size) : err;
     } finally {
       if (open_) await fh.close().catch(() => undefined);
       await unlinkQuietly(tmp);
@@ -576,8 +730,12 @@ export class Store {
       } catch (err) {
         const code = errnoCode(err) ?? '';
         if (code === 'EEXIST') {
-          const existing = await stat(final).catch(() => undefined);
+          const existing = await lstat(final).catch(() => undefined);
           if (existing === undefined && attempt < 3) continue; // removed meanwhile: link again
+          if (existing !== undefined && !existing.isFile() && attempt < 3) {
+            await this.oddBlob(digest, final, true); // a link or directory is no blob
+            continue;
+          }
           if (existing !== undefined && existing.size === size) {
             await this.touch(digest);
             return;
@@ -600,19 +758,49 @@ export class Store {
     fsyncDirSync(this.paths.blobs);
   }
 
-  /** Makes index.json match the tag table (adopting the tags of a layout written by other tools). */
-  private reconcileIndex(): void {
-    this.meta.immediate(() => {
-      let current: string | undefined;
-      try {
-        current = readFileSync(this.paths.index, 'utf8');
-      } catch (err) {
-        if (errnoCode(err) !== 'ENOENT') throw err;
+  /**
+   * Makes index.json match the tag table (adopting the tags of a layout
+   * written by other tools, or of a meta.sqlite that was rebuilt); an
+   * index.json that is not a regular file is damage, handled per `onDamage`.
+   */
+  private reconcileIndex(onDamage: 'throw' | 'repair' | 'report'): void {
+    const index = this.paths.index;
+    let current: string | undefined;
+    const st = lstatOrUndefinedSync(index);
+    if (st !== undefined && !st.isFile()) {
+      const found = st.isSymbolicLink()
+        ? 'a symlink'
+        : st.isDirectory()
+          ? 'a directory'
+          : 'not a regular file';
+      if (onDamage === 'throw') throw damaged(index, `is ${found}, not the store's index file`);
+      let movedTo: string | undefined;
+      if (onDamage === 'repair') {
+        movedTo = join(
+          this.paths.quarantine,
+          `index.json.${this.clock.now()}.${randomSuffix().slice(0, 4)}`,
+        );
+        renameSync(index, movedTo);
       }
+      this.damage.push({
+        kind: 'index-damaged',
+        severity: 'error',
+        message: `${index} was ${found}${movedTo ? `; moved to ${movedTo} and rewritten from the tag table` : ''}`,
+        path: index,
+        repaired: movedTo !== undefined,
+      });
+    } else if (st !== undefined) {
+      current = readFileSync(index, 'utf8');
+    }
+    if (!this.writesIndex) {
+      if (this.meta.path === ':memory:' && current !== undefined) this.adoptIndex(current);
+      return;
+    }
+    this.meta.immediate(() => {
       const rows = this.meta.listTags();
       if (rows.length === 0 && current !== undefined) this.adoptIndex(current);
       const wanted = renderIndex(this.meta.listTags());
-      if (current !== wanted) replaceFileSync(this.paths, this.paths.index, wanted);
+      if (current !== wanted) replaceFileSync(this.paths, index, wanted);
     });
   }
 
@@ -652,6 +840,23 @@ function tagNotFound(name: string): AirlockError<StoreErrorCode> {
     'List the tags with `airlock status`, or build and tag the artifact first.',
     { name },
   );
+}
+
+/** True when the regular file at `path` holds exactly `data` (false when unreadable). */
+async function sameContent(path: string, data: Uint8Array): Promise<boolean> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, BLOB_OPEN_FLAGS);
+  } catch {
+    return false;
+  }
+  try {
+    return Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(await fh.readFile());
+  } catch {
+    return false;
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Streams a file handle through sha256 from the start. */
@@ -711,5 +916,104 @@ async function ensureOciLayout(paths: StorePaths): Promise<void> {
       'Point AIRLOCK_HOME at an empty directory or an OCI image layout 1.0.0.',
       { path: paths.ociLayout, version, supported: OCI_LAYOUT_VERSION },
     );
+  }
+}
+
+/** What fsck learns about one blob path. */
+export type BlobState =
+  | { state: 'ok'; size: number }
+  | { state: 'missing' }
+  | { state: 'corrupt'; actual: Digest; size: number }
+  | { state: 'odd'; found: string; movedTo?: string };
+
+function lstatOrUndefinedSync(path: string): ReturnType<typeof lstatSync> | undefined {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** True when the file system holding `path` has no block left for this user. */
+function noSpaceLeft(path: string): boolean {
+  try {
+    return statfsSync(path).bavail === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Moves a damaged file (and its SQLite -wal/-shm companions) into quarantine/; returns where. */
+function setAsideSync(paths: StorePaths, file: string, clock: Clock): string {
+  const name = file.slice(file.lastIndexOf('/') + 1);
+  const target = join(paths.quarantine, `${name}.${clock.now()}.${randomSuffix().slice(0, 4)}`);
+  renameSync(file, target);
+  for (const suffix of ['-wal', '-shm']) {
+    try {
+      renameSync(`${file}${suffix}`, `${target}${suffix}`);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
+  }
+  return target;
+}
+
+/**
+ * Opens meta.sqlite. A file SQLite cannot read is, per `onDamage`: an error,
+ * set aside and recreated (tags come back from index.json; action-cache
+ * entries are lost, which costs only rebuilds), or replaced by an empty
+ * in-memory database so that a report-only fsck can go on.
+ */
+function openMeta(
+  paths: StorePaths,
+  onDamage: 'throw' | 'repair' | 'report',
+  clock: Clock,
+  damage: FsckProblem[],
+): MetaDb {
+  try {
+    return new MetaDb(paths.metaDb, { check: onDamage !== 'throw' });
+  } catch (err) {
+    if (isAirlockError(err)) throw err;
+    const code = errnoCode(err) ?? '';
+    if (/^SQLITE_(IOERR|FULL)/.test(code) && noSpaceLeft(paths.root)) {
+      // SQLite needs a little space even to read (its -shm file): with none, fsck still reports.
+      if (onDamage === 'throw') throw storeFull(paths.metaDb, err);
+      damage.push({
+        kind: 'store-full',
+        severity: 'error',
+        message: `the file system of ${paths.root} has no space left, so ${paths.metaDb} cannot be opened: tags are read from index.json and nothing is repaired; free space and run fsck again`,
+        path: paths.root,
+        repaired: false,
+      });
+      return new MetaDb(':memory:');
+    }
+    if (!isDamagedDb(err)) {
+      if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY')) {
+        throw notWritable(paths.metaDb, err);
+      }
+      throw asStoreFsError(paths.metaDb, err);
+    }
+    const why = `is not a readable SQLite database (${code})`;
+    if (onDamage === 'throw') throw damaged(paths.metaDb, why, err);
+    if (onDamage === 'report') {
+      damage.push({
+        kind: 'meta-damaged',
+        severity: 'error',
+        message: `${paths.metaDb} ${why}; tags are read from index.json for this check`,
+        path: paths.metaDb,
+        repaired: false,
+      });
+      return new MetaDb(':memory:');
+    }
+    const kept = setAsideSync(paths, paths.metaDb, clock);
+    damage.push({
+      kind: 'meta-damaged',
+      severity: 'error',
+      message: `${paths.metaDb} ${why}; moved to ${kept} and recreated: tags restored from index.json, every action-cache entry lost (the next builds recreate them)`,
+      path: paths.metaDb,
+      repaired: true,
+    });
+    return new MetaDb(paths.metaDb);
   }
 }

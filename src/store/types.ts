@@ -21,7 +21,15 @@ export type FsckProblemKind =
   | 'dangling-action'
   | 'stray-file'
   | 'leftover-tmp'
-  | 'index-out-of-sync';
+  | 'index-out-of-sync'
+  | 'index-damaged'
+  | 'meta-damaged'
+  | 'build-db-damaged'
+  | 'unreadable-blob'
+  | 'damaged-artifact'
+  | 'damaged-root'
+  | 'dead-work-dir'
+  | 'store-full';
 
 /** One thing fsck found; `cleanable` problems never hide or corrupt content. */
 export interface FsckProblem {

@@ -16,10 +16,11 @@ export interface CliResult {
 /** Runs the compiled CLI (built by `npm test`'s setup) and captures everything. */
 export function airlock(
   args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): CliResult {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     cwd: opts.cwd ?? REPO,
+    ...(opts.timeoutMs === undefined ? {} : { timeout: opts.timeoutMs, killSignal: 'SIGKILL' }),
     env: { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env },
     encoding: 'utf8',
     maxBuffer: 64 << 20,

@@ -11,6 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { packTarGz, type PackEntry } from '../../src/archive/index.js';
 import { sha256, type Digest } from '../../src/core/index.js';
 import type { Descriptor } from '../../src/oci/index.js';
@@ -95,6 +96,7 @@ export function writeRoot(dir: string, entries: readonly PackEntry[]): string {
 }
 
 const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+const PLAIN_LAYER = 'application/vnd.oci.image.layer.v1.tar';
 const CONFIG = 'application/vnd.oci.image.config.v1+json';
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
@@ -110,9 +112,11 @@ export async function storeImage(
   const diffIds: Digest[] = [];
   for (const layer of layers) {
     if (Buffer.isBuffer(layer)) {
+      // A raw layer: gzip or plain tar, labelled as what it is; its diff_id is the tar's digest.
+      const gzip = layer[0] === 0x1f && layer[1] === 0x8b;
       const put = await store.putBytes(layer);
-      diffIds.push(put.digest);
-      descs.push({ mediaType: LAYER, digest: put.digest, size: put.size });
+      diffIds.push(gzip ? sha256(gunzipSync(layer)) : put.digest);
+      descs.push({ mediaType: gzip ? LAYER : PLAIN_LAYER, digest: put.digest, size: put.size });
       continue;
     }
     const packed = packTarGz(layer, { mtime: 0, level: 1 });

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { GlobalOptions } from '../main.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -57,7 +57,7 @@ export function register(cli: Command): void {
     .option(
       '--retention-days <n>',
       'keep action-cache entries younger than this many days',
-      (v) => Number.parseFloat(v),
+      retentionDays,
       14,
     )
     .option('-n, --dry-run', 'report what would be deleted, delete nothing')
@@ -76,4 +76,15 @@ export function register(cli: Command): void {
         );
       }
     });
+}
+
+/** A non-negative number of days: `-1` would expire every entry and `abc` every blob. */
+function retentionDays(value: string): number {
+  const days = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isFinite(days) || days < 0) {
+    throw new InvalidArgumentError(
+      `"${value}" is not a number of days; give a non-negative number such as 14 or 0.5.`,
+    );
+  }
+  return days;
 }
