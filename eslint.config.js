@@ -19,7 +19,7 @@ const mayImport = {
   store: ['core', 'oci'],
   registry: ['core', 'oci', 'archive'],
   config: ['core', 'registry'],
-  build: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store'],
+  builder: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store'],
   pipeline: [
     'core',
     'oci',
@@ -31,7 +31,7 @@ const mayImport = {
     'store',
     'registry',
     'config',
-    'build',
+    'builder',
   ],
   cli: [
     'core',
@@ -44,7 +44,7 @@ const mayImport = {
     'store',
     'registry',
     'config',
-    'build',
+    'builder',
     'pipeline',
   ],
 };

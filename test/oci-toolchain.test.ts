@@ -5,8 +5,8 @@ import { appendFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BuildRecord } from '../src/build/action.js';
-import { BuildRecords } from '../src/build/records.js';
+import type { BuildRecord } from '../src/builder/action.js';
+import { BuildRecords } from '../src/builder/records.js';
 import type { AirlockEvent } from '../src/core/index.js';
 import { registryHooks } from '../src/pipeline/build-remote.js';
 import { runBuild } from '../src/pipeline/build.js';

@@ -8,7 +8,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packTarGz } from '../src/archive/pack.js';
-import { RESULT_FORMAT, type ActionResult } from '../src/build/action.js';
+import { RESULT_FORMAT, type ActionResult } from '../src/builder/action.js';
 import { treeDigest } from '../src/core/tree.js';
 import { isAirlockError, type AirlockEvent, type Digest } from '../src/core/index.js';
 import { runBuild, type BuildReport } from '../src/pipeline/build.js';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BuildRecords } from '../build/records.js';
+import { BuildRecords } from '../builder/records.js';
 import { errnoCode } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import { StatCache } from '../hash/stat-cache.js';

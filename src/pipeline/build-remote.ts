@@ -1,4 +1,4 @@
-import type { ImageRoots, RemoteCache } from '../build/executor.js';
+import type { ImageRoots, RemoteCache } from '../builder/executor.js';
 import { readFile, realpath } from 'node:fs/promises';
 import type { ProjectConfig, RemoteCacheConfig } from '../config/model.js';
 import type { Digest } from '../core/digest.js';

@@ -1,5 +1,5 @@
-import { buildGraph, defaultJobs, throwIfFailed } from '../build/scheduler.js';
-import { describeOrigin, type TargetBuild } from '../build/executor.js';
+import { buildGraph, defaultJobs, throwIfFailed } from '../builder/scheduler.js';
+import { describeOrigin, type TargetBuild } from '../builder/executor.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';

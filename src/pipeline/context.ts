@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { BuildRecords } from '../build/records.js';
-import type { BuildContext } from '../build/executor.js';
+import type { BuildRecords } from '../builder/records.js';
+import type { BuildContext } from '../builder/executor.js';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {

@@ -4,16 +4,16 @@ import { copyFile, mkdir, mkdtemp, readlink, rm, symlink, writeFile } from 'node
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { readTarGz } from '../archive/index.js';
-import { describeDifference, diffTrees, type TreeDifference } from '../build/compare.js';
-import type { ActionResult } from '../build/action.js';
+import { describeDifference, diffTrees, type TreeDifference } from '../builder/compare.js';
+import type { ActionResult } from '../builder/action.js';
 import {
   buildTarget,
   describeOrigin,
   planAction,
   type RemoteCache,
   type TargetBuild,
-} from '../build/executor.js';
-import { buildGraph, defaultJobs, throwIfFailed } from '../build/scheduler.js';
+} from '../builder/executor.js';
+import { buildGraph, defaultJobs, throwIfFailed } from '../builder/scheduler.js';
 import { planOrder } from '../config/plan.js';
 import type { Digest } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';

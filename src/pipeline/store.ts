@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ActionResult } from '../build/action.js';
-import { BuildRecords } from '../build/records.js';
+import type { ActionResult } from '../builder/action.js';
+import { BuildRecords } from '../builder/records.js';
 import { digestHex, type Digest } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';
 import {

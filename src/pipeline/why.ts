@@ -3,8 +3,8 @@ import {
   type ActionChange,
   type ActionResult,
   type BuildRecord,
-} from '../build/action.js';
-import { describeOrigin, planAction, type TargetBuild } from '../build/executor.js';
+} from '../builder/action.js';
+import { describeOrigin, planAction, type TargetBuild } from '../builder/executor.js';
 import { planOrder } from '../config/plan.js';
 import type { Digest } from '../core/digest.js';
 import { registryHooks } from './build-remote.js';

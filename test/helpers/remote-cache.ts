@@ -7,7 +7,7 @@ import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { packTarGz, type PackEntry } from '../../src/archive/pack.js';
-import { RESULT_FORMAT, type ActionResult } from '../../src/build/action.js';
+import { RESULT_FORMAT, type ActionResult } from '../../src/builder/action.js';
 import { canonicalJson } from '../../src/core/canonical.js';
 import { sha256, type Digest } from '../../src/core/digest.js';
 import { treeDigest } from '../../src/core/tree.js';
