@@ -2,6 +2,9 @@ import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import type { TargetConfig } from '../config/index.js';
+import { sourceDateEpochOf } from '../config/index.js';
+import type { BuildContext } from './context.js';
 
 const run = promisify(execFile);
 
@@ -80,4 +83,35 @@ async function readHead(root: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+/** SOURCE_DATE_EPOCH: declared override, else the last git commit touching the sources, else a fixed default. */
+export async function sourceDateEpochFor(ctx: BuildContext, target: TargetConfig): Promise<number> {
+  const declared = sourceDateEpochOf(ctx.project, target);
+  if (declared !== undefined) return declared;
+  const root = ctx.project.root;
+  ctx.memo.head ??= gitHead(root);
+  const head = await ctx.memo.head;
+  const pathspecs = [
+    ...target.sources.map((s) => `:(glob)${s}`),
+    ...target.exclude.map((s) => `:(glob,exclude)${s}`),
+  ];
+  if (head) {
+    const key = `${head}\0${pathspecs.join('\0')}`;
+    const cached = ctx.records.sde(key);
+    if (cached !== undefined) return cached;
+    const fromGit = await gitSourceDateEpoch(root, pathspecs);
+    if (fromGit !== undefined) {
+      ctx.records.setSde(key, fromGit);
+      return fromGit;
+    }
+  }
+  if (!ctx.memo.warnedNoGit) {
+    ctx.memo.warnedNoGit = true;
+    ctx.events({
+      type: 'log',
+      level: 'warn',
+      message: `no git commit touches the sources of "${target.name}" (not a git repository, or uncommitted); SOURCE_DATE_EPOCH defaults to ${DEFAULT_SOURCE_DATE_EPOCH} (1980-01-01). Commit the sources or set sourceDateEpoch in airlock.yaml.`,
+    });
+  }
+  return DEFAULT_SOURCE_DATE_EPOCH;
 }

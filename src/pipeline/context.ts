@@ -73,7 +73,18 @@ export function buildContext(
   open: OpenWorkspace,
   events: EventSink,
   opts: Partial<
-    Pick<BuildContext, 'useCache' | 'materialize' | 'sourceRoot' | 'variant' | 'record' | 'signal'>
+    Pick<
+      BuildContext,
+      | 'useCache'
+      | 'materialize'
+      | 'sourceRoot'
+      | 'variant'
+      | 'record'
+      | 'signal'
+      | 'runner'
+      | 'packer'
+      | 'afterBuild'
+    >
   > = {},
 ): BuildContext {
   return {
@@ -88,6 +99,9 @@ export function buildContext(
     ...(opts.variant ? { variant: opts.variant } : {}),
     ...(opts.record !== undefined ? { record: opts.record } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.runner ? { runner: opts.runner } : {}),
+    ...(opts.packer ? { packer: opts.packer } : {}),
+    ...(opts.afterBuild ? { afterBuild: opts.afterBuild } : {}),
     memo: { tools: new Map() },
   };
 }

@@ -182,7 +182,8 @@ export class Store {
   readonly tmpDir: string;
   /** Damage met while opening (meta.sqlite, index.json), with what was done about it. */
   readonly damage: FsckProblem[] = [];
-  private readonly paths: StorePaths;
+  /** Every path of this store (storePaths in layout.ts): the only place paths under the root come from. */
+  readonly paths: StorePaths;
   private readonly writesIndex: boolean;
   private readonly meta: MetaDb;
   private readonly clock: Clock;
