@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig, type ProjectConfig } from '../config/index.js';
+import type { Digest } from '../core/digest.js';
 import { AirlockError } from '../core/errors.js';
 import type { AirlockEvent } from '../core/events.js';
 import { StatCache } from '../hash/stat-cache.js';
@@ -29,10 +30,21 @@ import { BuildRecords } from './records.js';
 class FakeRunner implements SandboxRunner {
   readonly specs: SandboxSpec[] = [];
   fail?: Error;
+  /** When set, every step prints this and exits with this status. */
+  script?: { stdout: string; stderr: string; exitCode: number };
 
   run(spec: SandboxSpec): Promise<SandboxResult> {
     this.specs.push(spec);
     if (this.fail !== undefined) return Promise.reject(this.fail);
+    if (this.script) {
+      return Promise.resolve({
+        exitCode: this.script.exitCode,
+        signal: null,
+        stdout: Buffer.from(this.script.stdout),
+        stderr: Buffer.from(this.script.stderr),
+        durationMs: 0,
+      });
+    }
     const [verb, a = '', ...rest] = spec.command.split(' ');
     const ok = (): SandboxResult => ({
       exitCode: 0,
@@ -242,6 +254,20 @@ describe('buildTarget with an injected sandbox runner', () => {
       expect((err as Error).message).toContain('compiler exploded');
       expect(hooked).toEqual([]);
       expect(existsSync(join(project.root, 'never.txt'))).toBe(false);
+    });
+
+    it('names log blobs in its hint that hold everything the step printed, stdout too', async () => {
+      // A step that explains its failure on stdout (make, tsc, most test runners).
+      runner.script = { stdout: 'reason on stdout\n', stderr: 'note on stderr\n', exitCode: 5 };
+      const err = (await build('lib').catch((e: unknown) => e)) as AirlockError;
+      expect(err.code).toBe('STEP_FAILED');
+      const named = [...(err.hint ?? '').matchAll(/(sha256:[0-9a-f]{64})/g)].map((m) => m[1]!);
+      expect(named).toHaveLength(2);
+      const logs = (await Promise.all(named.map((d) => store.getBytes(d as Digest))))
+        .map((b) => b.toString('utf8'))
+        .join('');
+      expect(logs).toContain('reason on stdout');
+      expect(logs).toContain('note on stderr');
     });
 
     it('turns a sandbox timeout into STEP_TIMEOUT naming the limit to raise', async () => {
