@@ -8,4 +8,6 @@ export type BuildErrorCode =
   | 'TOOLCHAIN_IMAGE_UNAVAILABLE'
   | 'STEP_TIMEOUT'
   | 'STEP_LOG_LIMIT'
-  | 'OUTPUT_TOO_LARGE';
+  | 'OUTPUT_TOO_LARGE'
+  /** `why --against` names no recorded build of the target. */
+  | 'BUILD_NOT_FOUND';

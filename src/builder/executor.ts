@@ -137,7 +137,7 @@ async function finish(
 ): Promise<TargetBuild> {
   const { cached, resultDigest, result, origin } = got;
   const tagged = await tagArtifact(ctx, target, result, action.sourceDateEpoch);
-  await remember(ctx, target, record);
+  await remember(ctx, target, record, { result: resultDigest, artifact: tagged.manifest.digest });
   const build: TargetBuild = {
     target: target.name,
     key: record.key,

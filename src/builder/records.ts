@@ -1,26 +1,125 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { statementCache } from '../store/sqlite.js';
 import type { Digest } from '../core/digest.js';
+import { STAT_CACHE_TABLE } from '../hash/stat-cache.js';
+import { storeError } from '../store/index.js';
+import { hasTable, migrateSchema, statementCache, type SchemaStep } from '../store/sqlite.js';
 
 /*
- * Build bookkeeping, format v1, beside the stat cache in one SQLite file:
+ * Build bookkeeping beside the stat cache in one SQLite file, schema version
+ * BUILD_DB_MIGRATIONS.length (PRAGMA user_version):
  *
  *   <store>/airlock/v1/build.sqlite
- *     last_build2(root TEXT, target TEXT, key TEXT, record TEXT, PRIMARY KEY (root, target))
- *       key: the action key; record: digest of a BuildRecord blob in the store (for `airlock why`)
+ *     files(path, sig, digest, size, hashed_ns)      the stat cache (hash/stat-cache.ts)
+ *     builds(id INTEGER PRIMARY KEY AUTOINCREMENT, root TEXT, target TEXT, key TEXT,
+ *            record TEXT, result TEXT, artifact TEXT, source_commit TEXT, created_at INTEGER)
+ *       append-only build history: one row per recorded build whose action key or
+ *       source commit differs from the target's previous row. key: the action key
+ *       (NULL only in rows carried over from before keys were kept); record: digest of
+ *       a BuildRecord blob (for `airlock why`); result: the ActionResult digest;
+ *       artifact: the manifest digest it was tagged with; source_commit: git HEAD of the
+ *       project, when it is a git work tree; created_at: ms since the epoch.
+ *       Indexed by (root, target, id), key, artifact and source_commit.
  *     sde(key TEXT PRIMARY KEY, epoch INTEGER)
  *       key: "<HEAD commit>\0<pathspecs>" → SOURCE_DATE_EPOCH from git log
  *     config(key TEXT PRIMARY KEY, json TEXT)
- *       key: digest of (config path, its bytes, config format) → the validated
- *       model, so a no-op build need not load the YAML parser and schema
+ *       key: digest of (config path, its bytes, config format, Airlock version) → the
+ *       validated model, so a no-op build need not load the YAML parser and schema
  *     action_origin(key TEXT PRIMARY KEY, result TEXT, repository TEXT, signer TEXT, envelope BLOB)
  *       where the action-cache entry key → result came from when it was restored
  *       from a remote cache: the repository, the signer's key id (or "any" when
  *       trust was `any`) and the signature envelope, so fsck can re-check it. No
  *       row, or a row for another result: the entry was built on this machine.
+ *
+ * Before versions were kept (user_version 0) the file held last_build(root,
+ * target, record) and later last_build2(root, target, key, record): the latest
+ * build per target only. Migration 1 carries those rows into builds.
  */
+
+/**
+ * The schema of build.sqlite, one step per version (the index is the version
+ * a step starts from). A new version appends a step; released steps are never
+ * edited; each has a test that opens a database of the version before.
+ */
+export const BUILD_DB_MIGRATIONS: readonly SchemaStep[] = [
+  // 0 → 1: every table; the last-build tables of unversioned files become the history.
+  (db) => {
+    db.exec(
+      `${STAT_CACHE_TABLE};` +
+        'CREATE TABLE IF NOT EXISTS sde (key TEXT PRIMARY KEY, epoch INTEGER NOT NULL);' +
+        'CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, json TEXT NOT NULL);' +
+        'CREATE TABLE IF NOT EXISTS action_origin (key TEXT PRIMARY KEY, result TEXT NOT NULL, repository TEXT NOT NULL, signer TEXT NOT NULL, envelope BLOB);' +
+        'CREATE TABLE builds (id INTEGER PRIMARY KEY AUTOINCREMENT, root TEXT NOT NULL, target TEXT NOT NULL, key TEXT, record TEXT NOT NULL, result TEXT, artifact TEXT, source_commit TEXT, created_at INTEGER NOT NULL);' +
+        'CREATE INDEX builds_by_target ON builds (root, target, id);' +
+        'CREATE INDEX builds_by_key ON builds (key);' +
+        'CREATE INDEX builds_by_artifact ON builds (artifact);' +
+        'CREATE INDEX builds_by_commit ON builds (source_commit);',
+    );
+    if (hasTable(db, 'last_build')) {
+      db.exec(
+        'INSERT INTO builds (root, target, key, record, created_at) SELECT root, target, NULL, record, 0 FROM last_build ' +
+          "WHERE NOT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'last_build2');" +
+          'DROP TABLE last_build;',
+      );
+    }
+    if (hasTable(db, 'last_build2')) {
+      db.exec(
+        'INSERT INTO builds (root, target, key, record, created_at) SELECT root, target, key, record, 0 FROM last_build2;' +
+          'DROP TABLE last_build2;',
+      );
+    }
+  },
+];
+
+/** One build in the history. */
+export interface BuildHistoryEntry {
+  /** Increases with every build recorded in this store. */
+  id: number;
+  /** The project directory. */
+  root: string;
+  target: string;
+  /** The action key (absent only for builds carried over from before keys were kept). */
+  key?: Digest;
+  /** The BuildRecord blob: action and input tree. */
+  record: Digest;
+  /** The ActionResult blob. */
+  result?: Digest;
+  /** The manifest digest of the artifact it tagged. */
+  artifact?: Digest;
+  /** git HEAD of the project when it was built. */
+  sourceCommit?: string;
+  /** ms since the epoch, from the build's clock (0 for carried-over builds). */
+  createdAt: number;
+}
+
+interface BuildRow {
+  id: number;
+  root: string;
+  target: string;
+  key: string | null;
+  record: string;
+  result: string | null;
+  artifact: string | null;
+  source_commit: string | null;
+  created_at: number;
+}
+
+const BUILD_COLUMNS = 'id, root, target, key, record, result, artifact, source_commit, created_at';
+
+function entryOf(r: BuildRow): BuildHistoryEntry {
+  return {
+    id: r.id,
+    root: r.root,
+    target: r.target,
+    ...(r.key !== null ? { key: r.key as Digest } : {}),
+    record: r.record as Digest,
+    ...(r.result !== null ? { result: r.result as Digest } : {}),
+    ...(r.artifact !== null ? { artifact: r.artifact as Digest } : {}),
+    ...(r.source_commit !== null ? { sourceCommit: r.source_commit } : {}),
+    createdAt: r.created_at,
+  };
+}
 
 /** Where a remote action-cache entry came from. */
 export interface ActionOrigin {
@@ -40,28 +139,104 @@ export class BuildRecords {
     mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.stmt = statementCache(this.db);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 10000');
-    this.db.exec(
-      'CREATE TABLE IF NOT EXISTS last_build2 (root TEXT NOT NULL, target TEXT NOT NULL, key TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (root, target));' +
-        'CREATE TABLE IF NOT EXISTS sde (key TEXT PRIMARY KEY, epoch INTEGER NOT NULL);' +
-        'CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, json TEXT NOT NULL);' +
-        'CREATE TABLE IF NOT EXISTS action_origin (key TEXT PRIMARY KEY, result TEXT NOT NULL, repository TEXT NOT NULL, signer TEXT NOT NULL, envelope BLOB);',
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('busy_timeout = 10000');
+      migrateSchema(this.db, BUILD_DB_MIGRATIONS, (version, supported) => {
+        throw storeError(
+          'STORE_FORMAT',
+          `build database ${file} has schema version ${version}; this Airlock reads ${supported}`,
+          'Upgrade Airlock, or point AIRLOCK_HOME at a different store.',
+          { path: file, version, supported },
+        );
+      });
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+  }
+
+  /** The latest build of a target of the project at `root`: its action key and BuildRecord blob. */
+  lastBuild(root: string, target: string): BuildHistoryEntry | undefined {
+    const row = this.stmt(
+      `SELECT ${BUILD_COLUMNS} FROM builds WHERE root = ? AND target = ? ORDER BY id DESC LIMIT 1`,
+    ).get(root, target) as BuildRow | undefined;
+    return row && entryOf(row);
+  }
+
+  /**
+   * Appends a build to the history, unless the target's latest build has the
+   * same action key and source commit (a no-op build adds nothing).
+   */
+  appendBuild(build: Omit<BuildHistoryEntry, 'id'>): void {
+    const last = this.lastBuild(build.root, build.target);
+    if (
+      last !== undefined &&
+      last.key === build.key &&
+      last.sourceCommit === build.sourceCommit &&
+      last.artifact === build.artifact
+    )
+      return;
+    this.stmt(
+      'INSERT INTO builds (root, target, key, record, result, artifact, source_commit, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(
+      build.root,
+      build.target,
+      build.key ?? null,
+      build.record,
+      build.result ?? null,
+      build.artifact ?? null,
+      build.sourceCommit ?? null,
+      build.createdAt,
     );
   }
 
-  /** The last build of a target of the project at `root`: its action key and BuildRecord blob. */
-  lastBuild(root: string, target: string): { key: Digest; record: Digest } | undefined {
-    return this.stmt('SELECT key, record FROM last_build2 WHERE root = ? AND target = ?').get(
-      root,
-      target,
-    ) as { key: Digest; record: Digest } | undefined;
+  /**
+   * The latest build of a target whose artifact digest, action key or source
+   * commit (a full commit id, or a prefix of at least 7 hex digits) is `against`.
+   */
+  findBuild(root: string, target: string, against: string): BuildHistoryEntry | undefined {
+    const commitPrefix = /^[0-9a-f]{7,40}$/.test(against) ? `${against}%` : undefined;
+    const row = this.stmt(
+      `SELECT ${BUILD_COLUMNS} FROM builds WHERE root = ? AND target = ? AND (artifact = ? OR key = ? OR source_commit LIKE ?) ORDER BY id DESC LIMIT 1`,
+    ).get(root, target, against, against, commitPrefix ?? '\0') as BuildRow | undefined;
+    return row && entryOf(row);
   }
 
-  setLastBuild(root: string, target: string, key: Digest, record: Digest): void {
-    this.stmt(
-      'INSERT OR REPLACE INTO last_build2 (root, target, key, record) VALUES (?, ?, ?, ?)',
-    ).run(root, target, key, record);
+  /** Every recorded build that produced the artifact (manifest digest) or result `digest`, newest first. */
+  buildsOf(digest: Digest): BuildHistoryEntry[] {
+    return (
+      this.stmt(
+        `SELECT ${BUILD_COLUMNS} FROM builds WHERE artifact = ? OR result = ? ORDER BY id DESC`,
+      ).all(digest, digest) as BuildRow[]
+    ).map(entryOf);
+  }
+
+  /** The history of a target, newest first. */
+  history(root: string, target: string): BuildHistoryEntry[] {
+    return (
+      this.stmt(
+        `SELECT ${BUILD_COLUMNS} FROM builds WHERE root = ? AND target = ? ORDER BY id DESC`,
+      ).all(root, target) as BuildRow[]
+    ).map(entryOf);
+  }
+
+  /**
+   * gc's retention for the history: forgets builds recorded before `cutoff`
+   * (ms) except the latest of each target (`dryRun`: only counts them);
+   * returns how many and the BuildRecord blobs of the builds kept, which gc keeps.
+   */
+  pruneBuilds(cutoff: number, dryRun = false): { kept: Digest[]; removed: number } {
+    const old = 'created_at < ? AND id NOT IN (SELECT MAX(id) FROM builds GROUP BY root, target)';
+    const removed = dryRun
+      ? (this.stmt(`SELECT COUNT(*) AS n FROM builds WHERE ${old}`).get(cutoff) as { n: number }).n
+      : this.stmt(`DELETE FROM builds WHERE ${old}`).run(cutoff).changes;
+    const kept = (
+      this.stmt(`SELECT DISTINCT record FROM builds WHERE NOT (${old})`).all(cutoff) as {
+        record: Digest;
+      }[]
+    ).map((r) => r.record);
+    return { kept, removed };
   }
 
   sde(key: string): number | undefined {

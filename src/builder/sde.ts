@@ -39,6 +39,7 @@ export async function gitSourceDateEpoch(
 /** The current HEAD commit of the git work tree at `root`, or undefined. */
 export async function gitHead(root: string): Promise<string | undefined> {
   const fast = await readHead(root);
+  if (fast === null) return undefined;
   if (fast) return fast;
   try {
     const { stdout } = await run('git', ['rev-parse', '--verify', '-q', 'HEAD'], { cwd: root });
@@ -53,9 +54,10 @@ const SHA = /^[0-9a-f]{40}$/;
 /**
  * HEAD read straight from `.git` (plain repositories with loose or packed
  * refs), which saves spawning git on every build; undefined for anything
- * unusual (worktrees, reftable, detached oddities) so the caller asks git.
+ * unusual (worktrees, reftable, detached oddities) so the caller asks git;
+ * null when no directory from `root` up holds a `.git` (not a work tree).
  */
-async function readHead(root: string): Promise<string | undefined> {
+async function readHead(root: string): Promise<string | null | undefined> {
   try {
     let dir = resolve(root);
     for (;;) {
@@ -77,7 +79,7 @@ async function readHead(root: string): Promise<string | undefined> {
       }
       if (st) return undefined; // a .git file: a worktree or submodule; let git answer
       const parent = dirname(dir);
-      if (parent === dir) return undefined;
+      if (parent === dir) return process.env['GIT_DIR'] === undefined ? null : undefined;
       dir = parent;
     }
   } catch {

@@ -10,6 +10,7 @@ import {
   type TargetConfig,
 } from '../config/model.js';
 import { sha256 } from '../core/digest.js';
+import { AIRLOCK_VERSION } from '../core/version.js';
 import type { EventSink } from '../core/events.js';
 import type { StatCache } from '../hash/stat-cache.js';
 import { openBuildDbs, type BuildDbs } from './build-db.js';
@@ -107,6 +108,20 @@ export function buildContext(
 }
 
 /**
+ * The key of a parsed config in the config cache: its path, its bytes, the
+ * config format and Airlock's own version (a release may read the same YAML
+ * into a different model, so no release reuses another's entries).
+ */
+export function configCacheKey(file: string, text: Uint8Array, version = AIRLOCK_VERSION): string {
+  return sha256(
+    Buffer.concat([
+      Buffer.from(`${file}\0${CONFIG_VERSION}\0${version}\0model-remote-cache-2\0`),
+      text,
+    ]),
+  );
+}
+
+/**
  * The validated config of a project, from the config cache when the file's
  * bytes are unchanged; otherwise parsed and validated (loading the YAML
  * parser and schema only then) and remembered.
@@ -118,11 +133,7 @@ async function loadConfigCached(dirOrFile: string, records: BuildRecords): Promi
     () => given,
   );
   const text = await readFile(file).catch(() => undefined);
-  const key = text
-    ? sha256(
-        Buffer.concat([Buffer.from(`${file}\0${CONFIG_VERSION}\0model-remote-cache-2\0`), text]),
-      )
-    : undefined;
+  const key = text ? configCacheKey(file, text) : undefined;
   const hit = key ? records.config(key) : undefined;
   if (hit) {
     const cached = JSON.parse(hit) as Omit<ProjectConfig, 'targets'> & { targets: TargetConfig[] };

@@ -42,8 +42,9 @@ export const IMAGE_ROOT_FORMAT = 'airlock.image-root/v1';
 
 /** The store the image roots live in: blobs plus the paths of its directories. */
 export interface ImageRootStore extends ContentStore {
-  root: string;
   tmpDir: string;
+  /** The store's layout (store/layout.ts): roots is where unpacked images live. */
+  paths: { roots: string };
 }
 
 /** Options of ensureImageRoot. */
@@ -77,9 +78,9 @@ export interface ImageRoot {
   cached: boolean;
 }
 
-/** The directory of the image root for `digest` in `storeRoot`. */
-export function imageRootDir(storeRoot: string, digest: Digest): string {
-  return join(storeRoot, 'airlock', 'v1', 'roots', digestHex(parseDigest(digest, 'image root')));
+/** The directory of the image root for `digest` under the store's roots directory `rootsDir`. */
+export function imageRootDir(rootsDir: string, digest: Digest): string {
+  return join(rootsDir, digestHex(parseDigest(digest, 'image root')));
 }
 
 function unsupported(
@@ -168,10 +169,10 @@ export async function ensureImageRoot(
   const events = opts.events ?? noEvents;
   parseDigest(digest, `${client.registry}/${repo}`);
   const reference = `${client.registry}/${repo}@${digest}`;
-  const dir = imageRootDir(store.root, digest);
+  const dir = imageRootDir(store.paths.roots, digest);
   const rootfs = join(dir, 'rootfs');
   if (await exists(join(dir, 'root.json'))) {
-    const record = await readImageRoot(store.root, digest).catch(() => undefined);
+    const record = await readImageRoot(store.paths.roots, digest).catch(() => undefined);
     if (opts.treeOf === undefined) return { digest, root: rootfs, cached: true };
     const tree = record?.tree !== undefined ? await opts.treeOf(rootfs) : undefined;
     if (tree !== undefined && tree === record?.tree) return { digest, root: rootfs, cached: true };
@@ -297,12 +298,12 @@ async function configDiffIds(
 
 /** Reads the record of an unpacked root, or undefined when there is none. */
 export async function readImageRoot(
-  storeRoot: string,
+  rootsDir: string,
   digest: Digest,
 ): Promise<ImageRootRecord | undefined> {
   try {
     return JSON.parse(
-      await readFile(join(imageRootDir(storeRoot, digest), 'root.json'), 'utf8'),
+      await readFile(join(imageRootDir(rootsDir, digest), 'root.json'), 'utf8'),
     ) as ImageRootRecord;
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
