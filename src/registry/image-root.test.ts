@@ -15,23 +15,11 @@ import { storeImage } from '../../test/helpers/rootfs.js';
 import { sha256, type AirlockEvent } from '../core/index.js';
 import { Store } from '../store/index.js';
 import { RegistryClient } from './client.js';
-import { ensureImageRoot, imageRootDir, readImageRoot, rebaseLinkTarget } from './image-root.js';
+import { ensureImageRoot, imageRootDir, readImageRoot } from './image-root.js';
 
 // The store already holds every image here, so the client is never contacted
 // (port 1 would refuse): these tests also prove an unpacked-once root needs no network.
 const offline = new RegistryClient('127.0.0.1:1', { insecure: ['127.0.0.1:1'], retries: 0 });
-
-describe('rebaseLinkTarget', () => {
-  it('makes absolute targets relative to the link, leaves relative ones alone', () => {
-    expect(rebaseLinkTarget('etc/localtime', '/usr/share/zoneinfo/UTC')).toBe(
-      '../usr/share/zoneinfo/UTC',
-    );
-    expect(rebaseLinkTarget('./usr/bin/nodejs', '/usr/bin/node')).toBe('node');
-    expect(rebaseLinkTarget('bin', '/usr/bin')).toBe('usr/bin');
-    expect(rebaseLinkTarget('a/b', '/a')).toBe('.');
-    expect(rebaseLinkTarget('a/b', '../x')).toBe('../x');
-  });
-});
 
 describe('ensureImageRoot', () => {
   let dir: string;

@@ -31,7 +31,6 @@ export {
   ensureImageRoot,
   imageRootDir,
   readImageRoot,
-  rebaseLinkTarget,
   removeRoot,
 } from './image-root.js';
 export type {
