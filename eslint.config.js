@@ -19,7 +19,7 @@ const mayImport = {
   store: ['core', 'oci'],
   registry: ['core', 'oci', 'archive'],
   config: ['core', 'registry'],
-  builder: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store'],
+  builder: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store', 'registry'],
   pipeline: [
     'core',
     'oci',

@@ -10,7 +10,8 @@ import type { ActionResult } from '../src/builder/action.js';
 import { digestHex, type AirlockEvent, type Digest } from '../src/core/index.js';
 import { runBuild, type BuildReport } from '../src/pipeline/build.js';
 import { runKeygen } from '../src/pipeline/keygen.js';
-import { RegistryClient, cacheTag } from '../src/registry/index.js';
+import { cacheTag } from '../src/builder/remote-cache.js';
+import { RegistryClient } from '../src/registry/index.js';
 import { Store } from '../src/store/index.js';
 import { startRegistry, tempDir, type TestRegistry } from './helpers/registry.js';
 

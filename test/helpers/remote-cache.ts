@@ -11,7 +11,8 @@ import { RESULT_FORMAT, type ActionResult } from '../../src/builder/action.js';
 import { canonicalJson } from '../../src/core/canonical.js';
 import { sha256, type Digest } from '../../src/core/digest.js';
 import { treeDigest } from '../../src/core/tree.js';
-import { RegistryClient, cacheTag } from '../../src/registry/index.js';
+import { cacheTag } from '../../src/builder/remote-cache.js';
+import { RegistryClient } from '../../src/registry/index.js';
 import { signCacheEntry, type SigningKey } from '../../src/sign/index.js';
 
 export interface CountingProxy {

@@ -5,9 +5,12 @@ import { digestHex, isDigest, parseDigest, type Digest } from '../core/digest.js
 import { isAirlockError } from '../core/errors.js';
 import { noEvents, type EventSink } from '../core/events.js';
 import { MEDIA, type Descriptor } from '../oci/index.js';
-import type { BlobSource, RegistryClient } from './client.js';
-import type { ContentStore } from './transfer.js';
-import { mapLimit } from './retry.js';
+import {
+  mapLimit,
+  type BlobSource,
+  type ContentStore,
+  type RegistryClient,
+} from '../registry/index.js';
 
 /*
  * A remote action-cache entry, format airlock.remote-cache/v1: one OCI image
