@@ -21,6 +21,7 @@ import type { ActionResult } from './action.js';
 import type { AfterBuild, BuildContext, SandboxRunner, TargetBuild } from './executor.js';
 import { buildTarget } from './executor.js';
 import { BuildRecords } from './records.js';
+import { buildGraph } from './scheduler.js';
 
 /*
  * The executor in-process, with a fake sandbox runner: each step is a tiny
@@ -222,6 +223,27 @@ describe('buildTarget with an injected sandbox runner', () => {
           message: expect.stringContaining('would write outside the target'),
         }),
       );
+    });
+  });
+
+  describe('two targets whose output globs overlap (dist/** and dist/b/**)', () => {
+    it('keep each other’s outputs across cached builds, built together or alone', async () => {
+      configure(
+        [
+          '  a: { sources: [src.txt], steps: ["write dist/a a"], outputs: ["dist/**"], toolchain: { host: [] } }',
+          '  b: { sources: [src.txt], steps: ["write dist/b/x x"], outputs: ["dist/b/**"], toolchain: { host: [] } }',
+          '',
+        ].join('\n'),
+      );
+      for (let i = 0; i < 3; i++) {
+        const summary = await buildGraph(context(), ['a', 'b'], 2);
+        expect(summary.failures).toEqual([]);
+        expect(readFileSync(join(project.root, 'dist/a'), 'utf8')).toBe('a');
+        expect(readFileSync(join(project.root, 'dist/b/x'), 'utf8')).toBe('x');
+      }
+      expect(runner.specs).toHaveLength(2); // built once each, then restored from the cache
+      await build('a');
+      expect(readFileSync(join(project.root, 'dist/b/x'), 'utf8')).toBe('x');
     });
   });
 
