@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { analyze, type Finding } from '../src/check/index.js';
-import { loadCase } from './helpers/check-corpus.js';
+import { ALL_RULES, analyze, type Finding } from '../src/check/index.js';
+import { commandModules } from '../src/cli/commands/index.js';
+import { CORPUS, loadCase } from './helpers/check-corpus.js';
 
 const expected = JSON.parse(
   readFileSync(new URL('./fixtures/check/real/expected.json', import.meta.url), 'utf8'),
@@ -64,5 +66,27 @@ describe('check fix texts on real-shaped repositories', () => {
     expect(f.severity).toBe('note');
     expect(f.caps).toBeGreaterThanOrEqual(4);
     expect(text('express-app', 'npm/version-range', 'package.json').caps).toBe(1);
+  });
+});
+
+describe('check advice', () => {
+  it('never names an airlock command that does not exist', () => {
+    const cli = new Command();
+    for (const register of commandModules) register(cli);
+    const commands = new Set(cli.commands.map((c) => c.name()));
+    const cases = [
+      ...readdirSync(CORPUS).map((n) => n),
+      ...Object.keys(expected).map((n) => `../real/${n}`),
+    ];
+    const texts = cases.flatMap((c) => {
+      const r = analyze(loadCase(c));
+      return [...r.findings, ...r.suppressed].flatMap((f) => [f.fix, f.why, f.message]);
+    });
+    texts.push(...analyze(loadCase('npm-good')).buildEvidence, ...ALL_RULES.map((r) => r.why));
+    const named = new Set(
+      texts.flatMap((t) => [...t.matchAll(/`airlock ([a-z-]+)/g)].map((m) => m[1]!)),
+    );
+    expect(named.size).toBeGreaterThan(0);
+    expect([...named].filter((n) => !commands.has(n))).toEqual([]);
   });
 });

@@ -144,6 +144,34 @@ export const RULES = {
     '`npm install` in CI',
     '`npm install` may rewrite the lockfile and resolve new versions; `npm ci` installs exactly what the lock says or fails.',
   ),
+  ciAptUnversioned: rule(
+    'ci/apt-unversioned',
+    'error',
+    1,
+    'OS packages installed without versions in CI',
+    'An unversioned package installs whatever the mirror has today, so two CI runs build with different tools (level 2 needs exact versions).',
+  ),
+  networkScript: rule(
+    'script-from-network',
+    'error',
+    2,
+    'Script run straight from the network',
+    'A script piped from curl or wget runs whatever the server sends at that moment, with no checksum; level 3 needs every input pinned by hash.',
+  ),
+  ciCacheRestoreKeys: rule(
+    'ci/cache-restore-keys',
+    'warning',
+    3,
+    'Cache restored from a fallback key',
+    '`restore-keys` restores a cache saved for different inputs when the exact key misses, so the build starts from files no hash vouches for (level 4 needs verified inputs).',
+  ),
+  ciNoProvenance: rule(
+    'ci/no-provenance',
+    'warning',
+    4,
+    'Shipped without provenance and signature',
+    'A workflow that pushes or deploys without producing signed provenance ships bytes nobody can trace to their source and builder (level 5 needs a signed artifact with provenance).',
+  ),
   ciPerEnvBuild: rule(
     'ci/per-environment-build',
     'warning',
@@ -198,7 +226,7 @@ export const RULES = {
     'note',
     2,
     'No airlock.yaml',
-    'Without a declared sandboxed build, nothing shows that the build runs without network from declared inputs (level 3). Run `airlock init`.',
+    'Without a declared sandboxed build, nothing shows that the build runs without network from declared inputs (level 3).',
   ),
   badIgnore: rule(
     'ignore-without-reason',
