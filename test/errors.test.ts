@@ -93,15 +93,31 @@ describe('bad input', () => {
   });
 
   describe('a sources glob matching nothing', () => {
-    it('fails with GLOB_NO_MATCH naming the pattern', () => {
+    it('fails with CONFIG_INVALID at the pattern, before anything is built', () => {
       const dir = project(oneTarget('').replace('["a.txt"]', '["a.txt", "src/**/*.c"]'));
       const r = build(dir);
-      expectError(r, 'GLOB_NO_MATCH');
-      expect(r.stderr).toContain('sources pattern "src/**/*.c" matches no file');
+      expectError(r, 'CONFIG_INVALID');
+      expect(r.stderr).toMatch(
+        /airlock\.yaml:\d+:\d+: targets\.a\.sources\[1\]: sources pattern "src\/\*\*\/\*\.c" matches no file/,
+      );
       expect(buildJson(dir).out.error.details).toMatchObject({
-        target: 'a',
-        pattern: 'src/**/*.c',
+        problems: [expect.objectContaining({ path: 'targets.a.sources[1]' })],
       });
+    });
+
+    it('is reported together with every other problem of the file, in one run', () => {
+      const dir = project(
+        oneTarget('    deps: [ghost]\n')
+          .replace('["a.txt"]', '["a.txt", "src/**/*.c", "missing.txt"]')
+          .replace('version: 1', 'version: 1\nnmae: x'),
+      );
+      const r = build(dir);
+      expectError(r, 'CONFIG_INVALID');
+      const problems = (buildJson(dir).out.error.details as { problems: { path: string }[] })
+        .problems;
+      expect(problems.map((p) => p.path).sort()).toEqual(
+        ['nmae', 'targets.a.deps[0]', 'targets.a.sources[1]', 'targets.a.sources[2]'].sort(),
+      );
     });
   });
 
