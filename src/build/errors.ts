@@ -8,4 +8,6 @@ export type BuildErrorCode =
   | 'TOOLCHAIN_IMAGE_UNAVAILABLE'
   | 'STEP_TIMEOUT'
   | 'STEP_LOG_LIMIT'
-  | 'OUTPUT_TOO_LARGE';
+  | 'OUTPUT_TOO_LARGE'
+  /** `airlock log` for a target (or step) with no recorded run in this store. */
+  | 'NO_STEP_LOGS';

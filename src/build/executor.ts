@@ -20,6 +20,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { compareBytes } from '../core/compare.js';
 import { digestJson } from '../core/canonical.js';
 import { digestHex, sha256, type Digest } from '../core/digest.js';
+import { failureExcerpt, formatExcerpt } from './step-log.js';
 import { AirlockError, isAirlockError } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import { treeDigest, type TreeEntry } from '../core/tree.js';
@@ -370,7 +371,10 @@ export async function buildTarget(
   if (ctx.useCache) {
     const hit = await cachedResult(ctx, target, key);
     const restored = hit && (await restoreOrForget(ctx, target, key, hit.result));
-    if (hit && restored) return finish(true, hit.digest, hit.result, hit.origin);
+    if (hit && restored) {
+      recordStepLogs(ctx, target, hit.result.logs);
+      return finish(true, hit.digest, hit.result, hit.origin);
+    }
   }
 
   ctx.events({ type: 'target', target: target.name, state: 'running' });
@@ -409,17 +413,15 @@ export async function buildTarget(
       });
       if (!(saved instanceof Error)) logs.push({ step: i, ...saved });
       if (run.exitCode !== 0) {
-        const tail = Buffer.concat([run.stdout, run.stderr])
-          .toString('utf8')
-          .trimEnd()
-          .split('\n')
-          .slice(-20)
-          .join('\n');
+        const excerpt = formatExcerpt(
+          failureExcerpt(Buffer.concat([run.stdout, run.stderr]).toString('utf8')),
+        );
+        if (!(saved instanceof Error)) recordStepLogs(ctx, target, logs, run.exitCode, i);
         throw new AirlockError<BuildErrorCode>(
           'STEP_FAILED',
-          `target "${target.name}": step ${i + 1} of ${target.steps.length} (${command}) exited with status ${run.exitCode}${run.signal ? ` (${run.signal})` : ''}${tail ? `\n--- last lines of its output ---\n${tail}` : ' and printed nothing'}`,
+          `target "${target.name}": step ${i + 1} of ${target.steps.length} (${command}) exited with status ${run.exitCode}${run.signal ? ` (${run.signal})` : ''}${excerpt ? `\n${excerpt}` : ' and printed nothing'}`,
           {
-            hint: `Fix the step in ${ctx.project.file} (targets.${target.name}.steps[${i}]); ${saved instanceof Error ? `its full output could not be saved (${saved.message})` : `its full output is in the store: stdout blob ${saved.stdout}, stderr blob ${saved.stderr}`}. Remember the sandbox has no network and sees only declared sources.`,
+            hint: `Fix the step in ${ctx.project.file} (targets.${target.name}.steps[${i}]); ${saved instanceof Error ? `its full output could not be saved (${saved.message})` : `print its whole log with \`airlock log ${target.name} --step ${i + 1}\` (stdout blob ${saved.stdout}, stderr blob ${saved.stderr})`}. Remember the sandbox has no network and sees only declared sources.`,
             details: {
               target: target.name,
               step: i,
@@ -431,6 +433,7 @@ export async function buildTarget(
         );
       }
     }
+    recordStepLogs(ctx, target, logs);
     await assertInputsUnchanged(ctx, target, plan);
     const outputs = await collectOutputs(ctx, target, workDir, spec);
     // The archive and sandbox modules load only when something is built or
@@ -464,6 +467,24 @@ export async function buildTarget(
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** Remembers a run's log blobs for `airlock log` (the failed step last, when `failed` is given). */
+function recordStepLogs(
+  ctx: BuildContext,
+  target: TargetConfig,
+  logs: ActionResult['logs'],
+  exitCode?: number,
+  failed?: number,
+): void {
+  ctx.records.setStepLogs(ctx.project.root, target.name, {
+    steps: logs.map((l) => ({
+      ...l,
+      command: target.steps[l.step] ?? '',
+      ...(l.step === failed && exitCode !== undefined ? { exitCode } : {}),
+    })),
+    ...(failed !== undefined ? { failed } : {}),
+  });
 }
 
 /** A step killed for running too long or printing too much, as an error naming the step and the key to raise; anything else unchanged. */

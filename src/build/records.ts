@@ -30,6 +30,13 @@ export interface ActionOrigin {
   /** The DSSE envelope it carried, if any. */
   envelope?: Buffer;
 }
+/** What `airlock log` reads: every step's log blobs from a target's last run, and the step that failed. */
+export interface StepLogs {
+  steps: { step: number; command: string; stdout: Digest; stderr: Digest; exitCode?: number }[];
+  /** 0-based index of the failed step, when the run failed. */
+  failed?: number;
+}
+
 export class BuildRecords {
   /** Prepared statements, compiled once per connection. */
   private readonly stmt: (sql: string) => Database.Statement;
@@ -46,7 +53,25 @@ export class BuildRecords {
       'CREATE TABLE IF NOT EXISTS last_build2 (root TEXT NOT NULL, target TEXT NOT NULL, key TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (root, target));' +
         'CREATE TABLE IF NOT EXISTS sde (key TEXT PRIMARY KEY, epoch INTEGER NOT NULL);' +
         'CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, json TEXT NOT NULL);' +
+        'CREATE TABLE IF NOT EXISTS step_logs (root TEXT NOT NULL, target TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (root, target));' +
         'CREATE TABLE IF NOT EXISTS action_origin (key TEXT PRIMARY KEY, result TEXT NOT NULL, repository TEXT NOT NULL, signer TEXT NOT NULL, envelope BLOB);',
+    );
+  }
+
+  /** The step logs of the last run of a target (failed or not), for `airlock log`. */
+  stepLogs(root: string, target: string): StepLogs | undefined {
+    const row = this.stmt('SELECT json FROM step_logs WHERE root = ? AND target = ?').get(
+      root,
+      target,
+    ) as { json: string } | undefined;
+    return row ? (JSON.parse(row.json) as StepLogs) : undefined;
+  }
+
+  setStepLogs(root: string, target: string, logs: StepLogs): void {
+    this.stmt('INSERT OR REPLACE INTO step_logs (root, target, json) VALUES (?, ?, ?)').run(
+      root,
+      target,
+      JSON.stringify(logs),
     );
   }
 
