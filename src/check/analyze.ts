@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import { compareBytes } from '../core/compare.js';
 import { checkDockerfile } from './dockerfile.js';
 import {
+  checkEnginesNode,
   checkPackageJson,
   npmrcDisablesLock,
   checkPackageLock,
@@ -205,6 +206,8 @@ export interface AnalyzeInput {
   paths: readonly string[];
   /** The text of every classified file and every referenced script. */
   files: readonly SourceFile[];
+  /** The host's node version (`v20.19.0`), to judge `engines.node`; omitted, no engines finding. */
+  hostNodeVersion?: string;
 }
 
 const BUILD_EVIDENCE = [
@@ -267,12 +270,16 @@ export function analyze(input: AnalyzeInput): CheckReport {
             lockCache.set(key, locked);
           }
         }
+        if (input.hostNodeVersion !== undefined)
+          found.push(...checkEnginesNode(file, input.hostNodeVersion));
         const npmrc = lock ? undefined : nearestNoLockNpmrc(file.path, byPath);
-        found = checkPackageJson(file, {
-          hasLockfile: lock !== undefined,
-          ...(locked ? { locked } : {}),
-          ...(npmrc ? { npmrcNoLock: npmrc } : {}),
-        });
+        found.push(
+          ...checkPackageJson(file, {
+            hasLockfile: lock !== undefined,
+            ...(locked ? { locked } : {}),
+            ...(npmrc ? { npmrcNoLock: npmrc } : {}),
+          }),
+        );
         break;
       }
       case 'package-lock':

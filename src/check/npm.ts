@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { satisfiesRange } from '../core/semver-range.js';
 import { finding, RULES, type Span } from './rules.js';
 import {
   JsonSyntaxError,
@@ -407,4 +408,26 @@ export function lockedVersions(
     // An unreadable lock resolves nothing; its own rule reports the parse error.
   }
   return out;
+}
+
+/** The engines.node finding for a package.json whose range the host node version does not satisfy. */
+export function checkEnginesNode(file: SourceFile, hostNodeVersion: string): Finding[] {
+  let root: JsonNode;
+  try {
+    root = parseJsonTree(file.text);
+  } catch {
+    return [];
+  }
+  const node = member(member(root, 'engines')?.value, 'node')?.value;
+  if (node?.kind !== 'string') return [];
+  if (satisfiesRange(hostNodeVersion, node.value) !== false) return [];
+  return [
+    finding(
+      RULES.npmEnginesNode,
+      file.path,
+      nodeSpan(new LineIndex(file.text), node),
+      `engines.node is "${node.value}" but this machine's node is ${hostNodeVersion}`,
+      `Build with a node that satisfies "${node.value}" (a toolchain image, or install it on the host), or correct engines.node.`,
+    ),
+  ];
 }

@@ -102,6 +102,13 @@ export const RULES = {
     'file: dependency outside the repository',
     'A path outside the repository is an undeclared input that differs between machines (level 4 needs only declared inputs).',
   ),
+  npmEnginesNode: rule(
+    'npm/engines-node',
+    'error',
+    4,
+    'Host node does not satisfy engines.node',
+    'The project declares the node versions it runs on; a build with the host node outside that range fails or, worse, builds something the project never tested.',
+  ),
   npmNoLockfile: rule(
     'npm/no-lockfile',
     'error',
