@@ -15,8 +15,15 @@ export {
   lockedVersions,
 } from './npm.js';
 export type { LockedPackage, PackageJsonContext } from './npm.js';
-export { imageSites, pinImages, pinPackageJson } from './pin.js';
-export type { PinChange, PinSite } from './pin.js';
+export {
+  imageSites,
+  pinImages,
+  pinnedDeps,
+  pinPackageJson,
+  pinPackageLockRoot,
+  pinPnpmLockImporter,
+} from './pin.js';
+export type { PinChange, PinnedDep, PinSite } from './pin.js';
 export { ALL_RULES, RULES } from './rules.js';
 export type { RuleInfo } from './rules.js';
 export { toSarif } from './sarif.js';

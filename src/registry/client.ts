@@ -19,7 +19,7 @@ import {
   type Manifest,
 } from '../oci/index.js';
 import { isTag } from './reference.js';
-import { backoffMs, isTransientNetworkError, retryAfterMs } from './retry.js';
+import { backoffMs, isDnsFailure, isTransientNetworkError, retryAfterMs } from './retry.js';
 
 /** Options of a registry client; every one has a safe default. */
 export interface RegistryClientOptions {
@@ -229,11 +229,16 @@ export class RegistryClient {
       try {
         res = await this.send(spec);
       } catch (err) {
-        if (isTransientNetworkError(err) && spec.retry !== false && attempt < this.retries) {
+        if (
+          isTransientNetworkError(err) &&
+          !isDnsFailure(err) &&
+          spec.retry !== false &&
+          attempt < this.retries
+        ) {
           await this.backoff(spec, attempt++, undefined, String((err as Error).cause ?? err));
           continue;
         }
-        if (isTransientNetworkError(err)) {
+        if (isTransientNetworkError(err) || isDnsFailure(err)) {
           this.fail(
             'REGISTRY_UNREACHABLE',
             spec.reference,
