@@ -215,11 +215,11 @@ describe('airlock init', () => {
     const r = await runInit({ root: dir, clock: fixedClock(1_700_000_000_000) });
     expect(r.text).toContain('# sourceDateEpoch: 1700000000');
     expect(r.text).toMatch(/build:\n {4}sources: \["package.json", "package-lock.json"/);
-    expect(r.text).toContain('      - npm ci --offline\n      - npm run build');
+    expect(r.text).toContain('      - "npm ci --offline"\n      - "npm run build"');
     expect(r.text).toContain('  native:');
     expect(r.check.findings.map((f) => f.ruleId)).toContain('airlock/host-toolchain');
     expect(r.check.findings.map((f) => f.ruleId)).not.toContain('airlock/no-config');
-    expect(r.next).toBe('airlock pin');
+    expect(r.next).toBe(`airlock pin ${dir}`);
     await expect(runInit({ root: dir })).rejects.toMatchObject({ code: 'INIT_EXISTS' });
   });
 });
