@@ -103,7 +103,7 @@ function detectNode(files: ProjectFiles, det: Detection): void {
   const workspaces = Array.isArray(ws)
     ? ws.filter((w): w is string => typeof w === 'string')
     : Array.isArray((ws as { packages?: unknown } | undefined)?.packages)
-      ? ((ws as { packages: unknown[] }).packages.filter((w) => typeof w === 'string') as string[])
+      ? (ws as { packages: unknown[] }).packages.filter((w): w is string => typeof w === 'string')
       : [];
   const node: NodeDetection = { lockfile, packageManager, scripts, hasDependencies, workspaces };
   const tsconfig = looseJson(files.text('tsconfig.json'));
