@@ -170,13 +170,14 @@ describe('bad input', () => {
       const r = build(dir, 'a');
       expectError(r, 'STEP_FAILED');
       expect(r.stderr).toMatch(/step 1 of 1 \(.*\) exited with status 3/);
-      // Only the tail: the last 20 lines of stdout then stderr, not the first ones.
+      // Only the tail (nothing before it looks like an error): the last 15 lines of stdout then stderr.
       expect(r.stderr).toMatch(
-        /--- last lines of its output ---\n22\n23\n[\d\n]*\n40\noops: bad thing at line 7\n/,
+        /--- last 15 lines ---\n27\n28\n[\d\n]*\n40\noops: bad thing at line 7\n/,
       );
       const { out } = buildJson(dir, 'a');
-      const tail = out.error.message.split('--- last lines of its output ---\n')[1];
-      expect(tail?.split('\n')).toHaveLength(20);
+      expect(out.error.message).not.toContain('--- first error lines');
+      const tail = out.error.message.split('--- last 15 lines ---\n')[1];
+      expect(tail?.split('\n')).toHaveLength(15);
       expect(tail).not.toContain('compiling');
       expect(out.error.message).toContain('oops: bad thing at line 7');
       expect(out.error.details).toMatchObject({ target: 'a', step: 0, exitCode: 3 });
