@@ -66,6 +66,9 @@ describe('check fix texts on real-shaped repositories', () => {
     expect(f.severity).toBe('note');
     expect(f.caps).toBeGreaterThanOrEqual(4);
     expect(text('express-app', 'npm/version-range', 'package.json').caps).toBe(1);
+    // Level 1 is kept for what really makes builds unrepeatable.
+    expect(text('express-app', 'npm/no-lockfile', 'package.json').caps).toBe(1);
+    expect(text('prefetch', 'dockerfile/run-network', 'Dockerfile').caps).toBe(1);
   });
 });
 

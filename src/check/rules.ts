@@ -49,9 +49,9 @@ export const RULES = {
   dockerNetwork: rule(
     'dockerfile/run-network',
     'error',
-    2,
+    1,
     'RUN fetches from the network',
-    'A RUN step that downloads during the build sees whatever the network serves at that moment; level 3 needs builds without network.',
+    'A RUN step that downloads during the build sees whatever the network serves at that moment, so no two builds are known to have the same inputs (level 1; level 3 needs builds without network).',
   ),
   dockerAddUrl: rule(
     'dockerfile/add-url-checksum',
@@ -112,9 +112,9 @@ export const RULES = {
   npmNoLockfile: rule(
     'npm/no-lockfile',
     'error',
-    2,
+    1,
     'No lockfile',
-    'Without a lockfile every install resolves transitive dependencies afresh (level 3 needs every dependency hash-pinned in a lock).',
+    'Without a lockfile every install resolves transitive dependencies afresh, so no two installs are known to match (level 1; level 3 needs every dependency hash-pinned in a lock).',
   ),
   lockNoIntegrity: rule(
     'lock/no-integrity',
@@ -217,9 +217,9 @@ export const RULES = {
   airlockNetwork: rule(
     'airlock/network',
     'error',
-    2,
+    1,
     'Network allowed in the build',
-    'A build with network access can download anything at build time (level 3 needs no network).',
+    'A build with network access can download anything at build time (level 1; level 3 needs no network).',
   ),
   airlockEnv: rule(
     'airlock/host-env',
