@@ -51,6 +51,21 @@ describe('host tools', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it("refuses a version manager's shim outside /usr, naming the tool and the fix", () => {
+    const shims = join(tmp.path, 'pyenv', 'shims');
+    mkdirSync(shims, { recursive: true });
+    writeFileSync(
+      join(shims, 'fakepy'),
+      '#!/usr/bin/env bash\nexec "$PYENV_ROOT/libexec/pyenv" exec fakepy "$@"\n',
+    );
+    chmodSync(join(shims, 'fakepy'), 0o755);
+    const dir = writeProject(join(tmp.path, 'p5'), project('fakepy'), { 'a.txt': 'a\n' });
+    const r = build(dir, { PATH: `${shims}:/usr/local/bin:/usr/bin:/bin` });
+    expect(r.out.error.code).toBe('TOOL_OUTSIDE_USR');
+    expect(r.out.error.message).toContain('host tool "fakepy"');
+    expect(r.out.error.hint).toContain('PATH=/usr/local/bin:/usr/bin:/bin');
+  });
+
   it('names a real Debian package for a missing tool, and none for a tool it does not know', () => {
     const known = build(writeProject(join(tmp.path, 'p2'), project('tsc'), { 'a.txt': 'a\n' }), {
       PATH: '/nonexistent',

@@ -173,6 +173,17 @@ const HOST_ROOTS = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib64/'];
  */
 function assertSelfContained(name: string, found: string, real: string): void {
   if (HOST_ROOTS.some((r) => real.startsWith(r))) return;
+  if (real.split('/').includes('shims') && isScript(real)) {
+    // pyenv, rbenv, nodenv, asdf: the shim only re-executes the version manager.
+    throw new AirlockError<ToolchainErrorCode>(
+      'TOOL_OUTSIDE_USR',
+      `host tool "${name}" (${found}) is a version manager's shim, outside /usr: in the sandbox it cannot reach the version manager it runs`,
+      {
+        hint: `Put the system's ${name} first on PATH (e.g. PATH=/usr/local/bin:/usr/bin:/bin airlock build), install ${name} under /usr, or use a toolchain image that has it.`,
+        details: { tool: name, path: found, real },
+      },
+    );
+  }
   const pkg = packageDirOf(real);
   if (pkg === undefined || !isScript(real)) return;
   throw new AirlockError<ToolchainErrorCode>(
