@@ -10,4 +10,6 @@ export type BuildErrorCode =
   | 'STEP_LOG_LIMIT'
   | 'OUTPUT_TOO_LARGE'
   /** `why --against` names no recorded build of the target. */
-  | 'BUILD_NOT_FOUND';
+  | 'BUILD_NOT_FOUND'
+  /** `airlock log` for a target (or step) with no recorded run in this store. */
+  | 'NO_STEP_LOGS';

@@ -17,7 +17,7 @@ import { adoptTree, collectOutputs } from './outputs.js';
 import { assertInputsUnchanged, planAction } from './plan.js';
 import { materialize, restoreOrForget } from './restore.js';
 import { stage } from './stage.js';
-import { runSteps } from './steps.js';
+import { recordStepLogs, runSteps } from './steps.js';
 import { tagArtifact } from './tag.js';
 
 /*
@@ -80,7 +80,10 @@ export async function buildTarget(
   if (ctx.useCache) {
     const hit = await cachedResult(ctx, target, key);
     const restored = hit && (await restoreOrForget(ctx, target, key, hit.result));
-    if (hit && restored) return done(true, hit.digest, hit.result, hit.origin);
+    if (hit && restored) {
+      recordStepLogs(ctx, target, hit.result.logs);
+      return done(true, hit.digest, hit.result, hit.origin);
+    }
   }
 
   ctx.events({ type: 'target', target: target.name, state: 'running' });

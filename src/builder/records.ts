@@ -12,6 +12,7 @@ import { hasTable, migrateSchema, statementCache, type SchemaStep } from '../sto
  *
  *   <store>/airlock/v1/build.sqlite
  *     files(path, sig, digest, size, hashed_ns)      the stat cache (hash/stat-cache.ts)
+ *     step_logs(root TEXT, target TEXT, json TEXT)   each target's last run's log blobs (StepLogs), for `airlock log`
  *     builds(id INTEGER PRIMARY KEY AUTOINCREMENT, root TEXT, target TEXT, key TEXT,
  *            record TEXT, result TEXT, artifact TEXT, source_commit TEXT, created_at INTEGER)
  *       append-only build history: one row per recorded build whose action key or
@@ -70,7 +71,20 @@ export const BUILD_DB_MIGRATIONS: readonly SchemaStep[] = [
       );
     }
   },
+  // 1 → 2: the step logs of each target's last run, for `airlock log`.
+  (db) => {
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS step_logs (root TEXT NOT NULL, target TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (root, target));',
+    );
+  },
 ];
+
+/** What `airlock log` reads: every step's log blobs from a target's last run, and the step that failed. */
+export interface StepLogs {
+  steps: { step: number; command: string; stdout: Digest; stderr: Digest; exitCode?: number }[];
+  /** 0-based index of the failed step, when the run failed. */
+  failed?: number;
+}
 
 /** One build in the history. */
 export interface BuildHistoryEntry {
@@ -237,6 +251,23 @@ export class BuildRecords {
       }[]
     ).map((r) => r.record);
     return { kept, removed };
+  }
+
+  /** The step logs of the last run of a target (failed or not), for `airlock log`. */
+  stepLogs(root: string, target: string): StepLogs | undefined {
+    const row = this.stmt('SELECT json FROM step_logs WHERE root = ? AND target = ?').get(
+      root,
+      target,
+    ) as { json: string } | undefined;
+    return row ? (JSON.parse(row.json) as StepLogs) : undefined;
+  }
+
+  setStepLogs(root: string, target: string, logs: StepLogs): void {
+    this.stmt('INSERT OR REPLACE INTO step_logs (root, target, json) VALUES (?, ?, ?)').run(
+      root,
+      target,
+      JSON.stringify(logs),
+    );
   }
 
   sde(key: string): number | undefined {

@@ -5,6 +5,7 @@ import type { SandboxSpec } from '../sandbox/types.js';
 import type { ActionResult } from './action.js';
 import { runnerOf, type BuildContext } from './context.js';
 import type { BuildErrorCode } from './errors.js';
+import { failureExcerpt, formatExcerpt } from './step-log.js';
 
 /**
  * Runs every step of `target` in order in the sandbox described by `spec`,
@@ -49,17 +50,15 @@ export async function runSteps(
     });
     if (!(saved instanceof Error)) logs.push({ step: i, ...saved });
     if (run.exitCode !== 0) {
-      const tail = Buffer.concat([run.stdout, run.stderr])
-        .toString('utf8')
-        .trimEnd()
-        .split('\n')
-        .slice(-20)
-        .join('\n');
+      const excerpt = formatExcerpt(
+        failureExcerpt(Buffer.concat([run.stdout, run.stderr]).toString('utf8')),
+      );
+      if (!(saved instanceof Error)) recordStepLogs(ctx, target, logs, run.exitCode, i);
       throw new AirlockError<BuildErrorCode>(
         'STEP_FAILED',
-        `target "${target.name}": step ${i + 1} of ${target.steps.length} (${command}) exited with status ${run.exitCode}${run.signal ? ` (${run.signal})` : ''}${tail ? `\n--- last lines of its output ---\n${tail}` : ' and printed nothing'}`,
+        `target "${target.name}": step ${i + 1} of ${target.steps.length} (${command}) exited with status ${run.exitCode}${run.signal ? ` (${run.signal})` : ''}${excerpt ? `\n${excerpt}` : ' and printed nothing'}`,
         {
-          hint: `Fix the step in ${ctx.project.file} (targets.${target.name}.steps[${i}]); ${saved instanceof Error ? `its full output could not be saved (${saved.message})` : `its full output is in the store: stdout blob ${saved.stdout}, stderr blob ${saved.stderr}`}. Remember the sandbox has no network and sees only declared sources.`,
+          hint: `Fix the step in ${ctx.project.file} (targets.${target.name}.steps[${i}]); ${saved instanceof Error ? `its full output could not be saved (${saved.message})` : `print its whole log with \`airlock log ${target.name} --step ${i + 1}\` (stdout blob ${saved.stdout}, stderr blob ${saved.stderr})`}. Remember the sandbox has no network and sees only declared sources.`,
           details: {
             target: target.name,
             step: i,
@@ -71,7 +70,26 @@ export async function runSteps(
       );
     }
   }
+  recordStepLogs(ctx, target, logs);
   return logs;
+}
+
+/** Remembers a run's log blobs for `airlock log` (the failed step last, when `failed` is given). */
+export function recordStepLogs(
+  ctx: BuildContext,
+  target: TargetConfig,
+  logs: ActionResult['logs'],
+  exitCode?: number,
+  failed?: number,
+): void {
+  ctx.records.setStepLogs(ctx.project.root, target.name, {
+    steps: logs.map((l) => ({
+      ...l,
+      command: target.steps[l.step] ?? '',
+      ...(l.step === failed && exitCode !== undefined ? { exitCode } : {}),
+    })),
+    ...(failed !== undefined ? { failed } : {}),
+  });
 }
 
 /** A step killed for running too long or printing too much, as an error naming the step and the key to raise; anything else unchanged. */

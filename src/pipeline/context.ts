@@ -140,7 +140,7 @@ async function loadConfigCached(dirOrFile: string, records: BuildRecords): Promi
     return { ...cached, targets: new Map(cached.targets.map((t) => [t.name, t])) };
   }
   const { loadConfig } = await import('../config/load.js');
-  const project = await loadConfig(dirOrFile);
+  const project = await loadConfig(dirOrFile, { checkSources: true });
   if (key)
     records.setConfig(key, JSON.stringify({ ...project, targets: [...project.targets.values()] }));
   return project;

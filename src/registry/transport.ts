@@ -3,7 +3,7 @@ import { noEvents, type EventSink } from '../core/events.js';
 import type { Digest } from '../core/digest.js';
 import { basicAuth, parseChallenge, type CredentialStore } from './auth.js';
 import { registryError, type RegistryErrorCode } from './errors.js';
-import { backoffMs, isTransientNetworkError, retryAfterMs } from './retry.js';
+import { backoffMs, isDnsFailure, isTransientNetworkError, retryAfterMs } from './retry.js';
 
 /** What the transport needs of a client's options. */
 export interface TransportOptions {
@@ -185,11 +185,17 @@ export class RegistryTransport {
       try {
         res = await this.send(spec);
       } catch (err) {
-        if (isTransientNetworkError(err) && spec.retry !== false && attempt < this.retries) {
+        // With no DNS (an offline machine) a retry only waits: reported at once.
+        if (
+          isTransientNetworkError(err) &&
+          !isDnsFailure(err) &&
+          spec.retry !== false &&
+          attempt < this.retries
+        ) {
           await this.backoff(spec, attempt++, undefined, String((err as Error).cause ?? err));
           continue;
         }
-        if (isTransientNetworkError(err)) {
+        if (isTransientNetworkError(err) || isDnsFailure(err)) {
           this.fail(
             'REGISTRY_UNREACHABLE',
             spec.reference,
