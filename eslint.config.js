@@ -19,6 +19,7 @@ const mayImport = {
   store: ['core', 'oci'],
   registry: ['core', 'oci', 'archive'],
   config: ['core', 'registry'],
+  lock: ['core', 'registry'],
   build: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store'],
   pipeline: [
     'core',
@@ -32,6 +33,7 @@ const mayImport = {
     'registry',
     'config',
     'build',
+    'lock',
   ],
   cli: [
     'core',
@@ -45,6 +47,7 @@ const mayImport = {
     'registry',
     'config',
     'build',
+    'lock',
     'pipeline',
   ],
 };

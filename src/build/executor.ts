@@ -37,6 +37,7 @@ import {
   type Action,
   type ActionResult,
   type BuildRecord,
+  type LockedInput,
 } from './action.js';
 import { imageDocuments } from './artifact.js';
 import type { BuildErrorCode } from './errors.js';
@@ -105,6 +106,8 @@ export interface BuildContext {
   clock?: Clock;
   /** Unpacks `toolchain.image` references (pinned by digest) into read-only sandbox roots. */
   imageRoots?: ImageRoots;
+  /** The airlock.lock entries a target uses, for its action key (src/pipeline/lock.ts). */
+  lockedInputs?: (target: TargetConfig) => LockedInput[];
   /** Memo of per-build facts (git HEAD, warnings already given). */
   memo: {
     head?: Promise<string | undefined>;
@@ -209,6 +212,8 @@ export async function planAction(
     platform: { os: process.platform, arch: process.arch },
     sandbox: imageRoot ? digestJson(sandboxProfile('image')) : sandboxProfileDigest(),
   };
+  const locked = ctx.lockedInputs?.(target) ?? [];
+  if (locked.length > 0) action.locked = locked;
   return {
     action,
     key: actionKey(action),

@@ -3,6 +3,7 @@ import { describeOrigin, type TargetBuild } from '../build/executor.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
+import { assertFetched, lockHooks } from './lock.js';
 
 export interface BuildRequest extends Workspace, RemoteBuildOptions {
   /** Targets to build with their dependencies; all when empty. */
@@ -11,6 +12,10 @@ export interface BuildRequest extends Workspace, RemoteBuildOptions {
   noCache?: boolean;
   /** Targets built at once (default: twice the number of cores: steps wait on I/O too). */
   jobs?: number;
+  /** Fail when airlock.lock differs from the config and package-locks instead of updating it. */
+  frozen?: boolean;
+  /** Run what `airlock fetch` does before building. */
+  fetch?: boolean;
 }
 
 export interface BuildReport {
@@ -50,6 +55,22 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       ctx,
       await registryHooks(open.project, open.store, req, req.events, open.statCache),
     ); // toolchain images, remote cache
+    const locking = await lockHooks(open.project, {
+      ...(req.frozen !== undefined ? { frozen: req.frozen } : {}),
+      events: req.events,
+    });
+    if (locking.lockedInputs) ctx.lockedInputs = locking.lockedInputs;
+    if (locking.lock) {
+      if (req.fetch === true) {
+        const { runFetch } = await import('./fetch.js');
+        await runFetch({
+          project: open.project,
+          store: open.store.root,
+          events: req.events,
+          insecure: req.insecure,
+        });
+      } else await assertFetched(open.store, locking.lock);
+    }
     const summary = await buildGraph(ctx, order, req.jobs ?? defaultJobs());
     open.statCache.flush();
     throwIfFailed(summary, req.signal);

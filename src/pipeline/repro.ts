@@ -18,6 +18,7 @@ import { planOrder } from '../config/plan.js';
 import type { Digest } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
+import { lockHooks } from './lock.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 
 const run = promisify(execFile);
@@ -69,11 +70,19 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     const order = planOrder(open.project, [req.target]);
     const target = open.project.targets.get(req.target)!;
     // Toolchain images resolve once for all three contexts; deps may use the remote cache.
-    const hooks = await registryHooks(open.project, open.store, req, req.events, open.statCache);
+    const { lockedInputs } = await lockHooks(open.project, { readOnly: true, events: req.events });
+    const hooks = {
+      ...(await registryHooks(open.project, open.store, req, req.events, open.statCache)),
+      ...(lockedInputs ? { lockedInputs } : {}),
+    };
     const sig = req.signal ? { signal: req.signal } : {};
     const depsCtx = { ...buildContext(open, req.events, sig), ...hooks };
     // Shared too: the memo, so a warning (no git, say) is given once, not three times.
-    const imageRoots = { imageRoots: hooks.imageRoots, memo: depsCtx.memo };
+    const imageRoots = {
+      imageRoots: hooks.imageRoots,
+      memo: depsCtx.memo,
+      ...(lockedInputs ? { lockedInputs } : {}),
+    };
     const summary = await buildGraph(
       depsCtx,
       order.filter((n) => n !== req.target),
