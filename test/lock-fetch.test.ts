@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +24,7 @@ async function startFileServer(): Promise<{
 }> {
   const routes = new Map<string, (req: http.IncomingMessage, res: http.ServerResponse) => void>();
   const seen: { path: string; auth: string | undefined }[] = [];
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
     seen.push({ path: req.url ?? '', auth: req.headers.authorization });
     const route = routes.get(req.url ?? '');
@@ -228,7 +228,7 @@ describe('airlock fetch on bad inputs: a clear error, nothing unverified stored'
 
   it('refuses a corrupted tarball with the package, expected and actual hash', async () => {
     const bad = Buffer.from(tarball);
-    bad[3] ^= 1;
+    bad[3] = bad[3]! ^ 1;
     files.routes.set('/corrupt.tgz', serve(bad));
     const { dir, store } = await withResolved('/corrupt.tgz');
     const err = await lockThenFetch(dir, store).catch((e: unknown) => e);
