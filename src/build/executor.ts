@@ -106,6 +106,10 @@ export interface BuildContext {
   clock?: Clock;
   /** Unpacks `toolchain.image` references (pinned by digest) into read-only sandbox roots. */
   imageRoots?: ImageRoots;
+  /** Installs a target's locked npm dependencies offline (src/pipeline/npm-install.ts): staged at `dest`, its tree in the key. */
+  npmInstall?: (
+    target: TargetConfig,
+  ) => Promise<{ tree: Digest; dir: string; dest: string } | undefined>;
   /** The airlock.lock entries a target uses, for its action key (src/pipeline/lock.ts). */
   lockedInputs?: (target: TargetConfig) => LockedInput[];
   /** Memo of per-build facts (git HEAD, warnings already given). */
@@ -157,6 +161,7 @@ export async function planAction(
   /** Stat signature of every input when it was hashed (to catch changes during the build). */
   sigs: Map<string, string>;
   rootfs?: string;
+  npm?: { tree: Digest; dir: string; dest: string };
 }> {
   const root = ctx.sourceRoot ?? ctx.project.root;
   const walk = await walkGlobs(root, target.sources, sourceExcludes(ctx, target));
@@ -214,6 +219,8 @@ export async function planAction(
   };
   const locked = ctx.lockedInputs?.(target) ?? [];
   if (locked.length > 0) action.locked = locked;
+  const npm = await ctx.npmInstall?.(target);
+  if (npm) action.deps.push({ target: 'npm install', path: npm.dest, outputs: npm.tree });
   return {
     action,
     key: actionKey(action),
@@ -222,6 +229,7 @@ export async function planAction(
     walk,
     sigs,
     ...(imageRoot ? { rootfs: imageRoot.root } : {}),
+    ...(npm ? { npm } : {}),
   };
 }
 
@@ -686,6 +694,10 @@ async function stage(
       if (b.dir) stagedDirs.push(`${prefix}${b.path}`);
       else staged.add(`${prefix}${b.path}`);
     }
+  }
+  if (plan.npm) {
+    inputs.push({ source: plan.npm.dir, dest: plan.npm.dest });
+    stagedDirs.push(plan.npm.dest);
   }
   return {
     workDir,

@@ -3,7 +3,6 @@ import { describeOrigin, type TargetBuild } from '../build/executor.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
-import { assertFetched, lockHooks } from './lock.js';
 
 export interface BuildRequest extends Workspace, RemoteBuildOptions {
   /** Targets to build with their dependencies; all when empty. */
@@ -55,22 +54,26 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       ctx,
       await registryHooks(open.project, open.store, req, req.events, open.statCache),
     ); // toolchain images, remote cache
-    const locking = await lockHooks(open.project, {
-      ...(req.frozen !== undefined ? { frozen: req.frozen } : {}),
-      events: req.events,
-    });
-    if (locking.lockedInputs) ctx.lockedInputs = locking.lockedInputs;
-    if (locking.lock) {
-      if (req.fetch === true) {
-        const { runFetch } = await import('./fetch.js');
-        await runFetch({
-          project: open.project,
-          store: open.store.root,
-          events: req.events,
-          insecure: req.insecure,
-        });
-      } else await assertFetched(open.store, locking.lock);
-    }
+    const { lockedInputHooks } = await import('./npm-install.js');
+    Object.assign(
+      ctx,
+      await lockedInputHooks(open, req.events, {
+        ...(req.frozen !== undefined ? { frozen: req.frozen } : {}),
+        signal: req.signal,
+        fetch:
+          req.fetch === true
+            ? async () => {
+                const { runFetch } = await import('./fetch.js');
+                await runFetch({
+                  project: open.project,
+                  store: open.store.root,
+                  events: req.events,
+                  insecure: req.insecure,
+                });
+              }
+            : undefined,
+      }),
+    );
     const summary = await buildGraph(ctx, order, req.jobs ?? defaultJobs());
     open.statCache.flush();
     throwIfFailed(summary, req.signal);

@@ -288,7 +288,11 @@ export interface BuildLockOptions {
 export async function lockHooks(
   project: ProjectConfig,
   opts: BuildLockOptions = {},
-): Promise<{ lockedInputs?: (target: TargetConfig) => LockedInput[]; lock?: Lock }> {
+): Promise<{
+  lockedInputs?: (target: TargetConfig) => LockedInput[];
+  lock?: Lock;
+  npmLocks?: Map<string, NpmLockfile>;
+}> {
   // Images are pinned by digest in airlock.yaml itself: only npm and files make a lock necessary.
   if (!(
     (project.files?.size ?? 0) > 0 || [...project.targets.values()].some((t) => t.npm !== undefined)
@@ -321,7 +325,7 @@ export async function lockHooks(
     lock = wanted;
   }
   const npmLocks = await readNpmLocks(project);
-  return { lock, lockedInputs: (t) => lockedInputsOf(lock, npmLocks, t) };
+  return { lock, npmLocks, lockedInputs: (t) => lockedInputsOf(lock, npmLocks, t) };
 }
 
 /** Throws INPUT_NOT_FETCHED naming `airlock fetch` unless every locked tarball and file is in the store. */

@@ -18,7 +18,7 @@ import { planOrder } from '../config/plan.js';
 import type { Digest } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
-import { lockHooks } from './lock.js';
+import { lockedInputHooks } from './npm-install.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 
 const run = promisify(execFile);
@@ -70,10 +70,10 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     const order = planOrder(open.project, [req.target]);
     const target = open.project.targets.get(req.target)!;
     // Toolchain images resolve once for all three contexts; deps may use the remote cache.
-    const { lockedInputs } = await lockHooks(open.project, { readOnly: true, events: req.events });
+    const locked = await lockedInputHooks(open, req.events, { readOnly: true, signal: req.signal });
     const hooks = {
       ...(await registryHooks(open.project, open.store, req, req.events, open.statCache)),
-      ...(lockedInputs ? { lockedInputs } : {}),
+      ...locked,
     };
     const sig = req.signal ? { signal: req.signal } : {};
     const depsCtx = { ...buildContext(open, req.events, sig), ...hooks };
@@ -81,7 +81,7 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     const imageRoots = {
       imageRoots: hooks.imageRoots,
       memo: depsCtx.memo,
-      ...(lockedInputs ? { lockedInputs } : {}),
+      ...locked,
     };
     const summary = await buildGraph(
       depsCtx,

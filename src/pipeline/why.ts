@@ -8,7 +8,7 @@ import { describeOrigin, planAction, type TargetBuild } from '../build/executor.
 import { planOrder } from '../config/plan.js';
 import type { Digest } from '../core/digest.js';
 import { registryHooks } from './build-remote.js';
-import { lockHooks } from './lock.js';
+import { lockedInputHooks } from './npm-install.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 
 export interface WhyRequest extends Workspace {
@@ -47,7 +47,7 @@ export async function runWhy(req: WhyRequest): Promise<WhyReport> {
           open.statCache,
         )
       ).imageRoots,
-      ...(await lockHooks(open.project, { readOnly: true, events: req.events })),
+      ...(await lockedInputHooks(open, req.events, { readOnly: true })),
     };
     const order = planOrder(open.project, [req.target]);
     const known = new Map<string, TargetBuild>();

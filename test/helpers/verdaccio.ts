@@ -9,6 +9,17 @@ import { promisify } from 'node:util';
 import { freePort } from './registry.js';
 
 const run = promisify(execFile);
+
+/**
+ * The environment without the `npm_config_*` variables `npm test` / `npx`
+ * export from the user's config: npm run by a test behaves as a plain `npm`.
+ */
+export function npmEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.toLowerCase().startsWith('npm_config_')) env[k] = v;
+  return { ...env, ...extra };
+}
 const BIN = resolve(
   import.meta.dirname,
   '..',
@@ -120,7 +131,7 @@ export async function startVerdaccio(): Promise<TestNpmRegistry> {
         ['publish', '--userconfig', npmrcFile, '--registry', url, '--ignore-scripts'],
         {
           cwd: dir,
-          env: { ...process.env, npm_config_cache: join(root, 'npm-cache') },
+          env: npmEnv({ npm_config_cache: join(root, 'npm-cache') }),
         },
       );
     },
@@ -164,7 +175,7 @@ export async function npmLock(
     ],
     {
       cwd: dir,
-      env: { ...process.env, npm_config_cache: join(dir, '..', 'npm-cache') },
+      env: npmEnv({ npm_config_cache: join(dir, '..', 'npm-cache') }),
     },
   );
   await rm(rc, { force: true });
