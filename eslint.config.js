@@ -14,7 +14,7 @@ const mayImport = {
   archive: ['core'],
   hash: ['core'],
   sandbox: ['core'],
-  check: ['core'],
+  check: ['core', 'lock'],
   sign: ['core', 'oci'],
   store: ['core', 'oci'],
   registry: ['core', 'oci', 'archive'],
