@@ -34,6 +34,8 @@ const USE_CASES = [
   'attachments',
   'storeFsck',
   'storeGc',
+  'lock',
+  'fetchInputs',
 ];
 
 const blocks = examples(readFileSync(join(REPO, 'docs', 'api.md'), 'utf8'));
