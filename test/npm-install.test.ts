@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
-import { noEvents } from '../src/core/events.js';
+import { noEvents, type AirlockEvent } from '../src/core/events.js';
 import { StatCache } from '../src/hash/stat-cache.js';
 import { hashTree } from '../src/hash/inputs.js';
 import { walkGlobs } from '../src/hash/walk.js';
@@ -44,6 +44,12 @@ beforeAll(async () => {
   );
   await reg.publish('tiny-b', '2.0.0', {}, { dependencies: { 'tiny-a': '1.0.0' } });
   await reg.publish('tiny-b', '2.0.1', {}, { dependencies: { 'tiny-a': '1.0.1' } });
+  await reg.publish(
+    'with-script',
+    '1.0.0',
+    { 'install.js': 'require("fs").writeFileSync("built.txt", "ran")\n' },
+    { scripts: { install: 'node install.js' } },
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -144,5 +150,63 @@ describe('offline npm install in the sandbox', () => {
     expect(bump).toMatchObject({ detail: 'npm tiny-a changed from 1.0.0 to 1.0.1' });
     expect(bump?.old).toMatch(/^1\.0\.0 sha512-/);
     expect(bump?.new).toMatch(/^1\.0\.1 sha512-/);
+  }, 180_000);
+
+  it('runs an install script only for a package the target allows, warning about the others', async () => {
+    const dir = join(work, 'scripts');
+    const store = join(work, 'store-scripts');
+    await mkdir(dir, { recursive: true });
+    await npmLock(dir, reg, { 'with-script': '1.0.0' });
+    await rm(join(dir, 'node_modules'), { recursive: true, force: true });
+    await writeFile(join(dir, '.npmrc'), `registry=${reg.url}\n`);
+    const yaml = (scripts: string): string =>
+      `version: 1\nname: s\nsourceDateEpoch: 1700000000\ntargets:\n  app:\n    sources: ["package.json", "package-lock.json"]\n    npm: { lockfile: package-lock.json, scripts: [${scripts}] }\n    steps: ["mkdir -p out && (cat node_modules/with-script/built.txt || echo none) > out/r.txt"]\n    outputs: ["out/**"]\n`;
+    await writeFile(join(dir, 'airlock.yaml'), yaml(''));
+    await runLock({ project: await loadConfig(dir) });
+    await runFetch({ project: await loadConfig(dir), store });
+    const events: AirlockEvent[] = [];
+    await runBuild({ project: dir, store, targets: [], events: (e) => events.push(e) });
+    expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('none\n');
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message: expect.stringContaining(
+          'with-script@1.0.0 has an install script that will not run; if the build needs it, add "with-script" to targets.app.npm.scripts',
+        ),
+      }),
+    );
+    await writeFile(join(dir, 'airlock.yaml'), yaml('with-script'));
+    await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('ran');
+  }, 180_000);
+
+  it("installs npm workspaces: the lock's links resolve to the workspace packages in the sources", async () => {
+    const dir = join(work, 'ws');
+    const store = join(work, 'store-ws');
+    await mkdir(join(dir, 'packages', 'w'), { recursive: true });
+    await writeFile(
+      join(dir, 'packages', 'w', 'package.json'),
+      JSON.stringify({
+        name: 'w',
+        version: '0.1.0',
+        main: 'index.js',
+        dependencies: { 'tiny-a': '1.0.0' },
+      }),
+    );
+    await writeFile(
+      join(dir, 'packages', 'w', 'index.js'),
+      'module.exports = "w+" + require("tiny-a");\n',
+    );
+    await npmLock(dir, reg, {}, { workspaces: ['packages/*'] });
+    await rm(join(dir, 'node_modules'), { recursive: true, force: true });
+    await writeFile(join(dir, '.npmrc'), `registry=${reg.url}\n`);
+    await writeFile(
+      join(dir, 'airlock.yaml'),
+      `version: 1\nname: ws\nsourceDateEpoch: 1700000000\ntargets:\n  app:\n    sources: ["package.json", "package-lock.json", "packages/**"]\n    npm: { lockfile: package-lock.json }\n    toolchain: { host: [node] }\n    steps: ["mkdir -p out && node -e 'console.log(require(\\"w\\"))' > out/r.txt"]\n    outputs: ["out/**"]\n`,
+    );
+    await runLock({ project: await loadConfig(dir) });
+    await runFetch({ project: await loadConfig(dir), store });
+    await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('w+tiny-a@1.0.0\n');
   }, 180_000);
 });
