@@ -8,7 +8,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import type { Digest } from '../src/core/digest.js';
 import { runFetch } from '../src/pipeline/fetch.js';
+import { runBuild } from '../src/pipeline/build.js';
 import { runLock } from '../src/pipeline/lock.js';
+import { noEvents } from '../src/core/events.js';
+import { execFile } from 'node:child_process';
+import { CLI } from './helpers/cli.js';
+
+/** Runs the compiled CLI without blocking this process (it serves the files the CLI downloads). */
+function airlock(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, NO_COLOR: '1', CI: '1' } },
+      (err, stdout, stderr) =>
+        resolve({ status: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+    );
+  });
+}
 import { npmLock, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 const sri = (b: Buffer): string => `sha512-${createHash('sha512').update(b).digest('base64')}`;
@@ -374,5 +391,69 @@ describe('airlock fetch on bad inputs: a clear error, nothing unverified stored'
       message: expect.stringContaining('file tool'),
     });
     expect(await blobs(store2)).toEqual([]);
+  });
+});
+
+describe('the lock in builds and on the command line', () => {
+  const tarball = Buffer.from('some tarball');
+  const newer = Buffer.from('some newer tarball');
+
+  async function project(): Promise<{ dir: string; store: string }> {
+    files.routes.set('/p-1.tgz', serve(tarball));
+    files.routes.set('/p-2.tgz', serve(newer));
+    const { dir, store } = await fresh();
+    await writeFile(join(dir, 'airlock.yaml'), YAML());
+    await writeFile(join(dir, 'package.json'), '{"name":"app"}');
+    await writeFile(
+      join(dir, 'package-lock.json'),
+      packageLock([
+        { name: 'p', version: '1.0.0', resolved: `${files.url}/p-1.tgz`, integrity: sri(tarball) },
+      ]),
+    );
+    return { dir, store };
+  }
+  const bump = (dir: string): Promise<void> =>
+    writeFile(
+      join(dir, 'package-lock.json'),
+      packageLock([
+        { name: 'p', version: '2.0.0', resolved: `${files.url}/p-2.tgz`, integrity: sri(newer) },
+      ]),
+    );
+
+  it('a frozen build fails on a stale lock listing the difference; an unfrozen one updates it and names airlock fetch', async () => {
+    const { dir, store } = await project();
+    await runLock({ project: await loadConfig(dir) });
+    await bump(dir);
+    await expect(
+      runBuild({ project: dir, store, targets: [], events: noEvents, frozen: true }),
+    ).rejects.toMatchObject({
+      code: 'LOCK_STALE',
+      message: expect.stringContaining('npm p@2.0.0: not in airlock.lock'),
+    });
+    await expect(
+      runBuild({ project: dir, store, targets: [], events: noEvents }),
+    ).rejects.toMatchObject({
+      code: 'INPUT_NOT_FETCHED',
+      message: expect.stringContaining('p@2.0.0'),
+    });
+    expect(await readFile(join(dir, 'airlock.lock'), 'utf8')).toContain(sri(newer));
+  });
+
+  it('airlock lock --check exits 1 listing each difference; fetch reports the bytes, then none', async () => {
+    const { dir, store } = await project();
+    expect((await airlock(['lock', '-C', dir])).status).toBe(0);
+    await bump(dir);
+    const check = await airlock(['lock', '--check', '-C', dir]);
+    expect(check.status).toBe(1);
+    expect(check.stderr).toContain('error[LOCK_STALE]');
+    expect(check.stderr).toContain('npm p@2.0.0: not in airlock.lock');
+    expect(check.stderr).toContain('npm p@1.0.0: in airlock.lock but no longer needed');
+    expect((await airlock(['lock', '-C', dir])).status).toBe(0);
+    const first = await airlock(['--store', store, 'fetch', '-C', dir]);
+    expect(first.stdout).toBe(
+      `fetched 1 input(s), ${newer.length} bytes; 0 already in the store; 0 image(s); recorded tarball sha256s in airlock.lock\n`,
+    );
+    const second = await airlock(['--store', store, 'fetch', '-C', dir]);
+    expect(second.stdout).toBe('fetched 0 input(s), 0 bytes; 1 already in the store; 0 image(s)\n');
   });
 });
