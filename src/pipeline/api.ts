@@ -5,7 +5,7 @@ import { runBuild, type BuildReport, type BuildRequest as BuildUseCase } from '.
 import { runCheck } from './check.js';
 import { runInit, type InitOptions, type InitResult } from './init.js';
 import { runPin, registryResolver, type PinOptions, type PinResult } from './pin.js';
-import { runLock, type LockReport } from './lock.js';
+import { registryPlatformResolver, runLock, type LockReport } from './lock.js';
 import { runFetch, type FetchResult } from './fetch.js';
 import {
   runAttachments,
@@ -165,6 +165,7 @@ export async function lock(req: LockRequest): Promise<LockReport> {
     project: await loadConfig(req.project),
     check: req.check === true,
     resolver: registryResolver({ insecure: req.insecure ?? [], events }),
+    platformOf: registryPlatformResolver({ insecure: req.insecure ?? [], events }),
     events,
   });
 }

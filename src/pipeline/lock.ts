@@ -27,6 +27,8 @@ import {
 import { parseRegistryRef } from '../registry/index.js';
 import type { LockedInput } from '../build/action.js';
 import type { ImageResolver } from './pin.js';
+import { clientFor, type RegistryUseCaseOptions } from './registry-context.js';
+import { ociArch } from '../oci/index.js';
 
 /** Options for `runLock`. */
 export interface LockOptions {
@@ -38,7 +40,45 @@ export interface LockOptions {
   resolver?: ImageResolver;
   /** How to download a `files:` entry the config does not pin, to hash it. */
   download?: DownloadOptions;
+  /** For an image digest naming a multi-platform index: the platform built for and its manifest digest. */
+  platformOf?: PlatformResolver;
   events?: EventSink;
+}
+
+/** The platform manifest an index digest leads to for this machine, or undefined when it is no index. */
+export type PlatformResolver = (
+  ref: string,
+  digest: Digest,
+) => Promise<{ platform: string; manifest: Digest } | undefined>;
+
+/**
+ * A PlatformResolver asking the image's registry for the manifest behind the
+ * digest (verified by the registry client): an index gives the entry for
+ * linux and this machine's architecture.
+ */
+export function registryPlatformResolver(opts: RegistryUseCaseOptions): PlatformResolver {
+  return async (text, digest) => {
+    const ref = parseRegistryRef(text);
+    const client = await clientFor(ref.registry, opts);
+    const got = await client.getManifest(ref.repository, digest);
+    if (got.manifest.kind !== 'index') return undefined;
+    const arch = ociArch(process.arch);
+    // The OCI model keeps no platform; the verified bytes hold it.
+    const raw = JSON.parse(Buffer.from(got.bytes).toString('utf8')) as {
+      manifests?: { digest?: unknown; platform?: { os?: unknown; architecture?: unknown } }[];
+    };
+    const entry = raw.manifests?.find(
+      (m) => m.platform?.os === 'linux' && m.platform.architecture === arch,
+    );
+    const hit = got.manifest.manifests.find((m) => m.digest === entry?.digest);
+    if (!hit)
+      throw new AirlockError<LockErrorCode>(
+        'LOCK_STALE',
+        `${text} is a multi-platform index without a linux/${arch} manifest`,
+        { hint: 'Reference an image built for this platform.' },
+      );
+    return { platform: `linux/${arch}`, manifest: hit.digest };
+  };
 }
 
 /** What `lock` found and did. */
@@ -107,7 +147,9 @@ export function needsLock(project: ProjectConfig): boolean {
 export async function wantedLock(
   project: ProjectConfig,
   recorded: Lock,
-  online: { resolver?: ImageResolver; download?: DownloadOptions } | undefined,
+  online:
+    | { resolver?: ImageResolver; download?: DownloadOptions; platformOf?: PlatformResolver }
+    | undefined,
 ): Promise<Lock> {
   const locks = await readNpmLocks(project);
   const sha = new Map(recorded.npm.map((e) => [e.integrity, e.sha256]));
@@ -147,7 +189,11 @@ export async function wantedLock(
     if (digest === undefined && prior !== undefined && online === undefined) digest = prior.digest;
     if (digest === undefined && online?.resolver) digest = await online.resolver(ref);
     if (digest === undefined) continue;
-    images.push(prior?.digest === digest ? { ...prior } : { ref, digest });
+    if (prior?.digest === digest) images.push({ ...prior });
+    else {
+      const platform = await online?.platformOf?.(ref, digest);
+      images.push(platform ? { ref, digest, ...platform } : { ref, digest });
+    }
   }
   return { npm, files, images };
 }
@@ -169,6 +215,7 @@ export async function runLock(opts: LockOptions): Promise<LockReport> {
       : {
           ...(opts.resolver ? { resolver: opts.resolver } : {}),
           ...(opts.download ? { download: opts.download } : {}),
+          ...(opts.platformOf ? { platformOf: opts.platformOf } : {}),
         },
   );
   const differences = diffLocks(recorded ?? emptyLock(), wanted);

@@ -26,12 +26,13 @@ export function register(cli: Command): void {
           cmd,
           async ({ events }) => {
             const { loadConfig } = await import('../../config/load.js');
-            const { runLock } = await import('../../pipeline/lock.js');
+            const { runLock, registryPlatformResolver } = await import('../../pipeline/lock.js');
             const { registryResolver } = await import('../../pipeline/pin.js');
             return runLock({
               project: await loadConfig(opts.project),
               check: opts.check === true,
               resolver: registryResolver({ insecure: opts.insecureRegistry, events }),
+              platformOf: registryPlatformResolver({ insecure: opts.insecureRegistry, events }),
               events,
             });
           },
