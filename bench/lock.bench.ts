@@ -20,6 +20,7 @@ import { fmtMs, machineNote, printTable, runOk } from './lib/measure.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const AIRLOCK = join(REPO, 'bin', 'airlock.js');
+const MAX_RSS = join(REPO, 'bench', 'lib', 'max-rss.cjs');
 const envInt = (name: string, dflt: number): number => {
   const v = Number.parseInt(process.env[name] ?? '', 10);
   return Number.isFinite(v) && v > 0 ? v : dflt;
@@ -148,14 +149,14 @@ async function compare(
   for (let round = 0; round < RUNS; round++) {
     const store = join(work, `store-${round}`);
     const cache = join(work, `npm-cache-${round}`);
-    // fetch cold: an empty store; peak RSS from GNU time.
+    // fetch cold: an empty store; peak RSS reported by the preloaded max-rss.cjs.
     const fetched = await runOk(
-      '/usr/bin/time',
-      ['-f', '%M', process.execPath, AIRLOCK, '--store', store, 'fetch', '-C', project],
+      process.execPath,
+      ['--require', MAX_RSS, AIRLOCK, '--store', store, 'fetch', '-C', project],
       { env },
     );
     rows[0]!.ours.push(fetched.ms);
-    peakRssKiB.push(Number(fetched.stderr.trim().split('\n').pop()));
+    peakRssKiB.push(Number(/max-rss-kib:(\d+)/.exec(fetched.stderr)?.[1] ?? Number.NaN));
     await rm(join(npmDir, 'node_modules'), { recursive: true, force: true });
     rows[0]!.theirs.push(
       (await runOk('npm', ['ci', ...npmArgs, '--cache', cache], { cwd: npmDir, env })).ms,
