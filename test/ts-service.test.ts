@@ -8,6 +8,7 @@ import { loadConfig } from '../src/config/load.js';
 import { noEvents } from '../src/core/events.js';
 import { StatCache } from '../src/hash/stat-cache.js';
 import { runBuild } from '../src/pipeline/build.js';
+import { runCheck } from '../src/pipeline/check.js';
 import { runFetch } from '../src/pipeline/fetch.js';
 import { runLock } from '../src/pipeline/lock.js';
 import { treeOf } from '../src/pipeline/npm-install.js';
@@ -45,7 +46,9 @@ afterAll(async () => {
 });
 
 describe('examples/ts-service', () => {
-  it('has a current airlock.lock (lock --check, offline)', async () => {
+  it('has a current airlock.lock (lock --check, offline) and check finds nothing unlocked', async () => {
+    const report = await runCheck({ root: EXAMPLE });
+    expect(report.findings.map((f) => f.ruleId)).toEqual(['airlock/host-toolchain']);
     await expect(
       runLock({ project: await loadConfig(EXAMPLE), check: true }),
     ).resolves.toMatchObject({
