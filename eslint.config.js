@@ -20,7 +20,7 @@ const mayImport = {
   registry: ['core', 'oci', 'archive'],
   config: ['core', 'registry'],
   lock: ['core', 'registry'],
-  build: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store'],
+  builder: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store', 'registry'],
   pipeline: [
     'core',
     'oci',
@@ -32,7 +32,7 @@ const mayImport = {
     'store',
     'registry',
     'config',
-    'build',
+    'builder',
     'lock',
   ],
   cli: [
@@ -46,7 +46,7 @@ const mayImport = {
     'store',
     'registry',
     'config',
-    'build',
+    'builder',
     'lock',
     'pipeline',
   ],

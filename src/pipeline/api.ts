@@ -2,6 +2,11 @@ import type { CheckReport as Findings } from '../check/index.js';
 import { noEvents, type EventSink } from '../core/events.js';
 import type { FsckReport } from '../store/index.js';
 import { runBuild, type BuildReport, type BuildRequest as BuildUseCase } from './build.js';
+import {
+  runBuildsOf,
+  type BuildsOfReport,
+  type BuildsOfRequest as BuildsOfUseCase,
+} from './build-history.js';
 import { runCheck } from './check.js';
 import { runInit, type InitOptions, type InitResult } from './init.js';
 import { runPin, registryResolver, type PinOptions, type PinResult } from './pin.js';
@@ -36,6 +41,8 @@ type WithOptionalEvents<R extends { events: EventSink }> = Omit<R, 'events'> & {
 export type BuildRequest = WithOptionalEvents<BuildUseCase>;
 export type WhyRequest = WithOptionalEvents<WhyUseCase>;
 export type ReproRequest = WithOptionalEvents<ReproUseCase>;
+export type BuildsOfRequest = WithOptionalEvents<BuildsOfUseCase>;
+export type { BuildsOfReport };
 
 export interface CheckRequest {
   /** Repository root; defaults to the current directory. */
@@ -83,6 +90,11 @@ export function build(req: BuildRequest): Promise<BuildReport> {
 /** Explains why a target would (not) be a cache hit, down to each changed input file. */
 export function why(req: WhyRequest): Promise<WhyReport> {
   return runWhy({ ...req, events: req.events ?? noEvents });
+}
+
+/** Which recorded builds in the store produced an artifact (or result) digest, newest first. */
+export function buildsOf(req: BuildsOfRequest): Promise<BuildsOfReport> {
+  return runBuildsOf({ ...req, events: req.events ?? noEvents });
 }
 
 /** Builds a target twice under varied conditions and compares the outputs bit for bit. */

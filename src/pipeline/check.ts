@@ -15,7 +15,7 @@ export async function runCheck(opts: CheckOptions = {}): Promise<CheckReport & {
   const root = await checkRoot(opts.root);
   const { paths, files } = await readRepository(root);
   events({ type: 'progress', phase: 'check', done: 0, total: files.length });
-  const report = analyze({ paths, files });
+  const report = analyze({ paths, files, hostNodeVersion: process.version });
   events({ type: 'progress', phase: 'check', done: report.filesScanned, total: files.length });
   return { ...report, root };
 }

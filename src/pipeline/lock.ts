@@ -25,7 +25,7 @@ import {
   type BlobSink,
 } from '../lock/index.js';
 import { parseRegistryRef } from '../registry/index.js';
-import type { LockedInput } from '../build/action.js';
+import type { LockedInput } from '../builder/action.js';
 import type { ImageResolver } from './pin.js';
 import { clientFor, type RegistryUseCaseOptions } from './registry-context.js';
 import { ociArch } from '../oci/index.js';
@@ -187,7 +187,10 @@ export async function wantedLock(
     }
     const prior = recorded.images.find((i) => i.ref === ref);
     if (digest === undefined && prior !== undefined && online === undefined) digest = prior.digest;
-    if (digest === undefined && online?.resolver) digest = await online.resolver(ref);
+    if (digest === undefined && online?.resolver) {
+      const got = await online.resolver(ref);
+      digest = typeof got === 'string' ? got : undefined; // { reason }: reported as unresolved
+    }
     if (digest === undefined) continue;
     if (prior?.digest === digest) images.push({ ...prior });
     else {

@@ -6,15 +6,15 @@ import { digestHex, sha256, type Digest } from '../core/digest.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import { treeDigest } from '../core/tree.js';
-import { resolveHostTools } from '../build/toolchain.js';
-import type { BuildErrorCode } from '../build/errors.js';
+import { resolveHostTools } from '../builder/toolchain.js';
+import type { BuildErrorCode } from '../builder/errors.js';
 import { hashTree } from '../hash/inputs.js';
 import type { StatCache } from '../hash/stat-cache.js';
 import { walkGlobs } from '../hash/walk.js';
 import type { Lock, NpmLockfile } from '../lock/index.js';
 import { SANDBOX_PROFILE } from '../sandbox/profile.js';
 import type { Store } from '../store/index.js';
-import type { BuildContext } from '../build/executor.js';
+import type { BuildContext } from '../builder/context.js';
 import { assertFetched, lockHooks, readLock, readNpmrc, type BuildLockOptions } from './lock.js';
 
 /*

@@ -358,7 +358,7 @@ function sortRows<T>(rows: T[], key: (r: T) => string): T[] {
  */
 export async function runGc(
   ctx: MaintenanceContext,
-  opts: { retentionMs: number; dryRun?: boolean },
+  opts: { retentionMs: number; dryRun?: boolean; roots?: readonly Digest[] },
 ): Promise<GcReport> {
   const dryRun = opts.dryRun === true;
   const now = ctx.clock.now();
@@ -371,6 +371,7 @@ export async function runGc(
     roots.add(desc.digest);
     mediaTypes.set(desc.digest, desc.mediaType);
   }
+  for (const d of opts.roots ?? []) if (isDigest(d)) roots.add(d);
   const actions = ctx.meta.listActions();
   for (const row of actions) {
     if (row.created_at < cutoff) continue;
