@@ -60,7 +60,7 @@ describe('build.sqlite migrations', () => {
   it('creates every table of the current version in a new file', () => {
     new BuildRecords(file).close();
     expect(version()).toBe(BUILD_DB_MIGRATIONS.length);
-    expect(tables()).toEqual(['action_origin', 'builds', 'config', 'files', 'sde']);
+    expect(tables()).toEqual(['action_origin', 'builds', 'config', 'files', 'sde', 'step_logs']);
   });
 
   describe('from version 0 with last_build2 (the latest build per target, with its key)', () => {
@@ -128,6 +128,30 @@ describe('build.sqlite migrations', () => {
       } finally {
         records.close();
       }
+    });
+  });
+
+  describe('from version 1 (no step logs yet)', () => {
+    it('adds the step-log table and keeps the history', () => {
+      const db = new Database(file);
+      BUILD_DB_MIGRATIONS[0]!(db);
+      db.exec(
+        `INSERT INTO builds (root, target, key, record, created_at) VALUES ('/p', 'app', '${d('1')}', '${d('2')}', 5);` +
+          'PRAGMA user_version = 1',
+      );
+      db.close();
+      const records = new BuildRecords(file);
+      try {
+        expect(records.history('/p', 'app').map((b) => b.record)).toEqual([d('2')]);
+        expect(records.stepLogs('/p', 'app')).toBeUndefined();
+        records.setStepLogs('/p', 'app', {
+          steps: [{ step: 0, command: 'make', stdout: d('3'), stderr: d('4') }],
+        });
+        expect(records.stepLogs('/p', 'app')?.steps[0]?.command).toBe('make');
+      } finally {
+        records.close();
+      }
+      expect(version()).toBe(2);
     });
   });
 
