@@ -14,11 +14,12 @@ const mayImport = {
   archive: ['core'],
   hash: ['core'],
   sandbox: ['core'],
-  check: ['core'],
+  check: ['core', 'lock'],
   sign: ['core', 'oci'],
   store: ['core', 'oci'],
   registry: ['core', 'oci', 'archive'],
   config: ['core', 'registry'],
+  lock: ['core', 'registry'],
   builder: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store', 'registry'],
   pipeline: [
     'core',
@@ -32,6 +33,7 @@ const mayImport = {
     'registry',
     'config',
     'builder',
+    'lock',
   ],
   cli: [
     'core',
@@ -45,6 +47,7 @@ const mayImport = {
     'registry',
     'config',
     'builder',
+    'lock',
     'pipeline',
   ],
 };

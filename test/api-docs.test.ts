@@ -35,6 +35,8 @@ const USE_CASES = [
   'attachments',
   'storeFsck',
   'storeGc',
+  'lock',
+  'fetchInputs',
 ];
 
 const blocks = examples(readFileSync(join(REPO, 'docs', 'api.md'), 'utf8'));

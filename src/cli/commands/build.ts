@@ -17,6 +17,12 @@ export function register(cli: Command): void {
       return n;
     })
     .option(
+      '--frozen',
+      'fail when airlock.lock differs from airlock.yaml and the package-locks (default when CI is set)',
+    )
+    .option('--no-frozen', 'update airlock.lock from local files even when CI is set')
+    .option('--fetch', 'download missing locked inputs first, as `airlock fetch` does')
+    .option(
       '--remote-cache <registry/repo>',
       'use this registry repository as remote action cache (wins over cache.remote.repository; mode and trust still come from cache.remote)',
     );
@@ -34,6 +40,8 @@ export function register(cli: Command): void {
           jobs?: number;
           remoteCache?: string;
           insecureRegistry: string[];
+          frozen?: boolean;
+          fetch?: boolean;
         },
         cmd: Command,
       ) =>
@@ -49,6 +57,8 @@ export function register(cli: Command): void {
               ...(opts.jobs ? { jobs: opts.jobs } : {}),
               remoteCache: opts.remoteCache,
               insecure: opts.insecureRegistry,
+              frozen: opts.frozen ?? (process.env.CI !== undefined && process.env.CI !== ''),
+              fetch: opts.fetch === true,
               events,
               signal,
             });
