@@ -215,7 +215,10 @@ describe('airlock init', () => {
     const r = await runInit({ root: dir, clock: fixedClock(1_700_000_000_000) });
     expect(r.text).toContain('# sourceDateEpoch: 1700000000');
     expect(r.text).toMatch(/build:\n {4}sources: \["package.json", "package-lock.json"/);
-    expect(r.text).toContain('      - "npm ci --offline"\n      - "npm run build"');
+    // The package-lock is installed offline by airlock (lock + fetch), not by an `npm ci` step.
+    expect(r.text).toContain('    npm: { lockfile: package-lock.json }\n');
+    expect(r.text).toContain('    steps:\n      - "npm run build"');
+    expect(r.text).not.toContain('npm ci');
     expect(r.text).toContain('  native:');
     expect(r.check.findings.map((f) => f.ruleId)).toContain('airlock/host-toolchain');
     expect(r.check.findings.map((f) => f.ruleId)).not.toContain('airlock/no-config');

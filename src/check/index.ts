@@ -4,7 +4,7 @@ export { unifiedDiff } from './diff.js';
 export { checkDockerfile, dockerfileImages } from './dockerfile.js';
 export { hasDigest, imageCap, parseImageRef } from './image.js';
 export type { ImageRef } from './image.js';
-export { INIT_READS, detectProject, renderAirlockYaml } from './init.js';
+export { INIT_READS, detectProject, npmLockfileOf, renderAirlockYaml } from './init.js';
 export type { ProjectFiles } from './init.js';
 export type { Detection } from './init.js';
 export {

@@ -239,6 +239,11 @@ function list(items: readonly string[]): string {
   return `[${items.map(q).join(', ')}]`;
 }
 
+/** The package-lock the build installs offline from (`npm:` key), when the project is npm with dependencies. */
+export function npmLockfileOf(n: NodeDetection | undefined): string | undefined {
+  return n?.packageManager === 'npm' && n.hasDependencies ? n.lockfile : undefined;
+}
+
 function nodeTarget(n: NodeDetection, files: ProjectFiles): TargetText {
   const root = [...files.paths].filter((p) => !p.includes('/'));
   const rootCode = root.filter(
@@ -260,7 +265,14 @@ function nodeTarget(n: NodeDetection, files: ProjectFiles): TargetText {
   const run = (s: string): string => (pm === 'npm' ? `npm run ${s}` : `${pm} run ${s}`);
   const steps: string[] = [];
   const lines: string[] = [];
-  if (n.hasDependencies) {
+  const npmLockfile = npmLockfileOf(n);
+  if (npmLockfile) {
+    lines.push(
+      `    # Every package of ${npmLockfile} is installed offline into node_modules before the steps:`,
+      '    # `airlock lock` records the tarballs in airlock.lock, `airlock fetch` downloads them.',
+      `    npm: { lockfile: ${npmLockfile} }`,
+    );
+  } else if (n.hasDependencies) {
     steps.push(
       pm === 'npm'
         ? 'npm ci --offline'

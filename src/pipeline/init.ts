@@ -4,6 +4,7 @@ import type { BuildReport } from './build.js';
 import {
   INIT_READS,
   detectProject,
+  npmLockfileOf,
   renderAirlockYaml,
   type CheckErrorCode,
   type CheckReport,
@@ -14,6 +15,8 @@ import { AirlockError, errnoCode } from '../core/errors.js';
 import { noEvents, type EventSink } from '../core/events.js';
 import { runCheck } from './check.js';
 import { checkRoot, listFiles } from './check-files.js';
+import { runFetch } from './fetch.js';
+import { runLock } from './lock.js';
 
 /** Options for `runInit`. */
 export interface InitOptions {
@@ -76,12 +79,23 @@ export async function runInit(opts: InitOptions = {}): Promise<InitResult> {
   await writeFile(path, text, { flag: opts.force ? 'w' : 'wx' });
   (opts.events ?? noEvents)({ type: 'log', level: 'info', message: `wrote ${path}` });
   const check = await runCheck({ root, ...(opts.events ? { events: opts.events } : {}) });
+  const locked = npmLockfileOf(detection.node) !== undefined;
   const next = opts.build
     ? `airlock check ${root}`
     : check.findings.some((f) => f.ruleId.startsWith('image') || f.ruleId === 'npm/version-range')
       ? `airlock pin ${root}`
-      : `airlock build -C ${root}`;
+      : locked
+        ? `airlock lock -C ${root} && airlock fetch -C ${root} && airlock build -C ${root}`
+        : `airlock build -C ${root}`;
   if (!opts.build) return { path, detection, text, check, next };
+  if (locked) {
+    // The packages the build installs offline: recorded in airlock.lock, then fetched into the store.
+    const events = opts.events ?? noEvents;
+    const { loadConfig } = await import('../config/index.js');
+    const project = await loadConfig(root);
+    await runLock({ project, events });
+    await runFetch({ project, events, ...(opts.store ? { store: opts.store } : {}) });
+  }
   const { runBuild } = await import('./build.js');
   const build = await runBuild({
     project: root,
