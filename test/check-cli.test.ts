@@ -110,11 +110,18 @@ describe('check on the repository as a whole', () => {
     expect([...files].sort()).toEqual(['', 'fixtures/keep/Dockerfile', 'src/Dockerfile']);
   });
 
-  it("does not score Airlock's own repository by its deliberately bad test fixtures", async () => {
+  it("scores Airlock's own repository by its own airlock.yaml: not by its test fixtures or examples, held at 3 only by the host toolchain", async () => {
     const root = fileURLToPath(new URL('..', import.meta.url));
     const report = await runCheck({ root });
-    expect(report.findings.filter((f) => f.file.startsWith('test/fixtures/'))).toEqual([]);
-    expect(report.findings.some((f) => f.file.startsWith('examples/'))).toBe(true);
+    expect(
+      report.findings.filter(
+        (f) => f.file.startsWith('test/fixtures/') || f.file.startsWith('examples/'),
+      ),
+    ).toEqual([]);
+    expect(report.findings.map((f) => `${f.file} ${f.ruleId}`)).toEqual([
+      'airlock.yaml airlock/host-toolchain',
+    ]);
+    expect(report.level).toBe(3);
   });
 });
 
