@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { IN_TOTO_PAYLOAD_TYPE, parseStatement } from '../attest/index.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import type { Digest } from '../core/digest.js';
+import { sha256, type Digest } from '../core/digest.js';
 import { AirlockError, isAirlockError } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import { MEDIA, parseManifest, type Descriptor } from '../oci/index.js';
@@ -94,6 +94,11 @@ export function verifyAttachments(
   const failed: FailedAttachment[] = [];
   for (const a of attachments) {
     try {
+      if (sha256(a.manifest) !== a.source)
+        throw new AirlockError<AttachmentErrorCode>(
+          'ATTACHMENT_MISMATCH',
+          `the attachment's bytes are not the ${a.source} the referrers list names`,
+        );
       const m = parseManifest(a.manifest, MEDIA.ociManifest, a.source);
       if (m.subject?.digest !== subject)
         throw new AirlockError<AttachmentErrorCode>(
@@ -109,6 +114,12 @@ export function verifyAttachments(
         throw new AirlockError<AttachmentErrorCode>(
           'BUNDLE_INVALID',
           'the attachment does not hold exactly one Sigstore bundle',
+        );
+      const layer = m.layers[0]!;
+      if (sha256(a.bundle) !== layer.digest || a.bundle.byteLength !== layer.size)
+        throw new AirlockError<AttachmentErrorCode>(
+          'BUNDLE_INVALID',
+          `the bundle bytes are not the ${layer.digest} the attachment names`,
         );
       const v = verifyBundle(a.bundle, keys);
       if (v.payloadType !== IN_TOTO_PAYLOAD_TYPE || !v.payload)
