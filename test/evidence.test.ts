@@ -1,0 +1,274 @@
+// Evidence through the compiled CLI: sign the demo's last build, verify it offline against a
+// policy, regenerate SBOM and provenance in a second store, and check the bundles independently.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundleFromJSON } from '@sigstore/bundle';
+import { Verifier, toSignedEntity } from '@sigstore/verify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Store } from '../src/store/index.js';
+import { parseManifest, referrersTag } from '../src/oci/index.js';
+import { decodePublicKey } from '../src/sign/index.js';
+import type { Digest } from '../src/core/digest.js';
+import type { ProvenancePredicate, Statement } from '../src/attest/index.js';
+import { CLI, airlock, copyDemo, tempDir } from './helpers/cli.js';
+
+const PASSWORD = 'evidence test password';
+const env = { AIRLOCK_PASSWORD: PASSWORD };
+
+interface VerifyJson {
+  ok: boolean;
+  pass: boolean;
+  digest: string;
+  rules: { rule: string; pass: boolean; reason: string }[];
+}
+
+/** The statements (decoded DSSE payloads) and raw bundles attached to `digest` in `store`. */
+async function attached(
+  storeRoot: string,
+  digest: Digest,
+): Promise<{ bundles: Buffer[]; statements: Record<string, unknown>[]; listed: number }> {
+  const store = await Store.open(storeRoot);
+  try {
+    const idx = await store.resolveTag(referrersTag(digest));
+    const index = parseManifest(await store.getBytes(idx!.digest), idx!.mediaType, 'idx');
+    const bundles: Buffer[] = [];
+    if (index.kind !== 'index') throw new Error('not an index');
+    for (const d of index.manifests) {
+      const m = parseManifest(await store.getBytes(d.digest), d.mediaType, d.digest);
+      if (m.kind === 'manifest') bundles.push(await store.getBytes(m.layers[0]!.digest));
+    }
+    const statements = bundles.map(
+      (b) =>
+        JSON.parse(
+          Buffer.from(
+            (JSON.parse(b.toString()) as { dsseEnvelope: { payload: string } }).dsseEnvelope
+              .payload,
+            'base64',
+          ).toString(),
+        ) as Record<string, unknown>,
+    );
+    return { bundles, statements, listed: index.manifests.length };
+  } finally {
+    store.close();
+  }
+}
+
+describe('airlock sign and verify on the demo', () => {
+  const tmp = tempDir('evidence');
+  const store = join(tmp.path, 'store');
+  const project = join(tmp.path, 'demo');
+  const policyFile = join(tmp.path, 'policy', 'policy.yaml');
+  let artifact: Digest;
+
+  beforeAll(() => {
+    copyDemo(project);
+    const b = airlock(['--json', '--store', store, 'build', '-C', project, 'server']);
+    expect(b.status, b.stderr).toBe(0);
+    artifact = (
+      JSON.parse(b.stdout) as { targets: { name: string; artifact: Digest }[] }
+    ).targets.find((t) => t.name === 'server')!.artifact;
+    mkdirSync(join(tmp.path, 'policy'));
+    expect(airlock(['keygen', '--dir', join(tmp.path, 'policy')], { env }).status).toBe(0);
+    writeFileSync(
+      policyFile,
+      'version: 1\nkeys: [cosign.pub]\nrequire: [slsa-provenance, cyclonedx, spdx]\nminLevel: 3\n',
+    );
+    const s = airlock(
+      [
+        '--store',
+        store,
+        'sign',
+        '-C',
+        project,
+        'server',
+        '--key',
+        join(tmp.path, 'policy', 'cosign.key'),
+      ],
+      { env },
+    );
+    expect(s.status, s.stderr).toBe(0);
+    expect(s.stdout + s.stderr).not.toContain(PASSWORD);
+  });
+  afterAll(() => tmp.cleanup());
+
+  it('attaches provenance, CycloneDX and SPDX bundles that pass the policy', () => {
+    const r = airlock([
+      '--json',
+      '--store',
+      store,
+      'verify',
+      'demo/server',
+      '--policy',
+      policyFile,
+    ]);
+    const v = JSON.parse(r.stdout) as VerifyJson;
+    expect(v.rules.filter((x) => !x.pass)).toEqual([]);
+    expect(r.status).toBe(0);
+    expect(v.digest).toBe(artifact);
+  });
+
+  it('writes bundles that @sigstore/verify accepts when called directly with the public key', async () => {
+    const pub = decodePublicKey(readFileSync(join(tmp.path, 'policy', 'cosign.pub'), 'utf8'));
+    const verifier = new Verifier(
+      {
+        certificateAuthorities: [],
+        timestampAuthorities: [],
+        tlogs: [],
+        ctlogs: [],
+        publicKey: () => ({ publicKey: pub.publicKey, validFor: () => true }),
+      },
+      { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 },
+    );
+    const { bundles, statements } = await attached(store, artifact);
+    expect(statements.map((s) => s.predicateType).sort()).toEqual([
+      'https://cyclonedx.org/bom',
+      'https://slsa.dev/provenance/v1',
+      'https://spdx.dev/Document',
+    ]);
+    for (const b of bundles) {
+      expect(() =>
+        verifier.verify(toSignedEntity(bundleFromJSON(JSON.parse(b.toString())))),
+      ).not.toThrow();
+    }
+  });
+
+  it('replaces the bundles when signing again instead of adding more', async () => {
+    const s = airlock(
+      [
+        '--store',
+        store,
+        'sign',
+        '-C',
+        project,
+        'server',
+        '--key',
+        join(tmp.path, 'policy', 'cosign.key'),
+      ],
+      { env },
+    );
+    expect(s.status, s.stderr).toBe(0);
+    expect((await attached(store, artifact)).listed).toBe(3);
+  });
+
+  it('makes no network call: it verifies in a namespace with no network', () => {
+    const r = spawnSync(
+      'unshare',
+      [
+        '-n',
+        process.execPath,
+        CLI,
+        '--json',
+        '--store',
+        store,
+        'verify',
+        'demo/server',
+        '--policy',
+        policyFile,
+      ],
+      { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as VerifyJson).pass).toBe(true);
+  });
+
+  it('fails with a reason per rule and exit 1 under a stricter policy', () => {
+    const strict = join(tmp.path, 'policy', 'strict.yaml');
+    writeFileSync(
+      strict,
+      'version: 1\nkeys: [cosign.pub]\nrequire: [reproducibility]\nbuilder: https://ci.example/b1\nminLevel: 5\n',
+    );
+    const r = airlock(['--json', '--store', store, 'verify', 'demo/server', '--policy', strict]);
+    expect(r.status).toBe(1);
+    const failed = (JSON.parse(r.stdout) as VerifyJson).rules
+      .filter((x) => !x.pass)
+      .map((x) => x.rule);
+    expect(failed).toEqual(
+      expect.arrayContaining([
+        'require https://airlock.dev/attestation/reproducibility/v1',
+        'minLevel',
+        expect.stringMatching(/^builder /),
+      ]),
+    );
+  });
+
+  it('refuses a policy with a mistake, naming file:line:col', () => {
+    const bad = join(tmp.path, 'policy', 'bad.yaml');
+    writeFileSync(bad, 'version: 1\nkeys: [cosign.pub]\nbuilderr: x\n');
+    const r = airlock(['--store', store, 'verify', 'demo/server', '--policy', bad]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`${bad}:3:1: unknown key "builderr"`);
+  });
+
+  it('regenerates a byte-identical SBOM from a second store at another path', () => {
+    const store2 = join(tmp.path, 'elsewhere', 'store2');
+    expect(airlock(['--store', store2, 'build', '-C', project, 'server']).status).toBe(0);
+    for (const format of ['cyclonedx', 'spdx']) {
+      const a = airlock(['--store', store, 'sbom', '-C', project, 'server', '--format', format]);
+      const b = airlock(['--store', store2, 'sbom', '-C', project, 'server', '--format', format]);
+      expect(a.status, a.stderr).toBe(0);
+      expect(b.stdout).toBe(a.stdout);
+      expect(a.stdout).toContain(artifact.slice(7));
+    }
+  });
+
+  it('regenerates provenance in a second store equal in every field but the times and invocation id', async () => {
+    const store2 = join(tmp.path, 'elsewhere', 'store2');
+    const key = join(tmp.path, 'policy', 'cosign.key');
+    expect(
+      airlock(['--store', store2, 'sign', '-C', project, 'server', '--key', key], { env }).status,
+    ).toBe(0);
+    const prov = async (root: string): Promise<Statement<ProvenancePredicate>> =>
+      (await attached(root, artifact)).statements.find(
+        (s) => s.predicateType === 'https://slsa.dev/provenance/v1',
+      ) as unknown as Statement<ProvenancePredicate>;
+    const a = await prov(store);
+    const b = await prov(store2);
+    const strip = (p: Statement<ProvenancePredicate>): unknown => ({
+      ...p,
+      predicate: { ...p.predicate, runDetails: { ...p.predicate.runDetails, metadata: null } },
+    });
+    expect(strip(b)).toEqual(strip(a));
+    expect(Object.keys(b.predicate.runDetails.metadata).sort()).toEqual([
+      'finishedOn',
+      'invocationId',
+      'startedOn',
+    ]);
+  });
+
+  it('names the verified digest, so a tag moved afterwards is not what was verified', async () => {
+    const before = JSON.parse(
+      airlock(['--json', '--store', store, 'verify', 'demo/server', '--policy', policyFile]).stdout,
+    ) as VerifyJson;
+    expect(before).toMatchObject({ pass: true, digest: artifact });
+    // Move the tag to lib's (unsigned) artifact.
+    expect(airlock(['--store', store, 'build', '-C', project, 'lib']).status).toBe(0);
+    const s = await Store.open(store);
+    try {
+      await s.setTag('demo/server', (await s.resolveTag('demo/lib'))!);
+    } finally {
+      s.close();
+    }
+    const moved = airlock([
+      '--json',
+      '--store',
+      store,
+      'verify',
+      'demo/server',
+      '--policy',
+      policyFile,
+    ]);
+    expect(moved.status).toBe(1);
+    expect((JSON.parse(moved.stdout) as VerifyJson).digest).not.toBe(artifact);
+    const pinned = airlock([
+      '--json',
+      '--store',
+      store,
+      'verify',
+      artifact,
+      '--policy',
+      policyFile,
+    ]);
+    expect(JSON.parse(pinned.stdout) as VerifyJson).toMatchObject({ pass: true, digest: artifact });
+  });
+});
