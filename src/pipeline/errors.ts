@@ -30,7 +30,9 @@ export type EvidenceErrorCode =
   /** Signing was asked for without a readable key. */
   | 'NO_SIGNING_KEY'
   /** An attestation attached to one artifact names another. */
-  | 'ATTACHMENT_MISMATCH';
+  | 'ATTACHMENT_MISMATCH'
+  /** sign-blob would overwrite an existing bundle file. */
+  | 'BUNDLE_EXISTS';
 
 /**
  * Every `code` an `AirlockError` thrown by the library can carry: each module

@@ -9,6 +9,7 @@ import {
   type BundleErrorCode,
 } from '../sign/index.js';
 import type { PolicyErrorCode } from '../policy/index.js';
+import type { EvidenceErrorCode } from './errors.js';
 import { loadSigningKey } from './sign.js';
 
 export interface SignBlobRequest {
@@ -32,7 +33,7 @@ export async function runSignBlob(
   const out = req.bundle ?? `${req.file}.sigstore.json`;
   await writeFile(out, `${canonicalJson(bundle)}\n`, { flag: 'wx' }).catch((err: unknown) => {
     if ((err as { code?: string }).code === 'EEXIST')
-      throw new AirlockError<'USAGE'>('USAGE', `${out} already exists`, {
+      throw new AirlockError<EvidenceErrorCode>('BUNDLE_EXISTS', `${out} already exists`, {
         hint: 'Remove it or write the bundle elsewhere with --bundle.',
       });
     throw err;

@@ -11,6 +11,7 @@ import {
 import { DSSEBundleBuilder, type Signature, type Signer } from '@sigstore/sign';
 import { Verifier, toSignedEntity, type TrustMaterial } from '@sigstore/verify';
 import { AirlockError } from '../core/errors.js';
+import type { SignErrorCode } from './errors.js';
 import type { PublicKeyInfo, SigningKey } from './keys.js';
 
 /*
@@ -28,7 +29,8 @@ import type { PublicKeyInfo, SigningKey } from './keys.js';
  * is told to expect none, and trust comes from the policy's public keys alone.
  */
 
-export type BundleErrorCode = 'BUNDLE_INVALID' | 'BUNDLE_UNTRUSTED' | 'SIGNATURE_INVALID';
+/** Bundles that cannot be read, are signed by no trusted key, or whose signature fails (SIGNATURE_INVALID). */
+export type BundleErrorCode = 'BUNDLE_INVALID' | 'BUNDLE_UNTRUSTED' | SignErrorCode;
 
 export const BUNDLE_MEDIA_TYPE = BUNDLE_V03_MEDIA_TYPE;
 
