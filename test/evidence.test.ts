@@ -8,7 +8,7 @@ import { Verifier, toSignedEntity } from '@sigstore/verify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../src/store/index.js';
 import { parseManifest, referrersTag } from '../src/oci/index.js';
-import { decodePublicKey } from '../src/sign/index.js';
+import { BUNDLE_MEDIA_TYPE, decodePublicKey } from '../src/sign/index.js';
 import type { Digest } from '../src/core/digest.js';
 import type { ProvenancePredicate, Statement } from '../src/attest/index.js';
 import { CLI, airlock, copyDemo, tempDir } from './helpers/cli.js';
@@ -34,7 +34,8 @@ async function attached(
     const index = parseManifest(await store.getBytes(idx!.digest), idx!.mediaType, 'idx');
     const bundles: Buffer[] = [];
     if (index.kind !== 'index') throw new Error('not an index');
-    for (const d of index.manifests) {
+    const listed = index.manifests.filter((d) => d.artifactType === BUNDLE_MEDIA_TYPE);
+    for (const d of listed) {
       const m = parseManifest(await store.getBytes(d.digest), d.mediaType, d.digest);
       if (m.kind === 'manifest') bundles.push(await store.getBytes(m.layers[0]!.digest));
     }
@@ -48,7 +49,7 @@ async function attached(
           ).toString(),
         ) as Record<string, unknown>,
     );
-    return { bundles, statements, listed: index.manifests.length };
+    return { bundles, statements, listed: listed.length };
   } finally {
     store.close();
   }
@@ -234,6 +235,46 @@ describe('airlock sign and verify on the demo', () => {
       'invocationId',
       'startedOn',
     ]);
+  });
+
+  it('signs the reproducibility attestation `airlock repro` attaches, and a policy can require it', async () => {
+    const r = airlock(['--json', '--store', store, 'repro', 'server', '-C', project]);
+    expect(r.status, r.stderr).toBe(0);
+    const repro = JSON.parse(r.stdout) as { artifact: string; attestation: string };
+    expect(repro.artifact).toBe(artifact);
+    const key = join(tmp.path, 'policy', 'cosign.key');
+    expect(
+      airlock(['--store', store, 'sign', '-C', project, 'server', '--key', key], { env }).status,
+    ).toBe(0);
+    const { statements } = await attached(store, artifact);
+    const signed = statements.find(
+      (s) => s.predicateType === 'https://airlock.dev/attestation/reproducibility/v1',
+    ) as { predicate: { result: string } } | undefined;
+    expect(signed?.predicate.result).toBe('REPRODUCIBLE');
+    const policy = join(tmp.path, 'policy', 'repro.yaml');
+    writeFileSync(
+      policy,
+      'version: 1\nkeys: [cosign.pub]\nrequire: [reproducibility]\nreproducible: true\n',
+    );
+    const v = airlock(['--json', '--store', store, 'verify', 'demo/server', '--policy', policy]);
+    expect(JSON.parse(v.stdout) as VerifyJson).toMatchObject({ pass: true });
+  });
+
+  it('build --sign signs what it built', async () => {
+    const store3 = join(tmp.path, 'store3');
+    const key = join(tmp.path, 'policy', 'cosign.key');
+    const r = airlock(
+      ['--json', '--store', store3, 'build', '-C', project, 'lib', '--sign', '--key', key],
+      { env },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const lib = (JSON.parse(r.stdout) as { targets: { artifact: Digest }[] }).targets[0]!.artifact;
+    expect((await attached(store3, lib)).listed).toBe(3);
+    const v = airlock(['--json', '--store', store3, 'verify', 'demo/lib', '--policy', policyFile]);
+    expect(JSON.parse(v.stdout) as VerifyJson).toMatchObject({ pass: true, digest: lib });
+    const noKey = airlock(['--store', store3, 'build', '-C', project, 'lib', '--sign']);
+    expect(noKey.status).toBe(2);
+    expect(noKey.stderr).toContain('--sign needs --key');
   });
 
   it('names the verified digest, so a tag moved afterwards is not what was verified', async () => {

@@ -99,3 +99,46 @@ export async function bundleAttachments(store: Store, subject: Digest): Promise<
     (d) => d.artifactType === BUNDLE_ARTIFACT_TYPE,
   );
 }
+
+/** The artifact type of an unsigned in-toto statement waiting for `airlock sign`. */
+export const STATEMENT_ARTIFACT_TYPE = 'application/vnd.in-toto+json';
+
+/**
+ * Attaches an unsigned statement (a reproducibility or test-result
+ * attestation) to `subject`, replacing an earlier one of the same predicate
+ * type; `airlock sign` signs it with the rest of the evidence.
+ */
+export async function attachStatement(
+  store: Store,
+  subject: Descriptor,
+  statement: { predicateType: string },
+): Promise<Descriptor> {
+  const layer = await store.putBytes(Buffer.from(canonicalJson(statement)));
+  const config = await store.putBytes(EMPTY_CONFIG);
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA.ociManifest,
+    artifactType: STATEMENT_ARTIFACT_TYPE,
+    config: { mediaType: MEDIA.ociEmpty, digest: config.digest, size: config.size },
+    layers: [{ mediaType: STATEMENT_ARTIFACT_TYPE, digest: layer.digest, size: layer.size }],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    annotations: { [PREDICATE_TYPE_ANNOTATION]: statement.predicateType },
+  };
+  const put = await store.putBytes(Buffer.from(canonicalJson(manifest)));
+  const desc: Descriptor = {
+    mediaType: MEDIA.ociManifest,
+    digest: put.digest,
+    size: put.size,
+    artifactType: STATEMENT_ARTIFACT_TYPE,
+    annotations: { [PREDICATE_TYPE_ANNOTATION]: statement.predicateType },
+  };
+  await replaceReferrer(
+    store,
+    subject.digest,
+    desc,
+    (d) =>
+      d.artifactType === STATEMENT_ARTIFACT_TYPE &&
+      d.annotations?.[PREDICATE_TYPE_ANNOTATION] === statement.predicateType,
+  );
+  return desc;
+}

@@ -33,6 +33,10 @@ export interface ReproRequest extends Workspace, RemoteBuildOptions {
 
 export interface ReproReport {
   target: string;
+  /** Build A's artifact: the subject of the reproducibility attestation. */
+  artifact: Digest;
+  /** The unsigned reproducibility statement attached to it (`airlock sign` signs it). */
+  attestation: Digest;
   reproducible: boolean;
   a: { outputTree: Digest; layer: Digest };
   b: { outputTree: Digest; layer: Digest };
@@ -198,8 +202,23 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
       }
     }
     const cache = await compareWithCaches(open, hooks.remoteCache, a, req.events);
+    const { attachStatement } = await import('./attestations.js');
+    const { buildReproAttestation } = await import('../attest/index.js');
+    const attestation = await attachStatement(
+      open.store,
+      a.manifest,
+      buildReproAttestation({
+        artifact: { name: a.tag, digest: a.manifest.digest },
+        a: { outputTree: a.result.outputs.tree, layer: a.result.outputs.layer.digest },
+        b: { outputTree: b.result.outputs.tree, layer: b.result.outputs.layer.digest },
+        variations: varied,
+        differences: differences.map((d) => `${d.path}: ${d.a ?? 'missing'} → ${d.b ?? 'missing'}`),
+      }),
+    );
     return {
       target: req.target,
+      artifact: a.manifest.digest,
+      attestation: attestation.digest,
       cache,
       cacheMatches: cache.every((c) => c.matches),
       reproducible: differences.length === 0 && a.result.outputs.tree === b.result.outputs.tree,

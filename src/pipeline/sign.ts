@@ -19,14 +19,10 @@ import {
   type SigningKey,
 } from '../sign/index.js';
 import type { Store } from '../store/index.js';
-import { attachBundle } from './attestations.js';
-import { openWorkspace, type Workspace } from './context.js';
+import { STATEMENT_ARTIFACT_TYPE, attachBundle } from './attestations.js';
+import { openWorkspace, type OpenWorkspace, type Workspace } from './context.js';
 import type { EvidenceErrorCode } from './errors.js';
 import { collectFacts, evidenceStatements } from './evidence.js';
-
-/** The artifact type of an unsigned statement waiting to be signed (what `airlock repro` attaches). */
-export const STATEMENT_ARTIFACT_TYPE = IN_TOTO_PAYLOAD_TYPE;
-export const STATEMENT_PREDICATE_ANNOTATION = 'dev.airlock.predicateType';
 
 export interface SignRequest extends Workspace {
   /** Targets whose last build is signed; all when empty. */
@@ -111,29 +107,40 @@ export async function pendingStatements(store: Store, artifact: Descriptor): Pro
   return out;
 }
 
+/** Signs the evidence of the last build of each of `names` in an open workspace. */
+export async function signTargets(
+  open: OpenWorkspace,
+  names: readonly string[],
+  key: SigningKey,
+  events: EventSink,
+  builderId?: string,
+): Promise<SignReport> {
+  const report: SignReport = { keyId: key.keyId, targets: [] };
+  for (const name of names) {
+    const { facts, artifact, startedOn, finishedOn } = await collectFacts(open, name);
+    const statements = [
+      ...evidenceStatements(facts, {
+        builderId,
+        host: hostname(),
+        invocationId: derivedUuid(`${facts.actionKey}\0${finishedOn}`),
+        startedOn,
+        finishedOn,
+      }),
+      ...(await pendingStatements(open.store, artifact)),
+    ];
+    const attachments = await signStatements(open.store, artifact, statements, key, events);
+    report.targets.push({ name, artifact: artifact.digest, attachments });
+  }
+  return report;
+}
+
 /** `airlock sign [target…]`: provenance, SBOMs and pending statements of each target, signed and attached. */
 export async function runSign(req: SignRequest): Promise<SignReport> {
   const key = await loadSigningKey(req.key, req.password);
   const open = await openWorkspace(req);
   try {
     const names = req.targets.length > 0 ? req.targets : [...open.project.targets.keys()];
-    const report: SignReport = { keyId: key.keyId, targets: [] };
-    for (const name of names) {
-      const { facts, artifact, startedOn, finishedOn } = await collectFacts(open, name);
-      const statements = [
-        ...evidenceStatements(facts, {
-          builderId: req.builderId,
-          host: hostname(),
-          invocationId: derivedUuid(`${facts.actionKey}\0${finishedOn}`),
-          startedOn,
-          finishedOn,
-        }),
-        ...(await pendingStatements(open.store, artifact)),
-      ];
-      const attachments = await signStatements(open.store, artifact, statements, key, req.events);
-      report.targets.push({ name, artifact: artifact.digest, attachments });
-    }
-    return report;
+    return await signTargets(open, names, key, req.events, req.builderId);
   } finally {
     open.close();
   }

@@ -1,5 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { AirlockError } from '../../core/errors.js';
 import { insecureRegistryOption, runReport } from '../run.js';
+import { signingPassword } from './keygen.js';
 
 export function register(cli: Command): void {
   const build = cli
@@ -16,6 +18,9 @@ export function register(cli: Command): void {
         throw new InvalidArgumentError('expected a whole number ≥ 1');
       return n;
     })
+    .option('--sign', "sign each target's provenance and SBOMs after the build (needs --key)")
+    .option('--key <file>', 'cosign-format private key for --sign')
+    .option('--builder-id <uri>', 'runDetails.builder.id of the provenance with --sign')
     .option(
       '--remote-cache <registry/repo>',
       'use this registry repository as remote action cache (wins over cache.remote.repository; mode and trust still come from cache.remote)',
@@ -34,14 +39,26 @@ export function register(cli: Command): void {
           jobs?: number;
           remoteCache?: string;
           insecureRegistry: string[];
+          sign?: boolean;
+          key?: string;
+          builderId?: string;
         },
         cmd: Command,
       ) =>
         runReport(
           cmd,
           async ({ global, events, signal }) => {
+            if (opts.sign && !opts.key)
+              throw new AirlockError<'USAGE'>('USAGE', '--sign needs --key <cosign.key>', {
+                hint: 'Give the private key written by `airlock keygen`.',
+              });
+            const sign =
+              opts.sign && opts.key
+                ? { key: opts.key, password: await signingPassword(), builderId: opts.builderId }
+                : undefined;
             const { runBuild } = await import('../../pipeline/build.js');
             return runBuild({
+              ...(sign ? { sign } : {}),
               project: opts.project,
               store: global.store,
               targets,
