@@ -313,3 +313,48 @@ describe('airlock sign and verify on the demo', () => {
     expect(JSON.parse(pinned.stdout) as VerifyJson).toMatchObject({ pass: true, digest: artifact });
   });
 });
+
+describe('airlock check reads the evidence for level 5', () => {
+  const tmp = tempDir('evidence-check');
+  const store = join(tmp.path, 'store');
+  const project = join(tmp.path, 'p');
+  const key = join(tmp.path, 'cosign.key');
+  afterAll(() => tmp.cleanup());
+
+  const check = (): { level: number; gaps: { level: number; blockers: string[] }[] } =>
+    JSON.parse(airlock(['--json', '--store', store, 'check', project]).stdout) as {
+      level: number;
+      gaps: { level: number; blockers: string[] }[];
+    };
+
+  it('names what is missing, then awards level 5 once repro, signature, SBOM and provenance are there', () => {
+    mkdirSync(project);
+    writeFileSync(
+      join(project, 'airlock.yaml'),
+      "version: 1\nname: l5\ntargets:\n  hello:\n    sources: ['a.txt']\n    steps:\n      - mkdir -p out && cat a.txt > out/a.txt\n    outputs: ['out/**']\n",
+    );
+    writeFileSync(join(project, 'a.txt'), 'hi\n');
+    expect(airlock(['keygen', '--dir', tmp.path], { env }).status).toBe(0);
+    expect(airlock(['--store', store, 'build', '-C', project]).status).toBe(0);
+    const built = check();
+    expect(built.level).toBe(4);
+    expect(built.gaps.find((g) => g.level === 5)?.blockers.join('\n')).toMatch(
+      /hello .*needs a signature .*signed SLSA provenance, a signed SBOM, a signed reproducibility attestation/,
+    );
+    expect(airlock(['--store', store, 'sign', '-C', project, '--key', key], { env }).status).toBe(
+      0,
+    );
+    const signed = check();
+    expect(signed.level).toBe(4);
+    expect(signed.gaps.find((g) => g.level === 5)?.blockers.join('\n')).toMatch(
+      /^hello .*needs a signed reproducibility attestation \(`airlock repro hello`, then sign\)$/,
+    );
+    expect(airlock(['--store', store, 'repro', 'hello', '-C', project]).status).toBe(0);
+    expect(airlock(['--store', store, 'sign', '-C', project, '--key', key], { env }).status).toBe(
+      0,
+    );
+    const full = check();
+    expect(full.level).toBe(5);
+    expect(full.gaps).toEqual([]);
+  });
+});
