@@ -358,3 +358,62 @@ describe('airlock check reads the evidence for level 5', () => {
     expect(full.gaps).toEqual([]);
   });
 });
+
+describe('store gc and signed attachments', () => {
+  const tmp = tempDir('evidence-gc');
+  const store = join(tmp.path, 'store');
+  const project = join(tmp.path, 'demo');
+  const key = join(tmp.path, 'cosign.key');
+  const policyFile = join(tmp.path, 'policy.yaml');
+  afterAll(() => tmp.cleanup());
+
+  const gc = (): { referrersDropped: number; freed: string[] } =>
+    JSON.parse(
+      airlock(['--json', '--store', store, 'store', 'gc', '--retention-days', '0']).stdout,
+    ) as { referrersDropped: number; freed: string[] };
+  const blobs = async (digest: Digest): Promise<string[]> =>
+    (await attached(store, digest)).bundles.map((b) => b.toString());
+
+  it('keeps a live artifact’s current bundles, frees superseded ones, and drops the list of a deleted artifact', async () => {
+    copyDemo(project);
+    expect(airlock(['keygen', '--dir', tmp.path], { env }).status).toBe(0);
+    writeFileSync(policyFile, 'version: 1\nkeys: [cosign.pub]\nrequire: [slsa-provenance]\n');
+    const b = airlock(
+      ['--json', '--store', store, 'build', '-C', project, 'lib', '--sign', '--key', key],
+      { env },
+    );
+    expect(b.status, b.stderr).toBe(0);
+    const lib = (JSON.parse(b.stdout) as { targets: { artifact: Digest }[] }).targets[0]!.artifact;
+    expect(
+      airlock(['--store', store, 'sign', '-C', project, 'lib', '--key', key], { env }).status,
+    ).toBe(0);
+    const current = await blobs(lib);
+    const freed = gc();
+    expect(freed.referrersDropped).toBe(0);
+    // The three superseded bundles and their three manifests go; the current ones stay.
+    expect(freed.freed.length).toBeGreaterThanOrEqual(6);
+    expect(await blobs(lib)).toEqual(current);
+    expect(
+      airlock(['--json', '--store', store, 'verify', 'demo/lib', '--policy', policyFile]).status,
+    ).toBe(0);
+    // The build record went with the expired action entry: signing again says to build.
+    const again = airlock(['--store', store, 'sign', '-C', project, 'lib', '--key', key], { env });
+    expect(again.stderr).toContain('error[NOT_BUILT]');
+
+    const s = await Store.open(store);
+    try {
+      await s.deleteTag('demo/lib');
+    } finally {
+      s.close();
+    }
+    expect(gc().referrersDropped).toBe(1);
+    const after = await Store.open(store);
+    try {
+      expect(await after.resolveTag(referrersTag(lib))).toBeUndefined();
+    } finally {
+      after.close();
+    }
+    const fsck = airlock(['--json', '--store', store, 'store', 'fsck']);
+    expect((JSON.parse(fsck.stdout) as { problems: unknown[] }).problems).toEqual([]);
+  });
+});

@@ -14,7 +14,7 @@ import {
 import type { ActionResult, BuildRecord } from '../build/action.js';
 import { tagFor } from '../build/executor.js';
 import { sha256, type Digest } from '../core/digest.js';
-import { AirlockError } from '../core/errors.js';
+import { AirlockError, isAirlockError } from '../core/errors.js';
 import { parseManifest, type Descriptor } from '../oci/index.js';
 import { openWorkspace, type OpenWorkspace, type Workspace } from './context.js';
 import type { EvidenceErrorCode } from './errors.js';
@@ -74,10 +74,16 @@ export async function collectFacts(
   if (!artifact) throw notBuilt(target, `no artifact tagged ${tag} in the store`);
   const last = open.records.lastBuild(project.root, target);
   if (!last) throw notBuilt(target, 'no build record');
-  const record = await open.store.getJson<BuildRecord>(last.record);
+  // gc may have freed the record or result of an old build: then there is nothing to describe.
+  const gone = (err: unknown): never => {
+    if (isAirlockError(err, 'BLOB_NOT_FOUND'))
+      throw notBuilt(target, 'the last build record is no longer in the store');
+    throw err;
+  };
+  const record = await open.store.getJson<BuildRecord>(last.record).catch(gone);
   const entry = await open.store.getAction(record.key);
   if (!entry) throw notBuilt(target, `the action ${record.key} is no longer cached`);
-  const result = await open.store.getJson<ActionResult>(entry.result);
+  const result = await open.store.getJson<ActionResult>(entry.result).catch(gone);
   const manifest = parseManifest(
     await open.store.getBytes(artifact.digest),
     artifact.mediaType,
