@@ -417,3 +417,54 @@ describe('store gc and signed attachments', () => {
     expect((JSON.parse(fsck.stdout) as { problems: unknown[] }).problems).toEqual([]);
   });
 });
+
+describe('airlock sign-blob / verify-blob', () => {
+  const tmp = tempDir('evidence-blob');
+  afterAll(() => tmp.cleanup());
+
+  it('writes a v0.3 bundle beside the file that verifies, and rejects another file or key', () => {
+    const file = join(tmp.path, 'release.tar');
+    writeFileSync(file, 'release bytes\n');
+    expect(airlock(['keygen', '--dir', tmp.path], { env }).status).toBe(0);
+    expect(airlock(['keygen', '--dir', tmp.path, '--prefix', 'other'], { env }).status).toBe(0);
+    const s = airlock(['sign-blob', file, '--key', join(tmp.path, 'cosign.key')], { env });
+    expect(s.status, s.stderr).toBe(0);
+    const bundle = `${file}.sigstore.json`;
+    expect((JSON.parse(readFileSync(bundle, 'utf8')) as { mediaType: string }).mediaType).toBe(
+      BUNDLE_MEDIA_TYPE,
+    );
+    const ok = airlock([
+      'verify-blob',
+      file,
+      '--bundle',
+      bundle,
+      '--key',
+      join(tmp.path, 'cosign.pub'),
+    ]);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('Verified OK');
+    writeFileSync(file, 'release bytes!\n');
+    const changed = airlock([
+      'verify-blob',
+      file,
+      '--bundle',
+      bundle,
+      '--key',
+      join(tmp.path, 'cosign.pub'),
+    ]);
+    expect(changed.status).toBe(1);
+    expect(changed.stderr).toContain('error[SIGNATURE_INVALID]');
+    writeFileSync(file, 'release bytes\n');
+    const wrongKey = airlock([
+      'verify-blob',
+      file,
+      '--bundle',
+      bundle,
+      '--key',
+      join(tmp.path, 'other.pub'),
+    ]);
+    expect(wrongKey.stderr).toContain('error[BUNDLE_UNTRUSTED]');
+    const again = airlock(['sign-blob', file, '--key', join(tmp.path, 'cosign.key')], { env });
+    expect(again.stderr).toContain('error[BUNDLE_EXISTS]');
+  });
+});
