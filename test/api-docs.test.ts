@@ -32,6 +32,10 @@ const USE_CASES = [
   'copy',
   'ls',
   'attachments',
+  'keygen',
+  'sign',
+  'verify',
+  'sbom',
   'storeFsck',
   'storeGc',
 ];
