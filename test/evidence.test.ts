@@ -8,7 +8,7 @@ import { Verifier, toSignedEntity } from '@sigstore/verify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../src/store/index.js';
 import { parseManifest, referrersTag } from '../src/oci/index.js';
-import { BUNDLE_MEDIA_TYPE, decodePublicKey } from '../src/sign/index.js';
+import { BUNDLE_MEDIA_TYPE, decodePrivateKey, decodePublicKey } from '../src/sign/index.js';
 import type { Digest } from '../src/core/digest.js';
 import type { ProvenancePredicate, Statement } from '../src/attest/index.js';
 import { CLI, airlock, copyDemo, tempDir } from './helpers/cli.js';
@@ -275,6 +275,32 @@ describe('airlock sign and verify on the demo', () => {
     const noKey = airlock(['--store', store3, 'build', '-C', project, 'lib', '--sign']);
     expect(noKey.status).toBe(2);
     expect(noKey.stderr).toContain('--sign needs --key');
+  });
+
+  it('never shows the private key or its password: not in output, errors, bundles or statements', async () => {
+    const keyFile = join(tmp.path, 'policy', 'cosign.key');
+    const der = (await decodePrivateKey(readFileSync(keyFile, 'utf8'), PASSWORD)).privateKey
+      .export({ type: 'pkcs8', format: 'der' })
+      .toString('base64');
+    const wrong = airlock(['--store', store, 'sign', '-C', project, 'server', '--key', keyFile], {
+      env: { AIRLOCK_PASSWORD: 'a wrong guess 1234' },
+    });
+    expect(wrong.stderr).toContain('error[KEY_PASSWORD]');
+    expect(wrong.stdout + wrong.stderr).not.toContain('a wrong guess 1234');
+    const ok = airlock(
+      ['--json', '--store', store, 'sign', '-C', project, 'server', '--key', keyFile],
+      { env },
+    );
+    expect(ok.status, ok.stderr).toBe(0);
+    for (const text of [
+      ok.stdout,
+      ok.stderr,
+      ...(await attached(store, artifact)).bundles.map((b) => b.toString()),
+    ]) {
+      expect(text).not.toContain(PASSWORD);
+      expect(text).not.toContain(der.slice(0, 40));
+      expect(text).not.toContain('PRIVATE KEY');
+    }
   });
 
   it('names the verified digest, so a tag moved afterwards is not what was verified', async () => {
