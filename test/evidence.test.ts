@@ -1,7 +1,7 @@
 // Evidence through the compiled CLI: sign the demo's last build, verify it offline against a
 // policy, regenerate SBOM and provenance in a second store, and check the bundles independently.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { Verifier, toSignedEntity } from '@sigstore/verify';
@@ -211,6 +211,21 @@ describe('airlock sign and verify on the demo', () => {
       expect(b.stdout).toBe(a.stdout);
       expect(a.stdout).toContain(artifact.slice(7));
     }
+  });
+
+  it('names the Debian package of a host toolchain binary when dpkg knows it', () => {
+    const sbom = JSON.parse(
+      airlock(['--store', store, 'sbom', '-C', project, 'server']).stdout,
+    ) as { components: { name: string; purl?: string; hashes: { content: string }[] }[] };
+    const node = sbom.components.find((c) => c.name === 'node');
+    expect(node?.hashes[0]?.content).toMatch(/^[0-9a-f]{64}$/);
+    const real = realpathSync(
+      spawnSync('sh', ['-c', 'command -v node'], { encoding: 'utf8' }).stdout.trim(),
+    );
+    const owner = spawnSync('dpkg-query', ['-S', real], { encoding: 'utf8' });
+    const pkg = owner.status === 0 ? /^([^:\s]+)/.exec(owner.stdout)?.[1] : undefined;
+    if (pkg) expect(node?.purl).toMatch(new RegExp(`^pkg:deb/debian/${pkg}@[^?]+\\?arch=`));
+    else expect(node?.purl).toBeUndefined();
   });
 
   it('regenerates provenance in a second store equal in every field but the times and invocation id', async () => {

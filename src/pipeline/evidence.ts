@@ -13,6 +13,7 @@ import {
 } from '../attest/index.js';
 import type { ActionResult, BuildRecord } from '../build/action.js';
 import { tagFor } from '../build/executor.js';
+import { resolveHostTools } from '../build/toolchain.js';
 import { sha256, type Digest } from '../core/digest.js';
 import { AirlockError, isAirlockError } from '../core/errors.js';
 import { parseManifest, type Descriptor } from '../oci/index.js';
@@ -46,6 +47,57 @@ async function gitSource(root: string): Promise<BuildFacts['source']> {
   const commit = await git('rev-parse', '--verify', '-q', 'HEAD');
   const ref = await git('symbolic-ref', '-q', 'HEAD');
   return { uri, ...(commit ? { commit } : {}), ...(ref ? { ref } : {}) };
+}
+
+/** The Debian package dpkg says owns `path` (also tried without a merged-/usr prefix), if any. */
+async function debianPackage(
+  path: string,
+): Promise<{ name: string; version: string; arch: string } | undefined> {
+  for (const candidate of [path, path.replace(/^\/usr(?=\/(?:s?bin|lib)\/)/, '')]) {
+    try {
+      const { stdout } = await run('dpkg-query', ['-S', candidate], { timeout: 10_000 });
+      const owner = /^([a-z0-9][a-z0-9+.-]*)(?::([a-z0-9-]+))?: /m.exec(stdout);
+      if (!owner) continue;
+      const { stdout: info } = await run(
+        'dpkg-query',
+        ['-W', '-f=${Version} ${Architecture}', owner[2] ? `${owner[1]!}:${owner[2]}` : owner[1]!],
+        { timeout: 10_000 },
+      );
+      const [version, arch] = info.trim().split(' ');
+      if (version && arch) return { name: owner[1]!, version, arch };
+    } catch {
+      // not a dpkg system, or no package owns it
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The host binaries of a toolchain with their real paths and Debian
+ * packages, for those whose binary on PATH still has the digest the build
+ * recorded (a binary changed since is listed by name and digest only).
+ */
+async function hostToolFacts(
+  open: OpenWorkspace,
+  tools: readonly { name: string; digest: Digest }[],
+): Promise<BuildFacts['toolchain']> {
+  const out: BuildFacts['toolchain'] = [];
+  for (const t of tools) {
+    const [found] = await resolveHostTools([t.name], open.statCache).catch(() => []);
+    if (!found || found.digest !== t.digest) {
+      out.push({ kind: 'host', name: t.name, digest: t.digest });
+      continue;
+    }
+    const deb = await debianPackage(found.path);
+    out.push({
+      kind: 'host',
+      name: t.name,
+      digest: t.digest,
+      path: found.path,
+      ...(deb ? { deb } : {}),
+    });
+  }
+  return out;
 }
 
 /**
@@ -111,11 +163,13 @@ export async function collectFacts(
     airlockVersion: AIRLOCK_VERSION,
     sandboxProfile: record.action.sandbox,
     platform: record.action.platform,
-    toolchain: record.action.toolchain.map((t) => ({
-      kind: config.toolchain.image ? ('image' as const) : ('host' as const),
-      name: t.name,
-      digest: t.digest,
-    })),
+    toolchain: config.toolchain.image
+      ? record.action.toolchain.map((t) => ({
+          kind: 'image' as const,
+          name: t.name,
+          digest: t.digest,
+        }))
+      : await hostToolFacts(open, record.action.toolchain),
     inputTree: record.action.inputs,
     inputs: record.inputs.flatMap((e) =>
       e.kind === 'file' ? [{ path: e.path, digest: e.digest }] : [],
