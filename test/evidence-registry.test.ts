@@ -113,4 +113,21 @@ describe('push and pull carry signed attestations', () => {
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ pass: true, digest: lib });
   });
+
+  it('verify --pull fetches the artifact with its bundles and verifies the digest it pulled', () => {
+    const r = airlock([
+      '--json',
+      '--store',
+      join(tmp.path, 'c'),
+      'verify',
+      '--pull',
+      '--insecure-registry',
+      reg.host,
+      `${reg.host}/ev/lib:v1`,
+      '--policy',
+      join(tmp.path, 'policy.yaml'),
+    ]);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ pass: true, digest: lib });
+  });
 });

@@ -39,6 +39,11 @@ export interface VerifyRequest {
   events: EventSink;
   /** Where "now" comes from for maxAge (default: the system clock). */
   clock?: Clock;
+  /**
+   * Pull `artifact` (a registry reference) with its attachments into the
+   * store first: the only network access verify makes, and only when asked.
+   */
+  pull?: { insecure?: readonly string[] | undefined } | undefined;
 }
 
 export interface VerifyReport extends Verdict {
@@ -167,9 +172,20 @@ async function readAttachments(
  */
 export async function runVerify(req: VerifyRequest): Promise<VerifyReport> {
   const { policy, keys } = await loadPolicy(req.policy);
+  let artifact = req.artifact;
+  if (req.pull) {
+    const { runPull } = await import('./registry-pull.js');
+    const pulled = await runPull({
+      ref: req.artifact,
+      store: req.store,
+      insecure: req.pull.insecure,
+      events: req.events,
+    });
+    artifact = pulled.digest; // verify exactly what was pulled, whatever the tag says now
+  }
   const store = await Store.open(req.store ?? defaultStoreRoot(), { events: req.events });
   try {
-    const desc: Descriptor = await resolveLocal(store, req.artifact, 'local store');
+    const desc: Descriptor = await resolveLocal(store, artifact, 'local store');
     const attachments = await readAttachments(store, desc.digest);
     const { verified, failed } = verifyAttachments(desc.digest, attachments, keys);
     const verdict = evaluatePolicy(
