@@ -21,7 +21,7 @@ const mayImport = {
   store: ['core', 'oci'],
   registry: ['core', 'oci', 'archive'],
   config: ['core', 'registry'],
-  build: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store'],
+  builder: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store', 'registry'],
   pipeline: [
     'core',
     'oci',
@@ -35,7 +35,7 @@ const mayImport = {
     'store',
     'registry',
     'config',
-    'build',
+    'builder',
   ],
   cli: [
     'core',
@@ -50,7 +50,7 @@ const mayImport = {
     'store',
     'registry',
     'config',
-    'build',
+    'builder',
     'pipeline',
   ],
 };

@@ -7,6 +7,7 @@ export type { Descriptor, ImageIndex, ImageManifest, Manifest } from './oci/inde
 export {
   attachments,
   build,
+  buildsOf,
   check,
   copy,
   init,
@@ -25,6 +26,8 @@ export {
 } from './pipeline/api.js';
 export type {
   BuildRequest,
+  BuildsOfReport,
+  BuildsOfRequest,
   CheckReport,
   CheckRequest,
   InitReport,
@@ -55,4 +58,5 @@ export type { LsReport, LsRequest } from './pipeline/registry-ls.js';
 export type { PullReport, PullRequest } from './pipeline/registry-pull.js';
 export type { PushReport, PushRequest } from './pipeline/registry-push.js';
 export type { AirlockErrorCode } from './pipeline/errors.js';
+export type { BuildHistoryEntry } from './builder/records.js';
 export { Store, defaultStoreRoot } from './store/index.js';

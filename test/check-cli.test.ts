@@ -3,6 +3,7 @@ import addFormats from 'ajv-formats';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { toSarif } from '../src/check/index.js';
 import { main } from '../src/cli/main.js';
@@ -79,6 +80,41 @@ describe('airlock check --sarif', () => {
     await expect(runCheck({ root: join(dir, 'nope') })).rejects.toMatchObject({
       code: 'CHECK_ROOT_NOT_FOUND',
     });
+  });
+});
+
+describe('check on the repository as a whole', () => {
+  it('reports the missing airlock.yaml on the repository: no file location in SARIF, %SRCROOT% the root', async () => {
+    cpSync(join(CORPUS, 'docker-bad'), dir, { recursive: true });
+    const report = await runCheck({ root: dir });
+    const noConfig = report.findings.find((f) => f.ruleId === 'airlock/no-config');
+    expect(noConfig?.file).toBe('');
+    const sarif = toSarif(report);
+    const run = sarif.runs[0]!;
+    expect(run.originalUriBaseIds?.['%SRCROOT%']?.uri).toBe(`${pathToFileURL(dir).href}/`);
+    const result = run.results!.find((r) => r.ruleId === 'airlock/no-config');
+    expect(result?.locations).toEqual([]);
+    const text = await cli('check', dir, '--no-color');
+    expect(text.out).toMatch(/^\(repository\)\n {2}note {4}no airlock\.yaml/m);
+  });
+
+  it('skips what .gitignore and .airlockignore ignore, honouring negation', async () => {
+    const bad = 'FROM node\n';
+    for (const d of ['generated', 'fixtures/bad', 'fixtures/keep', 'src'])
+      mkdirSync(join(dir, d), { recursive: true });
+    for (const d of ['generated', 'fixtures/bad', 'fixtures/keep', 'src'])
+      writeFileSync(join(dir, d, 'Dockerfile'), bad);
+    writeFileSync(join(dir, '.gitignore'), '# build output\n/generated/\n');
+    writeFileSync(join(dir, '.airlockignore'), 'fixtures/*\n!fixtures/keep/\n');
+    const files = new Set((await runCheck({ root: dir })).findings.map((f) => f.file));
+    expect([...files].sort()).toEqual(['', 'fixtures/keep/Dockerfile', 'src/Dockerfile']);
+  });
+
+  it("does not score Airlock's own repository by its deliberately bad test fixtures", async () => {
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const report = await runCheck({ root });
+    expect(report.findings.filter((f) => f.file.startsWith('test/fixtures/'))).toEqual([]);
+    expect(report.findings.some((f) => f.file.startsWith('examples/'))).toBe(true);
   });
 });
 
@@ -179,11 +215,11 @@ describe('airlock init', () => {
     const r = await runInit({ root: dir, clock: fixedClock(1_700_000_000_000) });
     expect(r.text).toContain('# sourceDateEpoch: 1700000000');
     expect(r.text).toMatch(/build:\n {4}sources: \["package.json", "package-lock.json"/);
-    expect(r.text).toContain('      - npm ci --offline\n      - npm run build');
+    expect(r.text).toContain('      - "npm ci --offline"\n      - "npm run build"');
     expect(r.text).toContain('  native:');
     expect(r.check.findings.map((f) => f.ruleId)).toContain('airlock/host-toolchain');
     expect(r.check.findings.map((f) => f.ruleId)).not.toContain('airlock/no-config');
-    expect(r.next).toBe('airlock pin');
+    expect(r.next).toBe(`airlock pin ${dir}`);
     await expect(runInit({ root: dir })).rejects.toMatchObject({ code: 'INIT_EXISTS' });
   });
 });

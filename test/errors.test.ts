@@ -93,15 +93,31 @@ describe('bad input', () => {
   });
 
   describe('a sources glob matching nothing', () => {
-    it('fails with GLOB_NO_MATCH naming the pattern', () => {
+    it('fails with CONFIG_INVALID at the pattern, before anything is built', () => {
       const dir = project(oneTarget('').replace('["a.txt"]', '["a.txt", "src/**/*.c"]'));
       const r = build(dir);
-      expectError(r, 'GLOB_NO_MATCH');
-      expect(r.stderr).toContain('sources pattern "src/**/*.c" matches no file');
+      expectError(r, 'CONFIG_INVALID');
+      expect(r.stderr).toMatch(
+        /airlock\.yaml:\d+:\d+: targets\.a\.sources\[1\]: sources pattern "src\/\*\*\/\*\.c" matches no file/,
+      );
       expect(buildJson(dir).out.error.details).toMatchObject({
-        target: 'a',
-        pattern: 'src/**/*.c',
+        problems: [expect.objectContaining({ path: 'targets.a.sources[1]' })],
       });
+    });
+
+    it('is reported together with every other problem of the file, in one run', () => {
+      const dir = project(
+        oneTarget('    deps: [ghost]\n')
+          .replace('["a.txt"]', '["a.txt", "src/**/*.c", "missing.txt"]')
+          .replace('version: 1', 'version: 1\nnmae: x'),
+      );
+      const r = build(dir);
+      expectError(r, 'CONFIG_INVALID');
+      const problems = (buildJson(dir).out.error.details as { problems: { path: string }[] })
+        .problems;
+      expect(problems.map((p) => p.path).sort()).toEqual(
+        ['nmae', 'targets.a.deps[0]', 'targets.a.sources[1]', 'targets.a.sources[2]'].sort(),
+      );
     });
   });
 
@@ -154,13 +170,14 @@ describe('bad input', () => {
       const r = build(dir, 'a');
       expectError(r, 'STEP_FAILED');
       expect(r.stderr).toMatch(/step 1 of 1 \(.*\) exited with status 3/);
-      // Only the tail: the last 20 lines of stdout then stderr, not the first ones.
+      // Only the tail (nothing before it looks like an error): the last 15 lines of stdout then stderr.
       expect(r.stderr).toMatch(
-        /--- last lines of its output ---\n22\n23\n[\d\n]*\n40\noops: bad thing at line 7\n/,
+        /--- last 15 lines ---\n27\n28\n[\d\n]*\n40\noops: bad thing at line 7\n/,
       );
       const { out } = buildJson(dir, 'a');
-      const tail = out.error.message.split('--- last lines of its output ---\n')[1];
-      expect(tail?.split('\n')).toHaveLength(20);
+      expect(out.error.message).not.toContain('--- first error lines');
+      const tail = out.error.message.split('--- last 15 lines ---\n')[1];
+      expect(tail?.split('\n')).toHaveLength(15);
       expect(tail).not.toContain('compiling');
       expect(out.error.message).toContain('oops: bad thing at line 7');
       expect(out.error.details).toMatchObject({ target: 'a', step: 0, exitCode: 3 });

@@ -5,14 +5,14 @@ import { appendFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BuildRecord } from '../src/build/action.js';
-import { BuildRecords } from '../src/build/records.js';
+import type { BuildRecord } from '../src/builder/action.js';
+import { BuildRecords } from '../src/builder/records.js';
 import type { AirlockEvent } from '../src/core/index.js';
 import { registryHooks } from '../src/pipeline/build-remote.js';
 import { runBuild } from '../src/pipeline/build.js';
 import { runFsck } from '../src/pipeline/store.js';
 import { RegistryClient, imageRootDir } from '../src/registry/index.js';
-import { Store } from '../src/store/index.js';
+import { Store, storePaths } from '../src/store/index.js';
 import { startRegistry, tempDir, type TestRegistry } from './helpers/registry.js';
 import { pushToolchainImage, toolchainEntries } from './helpers/rootfs.js';
 
@@ -108,12 +108,14 @@ describe('a target whose toolchain is an OCI image', () => {
     const root = project(['mkdir -p out', 'echo hi > out/x']);
     await build(root);
     const store = await Store.open(join(dir, 'builder'));
-    const records = new BuildRecords(join(store.root, 'airlock', 'v1', 'build.sqlite'));
+    const records = new BuildRecords(store.paths.buildDb);
     try {
       const last = records.lastBuild(root, 'app');
       const record = await store.getJson<BuildRecord>(last!.record);
       expect(record.action.toolchain).toEqual([{ name: 'image', digest }]);
-      expect(statSync(join(imageRootDir(store.root, digest), 'root.json')).isFile()).toBe(true);
+      expect(statSync(join(imageRootDir(store.paths.roots, digest), 'root.json')).isFile()).toBe(
+        true,
+      );
       // The pulled image is tagged, so `store gc` keeps it.
       const tags = await store.listTags();
       expect(
@@ -126,7 +128,10 @@ describe('a target whose toolchain is an OCI image', () => {
   });
 
   it('re-uses the unpacked root on the next build, even with the registry down', async () => {
-    const rootJson = join(imageRootDir(join(dir, 'builder'), digest), 'root.json');
+    const rootJson = join(
+      imageRootDir(storePaths(join(dir, 'builder')).roots, digest),
+      'root.json',
+    );
     const before = statSync(rootJson);
     const root = project([
       'mkdir -p out',
@@ -144,7 +149,7 @@ describe('a target whose toolchain is an OCI image', () => {
 
   it('finds an edited file in the unpacked root: fsck reports it, the next build unpacks it again', async () => {
     const store = join(dir, 'builder');
-    const rootfs = join(imageRootDir(store, digest), 'rootfs');
+    const rootfs = join(imageRootDir(storePaths(store).roots, digest), 'rootfs');
     const victim = 'usr/bin/busybox';
     const original = readFileSync(join(rootfs, victim));
     appendFileSync(join(rootfs, victim), 'tampered');

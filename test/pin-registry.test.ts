@@ -74,7 +74,9 @@ describe('airlock pin through a registry', () => {
       resolver: registryResolver({ insecure: [reg.host], events, retries: 0 }),
       events,
     });
-    expect(result.unresolved).toEqual([{ path: 'Dockerfile', ref: `${reg.host}/team/base:9.9` }]);
+    expect(result.unresolved).toEqual([
+      { path: 'Dockerfile', ref: `${reg.host}/team/base:9.9`, reason: expect.any(String) },
+    ]);
     expect(warnings.some((w) => w.includes('team/base:9.9'))).toBe(true);
     expect(readFileSync(join(repo, 'Dockerfile'), 'utf8')).toBe(text);
   });

@@ -6,11 +6,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ActionResult } from '../src/build/action.js';
+import type { ActionResult } from '../src/builder/action.js';
 import { digestHex, type AirlockEvent, type Digest } from '../src/core/index.js';
 import { runBuild, type BuildReport } from '../src/pipeline/build.js';
 import { runKeygen } from '../src/pipeline/keygen.js';
-import { RegistryClient, cacheTag } from '../src/registry/index.js';
+import { cacheTag } from '../src/builder/remote-cache.js';
+import { RegistryClient } from '../src/registry/index.js';
 import { Store } from '../src/store/index.js';
 import { startRegistry, tempDir, type TestRegistry } from './helpers/registry.js';
 

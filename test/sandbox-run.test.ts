@@ -3,10 +3,10 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isAirlockError, type AirlockError } from '../src/core/index.js';
-import { probeSandbox, runInSandbox } from '../src/sandbox/index.js';
+import { findLibfaketime, probeSandbox, runInSandbox } from '../src/sandbox/index.js';
 import { baseSpec, tempDir, token, useTempDir } from './helpers/sandbox.js';
 
-const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+const LIBFAKETIME = findLibfaketime() ?? 'libfaketime is not installed (apt-get install faketime)';
 
 describe('runInSandbox', () => {
   const dirs = useTempDir('sbx-run');
@@ -100,6 +100,25 @@ describe('runInSandbox', () => {
       // Within an hour of three days: the runs are moments apart.
       expect(Math.abs(fakeDate! - plainDate! - threeDays)).toBeLessThan(3600);
       expect(Math.abs(fakeNode! - plainNode! - threeDays)).toBeLessThan(3600);
+    });
+
+    it('starts the sandbox with the variant umask; the step still runs under umask 022', async () => {
+      const r = await runInSandbox(
+        baseSpec(dirs.path, 'grep Umask /proc/1/status; umask', { variant: { umask: 0o077 } }),
+      );
+      expect(r.stdout.toString()).toBe('Umask:\t0077\n0022\n');
+    });
+
+    it('starts bwrap with the variant host environment, which never reaches the step', async () => {
+      const r = await runInSandbox(
+        baseSpec(dirs.path, "tr '\\0' '\\n' < /proc/1/environ; echo ---; env", {
+          variant: { hostEnv: { TZ: 'Asia/Kathmandu', AIRLOCK_NOISE: 'x' } },
+        }),
+      );
+      const [bwrap, step] = r.stdout.toString().split('---\n');
+      expect(bwrap).toContain('AIRLOCK_NOISE=x\n'); // the sandbox's pid 1 was started with it
+      expect(step).not.toContain('AIRLOCK_NOISE');
+      expect(step).toMatch(/^TZ=UTC$/m);
     });
 
     it('uses the variant hostname over the spec one', async () => {

@@ -11,7 +11,25 @@ import {
   rawTar,
   type RawEntry,
 } from '../../test/helpers/archive.js';
-import { extractTarGz, readTarGz, type ArchiveErrorCode, type ExtractOptions } from './index.js';
+import {
+  extractTarGz,
+  readTarGz,
+  rebaseLinkTarget,
+  type ArchiveErrorCode,
+  type ExtractOptions,
+} from './index.js';
+
+describe('rebaseLinkTarget', () => {
+  it('makes absolute targets relative to the link, leaves relative ones alone', () => {
+    expect(rebaseLinkTarget('etc/localtime', '/usr/share/zoneinfo/UTC')).toBe(
+      '../usr/share/zoneinfo/UTC',
+    );
+    expect(rebaseLinkTarget('./usr/bin/nodejs', '/usr/bin/node')).toBe('node');
+    expect(rebaseLinkTarget('bin', '/usr/bin')).toBe('usr/bin');
+    expect(rebaseLinkTarget('a/b', '/a')).toBe('.');
+    expect(rebaseLinkTarget('a/b', '../x')).toBe('../x');
+  });
+});
 
 describe('extractTarGz', () => {
   let root: string;
@@ -174,6 +192,75 @@ describe('extractTarGz', () => {
       expect(tree.map((e) => e.path)).toEqual(['ok']);
       expect(await listTree(dest)).toEqual(['ok']);
       expect(events).toContainEqual(expect.objectContaining({ level: 'warn' }));
+    });
+  });
+
+  describe("with onUnsupported: 'skip-devices'", () => {
+    it('skips device nodes and fifos with a warning and extracts the rest', async () => {
+      const events: AirlockEvent[] = [];
+      const tree = await extractTarGz(
+        chunked(
+          rawTar([
+            { name: 'dev/null', type: 'char' },
+            { name: 'pipe', type: 'fifo' },
+            { name: 'ok', content: 'yes' },
+          ]),
+        ),
+        dest,
+        { onUnsupported: 'skip-devices', events: (e) => events.push(e) },
+      );
+      expect(tree.map((e) => e.path)).toEqual(['ok']);
+      expect(events.filter((e) => e.type === 'log' && e.level === 'warn')).toHaveLength(2);
+    });
+  });
+
+  describe("with absoluteLinks: 'rebase' (a root filesystem)", () => {
+    const rebase: ExtractOptions = { absoluteLinks: 'rebase' };
+
+    it('writes absolute symlink targets relative to the link, inside the destination', async () => {
+      const tree = await extractTarGz(
+        chunked(
+          rawTar([
+            { name: 'usr/share/zoneinfo/UTC', content: 'tz' },
+            { name: 'etc/localtime', type: 'symlink', linkname: '/usr/share/zoneinfo/UTC' },
+            { name: 'etc/up', type: 'symlink', linkname: '/../../outside/secret' },
+          ]),
+        ),
+        dest,
+        rebase,
+      );
+      expect(await readlink(join(dest, 'etc/localtime'))).toBe('../usr/share/zoneinfo/UTC');
+      expect(await readFile(join(dest, 'etc/localtime'), 'utf8')).toBe('tz');
+      // '/..' is '/' inside a root: the link can never climb out of the destination.
+      expect(await readlink(join(dest, 'etc/up'))).toBe('../outside/secret');
+      expect(tree).toContainEqual({
+        path: 'etc/localtime',
+        kind: 'symlink',
+        target: '../usr/share/zoneinfo/UTC',
+      });
+      await expectNothingOutside();
+    });
+
+    it('links an absolute hard-link name to the archive’s own file', async () => {
+      await extractTarGz(
+        chunked(
+          rawTar([
+            { name: 'usr/bin/node', content: 'bin' },
+            { name: 'usr/bin/nodejs', type: 'hardlink', linkname: '/usr/bin/node' },
+          ]),
+        ),
+        dest,
+        rebase,
+      );
+      expect(await readFile(join(dest, 'usr/bin/nodejs'), 'utf8')).toBe('bin');
+      await expectNothingOutside();
+    });
+
+    it('still refuses them by default', async () => {
+      await expectRefused(
+        [{ name: 'l', type: 'symlink', linkname: '/etc/passwd' }],
+        'ARCHIVE_UNSAFE_LINK',
+      );
     });
   });
 

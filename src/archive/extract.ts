@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { copyFile, lstat, mkdir, open, readdir, rm, symlink, chmod } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import {
   compareBytes,
   errnoCode,
@@ -16,8 +16,21 @@ import { TYPE } from './tar-header.js';
 import { readMembers, type TarMember } from './tar-reader.js';
 
 export interface ExtractOptions {
-  /** Refuse special files (devices, fifos, unknown types) with ARCHIVE_UNSUPPORTED_ENTRY (default), or skip them with a warning event. */
-  onUnsupported?: 'error' | 'skip';
+  /**
+   * Refuse special files (devices, fifos, unknown types) with
+   * ARCHIVE_UNSUPPORTED_ENTRY (default), skip them all with a warning event,
+   * or (`skip-devices`) skip device nodes and fifos with a warning and refuse
+   * unknown types.
+   */
+  onUnsupported?: 'error' | 'skip' | 'skip-devices';
+  /**
+   * Absolute link targets: refused (default), or (`rebase`) read as paths
+   * inside destDir, as in an image's root filesystem: a symlink to
+   * `/usr/lib/x` from `etc/a` is written as `../usr/lib/x`, and a hard link to
+   * `/usr/bin/x` links to the archive's `usr/bin/x`. The rebased link is then
+   * checked like any other: it can never leave destDir.
+   */
+  absoluteLinks?: 'refuse' | 'rebase';
   /** Apply OCI whiteouts: `.wh.<name>` deletes `<name>` of lower layers, `.wh..wh..opq` empties its directory (default false: they are plain files). */
   applyWhiteouts?: boolean;
   /** Where warnings (skipped entries, stripped mode bits) go. */
@@ -138,6 +151,18 @@ function checkSymlinkTarget(path: string, target: string): void {
       if (ups > depth) throw unsafeLink(path, target, 'points outside the destination');
     } else named = true;
   }
+}
+
+/**
+ * The symlink target `target` of the entry `name` made relative when it is
+ * absolute: inside a root filesystem, `/usr/lib/x` seen from `etc/a` is
+ * `../usr/lib/x`, so links resolve inside the root instead of being refused.
+ */
+export function rebaseLinkTarget(name: string, target: string): string {
+  if (!target.startsWith('/')) return target;
+  const from = posix.dirname(posix.join('/', name.replace(/\/+$/, '')));
+  const rel = posix.relative(from, posix.normalize(target));
+  return rel === '' ? '.' : rel;
 }
 
 function dirname(rel: string): string {
@@ -298,7 +323,12 @@ class Extractor {
         [TYPE.block]: 'block device',
         [TYPE.fifo]: 'fifo',
       }[m.typeflag] ?? `entry of type ${JSON.stringify(String.fromCharCode(m.typeflag))}`;
-    if (this.opts.onUnsupported === 'skip') {
+    const device =
+      m.typeflag === TYPE.char || m.typeflag === TYPE.block || m.typeflag === TYPE.fifo;
+    if (
+      this.opts.onUnsupported === 'skip' ||
+      (this.opts.onUnsupported === 'skip-devices' && device)
+    ) {
       (this.opts.events ?? noEvents)({
         type: 'log',
         level: 'warn',
@@ -426,17 +456,21 @@ class Extractor {
         return;
       }
       case TYPE.symlink: {
-        checkSymlinkTarget(rel, m.linkname);
+        const linkTarget =
+          this.opts.absoluteLinks === 'rebase' ? rebaseLinkTarget(rel, m.linkname) : m.linkname;
+        checkSymlinkTarget(rel, linkTarget);
         await this.claim(rel, 'symlink');
-        await symlink(m.linkname, this.abs(rel));
+        await symlink(linkTarget, this.abs(rel));
         this.seen.set(rel, { kind: 'symlink' });
-        this.tree.push({ path: rel, kind: 'symlink', target: m.linkname });
+        this.tree.push({ path: rel, kind: 'symlink', target: linkTarget });
         return;
       }
       case TYPE.hardlink: {
         let target: string;
         try {
-          target = memberPath(m.linkname);
+          target = memberPath(
+            this.opts.absoluteLinks === 'rebase' ? m.linkname.replace(/^\/+/, '') : m.linkname,
+          );
         } catch {
           throw unsafeLink(rel, m.linkname, 'points outside the destination');
         }

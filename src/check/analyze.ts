@@ -2,7 +2,9 @@ import { posix } from 'node:path';
 import { compareBytes } from '../core/compare.js';
 import { checkDockerfile } from './dockerfile.js';
 import {
+  checkEnginesNode,
   checkPackageJson,
+  npmrcDisablesLock,
   checkPackageLock,
   checkPnpmLock,
   checkYarnLock,
@@ -33,6 +35,7 @@ export function classifyPath(path: string): FileKind | undefined {
   if (base === 'yarn.lock') return 'yarn-lock';
   if (base === 'pnpm-lock.yaml') return 'pnpm-lock';
   if (base === 'airlock.yaml') return 'airlock-yaml';
+  if (base === '.npmrc') return 'npmrc';
   if (
     /^\.github\/workflows\/[^/]+\.ya?ml$/.test(path) ||
     /(?:^|\/)\.github\/workflows\/[^/]+\.ya?ml$/.test(path)
@@ -45,6 +48,51 @@ export function classifyPath(path: string): FileKind | undefined {
   return undefined;
 }
 
+/** Scripts npm runs when a package is built or packed (not `start`, `dev` or `test`). */
+const BUILD_SCRIPT_RE =
+  /^(?:(?:pre|post)?build(?::[\w:.-]+)?|prepare|prepack|postpack|prepublish|prepublishOnly)$/;
+
+/** The commands of a package's build scripts and of every script they run (`npm run x`, `pnpm x`, `yarn x`), with their pre/post hooks. */
+export function packageBuildScripts(scripts: Record<string, unknown>): string[] {
+  const pending = Object.keys(scripts).filter((n) => BUILD_SCRIPT_RE.test(n));
+  const seen = new Set<string>();
+  while (pending.length > 0) {
+    const name = pending.pop()!;
+    const command = scripts[name];
+    if (seen.has(name) || typeof command !== 'string') continue;
+    seen.add(name);
+    for (const m of command.matchAll(
+      /\b(?:npm\s+run(?:-script)?|pnpm(?:\s+run)?|yarn(?:\s+run)?|bun\s+run)\s+([\w:.-]+)/g,
+    ))
+      pending.push(m[1]!, `pre${m[1]!}`, `post${m[1]!}`);
+  }
+  return [...seen].sort(compareBytes).map((n) => scripts[n] as string);
+}
+
+/** Build tools that load a config file from the working directory without naming it. */
+const IMPLICIT_CONFIGS: readonly { tool: RegExp; base: string }[] = [
+  { tool: /\brollup\b/, base: 'rollup.config' },
+  { tool: /\bvite\b/, base: 'vite.config' },
+  { tool: /\bvitest\b/, base: 'vitest.config' },
+  { tool: /\bwebpack\b/, base: 'webpack.config' },
+  { tool: /\besbuild\b/, base: 'esbuild.config' },
+  { tool: /\btsup\b/, base: 'tsup.config' },
+];
+const CONFIG_EXTS = ['js', 'mjs', 'cjs', 'ts', 'mts', 'cts'];
+
+/** Config files a command's build tool loads implicitly from `dir`, among `paths`. */
+function implicitConfigs(command: string, dir: string, paths: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (const { tool, base } of IMPLICIT_CONFIGS) {
+    if (!tool.test(command)) continue;
+    for (const ext of CONFIG_EXTS) {
+      const p = dir ? `${dir}/${base}.${ext}` : `${base}.${ext}`;
+      if (paths.has(p)) out.push(p);
+    }
+  }
+  return out;
+}
+
 /** Commands that run during a build, with the directory their relative paths start from. */
 function buildCommands(file: SourceFile, kind: FileKind): { command: string; dir: string }[] {
   const dir = posix.dirname(file.path) === '.' ? '' : posix.dirname(file.path);
@@ -52,9 +100,7 @@ function buildCommands(file: SourceFile, kind: FileKind): { command: string; dir
     case 'package-json': {
       try {
         const pkg = JSON.parse(file.text) as { scripts?: Record<string, unknown> };
-        return Object.values(pkg.scripts ?? {}).flatMap((s) =>
-          typeof s === 'string' ? [{ command: s, dir }] : [],
-        );
+        return packageBuildScripts(pkg.scripts ?? {}).map((command) => ({ command, dir }));
       } catch {
         return [];
       }
@@ -92,6 +138,7 @@ export function referencedScripts(
     for (const { command, dir } of buildCommands(f, kind)) {
       for (const p of scriptReferences(command, dir))
         if (paths.has(p) && scriptLanguage(p)) out.add(p);
+      for (const p of implicitConfigs(command, dir, paths)) out.add(p);
     }
   }
   return [...out].sort(compareBytes);
@@ -105,6 +152,21 @@ function nearestLock(path: string, paths: ReadonlySet<string>): string | undefin
       const p = dir === '.' ? l : `${dir}/${l}`;
       if (paths.has(p)) return p;
     }
+    if (dir === '.' || dir === '') return undefined;
+    dir = posix.dirname(dir);
+  }
+}
+
+/** The nearest `.npmrc` at or above the directory of `path` that sets package-lock=false. */
+function nearestNoLockNpmrc(
+  path: string,
+  byPath: ReadonlyMap<string, SourceFile>,
+): string | undefined {
+  let dir = posix.dirname(path);
+  for (;;) {
+    const p = dir === '.' ? '.npmrc' : `${dir}/.npmrc`;
+    const text = byPath.get(p)?.text;
+    if (text !== undefined) return npmrcDisablesLock(text) ? p : undefined;
     if (dir === '.' || dir === '') return undefined;
     dir = posix.dirname(dir);
   }
@@ -144,12 +206,14 @@ export interface AnalyzeInput {
   paths: readonly string[];
   /** The text of every classified file and every referenced script. */
   files: readonly SourceFile[];
+  /** The host's node version (`v20.19.0`), to judge `engines.node`; omitted, no engines finding. */
+  hostNodeVersion?: string;
 }
 
 const BUILD_EVIDENCE = [
   'reproducibility proof: `airlock repro` builds twice and proves the outputs bit-for-bit equal',
-  'signature: `airlock sign` signs the artifact',
-  'SBOM and provenance: `airlock sbom` and `airlock provenance` attach them',
+  'signature: Airlock has no signing command yet; sign the artifact with `cosign sign` (Sigstore) and `airlock push` carries the signature with it',
+  'SBOM and provenance: Airlock does not produce them yet; generate them (e.g. `syft`, `cosign attest`) and attach them to the artifact',
 ];
 
 /**
@@ -178,13 +242,18 @@ export function analyze(input: AnalyzeInput): CheckReport {
   const lockCache = new Map<string, Map<string, LockedPackage>>();
   const all: Finding[] = [];
   const scripts = new Set(referencedScripts(input.files, paths));
+  const rootLock = input.paths.some(
+    (p) => LOCKFILES.includes(posix.basename(p)) && !p.split('/').includes('node_modules'),
+  );
   let scanned = 0;
   for (const file of [...input.files].sort((a, b) => compareBytes(a.path, b.path))) {
     const kind = kinds.get(file.path);
     let found: Finding[] = [];
     switch (kind) {
       case 'dockerfile':
-        found = checkDockerfile(file);
+        found = checkDockerfile(file, {
+          npmLockfile: nearestLock(file.path, paths) !== undefined,
+        });
         break;
       case 'package-json': {
         if (file.path.split('/').includes('node_modules')) break;
@@ -201,11 +270,15 @@ export function analyze(input: AnalyzeInput): CheckReport {
             lockCache.set(key, locked);
           }
         }
-        found = checkPackageJson(
-          file,
-          locked
-            ? { hasLockfile: lock !== undefined, locked }
-            : { hasLockfile: lock !== undefined },
+        if (input.hostNodeVersion !== undefined)
+          found.push(...checkEnginesNode(file, input.hostNodeVersion));
+        const npmrc = lock ? undefined : nearestNoLockNpmrc(file.path, byPath);
+        found.push(
+          ...checkPackageJson(file, {
+            hasLockfile: lock !== undefined,
+            ...(locked ? { locked } : {}),
+            ...(npmrc ? { npmrcNoLock: npmrc } : {}),
+          }),
         );
         break;
       }
@@ -219,10 +292,10 @@ export function analyze(input: AnalyzeInput): CheckReport {
         found = checkPnpmLock(file);
         break;
       case 'github-workflow':
-        found = checkGithubWorkflow(file);
+        found = checkGithubWorkflow(file, { npmLockfile: rootLock });
         break;
       case 'gitlab-ci':
-        found = checkGitlabCi(file);
+        found = checkGitlabCi(file, { npmLockfile: rootLock });
         break;
       case 'manifest':
         if (!looksLikeManifest(file.path, file.text)) {
@@ -242,6 +315,7 @@ export function analyze(input: AnalyzeInput): CheckReport {
         found = checkCSource(file, setsSourceDateEpoch);
         break;
       case 'makefile':
+      case 'npmrc':
         break;
       default:
         if (!scripts.has(file.path)) continue;
@@ -252,15 +326,12 @@ export function analyze(input: AnalyzeInput): CheckReport {
   }
   const hasConfig = input.files.some((f) => kinds.get(f.path) === 'airlock-yaml');
   if (!hasConfig) {
-    const anchor =
-      [...input.files]
-        .map((f) => f.path)
-        .sort(compareBytes)
-        .find((p) => kinds.has(p)) ?? 'airlock.yaml';
+    // A project-wide finding: it belongs to the repository, not to a file
+    // (`file` is empty; SARIF gives it no location).
     all.push(
       finding(
         RULES.noConfig,
-        anchor,
+        '',
         { line: 1, column: 1 },
         'no airlock.yaml declares a sandboxed, offline build',
         'Run `airlock init` to write one, then `airlock check` again.',

@@ -1,6 +1,7 @@
 import { DockerfileParser, Keyword, type From, type Instruction } from 'dockerfile-ast';
 import { imageFinding } from './image.js';
 import { finding, RULES } from './rules.js';
+import { pinPackagesFix, runsScriptFromNetwork, unversionedInstalls } from './shell.js';
 import { LineIndex } from './text.js';
 import type { Finding, SourceFile } from './types.js';
 
@@ -33,8 +34,54 @@ const INSTALL_RE =
 const MANIFEST_RE =
   /(?:^|\/)(?:package(?:-lock)?\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml|requirements[\w.-]*\.txt|pyproject\.toml|poetry\.lock|Pipfile(?:\.lock)?|go\.(?:mod|sum)|Cargo\.(?:toml|lock)|Gemfile(?:\.lock)?|\*\.json)$/;
 
-/** A stage whose name says it only pre-fetches inputs (`FROM … AS fetch`); its network use is by design. */
-const PREFETCH_STAGE_RE = /^(?:pre-?fetch|fetch|deps|download|vendor)\b/i;
+/**
+ * One shell command that fetches exactly what a lock or checksum says: a stage
+ * whose every RUN is made of these (and plain file handling) is a pre-fetch
+ * stage, whatever its name, and its network use is by design.
+ */
+const LOCKED_FETCH_RE =
+  /^(?:npm\s+ci\b.*|yarn\s+(?:install\s+)?.*--(?:frozen-lockfile|immutable)\b.*|pnpm\s+(?:install|i)\b.*--frozen-lockfile\b.*|pnpm\s+fetch\b.*|pip3?\s+(?:install|download)\b.*--require-hashes\b.*|python3?\s+-m\s+pip\s+(?:install|download)\b.*--require-hashes\b.*|go\s+mod\s+(?:download|verify)\b.*|cargo\s+fetch\b.*--locked\b.*|bundle\s+install\b.*--frozen\b.*|sha(?:256|512)sum\s+(?:-c|--check)\b.*|(?:cd|mkdir|cp|mv|rm|ln|chmod|chown|true|echo|tar|unzip)\b.*)$/;
+/** A download whose result a later `sha256sum -c` in the same RUN verifies. */
+const DOWNLOAD_RE = /^(?:curl|wget)\b/;
+
+/** True when every command of a RUN fetches against a lock or a checksum (downloads only with a `sha256sum -c` after them). */
+function isLockedFetch(content: string): boolean {
+  const cmds = content
+    .split(/&&|;|\n|\|\|/)
+    .map((c) => c.replace(/^\s*(?:set\s+-\S+\s*)?/, '').trim())
+    .filter((c) => c && !c.startsWith('#') && c !== '\\');
+  if (cmds.length === 0) return false;
+  const verified = cmds.some((c) => /^sha(?:256|512)sum\s+(?:-c|--check)\b/.test(c));
+  return cmds.every((c) => LOCKED_FETCH_RE.test(c) || (verified && DOWNLOAD_RE.test(c)));
+}
+
+/** What `check` needs to know about the repository around a Dockerfile. */
+export interface DockerfileContext {
+  /** A lockfile sits beside the Dockerfile or above it, so `npm ci` can work. */
+  npmLockfile: boolean;
+}
+
+/** The offline fix for a networked RUN, in terms of the tools it uses. */
+function networkFix(hits: readonly string[], ctx: DockerfileContext): string {
+  const parts: string[] = [];
+  if (hits.includes('npm'))
+    parts.push(
+      ctx.npmLockfile
+        ? 'install npm dependencies with `npm ci` from the committed lockfile in a stage that only fetches, and COPY node_modules from it'
+        : 'there is no lockfile, so npm resolves afresh on every build: commit package-lock.json first, then install exactly it in a stage that only fetches',
+    );
+  if (hits.some((h) => h === 'apt-get' || h === 'apt' || h === 'apk' || h === 'yum/dnf'))
+    parts.push(
+      'install OS packages at pinned versions from a snapshot mirror, or use a base image that has them',
+    );
+  if (hits.includes('pip'))
+    parts.push('install Python packages with `pip install --require-hashes -r requirements.txt`');
+  if (hits.includes('curl') || hits.includes('wget') || hits.includes('git clone'))
+    parts.push('download with `ADD --checksum=sha256:<hex> <url>` or verify with `sha256sum -c`');
+  if (parts.length === 0)
+    parts.push('fetch in a stage that only fetches against a lock and COPY the result');
+  return `${parts.map((p) => p[0]!.toUpperCase() + p.slice(1)).join('; ')}; build steps then run offline with \`RUN --network=none\`.`;
+}
 
 /** 0-based dockerfile-ast range → 1-based span. */
 function span(r: {
@@ -90,11 +137,27 @@ function flags(ins: Instruction): Map<string, string | null> {
  * Runs every Dockerfile rule over one file. Never throws: a file the parser
  * cannot make sense of (unknown instruction, no FROM) is a parse-error finding.
  */
-export function checkDockerfile(file: SourceFile): Finding[] {
+export function checkDockerfile(
+  file: SourceFile,
+  ctx: DockerfileContext = { npmLockfile: false },
+): Finding[] {
   const out: Finding[] = [];
   const index = new LineIndex(file.text);
   const df = DockerfileParser.parse(file.text);
   const instructions = df.getInstructions();
+  for (const d of df.getDirectives()) {
+    const value = d.getValue().trim();
+    if (d.getName().toLowerCase() !== 'syntax' || !value) continue;
+    const line = d.getRange().start.line + 1;
+    const column = index.lineText(line).indexOf(value) + 1;
+    const f = imageFinding(
+      file.path,
+      { line, column, endColumn: column + value.length },
+      value,
+      'syntax directive (BuildKit frontend image)',
+    );
+    if (f) out.push(f);
+  }
   for (const ins of instructions) {
     if (!KEYWORDS.has(ins.getKeyword())) {
       out.push(
@@ -129,14 +192,16 @@ export function checkDockerfile(file: SourceFile): Finding[] {
   }
 
   const stages = new Set<string>();
-  let stageName = '';
+  const prefetchStages = prefetchStageStarts(instructions);
+  let prefetch = false;
   let copyAll: Instruction | undefined;
   let manifestCopied = false;
   for (const ins of instructions) {
     const kw = ins.getKeyword();
     if (kw === 'FROM') {
       const from = ins as From;
-      stageName = from.getBuildStage() ?? '';
+      const stageName = from.getBuildStage() ?? '';
+      prefetch = prefetchStages.has(ins);
       copyAll = undefined;
       manifestCopied = false;
       const raw = from.getImage();
@@ -170,7 +235,7 @@ export function checkDockerfile(file: SourceFile): Finding[] {
       const content = ins.getArgumentsContent() ?? '';
       const fl = flags(ins);
       const offline = fl.get('network') === 'none' || OFFLINE_RE.test(content);
-      if (!offline && !PREFETCH_STAGE_RE.test(stageName)) {
+      if (!offline && !prefetch) {
         const hits = NETWORK_COMMANDS.filter((c) => c.re.test(content)).map((c) => c.what);
         if (hits.length > 0) {
           out.push(
@@ -179,37 +244,30 @@ export function checkDockerfile(file: SourceFile): Finding[] {
               file.path,
               span(ins.getRange()),
               `RUN reaches the network (${hits.join(', ')})`,
-              'Fetch in a separate `FROM … AS fetch` stage against a lock (npm ci, pip --require-hashes, pinned apt versions) and COPY the result, or run offline with `RUN --network=none` from vendored inputs.',
+              networkFix(hits, ctx),
             ),
           );
         }
       }
-      const apt = /\b(?:apt-get|apt)\s+(?:-\S+\s+)*install\s+([^&|;]*)/g;
-      const unversioned: string[] = [];
-      for (const m of content.matchAll(apt)) {
-        for (const tok of m[1]!.split(/\s+/)) {
-          if (
-            tok &&
-            !tok.startsWith('-') &&
-            !tok.includes('=') &&
-            !tok.startsWith('$') &&
-            !tok.endsWith('.deb')
-          )
-            unversioned.push(tok);
-        }
+      if (runsScriptFromNetwork(content)) {
+        out.push(
+          finding(
+            RULES.networkScript,
+            file.path,
+            span(ins.getRange()),
+            'RUN pipes a script from the network into a shell',
+            'Download it with `ADD --checksum=sha256:<hex> <url> /tmp/install.sh` (or verify it with `sha256sum -c`), then run the file.',
+          ),
+        );
       }
-      for (const m of content.matchAll(/\bapk\s+(?:-\S+\s+)*add\s+([^&|;]*)/g)) {
-        for (const tok of m[1]!.split(/\s+/))
-          if (tok && !tok.startsWith('-') && !tok.includes('=')) unversioned.push(tok);
-      }
-      if (unversioned.length > 0) {
+      for (const install of unversionedInstalls(content)) {
         out.push(
           finding(
             RULES.dockerAptUnversioned,
             file.path,
             span(ins.getRange()),
-            `packages installed without versions: ${unversioned.join(', ')}`,
-            `Pin each package: ${unversioned.map((p) => `\`${p}=<version>\``).join(' ')} (see \`apt-cache policy <pkg>\`), and use a snapshot mirror.`,
+            `packages installed without versions: ${install.packages.join(', ')}`,
+            pinPackagesFix(install),
           ),
         );
       }
@@ -230,6 +288,19 @@ export function checkDockerfile(file: SourceFile): Finding[] {
     if (kw === 'COPY' || kw === 'ADD') {
       const fl = flags(ins);
       const srcs = sources(ins);
+      const from = fl.get('from');
+      if (from && !stages.has(from.toLowerCase()) && !/^\d+$/.test(from)) {
+        const r = ins.getRange();
+        const line = r.start.line + 1;
+        const column = index.lineText(line).indexOf(from) + 1;
+        const f = imageFinding(
+          file.path,
+          { line, column, endColumn: column + from.length },
+          from,
+          `${kw} --from image`,
+        );
+        if (f) out.push(f);
+      }
       if (!fl.has('from')) {
         if (srcs.some((s) => s === '.' || s === './')) copyAll ??= ins;
         else if (!copyAll && srcs.some((s) => MANIFEST_RE.test(s))) manifestCopied = true;
@@ -243,7 +314,7 @@ export function checkDockerfile(file: SourceFile): Finding[] {
               file.path,
               span(ins.getRange()),
               `ADD downloads \`${url}\` without --checksum`,
-              `Verify it: \`ADD --checksum=sha256:<hex> ${url} …\` (or fetch it with \`airlock lock\`).`,
+              `Verify it: \`ADD --checksum=sha256:<hex> ${url} …\` (\`sha256sum\` of a download you trust gives the hex).`,
             ),
           );
         }
@@ -313,5 +384,24 @@ export function dockerfileImages(
     const st = from.getBuildStage();
     if (st) stages.add(st.toLowerCase());
   }
+  return out;
+}
+
+/** The FROM instructions that start a pre-fetch stage: one with RUN steps that all fetch against a lock or checksum. */
+function prefetchStageStarts(instructions: readonly Instruction[]): Set<Instruction> {
+  const out = new Set<Instruction>();
+  let start: Instruction | undefined;
+  let runs: string[] = [];
+  const close = (): void => {
+    if (start && runs.length > 0 && runs.every(isLockedFetch)) out.add(start);
+  };
+  for (const ins of instructions) {
+    if (ins.getKeyword() === 'FROM') {
+      close();
+      start = ins;
+      runs = [];
+    } else if (ins.getKeyword() === 'RUN') runs.push(ins.getArgumentsContent() ?? '');
+  }
+  close();
   return out;
 }

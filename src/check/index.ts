@@ -4,7 +4,8 @@ export { unifiedDiff } from './diff.js';
 export { checkDockerfile, dockerfileImages } from './dockerfile.js';
 export { hasDigest, imageCap, parseImageRef } from './image.js';
 export type { ImageRef } from './image.js';
-export { detectProject, renderAirlockYaml } from './init.js';
+export { INIT_READS, detectProject, renderAirlockYaml } from './init.js';
+export type { ProjectFiles } from './init.js';
 export type { Detection } from './init.js';
 export {
   checkPackageJson,
@@ -15,8 +16,15 @@ export {
   lockedVersions,
 } from './npm.js';
 export type { LockedPackage, PackageJsonContext } from './npm.js';
-export { imageSites, pinImages, pinPackageJson } from './pin.js';
-export type { PinChange, PinSite } from './pin.js';
+export {
+  imageSites,
+  pinImages,
+  pinnedDeps,
+  pinPackageJson,
+  pinPackageLockRoot,
+  pinPnpmLockImporter,
+} from './pin.js';
+export type { PinChange, PinnedDep, PinSite } from './pin.js';
 export { ALL_RULES, RULES } from './rules.js';
 export type { RuleInfo } from './rules.js';
 export { toSarif } from './sarif.js';

@@ -1,70 +1,373 @@
 import { posix } from 'node:path';
+import picomatch from 'picomatch';
+import { compareBytes } from '../core/compare.js';
+
+/** The files `init` reads: every root-relative path, and the text of the few it needs. */
+export interface ProjectFiles {
+  paths: ReadonlySet<string>;
+  /** The text of a root-relative file `init` asked for, when it exists. */
+  text(path: string): string | undefined;
+}
+
+/** The files `init` reads the text of, when present. */
+export const INIT_READS = [
+  'package.json',
+  'tsconfig.json',
+  'Makefile',
+  'GNUmakefile',
+  'makefile',
+  'pyproject.toml',
+  'go.mod',
+  '.npmrc',
+] as const;
+
+/** A Node project as its package.json, tsconfig and lockfile describe it. */
+export interface NodeDetection {
+  lockfile: string | undefined;
+  packageManager: 'npm' | 'yarn' | 'pnpm';
+  scripts: Record<string, string>;
+  /** Declares dependencies that an install step must bring in. */
+  hasDependencies: boolean;
+  /** tsc's outDir, when the build runs tsc and tsconfig.json names one. */
+  outDir?: string;
+  engines?: string;
+  workspaces: string[];
+}
+
+/** A Makefile project: what `make` builds and where it writes. */
+export interface MakeDetection {
+  makefile: string;
+  /** Paths the recipes write (`-o x`, the default goal), relative to the root. */
+  outputs: string[];
+  hasTest: boolean;
+}
+
+/** A Python project: its name, importable packages and tests. */
+export interface PythonDetection {
+  name: string;
+  packages: string[];
+  /** `src` for a src layout, '' otherwise. */
+  srcDir: string;
+  tests: string | undefined;
+  requirements: string | undefined;
+}
 
 /** What `init` found in a project root. */
 export interface Detection {
   name: string;
-  node?: {
-    lockfile: string | undefined;
-    scripts: Record<string, string>;
-    packageManager: 'npm' | 'yarn' | 'pnpm';
-  };
+  node?: NodeDetection;
   dockerfile?: string;
-  make?: { hasC: boolean };
+  make?: MakeDetection;
   go?: boolean;
-  python?: { requirements: string | undefined; pyproject: boolean };
+  python?: PythonDetection;
 }
 
-/** Detects the project kinds from root-level paths and the root package.json text. */
-export function detectProject(
-  name: string,
-  paths: ReadonlySet<string>,
-  packageJson: string | undefined,
-): Detection {
-  const det: Detection = { name: name.replace(/[^A-Za-z0-9._-]/g, '-') || 'app' };
-  if (packageJson !== undefined) {
-    let scripts: Record<string, string> = {};
-    try {
-      const pkg = JSON.parse(packageJson) as { name?: unknown; scripts?: Record<string, unknown> };
-      if (typeof pkg.name === 'string' && pkg.name) det.name = pkg.name.replace(/^@[^/]+\//, '');
-      scripts = Object.fromEntries(
-        Object.entries(pkg.scripts ?? {}).filter(
-          (e): e is [string, string] => typeof e[1] === 'string',
-        ),
-      );
-    } catch {
-      // A broken package.json is reported by check; init still writes a starting point.
-    }
-    const lockfile = [
-      'package-lock.json',
-      'npm-shrinkwrap.json',
-      'yarn.lock',
-      'pnpm-lock.yaml',
-    ].find((l) => paths.has(l));
-    const packageManager =
-      lockfile === 'yarn.lock' ? 'yarn' : lockfile === 'pnpm-lock.yaml' ? 'pnpm' : 'npm';
-    det.node = { lockfile, scripts, packageManager };
+const LOCKFILES = ['package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml'];
+
+/** Parses JSON with comments and trailing commas removed (tsconfig.json allows both); undefined when unreadable. */
+function looseJson(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const stripped = text
+      .replace(
+        /("(?:[^"\\]|\\.)*")|\/\*[^]*?\*\/|\/\/[^\n]*/g,
+        (_m, s: string | undefined) => s ?? '',
+      )
+      .replace(/,(\s*[}\]])/g, '$1');
+    const v = JSON.parse(stripped) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
   }
-  const dockerfile = ['Dockerfile', 'Containerfile'].find((d) => paths.has(d));
-  if (dockerfile) det.dockerfile = dockerfile;
-  if (paths.has('Makefile') || paths.has('GNUmakefile'))
-    det.make = { hasC: [...paths].some((p) => /\.(?:c|cc|cpp)$/.test(p)) };
-  if (paths.has('go.mod')) det.go = true;
-  const requirements = [...paths].find(
-    (p) => posix.dirname(p) === '.' && /^requirements.*\.txt$/.test(p),
+}
+
+function detectNode(files: ProjectFiles, det: Detection): void {
+  const text = files.text('package.json');
+  if (text === undefined) return;
+  const pkg = looseJson(text) ?? {};
+  if (typeof pkg.name === 'string' && pkg.name) det.name = pkg.name.replace(/^@[^/]+\//, '');
+  const scripts = Object.fromEntries(
+    Object.entries((pkg.scripts as Record<string, unknown> | undefined) ?? {}).filter(
+      (e): e is [string, string] => typeof e[1] === 'string',
+    ),
   );
-  if (requirements || paths.has('pyproject.toml'))
-    det.python = { requirements, pyproject: paths.has('pyproject.toml') };
+  const lockfile = LOCKFILES.find((l) => files.paths.has(l));
+  const packageManager =
+    lockfile === 'yarn.lock' ? 'yarn' : lockfile === 'pnpm-lock.yaml' ? 'pnpm' : 'npm';
+  const hasDependencies = ['dependencies', 'devDependencies', 'optionalDependencies'].some(
+    (k) => Object.keys((pkg[k] as Record<string, unknown> | undefined) ?? {}).length > 0,
+  );
+  const ws = pkg.workspaces;
+  const workspaces = Array.isArray(ws)
+    ? ws.filter((w): w is string => typeof w === 'string')
+    : Array.isArray((ws as { packages?: unknown } | undefined)?.packages)
+      ? (ws as { packages: unknown[] }).packages.filter((w): w is string => typeof w === 'string')
+      : [];
+  const node: NodeDetection = { lockfile, packageManager, scripts, hasDependencies, workspaces };
+  const tsconfig = looseJson(files.text('tsconfig.json'));
+  const outDir = (tsconfig?.compilerOptions as { outDir?: unknown } | undefined)?.outDir;
+  if (typeof outDir === 'string' && /\btsc\b/.test(scripts.build ?? ''))
+    node.outDir = posix.normalize(outDir).replace(/^\.\/|\/$/g, '');
+  const engines = (pkg.engines as { node?: unknown } | undefined)?.node;
+  if (typeof engines === 'string') node.engines = engines;
+  det.node = node;
+}
+
+/** Simple `NAME = value` / `NAME := value` assignments of a Makefile, for expanding `$(NAME)`. */
+function makeVariables(text: string): Map<string, string> {
+  const vars = new Map<string, string>();
+  for (const m of text.matchAll(/^([A-Za-z_][\w]*)\s*[:?]?=\s*(.*?)\s*$/gm)) vars.set(m[1]!, m[2]!);
+  return vars;
+}
+
+function detectMake(files: ProjectFiles, det: Detection): void {
+  const makefile = ['GNUmakefile', 'makefile', 'Makefile'].find((m) => files.paths.has(m));
+  const text = makefile ? files.text(makefile) : undefined;
+  if (!makefile || text === undefined) return;
+  const vars = makeVariables(text);
+  const expand = (s: string): string =>
+    s.replace(/\$[({]([A-Za-z_]\w*)[)}]/g, (_m, v: string) => vars.get(v) ?? '');
+  const phony = new Set(
+    [...text.matchAll(/^\.PHONY\s*:(.*)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/)),
+  );
+  const outputs = new Set<string>();
+  let goal: string | undefined;
+  let current: string | undefined;
+  let hasTest = false;
+  for (const line of text.split('\n')) {
+    const rule = /^([^\s#:=][^:=]*?)\s*:(?!=)/.exec(line);
+    if (rule && !line.startsWith('\t')) {
+      const targets = expand(rule[1]!).trim().split(/\s+/);
+      current = targets[0];
+      if (targets.some((t) => t === 'test' || t === 'check')) hasTest = true;
+      if (!goal && current && !current.startsWith('.') && !current.includes('%')) goal = current;
+      continue;
+    }
+    if (line.startsWith('\t') && current) {
+      for (const m of line.matchAll(/(?:^|\s)-o\s*(\S+)/g)) {
+        const out = expand(m[1]!).replace(/\$@/g, current);
+        if (out && !out.includes('$') && !out.startsWith('/')) outputs.add(posix.normalize(out));
+      }
+    }
+  }
+  if (outputs.size === 0 && goal && !phony.has(goal) && !files.paths.has(goal)) outputs.add(goal);
+  det.make = { makefile, outputs: [...outputs].sort(compareBytes), hasTest };
+}
+
+function detectPython(files: ProjectFiles, det: Detection): void {
+  const pyproject = files.text('pyproject.toml');
+  const requirements = [...files.paths]
+    .filter((p) => !p.includes('/') && /^requirements.*\.txt$/.test(p))
+    .sort(compareBytes)[0];
+  const pyFiles = [...files.paths].filter((p) => p.endsWith('.py'));
+  if (pyproject === undefined && !requirements && !files.paths.has('setup.py')) return;
+  const srcDir = pyFiles.some((p) => p.startsWith('src/')) ? 'src' : '';
+  const prefix = srcDir ? 'src/' : '';
+  const packages = [
+    ...new Set(
+      pyFiles
+        .filter((p) => p.startsWith(prefix) && p.endsWith('/__init__.py'))
+        .map((p) => p.slice(prefix.length).split('/')[0]!)
+        .filter((p) => p !== 'tests' && p !== 'test'),
+    ),
+  ].sort(compareBytes);
+  const name =
+    /^\s*name\s*=\s*["']([^"']+)["']/m.exec(pyproject ?? '')?.[1] ?? packages[0] ?? det.name;
+  const tests = ['tests', 'test'].find((t) => pyFiles.some((p) => p.startsWith(`${t}/`)));
+  const python: PythonDetection = { name, packages, srcDir, tests, requirements };
+  det.python = python;
+}
+
+/** Detects the project kinds from what its own files say. Pure. */
+export function detectProject(name: string, files: ProjectFiles): Detection {
+  const det: Detection = { name: name.replace(/[^A-Za-z0-9._-]/g, '-') || 'app' };
+  detectNode(files, det);
+  const dockerfile = ['Dockerfile', 'Containerfile'].find((d) => files.paths.has(d));
+  if (dockerfile) det.dockerfile = dockerfile;
+  detectMake(files, det);
+  if (files.paths.has('go.mod')) det.go = true;
+  detectPython(files, det);
+  det.name = det.name.replace(/[^A-Za-z0-9._-]/g, '-') || 'app';
   return det;
 }
 
 const q = (s: string): string => JSON.stringify(s);
 
+/** Directories whose files a Node build or its tests commonly read. */
+const NODE_DIRS = [
+  'src',
+  'lib',
+  'bin',
+  'test',
+  'tests',
+  'views',
+  'templates',
+  'static',
+  'public',
+  'scripts',
+];
+/** Build-tool configs read implicitly. */
+const NODE_CONFIG_RE =
+  /^(?:tsconfig(?:\.[\w-]+)?\.json|\.npmrc|(?:rollup|vite|vitest|webpack|esbuild|tsup|babel|jest)\.config\.[cm]?[jt]s|\.babelrc)$/;
+
+/** The globs among `globs` that match at least one of `paths` (init never writes a glob that matches nothing). */
+function existing(globs: readonly string[], paths: ReadonlySet<string>): string[] {
+  const all = [...paths];
+  return globs.filter((g) => {
+    const m = picomatch(g, { dot: true });
+    return all.some((p) => m(p));
+  });
+}
+
+/** One rendered target. */
+interface TargetText {
+  name: string;
+  lines: string[];
+}
+
+function toolchainLines(host: string[]): string[] {
+  return [
+    '    # A host toolchain (level 3); an image pinned by digest reaches level 4:',
+    '    #   toolchain: { image: "<registry>/<image>:<version>@sha256:<digest>" }',
+    `    toolchain: { host: [${host.join(', ')}] }`,
+  ];
+}
+
+function list(items: readonly string[]): string {
+  return `[${items.map(q).join(', ')}]`;
+}
+
+function nodeTarget(n: NodeDetection, files: ProjectFiles): TargetText {
+  const root = [...files.paths].filter((p) => !p.includes('/'));
+  const rootCode = root.filter(
+    (p) => /\.(?:[cm]?js|[cm]?ts|json)$/.test(p) && !LOCKFILES.includes(p),
+  );
+  const configs = root.filter((p) => NODE_CONFIG_RE.test(p));
+  const sources = existing(
+    [
+      'package.json',
+      ...(n.lockfile ? [n.lockfile] : []),
+      ...configs,
+      ...rootCode,
+      ...NODE_DIRS.map((d) => `${d}/**`),
+      ...n.workspaces.map((w) => `${w.replace(/\/$/, '')}/**`),
+    ].filter((v, i, a) => a.indexOf(v) === i),
+    files.paths,
+  );
+  const pm = n.packageManager;
+  const run = (s: string): string => (pm === 'npm' ? `npm run ${s}` : `${pm} run ${s}`);
+  const steps: string[] = [];
+  const lines: string[] = [];
+  if (n.hasDependencies) {
+    steps.push(
+      pm === 'npm'
+        ? 'npm ci --offline'
+        : pm === 'yarn'
+          ? 'yarn install --immutable --offline'
+          : 'pnpm install --frozen-lockfile --offline',
+    );
+    lines.push(
+      '    # The sandbox has no network: the install must find every package already fetched.',
+    );
+  }
+  if (n.scripts.build) steps.push(run('build'));
+  if (n.scripts.test) steps.push(pm === 'npm' ? 'npm test' : `${pm} test`);
+  let outputs: string[];
+  if (n.outDir) outputs = [`${n.outDir}/**`];
+  else {
+    steps.push('mkdir -p out', 'npm pack --pack-destination out');
+    outputs = ['out/*.tgz'];
+  }
+  return {
+    name: n.scripts.build ? 'build' : 'package',
+    lines: [
+      `    sources: ${list(sources)}`,
+      ...(n.outDir ? [`    exclude: ${list([`${n.outDir}/**`])}`] : []),
+      ...toolchainLines(['node', pm === 'npm' ? 'npm' : pm]),
+      ...lines,
+      '    steps:',
+      ...steps.map((s) => `      - ${q(s)}`),
+      `    outputs: ${list(outputs)}`,
+    ],
+  };
+}
+
+function makeTarget(m: MakeDetection, files: ProjectFiles): TargetText {
+  const sources = existing(
+    [m.makefile, '**/*.mk', '**/*.c', '**/*.h', '**/*.cc', '**/*.cpp', '**/*.hpp', '**/*.S'],
+    files.paths,
+  );
+  const steps = ['make', ...(m.hasTest ? ['make test'] : [])];
+  const outputs = m.outputs.map((o) => (o.includes('/') ? `${o.split('/')[0]}/**` : o));
+  return {
+    name: 'native',
+    lines: [
+      `    sources: ${list(sources)}`,
+      ...toolchainLines(['cc', 'make']),
+      '    steps:',
+      ...steps.map((s) => `      - ${q(s)}`),
+      outputs.length > 0
+        ? `    outputs: ${list([...new Set(outputs)])}`
+        : '    outputs: ["out/**"]  # TODO: make writes no file init could find; name its outputs',
+    ],
+  };
+}
+
+function pythonTarget(p: PythonDetection, files: ProjectFiles): TargetText {
+  const prefix = p.srcDir ? `${p.srcDir}/` : '';
+  const sources = existing(
+    [
+      'pyproject.toml',
+      'setup.cfg',
+      'setup.py',
+      ...(p.requirements ? [p.requirements] : []),
+      ...p.packages.map((k) => `${prefix}${k}/**/*.py`),
+      ...(p.tests ? [`${p.tests}/**/*.py`] : []),
+    ],
+    files.paths,
+  );
+  const steps: string[] = [];
+  if (p.tests)
+    steps.push(
+      `${p.srcDir ? `PYTHONPATH=${p.srcDir} ` : ''}python3 -m unittest discover -s ${p.tests} -t .`,
+    );
+  steps.push('mkdir -p out');
+  const pkgs = p.packages.length > 0 ? p.packages : [];
+  if (pkgs.length > 0)
+    steps.push(
+      `${p.srcDir ? `cd ${p.srcDir} && ` : ''}python3 -m zipfile -c ${p.srcDir ? '../' : ''}out/${p.name}.zip ${pkgs.join(' ')}`,
+    );
+  return {
+    name: 'python',
+    lines: [
+      `    sources: ${list(sources)}`,
+      ...toolchainLines(['python3']),
+      ...(p.requirements
+        ? [
+            `    # TODO: ${p.requirements} lists dependencies; the sandbox has no network, so install them from`,
+            '    # hash-pinned, already-fetched files (pip --no-index --require-hashes --find-links).',
+          ]
+        : []),
+      '    steps:',
+      ...steps.map((s) => `      - ${q(s)}`),
+      `    outputs: ${pkgs.length > 0 ? list([`out/${p.name}.zip`]) : '["out/**"]'}`,
+    ],
+  };
+}
+
 /**
  * A commented airlock.yaml (format version 1) for the detected project: one
- * target per toolchain with sources, steps and outputs filled in as far as
- * the files tell, and TODOs where a person must decide.
+ * target per toolchain whose sources are globs that match files of the tree,
+ * whose steps are what the project says builds it, and whose outputs are
+ * where those steps write.
  */
-export function renderAirlockYaml(det: Detection, sourceDateEpoch: number): string {
+export function renderAirlockYaml(
+  det: Detection,
+  sourceDateEpoch: number,
+  files: ProjectFiles = { paths: new Set(), text: () => undefined },
+): string {
   const lines: string[] = [
     '# airlock.yaml — written by `airlock init`; edit freely. Format version 1:',
     '#   targets.<name>: sources (globs), deps, toolchain, env, steps (shell), outputs (globs).',
@@ -76,94 +379,45 @@ export function renderAirlockYaml(det: Detection, sourceDateEpoch: number): stri
     `# sourceDateEpoch: ${sourceDateEpoch}`,
     'targets:',
   ];
-  const toolchain = (host: string[]): string[] => [
-    '    # TODO: replace the host toolchain with an image pinned by digest to reach level 4:',
-    '    #   toolchain: { image: "docker.io/library/node:20.11.1@sha256:<digest>" }',
-    `    toolchain: { host: [${host.join(', ')}] }`,
-  ];
-  let any = false;
-  if (det.node) {
-    any = true;
-    const pm = det.node.packageManager;
-    const install =
-      pm === 'npm'
-        ? 'npm ci --offline'
-        : pm === 'yarn'
-          ? 'yarn install --immutable --offline'
-          : 'pnpm install --frozen-lockfile --offline';
-    const run = (s: string): string => (pm === 'npm' ? `npm run ${s}` : `${pm} run ${s}`);
-    const steps = [install];
-    if (det.node.scripts.build) steps.push(run('build'));
-    if (det.node.scripts.test) steps.push(run('test'));
-    lines.push(
-      `  ${det.node.scripts.build ? 'build' : 'app'}:`,
-      '    sources: ["package.json", ' +
-        (det.node.lockfile ? `${q(det.node.lockfile)}, ` : '') +
-        '"src/**", "lib/**", "*.js", "*.ts"]',
-      '    exclude: ["node_modules/**", "dist/**"]',
-      ...toolchain(['node', pm === 'npm' ? 'npm' : pm]),
-      '    env: { NODE_ENV: "production" }',
-      '    steps:',
-      ...steps.map((s) => `      - ${s}`),
-      '    outputs: ["dist/**"]',
-    );
-    if (!det.node.lockfile)
-      lines.push(
-        '    # TODO: no lockfile found; run `npm install --package-lock-only` and commit it.',
-      );
-  }
-  if (det.make) {
-    any = true;
-    lines.push(
-      '  native:',
-      '    sources: ["Makefile", "**/*.c", "**/*.h"]',
-      ...toolchain(['cc', 'make']),
-      '    steps:',
-      '      - make',
-      '    outputs: ["build/**"]  # TODO: where does make write its outputs?',
-    );
-  }
+  const targets: TargetText[] = [];
+  if (det.node) targets.push(nodeTarget(det.node, files));
+  if (det.make) targets.push(makeTarget(det.make, files));
   if (det.go) {
-    any = true;
-    lines.push(
-      '  go:',
-      '    sources: ["go.mod", "go.sum", "**/*.go"]',
-      ...toolchain(['go']),
-      '    env: { CGO_ENABLED: "0", GOFLAGS: "-mod=vendor -trimpath" }',
-      '    steps:',
-      '      - go build -o out/ ./...',
-      '    outputs: ["out/**"]',
-    );
+    targets.push({
+      name: 'go',
+      lines: [
+        `    sources: ${list(existing(['go.mod', 'go.sum', '**/*.go'], files.paths))}`,
+        ...toolchainLines(['go']),
+        '    env: { CGO_ENABLED: "0", GOFLAGS: "-mod=vendor -trimpath" }',
+        '    steps:',
+        '      - "go build -o out/ ./..."',
+        '    outputs: ["out/**"]',
+      ],
+    });
   }
-  if (det.python) {
-    any = true;
-    const req = det.python.requirements;
-    lines.push(
-      '  python:',
-      `    sources: [${[req ? q(req) : undefined, det.python.pyproject ? '"pyproject.toml"' : undefined, '"**/*.py"'].filter(Boolean).join(', ')}]`,
-      ...toolchain(['python3']),
-      '    steps:',
-      req
-        ? `      - python3 -m pip install --no-index --require-hashes -r ${req} --target out/deps`
-        : '      - python3 -m build --no-isolation --outdir out/',
-      '    outputs: ["out/**"]',
-    );
+  if (det.python) targets.push(pythonTarget(det.python, files));
+  const used = new Set<string>();
+  for (const t of targets) {
+    let name = t.name;
+    for (let i = 2; used.has(name); i++) name = `${t.name}-${i}`;
+    used.add(name);
+    lines.push(`  ${name}:`, ...t.lines);
   }
   if (det.dockerfile) {
-    any = true;
     lines.push(
-      `  # ${det.dockerfile} found: build the image from the outputs above, with base images pinned by digest`,
-      '  # (`airlock pin` rewrites FROM lines). TODO: declare an image target once its layers are known:',
-      '  #   image: { base: "<ref>@sha256:<digest>", copy: { "dist/": "/app/" }, entrypoint: ["node", "/app/index.js"] }',
+      `  # ${det.dockerfile} found: base images pinned by digest (\`airlock pin\` rewrites FROM lines) make`,
+      '  # its inputs repeatable; an image target can package the outputs above:',
+      '  #   image: { entrypoint: ["node", "/app/index.js"] }',
     );
   }
-  if (!any) {
+  if (targets.length === 0) {
+    const any = existing(['**'], files.paths).length > 0;
     lines.push(
       '  app:',
-      '    sources: ["**"]',
-      ...toolchain(['sh']),
+      `    sources: ${any ? '["**"]' : '[]'}`,
+      ...toolchainLines(['sh']),
       '    steps:',
-      '      - echo "TODO: your build command"',
+      '      - "echo \'TODO: your build command\' && mkdir -p out && touch out/TODO"',
       '    outputs: ["out/**"]',
     );
   }

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { satisfiesRange } from '../core/semver-range.js';
 import { finding, RULES, type Span } from './rules.js';
 import {
   JsonSyntaxError,
@@ -23,6 +24,15 @@ export interface PackageJsonContext {
   hasLockfile: boolean;
   /** Direct dependencies as the lockfile resolved them, when one was read. */
   locked?: ReadonlyMap<string, LockedPackage>;
+  /** The `.npmrc` beside or above this package.json that sets `package-lock=false`, if any. */
+  npmrcNoLock?: string;
+}
+
+/** True when an `.npmrc` text turns lockfiles off (`package-lock=false`). */
+export function npmrcDisablesLock(text: string): boolean {
+  return text
+    .split('\n')
+    .some((l) => /^\s*package-lock\s*=\s*false\s*(?:[#;].*)?$/i.test(l.replace(/\r$/, '')));
 }
 
 export const DEPENDENCY_SECTIONS = [
@@ -109,25 +119,34 @@ export function checkPackageJson(file: SourceFile, ctx: PackageJsonContext): Fin
       const locked = ctx.locked?.get(dep.key);
       if (kind === 'range') {
         const exact = locked?.version;
+        // With a lock that records every direct dependency's exact version and
+        // hash, `npm ci`/`--frozen-lockfile` installs exactly that; the range
+        // only matters when someone re-resolves the lock.
+        const pinnedByLock = locked?.integrity === true;
         out.push(
           finding(
             RULES.npmRange,
             file.path,
             at,
-            `${section}.${dep.key} is "${spec}", a range, not an exact version`,
+            pinnedByLock
+              ? `${section}.${dep.key} is "${spec}", a range; the lockfile pins ${exact} by hash`
+              : `${section}.${dep.key} is "${spec}", a range, not an exact version`,
             exact
               ? `Use the version the lockfile resolved: "${exact}" (\`airlock pin\` does this).`
-              : 'Use an exact version ("1.2.3"); `npm install --save-exact` or `airlock pin` after locking.',
-            exact
-              ? {
-                  replacement: {
-                    ...at,
-                    endLine: at.endLine!,
-                    endColumn: at.endColumn!,
-                    text: JSON.stringify(exact),
-                  },
-                }
-              : {},
+              : 'Use an exact version ("1.2.3"): `npm install --save-exact <name>@<version>`.',
+            {
+              ...(exact
+                ? {
+                    replacement: {
+                      ...at,
+                      endLine: at.endLine!,
+                      endColumn: at.endColumn!,
+                      text: JSON.stringify(exact),
+                    },
+                  }
+                : {}),
+              ...(pinnedByLock ? { severity: 'note' as const, caps: 4 as const } : {}),
+            },
           ),
         );
       } else if (kind === 'git' && !/#[0-9a-f]{40}$/.test(spec)) {
@@ -173,8 +192,12 @@ export function checkPackageJson(file: SourceFile, ctx: PackageJsonContext): Fin
         RULES.npmNoLockfile,
         file.path,
         firstSection ?? { line: 1, column: 1 },
-        'dependencies are declared but no lockfile is committed',
-        'Run `npm install --package-lock-only` (or yarn/pnpm) and commit the lockfile; install with `npm ci`.',
+        ctx.npmrcNoLock
+          ? `dependencies are declared but no lockfile is committed: ${ctx.npmrcNoLock} sets package-lock=false, so npm never writes one`
+          : 'dependencies are declared but no lockfile is committed',
+        ctx.npmrcNoLock
+          ? `Remove \`package-lock=false\` from ${ctx.npmrcNoLock}, run \`npm install --package-lock-only\` and commit package-lock.json.`
+          : 'Run `npm install --package-lock-only` (or `pnpm install --lockfile-only`, `yarn install --mode update-lockfile`) and commit the lockfile.',
       ),
     );
   }
@@ -385,4 +408,26 @@ export function lockedVersions(
     // An unreadable lock resolves nothing; its own rule reports the parse error.
   }
   return out;
+}
+
+/** The engines.node finding for a package.json whose range the host node version does not satisfy. */
+export function checkEnginesNode(file: SourceFile, hostNodeVersion: string): Finding[] {
+  let root: JsonNode;
+  try {
+    root = parseJsonTree(file.text);
+  } catch {
+    return [];
+  }
+  const node = member(member(root, 'engines')?.value, 'node')?.value;
+  if (node?.kind !== 'string') return [];
+  if (satisfiesRange(hostNodeVersion, node.value) !== false) return [];
+  return [
+    finding(
+      RULES.npmEnginesNode,
+      file.path,
+      nodeSpan(new LineIndex(file.text), node),
+      `engines.node is "${node.value}" but this machine's node is ${hostNodeVersion}`,
+      `Build with a node that satisfies "${node.value}" (a toolchain image, or install it on the host), or correct engines.node.`,
+    ),
+  ];
 }

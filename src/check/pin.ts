@@ -1,4 +1,4 @@
-import { isPair, isScalar, LineCounter, parseAllDocuments, visit } from 'yaml';
+import { isPair, isScalar, LineCounter, parseAllDocuments, parseDocument, visit } from 'yaml';
 import type { Digest } from '../core/digest.js';
 import { dockerfileImages } from './dockerfile.js';
 import { hasDigest, isUnjudgeableImage } from './image.js';
@@ -110,4 +110,105 @@ export function pinPackageJson(
     }
   }
   return { text: applyEdits(text, edits), changes };
+}
+
+/** One pinned dependency: where it was declared and the exact version it now names. */
+export interface PinnedDep {
+  section: (typeof DEPENDENCY_SECTIONS)[number];
+  name: string;
+  version: string;
+}
+
+/** The dependencies `pinPackageJson` changes, for updating the lockfile's own copy of the specifiers. */
+export function pinnedDeps(text: string, locked: ReadonlyMap<string, LockedPackage>): PinnedDep[] {
+  const root = parseJsonTree(text);
+  const out: PinnedDep[] = [];
+  for (const section of DEPENDENCY_SECTIONS) {
+    const sec = member(root, section)?.value;
+    if (sec?.kind !== 'object') continue;
+    for (const dep of sec.members) {
+      if (
+        dep.value.kind !== 'string' ||
+        classifySpec(dep.value.value) !== 'range' ||
+        dep.value.value.startsWith('npm:')
+      )
+        continue;
+      const version = locked.get(dep.key)?.version;
+      if (version) out.push({ section, name: dep.key, version });
+    }
+  }
+  return out;
+}
+
+/**
+ * Updates package-lock.json's copy of the root (or workspace `dir`)
+ * specifiers (`packages[""].dependencies`) so the lock and the pinned
+ * package.json agree; lockfileVersion 1 keeps no such copy. Keeps formatting.
+ */
+export function pinPackageLockRoot(
+  text: string,
+  dir: string,
+  pins: readonly PinnedDep[],
+): { text: string; changes: PinChange[] } {
+  const root = parseJsonTree(text);
+  const entry = member(member(root, 'packages')?.value, dir === '.' ? '' : dir)?.value;
+  const edits: LockEdit[] = [];
+  for (const p of pins) {
+    const spec = member(member(entry, p.section)?.value, p.name)?.value;
+    if (spec?.kind === 'string' && spec.value !== p.version)
+      edits.push({
+        start: spec.start,
+        end: spec.end,
+        text: JSON.stringify(p.version),
+        from: spec.value,
+        to: p.version,
+      });
+  }
+  return withChanges(text, edits);
+}
+
+interface LockEdit {
+  start: number;
+  end: number;
+  text: string;
+  from: string;
+  to: string;
+}
+
+function withChanges(text: string, edits: LockEdit[]): { text: string; changes: PinChange[] } {
+  const index = new LineIndex(text);
+  return {
+    text: applyEdits(text, edits),
+    changes: edits.map((e) => ({ line: index.at(e.start).line, from: e.from, to: e.to })),
+  };
+}
+
+/**
+ * Updates pnpm-lock.yaml's importer specifiers (`importers[dir].<section>.<name>.specifier`
+ * in lockfile 6+, `specifiers.<name>` in 5.x) so `pnpm install --frozen-lockfile`
+ * still accepts the pinned package.json. Keeps formatting.
+ */
+export function pinPnpmLockImporter(
+  text: string,
+  dir: string,
+  pins: readonly PinnedDep[],
+): { text: string; changes: PinChange[] } {
+  const doc = parseDocument(text, { keepSourceTokens: true });
+  if (doc.errors.length > 0) return { text, changes: [] };
+  const importer: (string | number)[] = doc.has('importers') ? ['importers', dir] : [];
+  const edits: LockEdit[] = [];
+  for (const p of pins) {
+    const node =
+      doc.getIn([...importer, p.section, p.name, 'specifier'], true) ??
+      doc.getIn([...importer, 'specifiers', p.name], true);
+    if (!isScalar(node) || !node.range || String(node.value) === p.version) continue;
+    edits.push({
+      start: node.range[0],
+      end: node.range[1],
+      text: p.version,
+      from: String(node.value),
+      to: p.version,
+    });
+  }
+  return withChanges(text, edits);
 }

@@ -49,9 +49,9 @@ export const RULES = {
   dockerNetwork: rule(
     'dockerfile/run-network',
     'error',
-    2,
+    1,
     'RUN fetches from the network',
-    'A RUN step that downloads during the build sees whatever the network serves at that moment; level 3 needs builds without network.',
+    'A RUN step that downloads during the build sees whatever the network serves at that moment, so no two builds are known to have the same inputs (level 1; level 3 needs builds without network).',
   ),
   dockerAddUrl: rule(
     'dockerfile/add-url-checksum',
@@ -102,12 +102,19 @@ export const RULES = {
     'file: dependency outside the repository',
     'A path outside the repository is an undeclared input that differs between machines (level 4 needs only declared inputs).',
   ),
+  npmEnginesNode: rule(
+    'npm/engines-node',
+    'error',
+    4,
+    'Host node does not satisfy engines.node',
+    'The project declares the node versions it runs on; a build with the host node outside that range fails or, worse, builds something the project never tested.',
+  ),
   npmNoLockfile: rule(
     'npm/no-lockfile',
     'error',
-    2,
+    1,
     'No lockfile',
-    'Without a lockfile every install resolves transitive dependencies afresh (level 3 needs every dependency hash-pinned in a lock).',
+    'Without a lockfile every install resolves transitive dependencies afresh, so no two installs are known to match (level 1; level 3 needs every dependency hash-pinned in a lock).',
   ),
   lockNoIntegrity: rule(
     'lock/no-integrity',
@@ -143,6 +150,34 @@ export const RULES = {
     2,
     '`npm install` in CI',
     '`npm install` may rewrite the lockfile and resolve new versions; `npm ci` installs exactly what the lock says or fails.',
+  ),
+  ciAptUnversioned: rule(
+    'ci/apt-unversioned',
+    'error',
+    1,
+    'OS packages installed without versions in CI',
+    'An unversioned package installs whatever the mirror has today, so two CI runs build with different tools (level 2 needs exact versions).',
+  ),
+  networkScript: rule(
+    'script-from-network',
+    'error',
+    2,
+    'Script run straight from the network',
+    'A script piped from curl or wget runs whatever the server sends at that moment, with no checksum; level 3 needs every input pinned by hash.',
+  ),
+  ciCacheRestoreKeys: rule(
+    'ci/cache-restore-keys',
+    'warning',
+    3,
+    'Cache restored from a fallback key',
+    '`restore-keys` restores a cache saved for different inputs when the exact key misses, so the build starts from files no hash vouches for (level 4 needs verified inputs).',
+  ),
+  ciNoProvenance: rule(
+    'ci/no-provenance',
+    'warning',
+    4,
+    'Shipped without provenance and signature',
+    'A workflow that pushes or deploys without producing signed provenance ships bytes nobody can trace to their source and builder (level 5 needs a signed artifact with provenance).',
   ),
   ciPerEnvBuild: rule(
     'ci/per-environment-build',
@@ -182,9 +217,9 @@ export const RULES = {
   airlockNetwork: rule(
     'airlock/network',
     'error',
-    2,
+    1,
     'Network allowed in the build',
-    'A build with network access can download anything at build time (level 3 needs no network).',
+    'A build with network access can download anything at build time (level 1; level 3 needs no network).',
   ),
   airlockEnv: rule(
     'airlock/host-env',
@@ -198,7 +233,7 @@ export const RULES = {
     'note',
     2,
     'No airlock.yaml',
-    'Without a declared sandboxed build, nothing shows that the build runs without network from declared inputs (level 3). Run `airlock init`.',
+    'Without a declared sandboxed build, nothing shows that the build runs without network from declared inputs (level 3).',
   ),
   badIgnore: rule(
     'ignore-without-reason',

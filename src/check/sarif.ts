@@ -1,3 +1,4 @@
+import { pathToFileURL } from 'node:url';
 import type { Log, ReportingDescriptor, Result } from 'sarif';
 import { ALL_RULES } from './rules.js';
 import type { CheckReport, Finding } from './types.js';
@@ -9,19 +10,23 @@ function result(f: Finding, ruleIndex: Map<string, number>): Result {
     ruleId: f.ruleId,
     level: f.severity,
     message: { text: `${f.message}. ${f.why} Fix: ${f.fix}` },
-    locations: [
-      {
-        physicalLocation: {
-          artifactLocation: { uri: encodeURI(f.file), uriBaseId: '%SRCROOT%' },
-          region: {
-            startLine: f.line,
-            startColumn: f.column,
-            endLine: f.endLine,
-            endColumn: f.endColumn,
-          },
-        },
-      },
-    ],
+    // A finding about the whole repository (file '') has no location.
+    locations:
+      f.file === ''
+        ? []
+        : [
+            {
+              physicalLocation: {
+                artifactLocation: { uri: encodeURI(f.file), uriBaseId: '%SRCROOT%' },
+                region: {
+                  startLine: f.line,
+                  startColumn: f.column,
+                  endLine: f.endLine,
+                  endColumn: f.endColumn,
+                },
+              },
+            },
+          ],
     partialFingerprints: { 'airlock/v1': `${f.ruleId}:${f.file}:${f.line}` },
     properties: { capsLevel: f.caps },
   };
@@ -55,11 +60,18 @@ function result(f: Finding, ruleIndex: Map<string, number>): Result {
   return r;
 }
 
+/** The repository root as the absolute file: URI SARIF wants for %SRCROOT% (ending in '/'). */
+function rootUri(root: string | undefined): string {
+  if (root === undefined) return 'file:///';
+  const href = pathToFileURL(root).href;
+  return href.endsWith('/') ? href : `${href}/`;
+}
+
 /**
  * The report as a SARIF 2.1.0 log that GitHub code scanning accepts: one run,
  * every rule described, suppressed findings carried with their justification.
  */
-export function toSarif(report: CheckReport, toolVersion = '0.1.0'): Log {
+export function toSarif(report: CheckReport & { root?: string }, toolVersion = '0.1.0'): Log {
   const rules: ReportingDescriptor[] = ALL_RULES.map((r) => ({
     id: r.id,
     name: r.id.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) =>
@@ -84,7 +96,7 @@ export function toSarif(report: CheckReport, toolVersion = '0.1.0'): Log {
             rules,
           },
         },
-        originalUriBaseIds: { '%SRCROOT%': { uri: 'file:///' } },
+        originalUriBaseIds: { '%SRCROOT%': { uri: rootUri(report.root) } },
         results: [...report.findings, ...report.suppressed].map((f) => result(f, ruleIndex)),
         properties: {
           hermeticityLevel: report.level,

@@ -15,6 +15,7 @@ export type FileKind =
   | 'gitlab-ci'
   | 'manifest'
   | 'airlock-yaml'
+  | 'npmrc'
   | 'script'
   | 'c-source'
   | 'makefile';
@@ -32,7 +33,7 @@ export interface Replacement {
 export interface Finding {
   ruleId: string;
   severity: Severity;
-  /** Path relative to the scanned root, with '/' separators. */
+  /** Path relative to the scanned root, with '/' separators; empty for a finding about the whole repository. */
   file: string;
   line: number;
   column: number;

@@ -14,6 +14,7 @@ import {
 import { imageFinding } from './image.js';
 import { yamlParseFinding } from './npm.js';
 import { finding, RULES, type Span } from './rules.js';
+import { pinPackagesFix, runsScriptFromNetwork, unversionedInstalls } from './shell.js';
 import type { Finding, SourceFile } from './types.js';
 
 /** A parsed YAML file with positions. */
@@ -61,28 +62,43 @@ function runLines(step: YAMLMap, key: string): { text: string; node: Node }[] {
   return [];
 }
 
+/** What CI rules need to know about the repository. */
+export interface CiContext {
+  /** The repository root has a lockfile, so `npm ci` can install it. */
+  npmLockfile: boolean;
+}
+
 function commandFindings(
   file: string,
   lc: LineCounter,
   cmds: { text: string; node: Node }[],
+  ctx: CiContext,
 ): Finding[] {
   const out: Finding[] = [];
   for (const { text, node } of cmds) {
     for (const line of text.split('\n')) {
       if (line.trim().startsWith('#')) continue;
       const m = NPM_INSTALL_RE.exec(line);
-      if (m && !/\bnpm\s+(?:install|i)\s+[^-\s]/.test(line)) {
+      // `npm install <name>` adds a package on purpose; `npm install`,
+      // `npm install --flags` and `npm install && …` install the whole tree.
+      if (m && !/\bnpm\s+(?:install|i)(?:\s+-\S+)*\s+[^-\s&|;]/.test(line)) {
         const loc = at(lc, node);
         const offset = text.indexOf(m[0]);
         const single =
-          !text.includes('\n') && offset >= 0 && isScalar(node) && node.type === 'PLAIN';
+          ctx.npmLockfile &&
+          !text.includes('\n') &&
+          offset >= 0 &&
+          isScalar(node) &&
+          node.type === 'PLAIN';
         out.push(
           finding(
             RULES.ciNpmInstall,
             file,
             loc,
             '`npm install` in CI can change the lockfile',
-            'Use `npm ci`, which installs exactly the lockfile or fails.',
+            ctx.npmLockfile
+              ? 'Use `npm ci`, which installs exactly the lockfile or fails.'
+              : 'The repository has no lockfile, so every run resolves afresh: commit package-lock.json (`npm install --package-lock-only`), then install exactly it.',
             single
               ? {
                   replacement: {
@@ -94,6 +110,28 @@ function commandFindings(
                   },
                 }
               : {},
+          ),
+        );
+      }
+      for (const install of unversionedInstalls(line)) {
+        out.push(
+          finding(
+            RULES.ciAptUnversioned,
+            file,
+            at(lc, node),
+            `packages installed without versions: ${install.packages.join(', ')}`,
+            `${pinPackagesFix(install)} Or run the job in a container image pinned by digest that has them.`,
+          ),
+        );
+      }
+      if (runsScriptFromNetwork(line)) {
+        out.push(
+          finding(
+            RULES.networkScript,
+            file,
+            at(lc, node),
+            `runs a script straight from the network: \`${line.trim()}\``,
+            'Download the script to a file, verify it (`echo "<sha256>  install.sh" | sha256sum -c -`), then run it; or use a pinned action or package instead.',
           ),
         );
       }
@@ -114,7 +152,10 @@ function commandFindings(
 }
 
 /** Runs the GitHub Actions rules: action SHAs, npm install, container/service digests, per-environment builds. */
-export function checkGithubWorkflow(file: SourceFile): Finding[] {
+export function checkGithubWorkflow(
+  file: SourceFile,
+  ctx: CiContext = { npmLockfile: true },
+): Finding[] {
   const p = parse(file);
   if (!('doc' in p)) return [p];
   const { doc, lc } = p;
@@ -152,6 +193,7 @@ export function checkGithubWorkflow(file: SourceFile): Finding[] {
     }
     const steps = job.get('steps', true);
     let builds = false;
+    const shipping = new ShippingJob();
     if (isSeq(steps)) {
       for (const step of steps.items) {
         if (!isMap(step)) continue;
@@ -183,8 +225,39 @@ export function checkGithubWorkflow(file: SourceFile): Finding[] {
         }
         const cmds = runLines(step, 'run');
         if (cmds.some((c) => BUILD_CMD_RE.test(c.text))) builds = true;
-        out.push(...commandFindings(file.path, lc, cmds));
+        out.push(...commandFindings(file.path, lc, cmds, ctx));
+        if (isScalar(uses) && typeof uses.value === 'string') {
+          const restore = step.getIn(['with', 'restore-keys'], true);
+          if (/^actions\/cache(?:\/restore)?@/.test(uses.value) && restore) {
+            const w = step.get('with', true);
+            const pair = isMap(w)
+              ? w.items.find((i) => isScalar(i.key) && i.key.value === 'restore-keys')
+              : undefined;
+            out.push(
+              finding(
+                RULES.ciCacheRestoreKeys,
+                file.path,
+                at(lc, (pair?.key as Node | undefined) ?? uses),
+                'the cache falls back to `restore-keys` when its exact key misses',
+                'Drop `restore-keys` so only a cache saved for exactly these inputs (the `key` hashes the lockfile) is restored, or cache only content-addressed data that is verified on use.',
+              ),
+            );
+          }
+        }
+        shipping.observe(step, uses, cmds);
       }
+    }
+    const ships = shipping.firstShip();
+    if (ships && !shipping.provenance) {
+      out.push(
+        finding(
+          RULES.ciNoProvenance,
+          file.path,
+          at(lc, ships.node),
+          `job ${jobId} ships (${ships.what}) with no step that produces signed provenance`,
+          'Produce provenance and a signature for what the job ships: `actions/attest-build-provenance` on the pushed digest, or BuildKit provenance (`provenance: mode=max`) plus `cosign sign` / `cosign attest`.',
+        ),
+      );
     }
     const matrix = job.getIn(['strategy', 'matrix'], true);
     if (builds && isMap(matrix)) {
@@ -210,6 +283,60 @@ export function checkGithubWorkflow(file: SourceFile): Finding[] {
   }
   out.push(...perEnvironmentBuilds(file.path, lc, envBuildJobs));
   return out;
+}
+
+const SHIP_RUN: readonly { re: RegExp; what: string }[] = [
+  { re: /\bdocker\s+(?:image\s+)?push\b/, what: 'docker push' },
+  { re: /\bdocker\s+buildx\s+build\b[^\n]*--push\b/, what: 'docker buildx build --push' },
+  { re: /\b(?:podman|skopeo)\s+(?:push|copy)\b/, what: 'image push' },
+  { re: /\bkubectl\s+apply\b/, what: 'kubectl apply' },
+  { re: /\bhelm\s+(?:upgrade|install)\b/, what: 'helm upgrade' },
+];
+const PROVENANCE_ACTION_RE =
+  /^(?:actions\/attest-build-provenance|actions\/attest|slsa-framework\/slsa-github-generator)[/@]/;
+const SIGN_RUN_RE = /\bcosign\s+sign\b|\bnotation\s+sign\b/;
+const ATTEST_RUN_RE = /\bcosign\s+attest\b/;
+
+/** Tracks, step by step, whether a job ships an image or deployment and whether it signs provenance for it. */
+class ShippingJob {
+  private ships: { node: Node; what: string }[] = [];
+  private buildkitProvenance = false;
+  private signed = false;
+  private attested = false;
+
+  observe(step: YAMLMap, uses: unknown, cmds: { text: string; node: Node }[]): void {
+    if (isScalar(uses) && typeof uses.value === 'string') {
+      const ref = uses.value;
+      if (PROVENANCE_ACTION_RE.test(ref)) this.attested = true;
+      if (/^docker\/build-push-action@/.test(ref)) {
+        const w = step.get('with', true);
+        const opt = (k: string): string | undefined => {
+          const v = isMap(w) ? w.get(k, true) : undefined;
+          return isScalar(v) ? String(v.value) : undefined;
+        };
+        if (opt('push') === 'true') {
+          this.ships.push({ node: uses as Node, what: 'docker/build-push-action with push' });
+          const prov = opt('provenance');
+          if (prov !== 'false' && opt('attests') !== 'false') this.buildkitProvenance = true;
+        }
+      }
+    }
+    for (const c of cmds) {
+      const hit = SHIP_RUN.find((s) => s.re.test(c.text));
+      if (hit) this.ships.push({ node: c.node, what: hit.what });
+      if (SIGN_RUN_RE.test(c.text)) this.signed = true;
+      if (ATTEST_RUN_RE.test(c.text)) this.attested = true;
+    }
+  }
+
+  firstShip(): { node: Node; what: string } | undefined {
+    return this.ships[0];
+  }
+
+  /** Provenance that is signed: an attestation action or `cosign attest`, or BuildKit provenance plus a signature. */
+  get provenance(): boolean {
+    return this.attested || (this.signed && this.buildkitProvenance);
+  }
 }
 
 /** One finding per build job when two or more jobs each build for one environment. */
@@ -245,7 +372,7 @@ const GITLAB_RESERVED = new Set([
 ]);
 
 /** Runs the GitLab CI rules: image/service digests, npm install, per-environment builds. */
-export function checkGitlabCi(file: SourceFile): Finding[] {
+export function checkGitlabCi(file: SourceFile, ctx: CiContext = { npmLockfile: true }): Finding[] {
   const p = parse(file);
   if (!('doc' in p)) return [p];
   const { doc, lc } = p;
@@ -277,7 +404,7 @@ export function checkGitlabCi(file: SourceFile): Finding[] {
     const job = pair.value;
     images(job, `job ${id}`);
     const cmds = ['before_script', 'script'].flatMap((k) => runLines(job, k));
-    out.push(...commandFindings(file.path, lc, cmds));
+    out.push(...commandFindings(file.path, lc, cmds, ctx));
     if (cmds.some((c) => BUILD_CMD_RE.test(c.text)) && ENV_WORD_RE.test(id))
       envBuildJobs.push({ id, node: pair.key });
   }
@@ -300,8 +427,12 @@ export function checkManifest(file: SourceFile): Finding[] {
     const bad = yamlParseFinding(file, doc);
     if (bad) return [bad];
     visit(doc, {
-      Pair(_k, pair) {
+      Pair(_k, pair, path) {
+        const owner = path[path.length - 1];
+        // In Compose, `image:` beside `build:` names the image being built, not one pulled.
+        const built = isMap(owner) && owner.has('build');
         if (
+          !built &&
           isPair(pair) &&
           isScalar(pair.key) &&
           pair.key.value === 'image' &&
@@ -353,7 +484,7 @@ export function checkAirlockYaml(file: SourceFile, ctx: AirlockYamlContext): Fin
         file.path,
         at(lc, netTop),
         'network: true allows every target to reach the network',
-        'Remove `network: true`; declare downloads in airlock.lock and run `airlock fetch`.',
+        'Remove `network: true`; declare the downloads as inputs pinned by hash in airlock.lock.',
       ),
     );
   }
@@ -402,7 +533,7 @@ export function checkAirlockYaml(file: SourceFile, ctx: AirlockYamlContext): Fin
             file.path,
             at(lc, net),
             `target ${name} allows network access`,
-            'Remove `network: true`; declare downloads in airlock.lock and run `airlock fetch`.',
+            'Remove `network: true`; declare the downloads as inputs pinned by hash in airlock.lock.',
           ),
         );
       }
@@ -449,7 +580,7 @@ export function checkAirlockYaml(file: SourceFile, ctx: AirlockYamlContext): Fin
         file.path,
         keyPos(root, 'targets'),
         'targets declare external inputs but airlock.lock is missing',
-        'Run `airlock lock` and commit airlock.lock, then `airlock fetch`.',
+        'Pin every external input by hash in airlock.lock and commit it.',
       ),
     );
   }

@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { commandModules } from './commands/index.js';
 import { AirlockError } from '../core/errors.js';
+import { AIRLOCK_VERSION } from '../core/version.js';
 import { renderError } from './errors.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -22,7 +23,7 @@ export function program(): Command {
     .description(
       'Hermetic builds: content-addressed store, sandboxed builds, action cache, reproducible artifacts.',
     )
-    .version('0.1.0')
+    .version(AIRLOCK_VERSION)
     .option('--json', 'print machine-readable JSON instead of text')
     .option(
       '--store <dir>',

@@ -103,3 +103,46 @@ describe('loadConfig', () => {
     });
   });
 });
+
+describe('loadConfig with checkSources', () => {
+  it('reports every glob that matches no file together with the other problems, each at its line', async () => {
+    await mkdir(join(dir, 'src', 'lib'), { recursive: true });
+    await writeFile(join(dir, 'src', 'lib', 'a.c'), '');
+    await writeFile(join(dir, 'Makefile'), '');
+    await writeFile(
+      join(dir, CONFIG_FILE),
+      `version: 1
+name: demo
+targets:
+  app:
+    sources: ["src/**/*.c", "Makefile", "include/**", "README.md", "!src/x.c"]
+    steps: ["make"]
+    outputs: ["dist/**"]
+    tolchain: { host: [cc] }
+`,
+    );
+    const err = await rejection(loadConfig(dir, { checkSources: true }));
+    const problems = (err.details as { problems: ConfigProblem[] }).problems;
+    expect(problems.map((p) => `${p.line}:${p.column} ${p.path}`)).toEqual([
+      '5:41 targets.app.sources[2]',
+      '5:55 targets.app.sources[3]',
+      '5:68 targets.app.sources[4]',
+      '8:5 targets.app.tolchain',
+    ]);
+    expect(problems[0]!.message).toBe('sources pattern "include/**" matches no file');
+    expect(problems[2]!.message).not.toContain('matches no file');
+  });
+
+  it('accepts the config once every glob matches, and skips the check without the option', async () => {
+    await writeFile(join(dir, CONFIG_FILE), VALID);
+    await expect(loadConfig(dir)).resolves.toMatchObject({ name: 'demo' });
+    await expect(loadConfig(dir, { checkSources: true })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+    });
+    await mkdir(join(dir, 'src', '.hidden'), { recursive: true });
+    await writeFile(join(dir, 'src', '.hidden', 'x'), '');
+    await expect(loadConfig(dir, { checkSources: true })).resolves.toMatchObject({
+      name: 'demo',
+    });
+  });
+});

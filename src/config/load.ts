@@ -1,9 +1,11 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import picomatch from 'picomatch';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import type { ConfigErrorCode, ProjectConfig } from './model.js';
 import { CONFIG_FILE } from './model.js';
-import { analyzeConfig } from './parse.js';
+import { analyzeConfig, type ConfigTreeFacts } from './parse.js';
 import { formatProblems } from './problems.js';
 
 /**
@@ -11,7 +13,13 @@ import { formatProblems } from './problems.js';
  * config, or throws CONFIG_NOT_FOUND, CONFIG_PARSE (YAML syntax) or
  * CONFIG_INVALID whose message lists every problem as `file:line:col: …`.
  */
-export async function loadConfig(dirOrFile: string): Promise<ProjectConfig> {
+export async function loadConfig(
+  dirOrFile: string,
+  opts: {
+    /** Also report every sources glob that matches no file of the project (what `build` needs). */
+    checkSources?: boolean;
+  } = {},
+): Promise<ProjectConfig> {
   const given = resolve(dirOrFile);
   let file = given;
   try {
@@ -25,7 +33,11 @@ export async function loadConfig(dirOrFile: string): Promise<ProjectConfig> {
   } catch (err) {
     throw notFound(file, err);
   }
-  const { config, problems, syntax } = analyzeConfig(text, file);
+  const { config, problems, syntax } = analyzeConfig(
+    text,
+    file,
+    opts.checkSources ? projectTree(dirname(file)) : undefined,
+  );
   if (config !== undefined) return config;
   const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
   throw new AirlockError<ConfigErrorCode>(
@@ -54,4 +66,38 @@ function notFound(path: string, err: unknown): AirlockError<ConfigErrorCode> {
       cause: err,
     },
   );
+}
+
+/** Directories never searched for sources: VCS data and Airlock's own state. */
+const NEVER_SOURCES = new Set(['.git', '.airlock']);
+
+/**
+ * Answers "does this glob match a file?" from the project directory: walks
+ * only below the glob's static base and stops at the first match. Symlinks
+ * count as files; symlinked directories are not followed (as in the build).
+ */
+export function projectTree(root: string): ConfigTreeFacts {
+  return {
+    sourceMatches(pattern: string): boolean {
+      const match = picomatch(pattern, { dot: true });
+      const base = picomatch.scan(pattern).base;
+      const found = (rel: string): boolean => {
+        let entries;
+        try {
+          entries = readdirSync(join(root, rel), { withFileTypes: true });
+        } catch {
+          // Not a directory: the static base names a file (a literal pattern), or nothing.
+          return rel !== '' && existsSync(join(root, rel)) && match(rel);
+        }
+        for (const e of entries) {
+          const p = rel ? `${rel}/${e.name}` : e.name;
+          if (e.isDirectory()) {
+            if (!NEVER_SOURCES.has(e.name) && found(p)) return true;
+          } else if (match(p)) return true;
+        }
+        return false;
+      };
+      return found(base === '.' ? '' : base);
+    },
+  };
 }

@@ -37,8 +37,18 @@ export function parseConfig(
   return { config, problems };
 }
 
-/** Like parseConfig, and also says whether the problems are YAML syntax errors. */
-export function analyzeConfig(text: string, file: string): ConfigAnalysis {
+/** What `analyzeConfig` may ask about the project tree (given by the caller that reads the disk). */
+export interface ConfigTreeFacts {
+  /** True when the sources glob (normalised, as written) matches at least one file of the project. */
+  sourceMatches(pattern: string): boolean;
+}
+
+/**
+ * Like parseConfig, and also says whether the problems are YAML syntax errors.
+ * With `tree`, a sources glob that matches no file is one more problem of the
+ * same list, reported together with every other problem of the file.
+ */
+export function analyzeConfig(text: string, file: string, tree?: ConfigTreeFacts): ConfigAnalysis {
   // The YAML composer recurses once per level: refuse absurd nesting before it runs.
   const deep = deepestNesting(text);
   if (deep.depth > MAX_NESTING) {
@@ -121,11 +131,35 @@ export function analyzeConfig(text: string, file: string): ConfigAnalysis {
     }
   }
   checkRules(problems, raw, targetNames);
+  if (tree) checkSourcesMatch(problems, raw, tree);
 
   if (problems.items.length > 0 || !result.success) {
     return { config: undefined, problems: problems.sorted(), syntax: false };
   }
   return { config: buildModel(result.data, targetNames, file), problems: [], syntax: false };
+}
+
+/** Reports every sources glob (not a negation, not already invalid) that matches no file. */
+function checkSourcesMatch(problems: ProblemList, raw: unknown, tree: ConfigTreeFacts): void {
+  const targets = (raw as { targets?: unknown } | null)?.targets;
+  if (typeof targets !== 'object' || targets === null || Array.isArray(targets)) return;
+  const invalid = new Set(problems.items.map((p) => p.path));
+  for (const [name, t] of Object.entries(targets as Record<string, unknown>)) {
+    const sources = (t as { sources?: unknown } | null)?.sources;
+    if (!Array.isArray(sources)) continue;
+    sources.forEach((pattern: unknown, i) => {
+      const path: PathSegment[] = ['targets', name, 'sources', i];
+      if (typeof pattern !== 'string' || pattern.startsWith('!')) return;
+      if (invalid.has(`targets.${name}.sources[${i}]`)) return;
+      if (tree.sourceMatches(normalizeGlob(pattern))) return;
+      problems.add(
+        path,
+        'value',
+        `sources pattern "${pattern}" matches no file`,
+        'fix the pattern or add the missing files (outputs of targets never count as sources)',
+      );
+    });
+  }
 }
 
 /**

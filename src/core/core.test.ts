@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AIRLOCK_VERSION } from './version.js';
 import {
   AirlockError,
   canonicalJson,
@@ -122,5 +123,15 @@ describe('treeDigest', () => {
 
   it('rejects duplicate paths', () => {
     expect(() => treeDigest([file('a', '1'), file('a', '2')])).toThrow(/duplicate/);
+  });
+});
+
+describe('AIRLOCK_VERSION', () => {
+  it('is the version in package.json', async () => {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(
+      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
+    expect(AIRLOCK_VERSION).toBe(pkg.version);
   });
 });

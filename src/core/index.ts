@@ -6,6 +6,7 @@ export { DigestHasher, digestHex, isDigest, parseDigest, sha256 } from './digest
 export type { ContentErrorCode, Digest, DigestErrorCode } from './digest.js';
 export { AirlockError, errnoCode, isAirlockError } from './errors.js';
 export { noEvents } from './events.js';
+export { AIRLOCK_VERSION } from './version.js';
 export type { AirlockEvent, EventSink } from './events.js';
 export { TREE_FORMAT, assertRelativePath, isInsidePath, sortTree, treeDigest } from './tree.js';
 export type { TreeEntry, TreePathErrorCode } from './tree.js';

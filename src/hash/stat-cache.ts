@@ -17,6 +17,14 @@ import type { Digest } from '../core/digest.js';
  */
 export const RACY_NS = 100_000_000n;
 
+/**
+ * The stat cache's table. In build.sqlite it is created by that file's
+ * migrations (builder/records.ts, which open it first); `open` and `memory`
+ * create it only where nothing did.
+ */
+export const STAT_CACHE_TABLE =
+  'CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, sig TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL, hashed_ns TEXT NOT NULL)';
+
 export interface FileSig {
   sig: string;
   mtimeNs: bigint;
@@ -66,18 +74,14 @@ export class StatCache {
     db.pragma('journal_mode = WAL');
     db.pragma('busy_timeout = 10000');
     db.pragma('synchronous = NORMAL');
-    db.exec(
-      'CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, sig TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL, hashed_ns TEXT NOT NULL)',
-    );
+    db.exec(STAT_CACHE_TABLE);
     return new StatCache(db);
   }
 
   /** An in-memory cache, for tests and one-off runs. */
   static memory(): StatCache {
     const db = new Database(':memory:');
-    db.exec(
-      'CREATE TABLE files (path TEXT PRIMARY KEY, sig TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL, hashed_ns TEXT NOT NULL)',
-    );
+    db.exec(STAT_CACHE_TABLE);
     return new StatCache(db);
   }
 

@@ -2,6 +2,11 @@ import type { CheckReport as Findings } from '../check/index.js';
 import { noEvents, type EventSink } from '../core/events.js';
 import type { FsckReport } from '../store/index.js';
 import { runBuild, type BuildReport, type BuildRequest as BuildUseCase } from './build.js';
+import {
+  runBuildsOf,
+  type BuildsOfReport,
+  type BuildsOfRequest as BuildsOfUseCase,
+} from './build-history.js';
 import { runCheck } from './check.js';
 import { runInit, type InitOptions, type InitResult } from './init.js';
 import { runPin, type PinOptions, type PinResult } from './pin.js';
@@ -43,6 +48,8 @@ export type VerifyRequest = WithOptionalEvents<VerifyUseCase>;
 export type SbomRequest = WithOptionalEvents<SbomUseCase>;
 export type SbomReport = Awaited<ReturnType<typeof runSbom>>;
 export type { KeygenReport, KeygenRequest, SignReport, VerifyReport };
+export type BuildsOfRequest = WithOptionalEvents<BuildsOfUseCase>;
+export type { BuildsOfReport };
 
 export interface CheckRequest {
   /** Repository root; defaults to the current directory. */
@@ -92,6 +99,11 @@ export function build(req: BuildRequest): Promise<BuildReport> {
 /** Explains why a target would (not) be a cache hit, down to each changed input file. */
 export function why(req: WhyRequest): Promise<WhyReport> {
   return runWhy({ ...req, events: req.events ?? noEvents });
+}
+
+/** Which recorded builds in the store produced an artifact (or result) digest, newest first. */
+export function buildsOf(req: BuildsOfRequest): Promise<BuildsOfReport> {
+  return runBuildsOf({ ...req, events: req.events ?? noEvents });
 }
 
 /** Builds a target twice under varied conditions and compares the outputs bit for bit. */

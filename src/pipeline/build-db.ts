@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { BuildRecords } from '../build/records.js';
+import { BuildRecords } from '../builder/records.js';
 import { errnoCode } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import { StatCache } from '../hash/stat-cache.js';
@@ -15,19 +14,20 @@ export interface BuildDbs {
 
 // Everything build.sqlite holds is derived: what a damaged one costs.
 const LOST =
-  'lost: the stat cache (files are hashed again), the last-build records `airlock why` compares against, and cached SOURCE_DATE_EPOCH values and parsed configs';
+  'lost: the stat cache (files are hashed again), the build history `airlock why` compares against, and cached SOURCE_DATE_EPOCH values and parsed configs';
 
-/** The path of build.sqlite in `store`. */
-export function buildDbFile(store: Store): string {
-  return join(store.root, 'airlock', 'v1', 'build.sqlite');
+/** The path of build.sqlite in `store` (store/layout.ts). */
+function buildDbFile(store: Store): string {
+  return store.paths.buildDb;
 }
 
+/** Opens the build records first: their migrations bring the whole file's schema up to date. */
 function openBoth(file: string): BuildDbs {
-  const statCache = StatCache.open(file);
+  const records = new BuildRecords(file);
   try {
-    return { statCache, records: new BuildRecords(file) };
+    return { statCache: StatCache.open(file), records };
   } catch (err) {
-    statCache.close();
+    records.close();
     throw err;
   }
 }
@@ -82,7 +82,9 @@ export function checkBuildDb(store: Store, repair: boolean): FsckProblem | undef
       };
     }
     const kept = store.quarantineFile(file);
-    openBoth(file).records.close();
+    const fresh = openBoth(file);
+    fresh.records.close();
+    fresh.statCache.close();
     return {
       kind: 'build-db-damaged',
       severity: 'error',

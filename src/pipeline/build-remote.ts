@@ -1,16 +1,12 @@
-import type { ImageRoots, RemoteCache } from '../build/executor.js';
+import type { ImageRoots, RemoteCache } from '../builder/executor.js';
 import { readFile, realpath } from 'node:fs/promises';
 import type { ProjectConfig, RemoteCacheConfig } from '../config/model.js';
 import type { Digest } from '../core/digest.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import type * as RegistryModule from '../registry/index.js';
-import type {
-  EntrySigner,
-  EntryTrust,
-  RegistryClient,
-  RemoteActionCache,
-} from '../registry/index.js';
+import type { RegistryClient } from '../registry/index.js';
+import type { EntrySigner, EntryTrust, RemoteActionCache } from '../builder/remote-cache.js';
 import type { PublicKeyInfo } from '../sign/index.js';
 import type { Store } from '../store/index.js';
 import type { StatCache } from '../hash/stat-cache.js';
@@ -112,7 +108,8 @@ export async function registryHooks(
   const remoteConfig = remoteCacheConfig(project, opts.remoteCache);
   if (remoteConfig === undefined || opts.noRemoteCache === true) return { imageRoots };
   const remote = remoteConfig.repository;
-  const { parseRegistryRef, registryRemoteCache } = await registry();
+  const { parseRegistryRef } = await registry();
+  const { registryRemoteCache } = await import('../builder/remote-cache.js');
   const ref = parseRegistryRef(remote);
   if (ref.tag !== undefined || ref.digest !== undefined) {
     throw new AirlockError<BuildRemoteErrorCode>(

@@ -1,6 +1,11 @@
 import type { SignReport } from './sign.js';
-import { buildGraph, defaultJobs, throwIfFailed } from '../build/scheduler.js';
-import { describeOrigin, type TargetBuild } from '../build/executor.js';
+import { buildGraph, defaultJobs, throwIfFailed } from '../builder/scheduler.js';
+import { describeOrigin, type TargetBuild } from '../builder/executor.js';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { assertNodeEngine, findOnPath } from '../builder/toolchain.js';
+import type { ProjectConfig } from '../config/index.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
@@ -54,6 +59,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       });
     }
     const order = planOrder(open.project, req.targets);
+    checkNodeEngine(open.project, order);
     const ctx = buildContext(open, req.events, {
       useCache: req.noCache !== true,
       ...(req.signal ? { signal: req.signal } : {}),
@@ -84,6 +90,27 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
   } finally {
     open.close();
   }
+}
+
+/** Fails early, with the fix, when a target runs the host's node and package.json's engines.node rules it out. */
+function checkNodeEngine(project: ProjectConfig, order: readonly string[]): void {
+  const usesNode = order.some((n) => project.targets.get(n)?.toolchain.host.includes('node'));
+  if (!usesNode) return;
+  const pkgFile = join(project.root, 'package.json');
+  let engines: unknown;
+  try {
+    engines = (JSON.parse(readFileSync(pkgFile, 'utf8')) as { engines?: { node?: unknown } })
+      .engines?.node;
+  } catch {
+    return; // no package.json, or one npm itself would reject: not this check's business
+  }
+  if (typeof engines !== 'string') return;
+  const run = spawnSync('node', ['--version'], { encoding: 'utf8' });
+  if (run.status !== 0) return; // resolving the tool reports a missing node with its own fix
+  assertNodeEngine(
+    { file: pkgFile, engines },
+    { path: findOnPath('node') ?? 'node', version: run.stdout.trim() },
+  );
 }
 
 function describe(b: TargetBuild): BuildReport['targets'][number] {

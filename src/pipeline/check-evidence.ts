@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { IN_TOTO_PAYLOAD_TYPE, PREDICATE, parseStatement } from '../attest/index.js';
-import { tagFor } from '../build/executor.js';
+import { tagFor } from '../builder/executor.js';
 import { digestHex } from '../core/digest.js';
 import { CONFIG_FILE } from '../config/index.js';
 import { parseManifest } from '../oci/index.js';

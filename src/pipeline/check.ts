@@ -20,7 +20,7 @@ export async function runCheck(opts: CheckOptions = {}): Promise<CheckReport & {
   const root = await checkRoot(opts.root);
   const { paths, files } = await readRepository(root);
   events({ type: 'progress', phase: 'check', done: 0, total: files.length });
-  const report = analyze({ paths, files });
+  const report = analyze({ paths, files, hostNodeVersion: process.version });
   events({ type: 'progress', phase: 'check', done: report.filesScanned, total: files.length });
   if (report.level === 4) {
     // Files allow level 4; the store's evidence decides level 5, and the hint names what is missing.

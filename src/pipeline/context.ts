@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { BuildRecords } from '../build/records.js';
-import type { BuildContext } from '../build/executor.js';
+import type { BuildRecords } from '../builder/records.js';
+import type { BuildContext } from '../builder/executor.js';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
@@ -10,6 +10,7 @@ import {
   type TargetConfig,
 } from '../config/model.js';
 import { sha256 } from '../core/digest.js';
+import { AIRLOCK_VERSION } from '../core/version.js';
 import type { EventSink } from '../core/events.js';
 import type { StatCache } from '../hash/stat-cache.js';
 import { openBuildDbs, type BuildDbs } from './build-db.js';
@@ -73,7 +74,18 @@ export function buildContext(
   open: OpenWorkspace,
   events: EventSink,
   opts: Partial<
-    Pick<BuildContext, 'useCache' | 'materialize' | 'sourceRoot' | 'variant' | 'record' | 'signal'>
+    Pick<
+      BuildContext,
+      | 'useCache'
+      | 'materialize'
+      | 'sourceRoot'
+      | 'variant'
+      | 'record'
+      | 'signal'
+      | 'runner'
+      | 'packer'
+      | 'afterBuild'
+    >
   > = {},
 ): BuildContext {
   return {
@@ -88,8 +100,25 @@ export function buildContext(
     ...(opts.variant ? { variant: opts.variant } : {}),
     ...(opts.record !== undefined ? { record: opts.record } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.runner ? { runner: opts.runner } : {}),
+    ...(opts.packer ? { packer: opts.packer } : {}),
+    ...(opts.afterBuild ? { afterBuild: opts.afterBuild } : {}),
     memo: { tools: new Map() },
   };
+}
+
+/**
+ * The key of a parsed config in the config cache: its path, its bytes, the
+ * config format and Airlock's own version (a release may read the same YAML
+ * into a different model, so no release reuses another's entries).
+ */
+export function configCacheKey(file: string, text: Uint8Array, version = AIRLOCK_VERSION): string {
+  return sha256(
+    Buffer.concat([
+      Buffer.from(`${file}\0${CONFIG_VERSION}\0${version}\0model-remote-cache-2\0`),
+      text,
+    ]),
+  );
 }
 
 /**
@@ -104,18 +133,14 @@ async function loadConfigCached(dirOrFile: string, records: BuildRecords): Promi
     () => given,
   );
   const text = await readFile(file).catch(() => undefined);
-  const key = text
-    ? sha256(
-        Buffer.concat([Buffer.from(`${file}\0${CONFIG_VERSION}\0model-remote-cache-2\0`), text]),
-      )
-    : undefined;
+  const key = text ? configCacheKey(file, text) : undefined;
   const hit = key ? records.config(key) : undefined;
   if (hit) {
     const cached = JSON.parse(hit) as Omit<ProjectConfig, 'targets'> & { targets: TargetConfig[] };
     return { ...cached, targets: new Map(cached.targets.map((t) => [t.name, t])) };
   }
   const { loadConfig } = await import('../config/load.js');
-  const project = await loadConfig(dirOrFile);
+  const project = await loadConfig(dirOrFile, { checkSources: true });
   if (key)
     records.setConfig(key, JSON.stringify({ ...project, targets: [...project.targets.values()] }));
   return project;

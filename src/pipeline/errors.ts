@@ -1,8 +1,8 @@
 import type { ArchiveErrorCode } from '../archive/index.js';
 import type { AttestErrorCode } from '../attest/index.js';
 import type { PolicyErrorCode } from '../policy/index.js';
-import type { BuildErrorCode } from '../build/errors.js';
-import type { ToolchainErrorCode } from '../build/toolchain.js';
+import type { BuildErrorCode } from '../builder/errors.js';
+import type { ToolchainErrorCode } from '../builder/toolchain.js';
 import type { CheckErrorCode } from '../check/index.js';
 import type { ConfigErrorCode, PlanErrorCode } from '../config/index.js';
 import type { ContentErrorCode, DigestErrorCode, TreePathErrorCode } from '../core/index.js';

@@ -11,9 +11,9 @@ import {
   type BuildFacts,
   type Statement,
 } from '../attest/index.js';
-import type { ActionResult, BuildRecord } from '../build/action.js';
-import { tagFor } from '../build/executor.js';
-import { resolveHostTools } from '../build/toolchain.js';
+import type { ActionResult, BuildRecord } from '../builder/action.js';
+import { tagFor } from '../builder/executor.js';
+import { resolveHostTools } from '../builder/toolchain.js';
 import { sha256, type Digest } from '../core/digest.js';
 import { AirlockError, isAirlockError } from '../core/errors.js';
 import { parseManifest, type Descriptor } from '../oci/index.js';

@@ -47,7 +47,7 @@ export async function checkImageRoots(
   repair: boolean,
 ): Promise<FsckProblem[]> {
   const { readImageRoot, removeRoot } = await import('../registry/index.js');
-  const rootsDir = join(store.root, 'airlock', 'v1', 'roots');
+  const rootsDir = store.paths.roots;
   let names: string[];
   try {
     names = await readdir(rootsDir);
@@ -59,7 +59,7 @@ export async function checkImageRoots(
   for (const name of names.sort()) {
     if (!/^[0-9a-f]{64}$/.test(name)) continue;
     const dir = join(rootsDir, name);
-    const record = await readImageRoot(store.root, `sha256:${name}`).catch(() => undefined);
+    const record = await readImageRoot(rootsDir, `sha256:${name}`).catch(() => undefined);
     let why: string | undefined;
     if (record?.tree === undefined) why = 'has no readable root.json with a tree digest';
     else {

@@ -1,6 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import type { BuildReport } from './build.js';
 import {
+  INIT_READS,
   detectProject,
   renderAirlockYaml,
   type CheckErrorCode,
@@ -21,6 +23,11 @@ export interface InitOptions {
   /** SOURCE_DATE_EPOCH to write when the environment does not give one. */
   clock?: Clock;
   events?: EventSink;
+  /** Run the first build right after writing the config. */
+  build?: boolean;
+  /** The store the build uses (default $AIRLOCK_HOME or ~/.cache/airlock). */
+  store?: string | undefined;
+  signal?: AbortSignal;
 }
 
 /** What `init` wrote and what `check` then says. */
@@ -29,7 +36,10 @@ export interface InitResult {
   detection: Detection;
   text: string;
   check: CheckReport;
+  /** The command to run next. */
   next: string;
+  /** The first build, with `build`. */
+  build?: BuildReport;
 }
 
 /**
@@ -46,26 +56,39 @@ export async function runInit(opts: InitOptions = {}): Promise<InitResult> {
       details: { path },
     });
   }
-  let pkg: string | undefined;
-  try {
-    pkg = await readFile(join(root, 'package.json'), 'utf8');
-  } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw err;
+  const texts = new Map<string, string>();
+  for (const name of INIT_READS) {
+    if (!paths.has(name)) continue;
+    try {
+      texts.set(name, await readFile(join(root, name), 'utf8'));
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
   }
-  const detection = detectProject(basename(root), paths, pkg);
+  const files = { paths, text: (p: string) => texts.get(p) };
+  const detection = detectProject(basename(root), files);
   const envEpoch = Number(process.env.SOURCE_DATE_EPOCH);
   const epoch =
     Number.isInteger(envEpoch) && envEpoch > 0
       ? envEpoch
       : Math.floor((opts.clock?.now() ?? 0) / 1000);
-  const text = renderAirlockYaml(detection, epoch);
+  const text = renderAirlockYaml(detection, epoch, files);
   await writeFile(path, text, { flag: opts.force ? 'w' : 'wx' });
   (opts.events ?? noEvents)({ type: 'log', level: 'info', message: `wrote ${path}` });
   const check = await runCheck({ root, ...(opts.events ? { events: opts.events } : {}) });
-  const next = check.findings.some(
-    (f) => f.ruleId.startsWith('image') || f.ruleId === 'npm/version-range',
-  )
-    ? 'airlock pin'
-    : 'airlock lock';
-  return { path, detection, text, check, next };
+  const next = opts.build
+    ? `airlock check ${root}`
+    : check.findings.some((f) => f.ruleId.startsWith('image') || f.ruleId === 'npm/version-range')
+      ? `airlock pin ${root}`
+      : `airlock build -C ${root}`;
+  if (!opts.build) return { path, detection, text, check, next };
+  const { runBuild } = await import('./build.js');
+  const build = await runBuild({
+    project: root,
+    targets: [],
+    store: opts.store,
+    events: opts.events ?? noEvents,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  return { path, detection, text, check, next, build };
 }

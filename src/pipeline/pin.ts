@@ -6,19 +6,23 @@ import {
   imageSites,
   lockedVersions,
   pinImages,
+  pinnedDeps,
   pinPackageJson,
+  pinPackageLockRoot,
+  pinPnpmLockImporter,
   unifiedDiff,
   type PinChange,
+  type SourceFile,
 } from '../check/index.js';
 import { isDigest, type Digest } from '../core/digest.js';
-import { errnoCode } from '../core/errors.js';
+import { errnoCode, isAirlockError } from '../core/errors.js';
 import { noEvents, type EventSink } from '../core/events.js';
 import { parseRegistryRef, type RegistryClient } from '../registry/index.js';
 import { checkRoot, readRepository } from './check-files.js';
 import { clientFor, type RegistryUseCaseOptions } from './registry-context.js';
 
-/** Resolves an image reference to its manifest digest, or undefined when it cannot. */
-export type ImageResolver = (ref: string) => Promise<Digest | undefined>;
+/** Resolves an image reference to its manifest digest, or undefined (or why) when it cannot. */
+export type ImageResolver = (ref: string) => Promise<Digest | { reason: string } | undefined>;
 
 /**
  * A resolver asking each image's registry for the manifest digest its tag
@@ -28,10 +32,16 @@ export type ImageResolver = (ref: string) => Promise<Digest | undefined>;
 export function registryResolver(opts: RegistryUseCaseOptions): ImageResolver {
   const events = opts.events ?? noEvents;
   const clients = new Map<string, Promise<RegistryClient>>();
+  /** Registries found unreachable: their other images are not tried again. */
+  const unreachable = new Map<string, string>();
   return async (text) => {
+    let registry: string | undefined;
     try {
       const ref = parseRegistryRef(text);
       if (ref.digest) return ref.digest;
+      registry = ref.registry;
+      const down = unreachable.get(registry);
+      if (down !== undefined) return { reason: `registry unreachable (${down})` };
       let client = clients.get(ref.registry);
       if (!client) {
         client = clientFor(ref.registry, opts);
@@ -42,12 +52,22 @@ export function registryResolver(opts: RegistryUseCaseOptions): ImageResolver {
       const head = await c.headManifest(ref.repository, tag);
       return head?.digest ?? (await c.getManifest(ref.repository, tag)).descriptor.digest;
     } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (registry !== undefined && isAirlockError(err) && err.code === 'REGISTRY_UNREACHABLE') {
+        unreachable.set(registry, registry);
+        events({
+          type: 'log',
+          level: 'warn',
+          message: `registry unreachable: ${registry} (${message}); its other images are not tried`,
+        });
+        return { reason: `registry unreachable (${registry})` };
+      }
       events({
         type: 'log',
         level: 'warn',
-        message: `cannot resolve ${text} through its registry: ${err instanceof Error ? err.message : String(err)}`,
+        message: `cannot resolve ${text} through its registry: ${message}`,
       });
-      return undefined;
+      return { reason: message };
     }
   };
 }
@@ -69,7 +89,10 @@ export interface PinResult {
   root: string;
   dryRun: boolean;
   files: { path: string; changes: PinChange[] }[];
-  unresolved: { path: string; ref: string }[];
+  /** References nothing resolved, with why when known (`registry unreachable`). */
+  unresolved: { path: string; ref: string; reason?: string }[];
+  /** package.json files left alone because their lockfile could not be kept valid, with why. */
+  refused: { path: string; reason: string }[];
   diff: string;
 }
 
@@ -126,42 +149,24 @@ export async function runPin(opts: PinOptions = {}): Promise<PinResult> {
     dryRun: opts.dryRun === true,
     files: [],
     unresolved: [],
+    refused: [],
     diff: '',
   };
   const diffs: string[] = [];
-  for (const file of files) {
-    const kind = classifyPath(file.path);
-    if (!kind) continue;
-    let next: { text: string; changes: PinChange[] } | undefined;
-    if (kind === 'package-json' && !file.path.split('/').includes('node_modules')) {
-      const dir = posix.dirname(file.path);
-      const lock = ['package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml']
-        .map((l) => (dir === '.' ? l : `${dir}/${l}`))
-        .find((l) => pathSet.has(l));
-      const lockText = lock ? files.find((f) => f.path === lock)?.text : undefined;
-      if (lock && lockText !== undefined) {
-        try {
-          next = pinPackageJson(file.text, lockedVersions(lock, lockText));
-        } catch {
-          next = undefined; // invalid JSON: check reports it
-        }
-      }
-    } else {
-      const sites = imageSites(kind, file.text);
-      if (sites.length === 0) continue;
-      const digests = new Map<string, Digest>();
-      for (const s of sites) {
-        const d = await resolve(s.ref);
-        if (d) digests.set(s.ref, d);
-        else result.unresolved.push({ path: file.path, ref: s.ref });
-      }
-      next = pinImages(kind, file.text, digests);
-    }
-    if (!next || next.changes.length === 0) continue;
-    result.files.push({ path: file.path, changes: next.changes });
-    diffs.push(unifiedDiff(file.path, file.text, next.text));
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  /** Rewrites `path` from `before` to `after` (atomically, unless dry-run) and records the change. */
+  const write = async (
+    path: string,
+    before: string,
+    next: { text: string; changes: PinChange[] },
+  ): Promise<void> => {
+    if (next.changes.length === 0) return;
+    // A lockfile shared by several package.json files takes every edit in turn.
+    byPath.set(path, { path, text: next.text });
+    result.files.push({ path, changes: next.changes });
+    diffs.push(unifiedDiff(path, before, next.text));
     if (!result.dryRun) {
-      const abs = join(root, ...file.path.split('/'));
+      const abs = join(root, ...path.split('/'));
       const tmp = `${abs}.airlock-pin.tmp`;
       await writeFile(tmp, next.text, { flag: 'wx' });
       await rename(tmp, abs);
@@ -169,9 +174,95 @@ export async function runPin(opts: PinOptions = {}): Promise<PinResult> {
     events({
       type: 'log',
       level: 'info',
-      message: `${result.dryRun ? 'would pin' : 'pinned'} ${next.changes.length} reference(s) in ${file.path}`,
+      message: `${result.dryRun ? 'would pin' : 'pinned'} ${next.changes.length} reference(s) in ${path}`,
     });
+  };
+  for (const file of files) {
+    const kind = classifyPath(file.path);
+    if (!kind) continue;
+    if (kind === 'package-json') {
+      if (file.path.split('/').includes('node_modules')) continue;
+      await pinPackage(file, pathSet, byPath, result, write);
+      continue;
+    }
+    const sites = imageSites(kind, file.text);
+    if (sites.length === 0) continue;
+    const digests = new Map<string, Digest>();
+    for (const s of sites) {
+      const d = await resolve(s.ref);
+      if (typeof d === 'string') digests.set(s.ref, d);
+      else
+        result.unresolved.push({ path: file.path, ref: s.ref, ...(d ? { reason: d.reason } : {}) });
+    }
+    await write(file.path, file.text, pinImages(kind, file.text, digests));
   }
   result.diff = diffs.join('');
   return result;
+}
+
+const LOCKFILES = ['package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml'];
+
+/** The nearest lockfile at or above a package.json's directory, with the package's directory relative to it. */
+function nearestLock(
+  path: string,
+  paths: ReadonlySet<string>,
+): { lock: string; dir: string } | undefined {
+  const pkgDir = posix.dirname(path);
+  let dir = pkgDir;
+  for (;;) {
+    for (const l of LOCKFILES) {
+      const p = dir === '.' ? l : `${dir}/${l}`;
+      if (paths.has(p))
+        return { lock: p, dir: dir === '.' ? pkgDir : posix.relative(dir, pkgDir) || '.' };
+    }
+    if (dir === '.' || dir === '') return undefined;
+    dir = posix.dirname(dir);
+  }
+}
+
+/**
+ * Pins one package.json's ranges to the versions its lockfile resolved and
+ * updates the lockfile's copy of those specifiers, so `npm ci` and
+ * `pnpm install --frozen-lockfile` still accept the pair; refuses yarn.lock,
+ * whose entries are keyed by the specifiers, with a message saying so.
+ */
+async function pinPackage(
+  file: SourceFile,
+  paths: ReadonlySet<string>,
+  byPath: Map<string, SourceFile>,
+  result: PinResult,
+  write: (
+    path: string,
+    before: string,
+    next: { text: string; changes: PinChange[] },
+  ) => Promise<void>,
+): Promise<void> {
+  const found = nearestLock(file.path, paths);
+  const lockText = found ? byPath.get(found.lock)?.text : undefined;
+  if (!found || lockText === undefined) return;
+  const importer = found.dir === '.' ? '.' : found.dir;
+  let pins;
+  let next;
+  try {
+    const locked = lockedVersions(found.lock, lockText, importer === '.' ? '' : importer);
+    pins = pinnedDeps(file.text, locked);
+    next = pinPackageJson(file.text, locked);
+  } catch {
+    return; // invalid JSON: check reports it
+  }
+  if (pins.length === 0) return;
+  const base = posix.basename(found.lock);
+  if (base === 'yarn.lock') {
+    result.refused.push({
+      path: file.path,
+      reason: `${found.lock} keys its entries by the package.json specifiers, and pin does not rewrite yarn.lock: pinning would make \`yarn install --frozen-lockfile\` fail. Pin with yarn itself (\`yarn add --exact <name>@<version>\`).`,
+    });
+    return;
+  }
+  const lockNext =
+    base === 'pnpm-lock.yaml'
+      ? pinPnpmLockImporter(lockText, importer, pins)
+      : pinPackageLockRoot(lockText, importer, pins);
+  await write(found.lock, lockText, lockNext);
+  await write(file.path, file.text, next);
 }

@@ -1,29 +1,26 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { readTarGz } from '../archive/index.js';
-import { describeDifference, diffTrees, type TreeDifference } from '../build/compare.js';
-import type { ActionResult } from '../build/action.js';
+import { describeDifference, diffTrees, type TreeDifference } from '../builder/compare.js';
+import type { ActionResult } from '../builder/action.js';
 import {
   buildTarget,
   describeOrigin,
   planAction,
   type RemoteCache,
   type TargetBuild,
-} from '../build/executor.js';
-import { buildGraph, defaultJobs, throwIfFailed } from '../build/scheduler.js';
+} from '../builder/executor.js';
+import { buildGraph, defaultJobs, throwIfFailed } from '../builder/scheduler.js';
 import { planOrder } from '../config/plan.js';
+import { findLibfaketime } from '../sandbox/index.js';
 import type { Digest } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 
 const run = promisify(execFile);
-
-/** Debian's libfaketime, preloaded into the second build's steps to shift their clock. */
-const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 
 export interface ReproRequest extends Workspace, RemoteBuildOptions {
   target: string;
@@ -125,10 +122,11 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     // not LD_PRELOAD/FAKETIME, so a step that records its environment sees no
     // difference (except FAKETIME_SHARED, which libfaketime 0.9.10 sets itself).
     const etcFiles: { name: string; source: string }[] = [];
-    if (existsSync(LIBFAKETIME)) {
+    const libfaketime = findLibfaketime();
+    if (libfaketime !== undefined) {
       const etc = join(scratch, 'etc');
       await mkdir(etc);
-      await writeFile(join(etc, 'ld.so.preload'), `${LIBFAKETIME}\n`);
+      await writeFile(join(etc, 'ld.so.preload'), `${libfaketime}\n`);
       await writeFile(join(etc, 'faketimerc'), '+3d\n');
       etcFiles.push(
         { name: 'ld.so.preload', source: join(etc, 'ld.so.preload') },
@@ -147,38 +145,29 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
       level: 'info',
       message: `repro ${req.target}: build B (varied: ${varied.join(', ')})`,
     });
-    const noise = {
+    // Host noise and the umask go in through the sandbox spec (bwrap's own
+    // environment and the launcher's umask), never into this process: two
+    // use-cases can run side by side in one process.
+    const hostEnv = {
       AIRLOCK_REPRO_NOISE: String(process.pid),
       LANG: 'tr_TR.UTF-8',
       TZ: 'Asia/Kathmandu',
     };
-    const saved = Object.fromEntries(Object.keys(noise).map((k) => [k, process.env[k]]));
-    Object.assign(process.env, noise);
-    const oldMask = process.umask(0o077);
-    let b: TargetBuild;
-    try {
-      b = await buildTarget(
-        {
-          ...buildContext(open, req.events, {
-            useCache: false,
-            materialize: false,
-            record: false,
-            sourceRoot: copyRoot,
-            ...sig,
-            variant: { reverseInputs: true, hostname: 'repro-b', etcFiles },
-          }),
-          ...imageRoots,
-        },
-        target,
-        deps,
-      );
-    } finally {
-      process.umask(oldMask);
-      for (const [k, v] of Object.entries(saved)) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
-    }
+    const b = await buildTarget(
+      {
+        ...buildContext(open, req.events, {
+          useCache: false,
+          materialize: false,
+          record: false,
+          sourceRoot: copyRoot,
+          ...sig,
+          variant: { reverseInputs: true, hostname: 'repro-b', etcFiles, hostEnv, umask: 0o077 },
+        }),
+        ...imageRoots,
+      },
+      target,
+      deps,
+    );
 
     const differences: ReproReport['differences'] = diffTrees(
       a.result.outputs.entries,

@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ActionResult } from '../build/action.js';
-import { BuildRecords } from '../build/records.js';
+import type { ActionResult } from '../builder/action.js';
+import { BuildRecords } from '../builder/records.js';
 import { digestHex, type Digest } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';
 import {
@@ -10,6 +10,7 @@ import {
   type FsckProblem,
   type FsckReport,
   type GcReport,
+  derivedCacheDirs,
 } from '../store/index.js';
 import { checkBuildDb, openBuildDbs } from './build-db.js';
 import { checkImageRoots } from './image-roots.js';
@@ -94,7 +95,7 @@ async function recheckTrust(store: Store, project: string, repair: boolean): Pro
     remote && (remote.trust === 'any' || remote.trust.length > 0)
       ? await loadTrust(remote, config.file)
       : undefined;
-  const records = new BuildRecords(join(store.root, 'airlock', 'v1', 'build.sqlite'));
+  const records = new BuildRecords(store.paths.buildDb);
   try {
     const out: TrustRecheck = { config: config.file, checked: 0, failed: [] };
     for (const o of records.origins()) {
@@ -134,12 +135,16 @@ export interface StoreGcReport extends GcReport {
   rootsRemoved: number;
   /** Stat-cache entries of files that no longer exist. */
   statEntriesPruned: number;
+  /** Builds forgotten from the history: older than the retention and not the latest of their target. */
+  buildsForgotten: number;
 }
 
 /**
- * `airlock store gc`: deletes what no tag or young action-cache entry
- * reaches, then the extracted caches beside the blobs that nothing live
- * needs (both are re-created from verified blobs on demand).
+ * `airlock store gc`: forgets builds older than the retention (never the
+ * latest of a target), deletes what no tag, young action-cache entry or
+ * remembered build reaches, then the derived caches beside the blobs
+ * (store/layout.ts `derivedCacheDirs`) that nothing live needs; all of them
+ * are re-created from verified blobs on demand.
  */
 export async function runGc(opts: {
   store?: string | undefined;
@@ -149,51 +154,63 @@ export async function runGc(opts: {
 }): Promise<StoreGcReport> {
   const store = await Store.open(opts.store ?? defaultStoreRoot(), eventsOption(opts.events));
   try {
-    const report = await store.gc({ retentionMs: opts.retentionMs, dryRun: opts.dryRun });
-    const freed = new Set<string>(report.freed);
-    const liveTrees = new Set<string>();
-    for (const entry of await store.listActions()) {
-      if (freed.has(entry.result)) continue;
-      const result = await store.getJson<ActionResult>(entry.result).catch(() => undefined);
-      if (result?.outputs?.tree) liveTrees.add(digestHex(result.outputs.tree));
-    }
-    const liveRoots = new Set(
-      (await store.listTags())
-        .filter((t) => !freed.has(t.descriptor.digest))
-        .map((t) => digestHex(t.descriptor.digest)),
-    );
-    const sweep = async (dir: string, live: Set<string>): Promise<number> => {
-      const names = await readdir(join(store.root, 'airlock', 'v1', dir)).catch(() => []);
-      let removed = 0;
-      for (const name of names) {
-        if (!/^[0-9a-f]{64}$/.test(name) || live.has(name)) continue;
-        if (!opts.dryRun) {
-          await rm(join(store.root, 'airlock', 'v1', dir, name), { recursive: true, force: true });
-        }
-        removed++;
+    const { statCache: cache, records } = openBuildDbs(store, () => undefined);
+    try {
+      const cutoff = store.clock.now() - opts.retentionMs;
+      const history = Number.isFinite(cutoff)
+        ? records.pruneBuilds(cutoff, opts.dryRun)
+        : { kept: [], removed: 0 };
+      const report = await store.gc({
+        retentionMs: opts.retentionMs,
+        dryRun: opts.dryRun,
+        roots: history.kept,
+      });
+      const freed = new Set<string>(report.freed);
+      const liveTrees = new Set<string>();
+      for (const entry of await store.listActions()) {
+        if (freed.has(entry.result)) continue;
+        const result = await store.getJson<ActionResult>(entry.result).catch(() => undefined);
+        if (result?.outputs?.tree) liveTrees.add(digestHex(result.outputs.tree));
       }
-      return removed;
-    };
-    const treesRemoved = await sweep('trees', liveTrees);
-    const rootsRemoved = await sweep('roots', liveRoots);
-    let statEntriesPruned = 0;
-    if (!opts.dryRun) {
-      const { statCache: cache, records } = openBuildDbs(store, () => undefined);
-      try {
+      const liveRoots = new Set(
+        (await store.listTags())
+          .filter((t) => !freed.has(t.descriptor.digest))
+          .map((t) => digestHex(t.descriptor.digest)),
+      );
+      const live: Record<string, Set<string>> = { trees: liveTrees, roots: liveRoots };
+      const removedIn: Record<string, number> = {};
+      for (const { name, dir } of derivedCacheDirs(store.paths)) {
+        const keep = live[name] ?? new Set<string>();
+        let removed = 0;
+        for (const entry of await readdir(dir).catch(() => [])) {
+          if (!/^[0-9a-f]{64}$/.test(entry) || keep.has(entry)) continue;
+          if (!opts.dryRun) await rm(join(dir, entry), { recursive: true, force: true });
+          removed++;
+        }
+        removedIn[name] = removed;
+      }
+      let statEntriesPruned = 0;
+      if (!opts.dryRun) {
         statEntriesPruned = cache.prune();
         records.clearCaches(); // recomputed on the next build
-        const live = new Map(
+        const current = new Map(
           (await store.listActions())
             .filter((a) => !freed.has(a.result))
             .map((a) => [a.key as string, a.result]),
         );
-        records.pruneOrigins((key) => live.get(key));
-      } finally {
-        cache.close();
-        records.close();
+        records.pruneOrigins((key) => current.get(key));
       }
+      return {
+        ...report,
+        treesRemoved: removedIn['trees'] ?? 0,
+        rootsRemoved: removedIn['roots'] ?? 0,
+        statEntriesPruned,
+        buildsForgotten: history.removed,
+      };
+    } finally {
+      cache.close();
+      records.close();
     }
-    return { ...report, treesRemoved, rootsRemoved, statEntriesPruned };
   } finally {
     store.close();
   }

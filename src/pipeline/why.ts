@@ -3,21 +3,33 @@ import {
   type ActionChange,
   type ActionResult,
   type BuildRecord,
-} from '../build/action.js';
-import { describeOrigin, planAction, type TargetBuild } from '../build/executor.js';
+} from '../builder/action.js';
+import { describeOrigin, planAction, type TargetBuild } from '../builder/executor.js';
+import type { BuildErrorCode } from '../builder/errors.js';
+import type { BuildHistoryEntry, BuildRecords } from '../builder/records.js';
 import { planOrder } from '../config/plan.js';
+import { AirlockError } from '../core/errors.js';
 import type { Digest } from '../core/digest.js';
 import { registryHooks } from './build-remote.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 
 export interface WhyRequest extends Workspace {
   target: string;
+  /**
+   * Compare against this earlier build of the target instead of the latest:
+   * its artifact (manifest) digest, action key, or source commit (7+ hex digits).
+   */
+  against?: string;
 }
 
 export interface WhyReport {
   target: string;
   key: Digest;
   previousKey?: Digest;
+  /** `against` as requested, when the comparison was not with the latest build. */
+  against?: string;
+  /** The build compared against: its artifact digest and source commit, when known. */
+  previous?: { artifact?: Digest; sourceCommit?: string };
   /** hit: the cache holds this key; no-record: never built here; changed: see changes. */
   verdict: 'hit' | 'no-record' | 'changed' | 'evicted';
   changes: ActionChange[];
@@ -76,9 +88,12 @@ export async function runWhy(req: WhyRequest): Promise<WhyReport> {
         inputs: plan.inputs,
         blobs: [],
       };
-      const prevDigest = open.records.lastBuild(open.project.root, name)?.record;
-      const prev = prevDigest
-        ? await open.store.getJson<BuildRecord>(prevDigest).catch(() => undefined)
+      const earlier =
+        req.against === undefined
+          ? open.records.lastBuild(open.project.root, name)
+          : againstBuild(open.records, open.project.root, name, req.against);
+      const prev = earlier
+        ? await open.store.getJson<BuildRecord>(earlier.record).catch(() => undefined)
         : undefined;
       const changes = prev ? diffBuilds(prev, current) : [];
       const verdict = entry
@@ -93,6 +108,15 @@ export async function runWhy(req: WhyRequest): Promise<WhyReport> {
         target: name,
         key: plan.key,
         ...(prev ? { previousKey: prev.key } : {}),
+        ...(req.against !== undefined ? { against: req.against } : {}),
+        ...(prev && earlier
+          ? {
+              previous: {
+                ...(earlier.artifact ? { artifact: earlier.artifact } : {}),
+                ...(earlier.sourceCommit ? { sourceCommit: earlier.sourceCommit } : {}),
+              },
+            }
+          : {}),
         verdict,
         changes,
         rebuiltDeps,
@@ -125,4 +149,23 @@ export async function runWhy(req: WhyRequest): Promise<WhyReport> {
   } finally {
     open.close();
   }
+}
+
+/** The recorded build of `target` that `against` names (artifact digest, action key or commit). */
+function againstBuild(
+  records: BuildRecords,
+  root: string,
+  target: string,
+  against: string,
+): BuildHistoryEntry {
+  const found = records.findBuild(root, target, against);
+  if (found) return found;
+  throw new AirlockError<BuildErrorCode>(
+    'BUILD_NOT_FOUND',
+    `no recorded build of target "${target}" has the artifact, action key or source commit ${against}`,
+    {
+      hint: 'Pass the artifact digest (sha256:…) or the git commit of an earlier build of this target in this store; `store gc` forgets builds older than its retention except the latest.',
+      details: { target, against },
+    },
+  );
 }

@@ -15,23 +15,11 @@ import { storeImage } from '../../test/helpers/rootfs.js';
 import { sha256, type AirlockEvent } from '../core/index.js';
 import { Store } from '../store/index.js';
 import { RegistryClient } from './client.js';
-import { ensureImageRoot, imageRootDir, readImageRoot, rebaseLinkTarget } from './image-root.js';
+import { ensureImageRoot, imageRootDir, readImageRoot } from './image-root.js';
 
 // The store already holds every image here, so the client is never contacted
 // (port 1 would refuse): these tests also prove an unpacked-once root needs no network.
 const offline = new RegistryClient('127.0.0.1:1', { insecure: ['127.0.0.1:1'], retries: 0 });
-
-describe('rebaseLinkTarget', () => {
-  it('makes absolute targets relative to the link, leaves relative ones alone', () => {
-    expect(rebaseLinkTarget('etc/localtime', '/usr/share/zoneinfo/UTC')).toBe(
-      '../usr/share/zoneinfo/UTC',
-    );
-    expect(rebaseLinkTarget('./usr/bin/nodejs', '/usr/bin/node')).toBe('node');
-    expect(rebaseLinkTarget('bin', '/usr/bin')).toBe('usr/bin');
-    expect(rebaseLinkTarget('a/b', '/a')).toBe('.');
-    expect(rebaseLinkTarget('a/b', '../x')).toBe('../x');
-  });
-});
 
 describe('ensureImageRoot', () => {
   let dir: string;
@@ -69,14 +57,14 @@ describe('ensureImageRoot', () => {
         ]),
       ]);
       expect(root.cached).toBe(false);
-      expect(root.root).toBe(join(imageRootDir(store.root, image.digest), 'rootfs'));
+      expect(root.root).toBe(join(imageRootDir(store.paths.roots, image.digest), 'rootfs'));
       expect(readFileSync(join(root.root, 'usr/bin/tool'), 'utf8')).toBe('v2');
       expect(existsSync(join(root.root, 'etc/old.conf'))).toBe(false);
       expect(readdirSync(join(root.root, 'var/cache'))).toEqual(['b']);
       expect(readlinkSync(join(root.root, 'etc/localtime'))).toBe('../usr/share/zoneinfo/UTC');
       expect(existsSync(join(root.root, 'dev/null'))).toBe(false);
       expect(lstatSync(join(root.root, 'usr/bin/suid')).mode & 0o7000).toBe(0);
-      expect(await readImageRoot(store.root, image.digest)).toMatchObject({
+      expect(await readImageRoot(store.paths.roots, image.digest)).toMatchObject({
         format: 'airlock.image-root/v1',
         manifest: image.digest,
         layers: image.layers,
@@ -111,7 +99,7 @@ describe('ensureImageRoot', () => {
         await expect(
           ensureImageRoot(offline, 'tools/x', image.digest, store),
         ).rejects.toMatchObject({ code });
-        expect(existsSync(imageRootDir(store.root, image.digest))).toBe(false);
+        expect(existsSync(imageRootDir(store.paths.roots, image.digest))).toBe(false);
         expect(readdirSync(store.tmpDir).filter((n) => n.startsWith('root-'))).toEqual([]);
         expect(existsSync(join(dir, 'evil'))).toBe(false);
       });
@@ -180,7 +168,7 @@ describe('ensureImageRoot', () => {
         code: 'IMAGE_INVALID',
         message: expect.stringMatching(/diff_ids\[0\]/),
       });
-      expect(existsSync(imageRootDir(store.root, digest))).toBe(false);
+      expect(existsSync(imageRootDir(store.paths.roots, digest))).toBe(false);
       expect(readdirSync(store.tmpDir).filter((n) => n.startsWith('root-'))).toEqual([]);
     });
 
@@ -229,7 +217,9 @@ describe('ensureImageRoot', () => {
     it('records the tree, re-uses an intact root and unpacks an altered one again', async () => {
       const image = await storeImage(store, [rawTar([{ name: 'bin/tool', content: 'good' }])]);
       const first = await ensureImageRoot(offline, 'tools/x', image.digest, store, { treeOf });
-      expect((await readImageRoot(store.root, image.digest))?.tree).toBe(await treeOf(first.root));
+      expect((await readImageRoot(store.paths.roots, image.digest))?.tree).toBe(
+        await treeOf(first.root),
+      );
       const intact = await ensureImageRoot(offline, 'tools/x', image.digest, store, { treeOf });
       expect(intact.cached).toBe(true);
 

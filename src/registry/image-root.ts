@@ -1,16 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { DEFAULT_EXTRACT_LIMITS, extractTarGz, type ExtractLimits } from '../archive/index.js';
-import {
-  BLOCK,
-  TYPE,
-  encodeHeader,
-  paxRecord,
-  splitUstarPath,
-  type HeaderFields,
-} from '../archive/tar-header.js';
-import { readMembers, type ReadMembersOptions } from '../archive/tar-reader.js';
 import { DigestHasher, digestHex, isDigest, parseDigest, type Digest } from '../core/digest.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import { noEvents, type EventSink } from '../core/events.js';
@@ -42,8 +33,9 @@ export const IMAGE_ROOT_FORMAT = 'airlock.image-root/v1';
 
 /** The store the image roots live in: blobs plus the paths of its directories. */
 export interface ImageRootStore extends ContentStore {
-  root: string;
   tmpDir: string;
+  /** The store's layout (store/layout.ts): roots is where unpacked images live. */
+  paths: { roots: string };
 }
 
 /** Options of ensureImageRoot. */
@@ -77,9 +69,9 @@ export interface ImageRoot {
   cached: boolean;
 }
 
-/** The directory of the image root for `digest` in `storeRoot`. */
-export function imageRootDir(storeRoot: string, digest: Digest): string {
-  return join(storeRoot, 'airlock', 'v1', 'roots', digestHex(parseDigest(digest, 'image root')));
+/** The directory of the image root for `digest` under the store's roots directory `rootsDir`. */
+export function imageRootDir(rootsDir: string, digest: Digest): string {
+  return join(rootsDir, digestHex(parseDigest(digest, 'image root')));
 }
 
 function unsupported(
@@ -168,10 +160,10 @@ export async function ensureImageRoot(
   const events = opts.events ?? noEvents;
   parseDigest(digest, `${client.registry}/${repo}`);
   const reference = `${client.registry}/${repo}@${digest}`;
-  const dir = imageRootDir(store.root, digest);
+  const dir = imageRootDir(store.paths.roots, digest);
   const rootfs = join(dir, 'rootfs');
   if (await exists(join(dir, 'root.json'))) {
-    const record = await readImageRoot(store.root, digest).catch(() => undefined);
+    const record = await readImageRoot(store.paths.roots, digest).catch(() => undefined);
     if (opts.treeOf === undefined) return { digest, root: rootfs, cached: true };
     const tree = record?.tree !== undefined ? await opts.treeOf(rootfs) : undefined;
     if (tree !== undefined && tree === record?.tree) return { digest, root: rootfs, cached: true };
@@ -201,15 +193,16 @@ export async function ensureImageRoot(
     for (const [i, layer] of resolved.manifest.layers.entries()) {
       const path = await store.verifiedPath(layer.digest);
       const hasher = new DigestHasher();
-      await extractTarGz(
-        rebasedTar(path, events, {
-          compression: layer.mediaType.endsWith('gzip') ? 'gzip' : 'tar',
-          maxRatio: limits.maxRatio,
-          onTarBytes: (chunk) => hasher.update(chunk),
-        }),
-        join(tmp, 'rootfs'),
-        { applyWhiteouts: true, events, limits },
-      );
+      // A root filesystem: absolute links point inside it, device nodes and fifos are left out.
+      await extractTarGz(path, join(tmp, 'rootfs'), {
+        compression: layer.mediaType.endsWith('gzip') ? 'gzip' : 'tar',
+        onTarBytes: (chunk) => hasher.update(chunk),
+        applyWhiteouts: true,
+        absoluteLinks: 'rebase',
+        onUnsupported: 'skip-devices',
+        events,
+        limits,
+      });
       const actual = hasher.digest();
       if (actual !== diffIds[i]) {
         throw invalidImage(
@@ -297,107 +290,15 @@ async function configDiffIds(
 
 /** Reads the record of an unpacked root, or undefined when there is none. */
 export async function readImageRoot(
-  storeRoot: string,
+  rootsDir: string,
   digest: Digest,
 ): Promise<ImageRootRecord | undefined> {
   try {
     return JSON.parse(
-      await readFile(join(imageRootDir(storeRoot, digest), 'root.json'), 'utf8'),
+      await readFile(join(imageRootDir(rootsDir, digest), 'root.json'), 'utf8'),
     ) as ImageRootRecord;
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;
   }
-}
-
-/**
- * The symlink target `target` of the entry `name` made relative when it is
- * absolute: inside the root, `/usr/lib/x` seen from `etc/a` is `../usr/lib/x`,
- * so links resolve inside the image root instead of being refused.
- */
-export function rebaseLinkTarget(name: string, target: string): string {
-  if (!target.startsWith('/')) return target;
-  const from = posix.dirname(posix.join('/', name.replace(/\/+$/, '')));
-  const rel = posix.relative(from, posix.normalize(target));
-  return rel === '' ? '.' : rel;
-}
-
-/** One member re-encoded as ustar, with a PAX header when a field does not fit. */
-function encodeMember(h: {
-  name: string;
-  linkname: string;
-  mode: number;
-  size: number;
-  mtime: number;
-  typeflag: number;
-}): Buffer {
-  const pax: Buffer[] = [];
-  const nameBytes = Buffer.from(h.name, 'utf8');
-  const split = splitUstarPath(nameBytes);
-  if (split === undefined) pax.push(paxRecord('path', h.name));
-  const linkBytes = Buffer.from(h.linkname, 'utf8');
-  if (linkBytes.length > 100) pax.push(paxRecord('linkpath', h.linkname));
-  const bigSize = h.size > 0o77777777777;
-  if (bigSize) pax.push(paxRecord('size', String(h.size)));
-  const mtime = Math.max(0, Math.min(h.mtime, 0o77777777777));
-  const blocks: Buffer[] = [];
-  if (pax.length > 0) {
-    const body = Buffer.concat(pax);
-    const head = Buffer.alloc(BLOCK);
-    encodeHeader(head, 0, {
-      name: Buffer.from('PaxHeaders/entry'),
-      mode: 0o644,
-      size: body.length,
-      mtime,
-      typeflag: TYPE.paxLocal,
-    });
-    blocks.push(head, body, Buffer.alloc((BLOCK - (body.length % BLOCK)) % BLOCK));
-  }
-  const fields: HeaderFields = {
-    name: split?.name ?? nameBytes.subarray(0, 100),
-    mode: h.mode & 0o7777,
-    size: bigSize ? 0 : h.size,
-    mtime,
-    typeflag: h.typeflag,
-    linkname: linkBytes.subarray(0, 100),
-  };
-  if (split?.prefix) fields.prefix = split.prefix;
-  const head = Buffer.alloc(BLOCK);
-  encodeHeader(head, 0, fields);
-  blocks.push(head);
-  return Buffer.concat(blocks);
-}
-
-/**
- * The layer at `path` as a plain tar in which absolute symlink targets are
- * rebased into the root, absolute hard-link names made relative, and device
- * nodes and fifos dropped with a warning; everything else is passed through
- * for the safe extractor to judge.
- */
-async function* rebasedTar(
-  path: string,
-  events: EventSink,
-  opts: ReadMembersOptions = {},
-): AsyncGenerator<Buffer> {
-  for await (const m of readMembers(path, opts)) {
-    let linkname = m.linkname;
-    if (m.typeflag === TYPE.symlink) linkname = rebaseLinkTarget(m.name, m.linkname);
-    else if (m.typeflag === TYPE.hardlink) linkname = m.linkname.replace(/^\/+/, '');
-    else if (m.typeflag === TYPE.char || m.typeflag === TYPE.block || m.typeflag === TYPE.fifo) {
-      events({
-        type: 'log',
-        level: 'warn',
-        message: `toolchain image: left out the special file ${m.name}`,
-      });
-      continue;
-    }
-    const carriesData = m.typeflag === TYPE.file || m.typeflag === TYPE.contiguous;
-    const size = carriesData ? m.size : 0;
-    yield encodeMember({ ...m, linkname, size });
-    if (!carriesData) continue;
-    for await (const chunk of m.body()) yield chunk;
-    const pad = (BLOCK - (size % BLOCK)) % BLOCK;
-    if (pad > 0) yield Buffer.alloc(pad);
-  }
-  yield Buffer.alloc(BLOCK * 2);
 }

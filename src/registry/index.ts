@@ -31,7 +31,6 @@ export {
   ensureImageRoot,
   imageRootDir,
   readImageRoot,
-  rebaseLinkTarget,
   removeRoot,
 } from './image-root.js';
 export type {
@@ -41,21 +40,3 @@ export type {
   ImageRootRecord,
   ImageRootStore,
 } from './image-root.js';
-export {
-  ACTION_KEY_ANNOTATION,
-  CACHE_ARTIFACT_TYPE,
-  CACHE_ENTRY_MEDIA_TYPE,
-  REMOTE_CACHE_FORMAT,
-  RESULT_ANNOTATION,
-  SIGNATURE_MEDIA_TYPE,
-  cacheTag,
-  registryRemoteCache,
-  scrubHostPaths,
-} from './remote-cache.js';
-export type {
-  EntrySigner,
-  EntryTrust,
-  RegistryCacheOptions,
-  RemoteActionCache,
-  RemoteCacheHit,
-} from './remote-cache.js';

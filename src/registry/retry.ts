@@ -64,6 +64,22 @@ export function isTransientNetworkError(err: unknown): boolean {
   return false;
 }
 
+const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_NODATA', 'EAI_FAIL']);
+
+/**
+ * True when the registry's name did not resolve: with no DNS (an offline
+ * machine) a retry only waits, so such faults are reported at once.
+ */
+export function isDnsFailure(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    if (typeof e !== 'object') break;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && DNS_CODES.has(code)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** Exponential backoff with a cap: 250 ms, 500 ms, 1 s … at most 8 s. */
 export function backoffMs(attempt: number): number {
   return Math.min(8000, 250 * 2 ** attempt);

@@ -28,7 +28,7 @@ function fromBash(command: string, marker = ''): string[] {
   const script = launcherArgs(syscalls, 0, '', [])[1]!;
   return [
     '-c',
-    `exec 7</ 9>/dev/null; perl -e "$1" -- ${syscalls.prctl} ${syscalls.close} $$ 3 /bin/sh -c "$2" ${marker}; exit $?`,
+    `exec 7</ 9>/dev/null; perl -e "$1" -- ${syscalls.prctl} ${syscalls.close} $$ 3 - /bin/sh -c "$2" ${marker}; exit $?`,
     'bash',
     script,
     command,
@@ -54,6 +54,17 @@ describe('the sandbox launcher', () => {
     expect(r.stderr).toBe('');
     // 0-3 passed on, 4 is ls's own directory descriptor; 7 and 9 are gone.
     expect(r.stdout.trim().split('\n')).toEqual(['0', '1', '2', '3', '4']);
+  });
+
+  it('starts the command with the umask it is given, and leaves it alone when given none', () => {
+    const umaskOf = (mask?: number): string =>
+      spawnSync('perl', launcherArgs(syscalls, process.pid, '/bin/sh', ['-c', 'umask'], 3, mask), {
+        encoding: 'utf8',
+      }).stdout.trim();
+    expect(umaskOf(0o077)).toBe('0077');
+    expect(umaskOf(0o027)).toBe('0027');
+    const own = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    expect(umaskOf()).toBe(own);
   });
 
   it('refuses to start when its parent is already gone', () => {

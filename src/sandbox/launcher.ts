@@ -20,7 +20,7 @@
  * numbers are passed in because they differ by architecture.
  */
 export const LAUNCHER_SCRIPT = `
-my ($prctl, $close, $ppid, $keep, @cmd) = @ARGV;
+my ($prctl, $close, $ppid, $keep, $umask, @cmd) = @ARGV;
 my $pid = 0;
 sub children {
   if (open(my $f, '<', "/proc/$$/task/$$/children")) {
@@ -59,6 +59,7 @@ opendir(my $fds, '/proc/self/fd') or die "airlock launcher: /proc/self/fd: $!\\n
 my @extra = grep { /^[0-9]+$/ && $_ > $keep } readdir $fds;
 closedir $fds;
 syscall($close + 0, $_ + 0) for @extra;
+umask(oct($umask)) if $umask ne '-';
 $pid = fork() // die "airlock launcher: fork: $!\\n";
 if ($pid == 0) {
   @SIG{qw(HUP TERM INT)} = ('DEFAULT') x 3;
@@ -91,7 +92,8 @@ export function launcherSyscalls(arch: string): { prctl: number; close: number }
 
 /**
  * The argv (after the perl binary) that runs `file args…` through the
- * launcher, for a parent with pid `ppid`, passing on descriptors 0 to `keep`.
+ * launcher, for a parent with pid `ppid`, passing on descriptors 0 to `keep`,
+ * with the umask `umask` (default: inherited unchanged).
  */
 export function launcherArgs(
   syscalls: { prctl: number; close: number },
@@ -99,7 +101,11 @@ export function launcherArgs(
   file: string,
   args: readonly string[],
   keep = 3,
+  umask?: number,
 ): string[] {
+  if (umask !== undefined && !(Number.isInteger(umask) && umask >= 0 && umask <= 0o777)) {
+    throw new RangeError(`umask must be an integer in [0, 0o777], got ${umask}`);
+  }
   return [
     '-e',
     LAUNCHER_SCRIPT,
@@ -108,6 +114,7 @@ export function launcherArgs(
     String(syscalls.close),
     String(ppid),
     String(keep),
+    umask === undefined ? '-' : `0${umask.toString(8)}`,
     file,
     ...args,
   ];

@@ -197,10 +197,17 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       // down with it (see launcher.ts). stdin is /dev/null.
       const child = spawn(
         probe.perl,
-        launcherArgs(probe.syscalls, process.pid, probe.bwrap, args, seccomp ? 4 : 3),
+        launcherArgs(
+          probe.syscalls,
+          process.pid,
+          probe.bwrap,
+          args,
+          seccomp ? 4 : 3,
+          spec.variant?.umask,
+        ),
         {
           stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...(seccomp ? (['pipe'] as const) : [])],
-          env: {},
+          env: { ...spec.variant?.hostEnv },
           cwd: '/',
         },
       );

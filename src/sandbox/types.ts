@@ -39,6 +39,18 @@ export interface SandboxSpec {
     hostname?: string;
     /** Extra read-only files at /etc/<name> (e.g. ld.so.preload + faketimerc: a shifted clock the step cannot see in its environment). */
     etcFiles?: { name: string; source: string }[];
+    /**
+     * The environment bwrap itself is started with (host-side noise such as
+     * LANG or TZ); the profile's --clearenv must keep all of it from the step.
+     * Default: empty. Never the Airlock process's own environment.
+     */
+    hostEnv?: Record<string, string>;
+    /**
+     * The umask bwrap and the sandbox start with (set by the launcher, e.g.
+     * 0o077), before the step's shell sets the profile's umask. Default: the
+     * Airlock process's. The process's own umask is never changed.
+     */
+    umask?: number;
   };
   /** Receives output as it arrives; the same bytes are also returned in the result. */
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;

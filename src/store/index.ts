@@ -1,6 +1,12 @@
 export { storeError } from './errors.js';
 export type { StoreErrorCode } from './errors.js';
-export { defaultStoreRoot, storePaths } from './layout.js';
+export {
+  defaultStoreRoot,
+  derivedCacheDirs,
+  imageRootPath,
+  storePaths,
+  treeDir,
+} from './layout.js';
 export type { StorePaths } from './layout.js';
 export { digestStrings } from './refs.js';
 export { asStoreFsError, isDamagedDb, isDiskFull, namedFault, storeFull } from './guard.js';

@@ -22,6 +22,13 @@ import { digestHex, type Digest } from '../core/index.js';
  *                                 an OCI image layout)
  *     airlock/v1/meta.sqlite      SQLite (WAL): tables tags(name, descriptor, updated_at)
  *                                 and actions(key, result, created_at); user_version = 1
+ *     airlock/v1/build.sqlite     SQLite (WAL), derived: the stat cache, build records,
+ *                                 SOURCE_DATE_EPOCH and parsed-config caches, remote
+ *                                 origins (builder/records.ts, hash/stat-cache.ts)
+ *     airlock/v1/trees/9f86…0a08/ extracted output tree of a result, named by the hex of its
+ *                                 tree digest (derived from the layer; gc removes unused ones)
+ *     airlock/v1/roots/4e07…c1d2/ unpacked toolchain image, named by the hex of its manifest
+ *                                 digest: root.json + rootfs/ (derived; gc removes unused ones)
  *     tmp/work-4711.8123456.4026531836-Xa9b2c/
  *                                 a build's work directory: <owner pid>.<its start time in
  *                                 clock ticks since boot, /proc/<pid>/stat field 22>.<pid
@@ -46,6 +53,33 @@ export interface StorePaths {
   metaDir: string;
   metaDb: string;
   marker: string;
+  /** build.sqlite: derived build bookkeeping and the stat cache. */
+  buildDb: string;
+  /** Extracted output trees, one directory per tree digest (derived). */
+  trees: string;
+  /** Unpacked toolchain image roots, one directory per manifest digest (derived). */
+  roots: string;
+}
+
+/**
+ * The derived caches under airlock/v1/: directories whose entries can all be
+ * rebuilt from blobs (gc removes the unused ones, `--caches` all of them).
+ */
+export function derivedCacheDirs(paths: StorePaths): { name: string; dir: string }[] {
+  return [
+    { name: 'trees', dir: paths.trees },
+    { name: 'roots', dir: paths.roots },
+  ];
+}
+
+/** The extracted output tree directory of `tree`. */
+export function treeDir(paths: StorePaths, tree: Digest): string {
+  return join(paths.trees, digestHex(tree));
+}
+
+/** The unpacked toolchain image root directory of the manifest `digest`. */
+export function imageRootPath(paths: StorePaths, digest: Digest): string {
+  return join(paths.roots, digestHex(digest));
 }
 
 /** The paths of the v1 layout under `root` (made absolute). */
@@ -61,6 +95,9 @@ export function storePaths(root: string): StorePaths {
     metaDir: join(abs, 'airlock', 'v1'),
     metaDb: join(abs, 'airlock', 'v1', 'meta.sqlite'),
     marker: join(abs, 'airlock', 'v1', 'store.json'),
+    buildDb: join(abs, 'airlock', 'v1', 'build.sqlite'),
+    trees: join(abs, 'airlock', 'v1', 'trees'),
+    roots: join(abs, 'airlock', 'v1', 'roots'),
   };
 }
 

@@ -360,7 +360,7 @@ function sortRows<T>(rows: T[], key: (r: T) => string): T[] {
  */
 export async function runGc(
   ctx: MaintenanceContext,
-  opts: { retentionMs: number; dryRun?: boolean },
+  opts: { retentionMs: number; dryRun?: boolean; roots?: readonly Digest[] },
 ): Promise<GcReport> {
   const dryRun = opts.dryRun === true;
   const now = ctx.clock.now();
@@ -377,6 +377,7 @@ export async function runGc(
     if (subject) referrerTags.set(`sha256:${subject[1]!}`, { name: row.name, index: desc.digest });
     else roots.add(desc.digest);
   }
+  for (const d of opts.roots ?? []) if (isDigest(d)) roots.add(d);
   const actions = ctx.meta.listActions();
   for (const row of actions) {
     if (row.created_at < cutoff) continue;

@@ -1,8 +1,7 @@
 import Database from 'better-sqlite3';
-import { statementCache } from './sqlite.js';
+import { migrateSchema, statementCache, type SchemaStep } from './sqlite.js';
 import { errnoCode } from '../core/index.js';
 import { storeError } from './errors.js';
-import { META_SCHEMA_VERSION } from './layout.js';
 
 export interface TagRow {
   name: string;
@@ -17,6 +16,28 @@ export interface ActionRow {
 }
 
 const BUSY_TIMEOUT_MS = 15_000;
+
+/**
+ * The schema of meta.sqlite, one step per version (user_version = the number
+ * of steps run). A new version appends a step; a step is never edited once
+ * released, and each has a test that opens a database of the version before.
+ */
+export const META_MIGRATIONS: readonly SchemaStep[] = [
+  // 0 → 1: tags and the action cache.
+  (db) =>
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS tags (
+        name TEXT PRIMARY KEY NOT NULL,
+        descriptor TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS actions (
+        key TEXT PRIMARY KEY NOT NULL,
+        result TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `),
+];
 
 // Blocks the thread briefly; only used while another process holds a schema lock.
 function sleepSync(ms: number): void {
@@ -72,33 +93,21 @@ export class MetaDb {
     }
   }
 
-  /** Creates the v1 schema once; refuses a database written by a newer Airlock. */
+  /** Brings the schema to META_SCHEMA_VERSION; refuses a database written by a newer Airlock. */
   private migrate(): void {
-    this.immediate(() => {
-      const version = this.db.pragma('user_version', { simple: true }) as number;
-      if (version > META_SCHEMA_VERSION) {
+    migrateSchema(
+      this.db,
+      META_MIGRATIONS,
+      (version, supported) => {
         throw storeError(
           'STORE_FORMAT',
-          `store metadata ${this.path} has schema version ${version}; this Airlock reads ${META_SCHEMA_VERSION}`,
+          `store metadata ${this.path} has schema version ${version}; this Airlock reads ${supported}`,
           'Upgrade Airlock, or point AIRLOCK_HOME at a different store.',
-          { path: this.path, version, supported: META_SCHEMA_VERSION },
+          { path: this.path, version, supported },
         );
-      }
-      if (version === META_SCHEMA_VERSION) return;
-      this.db.exec(`
-        CREATE TABLE IF NOT EXISTS tags (
-          name TEXT PRIMARY KEY NOT NULL,
-          descriptor TEXT NOT NULL,
-          updated_at INTEGER NOT NULL
-        ) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS actions (
-          key TEXT PRIMARY KEY NOT NULL,
-          result TEXT NOT NULL,
-          created_at INTEGER NOT NULL
-        ) WITHOUT ROWID;
-      `);
-      this.db.pragma(`user_version = ${META_SCHEMA_VERSION}`);
-    });
+      },
+      (fn) => this.immediate(fn),
+    );
   }
 
   /** Runs `fn` inside BEGIN IMMEDIATE … COMMIT, so writers across processes take turns. */

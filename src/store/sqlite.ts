@@ -28,3 +28,39 @@ export function checkSqliteFile(file: string): void {
     db.close();
   }
 }
+
+/**
+ * One step of a database's schema: brings it from version `index` to
+ * `index + 1` (the array index is the version it starts from).
+ */
+export type SchemaStep = (db: Database.Database) => void;
+
+/**
+ * Brings the database to `steps.length` (its `PRAGMA user_version`) by
+ * running, in order and in one transaction, every step from its current
+ * version on; a database already there is untouched. A version above
+ * `steps.length` (written by a newer Airlock) is passed to `tooNew`, which throws.
+ */
+export function migrateSchema(
+  db: Database.Database,
+  steps: readonly SchemaStep[],
+  tooNew: (version: number, supported: number) => never,
+  transaction: (fn: () => void) => void = (fn) => db.transaction(fn).immediate(),
+): void {
+  const current = (): number => db.pragma('user_version', { simple: true }) as number;
+  if (current() === steps.length) return;
+  transaction(() => {
+    const version = current();
+    if (version > steps.length) tooNew(version, steps.length);
+    for (let v = version; v < steps.length; v++) steps[v]!(db);
+    db.pragma(`user_version = ${steps.length}`);
+  });
+}
+
+/** True when the database has a table named `name`. */
+export function hasTable(db: Database.Database, name: string): boolean {
+  return (
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !==
+    undefined
+  );
+}

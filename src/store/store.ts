@@ -182,10 +182,12 @@ export class Store {
   readonly tmpDir: string;
   /** Damage met while opening (meta.sqlite, index.json), with what was done about it. */
   readonly damage: FsckProblem[] = [];
-  private readonly paths: StorePaths;
+  /** Every path of this store (storePaths in layout.ts): the only place paths under the root come from. */
+  readonly paths: StorePaths;
   private readonly writesIndex: boolean;
   private readonly meta: MetaDb;
-  private readonly clock: Clock;
+  /** The store's clock (gc's retention, quarantine names). */
+  readonly clock: Clock;
   private readonly events: EventSink;
 
   private constructor(
@@ -499,8 +501,15 @@ export class Store {
     return runFsck(this.context(), opts);
   }
 
-  /** Deletes blobs unreachable from tags and young action entries; see GcReport. */
-  async gc(opts: { retentionMs: number; dryRun?: boolean }): Promise<GcReport> {
+  /**
+   * Deletes blobs unreachable from tags, young action entries and `roots`
+   * (blobs the caller's own records keep, e.g. the build history); see GcReport.
+   */
+  async gc(opts: {
+    retentionMs: number;
+    dryRun?: boolean;
+    roots?: readonly Digest[];
+  }): Promise<GcReport> {
     if (!Number.isFinite(opts.retentionMs) || opts.retentionMs < 0) {
       throw storeError(
         'INVALID_RETENTION',

@@ -7,11 +7,12 @@ import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { packTarGz, type PackEntry } from '../../src/archive/pack.js';
-import { RESULT_FORMAT, type ActionResult } from '../../src/build/action.js';
+import { RESULT_FORMAT, type ActionResult } from '../../src/builder/action.js';
 import { canonicalJson } from '../../src/core/canonical.js';
 import { sha256, type Digest } from '../../src/core/digest.js';
 import { treeDigest } from '../../src/core/tree.js';
-import { RegistryClient, cacheTag } from '../../src/registry/index.js';
+import { cacheTag } from '../../src/builder/remote-cache.js';
+import { RegistryClient } from '../../src/registry/index.js';
 import { signCacheEntry, type SigningKey } from '../../src/sign/index.js';
 
 export interface CountingProxy {

@@ -10,13 +10,14 @@ const paint = (on: boolean, code: number, text: string): string =>
 export function renderCheckText(report: CheckReport, color: boolean): string {
   const out: string[] = [];
   const byFile = new Map<string, Finding[]>();
+  // Project-wide findings (file '') come first, under "(repository)".
   for (const f of report.findings) byFile.set(f.file, [...(byFile.get(f.file) ?? []), f]);
   const sev = { error: 31, warning: 33, note: 36 } as const;
   for (const [file, list] of byFile) {
-    out.push(paint(color, 1, file));
+    out.push(paint(color, 1, file === '' ? '(repository)' : file));
     for (const f of list) {
       out.push(
-        `  ${f.line}:${f.column}  ${paint(color, sev[f.severity], f.severity.padEnd(7))} ${f.message}  ${paint(color, 2, `[${f.ruleId}, caps level ${f.caps}]`)}`,
+        `  ${file === '' ? '' : `${f.line}:${f.column}  `}${paint(color, sev[f.severity], f.severity.padEnd(7))} ${f.message}  ${paint(color, 2, `[${f.ruleId}, caps level ${f.caps}]`)}`,
       );
       out.push(`      why: ${f.why}`);
       out.push(`      fix: ${f.fix}`);

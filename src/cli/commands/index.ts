@@ -5,6 +5,7 @@ import { register as check } from './check.js';
 import { register as copy } from './copy.js';
 import { register as init } from './init.js';
 import { register as keygen } from './keygen.js';
+import { register as log } from './log.js';
 import { register as ls } from './ls.js';
 import { register as pin } from './pin.js';
 import { register as pull } from './pull.js';
@@ -30,6 +31,7 @@ export const commandModules: ((cli: Command) => void)[] = [
   copy,
   init,
   keygen,
+  log,
   ls,
   pin,
   pull,

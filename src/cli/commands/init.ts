@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
 import type { GlobalOptions } from '../main.js';
+import { createRenderer, renderOptions } from '../render.js';
 import { renderCheckText } from './check.js';
 
 export function register(cli: Command): void {
@@ -9,17 +10,34 @@ export function register(cli: Command): void {
     .description("detect the project and write a commented airlock.yaml, then show check's result")
     .argument('[path]', 'project root', '.')
     .option('--force', 'replace an existing airlock.yaml')
-    .action(async (path: string, opts: { force?: boolean }, cmd: Command) => {
+    .option('--build', 'run the first build right after writing airlock.yaml')
+    .action(async (path: string, opts: { force?: boolean; build?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const { runInit } = await import('../../pipeline/init.js');
-      const result = await runInit({ root: path, force: opts.force === true, clock: systemClock });
+      const r = createRenderer(renderOptions(g));
+      let result;
+      try {
+        result = await runInit({
+          root: path,
+          force: opts.force === true,
+          clock: systemClock,
+          build: opts.build === true,
+          store: g.store,
+          events: r.sink,
+        });
+      } finally {
+        r.done();
+      }
       if (g.json) {
         process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
         return;
       }
       const color = process.stdout.isTTY && g.color !== false && process.env.NO_COLOR === undefined;
+      const built = result.build
+        ? `\nbuilt ${result.build.targets.map((t) => `${t.name} (${t.artifact})`).join(', ')}\n`
+        : '';
       process.stdout.write(
-        `wrote ${result.path}\n\n${renderCheckText(result.check, color)}\nnext: ${result.next}\n`,
+        `wrote ${result.path}\n\n${renderCheckText(result.check, color)}${built}\nnext: ${result.next}\n`,
       );
     });
 }

@@ -44,8 +44,13 @@ export function register(cli: Command): void {
           events: r.sink,
         });
         r.done();
+        // Nothing pinned while references stayed unresolved (an offline machine,
+        // an unknown registry) or lockfiles refused: the command did not do its job.
+        const failed =
+          result.files.length === 0 && (result.unresolved.length > 0 || result.refused.length > 0);
+        if (failed) process.exitCode = 1;
         if (g.json) {
-          process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ ok: !failed, ...result }, null, 2)}\n`);
           return;
         }
         if (result.dryRun) process.stdout.write(result.diff);
@@ -55,8 +60,10 @@ export function register(cli: Command): void {
         );
         for (const u of result.unresolved)
           process.stdout.write(
-            `  unresolved: ${u.path}: ${u.ref} (not in the store${opts.offline ? '; run without --offline to ask its registry' : ' nor found in its registry'})\n`,
+            `  unresolved: ${u.path}: ${u.ref} (${u.reason?.startsWith('registry unreachable') ? `not in the store; ${u.reason}` : `not in the store${opts.offline ? '; run without --offline to ask its registry' : `; its registry: ${u.reason ?? 'not found'}`}`})\n`,
           );
+        for (const f of result.refused)
+          process.stdout.write(`  not pinned: ${f.path}: ${f.reason}\n`);
       },
     );
 }

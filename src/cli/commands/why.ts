@@ -10,12 +10,22 @@ export function register(cli: Command): void {
     )
     .argument('<target>', 'the target to explain')
     .option('-C, --project <dir>', 'project directory or airlock.yaml', '.')
-    .action(async (target: string, opts: { project: string }, cmd: Command) =>
+    .option(
+      '--against <digest|commit>',
+      'compare with an earlier build: its artifact digest, action key or source commit',
+    )
+    .action(async (target: string, opts: { project: string; against?: string }, cmd: Command) =>
       runReport(
         cmd,
         async ({ global, events }) => {
           const { runWhy } = await import('../../pipeline/why.js');
-          return runWhy({ project: opts.project, store: global.store, target, events });
+          return runWhy({
+            project: opts.project,
+            store: global.store,
+            target,
+            events,
+            ...(opts.against !== undefined ? { against: opts.against } : {}),
+          });
         },
         whyText,
       ),
@@ -39,7 +49,7 @@ function whyText(report: WhyReport): string {
     );
   else
     out.push(
-      `${t}: cache miss; ${report.changes.length} change(s) since the last build${report.previousKey ? ` (${report.previousKey})` : ''}:`,
+      `${t}: cache miss; ${report.changes.length} change(s) since ${report.against !== undefined ? `the build ${report.against}` : 'the last build'}${report.previousKey ? ` (${report.previousKey})` : ''}:`,
     );
   for (const c of report.changes) {
     out.push(`  ${c.component}: ${c.detail}${c.path ? ` ${c.path}` : ''}`);

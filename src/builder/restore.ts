@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { chmod, mkdir, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { TargetConfig } from '../config/index.js';
+import { compareBytes } from '../core/compare.js';
+import type { Digest } from '../core/digest.js';
+import { AirlockError, isAirlockError } from '../core/errors.js';
+import { treeDigest, type TreeEntry } from '../core/tree.js';
+import { hashTree } from '../hash/inputs.js';
+import { assertInsideRoot, globMatcher, walkGlobs } from '../hash/walk.js';
+import { treeDir } from '../store/index.js';
+import type { ActionResult } from './action.js';
+import type { BuildContext } from './context.js';
+import { exists } from './fs.js';
+import { isVcsPath } from './output-guard.js';
+
+/** Restores a hit's outputs; a corrupt blob met on the way drops the entry so the target rebuilds. */
+export async function restoreOrForget(
+  ctx: BuildContext,
+  target: TargetConfig,
+  key: Digest,
+  result: ActionResult,
+): Promise<boolean> {
+  if (!ctx.materialize) return true;
+  try {
+    await materialize(ctx, target, result);
+    return true;
+  } catch (err) {
+    if (!isAirlockError(err, 'BLOB_CORRUPT', 'BLOB_NOT_FOUND')) throw err;
+    ctx.events({
+      type: 'log',
+      level: 'warn',
+      message: `cache entry ${key} is unusable (${err.message}); rebuilding`,
+    });
+    await ctx.store.deleteAction(key);
+    return false;
+  }
+}
+
+/** True when every file of the extracted tree at `dir` is 0644/0755 and every directory 0755. */
+function hasNormalModes(dir: string, entries: readonly TreeEntry[]): boolean {
+  const dirs = new Set<string>(['.']);
+  for (const e of entries) {
+    for (let d = dirname(e.path); d !== '.' && !dirs.has(d); d = dirname(d)) dirs.add(d);
+    if (e.kind !== 'file') continue;
+    const mode = lstatSync(join(dir, e.path)).mode & 0o7777;
+    if (mode !== (e.executable ? 0o755 : 0o644)) return false;
+  }
+  for (const d of dirs) if ((lstatSync(join(dir, d)).mode & 0o7777) !== 0o755) return false;
+  return true;
+}
+
+/**
+ * The extracted output tree of a result, re-verified through the stat cache;
+ * re-extracted from the verified layer when missing or altered.
+ */
+export async function ensureTree(ctx: BuildContext, result: ActionResult): Promise<string> {
+  const dest = treeDir(ctx.store.paths, result.outputs.tree);
+  if (await exists(dest)) {
+    const walk = await walkGlobs(dest, ['**']);
+    const have = await hashTree(dest, walk.matched, ctx.statCache);
+    // A socket or FIFO planted in the tree would be bound into every dependent.
+    const intact = walk.special.length === 0 && hasNormalModes(dest, have);
+    if (treeDigest(have) === result.outputs.tree && intact) return dest;
+    await rm(dest, { recursive: true, force: true });
+  }
+  const tmp = join(ctx.store.tmpDir, `tree-${randomBytes(8).toString('hex')}`);
+  try {
+    const layer = await ctx.store.verifiedPath(result.outputs.layer.digest);
+    const { extractTarGz } = await import('../archive/extract.js');
+    await mkdir(tmp, { mode: 0o755 });
+    await chmod(tmp, 0o755);
+    const entries = await extractTarGz(layer, tmp, { normalizeModes: true });
+    if (treeDigest(entries) !== result.outputs.tree) {
+      throw new AirlockError(
+        'BLOB_CORRUPT',
+        `layer ${result.outputs.layer.digest} does not hold output tree ${result.outputs.tree}`,
+      );
+    }
+    await mkdir(dirname(dest), { recursive: true });
+    await rename(tmp, dest).catch(async (err: unknown) => {
+      if (!(await exists(dest))) throw err;
+    });
+    return dest;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Makes the project's output paths hold exactly the result's tree: nothing
+ * is written when they already do; stale files matching the globs are removed.
+ */
+export async function materialize(
+  ctx: BuildContext,
+  target: TargetConfig,
+  result: ActionResult,
+): Promise<void> {
+  const root = ctx.project.root;
+  const want = new Map(result.outputs.entries.map((e) => [e.path, e]));
+  // A file another target's outputs claim is that target's, unless this
+  // result has it too: never compared here, never removed as stale.
+  const others = globMatcher(
+    [...ctx.project.targets.values()]
+      .filter((t) => t.name !== target.name)
+      .flatMap((t) => t.outputs),
+  );
+  const walk = await walkGlobs(root, target.outputs);
+  const mine = walk.matched.filter(
+    (e) => !isVcsPath(e.path) && (want.has(e.path) || !others(e.path)),
+  );
+  const have = await hashTree(root, mine, ctx.statCache);
+  if (treeDigest(have) === result.outputs.tree) return;
+  const src = await ensureTree(ctx, result);
+  for (const e of have) if (!want.has(e.path)) rmSync(join(root, e.path), { force: true });
+  const current = new Map(have.map((e) => [e.path, e]));
+  const madeDirs = new Set<string>();
+  // Blocking calls: outputs are usually a few small files, and one thread-pool
+  // round trip per mkdir/copy/chmod costs more than the work itself.
+  for (const e of [...want.values()].sort((a, b) => compareBytes(a.path, b.path))) {
+    const prev = current.get(e.path);
+    if (prev && JSON.stringify(prev) === JSON.stringify(e)) continue;
+    const to = join(root, e.path);
+    const dir = dirname(to);
+    if (!madeDirs.has(dir)) {
+      assertInsideRoot(root, dirname(e.path));
+      mkdirSync(dir, { recursive: true });
+      madeDirs.add(dir);
+    }
+    rmSync(to, { force: true });
+    if (e.kind === 'symlink') symlinkSync(e.target, to);
+    else {
+      copyFileSync(join(src, e.path), to);
+      chmodSync(to, e.executable ? 0o755 : 0o644);
+    }
+  }
+}

@@ -1,0 +1,37 @@
+import type { TargetConfig } from '../config/index.js';
+import { MEDIA, ociArch, type Descriptor } from '../oci/index.js';
+import { sha256 } from '../core/digest.js';
+import type { ActionResult } from './action.js';
+import { imageDocuments } from './artifact.js';
+import { tagFor, type BuildContext } from './context.js';
+
+/** Stores the image config and manifest of the result's layer and tags it `<project>/<target>`. */
+export async function tagArtifact(
+  ctx: BuildContext,
+  target: TargetConfig,
+  result: ActionResult,
+  sourceDateEpoch: number,
+): Promise<{ manifest: Descriptor; tag: string }> {
+  const docs = imageDocuments({
+    layer: result.outputs.layer,
+    sourceDateEpoch,
+    settings: target.image,
+    platform: { os: process.platform, architecture: ociArch(process.arch) },
+  });
+  const manifest: Descriptor = {
+    mediaType: MEDIA.ociManifest,
+    digest: sha256(docs.manifest),
+    size: docs.manifest.byteLength,
+  };
+  const tag = tagFor(ctx.project.name, target.name);
+  if (ctx.record === false) return { manifest, tag };
+  // The config and manifest are re-created (or found byte-for-byte intact) on
+  // every build, so a damaged copy never outlives the next build.
+  await ctx.store.putBytes(docs.config);
+  await ctx.store.putBytes(docs.manifest, { digest: manifest.digest, size: manifest.size });
+  const current = await ctx.store.resolveTag(tag);
+  if (current?.digest === manifest.digest) return { manifest, tag };
+  await ctx.store.verifiedPath(result.outputs.layer.digest);
+  await ctx.store.setTag(tag, manifest);
+  return { manifest, tag };
+}
