@@ -14,13 +14,14 @@ const mayImport = {
   archive: ['core'],
   hash: ['core'],
   sandbox: ['core'],
-  check: ['core'],
+  check: ['core', 'lock'],
   attest: ['core', 'oci'],
   policy: ['core', 'attest'],
   sign: ['core', 'oci', 'attest'],
   store: ['core', 'oci'],
   registry: ['core', 'oci', 'archive'],
   config: ['core', 'registry'],
+  lock: ['core', 'registry'],
   builder: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store', 'registry'],
   pipeline: [
     'core',
@@ -36,6 +37,7 @@ const mayImport = {
     'registry',
     'config',
     'builder',
+    'lock',
   ],
   cli: [
     'core',
@@ -51,6 +53,7 @@ const mayImport = {
     'registry',
     'config',
     'builder',
+    'lock',
     'pipeline',
   ],
 };

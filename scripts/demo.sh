@@ -26,3 +26,21 @@ echo "== artifact of demo/server"
 airlock --json build -C examples/demo server | node -e '
   const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
   for (const t of r.targets) console.log(`${t.tag}  ${t.artifact}`);'
+
+# A TypeScript service with real npm dependencies: every package is pinned in
+# airlock.lock, downloaded and verified once by `fetch` (the only step that
+# uses the network), then installed and compiled inside the offline sandbox.
+ts=examples/ts-service
+echo "== airlock lock --check ($ts): airlock.lock covers package-lock.json"
+airlock lock --check -C "$ts"
+echo "== airlock fetch ($ts): download and verify every locked package (nothing the second time)"
+airlock fetch -C "$ts"
+airlock fetch -C "$ts"
+echo "== airlock build ($ts): offline npm install, tsc and the tests in the sandbox"
+airlock build --frozen -C "$ts"
+echo "== airlock repro service ($ts)"
+airlock repro -C "$ts" service
+echo "== artifact of ts-service/service"
+airlock --json build --frozen -C "$ts" | node -e '
+  const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
+  for (const t of r.targets) console.log(`${t.tag}  ${t.artifact}`);'

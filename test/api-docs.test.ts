@@ -39,6 +39,8 @@ const USE_CASES = [
   'sbom',
   'storeFsck',
   'storeGc',
+  'lock',
+  'fetchInputs',
 ];
 
 const blocks = examples(readFileSync(join(REPO, 'docs', 'api.md'), 'utf8'));

@@ -23,6 +23,16 @@ export interface Action {
   platform: { os: string; arch: string };
   /** Digest of the canonical JSON of the sandbox profile (src/sandbox SANDBOX_PROFILE). */
   sandbox: Digest;
+  /** airlock.lock entries the target uses (absent when none, so older keys are unchanged). */
+  locked?: LockedInput[];
+}
+
+/** One locked external input in an action: `npm left-pad 1.3.0 sha512-…`. */
+export interface LockedInput {
+  kind: string;
+  name: string;
+  version: string;
+  digest: string;
 }
 
 /** The action key: sha256 of the RFC 8785 canonical JSON of the action. */
@@ -131,6 +141,7 @@ export function diffBuilds(prev: BuildRecord, next: BuildRecord): ActionChange[]
     Object.entries(b.env).map(([k, v]) => `${k}=${v}`),
   );
   diffList(changes, 'outputs', a.outputs, b.outputs);
+  diffLocked(changes, a.locked ?? [], b.locked ?? []);
   if (a.sourceDateEpoch !== b.sourceDateEpoch) {
     changes.push({
       component: 'sourceDateEpoch',
@@ -156,6 +167,32 @@ export function diffBuilds(prev: BuildRecord, next: BuildRecord): ActionChange[]
     });
   }
   return changes;
+}
+
+/** Locked inputs by name: a bump is one change with the old and new version and hash. */
+function diffLocked(changes: ActionChange[], before: LockedInput[], after: LockedInput[]): void {
+  const id = (l: LockedInput): string => `${l.kind} ${l.name}`;
+  const show = (l: LockedInput): string => `${l.version} ${l.digest}`;
+  const old = new Map(before.map((l) => [`${id(l)}\0${show(l)}`, l]));
+  const now = new Map(after.map((l) => [`${id(l)}\0${show(l)}`, l]));
+  const gone = before.filter((l) => !now.has(`${id(l)}\0${show(l)}`));
+  const added = after.filter((l) => !old.has(`${id(l)}\0${show(l)}`));
+  for (const l of added) {
+    const prior = gone.findIndex((g) => id(g) === id(l));
+    if (prior >= 0) {
+      const [g] = gone.splice(prior, 1);
+      changes.push({
+        component: 'locked',
+        detail: `${id(l)} changed from ${g!.version} to ${l.version}`,
+        path: l.name,
+        old: show(g!),
+        new: show(l),
+      });
+    } else
+      changes.push({ component: 'locked', detail: `${id(l)} added`, path: l.name, new: show(l) });
+  }
+  for (const g of gone)
+    changes.push({ component: 'locked', detail: `${id(g)} removed`, path: g.name, old: show(g) });
 }
 
 function diffList(

@@ -1,5 +1,5 @@
 import type { PackEntry, PackOptions, PackResult } from '../archive/pack.js';
-import type { ProjectConfig } from '../config/index.js';
+import type { ProjectConfig, TargetConfig } from '../config/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Digest } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';
@@ -7,7 +7,7 @@ import type { StatCache } from '../hash/stat-cache.js';
 import type { Descriptor } from '../oci/index.js';
 import type { SandboxResult, SandboxSpec } from '../sandbox/types.js';
 import type { Store } from '../store/index.js';
-import type { Action, ActionResult } from './action.js';
+import type { Action, ActionResult, LockedInput } from './action.js';
 import type { BuildRecords } from './records.js';
 import type { HostTool } from './toolchain.js';
 
@@ -106,6 +106,12 @@ export interface BuildContext {
    * not be written is a failed build); the outputs stay cached.
    */
   afterBuild?: (done: AfterBuild) => Promise<void>;
+  /** Installs a target's locked npm dependencies offline (src/pipeline/npm-install.ts): staged at `dest`, its tree in the key. */
+  npmInstall?: (
+    target: TargetConfig,
+  ) => Promise<{ tree: Digest; dir: string; dest: string } | undefined>;
+  /** The airlock.lock entries a target uses, for its action key (src/pipeline/lock.ts). */
+  lockedInputs?: (target: TargetConfig) => LockedInput[];
   /** Memo of per-build facts (git HEAD, warnings already given). */
   memo: {
     head?: Promise<string | undefined>;

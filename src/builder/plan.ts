@@ -23,6 +23,8 @@ export interface ActionPlan {
   /** Stat signature of every input when it was hashed (to catch changes during the build). */
   sigs: Map<string, string>;
   rootfs?: string;
+  /** The offline npm install staged at `dest` (its tree is a dep of the action). */
+  npm?: { tree: Digest; dir: string; dest: string };
 }
 
 /**
@@ -88,6 +90,10 @@ export async function planAction(
     platform: { os: process.platform, arch: process.arch },
     sandbox: imageRoot ? digestJson(sandboxProfile('image')) : sandboxProfileDigest(),
   };
+  const locked = ctx.lockedInputs?.(target) ?? [];
+  if (locked.length > 0) action.locked = locked;
+  const npm = await ctx.npmInstall?.(target);
+  if (npm) action.deps.push({ target: 'npm install', path: npm.dest, outputs: npm.tree });
   return {
     action,
     key: actionKey(action),
@@ -96,6 +102,7 @@ export async function planAction(
     walk,
     sigs,
     ...(imageRoot ? { rootfs: imageRoot.root } : {}),
+    ...(npm ? { npm } : {}),
   };
 }
 

@@ -61,6 +61,10 @@ export async function stage(
       else staged.add(`${prefix}${b.path}`);
     }
   }
+  if (plan.npm) {
+    inputs.push({ source: plan.npm.dir, dest: plan.npm.dest });
+    stagedDirs.push(plan.npm.dest);
+  }
   return {
     workDir,
     inputs,

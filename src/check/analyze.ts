@@ -306,8 +306,12 @@ export function analyze(input: AnalyzeInput): CheckReport {
         break;
       case 'airlock-yaml': {
         const dir = posix.dirname(file.path);
+        const lockPath = dir === '.' ? 'airlock.lock' : `${dir}/airlock.lock`;
+        const lockText = byPath.get(lockPath)?.text;
         found = checkAirlockYaml(file, {
-          hasLock: paths.has(dir === '.' ? 'airlock.lock' : `${dir}/airlock.lock`),
+          hasLock: paths.has(lockPath),
+          ...(lockText !== undefined ? { lockText } : {}),
+          read: (rel) => byPath.get(dir === '.' ? rel : `${dir}/${rel}`)?.text,
         });
         break;
       }

@@ -11,6 +11,9 @@ import {
   type Node,
   type YAMLMap,
 } from 'yaml';
+import { isAirlockError } from '../core/errors.js';
+import { describeDifference, diffLocks, parseLock, type Lock } from '../lock/model.js';
+import { npmEntries, parseNpmLock, type NpmLockfile } from '../lock/npm-lock.js';
 import { imageFinding } from './image.js';
 import { yamlParseFinding } from './npm.js';
 import { finding, RULES, type Span } from './rules.js';
@@ -448,9 +451,111 @@ export function checkManifest(file: SourceFile): Finding[] {
   return out;
 }
 
+/**
+ * `airlock/unlocked-inputs` against the real airlock.lock: a package-lock
+ * with packages it does not cover (or records differently), entries no
+ * package-lock needs any more, a `files:` entry it does not record, and a
+ * lock that cannot be read.
+ */
+function lockFindings(
+  path: string,
+  root: YAMLMap,
+  lc: LineCounter,
+  ctx: AirlockYamlContext,
+  keyPos: (m: YAMLMap, key: string) => Span,
+): Finding[] {
+  const out: Finding[] = [];
+  const where = keyPos(root, 'targets');
+  let lock: Lock;
+  try {
+    lock = parseLock(ctx.lockText ?? '', 'airlock.lock');
+  } catch (err) {
+    return [
+      finding(
+        RULES.airlockUnlocked,
+        path,
+        where,
+        `airlock.lock cannot be read: ${err instanceof Error ? err.message : String(err)}`,
+        'Restore airlock.lock from version control or run `airlock lock` again.',
+      ),
+    ];
+  }
+  const needed: NpmLockfile[] = [];
+  const targets = root.get('targets', true);
+  if (isMap(targets)) {
+    for (const tp of targets.items) {
+      const t = tp.value;
+      if (!isMap(t)) continue;
+      const npm = t.get('npm', true);
+      const lf = isMap(npm) ? npm.get('lockfile') : undefined;
+      const lockfile = typeof lf === 'string' ? lf.replace(/^(\.\/)+/, '') : 'package-lock.json';
+      if (npm === undefined || npm === null) continue;
+      const text = ctx.read?.(lockfile);
+      if (text === undefined) continue;
+      try {
+        needed.push(parseNpmLock(text, lockfile));
+      } catch (err) {
+        out.push(
+          finding(
+            RULES.airlockUnlocked,
+            path,
+            at(lc, (isMap(npm) ? npm : tp.key) as Node),
+            err instanceof Error ? err.message : String(err),
+            isAirlockError(err) && err.hint ? err.hint : 'Regenerate the package-lock.',
+          ),
+        );
+      }
+    }
+  }
+  const wanted: Lock = { npm: npmEntries(needed), files: lock.files, images: lock.images };
+  const files = root.get('files', true);
+  if (isMap(files)) {
+    wanted.files = [];
+    for (const fp of files.items) {
+      const name = isScalar(fp.key) ? String(fp.key.value) : '';
+      const f = fp.value;
+      const url = isMap(f) ? f.get('url') : undefined;
+      const recorded = lock.files.find((r) => r.name === name && r.url === url);
+      if (recorded) wanted.files.push(recorded);
+      else
+        out.push(
+          finding(
+            RULES.airlockUnlocked,
+            path,
+            at(lc, fp.key as Node),
+            `files entry ${name} is not recorded in airlock.lock`,
+            'Run `airlock lock` and commit airlock.lock.',
+          ),
+        );
+    }
+  }
+  const npmOnly = diffLocks(
+    { ...lock, files: [], images: [] },
+    { ...wanted, files: [], images: [] },
+  );
+  if (npmOnly.length > 0)
+    out.push(
+      finding(
+        RULES.airlockUnlocked,
+        path,
+        where,
+        `airlock.lock is out of date with the package-locks: ${npmOnly
+          .slice(0, 5)
+          .map(describeDifference)
+          .join('; ')}${npmOnly.length > 5 ? `; and ${npmOnly.length - 5} more` : ''}`,
+        'Run `airlock lock` and commit airlock.lock.',
+      ),
+    );
+  return out;
+}
+
 /** What airlock.yaml rules need from the rest of the repository. */
 export interface AirlockYamlContext {
   hasLock: boolean;
+  /** The text of airlock.lock beside airlock.yaml, when read. */
+  lockText?: string;
+  /** The text of a file relative to airlock.yaml's directory, when it was read (package-locks). */
+  read?: (path: string) => string | undefined;
 }
 
 const HOST_ENV_RE = /\$\{?[A-Za-z_]\w*\}?|\bfromHost\b/;
@@ -476,6 +581,22 @@ export function checkAirlockYaml(file: SourceFile, ctx: AirlockYamlContext): Fin
         'Start from `airlock init`.',
       ),
     ];
+  const filesDecl = root.get('files', true);
+  if (isMap(filesDecl) && filesDecl.items.length > 0) {
+    for (const fp of filesDecl.items) {
+      const f = fp.value;
+      if (isMap(f) && !f.has('sha256') && !ctx.hasLock)
+        out.push(
+          finding(
+            RULES.airlockUnlocked,
+            file.path,
+            at(lc, fp.key as Node),
+            `files entry ${isScalar(fp.key) ? String(fp.key.value) : ''} has no sha256 and no airlock.lock records one`,
+            'Add `sha256: "sha256:<hex>"` to the entry, or run `airlock lock` and commit airlock.lock.',
+          ),
+        );
+    }
+  }
   const netTop = root.get('network', true);
   if (isScalar(netTop) && (netTop.value as unknown) === true) {
     out.push(
@@ -499,6 +620,7 @@ export function checkAirlockYaml(file: SourceFile, ctx: AirlockYamlContext): Fin
       const name = isScalar(tp.key) ? String(tp.key.value) : '';
       const t = tp.value;
       if (!isMap(t)) continue;
+      if (t.has('npm')) external = true;
       const tc = t.get('toolchain', true);
       if (isMap(tc)) {
         if (tc.has('host')) {
@@ -573,6 +695,8 @@ export function checkAirlockYaml(file: SourceFile, ctx: AirlockYamlContext): Fin
         external = true;
     }
   }
+  if (external && ctx.hasLock && ctx.lockText !== undefined)
+    out.push(...lockFindings(file.path, root, lc, ctx, keyPos));
   if (external && !ctx.hasLock) {
     out.push(
       finding(

@@ -5,6 +5,8 @@ export type {
   ConfigErrorCode,
   ConfigProblem,
   DepConfig,
+  FileConfig,
+  NpmConfig,
   ImageConfig,
   PlanErrorCode,
   ProjectConfig,

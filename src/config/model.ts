@@ -59,6 +59,27 @@ export interface TargetConfig {
   image?: ImageConfig;
   /** Step timeout and size caps (see limits.ts); defaults when the file says nothing. */
   limits: TargetLimits;
+  /** npm dependencies installed offline from airlock.lock before the steps run. */
+  npm?: NpmConfig;
+}
+
+/** A target's npm dependencies. */
+export interface NpmConfig {
+  /** The package-lock.json, relative to the project root (posix separators). */
+  lockfile: string;
+  /** Packages (by name) whose install scripts run; every other package's are skipped. */
+  scripts: string[];
+}
+
+/** A file downloaded by `airlock fetch`, declared under `files:`. */
+export interface FileConfig {
+  name: string;
+  url: string;
+  /** `sha256:<hex>` when the config pins it; otherwise airlock.lock does. */
+  sha256?: string;
+  executable: boolean;
+  /** Unpack it (a .tar, .tar.gz or .tgz) instead of presenting the file itself. */
+  extract: boolean;
 }
 
 /** The remote action cache (a registry repository) and who is trusted to fill it. */
@@ -91,4 +112,8 @@ export interface ProjectConfig {
   cache?: { remote?: RemoteCacheConfig };
   /** Insertion order = file order. */
   targets: ReadonlyMap<string, TargetConfig>;
+  /** Downloaded files by name (file order). */
+  files?: ReadonlyMap<string, FileConfig>;
+  /** Download mirrors: `npm` replaces the registry origin of every npm tarball URL. */
+  mirrors?: { npm?: string };
 }

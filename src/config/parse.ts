@@ -14,7 +14,13 @@ import type {
 } from './model.js';
 import { CONFIG_VERSION } from './model.js';
 import { EXAMPLES, ProblemList, describeValue } from './problems.js';
-import { checkName, checkRules, normalizeDepPath, normalizeGlob } from './rules.js';
+import {
+  checkName,
+  checkRules,
+  normalizeDepPath,
+  normalizeGlob,
+  normalizeSha256,
+} from './rules.js';
 import { targetLimits } from './limits.js';
 import { KNOWN_KEYS, projectSchema, remoteCacheSchema } from './schema.js';
 import type { ParsedProject } from './schema.js';
@@ -275,6 +281,24 @@ function checkUnknownKeys(
 /** Checks keys against the schema level by level; returns the target names in file order. */
 function checkKeys(problems: ProblemList, root: YAMLMap, suggested: Set<string>): string[] {
   checkUnknownKeys(problems, root, [], KNOWN_KEYS.root, 'the top level', suggested);
+  const mirrors = root.get('mirrors', true);
+  if (isMap(mirrors))
+    checkUnknownKeys(problems, mirrors, ['mirrors'], KNOWN_KEYS.mirrors, 'mirrors', suggested);
+  const files = root.get('files', true);
+  if (isMap(files)) {
+    for (const pair of files.items) {
+      const name = isPair(pair) ? keyName(pair.key) : undefined;
+      if (name !== undefined && isMap(pair.value))
+        checkUnknownKeys(
+          problems,
+          pair.value,
+          ['files', name],
+          KNOWN_KEYS.file,
+          `file "${name}"`,
+          suggested,
+        );
+    }
+  }
   const cache = root.get('cache', true);
   if (isMap(cache)) {
     checkUnknownKeys(problems, cache, ['cache'], KNOWN_KEYS.cache, 'cache', suggested);
@@ -341,6 +365,9 @@ function checkKeys(problems: ProblemList, root: YAMLMap, suggested: Set<string>)
         suggested,
       );
     }
+    const npm = target.get('npm', true);
+    if (isMap(npm))
+      checkUnknownKeys(problems, npm, [...base, 'npm'], KNOWN_KEYS.npm, 'npm', suggested);
     const image = target.get('image', true);
     if (isMap(image)) {
       checkUnknownKeys(problems, image, [...base, 'image'], KNOWN_KEYS.image, 'image', suggested);
@@ -566,6 +593,11 @@ function buildModel(data: ParsedProject, names: string[], file: string): Project
     };
     if (t.sourceDateEpoch !== undefined) target.sourceDateEpoch = t.sourceDateEpoch;
     if (t.image !== undefined) target.image = buildImage(t.image);
+    if (t.npm !== undefined)
+      target.npm = {
+        lockfile: normalizeGlob(t.npm.lockfile),
+        scripts: [...new Set(t.npm.scripts)],
+      };
     targets.set(name, target);
   }
   const config: ProjectConfig = {
@@ -573,6 +605,19 @@ function buildModel(data: ParsedProject, names: string[], file: string): Project
     root: dirname(absolute),
     name: data.name,
     targets,
+    files: new Map(
+      Object.entries(data.files ?? {}).map(([name, f]) => [
+        name,
+        {
+          name,
+          url: f.url.trim(),
+          ...(f.sha256 === undefined ? {} : { sha256: normalizeSha256(f.sha256) }),
+          executable: f.executable,
+          extract: f.extract,
+        },
+      ]),
+    ),
+    mirrors: data.mirrors?.npm === undefined ? {} : { npm: data.mirrors.npm.trim() },
   };
   if (data.sourceDateEpoch !== undefined) config.sourceDateEpoch = data.sourceDateEpoch;
   const remote = remoteCacheModel(data.cache?.remote, dirname(absolute));

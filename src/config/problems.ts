@@ -77,6 +77,15 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   path: 'path: vendor/lib',
   timeout: 'timeout: 30m',
   limits: 'limits: { tmp: 512MiB, outputs: 2GiB }',
+  npm: 'npm: { lockfile: package-lock.json, scripts: [esbuild] }',
+  lockfile: 'lockfile: package-lock.json',
+  scripts: 'scripts: [esbuild]',
+  files: 'files: { protoc: { url: "https://example.com/protoc.zip", sha256: "sha256:<hex>" } }',
+  url: 'url: "https://example.com/tool.tar.gz"',
+  sha256: 'sha256: "sha256:<64 hex>"',
+  executable: 'executable: true',
+  extract: 'extract: true',
+  mirrors: 'mirrors: { npm: "https://npm.example.com/" }',
 };
 
 /** A human name for the type of a parsed YAML value. */

@@ -80,6 +80,62 @@ export function checkName(
   }
 }
 
+const SHA256 = /^(?:sha256:)?([0-9a-f]{64})$/;
+
+/** `sha256:<hex>` from either that form or the bare 64 hex digits. */
+export function normalizeSha256(value: string): string {
+  const m = SHA256.exec(value.trim().toLowerCase());
+  return m ? `sha256:${m[1]}` : value.trim();
+}
+
+/** Reports `files:` entries with a URL that is not http(s) or a malformed sha256, and a bad npm mirror. */
+function checkFetchedInputs(problems: ProblemList, raw: Record<string, unknown>): void {
+  const checkUrl = (path: PathSegment[], url: unknown): void => {
+    if (typeof url !== 'string' || url === '') return;
+    let ok: boolean;
+    try {
+      const u = new URL(url.trim());
+      ok =
+        (u.protocol === 'https:' || u.protocol === 'http:') &&
+        u.username === '' &&
+        u.password === '';
+    } catch {
+      ok = false;
+    }
+    if (!ok)
+      problems.add(
+        path,
+        'value',
+        `"${url}" is not an http(s) URL without credentials`,
+        'write a full URL like "https://example.com/tool.tar.gz"; credentials go in .npmrc or the environment, never in airlock.yaml',
+      );
+  };
+  if (isRecord(raw.mirrors)) checkUrl(['mirrors', 'npm'], raw.mirrors.npm);
+  if (!isRecord(raw.files)) return;
+  for (const [name, f] of Object.entries(raw.files)) {
+    if (!TARGET_NAME.test(name))
+      problems.add(
+        ['files', name],
+        'key',
+        `invalid file name "${name}": use letters, digits, ".", "_" or "-", starting with a letter or digit`,
+        `rename it, e.g. ${slugify(name, false)}`,
+      );
+    if (!isRecord(f)) continue;
+    checkUrl(['files', name, 'url'], f.url);
+    if (
+      typeof f.sha256 === 'string' &&
+      f.sha256 !== '' &&
+      !SHA256.test(f.sha256.trim().toLowerCase())
+    )
+      problems.add(
+        ['files', name, 'sha256'],
+        'value',
+        `"${f.sha256}" is not a sha256 digest`,
+        'write "sha256:" and 64 hex digits (`sha256sum` prints them), or remove it and run `airlock lock`',
+      );
+  }
+}
+
 /** Reports a glob that is absolute, climbs out with `..`, or is negated. */
 function checkGlob(
   problems: ProblemList,
@@ -133,6 +189,7 @@ export function checkRules(problems: ProblemList, raw: unknown, targetNames: str
   if (isRecord(raw.cache) && raw.cache.remote !== undefined) {
     checkRemoteCacheValue(problems, raw.cache.remote);
   }
+  checkFetchedInputs(problems, raw);
   const targets = raw.targets;
   if (!isRecord(targets)) return;
   if (targetNames.length === 0) {
@@ -163,6 +220,24 @@ export function checkRules(problems: ProblemList, raw: unknown, targetNames: str
     }
 
     checkLimits(problems, base, t);
+    if (isRecord(t.npm) && typeof t.npm.lockfile === 'string' && t.npm.lockfile !== '') {
+      const lockfile = t.npm.lockfile;
+      const at = [...base, 'npm', 'lockfile'];
+      if (isAbsoluteLike(lockfile) || climbsOut(lockfile))
+        problems.add(
+          at,
+          'value',
+          `"${lockfile}" is not a path inside the project`,
+          'write the package-lock.json path relative to the directory holding airlock.yaml, e.g. "package-lock.json"',
+        );
+      else if (!/(^|\/)(package-lock|npm-shrinkwrap)\.json$/.test(lockfile))
+        problems.add(
+          at,
+          'value',
+          `"${lockfile}" is not a package-lock.json or npm-shrinkwrap.json`,
+          'name the npm lockfile, e.g. "package-lock.json" (run `npm install --package-lock-only` to create one)',
+        );
+    }
 
     const steps = t.steps;
     if (Array.isArray(steps)) {

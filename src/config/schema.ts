@@ -58,6 +58,29 @@ export const imageSchema = z.object({
   exposedPorts: z.array(z.string()).optional(),
 });
 
+/**
+ * A target's npm dependencies: the package-lock.json (relative to the project
+ * root) whose packages are installed offline into the sandbox, and the
+ * packages whose install scripts may run.
+ */
+export const npmSchema = z.object({
+  lockfile: z.string().min(1).default('package-lock.json'),
+  scripts: stringList.default([]),
+});
+
+/** A downloaded file: where from and its sha256 (`airlock lock` records it when absent). */
+export const fileSchema = z.object({
+  url: z.string().min(1),
+  sha256: z.string().min(1).optional(),
+  executable: z.boolean().default(false),
+  extract: z.boolean().default(false),
+});
+
+/** Where `airlock fetch` downloads from instead of the URLs in the locks (the hash still decides). */
+export const mirrorsSchema = z.object({
+  npm: z.string().min(1).optional(),
+});
+
 export const targetSchema = z.object({
   sources: stringList.min(1),
   exclude: stringList.default([]),
@@ -72,6 +95,7 @@ export const targetSchema = z.object({
   timeout: z.unknown().optional(),
   /** Sandbox and output size caps; read and checked in limits.ts. */
   limits: z.unknown().optional(),
+  npm: npmSchema.optional(),
 });
 
 export const projectSchema = z.object({
@@ -80,6 +104,8 @@ export const projectSchema = z.object({
   sourceDateEpoch: epochSchema.optional(),
   targets: z.record(z.string(), targetSchema),
   cache: cacheSchema.optional(),
+  files: z.record(z.string(), fileSchema).optional(),
+  mirrors: mirrorsSchema.optional(),
 });
 
 export type ParsedProject = z.output<typeof projectSchema>;
@@ -95,4 +121,7 @@ export const KNOWN_KEYS = {
   image: Object.keys(imageSchema.shape),
   dep: Object.keys(depObjectSchema.shape),
   limits: Object.keys(LIMIT_KEYS),
+  npm: Object.keys(npmSchema.shape),
+  file: Object.keys(fileSchema.shape),
+  mirrors: Object.keys(mirrorsSchema.shape),
 } as const;

@@ -9,7 +9,9 @@ import {
 } from './build-history.js';
 import { runCheck } from './check.js';
 import { runInit, type InitOptions, type InitResult } from './init.js';
-import { runPin, type PinOptions, type PinResult } from './pin.js';
+import { runPin, registryResolver, type PinOptions, type PinResult } from './pin.js';
+import { registryPlatformResolver, runLock, type LockReport } from './lock.js';
+import { runFetch, type FetchResult } from './fetch.js';
 import {
   runAttachments,
   type AttachmentsReport,
@@ -184,4 +186,51 @@ export function verify(req: VerifyRequest): Promise<VerifyReport> {
 /** The CycloneDX 1.6 or SPDX 2.3 SBOM of a target's last build. */
 export function sbom(req: SbomRequest): Promise<SbomReport> {
   return runSbom({ ...req, events: req.events ?? noEvents });
+}
+
+/** What `lock` needs: the project, and whether only to compare. */
+export interface LockRequest {
+  /** The project directory or its airlock.yaml. */
+  project: string;
+  /** Only compare: LOCK_MISSING / LOCK_STALE listing every difference; nothing written or downloaded. */
+  check?: boolean;
+  /** `host:port` registries reached over plain http, to resolve image tags. */
+  insecure?: string[];
+  events?: EventSink;
+}
+export type { LockReport };
+
+/** Pins every external input (npm packages of the package-locks, `files:`, images) by hash in airlock.lock. */
+export async function lock(req: LockRequest): Promise<LockReport> {
+  const { loadConfig } = await import('../config/load.js');
+  const events = req.events ?? noEvents;
+  return runLock({
+    project: await loadConfig(req.project),
+    check: req.check === true,
+    resolver: registryResolver({ insecure: req.insecure ?? [], events }),
+    platformOf: registryPlatformResolver({ insecure: req.insecure ?? [], events }),
+    events,
+  });
+}
+
+/** What `fetchInputs` needs. */
+export interface FetchInputsRequest {
+  /** The project directory or its airlock.yaml. */
+  project: string;
+  /** The store root; default $AIRLOCK_HOME or ~/.cache/airlock. */
+  store?: string;
+  insecure?: string[];
+  events?: EventSink;
+}
+export type FetchInputsReport = FetchResult;
+
+/** Downloads every input airlock.lock records into the store, each verified before it is stored (`airlock fetch`). */
+export async function fetchInputs(req: FetchInputsRequest): Promise<FetchInputsReport> {
+  const { loadConfig } = await import('../config/load.js');
+  return runFetch({
+    project: await loadConfig(req.project),
+    ...(req.store ? { store: req.store } : {}),
+    insecure: req.insecure ?? [],
+    events: req.events ?? noEvents,
+  });
 }

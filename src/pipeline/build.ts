@@ -19,6 +19,10 @@ export interface BuildRequest extends Workspace, RemoteBuildOptions {
   jobs?: number;
   /** Sign each built target's evidence with this cosign-format key (`build --sign`). */
   sign?: { key: string; password: string; builderId?: string | undefined };
+  /** Fail when airlock.lock differs from the config and package-locks instead of updating it. */
+  frozen?: boolean;
+  /** Run what `airlock fetch` does before building. */
+  fetch?: boolean;
 }
 
 export interface BuildReport {
@@ -68,6 +72,26 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       ctx,
       await registryHooks(open.project, open.store, req, req.events, open.statCache),
     ); // toolchain images, remote cache
+    const { lockedInputHooks } = await import('./npm-install.js');
+    Object.assign(
+      ctx,
+      await lockedInputHooks(open, req.events, {
+        ...(req.frozen !== undefined ? { frozen: req.frozen } : {}),
+        signal: req.signal,
+        fetch:
+          req.fetch === true
+            ? async () => {
+                const { runFetch } = await import('./fetch.js');
+                await runFetch({
+                  project: open.project,
+                  store: open.store.root,
+                  events: req.events,
+                  insecure: req.insecure,
+                });
+              }
+            : undefined,
+      }),
+    );
     const summary = await buildGraph(ctx, order, req.jobs ?? defaultJobs());
     open.statCache.flush();
     throwIfFailed(summary, req.signal);

@@ -138,7 +138,9 @@ export async function readRepository(
   const paths = await listFiles(root);
   const files = await readText(
     root,
-    paths.filter((p) => classifyPath(p) !== undefined),
+    paths.filter(
+      (p) => classifyPath(p) !== undefined || p === 'airlock.lock' || p.endsWith('/airlock.lock'),
+    ),
   );
   const scripts = referencedScripts(files, new Set(paths)).filter(
     (p) => !files.some((f) => f.path === p),

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import {
   CONFIG_FILE,
   CONFIG_VERSION,
+  type FileConfig,
   type ProjectConfig,
   type TargetConfig,
 } from '../config/model.js';
@@ -114,10 +115,7 @@ export function buildContext(
  */
 export function configCacheKey(file: string, text: Uint8Array, version = AIRLOCK_VERSION): string {
   return sha256(
-    Buffer.concat([
-      Buffer.from(`${file}\0${CONFIG_VERSION}\0${version}\0model-remote-cache-2\0`),
-      text,
-    ]),
+    Buffer.concat([Buffer.from(`${file}\0${CONFIG_VERSION}\0${version}\0model-lock-1\0`), text]),
   );
 }
 
@@ -136,12 +134,26 @@ async function loadConfigCached(dirOrFile: string, records: BuildRecords): Promi
   const key = text ? configCacheKey(file, text) : undefined;
   const hit = key ? records.config(key) : undefined;
   if (hit) {
-    const cached = JSON.parse(hit) as Omit<ProjectConfig, 'targets'> & { targets: TargetConfig[] };
-    return { ...cached, targets: new Map(cached.targets.map((t) => [t.name, t])) };
+    const cached = JSON.parse(hit) as Omit<ProjectConfig, 'targets' | 'files'> & {
+      targets: TargetConfig[];
+      files?: FileConfig[];
+    };
+    return {
+      ...cached,
+      targets: new Map(cached.targets.map((t) => [t.name, t])),
+      files: new Map((cached.files ?? []).map((f) => [f.name, f])),
+    };
   }
   const { loadConfig } = await import('../config/load.js');
   const project = await loadConfig(dirOrFile, { checkSources: true });
   if (key)
-    records.setConfig(key, JSON.stringify({ ...project, targets: [...project.targets.values()] }));
+    records.setConfig(
+      key,
+      JSON.stringify({
+        ...project,
+        targets: [...project.targets.values()],
+        files: [...(project.files?.values() ?? [])],
+      }),
+    );
   return project;
 }

@@ -7,6 +7,7 @@ import type { CheckErrorCode } from '../check/index.js';
 import type { ConfigErrorCode, PlanErrorCode } from '../config/index.js';
 import type { ContentErrorCode, DigestErrorCode, TreePathErrorCode } from '../core/index.js';
 import type { WalkErrorCode } from '../hash/index.js';
+import type { LockErrorCode } from '../lock/index.js';
 import type { OciErrorCode } from '../oci/index.js';
 import type { ImageRootErrorCode, RegistryErrorCode } from '../registry/index.js';
 import type { SandboxErrorCode } from '../sandbox/index.js';
@@ -53,6 +54,7 @@ export type AirlockErrorCode =
   | ContentErrorCode
   | DigestErrorCode
   | ImageRootErrorCode
+  | LockErrorCode
   | OciErrorCode
   | PlanErrorCode
   | RegistryErrorCode

@@ -18,6 +18,7 @@ import { findLibfaketime } from '../sandbox/index.js';
 import type { Digest } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
+import { lockedInputHooks } from './npm-install.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 
 const run = promisify(execFile);
@@ -70,11 +71,19 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     const order = planOrder(open.project, [req.target]);
     const target = open.project.targets.get(req.target)!;
     // Toolchain images resolve once for all three contexts; deps may use the remote cache.
-    const hooks = await registryHooks(open.project, open.store, req, req.events, open.statCache);
+    const locked = await lockedInputHooks(open, req.events, { readOnly: true, signal: req.signal });
+    const hooks = {
+      ...(await registryHooks(open.project, open.store, req, req.events, open.statCache)),
+      ...locked,
+    };
     const sig = req.signal ? { signal: req.signal } : {};
     const depsCtx = { ...buildContext(open, req.events, sig), ...hooks };
     // Shared too: the memo, so a warning (no git, say) is given once, not three times.
-    const imageRoots = { imageRoots: hooks.imageRoots, memo: depsCtx.memo };
+    const imageRoots = {
+      imageRoots: hooks.imageRoots,
+      memo: depsCtx.memo,
+      ...locked,
+    };
     const summary = await buildGraph(
       depsCtx,
       order.filter((n) => n !== req.target),

@@ -11,6 +11,7 @@ import { planOrder } from '../config/plan.js';
 import { AirlockError } from '../core/errors.js';
 import type { Digest } from '../core/digest.js';
 import { registryHooks } from './build-remote.js';
+import { lockedInputHooks } from './npm-install.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 
 export interface WhyRequest extends Workspace {
@@ -58,6 +59,7 @@ export async function runWhy(req: WhyRequest): Promise<WhyReport> {
           open.statCache,
         )
       ).imageRoots,
+      ...(await lockedInputHooks(open, req.events, { readOnly: true })),
     };
     const order = planOrder(open.project, [req.target]);
     const known = new Map<string, TargetBuild>();

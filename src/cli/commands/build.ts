@@ -22,6 +22,12 @@ export function register(cli: Command): void {
     .option('--key <file>', 'cosign-format private key for --sign')
     .option('--builder-id <uri>', 'runDetails.builder.id of the provenance with --sign')
     .option(
+      '--frozen',
+      'fail when airlock.lock differs from airlock.yaml and the package-locks (default when CI is set)',
+    )
+    .option('--no-frozen', 'update airlock.lock from local files even when CI is set')
+    .option('--fetch', 'download missing locked inputs first, as `airlock fetch` does')
+    .option(
       '--remote-cache <registry/repo>',
       'use this registry repository as remote action cache (wins over cache.remote.repository; mode and trust still come from cache.remote)',
     );
@@ -42,6 +48,8 @@ export function register(cli: Command): void {
           sign?: boolean;
           key?: string;
           builderId?: string;
+          frozen?: boolean;
+          fetch?: boolean;
         },
         cmd: Command,
       ) =>
@@ -66,6 +74,8 @@ export function register(cli: Command): void {
               ...(opts.jobs ? { jobs: opts.jobs } : {}),
               remoteCache: opts.remoteCache,
               insecure: opts.insecureRegistry,
+              frozen: opts.frozen ?? (process.env.CI !== undefined && process.env.CI !== ''),
+              fetch: opts.fetch === true,
               events,
               signal,
             });

@@ -3,8 +3,10 @@ import { register as attachments } from './attachments.js';
 import { register as build } from './build.js';
 import { register as check } from './check.js';
 import { register as copy } from './copy.js';
+import { register as fetch } from './fetch.js';
 import { register as init } from './init.js';
 import { register as keygen } from './keygen.js';
+import { register as lock } from './lock.js';
 import { register as log } from './log.js';
 import { register as ls } from './ls.js';
 import { register as pin } from './pin.js';
@@ -29,8 +31,10 @@ export const commandModules: ((cli: Command) => void)[] = [
   build,
   check,
   copy,
+  fetch,
   init,
   keygen,
+  lock,
   log,
   ls,
   pin,

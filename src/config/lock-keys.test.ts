@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import type { ConfigProblem } from './index.js';
+import { parseConfig } from './index.js';
+
+const FILE = '/proj/airlock.yaml';
+const TARGET = '  app:\n    sources: ["src/**"]\n    steps: ["true"]\n    outputs: ["out/**"]\n';
+
+function problemsOf(text: string): ConfigProblem[] {
+  const { config, problems } = parseConfig(text, FILE);
+  expect(config).toBeUndefined();
+  return problems;
+}
+
+describe('airlock.yaml keys for locked inputs', () => {
+  it('reads npm, files and mirrors into the model with defaults', () => {
+    const { config, problems } = parseConfig(
+      `version: 1\nname: app\nfiles:\n  tool: { url: "https://example.com/t.tgz", sha256: "${'AB'.repeat(32)}", extract: true }\nmirrors: { npm: "https://npm.example.com/" }\ntargets:\n${TARGET}    npm: { scripts: [esbuild, esbuild] }\n`,
+      FILE,
+    );
+    expect(problems).toEqual([]);
+    expect(config?.targets.get('app')?.npm).toEqual({
+      lockfile: 'package-lock.json',
+      scripts: ['esbuild'],
+    });
+    expect(config?.files?.get('tool')).toEqual({
+      name: 'tool',
+      url: 'https://example.com/t.tgz',
+      sha256: `sha256:${'ab'.repeat(32)}`,
+      executable: false,
+      extract: true,
+    });
+    expect(config?.mirrors).toEqual({ npm: 'https://npm.example.com/' });
+  });
+
+  it('points at a misspelt npm key with a did-you-mean', () => {
+    const problems = problemsOf(
+      `version: 1\nname: app\ntargets:\n${TARGET}    npm: { lockfil: package-lock.json }\n`,
+    );
+    expect(problems).toEqual([
+      expect.objectContaining({
+        path: 'targets.app.npm.lockfil',
+        line: 8,
+        column: 12,
+        message: 'unknown key "lockfil" in npm; did you mean "lockfile"?',
+      }),
+    ]);
+  });
+
+  it('refuses a lockfile outside the project or not named like an npm lockfile', () => {
+    const outside = problemsOf(
+      `version: 1\nname: app\ntargets:\n${TARGET}    npm: { lockfile: ../package-lock.json }\n`,
+    );
+    expect(outside[0]).toMatchObject({
+      path: 'targets.app.npm.lockfile',
+      message: expect.stringContaining('not a path inside the project'),
+    });
+    const other = problemsOf(
+      `version: 1\nname: app\ntargets:\n${TARGET}    npm: { lockfile: yarn.lock }\n`,
+    );
+    expect(other[0]).toMatchObject({
+      path: 'targets.app.npm.lockfile',
+      message: expect.stringContaining('not a package-lock.json'),
+    });
+  });
+
+  it('refuses a files: entry with a bad hash, a non-http URL or URL credentials, each located', () => {
+    const problems = problemsOf(
+      `version: 1\nname: app\nfiles:\n  a: { url: "ftp://example.com/a", sha256: "md5:abc" }\n  b: { url: "https://user:pw@example.com/b", sah256: "x" }\ntargets:\n${TARGET}`,
+    );
+    expect(problems.map((p) => `${p.line}:${p.column} ${p.path}`)).toEqual([
+      '4:13 files.a.url',
+      '4:44 files.a.sha256',
+      '5:13 files.b.url',
+      '5:46 files.b.sah256',
+    ]);
+    expect(problems[3]?.message).toBe('unknown key "sah256" in file "b"; did you mean "sha256"?');
+  });
+});

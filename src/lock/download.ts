@@ -1,0 +1,192 @@
+import { AirlockError } from '../core/errors.js';
+import { backoffMs, isTransientNetworkError, retryAfterMs } from '../registry/retry.js';
+import type { LockErrorCode } from './errors.js';
+
+/** Adds credentials to a request for `url` (never logged); undefined: none. */
+export type Authorizer = (url: URL) => string | undefined;
+
+/** How downloads behave; every field has a default. */
+export interface DownloadOptions {
+  /** Attempts for 429, 5xx, resets and timeouts (default 4). */
+  attempts?: number;
+  /** No byte for this long aborts the attempt (default 30 s). */
+  idleTimeoutMs?: number;
+  /** Waits between attempts (default: real timers). */
+  sleep?: (ms: number) => Promise<void>;
+  /** The `Authorization` header value for a URL, consulted again after every redirect. */
+  authorize?: Authorizer;
+  signal?: AbortSignal;
+}
+
+const MAX_REDIRECTS = 5;
+
+const fetchFailed = (
+  what: string,
+  message: string,
+  hint: string,
+  details: object = {},
+): AirlockError<LockErrorCode> =>
+  new AirlockError<LockErrorCode>('FETCH_FAILED', `${what}: ${message}`, {
+    hint,
+    details: { input: what, ...details },
+  });
+
+/** The URL without credentials, query or fragment, for messages. */
+export function showUrl(url: string | URL): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '(unreadable URL)';
+  }
+}
+
+class Retryable extends Error {
+  constructor(
+    message: string,
+    readonly waitMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Streams `url` to `consume` (which must verify before it commits anything),
+ * retrying on 429, 5xx, connection resets and idle timeouts with backoff.
+ * Redirects are followed by hand so credentials are recomputed for each hop:
+ * a token for one host is never sent to another. Every attempt gets a fresh
+ * stream; `consume` must leave nothing behind when its stream fails.
+ */
+export async function download<T>(
+  what: string,
+  url: string,
+  consume: (body: AsyncIterable<Uint8Array>) => Promise<T>,
+  opts: DownloadOptions = {},
+): Promise<T> {
+  const attempts = opts.attempts ?? 4;
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let last: unknown;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    if (attempt > 0) {
+      const wait =
+        last instanceof Retryable && last.waitMs !== undefined
+          ? last.waitMs
+          : backoffMs(attempt - 1);
+      await sleep(wait);
+    }
+    try {
+      return await once(what, url, consume, opts);
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      if (!(err instanceof Retryable) && !isTransientNetworkError(err)) throw err;
+      last = err;
+    }
+  }
+  const reason = last instanceof Error ? last.message : String(last);
+  throw fetchFailed(
+    what,
+    `${showUrl(url)} failed ${attempts} time(s); last: ${reason}`,
+    'The server kept failing or timing out: try again later, or point `mirrors.npm` in airlock.yaml (or `registry=` in .npmrc) at a mirror.',
+    { url: showUrl(url), attempts },
+  );
+}
+
+async function once<T>(
+  what: string,
+  first: string,
+  consume: (body: AsyncIterable<Uint8Array>) => Promise<T>,
+  opts: DownloadOptions,
+): Promise<T> {
+  const idle = opts.idleTimeoutMs ?? 30_000;
+  const abort = new AbortController();
+  const onAbort = (): void => abort.abort(opts.signal?.reason);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => abort.abort(new Retryable(`no data for ${idle} ms`)), idle);
+  };
+  try {
+    let url = new URL(first);
+    for (let hop = 0; ; hop++) {
+      if (url.protocol !== 'https:' && url.protocol !== 'http:')
+        throw fetchFailed(
+          what,
+          `refusing to follow a redirect to ${url.protocol}`,
+          'Only http(s) downloads are supported.',
+        );
+      const headers: Record<string, string> = { accept: '*/*', 'user-agent': 'airlock' };
+      const auth = opts.authorize?.(url);
+      if (auth !== undefined) headers.authorization = auth;
+      arm();
+      let res: Response;
+      try {
+        res = await fetch(url, { headers, redirect: 'manual', signal: abort.signal });
+      } catch (err) {
+        if (abort.signal.reason instanceof Retryable) throw abort.signal.reason;
+        throw err;
+      }
+      if (res.status >= 300 && res.status < 400 && res.headers.get('location') !== null) {
+        await res.body?.cancel().catch(() => undefined);
+        if (hop >= MAX_REDIRECTS)
+          throw fetchFailed(
+            what,
+            `more than ${MAX_REDIRECTS} redirects from ${showUrl(first)}`,
+            'Fix the URL or the server.',
+          );
+        url = new URL(res.headers.get('location')!, url);
+        continue;
+      }
+      if (res.status === 429 || res.status >= 500) {
+        await res.body?.cancel().catch(() => undefined);
+        throw new Retryable(
+          `HTTP ${res.status} from ${showUrl(url)}`,
+          retryAfterMs(res.headers.get('retry-after'), Date.now(), 8000),
+        );
+      }
+      if (res.status !== 200 || res.body === null) {
+        await res.body?.cancel().catch(() => undefined);
+        const hint =
+          res.status === 401 || res.status === 403
+            ? `The registry refused the credentials: set \`//${url.host}/:_authToken=\${TOKEN}\` in .npmrc.`
+            : res.status === 404
+              ? 'The server does not have it (any more): check the URL, or regenerate the lock that names it.'
+              : 'Check the URL and the server.';
+        throw fetchFailed(what, `HTTP ${res.status} from ${showUrl(url)}`, hint, {
+          status: res.status,
+          url: showUrl(url),
+        });
+      }
+      const reader = res.body.getReader();
+      const body: AsyncIterable<Uint8Array> = {
+        async *[Symbol.asyncIterator]() {
+          try {
+            for (;;) {
+              arm();
+              let step: Awaited<ReturnType<typeof reader.read>>;
+              try {
+                step = await reader.read();
+              } catch (err) {
+                if (abort.signal.reason instanceof Retryable) throw abort.signal.reason;
+                throw err;
+              }
+              if (step.done) return;
+              yield step.value;
+            }
+          } finally {
+            clearTimeout(timer);
+            reader.releaseLock();
+          }
+        },
+      };
+      try {
+        return await consume(body);
+      } finally {
+        await res.body.cancel().catch(() => undefined);
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,270 @@
+import { copyFile, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import type { TargetConfig, ProjectConfig } from '../config/index.js';
+import { digestJson } from '../core/canonical.js';
+import { digestHex, sha256, type Digest } from '../core/digest.js';
+import { AirlockError, errnoCode } from '../core/errors.js';
+import type { EventSink } from '../core/events.js';
+import { treeDigest } from '../core/tree.js';
+import { resolveHostTools } from '../builder/toolchain.js';
+import type { BuildErrorCode } from '../builder/errors.js';
+import { hashTree } from '../hash/inputs.js';
+import type { StatCache } from '../hash/stat-cache.js';
+import { walkGlobs } from '../hash/walk.js';
+import type { Lock, NpmLockfile } from '../lock/index.js';
+import { SANDBOX_PROFILE } from '../sandbox/profile.js';
+import type { Store } from '../store/index.js';
+import type { BuildContext } from '../builder/context.js';
+import { assertFetched, lockHooks, readLock, readNpmrc, type BuildLockOptions } from './lock.js';
+
+/*
+ * Installed npm trees, one per install action, shared by every target whose
+ * package-lock, manifests, allowed scripts and toolchain are the same:
+ *
+ *   $AIRLOCK_HOME/airlock/v1/npm/<hex of the install key>/
+ *     node_modules/          the tree `npm ci` wrote in the sandbox (never changed after)
+ *     install.json           {"format":"airlock.npm-install/v1","key":"sha256:…","tree":"sha256:…"}
+ */
+
+export const NPM_INSTALL_FORMAT = 'airlock.npm-install/v1';
+
+/** What an install gives a target: the tree, where it is on the host, and where it goes in /src. */
+export interface NpmInstall {
+  key: Digest;
+  tree: Digest;
+  dir: string;
+  /** `node_modules` next to the package-lock, relative to the project root. */
+  dest: string;
+}
+
+interface InstallContext {
+  project: ProjectConfig;
+  store: Store;
+  statCache: StatCache;
+  events: EventSink;
+  lock: Lock;
+  npmLocks: ReadonlyMap<string, NpmLockfile>;
+  signal?: AbortSignal;
+}
+
+/** The package.json files npm ci reads: the root one and each workspace member's. */
+function manifestsOf(lockfile: NpmLockfile, lockDir: string): string[] {
+  const members = lockfile.links
+    .map((l) => l.target)
+    .filter((t) => !t.startsWith('/') && !t.split('/').includes('..'));
+  return ['package.json', ...members.map((m) => `${m}/package.json`)].map((p) =>
+    lockDir === '.' ? p : `${lockDir}/${p}`,
+  );
+}
+
+/**
+ * A hook for the build: installs (or reuses) the `node_modules` of a target's
+ * package-lock, offline inside the sandbox, from fetched tarballs only.
+ * Install scripts run only for the packages the target allows.
+ */
+export function npmInstaller(
+  ctx: InstallContext,
+): (target: TargetConfig) => Promise<NpmInstall | undefined> {
+  const memo = new Map<string, Promise<NpmInstall>>();
+  return (target) => {
+    if (target.npm === undefined) return Promise.resolve(undefined);
+    const id = `${target.npm.lockfile}\0${[...target.npm.scripts].sort().join('\0')}`;
+    let p = memo.get(id);
+    if (!p) {
+      p = install(ctx, target);
+      memo.set(id, p);
+    }
+    return p;
+  };
+}
+
+async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmInstall> {
+  const npm = target.npm!;
+  const lockfile = ctx.npmLocks.get(npm.lockfile)!;
+  const lockDir = posix.dirname(npm.lockfile);
+  const dest = lockDir === '.' ? 'node_modules' : `${lockDir}/node_modules`;
+  const manifests = manifestsOf(lockfile, lockDir);
+  const read = async (rel: string): Promise<Buffer> =>
+    readFile(join(ctx.project.root, ...rel.split('/')));
+  const texts = new Map<string, Buffer>();
+  for (const rel of [npm.lockfile, ...manifests]) texts.set(rel, await read(rel));
+  const tools = await resolveHostTools(['node', 'npm'], ctx.statCache);
+  const npmPackage = await readFile(join(dirname(dirname(tools[1]!.path)), 'package.json')).catch(
+    () => Buffer.from(''),
+  );
+  const used = new Set(lockfile.packages.map((p) => p.integrity));
+  const tarballs = ctx.lock.npm.filter((e) => used.has(e.integrity));
+  const key = digestJson({
+    format: NPM_INSTALL_FORMAT,
+    files: Object.fromEntries(
+      [...texts].map(([p, b]) => [p.slice(lockDir === '.' ? 0 : lockDir.length + 1), sha256(b)]),
+    ),
+    tarballs: tarballs.map((e) => e.integrity).sort(),
+    scripts: [...npm.scripts].sort(),
+    registry: (await readNpmrc(ctx.project.root)).registry ?? null,
+    toolchain: [
+      ...tools.map((t) => ({ name: t.name, digest: t.digest })),
+      { name: 'npm-package', digest: sha256(npmPackage) },
+    ],
+    platform: { os: process.platform, arch: process.arch },
+    sandbox: digestJson(SANDBOX_PROFILE),
+  });
+  const home = join(ctx.store.root, 'airlock', 'v1', 'npm', digestHex(key));
+  const dir = join(home, 'node_modules');
+  const known = await readFile(join(home, 'install.json'), 'utf8').then(
+    (t) => JSON.parse(t) as { key?: string; tree?: Digest },
+    () => undefined,
+  );
+  if (known?.key === key && known.tree !== undefined) {
+    // Reused only when the tree on disk is still the one recorded.
+    if ((await treeOf(dir, ctx.statCache)) === known.tree) {
+      ctx.events({
+        type: 'log',
+        level: 'debug',
+        message: `npm install of ${npm.lockfile}: cached (${known.tree})`,
+      });
+      return { key, tree: known.tree, dir, dest };
+    }
+    await rm(home, { recursive: true, force: true });
+  }
+  for (const p of lockfile.packages)
+    if (p.hasInstallScript && !npm.scripts.includes(p.name))
+      ctx.events({
+        type: 'log',
+        level: 'warn',
+        target: target.name,
+        message: `${p.name}@${p.version} has an install script that will not run; if the build needs it, add "${p.name}" to targets.${target.name}.npm.scripts`,
+      });
+  const work = await ctx.store.ownedTempDir('npm');
+  try {
+    const src = join(work, 'src');
+    const cache = join(src, '.airlock-npm-cache');
+    for (const [rel, bytes] of texts) {
+      const to = join(src, ...rel.slice(lockDir === '.' ? 0 : lockDir.length + 1).split('/'));
+      await mkdir(dirname(to), { recursive: true });
+      await writeFile(to, bytes);
+    }
+    // The npm cache, content only: pacote reads a tarball by its integrity before any request.
+    for (const e of tarballs) {
+      if (e.sha256 === undefined)
+        throw new AirlockError<BuildErrorCode>(
+          'STEP_FAILED',
+          `${e.name}@${e.version} was never fetched`,
+          {
+            hint: 'Run `airlock fetch`.',
+          },
+        );
+      const blob = await ctx.store.verifiedPath(e.sha256);
+      const hex = Buffer.from(sri512(e.integrity), 'base64').toString('hex');
+      const to = join(
+        cache,
+        '_cacache',
+        'content-v2',
+        'sha512',
+        hex.slice(0, 2),
+        hex.slice(2, 4),
+        hex.slice(4),
+      );
+      await mkdir(dirname(to), { recursive: true });
+      await link(blob, to).catch(async (err: unknown) => {
+        if (errnoCode(err) === 'EEXIST') return;
+        await copyFile(blob, to);
+      });
+    }
+    // The registry npm would use online (it shapes the hidden lockfile); never its tokens.
+    const registry = (await readNpmrc(ctx.project.root)).registry;
+    const flags = `${registry ? `--registry ${shellQuote(registry)} ` : ''}--offline --no-audit --no-fund --update-notifier=false --cache /src/.airlock-npm-cache --logs-dir /tmp --userconfig /dev/null`;
+    const command = [
+      `npm ci --ignore-scripts ${flags}`,
+      ...npm.scripts.map((name) => `npm rebuild ${shellQuote(name)} ${flags}`),
+    ].join(' && ');
+    const { runInSandbox } = await import('../sandbox/run.js');
+    const run = await runInSandbox({
+      workDir: src,
+      inputs: [],
+      tools: [],
+      env: {},
+      sourceDateEpoch: 315532800,
+      command,
+      timeoutMs: target.limits.timeoutSeconds * 1000,
+      maxOutputBytes: target.limits.logBytes,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
+    if (run.exitCode !== 0)
+      throw new AirlockError<BuildErrorCode>(
+        'STEP_FAILED',
+        `target "${target.name}": the offline npm install of ${npm.lockfile} exited with status ${run.exitCode}\n${Buffer.concat([run.stdout, run.stderr]).toString('utf8').trimEnd().split('\n').slice(-20).join('\n')}`,
+        {
+          hint: 'Run `airlock fetch` if a package is missing; a package whose install script is needed goes in targets.<name>.npm.scripts.',
+          details: { target: target.name, lockfile: npm.lockfile },
+        },
+      );
+    const built = join(src, 'node_modules');
+    await mkdir(built, { recursive: true });
+    const tree = await treeOf(built, ctx.statCache);
+    await rm(home, { recursive: true, force: true });
+    await mkdir(home, { recursive: true });
+    await rename(built, dir);
+    await writeFile(
+      join(home, 'install.json'),
+      JSON.stringify({ format: NPM_INSTALL_FORMAT, key, tree }),
+    );
+    ctx.events({
+      type: 'log',
+      level: 'info',
+      target: target.name,
+      message: `installed ${npm.lockfile} offline (${tarballs.length} packages)`,
+    });
+    return { key, tree, dir, dest };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** The Merkle digest of an installed tree (every file, dotfiles and .bin links included). */
+export async function treeOf(dir: string, cache: StatCache): Promise<Digest> {
+  const { matched } = await walkGlobs(dir, ['**']);
+  return treeDigest(await hashTree(dir, matched, cache));
+}
+
+function sri512(integrity: string): string {
+  for (const part of integrity.split(/\s+/))
+    if (part.startsWith('sha512-')) return part.slice(7).split('?')[0]!;
+  return '';
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * What the build, `why` and `repro` add to a build context for locked inputs:
+ * the lock entries in each key and the offline npm install. The lock is
+ * checked (frozen) or brought up to date from local files first, and every
+ * locked input must already be in the store (or is fetched, with `fetch`).
+ */
+export async function lockedInputHooks(
+  open: { project: ProjectConfig; store: Store; statCache: StatCache },
+  events: EventSink,
+  opts: BuildLockOptions & {
+    fetch?: (() => Promise<unknown>) | undefined;
+    signal?: AbortSignal | undefined;
+  },
+): Promise<Pick<BuildContext, 'lockedInputs' | 'npmInstall'>> {
+  const locking = await lockHooks(open.project, { ...opts, events });
+  if (!locking.lock || !locking.lockedInputs) return {};
+  if (opts.fetch) await opts.fetch();
+  else await assertFetched(open.store, locking.lock);
+  return {
+    lockedInputs: locking.lockedInputs,
+    npmInstall: npmInstaller({
+      project: open.project,
+      store: open.store,
+      statCache: open.statCache,
+      events,
+      lock: (await readLock(open.project)) ?? locking.lock,
+      npmLocks: locking.npmLocks ?? new Map(),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    }),
+  };
+}

@@ -1,0 +1,212 @@
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/load.js';
+import { noEvents, type AirlockEvent } from '../src/core/events.js';
+import { StatCache } from '../src/hash/stat-cache.js';
+import { hashTree } from '../src/hash/inputs.js';
+import { walkGlobs } from '../src/hash/walk.js';
+import type { TreeEntry } from '../src/core/tree.js';
+import { runBuild } from '../src/pipeline/build.js';
+import { runFetch } from '../src/pipeline/fetch.js';
+import { runLock } from '../src/pipeline/lock.js';
+import { treeOf } from '../src/pipeline/npm-install.js';
+import { runWhy } from '../src/pipeline/why.js';
+import { npmEnv, npmLock, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
+
+const exec = promisify(execFile);
+
+/** Every entry of a tree (path, kind, executable bit, content digest or link target). */
+async function entriesOf(dir: string, stat: StatCache): Promise<TreeEntry[]> {
+  return hashTree(dir, (await walkGlobs(dir, ['**'])).matched, stat);
+}
+
+let work: string;
+let reg: TestNpmRegistry;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'airlock-npm-install-'));
+  reg = await startVerdaccio();
+  await reg.publish(
+    'tiny-a',
+    '1.0.0',
+    { 'bin/a.js': '#!/usr/bin/env node\nconsole.log("a")\n' },
+    { bin: { 'tiny-a': 'bin/a.js' } },
+  );
+  await reg.publish(
+    'tiny-a',
+    '1.0.1',
+    { 'bin/a.js': '#!/usr/bin/env node\nconsole.log("a1")\n' },
+    { bin: { 'tiny-a': 'bin/a.js' } },
+  );
+  await reg.publish('tiny-b', '2.0.0', {}, { dependencies: { 'tiny-a': '1.0.0' } });
+  await reg.publish('tiny-b', '2.0.1', {}, { dependencies: { 'tiny-a': '1.0.1' } });
+  await reg.publish(
+    'with-script',
+    '1.0.0',
+    { 'install.js': 'require("fs").writeFileSync("built.txt", "ran")\n' },
+    { scripts: { install: 'node install.js' } },
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await reg?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+const YAML = `version: 1
+name: app
+sourceDateEpoch: 1700000000
+targets:
+  app:
+    sources: ["package.json", "package-lock.json", "main.js"]
+    npm: { lockfile: package-lock.json }
+    toolchain: { host: [node] }
+    steps: ["mkdir -p out && node main.js > out/result.txt && ls node_modules/.bin > out/bins.txt"]
+    outputs: ["out/**"]
+`;
+
+describe('offline npm install in the sandbox', () => {
+  it('builds from fetched tarballs only, equal to an online npm ci, reused while the lock is unchanged; why names a bumped package', async () => {
+    const dir = join(work, 'app');
+    const store = join(work, 'store');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'airlock.yaml'), YAML);
+    await writeFile(join(dir, '.npmrc'), `registry=${reg.url}\n`);
+    await writeFile(join(dir, 'main.js'), 'console.log(require("tiny-b"), require("tiny-a"));\n');
+    await npmLock(dir, reg, { 'tiny-b': '2.0.0' });
+    await rm(join(dir, 'node_modules'), { recursive: true, force: true });
+    await runLock({ project: await loadConfig(dir) });
+
+    // Before fetch: a clear error naming `airlock fetch`.
+    await expect(
+      runBuild({ project: dir, store, targets: [], events: noEvents }),
+    ).rejects.toMatchObject({
+      code: 'INPUT_NOT_FETCHED',
+      hint: expect.stringContaining('airlock fetch'),
+    });
+    await runFetch({ project: await loadConfig(dir), store });
+
+    const first = await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(first.targets[0]?.cached).toBe(false);
+    expect(await readFile(join(dir, 'out', 'result.txt'), 'utf8')).toBe(
+      'tiny-b@2.0.0 tiny-a@1.0.0\n',
+    );
+    expect(await readFile(join(dir, 'out', 'bins.txt'), 'utf8')).toBe('tiny-a\n');
+
+    // The installed tree equals what `npm ci` writes online for the same lock.
+    const installs = await readdir(join(store, 'airlock', 'v1', 'npm'));
+    expect(installs).toHaveLength(1);
+    const recorded = JSON.parse(
+      await readFile(join(store, 'airlock', 'v1', 'npm', installs[0]!, 'install.json'), 'utf8'),
+    ) as { tree: string };
+    const online = join(work, 'online');
+    await mkdir(online);
+    await cp(join(dir, 'package.json'), join(online, 'package.json'));
+    await cp(join(dir, 'package-lock.json'), join(online, 'package-lock.json'));
+    await writeFile(join(work, 'online-npmrc'), reg.npmrc);
+    await exec(
+      'npm',
+      [
+        'ci',
+        '--ignore-scripts',
+        '--no-audit',
+        '--no-fund',
+        '--userconfig',
+        join(work, 'online-npmrc'),
+        '--cache',
+        join(work, 'online-cache'),
+      ],
+      { cwd: online, env: npmEnv() },
+    );
+    const stat = StatCache.memory();
+    try {
+      const installed = join(store, 'airlock', 'v1', 'npm', installs[0]!, 'node_modules');
+      expect(await entriesOf(join(online, 'node_modules'), stat)).toEqual(
+        await entriesOf(installed, stat),
+      );
+      expect(await treeOf(join(online, 'node_modules'), stat)).toBe(recorded.tree);
+    } finally {
+      stat.close();
+    }
+
+    // Unchanged lock: the target is a cache hit and nothing is installed again.
+    await rm(join(dir, 'out'), { recursive: true });
+    const again = await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(again.targets[0]?.cached).toBe(true);
+    expect(await readdir(join(store, 'airlock', 'v1', 'npm'))).toEqual(installs);
+
+    // A bumped dependency: why names it with the old and new version and hash.
+    await npmLock(dir, reg, { 'tiny-b': '2.0.1' });
+    await rm(join(dir, 'node_modules'), { recursive: true, force: true });
+    await runLock({ project: await loadConfig(dir) });
+    await runFetch({ project: await loadConfig(dir), store });
+    const why = await runWhy({ project: dir, store, target: 'app', events: noEvents });
+    expect(why.verdict).toBe('changed');
+    const bump = why.changes.find((c) => c.component === 'locked' && c.path === 'tiny-a');
+    expect(bump).toMatchObject({ detail: 'npm tiny-a changed from 1.0.0 to 1.0.1' });
+    expect(bump?.old).toMatch(/^1\.0\.0 sha512-/);
+    expect(bump?.new).toMatch(/^1\.0\.1 sha512-/);
+  }, 180_000);
+
+  it('runs an install script only for a package the target allows, warning about the others', async () => {
+    const dir = join(work, 'scripts');
+    const store = join(work, 'store-scripts');
+    await mkdir(dir, { recursive: true });
+    await npmLock(dir, reg, { 'with-script': '1.0.0' });
+    await rm(join(dir, 'node_modules'), { recursive: true, force: true });
+    await writeFile(join(dir, '.npmrc'), `registry=${reg.url}\n`);
+    const yaml = (scripts: string): string =>
+      `version: 1\nname: s\nsourceDateEpoch: 1700000000\ntargets:\n  app:\n    sources: ["package.json", "package-lock.json"]\n    npm: { lockfile: package-lock.json, scripts: [${scripts}] }\n    steps: ["mkdir -p out && (cat node_modules/with-script/built.txt || echo none) > out/r.txt"]\n    outputs: ["out/**"]\n`;
+    await writeFile(join(dir, 'airlock.yaml'), yaml(''));
+    await runLock({ project: await loadConfig(dir) });
+    await runFetch({ project: await loadConfig(dir), store });
+    const events: AirlockEvent[] = [];
+    await runBuild({ project: dir, store, targets: [], events: (e) => events.push(e) });
+    expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('none\n');
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message: expect.stringContaining(
+          'with-script@1.0.0 has an install script that will not run; if the build needs it, add "with-script" to targets.app.npm.scripts',
+        ),
+      }),
+    );
+    await writeFile(join(dir, 'airlock.yaml'), yaml('with-script'));
+    await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('ran');
+  }, 180_000);
+
+  it("installs npm workspaces: the lock's links resolve to the workspace packages in the sources", async () => {
+    const dir = join(work, 'ws');
+    const store = join(work, 'store-ws');
+    await mkdir(join(dir, 'packages', 'w'), { recursive: true });
+    await writeFile(
+      join(dir, 'packages', 'w', 'package.json'),
+      JSON.stringify({
+        name: 'w',
+        version: '0.1.0',
+        main: 'index.js',
+        dependencies: { 'tiny-a': '1.0.0' },
+      }),
+    );
+    await writeFile(
+      join(dir, 'packages', 'w', 'index.js'),
+      'module.exports = "w+" + require("tiny-a");\n',
+    );
+    await npmLock(dir, reg, {}, { workspaces: ['packages/*'] });
+    await rm(join(dir, 'node_modules'), { recursive: true, force: true });
+    await writeFile(join(dir, '.npmrc'), `registry=${reg.url}\n`);
+    await writeFile(
+      join(dir, 'airlock.yaml'),
+      `version: 1\nname: ws\nsourceDateEpoch: 1700000000\ntargets:\n  app:\n    sources: ["package.json", "package-lock.json", "packages/**"]\n    npm: { lockfile: package-lock.json }\n    toolchain: { host: [node] }\n    steps: ["mkdir -p out && node -e 'console.log(require(\\"w\\"))' > out/r.txt"]\n    outputs: ["out/**"]\n`,
+    );
+    await runLock({ project: await loadConfig(dir) });
+    await runFetch({ project: await loadConfig(dir), store });
+    await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('w+tiny-a@1.0.0\n');
+  }, 180_000);
+});
