@@ -15,7 +15,9 @@ const mayImport = {
   hash: ['core'],
   sandbox: ['core'],
   check: ['core', 'lock'],
-  sign: ['core', 'oci'],
+  attest: ['core', 'oci'],
+  policy: ['core', 'attest'],
+  sign: ['core', 'oci', 'attest'],
   store: ['core', 'oci'],
   registry: ['core', 'oci', 'archive'],
   config: ['core', 'registry'],
@@ -28,6 +30,8 @@ const mayImport = {
     'hash',
     'sandbox',
     'check',
+    'attest',
+    'policy',
     'sign',
     'store',
     'registry',
@@ -42,6 +46,8 @@ const mayImport = {
     'hash',
     'sandbox',
     'check',
+    'attest',
+    'policy',
     'sign',
     'store',
     'registry',
@@ -54,7 +60,7 @@ const mayImport = {
 const modules = [...Object.keys(mayImport), 'ui'];
 
 // Pure modules do no I/O.
-const pureModules = ['core', 'oci'];
+const pureModules = ['core', 'oci', 'attest', 'policy'];
 const ioModules = ['node:fs', 'node:fs/promises', 'node:child_process', 'node:net', 'node:http'];
 
 // oci/ is reached only through its index, from anywhere else in src/.

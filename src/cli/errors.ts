@@ -17,6 +17,9 @@ const USAGE_CODES = new Set<AirlockErrorCode | CliErrorCode>([
   'REFERENCE_INCOMPLETE',
   'COPY_UNSUPPORTED',
   'REMOTE_CACHE_INVALID',
+  'POLICY_INVALID',
+  'BUNDLE_EXISTS',
+  'NO_SIGNING_KEY',
 ]);
 
 /**

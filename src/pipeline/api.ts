@@ -24,6 +24,10 @@ import { runPush, type PushReport, type PushRequest } from './registry-push.js';
 import { runRepro, type ReproReport, type ReproRequest as ReproUseCase } from './repro.js';
 import { runFsck, runGc, type StoreGcReport } from './store.js';
 import { runWhy, type WhyReport, type WhyRequest as WhyUseCase } from './why.js';
+import { runKeygen, type KeygenReport, type KeygenRequest } from './keygen.js';
+import { runSign, type SignReport, type SignRequest as SignUseCase } from './sign.js';
+import { runVerify, type VerifyReport, type VerifyRequest as VerifyUseCase } from './verify.js';
+import { runSbom, type SbomRequest as SbomUseCase } from './evidence.js';
 
 /*
  * The library API: every use-case as `name(request: NameRequest):
@@ -41,12 +45,19 @@ type WithOptionalEvents<R extends { events: EventSink }> = Omit<R, 'events'> & {
 export type BuildRequest = WithOptionalEvents<BuildUseCase>;
 export type WhyRequest = WithOptionalEvents<WhyUseCase>;
 export type ReproRequest = WithOptionalEvents<ReproUseCase>;
+export type SignRequest = WithOptionalEvents<SignUseCase>;
+export type VerifyRequest = WithOptionalEvents<VerifyUseCase>;
+export type SbomRequest = WithOptionalEvents<SbomUseCase>;
+export type SbomReport = Awaited<ReturnType<typeof runSbom>>;
+export type { KeygenReport, KeygenRequest, SignReport, VerifyReport };
 export type BuildsOfRequest = WithOptionalEvents<BuildsOfUseCase>;
 export type { BuildsOfReport };
 
 export interface CheckRequest {
   /** Repository root; defaults to the current directory. */
   root?: string;
+  /** The store whose evidence can award level 5 (default $AIRLOCK_HOME or ~/.cache/airlock). */
+  store?: string | undefined;
   events?: EventSink;
 }
 
@@ -155,6 +166,26 @@ export function storeGc(req: StoreGcRequest = {}): Promise<StoreGcReport> {
     dryRun: req.dryRun === true,
     ...(req.events ? { events: req.events } : {}),
   });
+}
+
+/** Writes a cosign-format ECDSA P-256 key pair (`<prefix>.key` encrypted with `password`, `<prefix>.pub`). */
+export function keygen(req: KeygenRequest): Promise<KeygenReport> {
+  return runKeygen(req);
+}
+
+/** Signs the last build of each target: SLSA provenance, SBOMs and pending attestations, attached as Sigstore bundles. */
+export function sign(req: SignRequest): Promise<SignReport> {
+  return runSign({ ...req, events: req.events ?? noEvents });
+}
+
+/** Verifies an artifact in the store against a policy file; offline, fail-closed. */
+export function verify(req: VerifyRequest): Promise<VerifyReport> {
+  return runVerify({ ...req, events: req.events ?? noEvents });
+}
+
+/** The CycloneDX 1.6 or SPDX 2.3 SBOM of a target's last build. */
+export function sbom(req: SbomRequest): Promise<SbomReport> {
+  return runSbom({ ...req, events: req.events ?? noEvents });
 }
 
 /** What `lock` needs: the project, and whether only to compare. */

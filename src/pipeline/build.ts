@@ -1,3 +1,4 @@
+import type { SignReport } from './sign.js';
 import { buildGraph, defaultJobs, throwIfFailed } from '../builder/scheduler.js';
 import { describeOrigin, type TargetBuild } from '../builder/executor.js';
 import { spawnSync } from 'node:child_process';
@@ -16,6 +17,8 @@ export interface BuildRequest extends Workspace, RemoteBuildOptions {
   noCache?: boolean;
   /** Targets built at once (default: twice the number of cores: steps wait on I/O too). */
   jobs?: number;
+  /** Sign each built target's evidence with this cosign-format key (`build --sign`). */
+  sign?: { key: string; password: string; builderId?: string | undefined };
   /** Fail when airlock.lock differs from the config and package-locks instead of updating it. */
   frozen?: boolean;
   /** Run what `airlock fetch` does before building. */
@@ -24,6 +27,8 @@ export interface BuildRequest extends Workspace, RemoteBuildOptions {
 
 export interface BuildReport {
   project: string;
+  /** With `--sign`: the bundles attached to each artifact. */
+  signed?: SignReport;
   store: string;
   targets: {
     name: string;
@@ -40,6 +45,13 @@ export interface BuildReport {
 
 /** `airlock build`: builds the requested targets in dependency order, from the cache where possible. */
 export async function runBuild(req: BuildRequest): Promise<BuildReport> {
+  // The key is opened first: a wrong password fails before a long build, not after.
+  const signing = req.sign
+    ? await import('./sign.js').then(async (m) => ({
+        m,
+        key: await m.loadSigningKey(req.sign!.key, req.sign!.password),
+      }))
+    : undefined;
   const open = await openWorkspace(req);
   try {
     // A killed build's work directories go now, not an hour later at gc.
@@ -83,11 +95,22 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     const summary = await buildGraph(ctx, order, req.jobs ?? defaultJobs());
     open.statCache.flush();
     throwIfFailed(summary, req.signal);
-    return {
+    const report: BuildReport = {
       project: open.project.name,
       store: open.store.root,
       targets: order.map((name) => describe(summary.builds.get(name)!)),
     };
+    if (signing) {
+      const signed = await signing.m.signTargets(
+        open,
+        order,
+        signing.key,
+        req.events,
+        req.sign?.builderId,
+      );
+      report.signed = signed;
+    }
+    return report;
   } finally {
     open.close();
   }

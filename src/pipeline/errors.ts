@@ -1,4 +1,6 @@
 import type { ArchiveErrorCode } from '../archive/index.js';
+import type { AttestErrorCode } from '../attest/index.js';
+import type { PolicyErrorCode } from '../policy/index.js';
 import type { BuildErrorCode } from '../builder/errors.js';
 import type { ToolchainErrorCode } from '../builder/toolchain.js';
 import type { CheckErrorCode } from '../check/index.js';
@@ -9,7 +11,7 @@ import type { LockErrorCode } from '../lock/index.js';
 import type { OciErrorCode } from '../oci/index.js';
 import type { ImageRootErrorCode, RegistryErrorCode } from '../registry/index.js';
 import type { SandboxErrorCode } from '../sandbox/index.js';
-import type { SignErrorCode } from '../sign/index.js';
+import type { BundleErrorCode, SignErrorCode } from '../sign/index.js';
 import type { StoreErrorCode } from '../store/index.js';
 import type { BuildRemoteErrorCode } from './build-remote.js';
 
@@ -22,6 +24,17 @@ export type RegistryUseCaseErrorCode =
   /** A copy between two OCI layout directories. */
   | 'COPY_UNSUPPORTED';
 
+/** What the evidence use-cases (sign, verify, sbom) reject. */
+export type EvidenceErrorCode =
+  /** The target has no artifact, build record or cached result to describe. */
+  | 'NOT_BUILT'
+  /** Signing was asked for without a readable key. */
+  | 'NO_SIGNING_KEY'
+  /** An attestation attached to one artifact names another. */
+  | 'ATTACHMENT_MISMATCH'
+  /** sign-blob would overwrite an existing bundle file. */
+  | 'BUNDLE_EXISTS';
+
 /**
  * Every `code` an `AirlockError` thrown by the library can carry: each module
  * declares its own codes once, and no code has two meanings. (The CLI adds
@@ -30,6 +43,10 @@ export type RegistryUseCaseErrorCode =
  */
 export type AirlockErrorCode =
   | ArchiveErrorCode
+  | AttestErrorCode
+  | BundleErrorCode
+  | EvidenceErrorCode
+  | PolicyErrorCode
   | BuildErrorCode
   | BuildRemoteErrorCode
   | CheckErrorCode

@@ -31,6 +31,10 @@ export interface ReproRequest extends Workspace, RemoteBuildOptions {
 
 export interface ReproReport {
   target: string;
+  /** Build A's artifact: the subject of the reproducibility attestation. */
+  artifact: Digest;
+  /** The unsigned reproducibility statement attached to it (`airlock sign` signs it), when the store holds the artifact. */
+  attestation?: Digest;
   reproducible: boolean;
   a: { outputTree: Digest; layer: Digest };
   b: { outputTree: Digest; layer: Digest };
@@ -196,8 +200,37 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
       }
     }
     const cache = await compareWithCaches(open, hooks.remoteCache, a, req.events);
+    // The attestation is attached to build A's artifact when the store holds it
+    // (a target built before); otherwise there is nothing in the store to attach to.
+    let attestation: Digest | undefined;
+    if (await open.store.has(a.manifest.digest)) {
+      const { attachStatement } = await import('./attestations.js');
+      const { buildReproAttestation } = await import('../attest/index.js');
+      const attached = await attachStatement(
+        open.store,
+        a.manifest,
+        buildReproAttestation({
+          artifact: { name: a.tag, digest: a.manifest.digest },
+          a: { outputTree: a.result.outputs.tree, layer: a.result.outputs.layer.digest },
+          b: { outputTree: b.result.outputs.tree, layer: b.result.outputs.layer.digest },
+          variations: varied,
+          differences: differences.map(
+            (d) => `${d.path}: ${d.a ?? 'missing'} → ${d.b ?? 'missing'}`,
+          ),
+        }),
+      );
+      attestation = attached.digest;
+    } else {
+      req.events({
+        type: 'log',
+        level: 'info',
+        message: `${req.target}: artifact ${a.manifest.digest} is not in the store; run \`airlock build ${req.target}\` to attach the reproducibility attestation`,
+      });
+    }
     return {
       target: req.target,
+      artifact: a.manifest.digest,
+      ...(attestation ? { attestation } : {}),
       cache,
       cacheMatches: cache.every((c) => c.matches),
       reproducible: differences.length === 0 && a.result.outputs.tree === b.result.outputs.tree,

@@ -20,3 +20,12 @@ export {
   verifyCacheEntry,
 } from './cache-entry.js';
 export type { EntryVerdict } from './cache-entry.js';
+export {
+  BUNDLE_MEDIA_TYPE,
+  localKeySigner,
+  parseBundle,
+  signBlobBundle,
+  signDsseBundle,
+  verifyBundle,
+} from './bundle.js';
+export type { BundleErrorCode, VerifiedBundle } from './bundle.js';

@@ -183,3 +183,24 @@ describe('verifyCacheEntry', () => {
     ).toBe(false);
   });
 });
+
+describe('a key pair written by cosign', () => {
+  it('signs Sigstore bundles that verify against its cosign public key, and against no other', async () => {
+    const { localKeySigner, signDsseBundle, verifyBundle, generateSigningKey } =
+      await import('./index.js');
+    const key = await decodePrivateKey(COSIGN_KEY, '');
+    const bundle = Buffer.from(
+      JSON.stringify(
+        await signDsseBundle(
+          Buffer.from('{}'),
+          'application/vnd.in-toto+json',
+          localKeySigner(key),
+        ),
+      ),
+    );
+    expect(verifyBundle(bundle, [decodePublicKey(COSIGN_PUB)]).keyId).toBe(key.keyId);
+    expect(() => verifyBundle(bundle, [generateSigningKey()])).toThrow(
+      expect.objectContaining({ code: 'BUNDLE_UNTRUSTED' }),
+    );
+  });
+});

@@ -35,6 +35,8 @@ export interface MaintenanceContext {
 }
 
 const HEX_NAME = /^[0-9a-f]{64}$/;
+/** The tag-schema referrers index of sha256:<hex> (see oci/referrers.ts). */
+const REFERRERS_TAG = /^sha256-([0-9a-f]{64})$/;
 // JSON documents worth parsing for references; larger blobs are layers or data.
 const MAX_JSON_BYTES = 16 << 20;
 const DEFAULT_TMP_GRACE_MS = 60 * 60 * 1000;
@@ -366,10 +368,14 @@ export async function runGc(
 
   const roots = new Set<Digest>();
   const mediaTypes = new Map<Digest, string>();
+  // A referrers index (tag sha256-<hex>) lives only while its subject does.
+  const referrerTags = new Map<Digest, { name: string; index: Digest }>();
   for (const row of ctx.meta.listTags()) {
     const desc = JSON.parse(row.descriptor) as Descriptor;
-    roots.add(desc.digest);
     mediaTypes.set(desc.digest, desc.mediaType);
+    const subject = REFERRERS_TAG.exec(row.name);
+    if (subject) referrerTags.set(`sha256:${subject[1]!}`, { name: row.name, index: desc.digest });
+    else roots.add(desc.digest);
   }
   for (const d of opts.roots ?? []) if (isDigest(d)) roots.add(d);
   const actions = ctx.meta.listActions();
@@ -380,15 +386,35 @@ export async function runGc(
 
   const marked = new Set<Digest>();
   const queue = sortSet(roots);
-  while (queue.length > 0) {
-    const digest = queue.shift()!;
-    if (marked.has(digest)) continue;
-    marked.add(digest);
-    const doc = await readJsonBlob(ctx, digest, mediaTypes.get(digest));
-    if (doc === undefined) continue;
-    for (const [d, mt] of descriptorMediaTypes(doc)) if (!mediaTypes.has(d)) mediaTypes.set(d, mt);
-    for (const ref of sortSet(digestStrings(doc))) if (!marked.has(ref)) queue.push(ref);
+  const liveReferrers = new Set<Digest>();
+  for (;;) {
+    while (queue.length > 0) {
+      const digest = queue.shift()!;
+      if (marked.has(digest)) continue;
+      marked.add(digest);
+      const doc = await readJsonBlob(ctx, digest, mediaTypes.get(digest));
+      if (doc === undefined) continue;
+      for (const [d, mt] of descriptorMediaTypes(doc))
+        if (!mediaTypes.has(d)) mediaTypes.set(d, mt);
+      for (const ref of sortSet(digestStrings(doc))) if (!marked.has(ref)) queue.push(ref);
+    }
+    // Attachments of live artifacts are live (and may have attachments of their own).
+    const next = [...referrerTags].filter(
+      ([subject]) => marked.has(subject) && !liveReferrers.has(subject),
+    );
+    if (next.length === 0) break;
+    for (const [subject, { index }] of next) {
+      liveReferrers.add(subject);
+      queue.push(index);
+    }
   }
+  let referrersDropped = 0;
+  for (const [subject, { name }] of referrerTags) {
+    if (liveReferrers.has(subject)) continue;
+    referrersDropped++;
+    if (!dryRun) ctx.meta.deleteTag(name);
+  }
+  if (referrersDropped > 0 && !dryRun) ctx.rewriteIndex();
 
   const freed: Digest[] = [];
   let bytesFreed = 0;
@@ -453,6 +479,7 @@ export async function runGc(
     freed: freed.sort(compareBytes),
     actionsExpired,
     tmpFilesRemoved,
+    referrersDropped,
   };
 }
 

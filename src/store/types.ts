@@ -67,4 +67,6 @@ export interface GcReport {
   freed: Digest[];
   actionsExpired: number;
   tmpFilesRemoved: number;
+  /** Referrers indexes (`sha256-<hex>` tags) dropped because their subject is no longer live. */
+  referrersDropped: number;
 }

@@ -1,5 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { AirlockError } from '../../core/errors.js';
 import { insecureRegistryOption, runReport } from '../run.js';
+import { signingPassword } from './keygen.js';
 
 export function register(cli: Command): void {
   const build = cli
@@ -16,6 +18,9 @@ export function register(cli: Command): void {
         throw new InvalidArgumentError('expected a whole number ≥ 1');
       return n;
     })
+    .option('--sign', "sign each target's provenance and SBOMs after the build (needs --key)")
+    .option('--key <file>', 'cosign-format private key for --sign')
+    .option('--builder-id <uri>', 'runDetails.builder.id of the provenance with --sign')
     .option(
       '--frozen',
       'fail when airlock.lock differs from airlock.yaml and the package-locks (default when CI is set)',
@@ -40,6 +45,9 @@ export function register(cli: Command): void {
           jobs?: number;
           remoteCache?: string;
           insecureRegistry: string[];
+          sign?: boolean;
+          key?: string;
+          builderId?: string;
           frozen?: boolean;
           fetch?: boolean;
         },
@@ -48,8 +56,17 @@ export function register(cli: Command): void {
         runReport(
           cmd,
           async ({ global, events, signal }) => {
+            if (opts.sign && !opts.key)
+              throw new AirlockError<'USAGE'>('USAGE', '--sign needs --key <cosign.key>', {
+                hint: 'Give the private key written by `airlock keygen`.',
+              });
+            const sign =
+              opts.sign && opts.key
+                ? { key: opts.key, password: await signingPassword(), builderId: opts.builderId }
+                : undefined;
             const { runBuild } = await import('../../pipeline/build.js');
             return runBuild({
+              ...(sign ? { sign } : {}),
               project: opts.project,
               store: global.store,
               targets,

@@ -71,7 +71,7 @@ export function register(cli: Command): void {
         }
       }
       const { runCheck } = await import('../../pipeline/check.js');
-      const report = await runCheck({ root: path });
+      const report = await runCheck({ root: path, store: g.store });
       if (opts.sarif) {
         const { toSarif } = await import('../../check/index.js');
         process.stdout.write(`${JSON.stringify(toSarif(report), null, 2)}\n`);

@@ -13,7 +13,11 @@ import { register as pin } from './pin.js';
 import { register as pull } from './pull.js';
 import { register as push } from './push.js';
 import { register as repro } from './repro.js';
+import { register as sbom } from './sbom.js';
+import { register as sign } from './sign.js';
+import { register as signBlob } from './sign-blob.js';
 import { register as store } from './store.js';
+import { register as verify } from './verify.js';
 import { register as why } from './why.js';
 
 /**
@@ -37,6 +41,10 @@ export const commandModules: ((cli: Command) => void)[] = [
   pull,
   push,
   repro,
+  sbom,
+  sign,
+  signBlob,
   store,
+  verify,
   why,
 ];

@@ -28,6 +28,18 @@ export function register(cli: Command): void {
     );
 }
 
+/** An existing key's password: from the environment, else asked once on the terminal. */
+export async function signingPassword(): Promise<string> {
+  const env = process.env.AIRLOCK_PASSWORD ?? process.env.COSIGN_PASSWORD;
+  if (env !== undefined) return env;
+  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+    throw new AirlockError<'USAGE'>('USAGE', 'no password for the private key', {
+      hint: 'Set AIRLOCK_PASSWORD (or COSIGN_PASSWORD), or run on a terminal to be asked.',
+    });
+  }
+  return askHidden('Enter password for private key: ');
+}
+
 /** The new key's password: from the environment, else asked twice on the terminal. */
 async function keyPassword(): Promise<string> {
   const env = process.env.AIRLOCK_PASSWORD ?? process.env.COSIGN_PASSWORD;
