@@ -212,8 +212,7 @@ export interface AnalyzeInput {
 
 const BUILD_EVIDENCE = [
   'reproducibility proof: `airlock repro` builds twice and proves the outputs bit-for-bit equal',
-  'signature: Airlock has no signing command yet; sign the artifact with `cosign sign` (Sigstore) and `airlock push` carries the signature with it',
-  'SBOM and provenance: Airlock does not produce them yet; generate them (e.g. `syft`, `cosign attest`) and attach them to the artifact',
+  'signature, SBOM and provenance: `airlock keygen` once, then `airlock sign <target> --key cosign.key` (or `airlock build --sign`) signs SLSA provenance and CycloneDX/SPDX SBOMs and attaches them to the artifact; `airlock push` carries them',
 ];
 
 /**
