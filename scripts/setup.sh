@@ -19,6 +19,12 @@ needed=(
   "python3:python3"
   "g++:g++"
   "busybox:busybox-static"
+  "perl:perl-base"         # the sandbox launcher
+  "chattr:e2fsprogs"       # store fault tests (immutable files)
+  "mount:mount"            # store fault tests (tmpfs, read-only remounts)
+  "script:bsdutils"        # escape suite (a real terminal)
+  "unshare:util-linux"     # verify runs with no network
+  "ldd:libc-bin"
 )
 missing=()
 for pair in "${needed[@]}"; do
