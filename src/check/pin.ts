@@ -3,7 +3,7 @@ import type { Digest } from '../core/digest.js';
 import { dockerfileImages } from './dockerfile.js';
 import { hasDigest, isUnjudgeableImage } from './image.js';
 import { classifySpec, DEPENDENCY_SECTIONS, type LockedPackage } from './npm.js';
-import { LineIndex, member, parseJsonTree } from './text.js';
+import { LineIndex, member, parseJsonTree, type JsonMember, type JsonNode } from './text.js';
 import type { FileKind } from './types.js';
 
 /** One mutable reference found in a file, with the offsets of its text. */
@@ -92,22 +92,9 @@ export function pinPackageJson(
   const index = new LineIndex(text);
   const edits: { start: number; end: number; text: string }[] = [];
   const changes: PinChange[] = [];
-  for (const section of DEPENDENCY_SECTIONS) {
-    const sec = member(root, section)?.value;
-    if (sec?.kind !== 'object') continue;
-    for (const dep of sec.members) {
-      if (
-        dep.value.kind !== 'string' ||
-        classifySpec(dep.value.value) !== 'range' ||
-        dep.value.value.startsWith('npm:')
-      )
-        continue;
-      const version = locked.get(dep.key)?.version;
-      if (!version) continue;
-      const to = JSON.stringify(version);
-      edits.push({ start: dep.value.start, end: dep.value.end, text: to });
-      changes.push({ line: index.at(dep.value.start).line, from: dep.value.value, to: version });
-    }
+  for (const { value, version } of pinnable(root, locked)) {
+    edits.push({ start: value.start, end: value.end, text: JSON.stringify(version) });
+    changes.push({ line: index.at(value.start).line, from: value.value, to: version });
   }
   return { text: applyEdits(text, edits), changes };
 }
@@ -121,20 +108,33 @@ export interface PinnedDep {
 
 /** The dependencies `pinPackageJson` changes, for updating the lockfile's own copy of the specifiers. */
 export function pinnedDeps(text: string, locked: ReadonlyMap<string, LockedPackage>): PinnedDep[] {
-  const root = parseJsonTree(text);
-  const out: PinnedDep[] = [];
+  return pinnable(parseJsonTree(text), locked).map(({ section, dep, version }) => ({
+    section,
+    name: dep.key,
+    version,
+  }));
+}
+
+/** Every dependency declared with a version range that the lockfile resolved, with the exact version. */
+function pinnable(
+  root: JsonNode,
+  locked: ReadonlyMap<string, LockedPackage>,
+): {
+  section: (typeof DEPENDENCY_SECTIONS)[number];
+  dep: JsonMember;
+  value: Extract<JsonNode, { kind: 'string' }>;
+  version: string;
+}[] {
+  const out = [];
   for (const section of DEPENDENCY_SECTIONS) {
     const sec = member(root, section)?.value;
     if (sec?.kind !== 'object') continue;
     for (const dep of sec.members) {
-      if (
-        dep.value.kind !== 'string' ||
-        classifySpec(dep.value.value) !== 'range' ||
-        dep.value.value.startsWith('npm:')
-      )
-        continue;
+      const value = dep.value;
+      if (value.kind !== 'string' || classifySpec(value.value) !== 'range') continue;
+      if (value.value.startsWith('npm:')) continue;
       const version = locked.get(dep.key)?.version;
-      if (version) out.push({ section, name: dep.key, version });
+      if (version) out.push({ section, dep, value, version });
     }
   }
   return out;

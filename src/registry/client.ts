@@ -1,9 +1,6 @@
 import { sortByBytes } from '../core/compare.js';
 import { DigestHasher, isDigest, parseDigest, sha256, type Digest } from '../core/digest.js';
-import type { CredentialStore } from './auth.js';
 import type { RegistryErrorCode } from './errors.js';
-import type { Clock } from '../core/clock.js';
-import type { EventSink } from '../core/events.js';
 import {
   MANIFEST_MEDIA_TYPES,
   MAX_MANIFEST_BYTES,
@@ -25,6 +22,7 @@ import {
   pushScope,
   type RequestSpec,
   type TrafficCounters,
+  type TransportOptions,
 } from './transport.js';
 import { uploadBlob, type BlobSource } from './upload.js';
 
@@ -37,20 +35,7 @@ export type { BlobSource } from './upload.js';
  */
 
 /** Options of a registry client; every one has a safe default. */
-export interface RegistryClientOptions {
-  /** `host:port` names that may be reached over plain http; anything else is https only. */
-  insecure?: readonly string[];
-  /** Where credentials come from; anonymous when absent. */
-  credentials?: CredentialStore;
-  /** Progress, retries and warnings go here; the client never prints. */
-  events?: EventSink;
-  clock?: Clock;
-  /** How to wait between retries (tests pass a fast one). */
-  sleep?: (ms: number) => Promise<void>;
-  /** Retries after a 429, 5xx or network fault (default 4). */
-  retries?: number;
-  /** Milliseconds without response headers or body bytes before a request is abandoned (default 60 s). */
-  timeoutMs?: number;
+export interface RegistryClientOptions extends TransportOptions {
   /** Upload in PATCH chunks of this many bytes; default one streamed PATCH per blob. */
   chunkSize?: number;
 }

@@ -5,14 +5,20 @@ import { basicAuth, parseChallenge, type CredentialStore } from './auth.js';
 import { registryError, type RegistryErrorCode } from './errors.js';
 import { backoffMs, isDnsFailure, isTransientNetworkError, retryAfterMs } from './retry.js';
 
-/** What the transport needs of a client's options. */
+/** What the transport needs of a client's options; every one has a safe default. */
 export interface TransportOptions {
+  /** `host:port` names that may be reached over plain http; anything else is https only. */
   insecure?: readonly string[];
+  /** Where credentials come from; anonymous when absent. */
   credentials?: CredentialStore;
+  /** Progress, retries and warnings go here; the client never prints. */
   events?: EventSink;
   clock?: Clock;
+  /** How to wait between retries (tests pass a fast one). */
   sleep?: (ms: number) => Promise<void>;
+  /** Retries after a 429, 5xx or network fault (default 4). */
   retries?: number;
+  /** Milliseconds without response headers or body bytes before a request is abandoned (default 60 s). */
   timeoutMs?: number;
 }
 
