@@ -42,31 +42,48 @@ export async function attachBundle(
   bundle: Uint8Array,
   predicateType: string,
 ): Promise<Descriptor> {
-  const layer = await store.putBytes(bundle);
+  return attach(store, subject, bundle, BUNDLE_ARTIFACT_TYPE, BUNDLE_MEDIA_TYPE, predicateType);
+}
+
+/**
+ * Stores `bytes` as the one layer of an artifact manifest about `subject`
+ * and lists it in the subject's referrers, replacing an earlier attachment
+ * of the same artifact type and predicate type.
+ */
+async function attach(
+  store: Store,
+  subject: Descriptor,
+  bytes: Uint8Array,
+  artifactType: string,
+  layerMediaType: string,
+  predicateType: string,
+): Promise<Descriptor> {
+  const layer = await store.putBytes(bytes);
   const config = await store.putBytes(EMPTY_CONFIG);
+  const annotations = { [PREDICATE_TYPE_ANNOTATION]: predicateType };
   const manifest = {
     schemaVersion: 2,
     mediaType: MEDIA.ociManifest,
-    artifactType: BUNDLE_ARTIFACT_TYPE,
+    artifactType,
     config: { mediaType: MEDIA.ociEmpty, digest: config.digest, size: config.size },
-    layers: [{ mediaType: BUNDLE_MEDIA_TYPE, digest: layer.digest, size: layer.size }],
+    layers: [{ mediaType: layerMediaType, digest: layer.digest, size: layer.size }],
     subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-    annotations: { [PREDICATE_TYPE_ANNOTATION]: predicateType },
+    annotations,
   };
   const put = await store.putBytes(Buffer.from(canonicalJson(manifest)));
   const desc: Descriptor = {
     mediaType: MEDIA.ociManifest,
     digest: put.digest,
     size: put.size,
-    artifactType: BUNDLE_ARTIFACT_TYPE,
-    annotations: { [PREDICATE_TYPE_ANNOTATION]: predicateType },
+    artifactType,
+    annotations: { ...annotations },
   };
   await replaceReferrer(
     store,
     subject.digest,
     desc,
     (d) =>
-      d.artifactType === BUNDLE_ARTIFACT_TYPE &&
+      d.artifactType === artifactType &&
       d.annotations?.[PREDICATE_TYPE_ANNOTATION] === predicateType,
   );
   return desc;
@@ -113,32 +130,7 @@ export async function attachStatement(
   subject: Descriptor,
   statement: { predicateType: string },
 ): Promise<Descriptor> {
-  const layer = await store.putBytes(Buffer.from(canonicalJson(statement)));
-  const config = await store.putBytes(EMPTY_CONFIG);
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: MEDIA.ociManifest,
-    artifactType: STATEMENT_ARTIFACT_TYPE,
-    config: { mediaType: MEDIA.ociEmpty, digest: config.digest, size: config.size },
-    layers: [{ mediaType: STATEMENT_ARTIFACT_TYPE, digest: layer.digest, size: layer.size }],
-    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-    annotations: { [PREDICATE_TYPE_ANNOTATION]: statement.predicateType },
-  };
-  const put = await store.putBytes(Buffer.from(canonicalJson(manifest)));
-  const desc: Descriptor = {
-    mediaType: MEDIA.ociManifest,
-    digest: put.digest,
-    size: put.size,
-    artifactType: STATEMENT_ARTIFACT_TYPE,
-    annotations: { [PREDICATE_TYPE_ANNOTATION]: statement.predicateType },
-  };
-  await replaceReferrer(
-    store,
-    subject.digest,
-    desc,
-    (d) =>
-      d.artifactType === STATEMENT_ARTIFACT_TYPE &&
-      d.annotations?.[PREDICATE_TYPE_ANNOTATION] === statement.predicateType,
-  );
-  return desc;
+  const bytes = Buffer.from(canonicalJson(statement));
+  const type = STATEMENT_ARTIFACT_TYPE;
+  return attach(store, subject, bytes, type, type, statement.predicateType);
 }
