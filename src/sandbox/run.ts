@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { lstat, realpath, rm, rmdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AirlockError, errnoCode, systemClock } from '../core/index.js';
 import { bwrapArgs } from './args.js';
-import { launcherArgs } from './launcher.js';
+import { hiddenDirs, type BindSource } from './hide.js';
+import { launcherArgs, type StagingPlan } from './launcher.js';
 import { seccompFilter } from './seccomp.js';
 import { prepareSandboxHost, probeSandbox, readRootfsLayout } from './host.js';
 import type { SandboxErrorCode, SandboxResult, SandboxSpec } from './types.js';
@@ -31,7 +32,7 @@ function aborted(signal: AbortSignal): AirlockError<SandboxErrorCode> {
 }
 
 /** The real path of a declared input, refusing a source that is itself a symlink (it could point anywhere on the host). */
-async function resolveInputSource(source: string): Promise<string> {
+async function resolveInputSource(source: string): Promise<BindSource> {
   try {
     const st = await lstat(source);
     if (st.isSymbolicLink()) {
@@ -48,7 +49,7 @@ async function resolveInputSource(source: string): Promise<string> {
         { source },
       );
     }
-    return await realpath(source);
+    return { path: await realpath(source), dir: st.isDirectory() };
   } catch (err) {
     if (err instanceof AirlockError) throw err;
     throw invalidSpec(
@@ -111,6 +112,38 @@ async function removeStubs(paths: string[]): Promise<void> {
   }
 }
 
+/**
+ * The launcher's staging plan for a run: the directories to hide, plus the two
+ * empty directories the overlays need, made in a fresh directory beside
+ * `workDir` (overlay's own work directory must share the upper layer's
+ * filesystem). A leftover of a killed build is an old temp entry that gc removes.
+ */
+async function stagingDirs(workDir: string, hidden: string[]): Promise<StagingPlan> {
+  const dir = await mkdtemp(`${workDir}.overlay-`);
+  const plan = {
+    hidden,
+    workDir,
+    emptyDir: join(dir, 'empty'),
+    overlayWorkDir: join(dir, 'work'),
+  };
+  await mkdir(plan.emptyDir, { mode: 0o755 });
+  await mkdir(plan.overlayWorkDir, { mode: 0o700 });
+  return plan;
+}
+
+/** Removes what `stagingDirs` made (overlay leaves an empty, mode-000 `work/work` behind). */
+async function removeStagingDirs(plan: StagingPlan): Promise<void> {
+  const dir = dirname(plan.emptyDir);
+  try {
+    await rmdir(join(plan.overlayWorkDir, 'work')).catch(() => undefined);
+    await rmdir(plan.overlayWorkDir);
+    await rmdir(plan.emptyDir);
+    await rmdir(dir);
+  } catch {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
 /** The signal behind an exit status above 128, as shells and bwrap's init report it. */
 function signalOf(exitCode: number): NodeJS.Signals | null {
   if (exitCode <= 128) return null;
@@ -168,10 +201,28 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       err,
     );
   }
-  const inputs = await Promise.all(
-    spec.inputs.map(async (i) => ({ source: await resolveInputSource(i.source), dest: i.dest })),
-  );
+  const sources = await Promise.all(spec.inputs.map((i) => resolveInputSource(i.source)));
+  const inputs = spec.inputs.map((i, n) => ({ source: sources[n]!.path, dest: i.dest }));
   const tools = await Promise.all(spec.tools.map(resolveTool));
+  const etcFiles = await Promise.all(
+    (spec.variant?.etcFiles ?? []).map(async (f) => ({
+      path: join(await realpath(dirname(f.source)), 'x'),
+      dir: false,
+    })),
+  );
+  const hidden = hiddenDirs(
+    [
+      ...sources,
+      ...tools.map((t) => ({ path: t.path, dir: false })),
+      ...etcFiles,
+      ...(rootfs === undefined ? [] : [{ path: rootfs.path, dir: true }]),
+      ...(host.syntheticEtcDir === undefined
+        ? []
+        : [{ path: await realpath(host.syntheticEtcDir), dir: true }]),
+    ],
+    host.rootDirs,
+    workDir,
+  );
   const seccomp = seccompFilter(process.arch);
   const args = [
     '--json-status-fd',
@@ -188,6 +239,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     inputs.map((i) => i.dest),
   );
 
+  const staging = await stagingDirs(workDir, hidden);
   const clock = spec.clock ?? systemClock;
   const started = clock.now();
   try {
@@ -204,6 +256,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
           args,
           seccomp ? 4 : 3,
           spec.variant?.umask,
+          staging,
         ),
         {
           stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...(seccomp ? (['pipe'] as const) : [])],
@@ -328,5 +381,6 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     });
   } finally {
     await removeStubs(stubs);
+    await removeStagingDirs(staging);
   }
 }
