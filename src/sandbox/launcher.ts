@@ -62,7 +62,12 @@ if ($hide ne '-') {
   my ($none, $root) = ('none', '/');
   syscall($mount + 0, $none, $root, 0, 0x44000, 0) == 0
     or die "airlock launcher: cannot make the mounts private: $!\\n";
-  # Every descriptor first: a hidden directory may hold the work directory.
+  # The empty layer is a fresh read-only tmpfs: an empty host directory inside a
+  # hidden one would overlap it (ELOOP), e.g. with the store inside the project.
+  my ($tmpfs, $mode) = ('tmpfs', 'mode=0755');
+  syscall($mount + 0, $tmpfs, $empty, $tmpfs, 7, $mode) == 0
+    or die "airlock launcher: cannot mount an empty tmpfs over $empty: $!\\n";
+  # Every descriptor before any overlay: a hidden directory may hold the work directory.
   my $e = opendirfd($empty);
   my @low = map { opendirfd($_) } @dirs;
   my ($u, $w) = $work eq '-' ? () : (opendirfd($work), opendirfd($ovlwork));
@@ -158,7 +163,7 @@ export interface StagingPlan {
   hidden: readonly string[];
   /** The work directory, covered by a writable overlay whose upper layer is itself. */
   workDir: string;
-  /** An empty directory (the overlays' lowest layer). */
+  /** An empty directory: the mount point of the empty tmpfs that is every overlay's lowest layer. */
   emptyDir: string;
   /** An empty directory beside `workDir`, on the same filesystem (overlay's own work directory). */
   overlayWorkDir: string;
