@@ -75,7 +75,9 @@ if ($hide ne '-') {
   my $lower2 = ':' . $fd->($e);
   # MS_RDONLY | MS_NOSUID | MS_NODEV; overlay wants two layers when read-only.
   mnt($dirs[$_], 7, 'lowerdir=' . $fd->($low[$_]) . $lower2) for 0 .. $#dirs;
-  mnt($work, 6, 'lowerdir=' . $fd->($e) . ',upperdir=' . $fd->($u) . ',workdir=' . $fd->($w) . ($uid == 0 ? '' : ',userxattr')) if defined $u;
+  # volatile: no sync of the whole upper filesystem when the overlay goes away
+  # (Airlock hashes and fsyncs what it keeps itself); needs a fresh workdir each time.
+  mnt($work, 6, 'lowerdir=' . $fd->($e) . ',upperdir=' . $fd->($u) . ',workdir=' . $fd->($w) . ',volatile' . ($uid == 0 ? '' : ',userxattr')) if defined $u;
   close $_ for $e, @low, grep { defined } $u, $w;
 }
 sub children {
@@ -165,7 +167,7 @@ export interface StagingPlan {
   workDir: string;
   /** An empty directory: the mount point of the empty tmpfs that is every overlay's lowest layer. */
   emptyDir: string;
-  /** An empty directory beside `workDir`, on the same filesystem (overlay's own work directory). */
+  /** A fresh empty directory beside `workDir`, on the same filesystem (overlay's own work directory; never reused). */
   overlayWorkDir: string;
 }
 
