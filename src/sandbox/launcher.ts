@@ -76,8 +76,10 @@ if ($hide ne '-') {
   # MS_RDONLY | MS_NOSUID | MS_NODEV; overlay wants two layers when read-only.
   mnt($dirs[$_], 7, 'lowerdir=' . $fd->($low[$_]) . $lower2) for 0 .. $#dirs;
   # volatile: no sync of the whole upper filesystem when the overlay goes away
-  # (Airlock hashes and fsyncs what it keeps itself); needs a fresh workdir each time.
-  mnt($work, 6, 'lowerdir=' . $fd->($e) . ',upperdir=' . $fd->($u) . ',workdir=' . $fd->($w) . ',volatile' . ($uid == 0 ? '' : ',userxattr')) if defined $u;
+  # (Airlock hashes and fsyncs what it keeps itself); needs a fresh workdir each
+  # time. With an empty lower layer no feature that tracks lower files is needed,
+  # and leaving them off spares the mount their checks.
+  mnt($work, 6, 'lowerdir=' . $fd->($e) . ',upperdir=' . $fd->($u) . ',workdir=' . $fd->($w) . ',volatile,index=off,xino=off,metacopy=off,uuid=off' . ($uid == 0 ? '' : ',userxattr')) if defined $u;
   close $_ for $e, @low, grep { defined } $u, $w;
 }
 sub children {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, realpath, rm, rmdir, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AirlockError, errnoCode, systemClock } from '../core/index.js';
@@ -131,17 +131,21 @@ async function stagingDirs(workDir: string, hidden: string[]): Promise<StagingPl
   return plan;
 }
 
-/** Removes what `stagingDirs` made (overlay leaves an empty, mode-000 `work/work` behind). */
+/**
+ * Removes what `stagingDirs` made. Overlay leaves `work/work` behind, and with
+ * `volatile` `work/work/incompat/volatile/dirty`, all mode 000: each directory
+ * is made ours to list before it is emptied.
+ */
 async function removeStagingDirs(plan: StagingPlan): Promise<void> {
-  const dir = dirname(plan.emptyDir);
-  try {
-    await rmdir(join(plan.overlayWorkDir, 'work')).catch(() => undefined);
-    await rmdir(plan.overlayWorkDir);
-    await rmdir(plan.emptyDir);
-    await rmdir(dir);
-  } catch {
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-  }
+  const remove = async (path: string): Promise<void> => {
+    const st = await lstat(path);
+    if (st.isDirectory()) {
+      await chmod(path, 0o700);
+      for (const name of await readdir(path)) await remove(join(path, name));
+      await rmdir(path);
+    } else await rm(path, { force: true });
+  };
+  await remove(dirname(plan.emptyDir)).catch(() => undefined);
 }
 
 /** The signal behind an exit status above 128, as shells and bwrap's init report it. */
