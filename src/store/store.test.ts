@@ -96,6 +96,20 @@ describe('put and get', () => {
     const c = await store.putFile(src, { digest: sha256('gamma'), size: 5 });
     expect(await readFile(await store.verifiedPath(c.digest), 'utf8')).toBe('gamma');
 
+    // Thousands of chunks of uneven sizes, past several write batches: every byte lands in order.
+    const many = Array.from({ length: 3000 }, (_, i) =>
+      Buffer.alloc(1 + ((i * 7919) % 4099), i % 251),
+    );
+    const whole = Buffer.concat(many);
+    const m = await store.putStream(
+      (async function* () {
+        for (const c of many) yield c;
+      })(),
+      { digest: sha256(whole), size: whole.length },
+    );
+    expect(m.size).toBe(whole.length);
+    expect((await store.getBytes(m.digest)).equals(whole)).toBe(true);
+
     const j = await store.putJson({ b: 1, a: [2] });
     expect(j.digest).toBe(digestJson({ a: [2], b: 1 }));
     expect(await store.getJson(j.digest)).toEqual({ a: [2], b: 1 });
