@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { lstat, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { AirlockError, errnoCode, systemClock } from '../core/index.js';
 import { bwrapArgs } from './args.js';
 import { hiddenDirs, type BindSource } from './hide.js';
@@ -125,12 +125,19 @@ async function removeStubs(paths: string[]): Promise<void> {
  * The launcher's staging plan for a run: the directories to hide, plus the two
  * empty directories the overlays need, made in a fresh directory beside
  * `workDir` (overlay's own work directory must share the upper layer's
- * filesystem). A leftover of a killed build is an old temp entry that gc removes.
+ * filesystem).
  */
 function stagingDirs(workDir: string, hidden: string[]): StagingPlan {
   // Blocking calls: a handful of metadata operations cost microseconds each,
   // where thread-pool round trips cost far more on a busy machine.
-  const dir = mkdtempSync(`${workDir}.overlay-`);
+  // Named like the work directory with its first word replaced (work-<owner>-Xa9b2c
+  // gives overlay-<owner>-Qz81Lk), so whoever removes a dead owner's work
+  // directory removes this one too.
+  const base = basename(workDir);
+  const owned = /^[a-z]+-(.+-)[A-Za-z0-9]{6}$/.exec(base);
+  const dir = mkdtempSync(
+    join(dirname(workDir), owned ? `overlay-${owned[1]}` : `${base}.overlay-`),
+  );
   const plan = {
     hidden,
     workDir,
