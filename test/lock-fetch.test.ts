@@ -11,21 +11,9 @@ import { runFetch } from '../src/pipeline/fetch.js';
 import { runBuild } from '../src/pipeline/build.js';
 import { runLock } from '../src/pipeline/lock.js';
 import { noEvents } from '../src/core/events.js';
-import { execFile } from 'node:child_process';
-import { CLI } from './helpers/cli.js';
 
-/** Runs the compiled CLI without blocking this process (it serves the files the CLI downloads). */
-function airlock(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { ...process.env, NO_COLOR: '1', CI: '1' } },
-      (err, stdout, stderr) =>
-        resolve({ status: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
-    );
-  });
-}
+import { runCli } from './helpers/cli.js';
+
 import { npmLock, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 const sri = (b: Buffer): string => `sha512-${createHash('sha512').update(b).digest('base64')}`;
@@ -441,19 +429,19 @@ describe('the lock in builds and on the command line', () => {
 
   it('airlock lock --check exits 1 listing each difference; fetch reports the bytes, then none', async () => {
     const { dir, store } = await project();
-    expect((await airlock(['lock', '-C', dir])).status).toBe(0);
+    expect((await runCli(['lock', '-C', dir])).status).toBe(0);
     await bump(dir);
-    const check = await airlock(['lock', '--check', '-C', dir]);
+    const check = await runCli(['lock', '--check', '-C', dir]);
     expect(check.status).toBe(1);
     expect(check.stderr).toContain('error[LOCK_STALE]');
     expect(check.stderr).toContain('npm p@2.0.0: not in airlock.lock');
     expect(check.stderr).toContain('npm p@1.0.0: in airlock.lock but no longer needed');
-    expect((await airlock(['lock', '-C', dir])).status).toBe(0);
-    const first = await airlock(['--store', store, 'fetch', '-C', dir]);
+    expect((await runCli(['lock', '-C', dir])).status).toBe(0);
+    const first = await runCli(['--store', store, 'fetch', '-C', dir]);
     expect(first.stdout).toBe(
       `fetched 1 input(s), ${newer.length} bytes; 0 already in the store; 0 image(s); recorded tarball sha256s in airlock.lock\n`,
     );
-    const second = await airlock(['--store', store, 'fetch', '-C', dir]);
+    const second = await runCli(['--store', store, 'fetch', '-C', dir]);
     expect(second.stdout).toBe('fetched 0 input(s), 0 bytes; 1 already in the store; 0 image(s)\n');
   });
 });
