@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
-import { noEvents, type AirlockEvent } from '../src/core/events.js';
+import { noEvents } from '../src/core/events.js';
 import { StatCache } from '../src/hash/stat-cache.js';
 import { hashTree } from '../src/hash/inputs.js';
 import { walkGlobs } from '../src/hash/walk.js';
@@ -152,30 +152,34 @@ describe('offline npm install in the sandbox', () => {
     expect(bump?.new).toMatch(/^1\.0\.1 sha512-/);
   }, 180_000);
 
-  it('runs an install script only for a package the target allows, warning about the others', async () => {
+  it('fails on an install script the target neither allows nor skips, naming the package and both keys; runs it only when allowed', async () => {
     const dir = join(work, 'scripts');
     const store = join(work, 'store-scripts');
     await mkdir(dir, { recursive: true });
     await npmLock(dir, reg, { 'with-script': '1.0.0' });
     await rm(join(dir, 'node_modules'), { recursive: true, force: true });
     await writeFile(join(dir, '.npmrc'), `registry=${reg.url}\n`);
-    const yaml = (scripts: string): string =>
-      `version: 1\nname: s\nsourceDateEpoch: 1700000000\ntargets:\n  app:\n    sources: ["package.json", "package-lock.json"]\n    npm: { lockfile: package-lock.json, scripts: [${scripts}] }\n    steps: ["mkdir -p out && (cat node_modules/with-script/built.txt || echo none) > out/r.txt"]\n    outputs: ["out/**"]\n`;
+    const yaml = (npm: string): string =>
+      `version: 1\nname: s\nsourceDateEpoch: 1700000000\ntargets:\n  app:\n    sources: ["package.json", "package-lock.json"]\n    npm: { lockfile: package-lock.json${npm} }\n    steps: ["mkdir -p out && (cat node_modules/with-script/built.txt || echo none) > out/r.txt"]\n    outputs: ["out/**"]\n`;
     await writeFile(join(dir, 'airlock.yaml'), yaml(''));
     await runLock({ project: await loadConfig(dir) });
     await runFetch({ project: await loadConfig(dir), store });
-    const events: AirlockEvent[] = [];
-    await runBuild({ project: dir, store, targets: [], events: (e) => events.push(e) });
+    await expect(
+      runBuild({ project: dir, store, targets: [], events: noEvents }),
+    ).rejects.toMatchObject({
+      code: 'INSTALL_SCRIPT_UNDECIDED',
+      message: expect.stringContaining('with-script@1.0.0 has an install script'),
+      hint: expect.stringMatching(
+        /"with-script" to targets\.app\.npm\.scripts .*targets\.app\.npm\.skipScripts/,
+      ),
+    });
+    await expect(readFile(join(dir, 'out', 'r.txt'), 'utf8')).rejects.toThrow();
+
+    await writeFile(join(dir, 'airlock.yaml'), yaml(', skipScripts: [with-script]'));
+    await runBuild({ project: dir, store, targets: [], events: noEvents });
     expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('none\n');
-    expect(events).toContainEqual(
-      expect.objectContaining({
-        level: 'warn',
-        message: expect.stringContaining(
-          'with-script@1.0.0 has an install script that will not run; if the build needs it, add "with-script" to targets.app.npm.scripts',
-        ),
-      }),
-    );
-    await writeFile(join(dir, 'airlock.yaml'), yaml('with-script'));
+
+    await writeFile(join(dir, 'airlock.yaml'), yaml(', scripts: [with-script]'));
     await runBuild({ project: dir, store, targets: [], events: noEvents });
     expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('ran');
   }, 180_000);

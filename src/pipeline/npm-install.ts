@@ -3,6 +3,7 @@ import { dirname, join, posix } from 'node:path';
 import type { TargetConfig, ProjectConfig } from '../config/index.js';
 import { digestJson } from '../core/canonical.js';
 import { digestHex, sha256, type Digest } from '../core/digest.js';
+import { compareBytes } from '../core/compare.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import { treeDigest } from '../core/tree.js';
@@ -11,7 +12,7 @@ import type { BuildErrorCode } from '../builder/errors.js';
 import { hashTree } from '../hash/inputs.js';
 import type { StatCache } from '../hash/stat-cache.js';
 import { walkGlobs } from '../hash/walk.js';
-import type { Lock, NpmLockfile } from '../lock/index.js';
+import type { Lock, LockErrorCode, NpmLockfile } from '../lock/index.js';
 import { SANDBOX_PROFILE } from '../sandbox/profile.js';
 import type { Store } from '../store/index.js';
 import type { BuildContext } from '../builder/context.js';
@@ -88,6 +89,7 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
     readFile(join(ctx.project.root, ...rel.split('/')));
   const texts = new Map<string, Buffer>();
   for (const rel of [npm.lockfile, ...manifests]) texts.set(rel, await read(rel));
+  assertScriptsDecided(target, lockfile);
   const tools = await resolveHostTools(['node', 'npm'], ctx.statCache);
   const npmPackage = await readFile(join(dirname(dirname(tools[1]!.path)), 'package.json')).catch(
     () => Buffer.from(''),
@@ -127,14 +129,6 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
     }
     await rm(home, { recursive: true, force: true });
   }
-  for (const p of lockfile.packages)
-    if (p.hasInstallScript && !npm.scripts.includes(p.name))
-      ctx.events({
-        type: 'log',
-        level: 'warn',
-        target: target.name,
-        message: `${p.name}@${p.version} has an install script that will not run; if the build needs it, add "${p.name}" to targets.${target.name}.npm.scripts`,
-      });
   const work = await ctx.store.ownedTempDir('npm');
   try {
     const src = join(work, 'src');
@@ -219,6 +213,34 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Fails closed on install scripts: every locked package that has one must be
+ * named in `npm.scripts` (it runs) or `npm.skipScripts` (knowingly not run);
+ * the error names each undecided package and both keys.
+ */
+export function assertScriptsDecided(target: TargetConfig, lockfile: NpmLockfile): void {
+  const npm = target.npm!;
+  const decided = new Set([...npm.scripts, ...npm.skipScripts]);
+  const undecided = [
+    ...new Set(
+      lockfile.packages
+        .filter((p) => p.hasInstallScript && !decided.has(p.name))
+        .map((p) => `${p.name}@${p.version}`),
+    ),
+  ].sort(compareBytes);
+  if (undecided.length === 0) return;
+  const names = [...new Set(undecided.map((p) => p.slice(0, p.lastIndexOf('@'))))];
+  const list = names.map((n) => JSON.stringify(n)).join(', ');
+  throw new AirlockError<LockErrorCode>(
+    'INSTALL_SCRIPT_UNDECIDED',
+    `target "${target.name}": ${undecided.join(', ')} ${undecided.length === 1 ? 'has an install script' : 'have install scripts'} that ${target.name}'s config neither allows nor skips`,
+    {
+      hint: `Add ${list} to targets.${target.name}.npm.scripts to run ${names.length === 1 ? 'its script' : 'their scripts'} in the sandbox (offline), or to targets.${target.name}.npm.skipScripts if the build does not need ${names.length === 1 ? 'it' : 'them'}.`,
+      details: { target: target.name, lockfile: npm.lockfile, packages: undecided },
+    },
+  );
 }
 
 /** The Merkle digest of an installed tree (every file, dotfiles and .bin links included). */
