@@ -14,6 +14,7 @@ import { runBuild } from '../src/pipeline/build.js';
 import { runFetch } from '../src/pipeline/fetch.js';
 import { runLock } from '../src/pipeline/lock.js';
 import { treeOf } from '../src/pipeline/npm-install.js';
+import { runGc } from '../src/pipeline/store.js';
 import { runWhy } from '../src/pipeline/why.js';
 import { npmEnv, npmLock, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
@@ -150,6 +151,23 @@ describe('offline npm install in the sandbox', () => {
     expect(bump).toMatchObject({ detail: 'npm tiny-a changed from 1.0.0 to 1.0.1' });
     expect(bump?.old).toMatch(/^1\.0\.0 sha512-/);
     expect(bump?.new).toMatch(/^1\.0\.1 sha512-/);
+
+    // gc: the install the latest build uses stays; the one only a forgotten build used goes.
+    await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(await readdir(join(store, 'airlock', 'v1', 'npm'))).toHaveLength(2);
+    const kept = await runGc({ store, retentionMs: 14 * 86_400_000, dryRun: false });
+    expect(kept.npmTreesRemoved).toBe(0);
+    const gc = await runGc({ store, retentionMs: 0, dryRun: false });
+    expect(gc.npmTreesRemoved).toBe(1);
+    const left = await readdir(join(store, 'airlock', 'v1', 'npm'));
+    expect(left).toHaveLength(1);
+    expect(left).not.toContain(installs[0]);
+    const rebuilt = await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(rebuilt.targets[0]?.cached).toBe(false); // gc expired the action entry, not the install
+    expect(await readdir(join(store, 'airlock', 'v1', 'npm'))).toEqual(left);
+    expect(await readFile(join(dir, 'out', 'result.txt'), 'utf8')).toBe(
+      'tiny-b@2.0.1 tiny-a@1.0.1\n',
+    );
   }, 180_000);
 
   it('fails on an install script the target neither allows nor skips, naming the package and both keys; runs it only when allowed', async () => {

@@ -65,6 +65,11 @@ export async function stage(
     inputs.push({ source: plan.npm.dir, dest: plan.npm.dest });
     stagedDirs.push(plan.npm.dest);
   }
+  for (const f of plan.placed) {
+    inputs.push({ source: f.source, dest: f.dest });
+    if (f.dir) stagedDirs.push(f.dest);
+    else staged.add(f.dest);
+  }
   return {
     workDir,
     inputs,

@@ -9,4 +9,6 @@ export type LockErrorCode =
   | 'FETCH_FAILED'
   | 'INPUT_NOT_FETCHED'
   /** A locked npm package has an install script the target neither allows nor skips. */
-  | 'INSTALL_SCRIPT_UNDECIDED';
+  | 'INSTALL_SCRIPT_UNDECIDED'
+  /** A fetched `files:` entry marked `extract: true` is not a readable tar archive. */
+  | 'FILE_UNUSABLE';

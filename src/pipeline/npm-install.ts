@@ -16,7 +16,14 @@ import type { Lock, LockErrorCode, NpmLockfile } from '../lock/index.js';
 import { SANDBOX_PROFILE } from '../sandbox/profile.js';
 import type { Store } from '../store/index.js';
 import type { BuildContext } from '../builder/context.js';
-import { assertFetched, lockHooks, readLock, readNpmrc, type BuildLockOptions } from './lock.js';
+import {
+  assertFetched,
+  lockHooks,
+  lockedBlobsOf,
+  readLock,
+  readNpmrc,
+  type BuildLockOptions,
+} from './lock.js';
 
 /*
  * Installed npm trees, one per install action, shared by every target whose
@@ -111,7 +118,7 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
     platform: { os: process.platform, arch: process.arch },
     sandbox: digestJson(SANDBOX_PROFILE),
   });
-  const home = join(ctx.store.root, 'airlock', 'v1', 'npm', digestHex(key));
+  const home = join(ctx.store.paths.npm, digestHex(key));
   const dir = join(home, 'node_modules');
   const known = await readFile(join(home, 'install.json'), 'utf8').then(
     (t) => JSON.parse(t) as { key?: string; tree?: Digest },
@@ -272,20 +279,30 @@ export async function lockedInputHooks(
     fetch?: (() => Promise<unknown>) | undefined;
     signal?: AbortSignal | undefined;
   },
-): Promise<Pick<BuildContext, 'lockedInputs' | 'npmInstall'>> {
+): Promise<Pick<BuildContext, 'lockedInputs' | 'lockedBlobs' | 'npmInstall' | 'lockedFiles'>> {
   const locking = await lockHooks(open.project, { ...opts, events });
   if (!locking.lock || !locking.lockedInputs) return {};
   if (opts.fetch) await opts.fetch();
   else await assertFetched(open.store, locking.lock);
+  const lock = (await readLock(open.project)) ?? locking.lock;
+  const { filePlacer } = await import('./locked-files.js');
+  const npmLocks = locking.npmLocks ?? new Map<string, NpmLockfile>();
   return {
     lockedInputs: locking.lockedInputs,
+    lockedBlobs: (t) => lockedBlobsOf(lock, npmLocks, t),
+    lockedFiles: filePlacer({
+      project: open.project,
+      store: open.store,
+      statCache: open.statCache,
+      lock,
+    }),
     npmInstall: npmInstaller({
       project: open.project,
       store: open.store,
       statCache: open.statCache,
       events,
-      lock: (await readLock(open.project)) ?? locking.lock,
-      npmLocks: locking.npmLocks ?? new Map(),
+      lock,
+      npmLocks,
       ...(opts.signal ? { signal: opts.signal } : {}),
     }),
   };
