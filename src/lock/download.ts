@@ -116,11 +116,11 @@ function resumable(
     chunks: {
       async *[Symbol.asyncIterator]() {
         for (;;) {
-          const reader = res.body!.getReader();
+          const reader: ReadableStreamDefaultReader<Uint8Array> = res.body!.getReader();
           try {
             for (;;) {
               ctx.arm();
-              let step: Awaited<ReturnType<typeof reader.read>>;
+              let step: ReadableStreamReadResult<Uint8Array>;
               try {
                 step = await reader.read();
               } catch (err) {
