@@ -120,7 +120,7 @@ function resumable(
           try {
             for (;;) {
               ctx.arm();
-              let step: ReadableStreamReadResult<Uint8Array>;
+              let step: Awaited<ReturnType<typeof reader.read>>;
               try {
                 step = await reader.read();
               } catch (err) {
