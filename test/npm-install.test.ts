@@ -140,6 +140,32 @@ describe('offline npm install in the sandbox', () => {
     expect(again.targets[0]?.cached).toBe(true);
     expect(await readdir(join(store, 'airlock', 'v1', 'npm'))).toEqual(installs);
 
+    // An installed tree altered on disk: a cache hit never reads it, a step that runs gets it re-installed.
+    const tampered = join(
+      store,
+      'airlock',
+      'v1',
+      'npm',
+      installs[0]!,
+      'node_modules',
+      'tiny-a',
+      'index.js',
+    );
+    await writeFile(tampered, 'module.exports = "tampered";\n');
+    expect(
+      (await runBuild({ project: dir, store, targets: [], events: noEvents })).targets[0]?.cached,
+    ).toBe(true);
+    await writeFile(
+      join(dir, 'main.js'),
+      'console.log(require("tiny-b"), require("tiny-a")); // v2\n',
+    );
+    const rerun = await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(rerun.targets[0]?.cached).toBe(false);
+    expect(await readFile(join(dir, 'out', 'result.txt'), 'utf8')).toBe(
+      'tiny-b@2.0.0 tiny-a@1.0.0\n',
+    );
+    expect(await readFile(tampered, 'utf8')).not.toContain('tampered');
+
     // A bumped dependency: why names it with the old and new version and hash.
     await npmLock(dir, reg, { 'tiny-b': '2.0.1' });
     await rm(join(dir, 'node_modules'), { recursive: true, force: true });

@@ -109,7 +109,9 @@ export interface BuildContext {
   /** Installs a target's locked npm dependencies offline (src/pipeline/npm-install.ts): staged at `dest`, its tree in the key. */
   npmInstall?: (
     target: TargetConfig,
-  ) => Promise<{ tree: Digest; dir: string; dest: string } | undefined>;
+  ) => Promise<
+    { tree: Digest; dir: string; dest: string; ready: () => Promise<string> } | undefined
+  >;
   /** The `files:` entries a target names, placed read-only at their paths (src/pipeline/locked-files.ts); each tree is a dep of the action. */
   lockedFiles?: (target: TargetConfig) => Promise<PlacedInput[]>;
   /** The store blobs of the airlock.lock entries a target uses (its build record keeps them from gc). */

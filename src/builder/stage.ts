@@ -62,7 +62,7 @@ export async function stage(
     }
   }
   if (plan.npm) {
-    inputs.push({ source: plan.npm.dir, dest: plan.npm.dest });
+    inputs.push({ source: await plan.npm.ready(), dest: plan.npm.dest });
     stagedDirs.push(plan.npm.dest);
   }
   for (const f of plan.placed) {

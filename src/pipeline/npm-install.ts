@@ -43,6 +43,8 @@ export interface NpmInstall {
   dir: string;
   /** `node_modules` next to the package-lock, relative to the project root. */
   dest: string;
+  /** `dir` once its tree is verified to be `tree` (re-installed if it was altered). */
+  ready: () => Promise<string>;
 }
 
 interface InstallContext {
@@ -125,100 +127,119 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
     () => undefined,
   );
   if (known?.key === key && known.tree !== undefined) {
-    // Reused only when the tree on disk is still the one recorded.
-    if ((await treeOf(dir, ctx.statCache)) === known.tree) {
-      ctx.events({
-        type: 'log',
-        level: 'debug',
-        message: `npm install of ${npm.lockfile}: cached (${known.tree})`,
-      });
-      return { key, tree: known.tree, dir, dest };
-    }
-    await rm(home, { recursive: true, force: true });
-  }
-  const work = await ctx.store.ownedTempDir('npm');
-  try {
-    const src = join(work, 'src');
-    const cache = join(src, '.airlock-npm-cache');
-    for (const [rel, bytes] of texts) {
-      const to = join(src, ...rel.slice(lockDir === '.' ? 0 : lockDir.length + 1).split('/'));
-      await mkdir(dirname(to), { recursive: true });
-      await writeFile(to, bytes);
-    }
-    // The npm cache, content only: pacote reads a tarball by its integrity before any request.
-    for (const e of tarballs) {
-      if (e.sha256 === undefined)
-        throw new AirlockError<BuildErrorCode>(
-          'STEP_FAILED',
-          `${e.name}@${e.version} was never fetched`,
-          {
-            hint: 'Run `airlock fetch`.',
-          },
-        );
-      const blob = await ctx.store.verifiedPath(e.sha256);
-      const hex = Buffer.from(sri512(e.integrity), 'base64').toString('hex');
-      const to = join(
-        cache,
-        '_cacache',
-        'content-v2',
-        'sha512',
-        hex.slice(0, 2),
-        hex.slice(2, 4),
-        hex.slice(4),
-      );
-      await mkdir(dirname(to), { recursive: true });
-      await link(blob, to).catch(async (err: unknown) => {
-        if (errnoCode(err) === 'EEXIST') return;
-        await copyFile(blob, to);
-      });
-    }
-    // The registry npm would use online (it shapes the hidden lockfile); never its tokens.
-    const registry = (await readNpmrc(ctx.project.root)).registry;
-    const flags = `${registry ? `--registry ${shellQuote(registry)} ` : ''}--offline --no-audit --no-fund --update-notifier=false --cache /src/.airlock-npm-cache --logs-dir /tmp --userconfig /dev/null`;
-    const command = [
-      `npm ci --ignore-scripts ${flags}`,
-      ...npm.scripts.map((name) => `npm rebuild ${shellQuote(name)} ${flags}`),
-    ].join(' && ');
-    const { runInSandbox } = await import('../sandbox/run.js');
-    const run = await runInSandbox({
-      workDir: src,
-      inputs: [],
-      tools: [],
-      env: {},
-      sourceDateEpoch: 315532800,
-      command,
-      timeoutMs: target.limits.timeoutSeconds * 1000,
-      maxOutputBytes: target.limits.logBytes,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-    });
-    if (run.exitCode !== 0)
-      throw new AirlockError<BuildErrorCode>(
-        'STEP_FAILED',
-        `target "${target.name}": the offline npm install of ${npm.lockfile} exited with status ${run.exitCode}\n${Buffer.concat([run.stdout, run.stderr]).toString('utf8').trimEnd().split('\n').slice(-20).join('\n')}`,
-        {
-          hint: 'Run `airlock fetch` if a package is missing; a package whose install script is needed goes in targets.<name>.npm.scripts.',
-          details: { target: target.name, lockfile: npm.lockfile },
-        },
-      );
-    const built = join(src, 'node_modules');
-    await mkdir(built, { recursive: true });
-    const tree = await treeOf(built, ctx.statCache);
-    await rm(home, { recursive: true, force: true });
-    await mkdir(home, { recursive: true });
-    await rename(built, dir);
-    await writeFile(
-      join(home, 'install.json'),
-      JSON.stringify({ format: NPM_INSTALL_FORMAT, key, tree }),
-    );
+    // The recorded tree goes into action keys as is; it is verified only when
+    // a sandbox is about to see it (a cache hit never reads node_modules).
+    const recorded = known.tree;
+    let checked: Promise<string> | undefined;
+    const ready = (): Promise<string> =>
+      (checked ??= (async () => {
+        if ((await treeOf(dir, ctx.statCache)) === recorded) return dir;
+        await rm(home, { recursive: true, force: true });
+        const again = await fresh();
+        if (again !== recorded)
+          throw new AirlockError<BuildErrorCode>(
+            'STEP_FAILED',
+            `the offline npm install of ${npm.lockfile} on disk was altered, and installing it again gave tree ${again} instead of ${recorded}`,
+            { hint: 'Build again: the new install is kept and used.' },
+          );
+        return dir;
+      })());
     ctx.events({
       type: 'log',
-      level: 'info',
-      target: target.name,
-      message: `installed ${npm.lockfile} offline (${tarballs.length} packages)`,
+      level: 'debug',
+      message: `npm install of ${npm.lockfile}: cached (${recorded})`,
     });
-    return { key, tree, dir, dest };
-  } finally {
-    await rm(work, { recursive: true, force: true });
+    return { key, tree: recorded, dir, dest, ready };
+  }
+  const tree = await fresh();
+  return { key, tree, dir, dest, ready: () => Promise.resolve(dir) };
+
+  /** Installs into a temp directory in the sandbox, then moves the tree to `dir`; returns its digest. */
+  async function fresh(): Promise<Digest> {
+    const work = await ctx.store.ownedTempDir('npm');
+    try {
+      const src = join(work, 'src');
+      const cache = join(src, '.airlock-npm-cache');
+      for (const [rel, bytes] of texts) {
+        const to = join(src, ...rel.slice(lockDir === '.' ? 0 : lockDir.length + 1).split('/'));
+        await mkdir(dirname(to), { recursive: true });
+        await writeFile(to, bytes);
+      }
+      // The npm cache, content only: pacote reads a tarball by its integrity before any request.
+      for (const e of tarballs) {
+        if (e.sha256 === undefined)
+          throw new AirlockError<BuildErrorCode>(
+            'STEP_FAILED',
+            `${e.name}@${e.version} was never fetched`,
+            {
+              hint: 'Run `airlock fetch`.',
+            },
+          );
+        const blob = await ctx.store.verifiedPath(e.sha256);
+        const hex = Buffer.from(sri512(e.integrity), 'base64').toString('hex');
+        const to = join(
+          cache,
+          '_cacache',
+          'content-v2',
+          'sha512',
+          hex.slice(0, 2),
+          hex.slice(2, 4),
+          hex.slice(4),
+        );
+        await mkdir(dirname(to), { recursive: true });
+        await link(blob, to).catch(async (err: unknown) => {
+          if (errnoCode(err) === 'EEXIST') return;
+          await copyFile(blob, to);
+        });
+      }
+      // The registry npm would use online (it shapes the hidden lockfile); never its tokens.
+      const registry = (await readNpmrc(ctx.project.root)).registry;
+      const flags = `${registry ? `--registry ${shellQuote(registry)} ` : ''}--offline --no-audit --no-fund --update-notifier=false --cache /src/.airlock-npm-cache --logs-dir /tmp --userconfig /dev/null`;
+      const command = [
+        `npm ci --ignore-scripts ${flags}`,
+        ...npm.scripts.map((name) => `npm rebuild ${shellQuote(name)} ${flags}`),
+      ].join(' && ');
+      const { runInSandbox } = await import('../sandbox/run.js');
+      const run = await runInSandbox({
+        workDir: src,
+        inputs: [],
+        tools: [],
+        env: {},
+        sourceDateEpoch: 315532800,
+        command,
+        timeoutMs: target.limits.timeoutSeconds * 1000,
+        maxOutputBytes: target.limits.logBytes,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      });
+      if (run.exitCode !== 0)
+        throw new AirlockError<BuildErrorCode>(
+          'STEP_FAILED',
+          `target "${target.name}": the offline npm install of ${npm.lockfile} exited with status ${run.exitCode}\n${Buffer.concat([run.stdout, run.stderr]).toString('utf8').trimEnd().split('\n').slice(-20).join('\n')}`,
+          {
+            hint: 'Run `airlock fetch` if a package is missing; a package whose install script is needed goes in targets.<name>.npm.scripts.',
+            details: { target: target.name, lockfile: npm.lockfile },
+          },
+        );
+      const built = join(src, 'node_modules');
+      await mkdir(built, { recursive: true });
+      const tree = await treeOf(built, ctx.statCache);
+      await rm(home, { recursive: true, force: true });
+      await mkdir(home, { recursive: true });
+      await rename(built, dir);
+      await writeFile(
+        join(home, 'install.json'),
+        JSON.stringify({ format: NPM_INSTALL_FORMAT, key, tree }),
+      );
+      ctx.events({
+        type: 'log',
+        level: 'info',
+        target: target.name,
+        message: `installed ${npm.lockfile} offline (${tarballs.length} packages)`,
+      });
+      return tree;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   }
 }
 
