@@ -78,7 +78,10 @@ export async function planAction(
     format: ACTION_FORMAT,
     toolchain: imageRoot
       ? [{ name: 'image', digest: imageRoot.digest }]
-      : tools.map((t) => ({ name: t.name, digest: t.digest })),
+      : tools.flatMap((t) => [
+          { name: t.name, digest: t.digest },
+          ...(t.package ? [{ name: `${t.name} package`, digest: t.package.tree }] : []),
+        ]),
     inputs: treeDigest(inputs),
     deps: target.deps.map((d) => {
       const built = deps.get(d.target);
