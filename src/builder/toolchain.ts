@@ -8,7 +8,7 @@ import {
   readSync,
   realpathSync,
 } from 'node:fs';
-import { basename, delimiter, dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { AirlockError } from '../core/errors.js';
 import { satisfiesRange } from '../core/semver-range.js';
 import type { Digest } from '../core/digest.js';
