@@ -10,6 +10,7 @@ import { treeDigest } from '../core/tree.js';
 import { resolveHostTools } from '../builder/toolchain.js';
 import type { BuildErrorCode } from '../builder/errors.js';
 import { hashTree } from '../hash/inputs.js';
+import { mapLimit } from '../registry/retry.js';
 import type { StatCache } from '../hash/stat-cache.js';
 import { walkGlobs } from '../hash/walk.js';
 import type { Lock, LockErrorCode, NpmLockfile } from '../lock/index.js';
@@ -166,7 +167,8 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
         await writeFile(to, bytes);
       }
       // The npm cache, content only: pacote reads a tarball by its integrity before any request.
-      for (const e of tarballs) {
+      // Each tarball re-verified from the store (a few at once: hashing overlaps the reads).
+      await mapLimit(tarballs, 4, async (e) => {
         if (e.sha256 === undefined)
           throw new AirlockError<BuildErrorCode>(
             'STEP_FAILED',
@@ -191,7 +193,7 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
           if (errnoCode(err) === 'EEXIST') return;
           await copyFile(blob, to);
         });
-      }
+      });
       // The registry npm would use online (it shapes the hidden lockfile); never its tokens.
       const registry = (await readNpmrc(ctx.project.root)).registry;
       const flags = `${registry ? `--registry ${shellQuote(registry)} ` : ''}--offline --no-audit --no-fund --update-notifier=false --cache /src/.airlock-npm-cache --logs-dir /tmp --userconfig /dev/null`;
