@@ -19,6 +19,8 @@ export const INIT_READS = [
   'pyproject.toml',
   'go.mod',
   '.npmrc',
+  'package-lock.json',
+  'npm-shrinkwrap.json',
 ] as const;
 
 /** A Node project as its package.json, tsconfig and lockfile describe it. */
