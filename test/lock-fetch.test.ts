@@ -24,14 +24,14 @@ async function startFileServer(): Promise<{
   url: string;
   host: string;
   routes: Map<string, (req: http.IncomingMessage, res: http.ServerResponse) => void>;
-  seen: { path: string; auth: string | undefined }[];
+  seen: { path: string; auth: string | undefined; range: string | undefined }[];
   close(): Promise<void>;
 }> {
   const routes = new Map<string, (req: http.IncomingMessage, res: http.ServerResponse) => void>();
-  const seen: { path: string; auth: string | undefined }[] = [];
+  const seen: { path: string; auth: string | undefined; range: string | undefined }[] = [];
   const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
-    seen.push({ path: req.url ?? '', auth: req.headers.authorization });
+    seen.push({ path: req.url ?? '', auth: req.headers.authorization, range: req.headers.range });
     const route = routes.get(req.url ?? '');
     if (route) route(req, res);
     else res.writeHead(404).end('not found');
@@ -290,6 +290,94 @@ describe('airlock fetch on bad inputs: a clear error, nothing unverified stored'
     expect(calls).toBe(3);
     expect(got.downloaded.count).toBe(1);
     expect(await blobs(store)).toEqual([sha256(tarball).slice(7)]);
+  });
+
+  /**
+   * Sends the first `cut` bytes of `body` and stops (once); the client's idle
+   * timeout gives up on it after reading them, and the connection is cut when
+   * the client comes back. A Range request gets 206 (or, `ignoreRange`, the
+   * whole body). Cutting only once the client has asked again keeps the test
+   * deterministic: bytes still queued when a stream errors are dropped.
+   */
+  const cutting = (
+    body: Buffer,
+    cut: number,
+    opts: { ignoreRange?: boolean; rest?: Buffer } = {},
+  ) => {
+    let cuts = 0;
+    let stalled: { destroy(): void } | undefined;
+    return (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      stalled?.destroy();
+      stalled = undefined;
+      const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      if (m && !opts.ignoreRange && req.headers['if-range'] === '"v1"') {
+        const from = Number(m[1]);
+        const rest = (opts.rest ?? body).subarray(from);
+        res
+          .writeHead(206, {
+            'content-length': rest.length,
+            'content-range': `bytes ${from}-${body.length - 1}/${body.length}`,
+            etag: '"v1"',
+          })
+          .end(rest);
+        return;
+      }
+      if (m || cuts++ > 0) {
+        serve(body)(req, res);
+        return;
+      }
+      res.writeHead(200, {
+        'content-length': body.length,
+        'accept-ranges': 'bytes',
+        etag: '"v1"',
+      });
+      res.write(body.subarray(0, cut));
+      stalled = res.socket ?? undefined;
+    };
+  };
+
+  it('resumes a download cut mid-body with a Range request from where it stopped, verified whole', async () => {
+    const big = Buffer.alloc(256 * 1024, 7);
+    big.write('a resumable tarball');
+    files.routes.set('/resume.tgz', cutting(big, 100_000));
+    const { dir, store } = await withResolved('/resume.tgz', { integrity: sri(big) });
+    const before = files.seen.length;
+    const got = await lockThenFetch(dir, store);
+    const asked = files.seen.slice(before).filter((s) => s.path === '/resume.tgz');
+    expect(asked).toHaveLength(2);
+    expect(asked[0]?.range).toBeUndefined();
+    const from = Number(/^bytes=(\d+)-$/.exec(asked[1]?.range ?? '')?.[1]);
+    expect(from).toBeGreaterThan(0);
+    expect(from).toBeLessThanOrEqual(100_000);
+    // Nothing was downloaded twice: the resumed stream continued where the first stopped.
+    expect(got.downloaded).toEqual({ count: 1, bytes: big.length });
+    expect(await blobs(store)).toEqual([sha256(big).slice(7)]);
+  });
+
+  it('starts over when the server ignores the Range request, and still verifies', async () => {
+    const big = Buffer.alloc(128 * 1024, 3);
+    files.routes.set('/norange.tgz', cutting(big, 50_000, { ignoreRange: true }));
+    const { dir, store } = await withResolved('/norange.tgz', { integrity: sri(big) });
+    const before = files.seen.length;
+    await lockThenFetch(dir, store);
+    const asked = files.seen.slice(before).filter((s) => s.path === '/norange.tgz');
+    expect(asked.map((s) => s.range?.replace(/\d+/, 'N'))).toEqual([
+      undefined,
+      'bytes=N-',
+      undefined,
+    ]);
+    expect(await blobs(store)).toEqual([sha256(big).slice(7)]);
+  });
+
+  it('refuses a resumed download whose remainder is different bytes, storing nothing', async () => {
+    const big = Buffer.alloc(128 * 1024, 5);
+    const other = Buffer.alloc(128 * 1024, 6);
+    files.routes.set('/badrest.tgz', cutting(big, 50_000, { rest: other }));
+    const { dir, store } = await withResolved('/badrest.tgz', { integrity: sri(big) });
+    await expect(lockThenFetch(dir, store)).rejects.toMatchObject({
+      code: 'FETCHED_HASH_MISMATCH',
+    });
+    expect(await blobs(store)).toEqual([]);
   });
 
   it('gives up on a server that never answers (idle timeout)', async () => {

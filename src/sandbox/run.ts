@@ -74,11 +74,12 @@ async function resolveInputSource(source: string): Promise<BindSource> {
 async function resolveTool(tool: {
   name: string;
   path: string;
-}): Promise<{ name: string; path: string }> {
+  link?: boolean;
+}): Promise<{ name: string; path: string; link?: boolean }> {
   try {
     const path = await realpath(tool.path);
     if (!(await stat(path)).isFile()) throw new Error('not a regular file');
-    return { name: tool.name, path };
+    return { name: tool.name, path, ...(tool.link === true ? { link: true } : {}) };
   } catch (err) {
     throw invalidSpec(
       `tool ${tool.name} (${tool.path}) is not a readable file`,

@@ -77,7 +77,7 @@ export function register(cli: Command): void {
       if (g.json) out.write(`${JSON.stringify({ ok: true, ...report }, null, 2)}\n`);
       else {
         out.write(
-          `${report.dryRun ? 'would free' : 'freed'} ${report.blobsFreed} blobs (${report.bytesFreed} bytes); ${report.reachable} reachable from ${report.roots} roots; ${report.actionsExpired} action entries expired; ${report.referrersDropped} attachment lists of deleted artifacts dropped; ${report.treesRemoved} extracted trees and ${report.rootsRemoved} toolchain roots ${report.dryRun ? 'would be ' : ''}removed; ${report.statEntriesPruned} stat-cache entries of deleted files pruned\n`,
+          `${report.dryRun ? 'would free' : 'freed'} ${report.blobsFreed} blobs (${report.bytesFreed} bytes); ${report.reachable} reachable from ${report.roots} roots; ${report.actionsExpired} action entries expired; ${report.referrersDropped} attachment lists of deleted artifacts dropped; ${report.treesRemoved} extracted trees, ${report.rootsRemoved} toolchain roots, ${report.npmTreesRemoved} npm installs and ${report.filesRemoved} placed files ${report.dryRun ? 'would be ' : ''}removed; ${report.statEntriesPruned} stat-cache entries of deleted files pruned\n`,
         );
       }
     });
