@@ -1,10 +1,14 @@
 import {
+  closeSync,
   constants as fsc,
   createReadStream,
+  fstatSync,
   lstatSync,
+  openSync,
   readFileSync,
   renameSync,
   statfsSync,
+  utimesSync,
 } from 'node:fs';
 import {
   link,
@@ -14,7 +18,6 @@ import {
   readFile,
   rename,
   unlink,
-  utimes,
   type FileHandle,
 } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -79,6 +82,33 @@ const TAG_RE = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
 const NO_LINK_ERRNOS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS']);
 // A blob is opened without following a link, and without blocking on a fifo.
 const BLOB_OPEN_FLAGS = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+// Blobs up to this size (results, configs, manifests, records) are read with
+// blocking calls: a thread-pool round trip per open/stat/read/close costs more
+// than the read itself, and a no-op build reads a few of them per target.
+const SMALL_BLOB = 256 * 1024;
+
+/**
+ * The bytes of the regular file at `path` when it is at most SMALL_BLOB long,
+ * read with blocking calls; undefined for anything else (missing, a link, a
+ * fifo, large, unreadable), which the caller then handles on its async path.
+ */
+function readSmallFileSync(path: string): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, BLOB_OPEN_FLAGS);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > SMALL_BLOB) return undefined;
+    return readFileSync(fd);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
 
 function damaged(path: string, what: string, err?: unknown): AirlockError<StoreErrorCode> {
   return storeError(
@@ -274,10 +304,10 @@ export class Store {
     // same: refresh its age for gc and skip the temp file and fsync. A stored
     // copy that differs is corrupt: quarantined, and written again below.
     const path = blobFile(this.paths, digest);
-    const existing = await lstat(path).catch(() => undefined);
+    const existing = lstatOrUndefinedSync(path);
     if (existing?.isFile() && existing.size === data.byteLength) {
       if (await sameContent(path, data)) {
-        await this.touch(digest);
+        this.touch(digest);
         return { digest, size: data.byteLength };
       }
       await this.inspectBlob(digest);
@@ -317,18 +347,18 @@ export class Store {
 
   /** True when a blob file for `digest` is present (not verified; a link is no blob). */
   async has(digest: Digest): Promise<boolean> {
-    try {
-      return (await lstat(this.blobPath(digest))).isFile();
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return false;
-      throw err;
-    }
+    await Promise.resolve();
+    // One blocking lstat: cheaper than a thread-pool round trip (see SMALL_BLOB).
+    return lstatSync(this.blobPath(digest), { throwIfNoEntry: false })?.isFile() === true;
   }
 
   /** The blob's bytes, only after they hash to `digest`; else quarantine + BLOB_CORRUPT. */
   async getBytes(digest: Digest): Promise<Buffer> {
     const d = parseDigest(digest, 'blob digest');
     const path = blobFile(this.paths, d);
+    const small = readSmallFileSync(path);
+    // Anything else (large, missing, odd, or not matching: to be quarantined) goes the async way.
+    if (small !== undefined && sha256(small) === d) return small;
     const fh = await this.openBlob(d, path);
     try {
       const data = await fh.readFile();
@@ -379,7 +409,7 @@ export class Store {
       if (Object.keys(desc.annotations).length === 0) delete desc.annotations;
     }
     if (!(await this.has(desc.digest))) throw blobNotFound(desc.digest, this.blobPath(desc.digest));
-    await this.touch(desc.digest);
+    this.touch(desc.digest);
     const now = this.clock.now();
     try {
       this.meta.immediate(() => {
@@ -463,7 +493,7 @@ export class Store {
     const k = parseDigest(key, 'action key');
     const r = parseDigest(result, 'action result');
     if (!(await this.has(r))) throw blobNotFound(r, this.blobPath(r));
-    await this.touch(r);
+    this.touch(r);
     try {
       this.meta.putAction(k, r, this.clock.now());
     } catch (err) {
@@ -679,11 +709,11 @@ export class Store {
     );
   }
 
-  /** Marks a blob as recently used so a concurrent gc keeps it; best effort. */
-  private async touch(digest: Digest): Promise<void> {
+  /** Marks a blob as recently used so a concurrent gc keeps it; best effort (one blocking utimes). */
+  private touch(digest: Digest): void {
     const t = this.clock.now() / 1000;
     try {
-      await utimes(blobFile(this.paths, digest), t, t);
+      utimesSync(blobFile(this.paths, digest), t, t);
     } catch {
       // Another user's blob or a read-only store: gc retention then uses its write time.
     }
@@ -746,7 +776,7 @@ export class Store {
             continue;
           }
           if (existing !== undefined && existing.size === size) {
-            await this.touch(digest);
+            this.touch(digest);
             return;
           }
           if (existing !== undefined && attempt < 3) {
@@ -853,6 +883,8 @@ function tagNotFound(name: string): AirlockError<StoreErrorCode> {
 
 /** True when the regular file at `path` holds exactly `data` (false when unreadable). */
 async function sameContent(path: string, data: Uint8Array): Promise<boolean> {
+  const want = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (data.byteLength <= SMALL_BLOB) return readSmallFileSync(path)?.equals(want) === true;
   let fh: FileHandle;
   try {
     fh = await open(path, BLOB_OPEN_FLAGS);
@@ -860,7 +892,7 @@ async function sameContent(path: string, data: Uint8Array): Promise<boolean> {
     return false;
   }
   try {
-    return Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(await fh.readFile());
+    return want.equals(await fh.readFile());
   } catch {
     return false;
   } finally {
