@@ -216,6 +216,13 @@ export class Store {
   readonly paths: StorePaths;
   private readonly writesIndex: boolean;
   private readonly meta: MetaDb;
+  /**
+   * Set when a blob was linked into blobs/ (or found there) since blobs/ was
+   * last fsynced: its name may not be on disk yet. Blob contents are fsynced
+   * before they get a name; the directory is fsynced once per batch, before
+   * the first reference to any of them (tag, action entry, `syncWrites`).
+   */
+  private unsyncedNames = false;
   /** The store's clock (gc's retention, quarantine names). */
   readonly clock: Clock;
   private readonly events: EventSink;
@@ -293,6 +300,23 @@ export class Store {
   /** The blob file of `digest`, unverified: for internals that verify on their own. */
   blobPath(digest: Digest): string {
     return blobFile(this.paths, parseDigest(digest, 'blob digest'));
+  }
+
+  /**
+   * Makes the names of every blob put so far durable (one fsync of blobs/ for
+   * the whole batch, as git's core.fsyncMethod=batch does): call it before
+   * recording a reference to them outside the store. Tags and action entries
+   * call it themselves; so does close().
+   */
+  syncWrites(): void {
+    if (!this.unsyncedNames) return;
+    this.unsyncedNames = false;
+    try {
+      fsyncDirSync(this.paths.blobs);
+    } catch (err) {
+      this.unsyncedNames = true;
+      throw err;
+    }
   }
 
   /** Stores `data`; a mismatch with `expect` throws before anything is written. */
@@ -412,6 +436,7 @@ export class Store {
     this.touch(desc.digest);
     const now = this.clock.now();
     try {
+      this.syncWrites();
       this.meta.immediate(() => {
         this.meta.upsertTag(tag, canonicalJson(desc), now);
         replaceFileSync(this.paths, this.paths.index, renderIndex(this.meta.listTags()));
@@ -495,6 +520,7 @@ export class Store {
     if (!(await this.has(r))) throw blobNotFound(r, this.blobPath(r));
     this.touch(r);
     try {
+      this.syncWrites();
       this.meta.putAction(k, r, this.clock.now());
     } catch (err) {
       throw asStoreFsError(this.paths.metaDb, err);
@@ -563,9 +589,13 @@ export class Store {
     return setAsideSync(this.paths, path, this.clock);
   }
 
-  /** Closes the metadata database; the Store must not be used afterwards. */
+  /** Makes the blobs put durable and closes the metadata database; the Store must not be used afterwards. */
   close(): void {
-    this.meta.close();
+    try {
+      this.syncWrites();
+    } finally {
+      this.meta.close();
+    }
   }
 
   private context(): MaintenanceContext {
@@ -759,9 +789,15 @@ export class Store {
     }
   }
 
-  /** Makes the fully written temp file visible as the blob; an existing good blob wins. */
+  /**
+   * Makes the fully written (and fsynced) temp file visible as the blob; an
+   * existing good blob wins. The new name is made durable by the next
+   * `syncWrites`, which every reference to the blob runs first.
+   */
   private async commit(tmp: string, digest: Digest, size: number): Promise<void> {
     const final = blobFile(this.paths, digest);
+    // Set before the link: a syncWrites racing with it then still runs once more after.
+    this.unsyncedNames = true;
     for (let attempt = 0; ; attempt++) {
       try {
         await link(tmp, final);
@@ -794,7 +830,7 @@ export class Store {
         throw err;
       }
     }
-    fsyncDirSync(this.paths.blobs);
+    this.unsyncedNames = true;
   }
 
   /**
