@@ -1,3 +1,4 @@
+import { canonicalJson } from '../core/canonical.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -264,7 +265,8 @@ export class BuildRecords {
 
   /** Remembers a target's last run's logs; the same logs again (a no-op build) write nothing. */
   setStepLogs(root: string, target: string, logs: StepLogs): void {
-    const json = JSON.stringify(logs);
+    // Canonical: the logs of a run and of its cached result (keys in another order) compare equal.
+    const json = canonicalJson(logs);
     const row = this.stmt('SELECT json FROM step_logs WHERE root = ? AND target = ?').get(
       root,
       target,

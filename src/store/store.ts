@@ -319,8 +319,16 @@ export class Store {
     }
   }
 
-  /** Stores `data`; a mismatch with `expect` throws before anything is written. */
-  async putBytes(data: Uint8Array, expect?: Expect): Promise<{ digest: Digest; size: number }> {
+  /**
+   * Stores `data`; a mismatch with `expect` throws before anything is written.
+   * `refresh: false` leaves the age of an already stored copy alone (for a
+   * blob a tag already reaches, which gc keeps whatever its age).
+   */
+  async putBytes(
+    data: Uint8Array,
+    expect?: Expect,
+    opts: { refresh?: boolean } = {},
+  ): Promise<{ digest: Digest; size: number }> {
     const want = parseExpect(expect);
     const digest = sha256(data);
     checkExpect(want, digest, data.byteLength);
@@ -331,7 +339,7 @@ export class Store {
     const existing = lstatOrUndefinedSync(path);
     if (existing?.isFile() && existing.size === data.byteLength) {
       if (await sameContent(path, data)) {
-        this.touch(digest);
+        if (opts.refresh !== false) this.touch(digest);
         return { digest, size: data.byteLength };
       }
       await this.inspectBlob(digest);
