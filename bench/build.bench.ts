@@ -450,6 +450,8 @@ async function scale(): Promise<void> {
           `${(Math.max(...r.airlock.map((o) => o.rssKiB ?? 0)) / 1024).toFixed(0)} MB`,
         ]);
       }
+      // Each size as soon as it is measured: a long run that is stopped still shows the sizes done.
+      for (const row of rows.slice(-3)) console.log(`  ${row.join('  ')}`);
       noopMedians.push({
         files: shape.packages * shape.filesPerPackage,
         airlock: median(noop.airlock.map((o) => o.ms)),
