@@ -6,29 +6,25 @@ import { compareBytes } from '../core/compare.js';
 import { isDigest, type Digest } from '../core/digest.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import { noEvents, type EventSink } from '../core/events.js';
+// The lock's model only: the downloader and the registry client load when a build fetches.
+import type { BlobSink, DownloadOptions } from '../lock/index.js';
+import type { LockErrorCode } from '../lock/errors.js';
 import {
   LOCK_FILE,
   describeDifference,
   diffLocks,
   emptyLock,
-  hashUrl,
-  npmEntries,
   parseLock,
-  parseNpmLock,
-  parseNpmrc,
   serializeLock,
-  type DownloadOptions,
   type Lock,
   type LockDifference,
-  type LockErrorCode,
-  type NpmLockfile,
-  type NpmRc,
-  type BlobSink,
-} from '../lock/index.js';
-import { parseRegistryRef } from '../registry/index.js';
+} from '../lock/model.js';
+import { npmEntries, parseNpmLock, type NpmLockfile } from '../lock/npm-lock.js';
+import { parseNpmrc, type NpmRc } from '../lock/npmrc.js';
+import { parseRegistryRef } from '../registry/reference.js';
 import type { LockedInput } from '../builder/action.js';
 import type { ImageResolver } from './pin.js';
-import { clientFor, type RegistryUseCaseOptions } from './registry-context.js';
+import type { RegistryUseCaseOptions } from './registry-context.js';
 import { ociArch } from '../oci/index.js';
 
 /** Options for `runLock`. */
@@ -60,6 +56,7 @@ export type PlatformResolver = (
 export function registryPlatformResolver(opts: RegistryUseCaseOptions): PlatformResolver {
   return async (text, digest) => {
     const ref = parseRegistryRef(text);
+    const { clientFor } = await import('./registry-context.js');
     const client = await clientFor(ref.registry, opts);
     const got = await client.getManifest(ref.repository, digest);
     if (got.manifest.kind !== 'index') return undefined;
@@ -162,8 +159,10 @@ export async function wantedLock(
   for (const f of project.files?.values() ?? []) {
     const prior = recorded.files.find((r) => r.name === f.name && r.url === f.url);
     let digest: Digest | undefined = isDigest(f.sha256) ? f.sha256 : prior?.sha256;
-    if (digest === undefined && online !== undefined)
+    if (digest === undefined && online !== undefined) {
+      const { hashUrl } = await import('../lock/fetch.js');
       digest = await hashUrl(`file ${f.name}`, f.url, online.download ?? {});
+    }
     if (digest !== undefined)
       files.push({
         name: f.name,
