@@ -201,6 +201,8 @@ export function isAuditEventType(type: string): type is AuditEventType {
  */
 export function eventSubjects(event: AuditEvent): string[] {
   switch (event.type) {
+    case 'build':
+      return [event.data.artifact, event.data.outputTree];
     case 'push':
       return [event.data.digest];
     case 'deploy.rollback':

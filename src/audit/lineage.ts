@@ -150,9 +150,11 @@ export function lineageDot(graph: LineageGraph): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The purl of an npm package: `pkg:npm/ms@2.1.3`, `pkg:npm/%40scope/name@1.0.0`. */
+/** The purl of an npm package (as the SBOMs write it): `pkg:npm/ms@2.1.3`, `pkg:npm/%40scope/name@1.0.0`. */
 export function npmPurl(name: string, version: string): string {
-  return `pkg:npm/${name.startsWith('@') ? `%40${name.slice(1)}` : name}@${version}`;
+  const [scope, pkg] = name.startsWith('@') ? name.split('/', 2) : [undefined, name];
+  const enc = (s: string): string => encodeURIComponent(s);
+  return `pkg:npm/${scope ? `${enc(scope)}/` : ''}${enc(pkg ?? name)}@${enc(version)}`;
 }
 
 /**

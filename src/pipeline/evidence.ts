@@ -224,6 +224,19 @@ export async function runSbom(
   try {
     const { facts } = await collectFacts(open, req.target);
     const model = sbomModel(facts, AIRLOCK_TOOL);
+    const { recordAudit } = await import('./audit.js');
+    recordAudit(
+      open.store,
+      {
+        type: 'attestation',
+        data: {
+          artifact: facts.artifact.digest,
+          predicateType: req.format === 'spdx' ? PREDICATE.spdx : PREDICATE.cyclonedx,
+          target: req.target,
+        },
+      },
+      req.audit,
+    );
     return {
       target: req.target,
       artifact: facts.artifact.digest,
