@@ -4,7 +4,7 @@ import type { AfterBuild } from '../builder/executor.js';
 import { npmPurl } from '../audit/index.js';
 import type { Clock } from '../core/clock.js';
 import type { AirlockEvent, EventSink } from '../core/events.js';
-import { recordAudit, type AuditEnv } from './audit.js';
+import { openAuditLog, recordAudit, type AuditEnv } from './audit.js';
 import type { OpenWorkspace } from './context.js';
 
 const run = promisify(execFile);
@@ -52,18 +52,42 @@ export function lockedPurls(
 }
 
 /**
- * The audit side of a build: an event sink that notes when each target
+ * The components of the dependency targets' artifacts (found by their
+ * output trees in the log): an artifact contains what its dependencies lock.
+ */
+function dependencyComponents(
+  open: OpenWorkspace,
+  deps: readonly { target: string; outputs: string }[],
+): string[] {
+  if (deps.length === 0) return [];
+  const log = openAuditLog(open.store);
+  try {
+    const out = new Set<string>();
+    for (const d of deps) {
+      const builds = log.list({ subject: d.outputs, types: ['build'], limit: 1 });
+      const artifact = (builds[0]?.entry.data as { artifact?: string } | undefined)?.artifact;
+      if (artifact) for (const p of log.componentsOf(artifact)) out.add(p);
+    }
+    return [...out];
+  } finally {
+    log.close();
+  }
+}
+
+/**
+ * The audit side of a build (the source's git state read first): an event sink that notes when each target
  * started (running, or queued for a cache hit that never runs), and the
  * after-build hook that appends one build event per target.
  */
-export function auditBuild(
+export async function auditBuild(
   open: OpenWorkspace,
   events: EventSink,
   env: AuditEnv = {},
-): { events: EventSink; afterBuild: (done: AfterBuild) => Promise<void> } {
+): Promise<{ events: EventSink; afterBuild: (done: AfterBuild) => Promise<void> }> {
   const clock: Clock = env.clock ?? open.store.clock;
   const started = new Map<string, number>();
-  let git: Promise<GitState> | undefined;
+  // Read before anything builds: outputs written into the project must not make it look dirty.
+  const g = await gitState(open.project.root);
   const sink: EventSink = (e: AirlockEvent) => {
     if (
       e.type === 'target' &&
@@ -72,9 +96,7 @@ export function auditBuild(
       started.set(e.target, clock.now());
     events(e);
   };
-  const afterBuild = async ({ build, action, cached }: AfterBuild): Promise<void> => {
-    git ??= gitState(open.project.root);
-    const g = await git;
+  const afterBuild = ({ build, action, cached }: AfterBuild): Promise<void> => {
     const last = open.records.lastBuild(open.project.root, build.target);
     const finishedAt = clock.now();
     recordAudit(
@@ -103,8 +125,9 @@ export function auditBuild(
         },
       },
       { ...env, clock },
-      lockedPurls(action.locked ?? []),
+      [...lockedPurls(action.locked ?? []), ...dependencyComponents(open, action.deps)],
     );
+    return Promise.resolve();
   };
   return { events: sink, afterBuild };
 }

@@ -66,7 +66,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     const order = planOrder(open.project, req.targets);
     checkNodeEngine(open.project, order);
     // Every target built or restored appends a build event to the audit log.
-    const audit = auditBuild(open, req.events, req.audit);
+    const audit = await auditBuild(open, req.events, req.audit);
     const ctx = buildContext(open, audit.events, {
       useCache: req.noCache !== true,
       ...(req.signal ? { signal: req.signal } : {}),
