@@ -151,34 +151,17 @@ export function verifyChain(
         message: `entry ${row.seq} was changed: its text hashes to ${hash}, not the recorded ${row.hash}`,
       });
     }
-    let entry: Partial<AuditEntry> | undefined;
-    try {
-      entry = JSON.parse(row.json) as Partial<AuditEntry>;
-    } catch {
-      problem({ seq: row.seq, kind: 'unreadable', message: `entry ${row.seq} is not JSON` });
-    }
-    if (entry) {
-      if (entry.seq !== row.seq) {
-        problem({
-          seq: row.seq,
-          kind: 'seq-mismatch',
-          message: `the entry stored at ${row.seq} says it is entry ${String(entry.seq)}: entries were moved`,
-        });
-      }
-      if (entry.prev !== prev) {
-        problem({
-          seq: row.seq,
-          kind: 'broken-link',
-          message: `entry ${row.seq} does not follow the entry before it (prev ${String(entry.prev)}, expected ${String(prev)})`,
-        });
-      }
-      if (entry.type !== row.type || entry.time !== row.time || entry.format !== AUDIT_FORMAT) {
-        problem({
-          seq: row.seq,
-          kind: 'index-mismatch',
-          message: `entry ${row.seq}'s indexed type or time differs from its signed text`,
-        });
-      }
+    // Fast path: in canonical JSON the top-level keys after `data` come last, in this
+    // order, and `,"format":` cannot occur inside a JSON string (its quotes would be
+    // escaped), so the last occurrence starts the entry's own tail. One string
+    // comparison checks format, prev, seq, time and type; only a mismatch is parsed
+    // to say which of them is wrong.
+    const tail = `,"format":"${AUDIT_FORMAT}","prev":${prev === null ? 'null' : `"${prev}"`},"seq":${row.seq},"time":${row.time},"type":${JSON.stringify(row.type)}}`;
+    if (
+      !row.json.endsWith(tail) ||
+      row.json.lastIndexOf(',"format":') !== row.json.length - tail.length
+    ) {
+      diagnose(row, prev, problem);
     }
     if (row.seq === 1) first = hash;
     if (wanted.has(row.seq)) seen.set(row.seq, hash);
@@ -212,6 +195,46 @@ export function verifyChain(
     problems,
     checkpoints: results,
   };
+}
+
+/** Says why an entry's text does not carry the expected format, prev, seq, time and type. */
+function diagnose(row: StoredEntry, prev: string | null, problem: (p: ChainProblem) => void): void {
+  let entry: Partial<AuditEntry>;
+  try {
+    entry = JSON.parse(row.json) as Partial<AuditEntry>;
+  } catch {
+    problem({ seq: row.seq, kind: 'unreadable', message: `entry ${row.seq} is not JSON` });
+    return;
+  }
+  let found = false;
+  if (entry.seq !== row.seq) {
+    found = true;
+    problem({
+      seq: row.seq,
+      kind: 'seq-mismatch',
+      message: `the entry stored at ${row.seq} says it is entry ${String(entry.seq)}: entries were moved`,
+    });
+  }
+  if (entry.prev !== prev) {
+    found = true;
+    problem({
+      seq: row.seq,
+      kind: 'broken-link',
+      message: `entry ${row.seq} does not follow the entry before it (prev ${String(entry.prev)}, expected ${String(prev)})`,
+    });
+  }
+  if (
+    !found ||
+    entry.type !== row.type ||
+    entry.time !== row.time ||
+    entry.format !== AUDIT_FORMAT
+  ) {
+    problem({
+      seq: row.seq,
+      kind: 'index-mismatch',
+      message: `entry ${row.seq}'s indexed type or time, or its format, differs from its hashed text`,
+    });
+  }
 }
 
 /** The checkpoint payload for the current head (`first` is entry 1's hash). */
