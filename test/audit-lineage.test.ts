@@ -11,7 +11,16 @@ import { lineageDot, lineageText, type LineageGraph } from '../src/audit/index.j
 import { loadConfig } from '../src/config/load.js';
 import { fixedClock } from '../src/core/clock.js';
 import { noEvents } from '../src/core/events.js';
-import { openAuditLog, recordAudit, runAuditLog, runAuditVerify } from '../src/pipeline/audit.js';
+import {
+  openAuditLog,
+  recordAudit,
+  runAuditCheckpoint,
+  runAuditLog,
+  runAuditVerify,
+} from '../src/pipeline/audit.js';
+import { runAttachments } from '../src/pipeline/registry-attachments.js';
+import { runPush } from '../src/pipeline/registry-push.js';
+import { startRegistry } from './helpers/registry.js';
 import { runBuild } from '../src/pipeline/build.js';
 import { runFetch } from '../src/pipeline/fetch.js';
 import { runLineage } from '../src/pipeline/lineage.js';
@@ -293,6 +302,72 @@ describe('airlock lineage', () => {
     expect(JSON.parse(v.stdout)).toMatchObject({
       ok: true,
       checkpoints: [{ signature: 'unchecked', consistent: true }],
+    });
+  });
+
+  it('push records the push and carries the signed checkpoints as tag airlock-audit', async () => {
+    const registry = await startRegistry();
+    try {
+      const r = await runPush({
+        store,
+        source: 'shop/app',
+        target: `${registry.host}/shop/app:1`,
+        insecure: [registry.host],
+        audit: AUDIT,
+      });
+      expect(r.auditCheckpoints).toMatchObject({ tag: 'airlock-audit', checkpoints: 1 });
+      const remote = await runAttachments({
+        ref: `${registry.host}/shop/app:airlock-audit`,
+        insecure: [registry.host],
+      });
+      expect(
+        remote.attachments.map((d) => d.annotations?.['dev.sigstore.bundle.predicateType']),
+      ).toEqual(['https://airlock.dev/audit-checkpoint/v1']);
+      const pushes = await runAuditLog({ store, events: noEvents, filter: { types: ['push'] } });
+      expect(pushes.entries.map((e) => e.entry.data)).toEqual([
+        {
+          registry: registry.host,
+          repository: 'shop/app',
+          tag: '1',
+          digest: artifacts['app'],
+          reference: `${registry.host}/shop/app@${artifacts['app']}`,
+          attachments: 3,
+        },
+      ]);
+    } finally {
+      await registry.stop();
+    }
+  });
+
+  it('a checkpoint kept outside the store finds the tail cut off after it', async () => {
+    const kept = join(work, 'kept.sigstore.json');
+    const cp = await runAuditCheckpoint({
+      store,
+      events: noEvents,
+      key: join(work, 'cosign.key'),
+      password: PASSWORD,
+      output: kept,
+    });
+    const s = await Store.open(store);
+    const log = openAuditLog(s);
+    try {
+      log.database.prepare('DELETE FROM events WHERE seq > ?').run(cp.seq - 2);
+    } finally {
+      log.close();
+      s.close();
+    }
+    const v = await runAuditVerify({
+      store,
+      events: noEvents,
+      checkpoints: [kept],
+      keys: [join(work, 'cosign.pub')],
+    });
+    expect(v.ok).toBe(false);
+    expect(v.problems.map((p) => p.kind)).toContain('checkpoint-missing');
+    expect(v.checkpoints.at(-1)).toMatchObject({
+      source: kept,
+      signature: 'verified',
+      consistent: false,
     });
   });
 
