@@ -230,6 +230,7 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     const reproducible =
       differences.length === 0 && a.result.outputs.tree === b.result.outputs.tree;
     const { recordAudit } = await import('./audit.js');
+    const { PREDICATE } = await import('../attest/index.js');
     recordAudit(
       open.store,
       {
@@ -251,7 +252,7 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
           type: 'attestation',
           data: {
             artifact: a.manifest.digest,
-            predicateType: 'https://airlock.dev/attestation/reproducibility/v1',
+            predicateType: PREDICATE.reproducibility,
             attachment: attestation,
             target: req.target,
           },
