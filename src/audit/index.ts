@@ -25,5 +25,12 @@ export type {
 } from './chain.js';
 export { AUDIT_DB_MIGRATIONS, AuditLog } from './log.js';
 export type { AuditFilter, AuditRecord } from './log.js';
-export { LineageBuilder, lineageDot, lineageText, npmPurl, parsePackageQuery } from './lineage.js';
+export {
+  LineageBuilder,
+  lineageDot,
+  lineageText,
+  lockedPurl,
+  npmPurl,
+  parsePackageQuery,
+} from './lineage.js';
 export type { LineageEdge, LineageGraph, LineageKind, LineageNode } from './lineage.js';

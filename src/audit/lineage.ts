@@ -157,6 +157,13 @@ export function npmPurl(name: string, version: string): string {
   return `pkg:npm/${scope ? `${enc(scope)}/` : ''}${enc(pkg ?? name)}@${enc(version)}`;
 }
 
+/** The purl of a locked input (npm packages as npm purls, anything else as generic). */
+export function lockedPurl(l: { kind: string; name: string; version: string }): string {
+  return l.kind === 'npm'
+    ? npmPurl(l.name, l.version)
+    : `pkg:generic/${encodeURIComponent(l.name)}@${encodeURIComponent(l.version)}`;
+}
+
 /**
  * What `lineage --uses` looks for: a purl (`pkg:npm/ms@2.1.3`), or
  * `name@version` / `@scope/name@version` read as npm; without a version,

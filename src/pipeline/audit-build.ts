@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { AfterBuild } from '../builder/executor.js';
-import { npmPurl } from '../audit/index.js';
+import { lockedPurl } from '../audit/index.js';
 import type { Clock } from '../core/clock.js';
 import type { AirlockEvent, EventSink } from '../core/events.js';
 import { openAuditLog, recordAudit, type AuditEnv } from './audit.js';
@@ -38,17 +38,6 @@ export async function gitState(root: string): Promise<GitState> {
     ...(repository ? { repository } : {}),
     ...(status !== undefined ? { dirty: status.trim() !== '' } : {}),
   };
-}
-
-/** The purls of a build's locked inputs: what `lineage --uses` finds it by. */
-export function lockedPurls(
-  locked: readonly { kind: string; name: string; version: string }[],
-): string[] {
-  return locked.map((l) =>
-    l.kind === 'npm'
-      ? npmPurl(l.name, l.version)
-      : `pkg:generic/${encodeURIComponent(l.name)}@${l.version}`,
-  );
 }
 
 /**
@@ -125,7 +114,7 @@ export async function auditBuild(
         },
       },
       { ...env, clock },
-      [...lockedPurls(action.locked ?? []), ...dependencyComponents(open, action.deps)],
+      [...(action.locked ?? []).map(lockedPurl), ...dependencyComponents(open, action.deps)],
     );
     return Promise.resolve();
   };

@@ -1,5 +1,6 @@
 import {
   LineageBuilder,
+  lockedPurl,
   parsePackageQuery,
   type AuditErrorCode,
   type AuditEntry,
@@ -12,11 +13,9 @@ import { AirlockError } from '../core/errors.js';
 import { isDigest, type Digest } from '../core/digest.js';
 import { parseManifest } from '../oci/index.js';
 import { parseBundle } from '../sign/index.js';
-import type { Store } from '../store/index.js';
+import { Store, defaultStoreRoot } from '../store/index.js';
 import { PREDICATE_TYPE_ANNOTATION, bundleAttachments } from './attestations.js';
 import { openAuditLog, type AuditStoreOptions } from './audit.js';
-import { Store as StoreClass, defaultStoreRoot } from '../store/index.js';
-import { npmPurl } from '../audit/index.js';
 
 /*
  * Lineage: from a running deployment or an artifact back to everything it
@@ -205,10 +204,7 @@ class LineageReader {
       : undefined;
     if (!record) return id;
     for (const l of record.action.locked ?? []) {
-      const purl =
-        l.kind === 'npm'
-          ? npmPurl(l.name, l.version)
-          : `pkg:generic/${encodeURIComponent(l.name)}@${l.version}`;
+      const purl = lockedPurl(l);
       const n = this.g.node({
         id: purl,
         kind: 'package',
@@ -355,7 +351,7 @@ export async function lineageOf(
 
 /** `airlock lineage <digest | env[/region]>` and `airlock lineage --uses <purl | pkg@version>`. */
 export async function runLineage(req: LineageRequest): Promise<LineageGraph> {
-  const store = await StoreClass.open(req.store ?? defaultStoreRoot(), { events: req.events });
+  const store = await Store.open(req.store ?? defaultStoreRoot(), { events: req.events });
   try {
     const log = openAuditLog(store);
     try {
