@@ -91,13 +91,13 @@ export function register(cli: Command): void {
     .action(async (opts: { checkpoint: string[]; key: string[] }, cmd: Command) =>
       runReport(
         cmd,
-        async ({ global, events }) => {
+        async ({ global, events, session }) => {
           const { runAuditVerify } = await import('../../pipeline/audit.js');
           return runAuditVerify({
             store: global.store,
             events,
-            checkpoints: opts.checkpoint,
-            keys: opts.key,
+            checkpoints: opts.checkpoint.map((f) => session.path(f)),
+            keys: opts.key.map((f) => session.path(f)),
           });
         },
         verifyText,
@@ -114,9 +114,13 @@ export function register(cli: Command): void {
     .action(async (opts: { output?: string }, cmd: Command) =>
       runReport(
         cmd,
-        async ({ global, events }) => {
+        async ({ global, events, session }) => {
           const { runAuditExport } = await import('../../pipeline/audit.js');
-          return runAuditExport({ store: global.store, events, output: opts.output });
+          return runAuditExport({
+            store: global.store,
+            events,
+            output: opts.output !== undefined ? session.path(opts.output) : undefined,
+          });
         },
         (r) =>
           r.lines
@@ -139,15 +143,15 @@ export function register(cli: Command): void {
     .action(async (opts: { key: string; output?: string }, cmd: Command) =>
       runReport(
         cmd,
-        async ({ global, events }) => {
-          const password = await signingPassword();
+        async ({ global, events, session }) => {
+          const password = await signingPassword(session.io);
           const { runAuditCheckpoint } = await import('../../pipeline/audit.js');
           return runAuditCheckpoint({
             store: global.store,
             events,
-            key: opts.key,
+            key: session.path(opts.key),
             password,
-            output: opts.output,
+            output: opts.output !== undefined ? session.path(opts.output) : undefined,
           });
         },
         (r) =>
