@@ -22,6 +22,7 @@ import {
   fmtRatios,
   fmtSpread,
   machineNote,
+  median,
   printTable,
   roundRatios,
   run,
