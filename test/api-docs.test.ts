@@ -41,6 +41,11 @@ const USE_CASES = [
   'storeGc',
   'lock',
   'fetchInputs',
+  'auditLog',
+  'auditCheckpoint',
+  'auditVerify',
+  'auditExport',
+  'lineage',
 ];
 
 const blocks = examples(readFileSync(join(REPO, 'docs', 'api.md'), 'utf8'));

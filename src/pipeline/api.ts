@@ -28,6 +28,20 @@ import { runKeygen, type KeygenReport, type KeygenRequest } from './keygen.js';
 import { runSign, type SignReport, type SignRequest as SignUseCase } from './sign.js';
 import { runVerify, type VerifyReport, type VerifyRequest as VerifyUseCase } from './verify.js';
 import { runSbom, type SbomRequest as SbomUseCase } from './evidence.js';
+import {
+  runAuditCheckpoint,
+  runAuditExport,
+  runAuditLog,
+  runAuditVerify,
+  type AuditCheckpointRequest as AuditCheckpointUseCase,
+  type AuditLogReport,
+  type AuditLogRequest as AuditLogUseCase,
+  type AuditVerifyReport,
+  type AuditVerifyRequest as AuditVerifyUseCase,
+  type CheckpointReport as AuditCheckpointReport,
+} from './audit.js';
+import { runLineage, type LineageRequest as LineageUseCase } from './lineage.js';
+import type { LineageGraph } from '../audit/index.js';
 
 /*
  * The library API: every use-case as `name(request: NameRequest):
@@ -51,6 +65,18 @@ export type SbomRequest = WithOptionalEvents<SbomUseCase>;
 export type SbomReport = Awaited<ReturnType<typeof runSbom>>;
 export type { KeygenReport, KeygenRequest, SignReport, VerifyReport };
 export type BuildsOfRequest = WithOptionalEvents<BuildsOfUseCase>;
+export type AuditLogRequest = WithOptionalEvents<AuditLogUseCase>;
+export type AuditVerifyRequest = WithOptionalEvents<AuditVerifyUseCase>;
+export type AuditCheckpointRequest = WithOptionalEvents<AuditCheckpointUseCase>;
+export interface AuditExportRequest {
+  store?: string | undefined;
+  /** The JSON Lines file to write; without it the report carries the lines. */
+  output?: string | undefined;
+  events?: EventSink | undefined;
+}
+export type AuditExportReport = Awaited<ReturnType<typeof runAuditExport>>;
+export type LineageRequest = WithOptionalEvents<LineageUseCase>;
+export type { AuditCheckpointReport, AuditLogReport, AuditVerifyReport, LineageGraph };
 export type { BuildsOfReport };
 
 export interface CheckRequest {
@@ -233,4 +259,29 @@ export async function fetchInputs(req: FetchInputsRequest): Promise<FetchInputsR
     insecure: req.insecure ?? [],
     events: req.events ?? noEvents,
   });
+}
+
+/** The audit log's entries matching a filter (type, time, artifact), oldest first. */
+export function auditLog(req: AuditLogRequest = {}): Promise<AuditLogReport> {
+  return runAuditLog({ ...req, events: req.events ?? noEvents });
+}
+
+/** Recomputes the audit log's hash chain and checks it extends every checkpoint (stored or given). */
+export function auditVerify(req: AuditVerifyRequest = {}): Promise<AuditVerifyReport> {
+  return runAuditVerify({ ...req, events: req.events ?? noEvents });
+}
+
+/** Every audit entry as JSON Lines, written to `output` or returned. */
+export function auditExport(req: AuditExportRequest = {}): Promise<AuditExportReport> {
+  return runAuditExport({ ...req, events: req.events ?? noEvents });
+}
+
+/** Signs the audit log's head with a cosign-format key and keeps it as a referrer of the tag airlock/audit. */
+export function auditCheckpoint(req: AuditCheckpointRequest): Promise<AuditCheckpointReport> {
+  return runAuditCheckpoint({ ...req, events: req.events ?? noEvents });
+}
+
+/** Where an artifact or deployment came from, or (`uses`) every artifact and deployment containing a package. */
+export function lineage(req: LineageRequest): Promise<LineageGraph> {
+  return runLineage({ ...req, events: req.events ?? noEvents });
 }
