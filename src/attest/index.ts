@@ -2,13 +2,14 @@ export type { AttestErrorCode } from './errors.js';
 export {
   IN_TOTO_PAYLOAD_TYPE,
   PREDICATE,
+  PREDICATE_NAME,
   STATEMENT_TYPE,
   digestSet,
   parseStatement,
   statement,
 } from './statement.js';
 export type { ResourceDescriptor, Statement, Subject } from './statement.js';
-export { achievedHermeticity, debPurl, npmPurl } from './facts.js';
+export { achievedHermeticity, debPurl, npmLicense, npmPurl } from './facts.js';
 export type { BuildFacts, Hermeticity, LockFact, ToolchainFact } from './facts.js';
 export {
   BUILD_TYPE,

@@ -97,7 +97,7 @@ export function sbomModel(facts: BuildFacts, tool: { name: string; version: stri
         name: l.name,
         version: l.version,
         purl: npmPurl(l.name, l.version),
-        hashes: sriHashes(l.integrity),
+        hashes: { ...sriHashes(l.integrity), ...(l.digest ? { sha256: digestHex(l.digest) } : {}) },
         ...(l.license ? { license: l.license } : {}),
         dependsOn: (l.dependsOn ?? [])
           .map((k) => npmRefs.get(k))

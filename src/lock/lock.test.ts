@@ -85,6 +85,7 @@ describe('parseNpmLock', () => {
         resolved: 'https://r/a.tgz',
         integrity: 'sha512-A',
         hasInstallScript: true,
+        dependencies: [],
       },
     ]);
     expect(got.links).toEqual([{ path: 'node_modules/w', target: 'packages/w' }]);

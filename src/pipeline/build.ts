@@ -23,6 +23,11 @@ export interface BuildRequest extends Workspace, RemoteBuildOptions {
   frozen?: boolean;
   /** Run what `airlock fetch` does before building. */
   fetch?: boolean;
+  /**
+   * Attach provenance, CycloneDX and SPDX SBOMs and test results to each
+   * artifact as it is built (default true); `--sign` signs them.
+   */
+  evidence?: boolean;
 }
 
 export interface BuildReport {
@@ -64,9 +69,14 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     }
     const order = planOrder(open.project, req.targets);
     checkNodeEngine(open.project, order);
+    const { evidenceAfterBuild } = await import('./evidence.js');
     const ctx = buildContext(open, req.events, {
       useCache: req.noCache !== true,
       ...(req.signal ? { signal: req.signal } : {}),
+      // Provenance, SBOMs and test results of every artifact, attached as it is built.
+      ...(req.evidence === false
+        ? {}
+        : { afterBuild: evidenceAfterBuild(open, req.events, { builderId: req.sign?.builderId }) }),
     });
     Object.assign(
       ctx,

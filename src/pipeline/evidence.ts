@@ -1,9 +1,14 @@
+import { Readable } from 'node:stream';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { hostname } from 'node:os';
 import {
   PREDICATE,
   buildProvenance,
+  buildTestResultAttestation,
+  derivedUuid,
+  type TestStepFacts,
   cyclonedxJson,
   sbomModel,
   spdxJson,
@@ -12,6 +17,13 @@ import {
   type Statement,
 } from '../attest/index.js';
 import type { ActionResult, BuildRecord } from '../builder/action.js';
+import type { AfterBuild } from '../builder/context.js';
+import { readTarFile } from '../archive/index.js';
+import type { TargetConfig } from '../config/index.js';
+import type { EventSink } from '../core/events.js';
+import { localReferrers } from '../registry/index.js';
+import type { Store } from '../store/index.js';
+import { PREDICATE_TYPE_ANNOTATION, attachStatement } from './attestations.js';
 import { tagFor } from '../builder/executor.js';
 import { resolveHostTools } from '../builder/toolchain.js';
 import { sha256, type Digest } from '../core/digest.js';
@@ -19,6 +31,7 @@ import { AirlockError, isAirlockError } from '../core/errors.js';
 import { parseManifest, type Descriptor } from '../oci/index.js';
 import { openWorkspace, type OpenWorkspace, type Workspace } from './context.js';
 import type { EvidenceErrorCode } from './errors.js';
+import { lockFactsOf } from './evidence-lock.js';
 
 const run = promisify(execFile);
 
@@ -72,6 +85,14 @@ async function debianPackage(
   return undefined;
 }
 
+/** What evidence for several targets of one build asks the system once: git, dpkg. */
+export interface FactsMemo {
+  source?: Promise<BuildFacts['source']>;
+  deb: Map<string, Promise<{ name: string; version: string; arch: string } | undefined>>;
+}
+
+export const newFactsMemo = (): FactsMemo => ({ deb: new Map() });
+
 /**
  * The host binaries of a toolchain with their real paths and Debian
  * packages, for those whose binary on PATH still has the digest the build
@@ -80,6 +101,7 @@ async function debianPackage(
 async function hostToolFacts(
   open: OpenWorkspace,
   tools: readonly { name: string; digest: Digest }[],
+  memo: FactsMemo,
 ): Promise<BuildFacts['toolchain']> {
   const out: BuildFacts['toolchain'] = [];
   for (const t of tools) {
@@ -88,7 +110,12 @@ async function hostToolFacts(
       out.push({ kind: 'host', name: t.name, digest: t.digest });
       continue;
     }
-    const deb = await debianPackage(found.path);
+    let owner = memo.deb.get(found.path);
+    if (!owner) {
+      owner = debianPackage(found.path);
+      memo.deb.set(found.path, owner);
+    }
+    const deb = await owner;
     out.push({
       kind: 'host',
       name: t.name,
@@ -109,6 +136,7 @@ async function hostToolFacts(
 export async function collectFacts(
   open: OpenWorkspace,
   target: string,
+  memo: FactsMemo = newFactsMemo(),
 ): Promise<{ facts: BuildFacts; artifact: Descriptor; startedOn: number; finishedOn: number }> {
   const project = open.project;
   const config = project.targets.get(target);
@@ -147,11 +175,33 @@ export async function collectFacts(
   )
     throw notBuilt(target, `the artifact ${artifact.digest} is not the output of the last build`);
   const deps: BuildFacts['deps'] = [];
+  let npmTree: BuildFacts['npmTree'];
   for (const d of record.action.deps) {
+    // The offline npm install is a dependency of the key, not a target: its packages are the lock's.
+    if (!project.targets.has(d.target)) {
+      npmTree = { path: d.path, digest: d.outputs };
+      continue;
+    }
     const dep = await open.store.resolveTag(tagFor(project.name, d.target));
     deps.push({ target: d.target, outputs: d.outputs, ...(dep ? { artifact: dep.digest } : {}) });
   }
-  const source = await gitSource(project.root);
+  const lock = await lockFactsOf(project, open.store, config);
+  // The lock must still hold every package the build used, or the evidence would describe another build.
+  const npmUsed = new Set(lock.flatMap((l) => (l.kind === 'npm' ? [l.integrity] : [])));
+  const stale = (record.action.locked ?? []).filter(
+    (l) => l.kind === 'npm' && !npmUsed.has(l.digest),
+  );
+  if (stale.length > 0)
+    throw notBuilt(
+      target,
+      `airlock.lock or ${config.npm?.lockfile ?? 'the package-lock'} changed since the last build (${stale
+        .slice(0, 3)
+        .map((l) => `${l.name}@${l.version}`)
+        .join(', ')} no longer locked)`,
+    );
+  const used = new Set((record.action.locked ?? []).map((l) => l.digest));
+  memo.source ??= gitSource(project.root);
+  const source = await memo.source;
   const facts: BuildFacts = {
     project: project.name,
     target,
@@ -169,12 +219,14 @@ export async function collectFacts(
           name: t.name,
           digest: t.digest,
         }))
-      : await hostToolFacts(open, record.action.toolchain),
+      : await hostToolFacts(open, record.action.toolchain, memo),
     inputTree: record.action.inputs,
     inputs: record.inputs.flatMap((e) =>
       e.kind === 'file' ? [{ path: e.path, digest: e.digest }] : [],
     ),
     deps,
+    ...(npmTree ? { npmTree } : {}),
+    lock: lock.filter((l) => l.kind !== 'npm' || used.has(l.integrity ?? '')),
     logs: result.logs,
   };
   // The action-cache entry's time is the store clock's at the end of the build.
@@ -233,4 +285,99 @@ export async function runSbom(
   } finally {
     open.close();
   }
+}
+
+/** The invocation id of a build's provenance: derived from its action key and end, so signing again repeats it. */
+export function invocationIdOf(facts: BuildFacts, finishedOn: number): string {
+  return derivedUuid(`${facts.actionKey}\0${finishedOn}`);
+}
+
+/**
+ * The test-result statement of a target whose config marks steps as tests:
+ * each marked step's exit status (a step that failed failed the build, so
+ * an artifact's steps all exited 0) and the cases of the JUnit report it
+ * wrote, read from the artifact's output layer, verified.
+ */
+export async function testResultStatement(
+  store: Store,
+  facts: BuildFacts,
+  config: TargetConfig,
+  result: ActionResult,
+): Promise<Statement | undefined> {
+  if (!config.tests?.length) return undefined;
+  const layer = result.outputs.layer.digest;
+  const steps: TestStepFacts[] = [];
+  for (const t of config.tests) {
+    let junit: string | undefined;
+    if (t.junit !== undefined) {
+      const bytes = await store.getBytes(layer);
+      const xml = await readTarFile(Readable.from([bytes]), (p) => p === t.junit, MAX_JUNIT);
+      if (!xml)
+        throw new AirlockError<EvidenceErrorCode>(
+          'TEST_REPORT_MISSING',
+          `target "${facts.target}": step ${t.step} is a test whose JUnit report ${t.junit} is not among the outputs`,
+          {
+            hint: `Write the report to ${t.junit} in the step and list it under targets.${facts.target}.outputs, or remove junit from the test.`,
+            details: { target: facts.target, junit: t.junit },
+          },
+        );
+      junit = xml.toString('utf8');
+    }
+    steps.push({
+      name: `step-${t.step}: ${config.steps[t.step] ?? ''}`,
+      exitCode: result.exitCode,
+      ...(junit !== undefined ? { junit } : {}),
+    });
+  }
+  return buildTestResultAttestation(facts.artifact, facts.configDigest, steps);
+}
+
+/** Largest JUnit report read into a test-result attestation. */
+const MAX_JUNIT = 16 << 20;
+
+/**
+ * The build's after-build hook: provenance, CycloneDX and SPDX SBOMs and,
+ * for targets with test steps, a test-result statement, attached unsigned to
+ * each artifact built (`airlock sign` or `build --sign` signs them). A
+ * target restored from the cache whose artifact already carries provenance
+ * is left as it is, so a no-op build does no evidence work.
+ */
+export function evidenceAfterBuild(
+  open: OpenWorkspace,
+  events: EventSink,
+  opts: { builderId?: string | undefined } = {},
+): (done: AfterBuild) => Promise<void> {
+  const memo = newFactsMemo();
+  return async (done) => {
+    const artifact = done.build.manifest;
+    if (done.cached) {
+      const present = (await localReferrers(open.store, artifact.digest)).some(
+        (d) => d.annotations?.[PREDICATE_TYPE_ANNOTATION] === PREDICATE.slsaProvenance,
+      );
+      if (present) return;
+    }
+    const target = done.build.target;
+    const { facts, startedOn, finishedOn } = await collectFacts(open, target, memo);
+    const statements = evidenceStatements(facts, {
+      builderId: opts.builderId,
+      host: hostname(),
+      invocationId: invocationIdOf(facts, finishedOn),
+      startedOn,
+      finishedOn,
+    });
+    const tests = await testResultStatement(
+      open.store,
+      facts,
+      open.project.targets.get(target)!,
+      done.result,
+    );
+    if (tests) statements.push(tests);
+    for (const s of statements) await attachStatement(open.store, artifact, s);
+    events({
+      type: 'log',
+      level: 'debug',
+      target,
+      message: `attached ${statements.map((s) => s.predicateType).join(', ')} to ${artifact.digest}`,
+    });
+  };
 }

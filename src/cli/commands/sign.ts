@@ -20,7 +20,7 @@ export function register(cli: Command): void {
     )
     .addHelpText(
       'after',
-      '\nThe password comes from AIRLOCK_PASSWORD or COSIGN_PASSWORD, or is asked on the terminal.\nBundles are attached with artifactType application/vnd.dev.sigstore.bundle.v0.3+json; signing again replaces them.',
+      '\nThe password comes from AIRLOCK_PASSWORD or COSIGN_PASSWORD, or is asked on the terminal.\nBundles are attached with one artifactType per statement (application/vnd.airlock.<slsa-provenance|cyclonedx|spdx|test-result|reproducibility>.sigstore-bundle.v0.3+json); signing again replaces them.',
     )
     .action(
       async (
