@@ -194,7 +194,9 @@ describe('SBOM and provenance of a target with locked npm packages', () => {
       const tgz = await tarball(join(tmp.path, 'tgz'), p.m);
       const integrity = `sha512-${createHash('sha512').update(tgz).digest('base64')}`;
       const resolved = `https://registry.invalid/${p.m.name}/-/${p.m.name}-${p.m.version}.tgz`;
-      const { name: _n, license: _l, ...rest } = p.m;
+      const rest: Record<string, unknown> = { ...p.m };
+      delete rest.name;
+      delete rest.license;
       packages[p.path] = { ...rest, resolved, integrity };
       npmEntries.push({
         integrity,
