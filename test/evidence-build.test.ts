@@ -7,11 +7,33 @@ import { join } from 'node:path';
 import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PREDICATE, type ProvenancePredicate, type Statement } from '../src/attest/index.js';
+import {
+  PREDICATE,
+  statement,
+  type ProvenancePredicate,
+  type Statement,
+} from '../src/attest/index.js';
+import { canonicalJson } from '../src/core/canonical.js';
 import { packTarGz } from '../src/archive/index.js';
 import { noEvents } from '../src/core/events.js';
 import { digestHex, type Digest } from '../src/core/digest.js';
-import { parseManifest } from '../src/oci/index.js';
+import {
+  MEDIA,
+  parseManifest,
+  referrersIndex,
+  referrersTag,
+  type Descriptor,
+} from '../src/oci/index.js';
+import { BUNDLE_MEDIA_TYPE } from '../src/sign/index.js';
+import {
+  LEGACY_BUNDLE_ARTIFACT_TYPE,
+  LEGACY_STATEMENT_ARTIFACT_TYPE,
+  PREDICATE_TYPE_ANNOTATION,
+  attachBundle,
+  bundleArtifactType,
+  bundleAttachments,
+} from '../src/pipeline/attestations.js';
+import { pendingStatements } from '../src/pipeline/sign.js';
 import { localReferrers } from '../src/registry/index.js';
 import { Store } from '../src/store/index.js';
 import { runBuild } from '../src/pipeline/build.js';
@@ -332,6 +354,84 @@ targets:
       );
       expect(b!.sbom).toBe(a!.sbom);
       expect(a!.sbom).toContain('pkg:npm/tiny-c@3.0.0');
+    }
+  });
+});
+
+describe('attachments written with the one shared artifact type of earlier versions', () => {
+  const tmp = tempDir('evidence-legacy');
+  afterAll(() => tmp.cleanup());
+
+  it('are still read, and attaching again replaces them with per-predicate types', async () => {
+    const store = await Store.open(join(tmp.path, 'store'));
+    try {
+      const subjectBytes = Buffer.from('{"schemaVersion":2}');
+      const put = await store.putBytes(subjectBytes);
+      const subject = { mediaType: MEDIA.ociManifest, digest: put.digest, size: put.size };
+      const repro = statement({ name: 'x/y', digest: put.digest }, PREDICATE.reproducibility, {
+        result: 'REPRODUCIBLE',
+      });
+      // What an earlier Airlock wrote: every bundle and statement under one shared type.
+      const legacy: Descriptor[] = [];
+      for (const [type, layerType, predicateType, bytes] of [
+        [LEGACY_BUNDLE_ARTIFACT_TYPE, BUNDLE_MEDIA_TYPE, PREDICATE.slsaProvenance, '{"old":1}'],
+        [
+          LEGACY_STATEMENT_ARTIFACT_TYPE,
+          LEGACY_STATEMENT_ARTIFACT_TYPE,
+          PREDICATE.reproducibility,
+          canonicalJson(repro),
+        ],
+      ] as const) {
+        const layer = await store.putBytes(Buffer.from(bytes));
+        const config = await store.putBytes(Buffer.from('{}'));
+        const annotations = { [PREDICATE_TYPE_ANNOTATION]: predicateType };
+        const m = await store.putBytes(
+          Buffer.from(
+            canonicalJson({
+              schemaVersion: 2,
+              mediaType: MEDIA.ociManifest,
+              artifactType: type,
+              config: { mediaType: MEDIA.ociEmpty, digest: config.digest, size: config.size },
+              layers: [{ mediaType: layerType, digest: layer.digest, size: layer.size }],
+              subject,
+              annotations,
+            }),
+          ),
+        );
+        legacy.push({
+          mediaType: MEDIA.ociManifest,
+          digest: m.digest,
+          size: m.size,
+          artifactType: type,
+          annotations,
+        });
+      }
+      const index = await store.putBytes(Buffer.from(JSON.stringify(referrersIndex(legacy))));
+      await store.setTag(referrersTag(put.digest), {
+        mediaType: MEDIA.ociIndex,
+        digest: index.digest,
+        size: index.size,
+      });
+
+      expect((await bundleAttachments(store, put.digest)).map((d) => d.digest)).toEqual([
+        legacy[0]!.digest,
+      ]);
+      expect(await pendingStatements(store, subject)).toEqual([repro]);
+
+      await attachBundle(store, subject, Buffer.from('{"new":1}'), PREDICATE.slsaProvenance);
+      await attachBundle(store, subject, Buffer.from('{"new":2}'), PREDICATE.reproducibility);
+      const now = await localReferrers(store, put.digest);
+      expect(now.map((d) => d.artifactType).sort()).toEqual([
+        'application/vnd.airlock.reproducibility.sigstore-bundle.v0.3+json',
+        'application/vnd.airlock.slsa-provenance.sigstore-bundle.v0.3+json',
+      ]);
+      expect(now.map((d) => d.digest)).not.toContain(legacy[0]!.digest);
+      expect(now.map((d) => d.digest)).not.toContain(legacy[1]!.digest);
+      expect(bundleArtifactType('https://example.com/other/v1')).toBe(
+        'application/vnd.airlock.other.sigstore-bundle.v0.3+json',
+      );
+    } finally {
+      store.close();
     }
   });
 });
