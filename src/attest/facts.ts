@@ -44,8 +44,10 @@ export interface ToolchainFact {
   digest: Digest;
   /** For a host binary: its real path. */
   path?: string;
-  /** The Debian package that owns the binary, or one found in an image's dpkg status. */
+  /** The Debian package that owns the host binary. */
   deb?: { name: string; version: string; arch: string };
+  /** For an image: the Debian packages its root's /var/lib/dpkg/status lists as installed. */
+  packages?: { name: string; version: string; arch: string }[];
 }
 
 /** One locked external input (an npm package or a file), as airlock.lock records it. */

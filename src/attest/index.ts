@@ -19,6 +19,8 @@ export {
   rfc3339,
 } from './provenance.js';
 export type { ProvenanceOptions, ProvenancePredicate } from './provenance.js';
+export { parseDpkgStatus } from './dpkg.js';
+export type { DebPackage } from './dpkg.js';
 export { derivedUuid, sbomModel } from './sbom-model.js';
 export type { SbomComponent, SbomModel } from './sbom-model.js';
 export { cyclonedxJson } from './cyclonedx.js';

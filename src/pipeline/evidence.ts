@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { hostname } from 'node:os';
 import {
@@ -8,6 +9,8 @@ import {
   buildProvenance,
   buildTestResultAttestation,
   derivedUuid,
+  parseDpkgStatus,
+  type DebPackage,
   type TestStepFacts,
   cyclonedxJson,
   sbomModel,
@@ -21,7 +24,8 @@ import type { AfterBuild } from '../builder/context.js';
 import { readTarFile } from '../archive/index.js';
 import type { TargetConfig } from '../config/index.js';
 import type { EventSink } from '../core/events.js';
-import { localReferrers } from '../registry/index.js';
+import { imageRootDir, localReferrers, readImageRoot } from '../registry/index.js';
+import { rootTree } from './image-roots.js';
 import type { Store } from '../store/index.js';
 import { PREDICATE_TYPE_ANNOTATION, attachStatement } from './attestations.js';
 import { tagFor } from '../builder/executor.js';
@@ -83,6 +87,59 @@ async function debianPackage(
     }
   }
   return undefined;
+}
+
+/**
+ * The Debian packages installed in an unpacked image root, from its
+ * `var/lib/dpkg/status`; none when the image has no dpkg. Every directory
+ * on the way must be a real directory (a symlink could point out of the
+ * root), and the root must still be the tree recorded when it was
+ * unpacked, or its list would not describe the image.
+ */
+export async function imageDebPackages(
+  roots: string,
+  digest: Digest,
+  statCache: OpenWorkspace['statCache'],
+): Promise<DebPackage[]> {
+  const dir = imageRootDir(roots, digest);
+  const rootfs = join(dir, 'rootfs');
+  let at = rootfs;
+  for (const [i, part] of ['var', 'lib', 'dpkg', 'status'].entries()) {
+    at = join(at, part);
+    const st = await lstat(at).catch(() => undefined);
+    if (!st || !(i === 3 ? st.isFile() : st.isDirectory())) return [];
+  }
+  const record = await readImageRoot(roots, digest);
+  if (record?.tree === undefined || (await rootTree(rootfs, statCache)) !== record.tree)
+    throw new AirlockError<EvidenceErrorCode>(
+      'NOT_BUILT',
+      `the unpacked toolchain image ${digest} at ${dir} is not the tree recorded when it was unpacked`,
+      {
+        hint: 'Run `airlock store fsck --repair` and build again: the image is unpacked anew.',
+        details: { digest, path: dir },
+      },
+    );
+  return parseDpkgStatus(await readFile(at, 'utf8'));
+}
+
+/** An image toolchain: its reference without the digest, its digest and its Debian packages. */
+async function imageToolFacts(
+  open: OpenWorkspace,
+  ref: string,
+  tools: readonly { name: string; digest: Digest }[],
+): Promise<BuildFacts['toolchain']> {
+  const name = ref.replace(/@sha256:[0-9a-f]{64}$/, '');
+  const out: BuildFacts['toolchain'] = [];
+  for (const t of tools) {
+    const packages = await imageDebPackages(open.store.paths.roots, t.digest, open.statCache);
+    out.push({
+      kind: 'image',
+      name,
+      digest: t.digest,
+      ...(packages.length > 0 ? { packages } : {}),
+    });
+  }
+  return out;
 }
 
 /** What evidence for several targets of one build asks the system once: git, dpkg. */
@@ -214,11 +271,7 @@ export async function collectFacts(
     sandboxProfile: record.action.sandbox,
     platform: record.action.platform,
     toolchain: config.toolchain.image
-      ? record.action.toolchain.map((t) => ({
-          kind: 'image' as const,
-          name: t.name,
-          digest: t.digest,
-        }))
+      ? await imageToolFacts(open, config.toolchain.image, record.action.toolchain)
       : await hostToolFacts(open, record.action.toolchain, memo),
     inputTree: record.action.inputs,
     inputs: record.inputs.flatMap((e) =>
