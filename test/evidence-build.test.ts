@@ -24,7 +24,6 @@ import {
   referrersTag,
   type Descriptor,
 } from '../src/oci/index.js';
-import { BUNDLE_MEDIA_TYPE } from '../src/sign/index.js';
 import {
   LEGACY_BUNDLE_ARTIFACT_TYPE,
   LEGACY_STATEMENT_ARTIFACT_TYPE,
@@ -33,7 +32,10 @@ import {
   bundleArtifactType,
   bundleAttachments,
 } from '../src/pipeline/attestations.js';
-import { pendingStatements } from '../src/pipeline/sign.js';
+import { pendingStatements, runSign } from '../src/pipeline/sign.js';
+import { runVerify } from '../src/pipeline/verify.js';
+import { parsePolicy } from '../src/policy/index.js';
+import { BUNDLE_MEDIA_TYPE, encodeKeyPair, generateSigningKey } from '../src/sign/index.js';
 import { localReferrers } from '../src/registry/index.js';
 import { Store } from '../src/store/index.js';
 import { runBuild } from '../src/pipeline/build.js';
@@ -110,6 +112,54 @@ targets:
     expect(tests.passedTests).toEqual(
       expect.arrayContaining([expect.stringMatching(/^step-1: .*: a\.ok$/)]),
     );
+
+    // Signed, a policy can require the test results: FAILED fails it, with the reason.
+    const keyDir = join(tmp.path, 'keys');
+    mkdirSync(keyDir);
+    const key = generateSigningKey();
+    const pair = await encodeKeyPair(key, 'pw');
+    writeFileSync(join(keyDir, 'cosign.key'), pair.privatePem);
+    writeFileSync(join(keyDir, 'cosign.pub'), pair.publicPem);
+    writeFileSync(
+      join(keyDir, 'policy.yaml'),
+      'version: 1\nkeys: [cosign.pub]\nrequire: [slsa-provenance, test-result]\n',
+    );
+    const signed = await runSign({
+      project,
+      store,
+      targets: [],
+      key: join(keyDir, 'cosign.key'),
+      password: 'pw',
+      events: noEvents,
+    });
+    expect(signed.targets[0]!.attachments.map((a) => a.predicateType).sort()).toEqual(
+      [...types.keys()].sort(),
+    );
+    const verdict = await runVerify({
+      artifact: artifact,
+      policy: join(keyDir, 'policy.yaml'),
+      store,
+      events: noEvents,
+    });
+    expect(verdict.rules.find((r) => r.rule === 'require ' + PREDICATE.testResult)?.pass).toBe(
+      true,
+    );
+    expect(verdict.rules.find((r) => r.rule === 'tests')).toEqual({
+      rule: 'tests',
+      pass: false,
+      reason: 'a test-result attestation says "FAILED"',
+    });
+    expect(verdict.pass).toBe(false);
+    // Signing replaced each unsigned statement with its bundle: one attachment per predicate.
+    const s0 = await Store.open(store);
+    const listed = await localReferrers(s0, artifact);
+    s0.close();
+    expect(listed.map((d) => d.artifactType).sort()).toEqual([
+      'application/vnd.airlock.cyclonedx.sigstore-bundle.v0.3+json',
+      'application/vnd.airlock.slsa-provenance.sigstore-bundle.v0.3+json',
+      'application/vnd.airlock.spdx.sigstore-bundle.v0.3+json',
+      'application/vnd.airlock.test-result.sigstore-bundle.v0.3+json',
+    ]);
 
     // A cached build of an artifact that has its evidence adds nothing.
     const s = await Store.open(store);
@@ -433,5 +483,38 @@ describe('attachments written with the one shared artifact type of earlier versi
     } finally {
       store.close();
     }
+  });
+});
+
+describe('keyless signing and verification', () => {
+  it('is refused with KEYLESS_UNSUPPORTED and the key-based fix, before any key or store is read', async () => {
+    await expect(
+      runSign({
+        project: '/nonexistent',
+        targets: [],
+        key: '',
+        password: '',
+        keyless: true,
+        events: noEvents,
+      }),
+    ).rejects.toMatchObject({
+      code: 'KEYLESS_UNSUPPORTED',
+      message: expect.stringContaining('Fulcio'),
+      hint: expect.stringContaining('airlock keygen'),
+    });
+  });
+  it('is refused in a policy: identities: gives POLICY_UNSUPPORTED naming keys: as the fix', () => {
+    expect(() =>
+      parsePolicy(
+        'version: 1\nidentities: [{ issuer: https://token.actions.githubusercontent.com, subject: x }]\n',
+        'policy.yaml',
+      ),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'POLICY_UNSUPPORTED',
+        message: expect.stringContaining('trusted root'),
+        hint: expect.stringContaining('keys:'),
+      }),
+    );
   });
 });

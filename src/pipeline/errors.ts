@@ -35,7 +35,9 @@ export type EvidenceErrorCode =
   /** sign-blob would overwrite an existing bundle file. */
   | 'BUNDLE_EXISTS'
   /** A test step's JUnit report is not among the target's outputs. */
-  | 'TEST_REPORT_MISSING';
+  | 'TEST_REPORT_MISSING'
+  /** Keyless (Fulcio certificate + Rekor entry) signing was asked for: Airlock signs with keys only. */
+  | 'KEYLESS_UNSUPPORTED';
 
 /**
  * Every `code` an `AirlockError` thrown by the library can carry: each module

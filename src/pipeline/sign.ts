@@ -27,6 +27,24 @@ export interface SignRequest extends Workspace {
   password: string;
   /** runDetails.builder.id of the provenance. */
   builderId?: string | undefined;
+  /** Keyless signing (Fulcio + Rekor) instead of `key`: refused with KEYLESS_UNSUPPORTED. */
+  keyless?: boolean | undefined;
+}
+
+/**
+ * The refusal of keyless signing. Keyless signing gets a short-lived
+ * certificate for an OIDC identity from Fulcio and logs the signature in
+ * Rekor: both are online services, and verifying such a bundle needs their
+ * trusted root. Airlock signs and verifies offline with keys only.
+ */
+export function keylessUnsupported(): AirlockError<EvidenceErrorCode> {
+  return new AirlockError<EvidenceErrorCode>(
+    'KEYLESS_UNSUPPORTED',
+    'keyless signing (a Fulcio certificate for an OIDC identity, logged in Rekor) is not supported: Airlock signs and verifies offline, with keys only',
+    {
+      hint: 'Make a key pair with `airlock keygen` (or use one from `cosign generate-key-pair`), sign with --key cosign.key, and list cosign.pub under keys: in the policy.',
+    },
+  );
 }
 
 export interface SignReport {
@@ -132,6 +150,7 @@ export async function signTargets(
 
 /** `airlock sign [target…]`: provenance, SBOMs and pending statements of each target, signed and attached. */
 export async function runSign(req: SignRequest): Promise<SignReport> {
+  if (req.keyless === true) throw keylessUnsupported();
   const key = await loadSigningKey(req.key, req.password);
   const open = await openWorkspace(req);
   try {
