@@ -3,6 +3,7 @@ export {
   IN_TOTO_PAYLOAD_TYPE,
   PREDICATE,
   PREDICATE_NAME,
+  PREDICATE_TYPE_ANNOTATION,
   STATEMENT_TYPE,
   digestSet,
   parseStatement,

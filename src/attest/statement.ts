@@ -25,6 +25,9 @@ export const PREDICATE = {
   reproducibility: 'https://airlock.dev/attestation/reproducibility/v1',
 } as const;
 
+/** The OCI annotation on an attachment naming the predicate type of the statement it carries. */
+export const PREDICATE_TYPE_ANNOTATION = 'dev.sigstore.bundle.predicateType';
+
 /** The short name of each predicate type Airlock writes (policy `require:`, attachment artifact types). */
 export const PREDICATE_NAME: Readonly<Record<string, string>> = {
   [PREDICATE.slsaProvenance]: 'slsa-provenance',

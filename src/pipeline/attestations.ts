@@ -1,7 +1,7 @@
 import { canonicalJson } from '../core/canonical.js';
 import { compareBytes } from '../core/compare.js';
 import type { Digest } from '../core/digest.js';
-import { PREDICATE_NAME } from '../attest/index.js';
+import { PREDICATE_NAME, PREDICATE_TYPE_ANNOTATION } from '../attest/statement.js';
 import {
   MEDIA,
   parseManifest,
@@ -45,7 +45,7 @@ import type { Store } from '../store/index.js';
 export const LEGACY_BUNDLE_ARTIFACT_TYPE = BUNDLE_MEDIA_TYPE;
 /** The artifact type every unsigned statement shared before the per-predicate types (still read). */
 export const LEGACY_STATEMENT_ARTIFACT_TYPE = 'application/vnd.in-toto+json';
-export const PREDICATE_TYPE_ANNOTATION = 'dev.sigstore.bundle.predicateType';
+export { PREDICATE_TYPE_ANNOTATION };
 const EMPTY_CONFIG = Buffer.from('{}');
 const PREFIX = 'application/vnd.airlock.';
 const BUNDLE_SUFFIX = '.sigstore-bundle.v0.3+json';

@@ -9,6 +9,7 @@ import type { ProjectConfig } from '../config/index.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
+import { evidenceHook } from './evidence-hook.js';
 
 export interface BuildRequest extends Workspace, RemoteBuildOptions {
   /** Targets to build with their dependencies; all when empty. */
@@ -69,14 +70,13 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     }
     const order = planOrder(open.project, req.targets);
     checkNodeEngine(open.project, order);
-    const { evidenceAfterBuild } = await import('./evidence.js');
     const ctx = buildContext(open, req.events, {
       useCache: req.noCache !== true,
       ...(req.signal ? { signal: req.signal } : {}),
       // Provenance, SBOMs and test results of every artifact, attached as it is built.
       ...(req.evidence === false
         ? {}
-        : { afterBuild: evidenceAfterBuild(open, req.events, { builderId: req.sign?.builderId }) }),
+        : { afterBuild: evidenceHook(open, req.events, { builderId: req.sign?.builderId }) }),
     });
     Object.assign(
       ctx,

@@ -24,10 +24,10 @@ import type { AfterBuild } from '../builder/context.js';
 import { readTarFile } from '../archive/index.js';
 import type { TargetConfig } from '../config/index.js';
 import type { EventSink } from '../core/events.js';
-import { imageRootDir, localReferrers, readImageRoot } from '../registry/index.js';
+import { imageRootDir, readImageRoot } from '../registry/index.js';
 import { rootTree } from './image-roots.js';
 import type { Store } from '../store/index.js';
-import { PREDICATE_TYPE_ANNOTATION, attachStatement } from './attestations.js';
+import { attachStatement } from './attestations.js';
 import { tagFor } from '../builder/executor.js';
 import { resolveHostTools } from '../builder/toolchain.js';
 import { sha256, type Digest } from '../core/digest.js';
@@ -389,11 +389,11 @@ export async function testResultStatement(
 const MAX_JUNIT = 16 << 20;
 
 /**
- * The build's after-build hook: provenance, CycloneDX and SPDX SBOMs and,
- * for targets with test steps, a test-result statement, attached unsigned to
- * each artifact built (`airlock sign` or `build --sign` signs them). A
- * target restored from the cache whose artifact already carries provenance
- * is left as it is, so a no-op build does no evidence work.
+ * Attaches provenance, CycloneDX and SPDX SBOMs and, for targets with test
+ * steps, a test-result statement, unsigned, to an artifact the build made or
+ * restored (`airlock sign` or `build --sign` signs them). The build reaches
+ * it through `evidenceHook` (evidence-hook.ts), which loads this module only
+ * when there is evidence to make.
  */
 export function evidenceAfterBuild(
   open: OpenWorkspace,
@@ -403,12 +403,6 @@ export function evidenceAfterBuild(
   const memo = newFactsMemo();
   return async (done) => {
     const artifact = done.build.manifest;
-    if (done.cached) {
-      const present = (await localReferrers(open.store, artifact.digest)).some(
-        (d) => d.annotations?.[PREDICATE_TYPE_ANNOTATION] === PREDICATE.slsaProvenance,
-      );
-      if (present) return;
-    }
     const target = done.build.target;
     const { facts, startedOn, finishedOn } = await collectFacts(open, target, memo);
     const statements = evidenceStatements(facts, {
