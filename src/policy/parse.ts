@@ -203,7 +203,7 @@ export function parsePolicy(text: string, file: string): Policy {
       'POLICY_UNSUPPORTED',
       `${file}: keyless identities (identities:) are not supported: verifying a Fulcio certificate and its Rekor entry needs Sigstore's trusted root, and Airlock verifies offline with keys only`,
       {
-        hint: 'Remove identities: and list the signers\' public keys under keys: (sign with a key from `airlock keygen` or `cosign generate-key-pair`).',
+        hint: "Remove identities: and list the signers' public keys under keys: (sign with a key from `airlock keygen` or `cosign generate-key-pair`).",
       },
     );
   }
