@@ -463,6 +463,7 @@ describe('attachments written with the one shared artifact type of earlier versi
         size: index.size,
       });
 
+      expect(LEGACY_BUNDLE_ARTIFACT_TYPE).toBe(BUNDLE_MEDIA_TYPE);
       expect((await bundleAttachments(store, put.digest)).map((d) => d.digest)).toEqual([
         legacy[0]!.digest,
       ]);

@@ -11,7 +11,6 @@ import {
   type Descriptor,
 } from '../oci/index.js';
 import { localReferrers } from '../registry/index.js';
-import { BUNDLE_MEDIA_TYPE } from '../sign/index.js';
 import type { Store } from '../store/index.js';
 
 /*
@@ -42,7 +41,12 @@ import type { Store } from '../store/index.js';
  */
 
 /** The artifact type every bundle shared before the per-predicate types (still read). */
-export const LEGACY_BUNDLE_ARTIFACT_TYPE = BUNDLE_MEDIA_TYPE;
+export const LEGACY_BUNDLE_ARTIFACT_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+/**
+ * The media type of a Sigstore bundle v0.3 (sign/'s BUNDLE_MEDIA_TYPE, written
+ * out so that attaching unsigned evidence at build time loads no signing code).
+ */
+const BUNDLE_MEDIA_TYPE = LEGACY_BUNDLE_ARTIFACT_TYPE;
 /** The artifact type every unsigned statement shared before the per-predicate types (still read). */
 export const LEGACY_STATEMENT_ARTIFACT_TYPE = 'application/vnd.in-toto+json';
 export { PREDICATE_TYPE_ANNOTATION };

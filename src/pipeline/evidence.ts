@@ -23,6 +23,7 @@ import type { ActionResult, BuildRecord } from '../builder/action.js';
 import type { AfterBuild } from '../builder/context.js';
 import { readTarFile } from '../archive/index.js';
 import type { TargetConfig } from '../config/index.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import type { EventSink } from '../core/events.js';
 import { imageRootDir, readImageRoot } from '../registry/index.js';
 import { rootTree } from './image-roots.js';
@@ -194,6 +195,7 @@ export async function collectFacts(
   open: OpenWorkspace,
   target: string,
   memo: FactsMemo = newFactsMemo(),
+  built?: { result: Digest; value: ActionResult; createdAt: number },
 ): Promise<{ facts: BuildFacts; artifact: Descriptor; startedOn: number; finishedOn: number }> {
   const project = open.project;
   const config = project.targets.get(target);
@@ -218,9 +220,13 @@ export async function collectFacts(
     throw err;
   };
   const record = await open.store.getJson<BuildRecord>(last.record).catch(gone);
-  const entry = await open.store.getAction(record.key);
+  // A build that skipped the action cache (--no-cache) hands its result over instead.
+  const entry = (await open.store.getAction(record.key)) ?? built;
   if (!entry) throw notBuilt(target, `the action ${record.key} is no longer cached`);
-  const result = await open.store.getJson<ActionResult>(entry.result).catch(gone);
+  const result =
+    built && entry === built
+      ? built.value
+      : await open.store.getJson<ActionResult>(entry.result).catch(gone);
   const manifest = parseManifest(
     await open.store.getBytes(artifact.digest),
     artifact.mediaType,
@@ -398,13 +404,17 @@ const MAX_JUNIT = 16 << 20;
 export function evidenceAfterBuild(
   open: OpenWorkspace,
   events: EventSink,
-  opts: { builderId?: string | undefined } = {},
+  opts: { builderId?: string | undefined; clock?: Clock | undefined } = {},
 ): (done: AfterBuild) => Promise<void> {
   const memo = newFactsMemo();
   return async (done) => {
     const artifact = done.build.manifest;
     const target = done.build.target;
-    const { facts, startedOn, finishedOn } = await collectFacts(open, target, memo);
+    const { facts, startedOn, finishedOn } = await collectFacts(open, target, memo, {
+      result: done.build.resultDigest,
+      value: done.result,
+      createdAt: (opts.clock ?? systemClock).now(),
+    });
     const statements = evidenceStatements(facts, {
       builderId: opts.builderId,
       host: hostname(),
