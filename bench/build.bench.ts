@@ -6,26 +6,41 @@
 // Knobs (env): AIRLOCK_BENCH_PACKAGES, AIRLOCK_BENCH_FILES, AIRLOCK_BENCH_RUNS (warm
 // repetitions, default 5), AIRLOCK_BENCH_COLD_RUNS (default 2), AIRLOCK_BENCH_PROFILE=<dir>
 // (one extra, untimed `node --cpu-prof` Airlock run per scenario, summarised).
+// The cold build is also set against its physical floor: the same build scripts
+// run bare, `xargs -P<cores>`, in a third copy, in the same run.
+// `--scale` (`npm run bench -- build --scale`) then repeats cold, no-op and one
+// file touched at 10k, 50k and 100k input files (200-file packages; sizes from
+// AIRLOCK_BENCH_SCALE_SIZES, e.g. "10000,50000"), with Airlock's peak RSS.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   fmtMs,
+  fmtRatios,
+  fmtSpread,
   machineNote,
   median,
   printTable,
+  roundRatios,
   run,
   verdict,
   type RunResult,
 } from './lib/measure.js';
 import { hotSpots } from './lib/profile.js';
-import { FULL_SHAPE, generateWorkspace, pkgName, sourcePath } from './lib/workspace.js';
+import {
+  FULL_SHAPE,
+  generateWorkspace,
+  pkgName,
+  sourcePath,
+  type WorkspaceShape,
+} from './lib/workspace.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const AIRLOCK_BIN = join(REPO, 'bin', 'airlock.js');
+const MAX_RSS = join(REPO, 'bench', 'lib', 'max-rss.cjs');
 const TURBO_BIN = join(REPO, 'node_modules', '.bin', 'turbo');
 
 const envInt = (name: string, dflt: number): number => {
@@ -54,6 +69,8 @@ interface Outcome {
   ms: number;
   cached: number;
   total: number;
+  /** Peak resident set size of the process (Airlock only), KiB. */
+  rssKiB?: number;
 }
 
 /** Every prerequisite missing, as human-readable reasons; empty when the bench can run. */
@@ -75,13 +92,18 @@ function missingPrerequisites(): string[] {
 class Bench {
   readonly airlockWs: string;
   readonly turboWs: string;
+  readonly floorWs: string;
   readonly store: string;
   readonly turboCache: string;
   private edits = 0;
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    readonly shape: WorkspaceShape = SHAPE,
+  ) {
     this.airlockWs = join(dir, 'ws-airlock');
     this.turboWs = join(dir, 'ws-turbo');
+    this.floorWs = join(dir, 'ws-floor');
     this.store = join(dir, 'airlock-store');
     this.turboCache = join(dir, 'turbo-cache');
   }
@@ -90,6 +112,8 @@ class Bench {
   async airlock(profileDir?: string): Promise<Outcome> {
     const args = [
       ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+      '--require',
+      MAX_RSS,
       AIRLOCK_BIN,
       '--store',
       this.store,
@@ -108,7 +132,24 @@ class Bench {
       ms: r.ms,
       cached: report.targets.filter((t) => t.cached).length,
       total: report.targets.length,
+      rssKiB: Number(/max-rss-kib:(\d+)/.exec(r.stderr)?.[1] ?? Number.NaN),
     };
+  }
+
+  /**
+   * The physical floor of a cold build: every package's build script run
+   * bare, `xargs -P<cores>`, nothing else (no sandbox, hashing, packing, store).
+   */
+  async floor(): Promise<Outcome> {
+    this.removeOutputs(this.floorWs);
+    const list = Array.from({ length: this.shape.packages }, (_, i) => `${pkgName(i)}/build.js`);
+    const r = await run(
+      'xargs',
+      ['-P', String(availableParallelism()), '-n', '1', process.execPath],
+      { cwd: this.floorWs, input: `${list.join('\n')}\n` },
+    );
+    check('xargs (floor)', r);
+    return { ms: r.ms, cached: 0, total: this.shape.packages };
   }
 
   /** One `turbo run build` of every package; cached/total parsed from its summary. */
@@ -133,7 +174,7 @@ class Bench {
   }
 
   removeOutputs(ws: string): void {
-    for (let i = 0; i < SHAPE.packages; i++) {
+    for (let i = 0; i < this.shape.packages; i++) {
       rmSync(join(ws, pkgName(i), 'dist'), { recursive: true, force: true });
     }
   }
@@ -142,8 +183,8 @@ class Bench {
   touchOneSource(): void {
     this.edits++;
     const rel = sourcePath(
-      Math.min(17, SHAPE.packages - 1),
-      Math.min(42, SHAPE.filesPerPackage - 1),
+      Math.min(17, this.shape.packages - 1),
+      Math.min(42, this.shape.filesPerPackage - 1),
     );
     for (const ws of [this.airlockWs, this.turboWs]) {
       const abs = join(ws, rel);
@@ -154,7 +195,7 @@ class Bench {
 
   /** True when both copies hold byte-identical dist/ outputs. */
   sameOutputs(): boolean {
-    for (let i = 0; i < SHAPE.packages; i++) {
+    for (let i = 0; i < this.shape.packages; i++) {
       const a = join(this.airlockWs, pkgName(i), 'dist');
       const b = join(this.turboWs, pkgName(i), 'dist');
       const names = readdirSync(a).sort();
@@ -205,13 +246,14 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const files = await generateWorkspace(b.airlockWs, SHAPE);
     await generateWorkspace(b.turboWs, SHAPE);
+    await generateWorkspace(b.floorWs, SHAPE);
     console.log(
       `workspace: ${SHAPE.packages} targets x ${SHAPE.filesPerPackage} files = ${files.length} sources (two copies in ${dir}, generated in ${fmtMs(performance.now() - t0)})`,
     );
     console.log(
       `turbo ${execFileSync(TURBO_BIN, ['--version'], { encoding: 'utf8' }).trim()} (default concurrency 10), airlock -j default (${(
         await import('node:os')
-      ).availableParallelism()} cores); warm scenarios: median of ${RUNS}, cold: median of ${COLD_RUNS}`,
+      ).availableParallelism()} cores); warm scenarios: ${RUNS} rounds, cold: ${COLD_RUNS} rounds; min / median / max, a verdict only when every round is on one side of the goal`,
     );
 
     const results = new Map<Scenario, { airlock: Outcome[]; turbo: Outcome[] }>();
@@ -227,6 +269,8 @@ async function main(): Promise<void> {
         }
       }),
     );
+    const floor: Outcome[] = [];
+    for (let r = 0; r < COLD_RUNS; r++) floor.push(await b.floor());
     const identical = b.sameOutputs();
     results.set('no-op', await measure(b, RUNS, () => {}));
     results.set(
@@ -254,18 +298,16 @@ async function main(): Promise<void> {
     const warnings: string[] = [];
     for (const s of SCENARIOS) {
       const r = results.get(s.name)!;
-      const a = median(r.airlock.map((o) => o.ms));
-      const t = median(r.turbo.map((o) => o.ms));
-      const ratio = a / t;
+      const a = r.airlock.map((o) => o.ms);
+      const t = r.turbo.map((o) => o.ms);
+      const ratios = roundRatios(a, t);
       rows.push([
         s.name,
-        fmtMs(a),
-        fmtMs(t),
-        `${ratio.toFixed(2)}x`,
-        verdict(ratio, s.goal, 'max'),
+        fmtSpread(a),
+        fmtSpread(t),
+        fmtRatios(ratios),
+        verdict(ratios, s.goal, 'max'),
         fmtMs(s.turboReferenceMs),
-        r.airlock.map((o) => o.ms.toFixed(0)).join(','),
-        r.turbo.map((o) => o.ms.toFixed(0)).join(','),
       ]);
       for (const [tool, outs] of [
         ['airlock', r.airlock],
@@ -285,13 +327,11 @@ async function main(): Promise<void> {
     printTable(
       [
         'scenario',
-        'airlock',
-        'turbo',
-        'airlock/turbo',
+        'airlock min / median / max',
+        'turbo min / median / max',
+        'airlock/turbo per round',
         'verdict',
         'turbo ref.',
-        'airlock runs (ms)',
-        'turbo runs (ms)',
       ],
       rows,
     );
@@ -300,11 +340,152 @@ async function main(): Promise<void> {
       `outputs of both tools byte-identical after the cold build: ${identical ? 'yes' : 'NO'}`,
     );
     for (const w of warnings) console.log(`WARNING ${w}`);
+    printFloor(results.get('cold')!.airlock, floor);
 
     if (PROFILE_DIR) await profile(b, resolve(PROFILE_DIR));
+    if (process.argv.includes('--scale')) await scale();
   } finally {
     rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
+}
+
+/** "min / median / max" of `xs` formatted by `fmt`. */
+function mmm(xs: readonly number[], fmt: (x: number) => string = fmtMs): string {
+  const s = [...xs].sort((a, b) => a - b);
+  return `${fmt(s[0]!)} / ${fmt(median(s))} / ${fmt(s[s.length - 1]!)}`;
+}
+
+/** A goal verdict only when every round's ratio is on the same side of it. */
+function rangeVerdict(ratios: readonly number[], goal: number): string {
+  if (ratios.every((r) => r <= goal)) return `goal met (<= ${goal.toFixed(2)}x in every round)`;
+  if (ratios.every((r) => r > goal)) return `goal MISSED (<= ${goal.toFixed(2)}x in no round)`;
+  return `no verdict: the rounds straddle ${goal.toFixed(2)}x`;
+}
+
+const ratio = (x: number): string => `${x.toFixed(2)}x`;
+const FLOOR_GOAL = 1.15;
+
+/** The cold build against its physical floor, round by round. */
+function printFloor(cold: readonly Outcome[], floor: readonly Outcome[]): void {
+  const ratios = cold.map((c, i) => c.ms / floor[i]!.ms);
+  console.log('');
+  console.log(
+    `cold build against the floor (the same build scripts run bare with xargs -P${availableParallelism()}, no sandbox, hashing, packing or store; ${floor.length} rounds):`,
+  );
+  printTable(
+    ['airlock cold min / median / max', 'floor min / median / max', 'airlock/floor', 'verdict'],
+    [
+      [
+        mmm(cold.map((o) => o.ms)),
+        mmm(floor.map((o) => o.ms)),
+        mmm(ratios, ratio),
+        rangeVerdict(ratios, FLOOR_GOAL),
+      ],
+    ],
+  );
+}
+
+/** Sizes of the scale runs, in input files (200-file packages). */
+const SCALE_SIZES = (process.env.AIRLOCK_BENCH_SCALE_SIZES ?? '10000,50000,100000')
+  .split(',')
+  .map((v) => Number.parseInt(v, 10))
+  .filter((v) => Number.isFinite(v) && v > 0);
+const SCALE_RUNS = envInt('AIRLOCK_BENCH_SCALE_RUNS', 3);
+const SCALE_COLD_RUNS = envInt('AIRLOCK_BENCH_SCALE_COLD_RUNS', 1);
+const RSS_GOAL_MB = 300;
+
+/**
+ * How cost grows with the input: cold, no-op and one file touched at each
+ * size for both tools, plus Airlock's peak RSS, each size in a fresh directory.
+ */
+async function scale(): Promise<void> {
+  const rows: string[][] = [];
+  const noopMedians: { files: number; airlock: number; turbo: number }[] = [];
+  let peakRss = 0;
+  for (const files of SCALE_SIZES) {
+    const shape = { packages: Math.max(1, Math.round(files / 200)), filesPerPackage: 200 };
+    const dir = await mkdtemp(join(tmpdir(), `airlock-build-scale-${files}-`));
+    try {
+      const b = new Bench(dir, shape);
+      const t0 = performance.now();
+      await generateWorkspace(b.airlockWs, shape);
+      await generateWorkspace(b.turboWs, shape);
+      console.log(
+        `\nscale ${shape.packages * shape.filesPerPackage} files (${shape.packages} packages), generated in ${fmtMs(performance.now() - t0)}`,
+      );
+      const cold = await measure(b, SCALE_COLD_RUNS, (tool) => {
+        if (tool === 'airlock') {
+          rmSync(b.store, { recursive: true, force: true });
+          b.removeOutputs(b.airlockWs);
+        } else {
+          rmSync(b.turboCache, { recursive: true, force: true });
+          b.removeOutputs(b.turboWs);
+        }
+      });
+      const noop = await measure(b, SCALE_RUNS, () => {});
+      let pending = 0;
+      const one = await measure(b, SCALE_RUNS, () => {
+        if (pending++ % 2 === 0) b.touchOneSource();
+      });
+      const rss = [...cold.airlock, ...noop.airlock, ...one.airlock].map((o) => o.rssKiB ?? 0);
+      const maxRssMb = Math.max(...rss) / 1024;
+      peakRss = Math.max(peakRss, maxRssMb);
+      for (const [name, r] of [
+        ['cold', cold],
+        ['no-op', noop],
+        ['one file touched', one],
+      ] as const) {
+        const a = r.airlock.map((o) => o.ms);
+        const t = r.turbo.map((o) => o.ms);
+        rows.push([
+          String(shape.packages * shape.filesPerPackage),
+          name,
+          mmm(a),
+          mmm(t),
+          mmm(
+            a.map((x, i) => x / t[i]!),
+            ratio,
+          ),
+          `${(Math.max(...r.airlock.map((o) => o.rssKiB ?? 0)) / 1024).toFixed(0)} MB`,
+        ]);
+      }
+      // Each size as soon as it is measured: a long run that is stopped still shows the sizes done.
+      for (const row of rows.slice(-3)) console.log(`  ${row.join('  ')}`);
+      noopMedians.push({
+        files: shape.packages * shape.filesPerPackage,
+        airlock: median(noop.airlock.map((o) => o.ms)),
+        turbo: median(noop.turbo.map((o) => o.ms)),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    }
+  }
+  console.log('');
+  console.log(machineNote());
+  printTable(
+    [
+      'files',
+      'scenario',
+      'airlock min / median / max',
+      'turbo min / median / max',
+      'airlock/turbo',
+      'airlock peak RSS',
+    ],
+    rows,
+  );
+  const first = noopMedians[0];
+  if (first) {
+    console.log('');
+    console.log('no-op growth (median time at each size / at the smallest size):');
+    for (const n of noopMedians) {
+      console.log(
+        `  ${String(n.files).padStart(7)} files: airlock ${(n.airlock / first.airlock).toFixed(2)}x, turbo ${(n.turbo / first.turbo).toFixed(2)}x`,
+      );
+    }
+  }
+  console.log(
+    `airlock peak RSS over every scale run: ${peakRss.toFixed(0)} MB (goal < ${RSS_GOAL_MB} MB: ${peakRss < RSS_GOAL_MB ? 'met' : 'MISSED'})`,
+  );
 }
 
 /** One untimed Airlock run per scenario under `--cpu-prof`, with its hottest functions printed. */

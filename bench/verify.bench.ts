@@ -32,7 +32,16 @@ import {
   keys as fixtureKeys,
 } from '../test/helpers/evidence.js';
 import { storeArtifact } from '../test/helpers/registry-artifacts.js';
-import { fmtMs, machineNote, median, printTable } from './lib/measure.js';
+import {
+  fmtMs,
+  fmtRatios,
+  fmtSpread,
+  machineNote,
+  median,
+  printTable,
+  roundRatios,
+  verdict,
+} from './lib/measure.js';
 
 const envInt = (name: string, dflt: number): number => {
   const v = Number.parseInt(process.env[name] ?? '', 10);
@@ -46,13 +55,6 @@ const ms = (x: number): string => `${x.toFixed(2)} ms`;
 function stats(xs: number[]): [string, string, string] {
   const s = [...xs].sort((a, b) => a - b);
   return [ms(s[0]!), ms(median(s)), ms(s[s.length - 1]!)];
-}
-
-/** met when the whole range is within the goal, MISSED when the whole range is past it, else inconclusive. */
-function rangeVerdict(min: number, max: number, goal: number, unit: string): string {
-  if (max <= goal) return `goal met (whole range <= ${goal}${unit})`;
-  if (min > goal) return `goal MISSED (whole range > ${goal}${unit})`;
-  return `inconclusive: the range spans the goal (${goal}${unit}) on this machine`;
 }
 
 function timeSync(fn: () => unknown): number {
@@ -101,7 +103,6 @@ async function main(): Promise<void> {
     const fromStore: number[] = [];
     const inMemory: number[] = [];
     const sigstoreOnly: number[] = [];
-    const ratios: number[] = [];
     // Each round: one verify from the store, then REPS in-memory runs of Airlock and of
     // @sigstore/verify interleaved (a sub-millisecond call timed once is mostly timer and
     // GC noise); the per-call mean of each, and their ratio within the round.
@@ -134,7 +135,6 @@ async function main(): Promise<void> {
       fromStore.push(storeMs);
       inMemory.push(memMs / REPS);
       sigstoreOnly.push(sigMs / REPS);
-      ratios.push(memMs / sigMs);
     }
     console.log(
       `verify: 1 artifact, 4 attestations, ${RUNS} rounds after 3 warm-up, ${REPS} in-memory calls per round (${machineNote()})`,
@@ -145,20 +145,14 @@ async function main(): Promise<void> {
         ['airlock verify from the store (runVerify)', ...stats(fromStore)],
         ['airlock verify in memory (verifyAttachments + policy)', ...stats(inMemory)],
         ['@sigstore/verify alone on the 4 bundles', ...stats(sigstoreOnly)],
-        [
-          'ratio in memory / @sigstore/verify (per round)',
-          ...(stats(ratios).map((x) => x.replace(' ms', 'x')) as [string, string, string]),
-        ],
       ],
     );
-    // A verdict only when the whole range is past the goal (a loaded machine makes outliers).
-    const sortedRatios = [...ratios].sort((a, b) => a - b);
+    const ratios = roundRatios(inMemory, sigstoreOnly);
     console.log(
-      `in memory vs @sigstore/verify: ${sortedRatios[0]!.toFixed(2)}x / ${median(sortedRatios).toFixed(2)}x / ${sortedRatios[sortedRatios.length - 1]!.toFixed(2)}x (min/median/max) ${rangeVerdict(sortedRatios[0]!, sortedRatios[sortedRatios.length - 1]!, 1.0, 'x')}`,
+      `in memory vs @sigstore/verify per round (min / median / max): ${fmtRatios(ratios)}; ${verdict(ratios, 1.0, 'max')}`,
     );
-    const sortedStore = [...fromStore].sort((a, b) => a - b);
     console.log(
-      `from the store: min ${fmtMs(sortedStore[0]!)}, median ${fmtMs(median(sortedStore))}, max ${fmtMs(sortedStore[sortedStore.length - 1]!)} ${rangeVerdict(sortedStore[0]!, sortedStore[sortedStore.length - 1]!, 100, ' ms')}`,
+      `from the store (min / median / max): ${fmtSpread(fromStore)}; ${verdict(fromStore, 100, 'max', ' ms')}`,
     );
 
     // Mutation fuzz.

@@ -3,7 +3,8 @@
 # with tsx, one after another (never in parallel: they time wall clock).
 # A bench whose prerequisites are missing says why and the next one runs;
 # the exit status is non-zero only when a bench crashed. Pass bench names
-# (e.g. `npm run bench -- build hash`) to run only those.
+# (e.g. `npm run bench -- build hash`) to run only those; words starting
+# with `--` (e.g. `npm run bench -- build --scale`) are passed to each bench.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +13,14 @@ if ! bash scripts/setup.sh; then
 fi
 
 benches=()
-if [ "$#" -gt 0 ]; then
-  for name in "$@"; do benches+=("bench/${name%.bench.ts}.bench.ts"); done
-else
+flags=()
+for name in "$@"; do
+  case "$name" in
+    --*) flags+=("$name") ;;
+    *) benches+=("bench/${name%.bench.ts}.bench.ts") ;;
+  esac
+done
+if [ "${#benches[@]}" -eq 0 ]; then
   for file in bench/*.bench.ts; do benches+=("$file"); done
 fi
 
@@ -27,7 +33,7 @@ for file in "${benches[@]}"; do
     continue
   fi
   start=$(date +%s)
-  if npx --no-install tsx "$file"; then
+  if npx --no-install tsx "$file" ${flags[@]+"${flags[@]}"}; then
     printf -- '----- %s done in %ss -----\n' "$name" "$(($(date +%s) - start))"
   else
     status=$?

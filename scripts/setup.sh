@@ -25,6 +25,7 @@ needed=(
   "script:bsdutils"        # escape suite (a real terminal)
   "unshare:util-linux"     # verify runs with no network
   "ldd:libc-bin"
+  "strace:strace"          # store test: which fsyncs a batch of blob writes makes
 )
 missing=()
 for pair in "${needed[@]}"; do

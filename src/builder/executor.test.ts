@@ -4,13 +4,17 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig, type ProjectConfig } from '../config/index.js';
+import { fixedClock } from '../core/clock.js';
 import type { Digest } from '../core/digest.js';
 import { AirlockError } from '../core/errors.js';
 import type { AirlockEvent } from '../core/events.js';
@@ -184,6 +188,33 @@ describe('buildTarget with an injected sandbox runner', () => {
         resultDigest: first.resultDigest,
       });
       expect(readFileSync(join(project.root, 'out/two.txt'), 'utf8')).toBe('second');
+    });
+
+    it('writes nothing when the outputs are in place: no blob age refreshed, no database change', async () => {
+      await build('lib');
+      const blobsDir = join(dir, 'store', 'blobs', 'sha256');
+      const ages = (): Record<string, number> =>
+        Object.fromEntries(
+          readdirSync(blobsDir).map((n) => [n, statSync(join(blobsDir, n)).mtimeMs]),
+        );
+      const before = ages();
+      // data_version, read on another connection, changes with every commit of build.sqlite.
+      const observer = new Database(join(dir, 'build.sqlite'), { readonly: true });
+      const version = (): number => observer.pragma('data_version', { simple: true }) as number;
+      const versionBefore = version();
+      // An hour later, by the store's clock: any refreshed age would show.
+      const later = await Store.open(join(dir, 'store'), {
+        clock: fixedClock(Date.now() + 3_600_000),
+      });
+      try {
+        const again = await build('lib', context({ store: later }));
+        expect(again.cached).toBe(true);
+        expect(ages()).toEqual(before);
+        expect(version()).toBe(versionBefore);
+      } finally {
+        later.close();
+        observer.close();
+      }
     });
 
     it('rebuilds when the cached layer blob was altered', async () => {

@@ -199,6 +199,24 @@ describe('the build history', () => {
     ]);
   });
 
+  it("writes nothing when a target's step logs are the same as last time", () => {
+    const logs = { steps: [{ step: 0, command: 'make', stdout: d('1'), stderr: d('2') }] };
+    // data_version, read on another connection, changes with every commit made on this one.
+    const observer = new Database(file, { readonly: true });
+    try {
+      const version = (): number => observer.pragma('data_version', { simple: true }) as number;
+      records.setStepLogs('/p', 'app', logs);
+      const before = version();
+      records.setStepLogs('/p', 'app', { ...logs, steps: [...logs.steps] });
+      expect(version()).toBe(before);
+      records.setStepLogs('/p', 'app', { ...logs, failed: 0 });
+      expect(version()).not.toBe(before);
+      expect(records.stepLogs('/p', 'app')).toEqual({ ...logs, failed: 0 });
+    } finally {
+      observer.close();
+    }
+  });
+
   it('finds an earlier build by artifact digest, action key or source commit prefix', () => {
     append('app', '1', 'a', 10, 'c0ffee1111111111111111111111111111111111');
     append('app', '2', 'b', 20, 'deadbeef22222222222222222222222222222222');

@@ -1,3 +1,4 @@
+import { canonicalJson } from '../core/canonical.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -262,11 +263,19 @@ export class BuildRecords {
     return row ? (JSON.parse(row.json) as StepLogs) : undefined;
   }
 
+  /** Remembers a target's last run's logs; the same logs again (a no-op build) write nothing. */
   setStepLogs(root: string, target: string, logs: StepLogs): void {
+    // Canonical: the logs of a run and of its cached result (keys in another order) compare equal.
+    const json = canonicalJson(logs);
+    const row = this.stmt('SELECT json FROM step_logs WHERE root = ? AND target = ?').get(
+      root,
+      target,
+    ) as { json: string } | undefined;
+    if (row?.json === json) return;
     this.stmt('INSERT OR REPLACE INTO step_logs (root, target, json) VALUES (?, ?, ?)').run(
       root,
       target,
-      JSON.stringify(logs),
+      json,
     );
   }
 

@@ -82,6 +82,7 @@ export function recordStepLogs(
   exitCode?: number,
   failed?: number,
 ): void {
+  ctx.store.syncWrites(); // the step logs name their blobs
   ctx.records.setStepLogs(ctx.project.root, target.name, {
     steps: logs.map((l) => ({
       ...l,

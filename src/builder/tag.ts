@@ -26,11 +26,18 @@ export async function tagArtifact(
   const tag = tagFor(ctx.project.name, target.name);
   if (ctx.record === false) return { manifest, tag };
   // The config and manifest are re-created (or found byte-for-byte intact) on
-  // every build, so a damaged copy never outlives the next build.
-  await ctx.store.putBytes(docs.config);
-  await ctx.store.putBytes(docs.manifest, { digest: manifest.digest, size: manifest.size });
+  // every build, so a damaged copy never outlives the next build. When the tag
+  // already names this manifest, gc keeps both whatever their age: a no-op
+  // build then writes nothing, not even their mtimes.
   const current = await ctx.store.resolveTag(tag);
-  if (current?.digest === manifest.digest) return { manifest, tag };
+  const tagged = current?.digest === manifest.digest;
+  await ctx.store.putBytes(docs.config, undefined, { refresh: !tagged });
+  await ctx.store.putBytes(
+    docs.manifest,
+    { digest: manifest.digest, size: manifest.size },
+    { refresh: !tagged },
+  );
+  if (tagged) return { manifest, tag };
   await ctx.store.verifiedPath(result.outputs.layer.digest);
   await ctx.store.setTag(tag, manifest);
   return { manifest, tag };

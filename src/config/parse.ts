@@ -610,7 +610,13 @@ function buildModel(data: ParsedProject, names: string[], file: string): Project
       target.npm = {
         lockfile: normalizeGlob(t.npm.lockfile),
         scripts: [...new Set(t.npm.scripts)],
+        skipScripts: [...new Set(t.npm.skipScripts)],
       };
+    if (t.files !== undefined)
+      target.files = Object.entries(t.files).map(([file, path]) => ({
+        name: file,
+        path: normalizeDepPath(path),
+      }));
     if (t.tests !== undefined)
       target.tests = t.tests.map((x) => {
         const entry = typeof x === 'string' ? { step: x } : x;

@@ -41,7 +41,13 @@ export function assertRelativePath(path: string, where = 'path'): string {
 
 /** Sorts entries by the bytes of their paths; duplicate paths are an error. */
 export function sortTree(entries: Iterable<TreeEntry>): TreeEntry[] {
-  const sorted = [...entries].sort((a, b) => compareBytes(a.path, b.path));
+  const sorted = [...entries];
+  // Walks list paths in byte order already: sort only when one is out of place.
+  let inOrder = true;
+  for (let i = 1; i < sorted.length && inOrder; i++) {
+    inOrder = compareBytes(sorted[i - 1]!.path, sorted[i]!.path) <= 0;
+  }
+  if (!inOrder) sorted.sort((a, b) => compareBytes(a.path, b.path));
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]!.path === sorted[i - 1]!.path) {
       throw new AirlockError<TreePathErrorCode>(

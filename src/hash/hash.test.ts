@@ -249,3 +249,34 @@ describe('StatCache across projects', () => {
     }
   });
 });
+
+describe('StatCache preload of a project', () => {
+  it('reads back every entry exactly, whatever characters its path holds', async () => {
+    const names = [
+      'plain.txt',
+      'tab\there.txt',
+      'line\nbreak.txt',
+      'quote"and\\slash.txt',
+      'žluťoučký 🐴.txt',
+    ];
+    for (const n of names) write(n, `content of ${n}`);
+    const old = new Date(Date.now() - 10_000);
+    for (const n of names) utimesSync(join(root, n), old, old);
+    const dbFile = join(root, '.airlock', 'c.sqlite');
+    const first = StatCache.open(dbFile);
+    const want = await hashTree(root, (await walkGlobs(root, ['*.txt'])).matched, first);
+    first.close();
+
+    const second = StatCache.open(dbFile);
+    second.preload(root);
+    for (const n of names) {
+      const abs = join(root, n);
+      expect(second.lookup(abs, fileSig(lstatSync(abs, { bigint: true }))), n).toEqual({
+        digest: sha256(`content of ${n}`),
+        size: Buffer.byteLength(`content of ${n}`),
+      });
+    }
+    expect(want).toHaveLength(names.length);
+    second.close();
+  });
+});

@@ -46,14 +46,28 @@ export function globMatcher(patterns: readonly string[]): (path: string) => bool
   const key = patterns.join('\0');
   let m = matchers.get(key);
   if (!m) {
-    m = picomatch([...patterns], { dot: true });
+    // Each glob is compiled once per process, however many lists it is part
+    // of (every target's list of the other targets' outputs shares them).
+    const each = patterns.map(compiled);
+    m = each.length === 1 ? each[0]! : (path: string) => each.some((one) => one(path));
     matchers.set(key, m);
+  }
+  return m;
+}
+
+/** One glob's matcher (picomatch, `dot: true`), compiled once. */
+function compiled(pattern: string): (path: string) => boolean {
+  let m = single.get(pattern);
+  if (!m) {
+    m = picomatch(pattern, { dot: true });
+    single.set(pattern, m);
   }
   return m;
 }
 
 /** Compiled matchers by pattern list: a build compiles each glob once, not once per use. */
 const matchers = new Map<string, (path: string) => boolean>();
+const single = new Map<string, (path: string) => boolean>();
 
 /**
  * Every file and symlink under `root` that may match `patterns`, found by

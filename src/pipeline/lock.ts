@@ -2,32 +2,29 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ProjectConfig, TargetConfig } from '../config/index.js';
+import { compareBytes } from '../core/compare.js';
 import { isDigest, type Digest } from '../core/digest.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import { noEvents, type EventSink } from '../core/events.js';
+// The lock's model only: the downloader and the registry client load when a build fetches.
+import type { BlobSink, DownloadOptions } from '../lock/index.js';
+import type { LockErrorCode } from '../lock/errors.js';
 import {
   LOCK_FILE,
   describeDifference,
   diffLocks,
   emptyLock,
-  hashUrl,
-  npmEntries,
   parseLock,
-  parseNpmLock,
-  parseNpmrc,
   serializeLock,
-  type DownloadOptions,
   type Lock,
   type LockDifference,
-  type LockErrorCode,
-  type NpmLockfile,
-  type NpmRc,
-  type BlobSink,
-} from '../lock/index.js';
-import { parseRegistryRef } from '../registry/index.js';
+} from '../lock/model.js';
+import { npmEntries, parseNpmLock, type NpmLockfile } from '../lock/npm-lock.js';
+import { parseNpmrc, type NpmRc } from '../lock/npmrc.js';
+import { parseRegistryRef } from '../registry/reference.js';
 import type { LockedInput } from '../builder/action.js';
 import type { ImageResolver } from './pin.js';
-import { clientFor, type RegistryUseCaseOptions } from './registry-context.js';
+import type { RegistryUseCaseOptions } from './registry-context.js';
 import { ociArch } from '../oci/index.js';
 
 /** Options for `runLock`. */
@@ -59,6 +56,7 @@ export type PlatformResolver = (
 export function registryPlatformResolver(opts: RegistryUseCaseOptions): PlatformResolver {
   return async (text, digest) => {
     const ref = parseRegistryRef(text);
+    const { clientFor } = await import('./registry-context.js');
     const client = await clientFor(ref.registry, opts);
     const got = await client.getManifest(ref.repository, digest);
     if (got.manifest.kind !== 'index') return undefined;
@@ -161,8 +159,10 @@ export async function wantedLock(
   for (const f of project.files?.values() ?? []) {
     const prior = recorded.files.find((r) => r.name === f.name && r.url === f.url);
     let digest: Digest | undefined = isDigest(f.sha256) ? f.sha256 : prior?.sha256;
-    if (digest === undefined && online !== undefined)
+    if (digest === undefined && online !== undefined) {
+      const { hashUrl } = await import('../lock/fetch.js');
       digest = await hashUrl(`file ${f.name}`, f.url, online.download ?? {});
+    }
     if (digest !== undefined)
       files.push({
         name: f.name,
@@ -303,7 +303,7 @@ export async function readNpmrc(
   return parseNpmrc(texts, env);
 }
 
-/** The locked inputs a target depends on, for its action key: the tarballs of its package-lock. */
+/** The locked inputs a target depends on, for its action key: the tarballs of its package-lock and its `files:`. */
 export function lockedInputsOf(
   lock: Lock,
   npmLocks: ReadonlyMap<string, NpmLockfile>,
@@ -316,7 +316,29 @@ export function lockedInputsOf(
       if (used.has(e.integrity))
         out.push({ kind: 'npm', name: e.name, version: e.version, digest: e.integrity });
   }
+  for (const { name } of target.files ?? []) {
+    const f = lock.files.find((e) => e.name === name);
+    if (f) out.push({ kind: 'file', name, version: f.url, digest: f.sha256 });
+  }
   return out;
+}
+
+/** The store blobs (tarball and file sha256s) of the locked inputs a target uses, sorted. */
+export function lockedBlobsOf(
+  lock: Lock,
+  npmLocks: ReadonlyMap<string, NpmLockfile>,
+  target: TargetConfig,
+): Digest[] {
+  const out = new Set<Digest>();
+  if (target.npm !== undefined) {
+    const used = new Set(npmLocks.get(target.npm.lockfile)?.packages.map((p) => p.integrity));
+    for (const e of lock.npm) if (used.has(e.integrity) && e.sha256) out.add(e.sha256);
+  }
+  for (const { name } of target.files ?? []) {
+    const f = lock.files.find((e) => e.name === name);
+    if (f) out.add(f.sha256);
+  }
+  return [...out].sort(compareBytes);
 }
 
 /** How a build treats airlock.lock. */

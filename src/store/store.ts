@@ -1,10 +1,14 @@
 import {
+  closeSync,
   constants as fsc,
   createReadStream,
+  fstatSync,
   lstatSync,
+  openSync,
   readFileSync,
   renameSync,
   statfsSync,
+  utimesSync,
 } from 'node:fs';
 import {
   link,
@@ -14,7 +18,6 @@ import {
   readFile,
   rename,
   unlink,
-  utimes,
   type FileHandle,
 } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -72,6 +75,8 @@ export interface StoreOpenOptions {
 }
 
 const READ_CHUNK = 1 << 20;
+/** Bytes gathered before one writev of a streamed blob. */
+const WRITE_BATCH = 4 << 20;
 // A component of an OCI image-layout ref.name (image-layout spec, "ref" grammar).
 const REF_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
 const TAG_RE = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
@@ -79,6 +84,33 @@ const TAG_RE = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
 const NO_LINK_ERRNOS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS']);
 // A blob is opened without following a link, and without blocking on a fifo.
 const BLOB_OPEN_FLAGS = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+// Blobs up to this size (results, configs, manifests, records) are read with
+// blocking calls: a thread-pool round trip per open/stat/read/close costs more
+// than the read itself, and a no-op build reads a few of them per target.
+const SMALL_BLOB = 256 * 1024;
+
+/**
+ * The bytes of the regular file at `path` when it is at most SMALL_BLOB long,
+ * read with blocking calls; undefined for anything else (missing, a link, a
+ * fifo, large, unreadable), which the caller then handles on its async path.
+ */
+function readSmallFileSync(path: string): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, BLOB_OPEN_FLAGS);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > SMALL_BLOB) return undefined;
+    return readFileSync(fd);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
 
 function damaged(path: string, what: string, err?: unknown): AirlockError<StoreErrorCode> {
   return storeError(
@@ -164,6 +196,26 @@ async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
   }
 }
 
+/** Writes `parts` back to back at `position`, whatever the kernel takes per call. */
+async function writevAll(fh: FileHandle, parts: Uint8Array[], position: number): Promise<void> {
+  let left = parts;
+  let at = position;
+  while (left.length > 0) {
+    const { bytesWritten } = await fh.writev(left, at);
+    at += bytesWritten;
+    let skip = bytesWritten;
+    const rest: Uint8Array[] = [];
+    for (const part of left) {
+      if (skip >= part.byteLength) skip -= part.byteLength;
+      else {
+        rest.push(skip > 0 ? part.subarray(skip) : part);
+        skip = 0;
+      }
+    }
+    left = rest;
+  }
+}
+
 async function unlinkQuietly(path: string): Promise<void> {
   try {
     await unlink(path);
@@ -186,6 +238,13 @@ export class Store {
   readonly paths: StorePaths;
   private readonly writesIndex: boolean;
   private readonly meta: MetaDb;
+  /**
+   * Set when a blob was linked into blobs/ (or found there) since blobs/ was
+   * last fsynced: its name may not be on disk yet. Blob contents are fsynced
+   * before they get a name; the directory is fsynced once per batch, before
+   * the first reference to any of them (tag, action entry, `syncWrites`).
+   */
+  private unsyncedNames = false;
   /** The store's clock (gc's retention, quarantine names). */
   readonly clock: Clock;
   private readonly events: EventSink;
@@ -265,8 +324,33 @@ export class Store {
     return blobFile(this.paths, parseDigest(digest, 'blob digest'));
   }
 
-  /** Stores `data`; a mismatch with `expect` throws before anything is written. */
-  async putBytes(data: Uint8Array, expect?: Expect): Promise<{ digest: Digest; size: number }> {
+  /**
+   * Makes the names of every blob put so far durable (one fsync of blobs/ for
+   * the whole batch, as git's core.fsyncMethod=batch does): call it before
+   * recording a reference to them outside the store. Tags and action entries
+   * call it themselves; so does close().
+   */
+  syncWrites(): void {
+    if (!this.unsyncedNames) return;
+    this.unsyncedNames = false;
+    try {
+      fsyncDirSync(this.paths.blobs);
+    } catch (err) {
+      this.unsyncedNames = true;
+      throw err;
+    }
+  }
+
+  /**
+   * Stores `data`; a mismatch with `expect` throws before anything is written.
+   * `refresh: false` leaves the age of an already stored copy alone (for a
+   * blob a tag already reaches, which gc keeps whatever its age).
+   */
+  async putBytes(
+    data: Uint8Array,
+    expect?: Expect,
+    opts: { refresh?: boolean } = {},
+  ): Promise<{ digest: Digest; size: number }> {
     const want = parseExpect(expect);
     const digest = sha256(data);
     checkExpect(want, digest, data.byteLength);
@@ -274,10 +358,10 @@ export class Store {
     // same: refresh its age for gc and skip the temp file and fsync. A stored
     // copy that differs is corrupt: quarantined, and written again below.
     const path = blobFile(this.paths, digest);
-    const existing = await lstat(path).catch(() => undefined);
+    const existing = lstatOrUndefinedSync(path);
     if (existing?.isFile() && existing.size === data.byteLength) {
       if (await sameContent(path, data)) {
-        await this.touch(digest);
+        if (opts.refresh !== false) this.touch(digest);
         return { digest, size: data.byteLength };
       }
       await this.inspectBlob(digest);
@@ -295,13 +379,34 @@ export class Store {
   ): Promise<{ digest: Digest; size: number }> {
     const want = parseExpect(expect);
     return this.writeBlob(async (fh, hasher) => {
+      // Chunks are gathered into batches written with one writev, without
+      // copying; one batch is written while the next is read and hashed, so
+      // the source (often the network) never waits for the disk.
+      let writing: Promise<void> = Promise.resolve();
+      let batch: Uint8Array[] = [];
+      let batched = 0;
+      let position = 0;
+      const flush = async (): Promise<void> => {
+        await writing;
+        const parts = batch;
+        const at = position;
+        position += batched;
+        batch = [];
+        batched = 0;
+        writing = writevAll(fh, parts, at);
+        writing.catch(() => undefined); // awaited at the next flush or at the end
+      };
       for await (const chunk of src) {
         hasher.update(chunk);
         if (want.size !== undefined && hasher.size > want.size) {
           throw sizeMismatch(want.size, hasher.size, true);
         }
-        await writeAll(fh, chunk);
+        batch.push(chunk);
+        batched += chunk.byteLength;
+        if (batched >= WRITE_BATCH || batch.length >= 512) await flush();
       }
+      if (batched > 0) await flush();
+      await writing;
     }, want);
   }
 
@@ -317,18 +422,18 @@ export class Store {
 
   /** True when a blob file for `digest` is present (not verified; a link is no blob). */
   async has(digest: Digest): Promise<boolean> {
-    try {
-      return (await lstat(this.blobPath(digest))).isFile();
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return false;
-      throw err;
-    }
+    await Promise.resolve();
+    // One blocking lstat: cheaper than a thread-pool round trip (see SMALL_BLOB).
+    return lstatSync(this.blobPath(digest), { throwIfNoEntry: false })?.isFile() === true;
   }
 
   /** The blob's bytes, only after they hash to `digest`; else quarantine + BLOB_CORRUPT. */
   async getBytes(digest: Digest): Promise<Buffer> {
     const d = parseDigest(digest, 'blob digest');
     const path = blobFile(this.paths, d);
+    const small = readSmallFileSync(path);
+    // Anything else (large, missing, odd, or not matching: to be quarantined) goes the async way.
+    if (small !== undefined && sha256(small) === d) return small;
     const fh = await this.openBlob(d, path);
     try {
       const data = await fh.readFile();
@@ -379,9 +484,10 @@ export class Store {
       if (Object.keys(desc.annotations).length === 0) delete desc.annotations;
     }
     if (!(await this.has(desc.digest))) throw blobNotFound(desc.digest, this.blobPath(desc.digest));
-    await this.touch(desc.digest);
+    this.touch(desc.digest);
     const now = this.clock.now();
     try {
+      this.syncWrites();
       this.meta.immediate(() => {
         this.meta.upsertTag(tag, canonicalJson(desc), now);
         replaceFileSync(this.paths, this.paths.index, renderIndex(this.meta.listTags()));
@@ -463,8 +569,9 @@ export class Store {
     const k = parseDigest(key, 'action key');
     const r = parseDigest(result, 'action result');
     if (!(await this.has(r))) throw blobNotFound(r, this.blobPath(r));
-    await this.touch(r);
+    this.touch(r);
     try {
+      this.syncWrites();
       this.meta.putAction(k, r, this.clock.now());
     } catch (err) {
       throw asStoreFsError(this.paths.metaDb, err);
@@ -533,9 +640,13 @@ export class Store {
     return setAsideSync(this.paths, path, this.clock);
   }
 
-  /** Closes the metadata database; the Store must not be used afterwards. */
+  /** Makes the blobs put durable and closes the metadata database; the Store must not be used afterwards. */
   close(): void {
-    this.meta.close();
+    try {
+      this.syncWrites();
+    } finally {
+      this.meta.close();
+    }
   }
 
   private context(): MaintenanceContext {
@@ -679,11 +790,11 @@ export class Store {
     );
   }
 
-  /** Marks a blob as recently used so a concurrent gc keeps it; best effort. */
-  private async touch(digest: Digest): Promise<void> {
+  /** Marks a blob as recently used so a concurrent gc keeps it; best effort (one blocking utimes). */
+  private touch(digest: Digest): void {
     const t = this.clock.now() / 1000;
     try {
-      await utimes(blobFile(this.paths, digest), t, t);
+      utimesSync(blobFile(this.paths, digest), t, t);
     } catch {
       // Another user's blob or a read-only store: gc retention then uses its write time.
     }
@@ -729,9 +840,15 @@ export class Store {
     }
   }
 
-  /** Makes the fully written temp file visible as the blob; an existing good blob wins. */
+  /**
+   * Makes the fully written (and fsynced) temp file visible as the blob; an
+   * existing good blob wins. The new name is made durable by the next
+   * `syncWrites`, which every reference to the blob runs first.
+   */
   private async commit(tmp: string, digest: Digest, size: number): Promise<void> {
     const final = blobFile(this.paths, digest);
+    // Set before the link: a syncWrites racing with it then still runs once more after.
+    this.unsyncedNames = true;
     for (let attempt = 0; ; attempt++) {
       try {
         await link(tmp, final);
@@ -746,7 +863,7 @@ export class Store {
             continue;
           }
           if (existing !== undefined && existing.size === size) {
-            await this.touch(digest);
+            this.touch(digest);
             return;
           }
           if (existing !== undefined && attempt < 3) {
@@ -764,7 +881,7 @@ export class Store {
         throw err;
       }
     }
-    fsyncDirSync(this.paths.blobs);
+    this.unsyncedNames = true;
   }
 
   /**
@@ -853,6 +970,8 @@ function tagNotFound(name: string): AirlockError<StoreErrorCode> {
 
 /** True when the regular file at `path` holds exactly `data` (false when unreadable). */
 async function sameContent(path: string, data: Uint8Array): Promise<boolean> {
+  const want = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (data.byteLength <= SMALL_BLOB) return readSmallFileSync(path)?.equals(want) === true;
   let fh: FileHandle;
   try {
     fh = await open(path, BLOB_OPEN_FLAGS);
@@ -860,7 +979,7 @@ async function sameContent(path: string, data: Uint8Array): Promise<boolean> {
     return false;
   }
   try {
-    return Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(await fh.readFile());
+    return want.equals(await fh.readFile());
   } catch {
     return false;
   } finally {

@@ -32,19 +32,19 @@ export function register(cli: Command): void {
       ) =>
         runReport(
           cmd,
-          async ({ global, events }) => {
+          async ({ global, events, session }) => {
             const { runSign, keylessUnsupported } = await import('../../pipeline/sign.js');
             if (opts.keyless === true) throw keylessUnsupported();
             if (opts.key === undefined)
               throw new AirlockError<'USAGE'>('USAGE', 'sign needs --key <cosign.key>', {
                 hint: 'Give the private key written by `airlock keygen` or `cosign generate-key-pair`.',
               });
-            const password = await signingPassword();
+            const password = await signingPassword(session.io);
             return runSign({
-              project: opts.project,
+              project: session.path(opts.project),
               store: global.store,
               targets,
-              key: opts.key,
+              key: session.path(opts.key),
               password,
               builderId: opts.builderId,
               events,
