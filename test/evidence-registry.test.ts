@@ -5,7 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Digest } from '../src/core/digest.js';
-import { BUNDLE_MEDIA_TYPE } from '../src/sign/index.js';
+import { PREDICATE } from '../src/attest/index.js';
+import { bundleArtifactType } from '../src/pipeline/attestations.js';
 import { CLI, copyDemo, tempDir, runCli } from './helpers/cli.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 
@@ -65,7 +66,7 @@ describe('push and pull carry signed attestations', () => {
       '--insecure-registry',
       reg.host,
       '--artifact-type',
-      BUNDLE_MEDIA_TYPE,
+      bundleArtifactType(PREDICATE.slsaProvenance),
       `${reg.host}/ev/lib:v1`,
     ]);
     const listed = JSON.parse(att.stdout) as {
@@ -73,12 +74,17 @@ describe('push and pull carry signed attestations', () => {
       attachments: { artifactType: string; annotations?: Record<string, string> }[];
     };
     expect(listed.digest).toBe(lib);
+    // One artifact type per statement: the filter gives the provenance bundle alone.
     expect(
-      listed.attachments.map((a) => a.annotations?.['dev.sigstore.bundle.predicateType']).sort(),
+      listed.attachments.map((a) => [
+        a.artifactType,
+        a.annotations?.['dev.sigstore.bundle.predicateType'],
+      ]),
     ).toEqual([
-      'https://cyclonedx.org/bom',
-      'https://slsa.dev/provenance/v1',
-      'https://spdx.dev/Document',
+      [
+        'application/vnd.airlock.slsa-provenance.sigstore-bundle.v0.3+json',
+        'https://slsa.dev/provenance/v1',
+      ],
     ]);
   });
 

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../src/store/index.js';
 import { parseManifest, referrersTag } from '../src/oci/index.js';
 import { BUNDLE_MEDIA_TYPE, decodePrivateKey, decodePublicKey } from '../src/sign/index.js';
+import { isBundleArtifactType } from '../src/pipeline/attestations.js';
 import type { Digest } from '../src/core/digest.js';
 import type { ProvenancePredicate, Statement } from '../src/attest/index.js';
 import { CLI, copyDemo, runCli, tempDir } from './helpers/cli.js';
@@ -34,7 +35,7 @@ async function attached(
     const index = parseManifest(await store.getBytes(idx!.digest), idx!.mediaType, 'idx');
     const bundles: Buffer[] = [];
     if (index.kind !== 'index') throw new Error('not an index');
-    const listed = index.manifests.filter((d) => d.artifactType === BUNDLE_MEDIA_TYPE);
+    const listed = index.manifests.filter((d) => isBundleArtifactType(d.artifactType));
     for (const d of listed) {
       const m = parseManifest(await store.getBytes(d.digest), d.mediaType, d.digest);
       if (m.kind === 'manifest') bundles.push(await store.getBytes(m.layers[0]!.digest));

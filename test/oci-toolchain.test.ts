@@ -10,6 +10,7 @@ import { BuildRecords } from '../src/builder/records.js';
 import type { AirlockEvent } from '../src/core/index.js';
 import { registryHooks } from '../src/pipeline/build-remote.js';
 import { runBuild } from '../src/pipeline/build.js';
+import { runSbom } from '../src/pipeline/evidence.js';
 import { runFsck } from '../src/pipeline/store.js';
 import { RegistryClient, imageRootDir } from '../src/registry/index.js';
 import { Store, storePaths } from '../src/store/index.js';
@@ -36,6 +37,29 @@ describe('a target whose toolchain is an OCI image', () => {
       const client = new RegistryClient(registry.host, { insecure: [registry.host] });
       const empty = join(dir, 'empty');
       writeFileSync(empty, '');
+      const status = join(dir, 'dpkg-status');
+      writeFileSync(
+        status,
+        [
+          'Package: busybox-static',
+          'Status: install ok installed',
+          'Architecture: amd64',
+          'Version: 1:1.36.1-9',
+          'Description: a description',
+          ' spanning lines',
+          '',
+          'Package: libc6',
+          'Status: install ok installed',
+          'Architecture: amd64',
+          'Version: 2.36-9+deb12u7',
+          '',
+          'Package: removed-one',
+          'Status: deinstall ok config-files',
+          'Architecture: amd64',
+          'Version: 1.0',
+          '',
+        ].join('\n'),
+      );
       const image = await pushToolchainImage(publisher, client, 'toolchain/node', [
         [
           ...toolchainEntries({ node: true }),
@@ -44,6 +68,7 @@ describe('a target whose toolchain is an OCI image', () => {
         [
           { path: 'etc/.wh.stale', kind: 'file', absPath: empty, executable: false },
           { path: 'usr/bin/nodejs', kind: 'symlink', target: 'node' },
+          { path: 'var/lib/dpkg/status', kind: 'file', absPath: status, executable: false },
         ],
       ]);
       digest = image.digest;
@@ -125,6 +150,32 @@ describe('a target whose toolchain is an OCI image', () => {
       records.close();
       store.close();
     }
+  });
+
+  it("lists the Debian packages of the image's dpkg status in its SBOM as pkg:deb components", async () => {
+    const root = project(['mkdir -p out', 'echo deb > out/x']);
+    await build(root);
+    const { sbom } = await runSbom({
+      project: root,
+      store: join(dir, 'builder'),
+      target: 'app',
+      format: 'cyclonedx',
+      events: sink,
+    });
+    const bom = JSON.parse(sbom) as {
+      components: { 'bom-ref': string; name: string; purl?: string }[];
+      dependencies: { ref: string; dependsOn?: string[] }[];
+    };
+    const debs = bom.components.filter((c) => c.purl?.startsWith('pkg:deb/'));
+    expect(debs.map((c) => c.purl)).toEqual([
+      'pkg:deb/debian/busybox-static@1%3A1.36.1-9?arch=amd64',
+      'pkg:deb/debian/libc6@2.36-9%2Bdeb12u7?arch=amd64',
+    ]);
+    const image = bom.components.find((c) => c.purl?.startsWith('pkg:oci/'))!;
+    expect(image.name).toBe(`${registry.host}/toolchain/node`);
+    expect(bom.dependencies.find((d) => d.ref === image['bom-ref'])?.dependsOn).toEqual(
+      debs.map((c) => c['bom-ref']),
+    );
   });
 
   it('re-uses the unpacked root on the next build, even with the registry down', async () => {

@@ -584,3 +584,24 @@ export async function readTarGz(
   }
   return [...out.values()].sort((a, b) => compareBytes(a.path, b.path));
 }
+
+/**
+ * The content of the first regular file of an archive whose member path
+ * `pick` accepts, read without going further into the archive; undefined
+ * when no file matches or the first match is larger than `maxBytes`.
+ */
+export async function readTarFile(
+  src: string | AsyncIterable<Uint8Array>,
+  pick: (path: string) => boolean,
+  maxBytes: number,
+): Promise<Buffer | undefined> {
+  for await (const m of readMembers(src)) {
+    if (m.typeflag !== TYPE.file && m.typeflag !== TYPE.contiguous) continue;
+    if (!pick(memberPath(m.name))) continue;
+    if (m.size > maxBytes) return undefined;
+    const parts: Buffer[] = [];
+    for await (const chunk of m.body()) parts.push(chunk);
+    return Buffer.concat(parts, m.size);
+  }
+  return undefined;
+}

@@ -2,5 +2,11 @@ export { archiveError } from './errors.js';
 export type { ArchiveErrorCode } from './errors.js';
 export { packTarGz } from './pack.js';
 export type { PackEntry, PackOptions, PackResult } from './pack.js';
-export { DEFAULT_EXTRACT_LIMITS, extractTarGz, readTarGz, rebaseLinkTarget } from './extract.js';
+export {
+  DEFAULT_EXTRACT_LIMITS,
+  extractTarGz,
+  readTarFile,
+  readTarGz,
+  rebaseLinkTarget,
+} from './extract.js';
 export type { ExtractLimits, ExtractOptions, ReadEntry, ReadOptions } from './extract.js';

@@ -18,6 +18,8 @@ import {
   sbomModel,
   spdxJson,
   type BuildFacts,
+  npmLicense,
+  parseDpkgStatus,
 } from './index.js';
 
 const d = (s: string): Digest => sha256(s);
@@ -337,5 +339,56 @@ describe('parseStatement', () => {
     expect(() => parseStatement(Buffer.from(JSON.stringify(mutate(s))))).toThrow(
       expect.objectContaining({ code: 'STATEMENT_INVALID' }),
     );
+  });
+});
+
+describe('npmLicense', () => {
+  it('reads the license field, its old object form and the old licenses list', () => {
+    expect(npmLicense({ license: 'MIT' })).toBe('MIT');
+    expect(npmLicense({ license: '(MIT OR Apache-2.0)' })).toBe('(MIT OR Apache-2.0)');
+    expect(npmLicense({ license: { type: 'ISC' } })).toBe('ISC');
+    expect(npmLicense({ licenses: [{ type: 'MIT' }, { type: 'GPL-2.0' }] })).toBe(
+      '(MIT OR GPL-2.0)',
+    );
+  });
+  it('gives nothing for no license, UNLICENSED, or text that is no SPDX expression', () => {
+    expect(npmLicense({})).toBeUndefined();
+    expect(npmLicense({ license: 'UNLICENSED' })).toBeUndefined();
+    expect(npmLicense({ license: 'SEE LICENSE IN LICENSE.md' })).toBeUndefined();
+    expect(npmLicense({ license: 'MIT AND' })).toBeUndefined();
+    expect(npmLicense('MIT')).toBeUndefined();
+  });
+});
+
+describe('parseDpkgStatus', () => {
+  it('lists installed packages only, sorted, ignoring continuation lines', () => {
+    const text = [
+      'Package: zlib1g',
+      'Status: install ok installed',
+      'Architecture: amd64',
+      'Version: 1:1.2.13.dfsg-1',
+      'Description: compression',
+      ' Package: not-a-package',
+      '',
+      'Package: gone',
+      'Status: deinstall ok config-files',
+      'Architecture: amd64',
+      'Version: 1',
+      '',
+      'Package: libc6',
+      'Status: install ok installed',
+      'Architecture: i386',
+      'Version: 2.36',
+      '',
+      'Package: libc6',
+      'Status: install ok installed',
+      'Architecture: amd64',
+      'Version: 2.36',
+    ].join('\n');
+    expect(parseDpkgStatus(text)).toEqual([
+      { name: 'libc6', version: '2.36', arch: 'amd64' },
+      { name: 'libc6', version: '2.36', arch: 'i386' },
+      { name: 'zlib1g', version: '1:1.2.13.dfsg-1', arch: 'amd64' },
+    ]);
   });
 });

@@ -20,6 +20,7 @@ const TYPE: Record<SbomComponent['kind'], Enums.ComponentType> = {
   image: Enums.ComponentType.Container,
   target: Enums.ComponentType.Container,
   npm: Enums.ComponentType.Library,
+  deb: Enums.ComponentType.Library,
 };
 
 function component(c: SbomComponent): Models.Component {

@@ -28,6 +28,8 @@ export interface BuildFacts {
   inputs: { path: string; digest: Digest }[];
   /** The dependency targets and their artifacts. */
   deps: { target: string; artifact?: Digest; outputs: Digest }[];
+  /** The node_modules tree the offline npm install gave the build, and where it was staged. */
+  npmTree?: { path: string; digest: Digest };
   /** Entries of airlock.lock used by the target; absent until a lock exists. */
   lock?: LockFact[];
   /** Step logs (stdout/stderr blob digests). */
@@ -42,8 +44,10 @@ export interface ToolchainFact {
   digest: Digest;
   /** For a host binary: its real path. */
   path?: string;
-  /** The Debian package that owns the binary, or one found in an image's dpkg status. */
+  /** The Debian package that owns the host binary. */
   deb?: { name: string; version: string; arch: string };
+  /** For an image: the Debian packages its root's /var/lib/dpkg/status lists as installed. */
+  packages?: { name: string; version: string; arch: string }[];
 }
 
 /** One locked external input (an npm package or a file), as airlock.lock records it. */
@@ -98,4 +102,37 @@ export function npmPurl(name: string, version: string): string {
 /** A Debian package's purl. */
 export function debPurl(deb: { name: string; version: string; arch: string }): string {
   return `pkg:deb/debian/${encodeURIComponent(deb.name)}@${encodeURIComponent(deb.version)}?arch=${encodeURIComponent(deb.arch)}`;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Whether `s` is shaped like an SPDX license expression (ids joined by AND / OR / WITH, parentheses). */
+function isLicenseExpression(s: string): boolean {
+  const tokens = s.replace(/[()]/g, ' ').split(/\s+/).filter(Boolean);
+  if (tokens.length === 0 || tokens.length % 2 === 0) return false;
+  return tokens.every((t, i) =>
+    i % 2 === 1 ? ['AND', 'OR', 'WITH'].includes(t) : /^[A-Za-z0-9][A-Za-z0-9.+-]*$/.test(t),
+  );
+}
+
+/**
+ * The license a package declares in its own package.json: `license` (a
+ * string or the old `{type}` form) or the old `licenses: [{type}]` list
+ * (joined with OR). Undefined when it declares none, `UNLICENSED`, or
+ * something that is not an SPDX expression (`SEE LICENSE IN …`).
+ */
+export function npmLicense(manifest: unknown): string | undefined {
+  if (!isRecord(manifest)) return undefined;
+  let license: unknown = manifest.license;
+  if (isRecord(license)) license = license.type;
+  if (typeof license !== 'string' && Array.isArray(manifest.licenses)) {
+    const types = manifest.licenses
+      .map((l: unknown) => (isRecord(l) ? l.type : l))
+      .filter((t): t is string => typeof t === 'string' && isLicenseExpression(t.trim()));
+    license = types.length > 1 ? `(${types.join(' OR ')})` : types[0];
+  }
+  if (typeof license !== 'string') return undefined;
+  const trimmed = license.trim();
+  return trimmed !== 'UNLICENSED' && isLicenseExpression(trimmed) ? trimmed : undefined;
 }

@@ -2,13 +2,15 @@ export type { AttestErrorCode } from './errors.js';
 export {
   IN_TOTO_PAYLOAD_TYPE,
   PREDICATE,
+  PREDICATE_NAME,
+  PREDICATE_TYPE_ANNOTATION,
   STATEMENT_TYPE,
   digestSet,
   parseStatement,
   statement,
 } from './statement.js';
 export type { ResourceDescriptor, Statement, Subject } from './statement.js';
-export { achievedHermeticity, debPurl, npmPurl } from './facts.js';
+export { achievedHermeticity, debPurl, npmLicense, npmPurl } from './facts.js';
 export type { BuildFacts, Hermeticity, LockFact, ToolchainFact } from './facts.js';
 export {
   BUILD_TYPE,
@@ -18,6 +20,8 @@ export {
   rfc3339,
 } from './provenance.js';
 export type { ProvenanceOptions, ProvenancePredicate } from './provenance.js';
+export { parseDpkgStatus } from './dpkg.js';
+export type { DebPackage } from './dpkg.js';
 export { derivedUuid, sbomModel } from './sbom-model.js';
 export type { SbomComponent, SbomModel } from './sbom-model.js';
 export { cyclonedxJson } from './cyclonedx.js';

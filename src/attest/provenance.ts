@@ -100,6 +100,11 @@ export function resolvedDependencies(facts: BuildFacts): ResourceDescriptor[] {
       digest: digestSet(d.artifact ?? d.outputs),
     });
   }
+  if (facts.npmTree)
+    out.push({
+      name: `npm-install/${facts.npmTree.path}`,
+      digest: digestSet(facts.npmTree.digest),
+    });
   for (const l of facts.lock ?? []) {
     const digest =
       (l.integrity ? sriDigest(l.integrity) : undefined) ??

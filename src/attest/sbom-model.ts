@@ -8,7 +8,7 @@ import { debPurl, npmPurl, type BuildFacts } from './facts.js';
  * every time comes from SOURCE_DATE_EPOCH: the same facts give the same bytes.
  */
 
-export type SbomComponentKind = 'artifact' | 'file' | 'tool' | 'image' | 'target' | 'npm';
+export type SbomComponentKind = 'artifact' | 'file' | 'tool' | 'image' | 'target' | 'npm' | 'deb';
 
 export interface SbomComponent {
   /** Unique within the document; stable across runs (`file:src/a.ts`, `npm:left-pad@1.3.0`). */
@@ -67,6 +67,7 @@ export function sbomModel(facts: BuildFacts, tool: { name: string; version: stri
     });
   }
   for (const t of facts.toolchain) {
+    const debs = (t.packages ?? []).map((p) => ({ ref: `deb:${p.name}:${p.arch}`, p }));
     components.push({
       ref: `${t.kind === 'image' ? 'image' : 'tool'}:${t.name}`,
       kind: t.kind === 'image' ? 'image' : 'tool',
@@ -74,8 +75,19 @@ export function sbomModel(facts: BuildFacts, tool: { name: string; version: stri
       ...(t.deb ? { version: t.deb.version, purl: debPurl(t.deb) } : {}),
       ...(t.kind === 'image' ? { purl: ociPurl(t.name, t.digest) } : {}),
       hashes: { sha256: digestHex(t.digest) },
-      dependsOn: [],
+      dependsOn: debs.map((d) => d.ref).sort(compareBytes),
     });
+    for (const { ref, p } of debs)
+      if (!components.some((c) => c.ref === ref))
+        components.push({
+          ref,
+          kind: 'deb',
+          name: p.name,
+          version: p.version,
+          purl: debPurl(p),
+          hashes: {},
+          dependsOn: [],
+        });
   }
   for (const d of facts.deps) {
     const digest = d.artifact ?? d.outputs;
@@ -97,7 +109,7 @@ export function sbomModel(facts: BuildFacts, tool: { name: string; version: stri
         name: l.name,
         version: l.version,
         purl: npmPurl(l.name, l.version),
-        hashes: sriHashes(l.integrity),
+        hashes: { ...sriHashes(l.integrity), ...(l.digest ? { sha256: digestHex(l.digest) } : {}) },
         ...(l.license ? { license: l.license } : {}),
         dependsOn: (l.dependsOn ?? [])
           .map((k) => npmRefs.get(k))
@@ -115,16 +127,15 @@ export function sbomModel(facts: BuildFacts, tool: { name: string; version: stri
     }
   }
   components.sort((a, b) => compareBytes(a.ref, b.ref));
+  const reached = new Set(components.flatMap((c) => c.dependsOn));
   const root: SbomComponent = {
     ref: 'artifact',
     kind: 'artifact',
     name: facts.artifact.name,
     purl: ociPurl(facts.artifact.name, facts.artifact.digest),
     hashes: { sha256: digestHex(facts.artifact.digest) },
-    // The artifact depends on everything but the npm packages reached through others.
-    dependsOn: components
-      .filter((c) => c.kind !== 'npm' || !components.some((o) => o.dependsOn.includes(c.ref)))
-      .map((c) => c.ref),
+    // The artifact depends on everything but what it reaches through others (npm, Debian packages).
+    dependsOn: components.filter((c) => !reached.has(c.ref)).map((c) => c.ref),
   };
   return {
     artifact: facts.artifact,

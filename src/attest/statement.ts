@@ -25,6 +25,18 @@ export const PREDICATE = {
   reproducibility: 'https://airlock.dev/attestation/reproducibility/v1',
 } as const;
 
+/** The OCI annotation on an attachment naming the predicate type of the statement it carries. */
+export const PREDICATE_TYPE_ANNOTATION = 'dev.sigstore.bundle.predicateType';
+
+/** The short name of each predicate type Airlock writes (policy `require:`, attachment artifact types). */
+export const PREDICATE_NAME: Readonly<Record<string, string>> = {
+  [PREDICATE.slsaProvenance]: 'slsa-provenance',
+  [PREDICATE.cyclonedx]: 'cyclonedx',
+  [PREDICATE.spdx]: 'spdx',
+  [PREDICATE.testResult]: 'test-result',
+  [PREDICATE.reproducibility]: 'reproducibility',
+};
+
 /** A ResourceDescriptor (in-toto v1): what a subject, dependency or byproduct names. */
 export interface ResourceDescriptor {
   name?: string;

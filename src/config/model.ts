@@ -63,6 +63,16 @@ export interface TargetConfig {
   npm?: NpmConfig;
   /** `files:` entries placed read-only in the sandbox, at `path` (relative to the project root). */
   files?: { name: string; path: string }[];
+  /** The steps that are tests: their results become a test-result attestation of the artifact. */
+  tests?: TestStepConfig[];
+}
+
+/** A step marked as a test under `tests:`. */
+export interface TestStepConfig {
+  /** Index of the step in `steps`. */
+  step: number;
+  /** A JUnit XML report the step writes, relative to the project root (among the outputs). */
+  junit?: string;
 }
 
 /** A target's npm dependencies. */

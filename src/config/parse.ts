@@ -368,6 +368,19 @@ function checkKeys(problems: ProblemList, root: YAMLMap, suggested: Set<string>)
     const npm = target.get('npm', true);
     if (isMap(npm))
       checkUnknownKeys(problems, npm, [...base, 'npm'], KNOWN_KEYS.npm, 'npm', suggested);
+    const tests = target.get('tests', true);
+    if (isSeq(tests))
+      tests.items.forEach((item, i) => {
+        if (isMap(item))
+          checkUnknownKeys(
+            problems,
+            item,
+            [...base, 'tests', i],
+            KNOWN_KEYS.test,
+            'a test',
+            suggested,
+          );
+      });
     const image = target.get('image', true);
     if (isMap(image)) {
       checkUnknownKeys(problems, image, [...base, 'image'], KNOWN_KEYS.image, 'image', suggested);
@@ -604,6 +617,14 @@ function buildModel(data: ParsedProject, names: string[], file: string): Project
         name: file,
         path: normalizeDepPath(path),
       }));
+    if (t.tests !== undefined)
+      target.tests = t.tests.map((x) => {
+        const entry = typeof x === 'string' ? { step: x } : x;
+        return {
+          step: t.steps.indexOf(entry.step),
+          ...(entry.junit === undefined ? {} : { junit: normalizeGlob(entry.junit) }),
+        };
+      });
     targets.set(name, target);
   }
   const config: ProjectConfig = {

@@ -271,6 +271,30 @@ export function checkRules(problems: ProblemList, raw: unknown, targetNames: str
     if (isRecord(t.files)) checkTargetFiles(problems, base, t.files, raw.files);
 
     const steps = t.steps;
+    if (Array.isArray(t.tests) && Array.isArray(steps)) {
+      t.tests.forEach((test, i) => {
+        const entry: Record<string, unknown> = isRecord(test) ? test : { step: test };
+        if (typeof entry.step === 'string' && entry.step !== '' && !steps.includes(entry.step))
+          problems.add(
+            [...base, 'tests', i, ...(isRecord(test) ? ['step'] : [])],
+            'value',
+            `"${entry.step}" is not one of the target's steps`,
+            'name a test step by its command exactly as written under steps, e.g. tests: ["npm test"]',
+          );
+        const junit = entry.junit;
+        if (
+          typeof junit === 'string' &&
+          junit !== '' &&
+          (isAbsoluteLike(junit) || climbsOut(junit))
+        )
+          problems.add(
+            [...base, 'tests', i, 'junit'],
+            'value',
+            `"${junit}" is not a path inside the project`,
+            'write the JUnit report path relative to the directory holding airlock.yaml, among the outputs, e.g. "out/junit.xml"',
+          );
+      });
+    }
     if (Array.isArray(steps)) {
       steps.forEach((step, i) => {
         if (typeof step === 'string' && step !== '' && step.trim() === '') {

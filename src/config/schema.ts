@@ -84,6 +84,12 @@ export const mirrorsSchema = z.object({
   npm: z.string().min(1).optional(),
 });
 
+/** A step marked as a test: its command as written in `steps`, and the JUnit XML it writes. */
+export const testSchema = z.union([
+  z.string().min(1),
+  z.object({ step: z.string().min(1), junit: z.string().min(1).optional() }),
+]);
+
 export const targetSchema = z.object({
   sources: stringList.min(1),
   exclude: stringList.default([]),
@@ -101,6 +107,7 @@ export const targetSchema = z.object({
   npm: npmSchema.optional(),
   /** `files:` entries placed in the sandbox: name → path relative to the project root. */
   files: z.record(z.string(), z.string().min(1)).optional(),
+  tests: z.array(testSchema).optional(),
 });
 
 export const projectSchema = z.object({
@@ -127,6 +134,7 @@ export const KNOWN_KEYS = {
   dep: Object.keys(depObjectSchema.shape),
   limits: Object.keys(LIMIT_KEYS),
   npm: Object.keys(npmSchema.shape),
+  test: ['step', 'junit'],
   file: Object.keys(fileSchema.shape),
   mirrors: Object.keys(mirrorsSchema.shape),
 } as const;

@@ -10,7 +10,7 @@ export {
   sortLock,
 } from './model.js';
 export type { FileLockEntry, ImageLockEntry, Lock, LockDifference, NpmLockEntry } from './model.js';
-export { npmEntries, parseNpmLock, sha512Of } from './npm-lock.js';
+export { npmDependencyGraph, npmEntries, parseNpmLock, sha512Of } from './npm-lock.js';
 export type { NpmLockfile, NpmPackage } from './npm-lock.js';
 export { parseNpmrc, tokenFor } from './npmrc.js';
 export type { NpmRc } from './npmrc.js';

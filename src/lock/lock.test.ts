@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isAirlockError } from '../core/errors.js';
 import { diffLocks, parseLock, serializeLock, type Lock } from './model.js';
-import { parseNpmLock } from './npm-lock.js';
+import { npmDependencyGraph, parseNpmLock } from './npm-lock.js';
 import { parseNpmrc, tokenFor } from './npmrc.js';
 
 const D1 = `sha256:${'1'.repeat(64)}` as const;
@@ -85,6 +85,7 @@ describe('parseNpmLock', () => {
         resolved: 'https://r/a.tgz',
         integrity: 'sha512-A',
         hasInstallScript: true,
+        dependencies: [],
       },
     ]);
     expect(got.links).toEqual([{ path: 'node_modules/w', target: 'packages/w' }]);
@@ -127,5 +128,35 @@ describe('.npmrc tokens', () => {
     expect(tokenFor(rc, new URL('https://npm.example.com:8443/a.tgz'))).toBeUndefined();
     expect(tokenFor(rc, new URL('https://npm.example.com.evil.org/a.tgz'))).toBeUndefined();
     expect(tokenFor(rc, new URL('https://cdn.example.com/a.tgz'))).toBeUndefined();
+  });
+});
+
+describe('npmDependencyGraph', () => {
+  it('resolves each dependency to the nearest node_modules walking up, as Node does', () => {
+    const pkg = (version: string, deps: Record<string, string> = {}): object => ({
+      version,
+      resolved: `https://r/${version}.tgz`,
+      integrity: `sha512-${Buffer.from(version).toString('base64')}`,
+      dependencies: deps,
+    });
+    const lock = parseNpmLock(
+      JSON.stringify({
+        lockfileVersion: 3,
+        packages: {
+          '': {},
+          'node_modules/a': pkg('1.0.0'),
+          'node_modules/b': pkg('2.0.0', { a: '1' }),
+          'node_modules/c': pkg('3.0.0', { a: '2', b: '2', missing: '1' }),
+          'node_modules/c/node_modules/a': pkg('2.0.0'),
+        },
+      }),
+      'package-lock.json',
+    );
+    expect(Object.fromEntries(npmDependencyGraph(lock))).toEqual({
+      'node_modules/a': [],
+      'node_modules/b': ['node_modules/a'],
+      'node_modules/c': ['node_modules/c/node_modules/a', 'node_modules/b'],
+      'node_modules/c/node_modules/a': [],
+    });
   });
 });

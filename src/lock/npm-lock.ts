@@ -1,3 +1,4 @@
+import { compareBytes } from '../core/compare.js';
 import { AirlockError } from '../core/errors.js';
 import type { LockErrorCode } from './errors.js';
 import type { NpmLockEntry } from './model.js';
@@ -11,6 +12,8 @@ export interface NpmPackage {
   resolved: string;
   integrity: string;
   hasInstallScript: boolean;
+  /** Names it depends on (dependencies, optionalDependencies, peerDependencies), sorted. */
+  dependencies: string[];
 }
 
 /** What a package-lock.json asks to install, tarballs only (links and bundled packages excluded). */
@@ -116,6 +119,7 @@ export function parseNpmLock(text: string, file: string): NpmLockfile {
       resolved,
       integrity,
       hasInstallScript: value.hasInstallScript === true,
+      dependencies: dependencyNames(value),
     });
   }
   if (incomplete.length > 0)
@@ -125,6 +129,46 @@ export function parseNpmLock(text: string, file: string): NpmLockfile {
       { packages: incomplete },
     );
   return { file, packages, links };
+}
+
+/** The names an entry of the lock depends on, sorted and unique. */
+function dependencyNames(value: Record<string, unknown>): string[] {
+  const names = new Set<string>();
+  for (const key of ['dependencies', 'optionalDependencies', 'peerDependencies']) {
+    const deps = value[key];
+    if (isRecord(deps)) for (const n of Object.keys(deps)) names.add(n);
+  }
+  return [...names].sort(compareBytes);
+}
+
+/**
+ * The dependency graph of a package-lock: for each package's path, the paths
+ * of the packages its dependencies resolve to, the way Node resolves them
+ * (the nearest `node_modules/<name>` walking up from the package). A
+ * dependency the lock does not install (an optional one left out, a
+ * workspace link) has no edge.
+ */
+export function npmDependencyGraph(lockfile: NpmLockfile): Map<string, string[]> {
+  const byPath = new Set(lockfile.packages.map((p) => p.path));
+  const graph = new Map<string, string[]>();
+  for (const p of lockfile.packages) {
+    const edges: string[] = [];
+    for (const name of p.dependencies) {
+      let base = p.path;
+      for (;;) {
+        const candidate = `${base === '' ? '' : `${base}/`}node_modules/${name}`;
+        if (byPath.has(candidate)) {
+          edges.push(candidate);
+          break;
+        }
+        if (base === '') break;
+        const i = base.lastIndexOf('/node_modules/');
+        base = i < 0 ? '' : base.slice(0, i);
+      }
+    }
+    graph.set(p.path, edges);
+  }
+  return graph;
 }
 
 /** The airlock.lock npm entries of some package-locks: one per distinct tarball. */

@@ -1,6 +1,7 @@
 import { canonicalJson } from '../core/canonical.js';
 import { compareBytes } from '../core/compare.js';
 import type { Digest } from '../core/digest.js';
+import { PREDICATE_NAME, PREDICATE_TYPE_ANNOTATION } from '../attest/statement.js';
 import {
   MEDIA,
   parseManifest,
@@ -10,30 +11,77 @@ import {
   type Descriptor,
 } from '../oci/index.js';
 import { localReferrers } from '../registry/index.js';
-import { BUNDLE_MEDIA_TYPE } from '../sign/index.js';
 import type { Store } from '../store/index.js';
 
 /*
  * Signed attestations live beside their artifact in the store as OCI
- * referrers, in the shape cosign and GitHub use for Sigstore bundles:
+ * referrers, in the shape cosign and GitHub use for Sigstore bundles, with
+ * an artifact type per predicate type so a referrers listing can be filtered
+ * on one kind of evidence:
  *
  *   manifest {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
- *             "artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json",
+ *             "artifactType":"application/vnd.airlock.slsa-provenance.sigstore-bundle.v0.3+json",
  *             "config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136f…","size":2},
  *             "layers":[{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","digest":…,"size":…}],
  *             "subject":{<the artifact's manifest descriptor>},
  *             "annotations":{"dev.sigstore.bundle.predicateType":"https://slsa.dev/provenance/v1"}}
  *
- * listed in the artifact's `sha256-<hex>` referrers index. Filter with
- * `--artifact-type application/vnd.dev.sigstore.bundle.v0.3+json`; the
- * annotation says which statement a bundle carries. Signing again replaces
- * the bundle of the same predicate type in the index (no tag per bundle, so
- * nothing is left behind; the old blobs go at the next gc).
+ * listed in the artifact's `sha256-<hex>` referrers index. The artifact type
+ * is `application/vnd.airlock.<name>.sigstore-bundle.v0.3+json` for a signed
+ * bundle and `application/vnd.airlock.<name>.in-toto+json` for an unsigned
+ * statement waiting for `airlock sign`, where <name> is the policy's name of
+ * the predicate (slsa-provenance, cyclonedx, spdx, test-result,
+ * reproducibility; `other` for any other predicate type, which the
+ * annotation names). Attachments written before this scheme carry the shared
+ * types `application/vnd.dev.sigstore.bundle.v0.3+json` and
+ * `application/vnd.in-toto+json`: they are still read, and attaching again
+ * replaces them. Attaching replaces the earlier attachment of the same kind
+ * and predicate type in the index (no tag per attachment, so nothing is left
+ * behind; the old blobs go at the next gc).
  */
 
-export const BUNDLE_ARTIFACT_TYPE = BUNDLE_MEDIA_TYPE;
-export const PREDICATE_TYPE_ANNOTATION = 'dev.sigstore.bundle.predicateType';
+/** The artifact type every bundle shared before the per-predicate types (still read). */
+export const LEGACY_BUNDLE_ARTIFACT_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+/**
+ * The media type of a Sigstore bundle v0.3 (sign/'s BUNDLE_MEDIA_TYPE, written
+ * out so that attaching unsigned evidence at build time loads no signing code).
+ */
+const BUNDLE_MEDIA_TYPE = LEGACY_BUNDLE_ARTIFACT_TYPE;
+/** The artifact type every unsigned statement shared before the per-predicate types (still read). */
+export const LEGACY_STATEMENT_ARTIFACT_TYPE = 'application/vnd.in-toto+json';
+export { PREDICATE_TYPE_ANNOTATION };
 const EMPTY_CONFIG = Buffer.from('{}');
+const PREFIX = 'application/vnd.airlock.';
+const BUNDLE_SUFFIX = '.sigstore-bundle.v0.3+json';
+const STATEMENT_SUFFIX = '.in-toto+json';
+
+const nameOf = (predicateType: string): string => PREDICATE_NAME[predicateType] ?? 'other';
+
+/** The artifact type of a signed bundle about `predicateType`. */
+export function bundleArtifactType(predicateType: string): string {
+  return `${PREFIX}${nameOf(predicateType)}${BUNDLE_SUFFIX}`;
+}
+
+/** The artifact type of an unsigned statement about `predicateType`. */
+export function statementArtifactType(predicateType: string): string {
+  return `${PREFIX}${nameOf(predicateType)}${STATEMENT_SUFFIX}`;
+}
+
+/** Whether an attachment of `artifactType` holds a Sigstore bundle (either scheme). */
+export function isBundleArtifactType(artifactType: string | undefined): boolean {
+  return (
+    artifactType === LEGACY_BUNDLE_ARTIFACT_TYPE ||
+    (artifactType?.startsWith(PREFIX) === true && artifactType.endsWith(BUNDLE_SUFFIX))
+  );
+}
+
+/** Whether an attachment of `artifactType` holds an unsigned in-toto statement (either scheme). */
+export function isStatementArtifactType(artifactType: string | undefined): boolean {
+  return (
+    artifactType === LEGACY_STATEMENT_ARTIFACT_TYPE ||
+    (artifactType?.startsWith(PREFIX) === true && artifactType.endsWith(STATEMENT_SUFFIX))
+  );
+}
 
 /** Attaches `bundle` (about `predicateType`) to `subject`, replacing an earlier bundle of that type. */
 export async function attachBundle(
@@ -42,14 +90,18 @@ export async function attachBundle(
   bundle: Uint8Array,
   predicateType: string,
 ): Promise<Descriptor> {
-  return attach(store, subject, bundle, BUNDLE_ARTIFACT_TYPE, BUNDLE_MEDIA_TYPE, predicateType);
+  const type = bundleArtifactType(predicateType);
+  // A signed bundle also supersedes the unsigned statement of its predicate type.
+  const supersedes = (t: string | undefined): boolean =>
+    isBundleArtifactType(t) || isStatementArtifactType(t);
+  return attach(store, subject, bundle, type, BUNDLE_MEDIA_TYPE, predicateType, supersedes);
 }
 
 /**
  * Stores `bytes` as the one layer of an artifact manifest about `subject`
  * and lists it in the subject's referrers, replacing an earlier attachment
- * of the same artifact type and predicate type (unless `keepEarlier`:
- * audit checkpoints accumulate).
+ * of the same kind (`sameKind`, either scheme) and predicate type; audit
+ * checkpoints pass a `sameKind` that matches nothing, so they accumulate.
  */
 export async function attach(
   store: Store,
@@ -58,7 +110,7 @@ export async function attach(
   artifactType: string,
   layerMediaType: string,
   predicateType: string,
-  keepEarlier = false,
+  sameKind: (artifactType: string | undefined) => boolean,
 ): Promise<Descriptor> {
   const layer = await store.putBytes(bytes);
   const config = await store.putBytes(EMPTY_CONFIG);
@@ -84,10 +136,7 @@ export async function attach(
     store,
     subject.digest,
     desc,
-    (d) =>
-      !keepEarlier &&
-      d.artifactType === artifactType &&
-      d.annotations?.[PREDICATE_TYPE_ANNOTATION] === predicateType,
+    (d) => sameKind(d.artifactType) && d.annotations?.[PREDICATE_TYPE_ANNOTATION] === predicateType,
   );
   return desc;
 }
@@ -113,15 +162,17 @@ async function replaceReferrer(
   await store.setTag(tag, { mediaType: doc.mediaType, digest: put.digest, size: put.size });
 }
 
-/** The Sigstore bundle attachments of `subject` in the store. */
+/** The Sigstore bundle attachments of `subject` in the store (per-predicate and legacy types). */
 export async function bundleAttachments(store: Store, subject: Digest): Promise<Descriptor[]> {
-  return (await localReferrers(store, subject)).filter(
-    (d) => d.artifactType === BUNDLE_ARTIFACT_TYPE,
-  );
+  return (await localReferrers(store, subject)).filter((d) => isBundleArtifactType(d.artifactType));
 }
 
-/** The artifact type of an unsigned in-toto statement waiting for `airlock sign`. */
-export const STATEMENT_ARTIFACT_TYPE = 'application/vnd.in-toto+json';
+/** The unsigned statement attachments of `subject` in the store (per-predicate and legacy types). */
+export async function statementAttachments(store: Store, subject: Digest): Promise<Descriptor[]> {
+  return (await localReferrers(store, subject)).filter((d) =>
+    isStatementArtifactType(d.artifactType),
+  );
+}
 
 /**
  * Attaches an unsigned statement (a reproducibility or test-result
@@ -134,6 +185,14 @@ export async function attachStatement(
   statement: { predicateType: string },
 ): Promise<Descriptor> {
   const bytes = Buffer.from(canonicalJson(statement));
-  const type = STATEMENT_ARTIFACT_TYPE;
-  return attach(store, subject, bytes, type, type, statement.predicateType);
+  const type = statementArtifactType(statement.predicateType);
+  return attach(
+    store,
+    subject,
+    bytes,
+    type,
+    LEGACY_STATEMENT_ARTIFACT_TYPE,
+    statement.predicateType,
+    isStatementArtifactType,
+  );
 }

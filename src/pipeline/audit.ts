@@ -36,7 +36,12 @@ import {
   type SigningKey,
 } from '../sign/index.js';
 import { Store, defaultStoreRoot } from '../store/index.js';
-import { BUNDLE_ARTIFACT_TYPE, PREDICATE_TYPE_ANNOTATION, attach } from './attestations.js';
+import {
+  LEGACY_BUNDLE_ARTIFACT_TYPE,
+  PREDICATE_TYPE_ANNOTATION,
+  attach,
+  bundleArtifactType,
+} from './attestations.js';
 
 /*
  * The use-cases of the audit log (src/audit/): recording events, reading,
@@ -410,10 +415,11 @@ export async function checkpointAudit(
     store,
     anchor,
     bytes,
-    BUNDLE_ARTIFACT_TYPE,
-    BUNDLE_ARTIFACT_TYPE,
+    bundleArtifactType(CHECKPOINT_PREDICATE),
+    LEGACY_BUNDLE_ARTIFACT_TYPE,
     CHECKPOINT_PREDICATE,
-    true,
+    // Checkpoints accumulate: none replaces an earlier one.
+    () => false,
   );
   if (opts.output !== undefined) await writeFile(opts.output, `${canonicalJson(bundle)}\n`);
   return {

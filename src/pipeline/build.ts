@@ -10,6 +10,8 @@ import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
 import { auditBuild } from './audit-build.js';
+import { evidenceHook } from './evidence-hook.js';
+import type { AfterBuild } from '../builder/context.js';
 
 export interface BuildRequest extends Workspace, RemoteBuildOptions {
   /** Targets to build with their dependencies; all when empty. */
@@ -24,6 +26,11 @@ export interface BuildRequest extends Workspace, RemoteBuildOptions {
   frozen?: boolean;
   /** Run what `airlock fetch` does before building. */
   fetch?: boolean;
+  /**
+   * Attach provenance, CycloneDX and SPDX SBOMs and test results to each
+   * artifact as it is built (default true); `--sign` signs them.
+   */
+  evidence?: boolean;
 }
 
 export interface BuildReport {
@@ -70,7 +77,13 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     const ctx = buildContext(open, audit.events, {
       useCache: req.noCache !== true,
       ...(req.signal ? { signal: req.signal } : {}),
-      afterBuild: audit.afterBuild,
+      afterBuild: combineAfterBuild(
+        audit.afterBuild,
+        // Provenance, SBOMs and test results of every artifact, attached as it is built.
+        req.evidence === false
+          ? undefined
+          : evidenceHook(open, req.events, { builderId: req.sign?.builderId }),
+      ),
     });
     Object.assign(
       ctx,
@@ -160,5 +173,15 @@ function describe(b: TargetBuild): BuildReport['targets'][number] {
           },
         }
       : {}),
+  };
+}
+
+/** One after-build hook that runs each given hook in turn. */
+function combineAfterBuild(
+  ...hooks: (((done: AfterBuild) => Promise<void>) | undefined)[]
+): (done: AfterBuild) => Promise<void> {
+  const present = hooks.filter((h): h is (done: AfterBuild) => Promise<void> => h !== undefined);
+  return async (done) => {
+    for (const h of present) await h(done);
   };
 }

@@ -34,7 +34,11 @@ export type EvidenceErrorCode =
   /** An attestation attached to one artifact names another. */
   | 'ATTACHMENT_MISMATCH'
   /** sign-blob would overwrite an existing bundle file. */
-  | 'BUNDLE_EXISTS';
+  | 'BUNDLE_EXISTS'
+  /** A test step's JUnit report is not among the target's outputs. */
+  | 'TEST_REPORT_MISSING'
+  /** Keyless (Fulcio certificate + Rekor entry) signing was asked for: Airlock signs with keys only. */
+  | 'KEYLESS_UNSUPPORTED';
 
 /**
  * Every `code` an `AirlockError` thrown by the library can carry: each module

@@ -1,9 +1,17 @@
+import { Readable } from 'node:stream';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { hostname } from 'node:os';
 import {
   PREDICATE,
   buildProvenance,
+  buildTestResultAttestation,
+  derivedUuid,
+  parseDpkgStatus,
+  type DebPackage,
+  type TestStepFacts,
   cyclonedxJson,
   sbomModel,
   spdxJson,
@@ -12,6 +20,15 @@ import {
   type Statement,
 } from '../attest/index.js';
 import type { ActionResult, BuildRecord } from '../builder/action.js';
+import type { AfterBuild } from '../builder/context.js';
+import { readTarFile } from '../archive/index.js';
+import type { TargetConfig } from '../config/index.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { EventSink } from '../core/events.js';
+import { imageRootDir, readImageRoot } from '../registry/index.js';
+import { rootTree } from './image-roots.js';
+import type { Store } from '../store/index.js';
+import { attachStatement } from './attestations.js';
 import { tagFor } from '../builder/executor.js';
 import { resolveHostTools } from '../builder/toolchain.js';
 import { sha256, type Digest } from '../core/digest.js';
@@ -19,6 +36,7 @@ import { AirlockError, isAirlockError } from '../core/errors.js';
 import { parseManifest, type Descriptor } from '../oci/index.js';
 import { openWorkspace, type OpenWorkspace, type Workspace } from './context.js';
 import type { EvidenceErrorCode } from './errors.js';
+import { lockFactsOf } from './evidence-lock.js';
 
 const run = promisify(execFile);
 
@@ -73,6 +91,67 @@ async function debianPackage(
 }
 
 /**
+ * The Debian packages installed in an unpacked image root, from its
+ * `var/lib/dpkg/status`; none when the image has no dpkg. Every directory
+ * on the way must be a real directory (a symlink could point out of the
+ * root), and the root must still be the tree recorded when it was
+ * unpacked, or its list would not describe the image.
+ */
+export async function imageDebPackages(
+  roots: string,
+  digest: Digest,
+  statCache: OpenWorkspace['statCache'],
+): Promise<DebPackage[]> {
+  const dir = imageRootDir(roots, digest);
+  const rootfs = join(dir, 'rootfs');
+  let at = rootfs;
+  for (const [i, part] of ['var', 'lib', 'dpkg', 'status'].entries()) {
+    at = join(at, part);
+    const st = await lstat(at).catch(() => undefined);
+    if (!st || !(i === 3 ? st.isFile() : st.isDirectory())) return [];
+  }
+  const record = await readImageRoot(roots, digest);
+  if (record?.tree === undefined || (await rootTree(rootfs, statCache)) !== record.tree)
+    throw new AirlockError<EvidenceErrorCode>(
+      'NOT_BUILT',
+      `the unpacked toolchain image ${digest} at ${dir} is not the tree recorded when it was unpacked`,
+      {
+        hint: 'Run `airlock store fsck --repair` and build again: the image is unpacked anew.',
+        details: { digest, path: dir },
+      },
+    );
+  return parseDpkgStatus(await readFile(at, 'utf8'));
+}
+
+/** An image toolchain: its reference without the digest, its digest and its Debian packages. */
+async function imageToolFacts(
+  open: OpenWorkspace,
+  ref: string,
+  tools: readonly { name: string; digest: Digest }[],
+): Promise<BuildFacts['toolchain']> {
+  const name = ref.replace(/@sha256:[0-9a-f]{64}$/, '');
+  const out: BuildFacts['toolchain'] = [];
+  for (const t of tools) {
+    const packages = await imageDebPackages(open.store.paths.roots, t.digest, open.statCache);
+    out.push({
+      kind: 'image',
+      name,
+      digest: t.digest,
+      ...(packages.length > 0 ? { packages } : {}),
+    });
+  }
+  return out;
+}
+
+/** What evidence for several targets of one build asks the system once: git, dpkg. */
+export interface FactsMemo {
+  source?: Promise<BuildFacts['source']>;
+  deb: Map<string, Promise<{ name: string; version: string; arch: string } | undefined>>;
+}
+
+export const newFactsMemo = (): FactsMemo => ({ deb: new Map() });
+
+/**
  * The host binaries of a toolchain with their real paths and Debian
  * packages, for those whose binary on PATH still has the digest the build
  * recorded (a binary changed since is listed by name and digest only).
@@ -80,6 +159,7 @@ async function debianPackage(
 async function hostToolFacts(
   open: OpenWorkspace,
   tools: readonly { name: string; digest: Digest }[],
+  memo: FactsMemo,
 ): Promise<BuildFacts['toolchain']> {
   const out: BuildFacts['toolchain'] = [];
   for (const t of tools) {
@@ -88,7 +168,12 @@ async function hostToolFacts(
       out.push({ kind: 'host', name: t.name, digest: t.digest });
       continue;
     }
-    const deb = await debianPackage(found.path);
+    let owner = memo.deb.get(found.path);
+    if (!owner) {
+      owner = debianPackage(found.path);
+      memo.deb.set(found.path, owner);
+    }
+    const deb = await owner;
     out.push({
       kind: 'host',
       name: t.name,
@@ -109,6 +194,8 @@ async function hostToolFacts(
 export async function collectFacts(
   open: OpenWorkspace,
   target: string,
+  memo: FactsMemo = newFactsMemo(),
+  built?: { result: Digest; value: ActionResult; createdAt: number },
 ): Promise<{ facts: BuildFacts; artifact: Descriptor; startedOn: number; finishedOn: number }> {
   const project = open.project;
   const config = project.targets.get(target);
@@ -133,9 +220,13 @@ export async function collectFacts(
     throw err;
   };
   const record = await open.store.getJson<BuildRecord>(last.record).catch(gone);
-  const entry = await open.store.getAction(record.key);
+  // A build that skipped the action cache (--no-cache) hands its result over instead.
+  const entry = (await open.store.getAction(record.key)) ?? built;
   if (!entry) throw notBuilt(target, `the action ${record.key} is no longer cached`);
-  const result = await open.store.getJson<ActionResult>(entry.result).catch(gone);
+  const result =
+    built && entry === built
+      ? built.value
+      : await open.store.getJson<ActionResult>(entry.result).catch(gone);
   const manifest = parseManifest(
     await open.store.getBytes(artifact.digest),
     artifact.mediaType,
@@ -147,16 +238,34 @@ export async function collectFacts(
   )
     throw notBuilt(target, `the artifact ${artifact.digest} is not the output of the last build`);
   const deps: BuildFacts['deps'] = [];
+  let npmTree: BuildFacts['npmTree'];
   for (const d of record.action.deps) {
-    // The offline npm install is a dependency tree, not a target: it has no tag.
+    // The offline npm install is a dependency of the key, not a target: it has
+    // no tag, and its packages are the lock's.
     if (!project.targets.has(d.target)) {
-      deps.push({ target: d.target, outputs: d.outputs });
+      npmTree = { path: d.path, digest: d.outputs };
       continue;
     }
     const dep = await open.store.resolveTag(tagFor(project.name, d.target));
     deps.push({ target: d.target, outputs: d.outputs, ...(dep ? { artifact: dep.digest } : {}) });
   }
-  const source = await gitSource(project.root);
+  const lock = await lockFactsOf(project, open.store, config);
+  // The lock must still hold every package the build used, or the evidence would describe another build.
+  const npmUsed = new Set(lock.flatMap((l) => (l.kind === 'npm' ? [l.integrity] : [])));
+  const stale = (record.action.locked ?? []).filter(
+    (l) => l.kind === 'npm' && !npmUsed.has(l.digest),
+  );
+  if (stale.length > 0)
+    throw notBuilt(
+      target,
+      `airlock.lock or ${config.npm?.lockfile ?? 'the package-lock'} changed since the last build (${stale
+        .slice(0, 3)
+        .map((l) => `${l.name}@${l.version}`)
+        .join(', ')} no longer locked)`,
+    );
+  const used = new Set((record.action.locked ?? []).map((l) => l.digest));
+  memo.source ??= gitSource(project.root);
+  const source = await memo.source;
   const facts: BuildFacts = {
     project: project.name,
     target,
@@ -169,17 +278,15 @@ export async function collectFacts(
     sandboxProfile: record.action.sandbox,
     platform: record.action.platform,
     toolchain: config.toolchain.image
-      ? record.action.toolchain.map((t) => ({
-          kind: 'image' as const,
-          name: t.name,
-          digest: t.digest,
-        }))
-      : await hostToolFacts(open, record.action.toolchain),
+      ? await imageToolFacts(open, config.toolchain.image, record.action.toolchain)
+      : await hostToolFacts(open, record.action.toolchain, memo),
     inputTree: record.action.inputs,
     inputs: record.inputs.flatMap((e) =>
       e.kind === 'file' ? [{ path: e.path, digest: e.digest }] : [],
     ),
     deps,
+    ...(npmTree ? { npmTree } : {}),
+    lock: lock.filter((l) => l.kind !== 'npm' || used.has(l.integrity ?? '')),
     logs: result.logs,
   };
   // The action-cache entry's time is the store clock's at the end of the build.
@@ -251,4 +358,97 @@ export async function runSbom(
   } finally {
     open.close();
   }
+}
+
+/** The invocation id of a build's provenance: derived from its action key and end, so signing again repeats it. */
+export function invocationIdOf(facts: BuildFacts, finishedOn: number): string {
+  return derivedUuid(`${facts.actionKey}\0${finishedOn}`);
+}
+
+/**
+ * The test-result statement of a target whose config marks steps as tests:
+ * each marked step's exit status (a step that failed failed the build, so
+ * an artifact's steps all exited 0) and the cases of the JUnit report it
+ * wrote, read from the artifact's output layer, verified.
+ */
+export async function testResultStatement(
+  store: Store,
+  facts: BuildFacts,
+  config: TargetConfig,
+  result: ActionResult,
+): Promise<Statement | undefined> {
+  if (!config.tests?.length) return undefined;
+  const layer = result.outputs.layer.digest;
+  const steps: TestStepFacts[] = [];
+  for (const t of config.tests) {
+    let junit: string | undefined;
+    if (t.junit !== undefined) {
+      const bytes = await store.getBytes(layer);
+      const xml = await readTarFile(Readable.from([bytes]), (p) => p === t.junit, MAX_JUNIT);
+      if (!xml)
+        throw new AirlockError<EvidenceErrorCode>(
+          'TEST_REPORT_MISSING',
+          `target "${facts.target}": step ${t.step} is a test whose JUnit report ${t.junit} is not among the outputs`,
+          {
+            hint: `Write the report to ${t.junit} in the step and list it under targets.${facts.target}.outputs, or remove junit from the test.`,
+            details: { target: facts.target, junit: t.junit },
+          },
+        );
+      junit = xml.toString('utf8');
+    }
+    steps.push({
+      name: `step-${t.step}: ${config.steps[t.step] ?? ''}`,
+      exitCode: result.exitCode,
+      ...(junit !== undefined ? { junit } : {}),
+    });
+  }
+  return buildTestResultAttestation(facts.artifact, facts.configDigest, steps);
+}
+
+/** Largest JUnit report read into a test-result attestation. */
+const MAX_JUNIT = 16 << 20;
+
+/**
+ * Attaches provenance, CycloneDX and SPDX SBOMs and, for targets with test
+ * steps, a test-result statement, unsigned, to an artifact the build made or
+ * restored (`airlock sign` or `build --sign` signs them). The build reaches
+ * it through `evidenceHook` (evidence-hook.ts), which loads this module only
+ * when there is evidence to make.
+ */
+export function evidenceAfterBuild(
+  open: OpenWorkspace,
+  events: EventSink,
+  opts: { builderId?: string | undefined; clock?: Clock | undefined } = {},
+): (done: AfterBuild) => Promise<void> {
+  const memo = newFactsMemo();
+  return async (done) => {
+    const artifact = done.build.manifest;
+    const target = done.build.target;
+    const { facts, startedOn, finishedOn } = await collectFacts(open, target, memo, {
+      result: done.build.resultDigest,
+      value: done.result,
+      createdAt: (opts.clock ?? systemClock).now(),
+    });
+    const statements = evidenceStatements(facts, {
+      builderId: opts.builderId,
+      host: hostname(),
+      invocationId: invocationIdOf(facts, finishedOn),
+      startedOn,
+      finishedOn,
+    });
+    const tests = await testResultStatement(
+      open.store,
+      facts,
+      open.project.targets.get(target)!,
+      done.result,
+    );
+    if (tests) statements.push(tests);
+    for (const s of statements) await attachStatement(open.store, artifact, s);
+    events({
+      type: 'log',
+      level: 'debug',
+      target,
+      message: `attached ${statements.map((s) => s.predicateType).join(', ')} to ${artifact.digest}`,
+    });
+  };
 }

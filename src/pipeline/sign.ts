@@ -1,17 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import {
-  IN_TOTO_PAYLOAD_TYPE,
-  derivedUuid,
-  parseStatement,
-  type Statement,
-} from '../attest/index.js';
+import { IN_TOTO_PAYLOAD_TYPE, parseStatement, type Statement } from '../attest/index.js';
 import { canonicalJson } from '../core/canonical.js';
 import { digestHex } from '../core/digest.js';
 import { AirlockError } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import { parseManifest, type Descriptor } from '../oci/index.js';
-import { localReferrers } from '../registry/index.js';
 import {
   decodePrivateKey,
   localKeySigner,
@@ -19,11 +13,11 @@ import {
   type SigningKey,
 } from '../sign/index.js';
 import type { Store } from '../store/index.js';
-import { STATEMENT_ARTIFACT_TYPE, attachBundle } from './attestations.js';
+import { attachBundle, statementAttachments } from './attestations.js';
 import { checkpointAudit, recordAudit, type AuditEnv } from './audit.js';
 import { openWorkspace, type OpenWorkspace, type Workspace } from './context.js';
 import type { EvidenceErrorCode } from './errors.js';
-import { collectFacts, evidenceStatements } from './evidence.js';
+import { collectFacts, evidenceStatements, invocationIdOf } from './evidence.js';
 
 export interface SignRequest extends Workspace {
   /** Targets whose last build is signed; all when empty. */
@@ -34,6 +28,24 @@ export interface SignRequest extends Workspace {
   password: string;
   /** runDetails.builder.id of the provenance. */
   builderId?: string | undefined;
+  /** Keyless signing (Fulcio + Rekor) instead of `key`: refused with KEYLESS_UNSUPPORTED. */
+  keyless?: boolean | undefined;
+}
+
+/**
+ * The refusal of keyless signing. Keyless signing gets a short-lived
+ * certificate for an OIDC identity from Fulcio and logs the signature in
+ * Rekor: both are online services, and verifying such a bundle needs their
+ * trusted root. Airlock signs and verifies offline with keys only.
+ */
+export function keylessUnsupported(): AirlockError<EvidenceErrorCode> {
+  return new AirlockError<EvidenceErrorCode>(
+    'KEYLESS_UNSUPPORTED',
+    'keyless signing (a Fulcio certificate for an OIDC identity, logged in Rekor) is not supported: Airlock signs and verifies offline, with keys only',
+    {
+      hint: 'Make a key pair with `airlock keygen` (or use one from `cosign generate-key-pair`), sign with --key cosign.key, and list cosign.pub under keys: in the policy.',
+    },
+  );
 }
 
 export interface SignReport {
@@ -110,8 +122,7 @@ export async function signStatements(
 /** Unsigned statements attached to `artifact` (reproducibility, test results) that name it. */
 export async function pendingStatements(store: Store, artifact: Descriptor): Promise<Statement[]> {
   const out: Statement[] = [];
-  for (const d of await localReferrers(store, artifact.digest)) {
-    if (d.artifactType !== STATEMENT_ARTIFACT_TYPE) continue;
+  for (const d of await statementAttachments(store, artifact.digest)) {
     const m = parseManifest(await store.getBytes(d.digest), d.mediaType, d.digest);
     if (m.kind !== 'manifest' || m.layers.length !== 1) continue;
     const s = parseStatement(await store.getBytes(m.layers[0]!.digest));
@@ -132,15 +143,18 @@ export async function signTargets(
   const report: SignReport = { keyId: key.keyId, targets: [] };
   for (const name of names) {
     const { facts, artifact, startedOn, finishedOn } = await collectFacts(open, name);
+    const fresh = evidenceStatements(facts, {
+      builderId,
+      host: hostname(),
+      invocationId: invocationIdOf(facts, finishedOn),
+      startedOn,
+      finishedOn,
+    });
+    // The build attached the same statements unsigned: what is made again now wins.
+    const made = new Set(fresh.map((s) => s.predicateType));
     const statements = [
-      ...evidenceStatements(facts, {
-        builderId,
-        host: hostname(),
-        invocationId: derivedUuid(`${facts.actionKey}\0${finishedOn}`),
-        startedOn,
-        finishedOn,
-      }),
-      ...(await pendingStatements(open.store, artifact)),
+      ...fresh,
+      ...(await pendingStatements(open.store, artifact)).filter((s) => !made.has(s.predicateType)),
     ];
     const attachments = await signStatements(
       open.store,
@@ -168,6 +182,7 @@ export async function signTargets(
 
 /** `airlock sign [target…]`: provenance, SBOMs and pending statements of each target, signed and attached. */
 export async function runSign(req: SignRequest): Promise<SignReport> {
+  if (req.keyless === true) throw keylessUnsupported();
   const key = await loadSigningKey(req.key, req.password);
   const open = await openWorkspace(req);
   try {

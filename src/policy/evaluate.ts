@@ -225,6 +225,20 @@ export function evaluatePolicy(
       'the policy constrains the build but no verified SLSA provenance is attached',
     );
 
+  // A required test-result attestation must also say the tests passed.
+  if (policy.require.includes(PREDICATE.testResult)) {
+    const results = ofType(PREDICATE.testResult).map((v) => v.statement.predicate.result);
+    const failing = results.filter((r) => r !== 'PASSED' && r !== 'WARNED');
+    if (results.length > 0)
+      rule(
+        'tests',
+        failing.length === 0,
+        failing.length === 0
+          ? `every test-result attestation says ${[...new Set(results)].join(' or ')}`
+          : `a test-result attestation says ${failing.map((r) => JSON.stringify(r)).join(', ')}`,
+      );
+  }
+
   const repro = ofType(PREDICATE.reproducibility);
   const reproducible =
     repro.length > 0 && repro.every((v) => v.statement.predicate.result === 'REPRODUCIBLE');

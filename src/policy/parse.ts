@@ -201,9 +201,9 @@ export function parsePolicy(text: string, file: string): Policy {
   if (policy.identities.length > 0) {
     throw new AirlockError<PolicyErrorCode>(
       'POLICY_UNSUPPORTED',
-      `${file}: keyless identities are not verified by this version of Airlock`,
+      `${file}: keyless identities (identities:) are not supported: verifying a Fulcio certificate and its Rekor entry needs Sigstore's trusted root, and Airlock verifies offline with keys only`,
       {
-        hint: 'Verify with public keys (`keys:`); keyless verification needs a trusted root and is not built yet.',
+        hint: "Remove identities: and list the signers' public keys under keys: (sign with a key from `airlock keygen` or `cosign generate-key-pair`).",
       },
     );
   }

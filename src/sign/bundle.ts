@@ -146,7 +146,7 @@ export function verifyBundle(
   if (hint === undefined)
     throw bundleError(
       'BUNDLE_UNTRUSTED',
-      'the bundle carries a certificate; keyless bundles need a trusted root',
+      'the bundle carries a certificate (keyless, Fulcio): Airlock verifies key-signed bundles only, offline, and has no Sigstore trusted root for certificates',
     );
   if (!isBundleWithDsseEnvelope(bundle) && artifact === undefined)
     throw bundleError('BUNDLE_INVALID', 'a message-signature bundle needs the signed file');

@@ -12,7 +12,7 @@ import {
 } from '../core/index.js';
 import { blobFile, type StorePaths } from './layout.js';
 import type { MetaDb } from './meta.js';
-import { isOciDocument, type Descriptor } from '../oci/index.js';
+import { isOciDocument, referrersTag, type Descriptor } from '../oci/index.js';
 import { digestStrings, mayBeJson, strictReferences } from './refs.js';
 import { ownerIsAlive, ownerIsDead } from './owner.js';
 import type { BlobState, Store } from './store.js';
@@ -234,6 +234,10 @@ export async function runFsck(
     if (found.length > 0 && repair && ctx.writable) {
       // An incomplete artifact is dropped: a build tags it again, a pull fetches it again.
       ctx.meta.immediate(() => ctx.meta.deleteTag(row.name));
+      // Its referrers list (attached evidence) goes with it: the build that tags it again attaches anew.
+      const referrers = referrersTag(desc.digest);
+      if (ctx.meta.listTags().some((t) => t.name === referrers))
+        ctx.meta.immediate(() => ctx.meta.deleteTag(referrers));
       for (const p of found) p.repaired = true;
       problems.push({
         kind: 'damaged-artifact',

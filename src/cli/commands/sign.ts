@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { AirlockError } from '../../core/errors.js';
 import { runReport } from '../run.js';
 import { signingPassword } from './keygen.js';
 
@@ -10,9 +11,10 @@ export function register(cli: Command): void {
     )
     .argument('[target...]', 'targets to sign (default: all)')
     .option('-C, --project <dir>', 'project directory or airlock.yaml', '.')
-    .requiredOption(
-      '--key <file>',
-      'cosign-format private key (airlock keygen, cosign generate-key-pair)',
+    .option('--key <file>', 'cosign-format private key (airlock keygen, cosign generate-key-pair)')
+    .option(
+      '--keyless',
+      'keyless signing with Fulcio and Rekor: not supported (Airlock signs offline with keys); says so and exits 1',
     )
     .option(
       '--builder-id <uri>',
@@ -20,19 +22,24 @@ export function register(cli: Command): void {
     )
     .addHelpText(
       'after',
-      '\nThe password comes from AIRLOCK_PASSWORD or COSIGN_PASSWORD, or is asked on the terminal.\nBundles are attached with artifactType application/vnd.dev.sigstore.bundle.v0.3+json; signing again replaces them.',
+      '\nThe password comes from AIRLOCK_PASSWORD or COSIGN_PASSWORD, or is asked on the terminal.\nBundles are attached with one artifactType per statement (application/vnd.airlock.<slsa-provenance|cyclonedx|spdx|test-result|reproducibility>.sigstore-bundle.v0.3+json); signing again replaces them.',
     )
     .action(
       async (
         targets: string[],
-        opts: { project: string; key: string; builderId?: string },
+        opts: { project: string; key?: string; keyless?: boolean; builderId?: string },
         cmd: Command,
       ) =>
         runReport(
           cmd,
           async ({ global, events, session }) => {
+            const { runSign, keylessUnsupported } = await import('../../pipeline/sign.js');
+            if (opts.keyless === true) throw keylessUnsupported();
+            if (opts.key === undefined)
+              throw new AirlockError<'USAGE'>('USAGE', 'sign needs --key <cosign.key>', {
+                hint: 'Give the private key written by `airlock keygen` or `cosign generate-key-pair`.',
+              });
             const password = await signingPassword(session.io);
-            const { runSign } = await import('../../pipeline/sign.js');
             return runSign({
               project: session.path(opts.project),
               store: global.store,

@@ -1,0 +1,32 @@
+import { PREDICATE, PREDICATE_TYPE_ANNOTATION } from '../attest/statement.js';
+import type { AfterBuild } from '../builder/context.js';
+import type { EventSink } from '../core/events.js';
+import { localReferrers } from '../registry/index.js';
+import type { OpenWorkspace } from './context.js';
+
+/**
+ * The build's after-build hook for evidence: a target restored from the
+ * cache whose artifact already carries provenance is left as it is, so a
+ * no-op build reads one referrers list per target and loads none of the
+ * SBOM and signing libraries; any other target gets its evidence attached
+ * (evidence.ts, loaded on first use).
+ */
+export function evidenceHook(
+  open: OpenWorkspace,
+  events: EventSink,
+  opts: { builderId?: string | undefined } = {},
+): (done: AfterBuild) => Promise<void> {
+  let hook: Promise<(done: AfterBuild) => Promise<void>> | undefined;
+  return async (done) => {
+    if (done.cached) {
+      const present = (await localReferrers(open.store, done.build.manifest.digest)).some(
+        (d) => d.annotations?.[PREDICATE_TYPE_ANNOTATION] === PREDICATE.slsaProvenance,
+      );
+      if (present) return;
+    }
+    hook ??= import('./evidence.js').then((m) => m.evidenceAfterBuild(open, events, opts));
+    await (
+      await hook
+    )(done);
+  };
+}
