@@ -59,6 +59,13 @@ export interface StorePaths {
   trees: string;
   /** Unpacked toolchain image roots, one directory per manifest digest (derived). */
   roots: string;
+  /**
+   * Deploy state, one file per environment plus one record per rollout (not
+   * derived: it is what `rollback` and `status` know):
+   *   airlock/v1/deploy/prod.json             regions' slots, the current rollout
+   *   airlock/v1/deploy/rollouts/<id>.json    every rollout with its gate samples
+   */
+  deploy: string;
 }
 
 /**
@@ -98,6 +105,7 @@ export function storePaths(root: string): StorePaths {
     buildDb: join(abs, 'airlock', 'v1', 'build.sqlite'),
     trees: join(abs, 'airlock', 'v1', 'trees'),
     roots: join(abs, 'airlock', 'v1', 'roots'),
+    deploy: join(abs, 'airlock', 'v1', 'deploy'),
   };
 }
 
