@@ -23,6 +23,7 @@ const mayImport = {
   config: ['core', 'registry'],
   lock: ['core', 'registry'],
   builder: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store', 'registry'],
+  deploy: ['core', 'oci', 'config'],
   pipeline: [
     'core',
     'oci',
@@ -38,6 +39,7 @@ const mayImport = {
     'config',
     'builder',
     'lock',
+    'deploy',
   ],
 };
 // cli/ may import every module but ui/: pipeline/ and everything pipeline/ may.

@@ -53,14 +53,19 @@ export function imageDocuments(opts: {
   if (env.length > 0) runtime.Env = env;
   if (s.workingDir) runtime.WorkingDir = s.workingDir;
   const ports = [...Object.keys(record(baseRuntime['ExposedPorts'])), ...(s.exposedPorts ?? [])];
-  if (ports.length > 0 || s.exposedPorts) runtime.ExposedPorts = Object.fromEntries(ports.map((p) => [p, {}]));
+  if (ports.length > 0 || s.exposedPorts)
+    runtime.ExposedPorts = Object.fromEntries(ports.map((p) => [p, {}]));
   const labels = { ...stringRecord(baseRuntime['Labels']), ...opts.labels };
   if (Object.keys(labels).length > 0) runtime.Labels = labels;
   else delete runtime.Labels;
   const created = new Date(opts.sourceDateEpoch * 1000).toISOString().replace('.000Z', 'Z');
   const baseRootfs = record(base?.config['rootfs']);
-  const baseDiffIds = Array.isArray(baseRootfs['diff_ids']) ? baseRootfs['diff_ids'] : [];
-  const baseHistory = Array.isArray(base?.config['history']) ? base.config['history'] : [];
+  const baseDiffIds: unknown[] = Array.isArray(baseRootfs['diff_ids'])
+    ? baseRootfs['diff_ids']
+    : [];
+  const baseHistory: unknown[] = Array.isArray(base?.config['history'])
+    ? base.config['history']
+    : [];
   const platform: Record<string, unknown> = base
     ? {
         architecture: base.config['architecture'],
@@ -120,7 +125,6 @@ function mergeEnv(baseEnv: unknown, env: Record<string, string>): string[] {
     out.push(mine === undefined ? line : `${name}=${mine}`);
     done.add(name);
   }
-  for (const name of Object.keys(env))
-    if (!done.has(name)) out.push(`${name}=${env[name]!}`);
+  for (const name of Object.keys(env)) if (!done.has(name)) out.push(`${name}=${env[name]!}`);
   return out;
 }

@@ -117,7 +117,8 @@ export type DeployEvent =
       /** What drifted: a container running another image, the registry's tag, or a region behind. */
       what: 'container' | 'registry' | 'router' | 'behind';
       expected: Digest | null;
-      actual: Digest | string | null;
+      /** A digest, or a description (`unreachable: …`, an address). */
+      actual: string | null;
       detail: string;
     };
 

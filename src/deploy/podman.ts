@@ -66,7 +66,7 @@ function run(args: string[], timeoutMs = 120_000): Promise<{ stdout: string; std
       args,
       { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
-        if (err) reject(Object.assign(err, { stdout, stderr }));
+        if (err) reject(Object.assign(new Error(err.message), err, { stdout, stderr }));
         else resolve({ stdout, stderr });
       },
     );
