@@ -213,9 +213,9 @@ export function judgeGate(
   read: { value: number | null; requests: number | null; error?: string },
 ): { verdict: GateSample['verdict']; detail: string } {
   if (read.error !== undefined) return { verdict: 'error', detail: read.error };
-  if (read.requests === null || !Number.isFinite(read.requests))
+  if (gate.minRequests > 0 && (read.requests === null || !Number.isFinite(read.requests)))
     return { verdict: 'no-data', detail: 'no request count for the canary in the window' };
-  if (read.requests < gate.minRequests)
+  if (read.requests !== null && read.requests < gate.minRequests)
     return {
       verdict: 'no-data',
       detail: `the canary received ${Math.round(read.requests)} requests in the window, fewer than the ${gate.minRequests} required`,

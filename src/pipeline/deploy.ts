@@ -527,7 +527,13 @@ async function readGates(
   for (const gate of s.env.gates) {
     const query = renderQuery(gate.query, vars);
     const read = await source.read(query);
-    const error = 'error' in read ? read.error : 'error' in requests ? requests.error : undefined;
+    // The request count matters only to a gate with a minimum-traffic guard.
+    const error =
+      'error' in read
+        ? read.error
+        : 'error' in requests && gate.minRequests > 0
+          ? requests.error
+          : undefined;
     const judged = judgeGate(gate, {
       value: 'value' in read ? read.value : null,
       requests: 'value' in requests ? requests.value : null,
