@@ -26,7 +26,7 @@ import {
   type TestHaproxy,
   type TestPrometheus,
 } from './helpers/deploy-env.js';
-import { podmanArgs, requirePodman } from './helpers/podman.js';
+import { podmanArgs, removeImages, requirePodman } from './helpers/podman.js';
 import { startRegistry, tempDir, type TestRegistry, type TestServer } from './helpers/registry.js';
 import { pushBaseImage, serviceProject, type Release } from './helpers/service.js';
 
@@ -207,6 +207,7 @@ describe('airlock deploy, rollback and status', () => {
   afterAll(async () => {
     for (const c of containers())
       execFileSync('podman', ['rm', '-f', '-t', '0', c], { stdio: 'ignore' });
+    removeImages(registries.map((r) => r.host));
     await prometheus?.stop();
     for (const r of Object.values(routers)) await r.stop();
     await tampering?.stop();
@@ -401,10 +402,8 @@ describe('airlock deploy, rollback and status', () => {
     );
     // The tag of us moves to another release.
     const client = new RegistryClient(registries[1]!.host, { insecure: [registries[1]!.host] });
-    const moved = await client.getManifest('shop/service', releases.v1!).catch(async () => {
-      // v1 is there (the first deploy pushed it).
-      throw new Error('v1 missing from the us registry');
-    });
+    // v1 is there: the first deploy pushed it.
+    const moved = await client.getManifest('shop/service', releases.v1!);
     await client.putManifest('shop/service', 'prod', moved.bytes, moved.descriptor.mediaType);
     try {
       const drifted = await runStatus({

@@ -17,3 +17,15 @@ export function podmanArgs(args: string[]): string[] {
   const [cmd, ...rest] = args;
   return cmd === 'run' || cmd === 'create' ? [cmd, ...PODMAN_RUN_FLAGS, ...rest] : args;
 }
+
+/** Removes the images podman pulled from the test registries `hosts` (tests leave nothing behind). */
+export function removeImages(hosts: string[]): void {
+  const lines = execFileSync('podman', ['images', '--format', '{{.ID}} {{.Repository}}'], {
+    encoding: 'utf8',
+  }).split('\n');
+  const ids = lines
+    .map((l) => l.split(' '))
+    .filter(([id, repo]) => id && repo && hosts.some((h) => repo.startsWith(`${h}/`)))
+    .map(([id]) => id!);
+  if (ids.length > 0) execFileSync('podman', ['rmi', '-f', ...new Set(ids)], { stdio: 'ignore' });
+}
