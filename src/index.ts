@@ -10,6 +10,9 @@ export {
   buildsOf,
   check,
   copy,
+  deploy,
+  deployStatus,
+  emitKubernetes,
   init,
   keygen,
   ls,
@@ -19,6 +22,7 @@ export {
   pull,
   push,
   repro,
+  rollback,
   sbom,
   sign,
   storeFsck,
@@ -32,6 +36,11 @@ export type {
   BuildsOfRequest,
   CheckReport,
   CheckRequest,
+  DeployReport,
+  DeployRequest,
+  DeployStatusRequest,
+  EmitKubernetesReport,
+  EmitKubernetesRequest,
   FetchInputsReport,
   FetchInputsRequest,
   LockReport,
@@ -43,6 +52,7 @@ export type {
   PinReport,
   PinRequest,
   ReproRequest,
+  RollbackRequest,
   SbomReport,
   SbomRequest,
   SignReport,
@@ -51,6 +61,7 @@ export type {
   StoreFsckRequest,
   StoreGcReport,
   StoreGcRequest,
+  StatusReport,
   VerifyReport,
   VerifyRequest,
   WhyRequest,
@@ -66,3 +77,5 @@ export type { PushReport, PushRequest } from './pipeline/registry-push.js';
 export type { AirlockErrorCode } from './pipeline/errors.js';
 export type { BuildHistoryEntry } from './builder/records.js';
 export { Store, defaultStoreRoot } from './store/index.js';
+export type { DeployEvent, GateSample, RolloutRecord } from './deploy/index.js';
+export type { EnvironmentConfig, GateConfig, RegionConfig } from './config/index.js';

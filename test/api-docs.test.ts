@@ -41,6 +41,7 @@ const USE_CASES = [
   'storeGc',
   'lock',
   'fetchInputs',
+  'emitKubernetes',
 ];
 
 const blocks = examples(readFileSync(join(REPO, 'docs', 'api.md'), 'utf8'));

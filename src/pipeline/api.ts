@@ -28,6 +28,17 @@ import { runKeygen, type KeygenReport, type KeygenRequest } from './keygen.js';
 import { runSign, type SignReport, type SignRequest as SignUseCase } from './sign.js';
 import { runVerify, type VerifyReport, type VerifyRequest as VerifyUseCase } from './verify.js';
 import { runSbom, type SbomRequest as SbomUseCase } from './evidence.js';
+import {
+  runDeploy,
+  runRollback,
+  runStatus,
+  type DeployOptions,
+  type DeployReport,
+  type DeployRequest,
+  type RollbackRequest,
+  type StatusReport,
+} from './deploy.js';
+import { runEmit, type EmitRequest } from './deploy-emit.js';
 
 /*
  * The library API: every use-case as `name(request: NameRequest):
@@ -233,4 +244,32 @@ export async function fetchInputs(req: FetchInputsRequest): Promise<FetchInputsR
     insecure: req.insecure ?? [],
     events: req.events ?? noEvents,
   });
+}
+
+export type { DeployReport, DeployRequest, RollbackRequest, StatusReport };
+export type DeployStatusRequest = DeployOptions;
+export type EmitKubernetesRequest = Omit<EmitRequest, 'format'>;
+export type EmitKubernetesReport = Awaited<ReturnType<typeof runEmit>>;
+
+/**
+ * Verifies an artifact against an environment's policy, pushes it by digest
+ * to every region and rolls it out step by step behind metric gates.
+ */
+export function deploy(req: DeployRequest): Promise<DeployReport> {
+  return runDeploy(req);
+}
+
+/** Sends an environment (or one region) back to its previous verified version. */
+export function rollback(req: RollbackRequest): Promise<DeployReport> {
+  return runRollback(req);
+}
+
+/** Per region: registry digest, running containers' digests, router weights, and drift. */
+export function deployStatus(req: DeployStatusRequest): Promise<StatusReport> {
+  return runStatus(req);
+}
+
+/** Writes the environment's rollout as Kubernetes + Argo Rollouts manifests (no cluster contacted). */
+export function emitKubernetes(req: EmitKubernetesRequest): Promise<EmitKubernetesReport> {
+  return runEmit({ ...req, format: 'kubernetes' });
 }
