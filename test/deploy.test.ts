@@ -15,6 +15,7 @@ import { runBuild } from '../src/pipeline/build.js';
 import { runDeploy, runRollback, runStatus, type DeployReport } from '../src/pipeline/deploy.js';
 import { runKeygen } from '../src/pipeline/keygen.js';
 import { runSign } from '../src/pipeline/sign.js';
+import { SHIP_STAGES, runShip } from '../src/pipeline/ship.js';
 import { RegistryClient } from '../src/registry/index.js';
 import { Store } from '../src/store/index.js';
 import {
@@ -215,12 +216,27 @@ describe('airlock deploy, rollback and status', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('puts the first release at 100% in both regions (no stable version to shift from)', async () => {
+  it('ships the first release: every stage, then 100% in both regions (no stable version to shift from)', async () => {
     const load = ['eu', 'us'].map((r) => loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`));
     try {
-      const { report } = await deploy('prod', await release({ version: 'v1' }));
+      writeFileSync(join(project, 'src', 'release.json'), `${JSON.stringify({ version: 'v1' })}\n`);
+      const shipped = await runShip({
+        project,
+        store,
+        environment: 'prod',
+        key: join(project, 'cosign.key'),
+        password: '',
+        insecure: insecure(),
+        events: () => {},
+      });
+      expect(shipped.failed, JSON.stringify(shipped.stages, null, 1)).toBeUndefined();
+      expect(shipped.stages.map((x) => x.stage)).toEqual([...SHIP_STAGES]);
+      releases.v1 = shipped.artifact!;
+      const report = shipped.deploy!;
       expect(report.outcome, JSON.stringify(report.rollout.history, null, 1)).toBe('promoted');
       expect(report.rollout.promoted).toEqual(['eu', 'us']);
+      expect(report.rollout.artifact).toBe(shipped.artifact);
+      expect(shipped.status?.drift).toEqual([]);
     } finally {
       for (const l of load) await l.stop();
     }

@@ -18,5 +18,7 @@ export type DeployErrorCode =
   | 'NOTHING_TO_ROLL_BACK'
   /** Another deploy of the same environment holds its lock. */
   | 'DEPLOY_BUSY'
+  /** `--emit` names a format Airlock does not write. */
+  | 'EMIT_UNSUPPORTED'
   /** `airlock status` found a region that does not run what was verified. */
   | 'DRIFT';

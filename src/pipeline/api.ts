@@ -39,6 +39,7 @@ import {
   type StatusReport,
 } from './deploy.js';
 import { runEmit, type EmitRequest } from './deploy-emit.js';
+import { runShip, type ShipReport, type ShipRequest } from './ship.js';
 
 /*
  * The library API: every use-case as `name(request: NameRequest):
@@ -272,4 +273,11 @@ export function deployStatus(req: DeployStatusRequest): Promise<StatusReport> {
 /** Writes the environment's rollout as Kubernetes + Argo Rollouts manifests (no cluster contacted). */
 export function emitKubernetes(req: EmitKubernetesRequest): Promise<EmitKubernetesReport> {
   return runEmit({ ...req, format: 'kubernetes' });
+}
+
+export type { ShipReport, ShipRequest };
+
+/** The whole pipeline for one target: lock check to status, stopping at the first failing stage. */
+export function ship(req: ShipRequest): Promise<ShipReport> {
+  return runShip(req);
 }

@@ -23,7 +23,7 @@ export interface EmitRequest {
 export async function runEmit(req: EmitRequest): Promise<{ files: string[]; objects: number }> {
   if (req.format !== 'kubernetes')
     throw new AirlockError<DeployErrorCode>(
-      'UNKNOWN_ENVIRONMENT',
+      'EMIT_UNSUPPORTED',
       `--emit ${req.format} is not a format Airlock writes`,
       {
         hint: 'Use --emit kubernetes.',

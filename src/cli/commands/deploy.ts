@@ -227,3 +227,61 @@ export function register(cli: Command): void {
     },
   );
 }
+
+/** `airlock ship`: the whole pipeline in one command. */
+export function registerShip(cli: Command): void {
+  insecureRegistryOption(
+    cli
+      .command('ship')
+      .description(
+        'the main job: lock check → fetch → build → repro → SBOM + provenance + sign → verify → progressive deploy → status',
+      )
+      .argument('[target]', 'the target to ship (default: the one with an image:)')
+      .requiredOption('--env <name>', 'environment declared under environments: in airlock.yaml')
+      .requiredOption('--key <file>', 'cosign-format private key that signs the evidence')
+      .option('-C, --project <dir>', 'project directory', '.')
+      .option('--no-repro', 'skip the reproducibility check')
+      .addHelpText(
+        'after',
+        '\nStops at the first failing stage and names it; exits 1 then. The key password comes from AIRLOCK_PASSWORD or COSIGN_PASSWORD, or is asked on the terminal.',
+      ),
+  ).action(
+    async (
+      target: string | undefined,
+      opts: {
+        env: string;
+        key: string;
+        project: string;
+        repro: boolean;
+        insecureRegistry: string[];
+      },
+      cmd: Command,
+    ) => {
+      const collected = eventSink(cmd.optsWithGlobals<{ json?: boolean }>().json);
+      await runReport(
+        cmd,
+        async ({ global, events }) => {
+          const { signingPassword } = await import('./keygen.js');
+          const { runShip } = await import('../../pipeline/ship.js');
+          const report = await runShip({
+            project: opts.project,
+            environment: opts.env,
+            target,
+            repro: opts.repro,
+            key: opts.key,
+            password: await signingPassword(),
+            store: global.store,
+            insecure: opts.insecureRegistry,
+            events,
+            onEvent: collected.sink,
+          });
+          return { ...report, events: collected.events };
+        },
+        (r) =>
+          r.stages.map((s) => `${s.ok ? 'ok  ' : 'FAIL'} ${s.stage}: ${s.detail}\n`).join('') +
+          (r.failed ? `stopped at ${r.failed}\n` : `shipped ${r.artifact ?? ''}\n`),
+        (r) => r.failed === undefined,
+      );
+    },
+  );
+}

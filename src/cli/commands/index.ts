@@ -3,7 +3,7 @@ import { register as attachments } from './attachments.js';
 import { register as build } from './build.js';
 import { register as check } from './check.js';
 import { register as copy } from './copy.js';
-import { register as deploy } from './deploy.js';
+import { register as deploy, registerShip as ship } from './deploy.js';
 import { register as fetch } from './fetch.js';
 import { register as init } from './init.js';
 import { register as keygen } from './keygen.js';
@@ -44,6 +44,7 @@ export const commandModules: ((cli: Command) => void)[] = [
   push,
   repro,
   sbom,
+  ship,
   sign,
   signBlob,
   store,
