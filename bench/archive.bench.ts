@@ -1,6 +1,6 @@
 // Benchmark: packTarGz (drained to a file, hashing included) against
 // `tar --sort=name … | gzip -n` over the same tree of ~10k small files and a few large ones.
-// Run with: npx tsx bench/archive.bench.ts
+// Run with: npm run bench -- archive
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -9,6 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { packTarGz, type PackEntry } from '../src/archive/index.js';
+import {
+  fmtRatios,
+  fmtSpread,
+  machineNote,
+  printTable,
+  roundRatios,
+  verdict,
+} from './lib/measure.js';
 
 const SMALL_FILES = 10_000;
 const LARGE_FILES = [8, 16, 32].map((mib) => mib * 1024 * 1024);
@@ -49,11 +57,6 @@ async function buildTree(root: string): Promise<PackEntry[]> {
   return entries;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'airlock-archive-bench-'));
   try {
@@ -79,14 +82,17 @@ async function main(): Promise<void> {
     const sizes = execFileSync('du', ['-b', join(dir, 'ours.tar.gz'), join(dir, 'theirs.tar.gz')], {
       encoding: 'utf8',
     });
-    const [mo, mt] = [median(ours), median(theirs)];
-    console.log(
-      `packTarGz        median ${mo.toFixed(0)} ms  (runs: ${ours.map((x) => x.toFixed(0)).join(', ')})`,
+    const ratios = roundRatios(ours, theirs);
+    console.log(`${RUNS} rounds, min / median / max (${machineNote()})`);
+    printTable(
+      ['what', 'min / median / max'],
+      [
+        ['packTarGz (tar + gzip + sha256 of every file and of the tar)', fmtSpread(ours)],
+        ['tar --sort=name | gzip -n', fmtSpread(theirs)],
+        ['ratio per round', fmtRatios(ratios)],
+      ],
     );
-    console.log(
-      `tar | gzip -n    median ${mt.toFixed(0)} ms  (runs: ${theirs.map((x) => x.toFixed(0)).join(', ')})`,
-    );
-    console.log(`ratio            ${(mo / mt).toFixed(2)}x (goal <= 1.00x)`);
+    console.log(`goal <= 1.00x: ${verdict(ratios, 1.0, 'max')}`);
     console.log(sizes.trim());
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -14,9 +14,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   fmtMs,
+  fmtRatios,
+  fmtSpread,
   machineNote,
-  median,
   printTable,
+  roundRatios,
   run,
   verdict,
   type RunResult,
@@ -211,7 +213,7 @@ async function main(): Promise<void> {
     console.log(
       `turbo ${execFileSync(TURBO_BIN, ['--version'], { encoding: 'utf8' }).trim()} (default concurrency 10), airlock -j default (${(
         await import('node:os')
-      ).availableParallelism()} cores); warm scenarios: median of ${RUNS}, cold: median of ${COLD_RUNS}`,
+      ).availableParallelism()} cores); warm scenarios: ${RUNS} rounds, cold: ${COLD_RUNS} rounds; min / median / max, a verdict only when every round is on one side of the goal`,
     );
 
     const results = new Map<Scenario, { airlock: Outcome[]; turbo: Outcome[] }>();
@@ -254,18 +256,16 @@ async function main(): Promise<void> {
     const warnings: string[] = [];
     for (const s of SCENARIOS) {
       const r = results.get(s.name)!;
-      const a = median(r.airlock.map((o) => o.ms));
-      const t = median(r.turbo.map((o) => o.ms));
-      const ratio = a / t;
+      const a = r.airlock.map((o) => o.ms);
+      const t = r.turbo.map((o) => o.ms);
+      const ratios = roundRatios(a, t);
       rows.push([
         s.name,
-        fmtMs(a),
-        fmtMs(t),
-        `${ratio.toFixed(2)}x`,
-        verdict(ratio, s.goal, 'max'),
+        fmtSpread(a),
+        fmtSpread(t),
+        fmtRatios(ratios),
+        verdict(ratios, s.goal, 'max'),
         fmtMs(s.turboReferenceMs),
-        r.airlock.map((o) => o.ms.toFixed(0)).join(','),
-        r.turbo.map((o) => o.ms.toFixed(0)).join(','),
       ]);
       for (const [tool, outs] of [
         ['airlock', r.airlock],
@@ -285,13 +285,11 @@ async function main(): Promise<void> {
     printTable(
       [
         'scenario',
-        'airlock',
-        'turbo',
-        'airlock/turbo',
+        'airlock min / median / max',
+        'turbo min / median / max',
+        'airlock/turbo per round',
         'verdict',
         'turbo ref.',
-        'airlock runs (ms)',
-        'turbo runs (ms)',
       ],
       rows,
     );

@@ -16,7 +16,17 @@ import { hashFile } from '../src/hash/hash-file.js';
 import { hashTree } from '../src/hash/inputs.js';
 import { StatCache } from '../src/hash/stat-cache.js';
 import { walkGlobs } from '../src/hash/walk.js';
-import { fmtMs, machineNote, median, printTable, runOk, timeMs, verdict } from './lib/measure.js';
+import {
+  fmtRatios,
+  fmtSpread,
+  machineNote,
+  median,
+  printTable,
+  roundRatios,
+  runOk,
+  timeMs,
+  verdict,
+} from './lib/measure.js';
 import { FULL_SHAPE, generateWorkspace } from './lib/workspace.js';
 
 const envInt = (name: string, dflt: number): number => {
@@ -78,18 +88,15 @@ async function main(): Promise<void> {
       theirs.push(o.ms);
       theirsHex = o.stdout.split(' ')[0]!;
     }
-    const [mo, mt] = [median(ours), median(theirs)];
     const mibs = (ms: number): string => `${(BIG_MIB / (ms / 1000)).toFixed(0)} MiB/s`;
-    // Speed ratio: ours relative to openssl's speed (>= 0.9 wanted).
-    const speed = mt / mo;
+    // Speed ratio per round: ours relative to openssl's speed (>= 0.9 wanted).
+    const speeds = roundRatios(theirs, ours);
     rows.push([
       `hashFile ${BIG_MIB} MiB vs openssl dgst`,
-      `${fmtMs(mo)} (${mibs(mo)})`,
-      `${fmtMs(mt)} (${mibs(mt)})`,
-      `speed ${speed.toFixed(2)}x`,
-      verdict(speed, 0.9, 'min'),
-      ours.map((x) => x.toFixed(0)).join(','),
-      theirs.map((x) => x.toFixed(0)).join(','),
+      `${fmtSpread(ours)} (median ${mibs(median(ours))})`,
+      `${fmtSpread(theirs)} (median ${mibs(median(theirs))})`,
+      `speed ${fmtRatios(speeds)}`,
+      verdict(speeds, 0.9, 'min'),
     ]);
     const sameDigest = oursHex === theirsHex;
     rmSync(big, { force: true });
@@ -154,50 +161,41 @@ async function main(): Promise<void> {
         }),
       );
     }
-    const [mPool, mSeq] = [median(pooled), median(oneByOne)];
     rows.push([
       `hashTree 8 x 64 MiB cold vs the same one by one`,
-      fmtMs(mPool),
-      fmtMs(mSeq),
-      `speed ${(mSeq / mPool).toFixed(2)}x`,
-      '(all cores)',
-      pooled.map((x) => x.toFixed(0)).join(','),
-      oneByOne.map((x) => x.toFixed(0)).join(','),
+      fmtSpread(pooled),
+      fmtSpread(oneByOne),
+      `speed ${fmtRatios(roundRatios(oneByOne, pooled))}`,
+      '(information: all cores)',
     ]);
-    const [mc, mg, mw] = [median(cold), median(gitRuns), median(warm)];
+    const coldRatios = roundRatios(cold, gitRuns);
     rows.push([
       `walk+hashTree, cold stat cache vs git hash-object`,
-      fmtMs(mc),
-      fmtMs(mg),
-      `time ${(mc / mg).toFixed(2)}x`,
-      verdict(mc / mg, 0.5, 'max'),
-      cold.map((x) => x.toFixed(0)).join(','),
-      gitRuns.map((x) => x.toFixed(0)).join(','),
+      fmtSpread(cold),
+      fmtSpread(gitRuns),
+      `time ${fmtRatios(coldRatios)}`,
+      verdict(coldRatios, 0.5, 'max'),
     ]);
     rows.push([
       `walk+hashTree, warm stat cache vs git hash-object`,
-      fmtMs(mw),
-      fmtMs(mg),
-      `time ${(mw / mg).toFixed(2)}x`,
+      fmtSpread(warm),
+      fmtSpread(gitRuns),
+      `time ${fmtRatios(roundRatios(warm, gitRuns))}`,
       '(information)',
-      warm.map((x) => x.toFixed(0)).join(','),
-      '',
     ]);
 
     console.log(
-      `workspace: ${fileCount} files (${sources.length} sources), ${(totalBytes / 1024 / 1024).toFixed(1)} MiB; median of ${RUNS} runs each`,
+      `workspace: ${fileCount} files (${sources.length} sources), ${(totalBytes / 1024 / 1024).toFixed(1)} MiB; ${RUNS} rounds each, min / median / max; a verdict only when every round is on one side of the goal`,
     );
     console.log(machineNote());
     console.log('');
     printTable(
       [
         'measure',
-        'airlock',
-        'reference tool',
-        'ratio',
+        'airlock min / median / max',
+        'reference tool min / median / max',
+        'ratio per round',
         'verdict',
-        'airlock runs (ms)',
-        'tool runs (ms)',
       ],
       rows,
     );

@@ -16,7 +16,16 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import { npmEnv, startVerdaccio, type TestNpmRegistry } from '../test/helpers/verdaccio.js';
-import { fmtMs, machineNote, printTable, runOk } from './lib/measure.js';
+import {
+  fmtMs,
+  fmtRatios,
+  fmtSpread,
+  machineNote,
+  printTable,
+  roundRatios,
+  runOk,
+  verdict,
+} from './lib/measure.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const AIRLOCK = join(REPO, 'bin', 'airlock.js');
@@ -104,26 +113,19 @@ interface Row {
   goal: number;
 }
 
-const stats = (xs: number[]): string => {
-  const s = [...xs].sort((a, b) => a - b);
-  return `${fmtMs(s[0]!)} / ${fmtMs(s[Math.floor(s.length / 2)]!)} / ${fmtMs(s[s.length - 1]!)}`;
-};
-
 function report(title: string, rows: Row[]): void {
   console.log(`\n${title} (min / median / max over ${RUNS} rounds)`);
   printTable(
-    ['scenario', 'airlock', 'npm', 'ratio range', 'verdict'],
+    ['scenario', 'airlock', 'npm', 'ratio per round', 'verdict'],
     rows.map((r) => {
-      const ratios = r.ours.map((o, i) => o / r.theirs[i]!);
-      const lo = Math.min(...ratios);
-      const hi = Math.max(...ratios);
-      const v =
-        hi <= r.goal
-          ? `goal met (<= ${r.goal}x)`
-          : lo > r.goal
-            ? `goal MISSED (<= ${r.goal}x)`
-            : `no verdict: range straddles ${r.goal}x`;
-      return [r.label, stats(r.ours), stats(r.theirs), `${lo.toFixed(2)}x – ${hi.toFixed(2)}x`, v];
+      const ratios = roundRatios(r.ours, r.theirs);
+      return [
+        r.label,
+        fmtSpread(r.ours),
+        fmtSpread(r.theirs),
+        fmtRatios(ratios),
+        verdict(ratios, r.goal, 'max'),
+      ];
     }),
   );
 }

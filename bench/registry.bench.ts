@@ -1,7 +1,7 @@
 // Benchmark: push and pull a 100 MB single-layer artifact to a local
 // docker-registry with Airlock, against `skopeo copy` of the same OCI layout
 // in the same run; then re-push the unchanged artifact and count blob bytes.
-// Run: npx tsx bench/registry.bench.ts   (goal: ratio ≤ 1.0×, re-push 0 bytes)
+// Run: npm run bench -- registry   (goal: ratio ≤ 1.0× in every round, re-push 0 bytes)
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -13,7 +13,14 @@ import { runPush } from '../src/pipeline/registry-push.js';
 import { Store } from '../src/store/index.js';
 import { storeArtifact, writeOciLayout } from '../test/helpers/registry-artifacts.js';
 import { startRegistry, tempDir } from '../test/helpers/registry.js';
-import { median } from './lib/measure.js';
+import {
+  fmtRatios,
+  fmtSpread,
+  machineNote,
+  printTable,
+  roundRatios,
+  verdict,
+} from './lib/measure.js';
 
 const exec = promisify(execFile);
 const SIZE = Number(process.env['BENCH_REGISTRY_MB'] ?? '100') * 1024 * 1024;
@@ -93,10 +100,6 @@ async function main(): Promise<number> {
       airPulls.push(airPull);
       skoPulls.push(skoPull);
     }
-    const airPush = median(airPushes);
-    const skoPush = median(skoPushes);
-    const airPull = median(airPulls);
-    const skoPull = median(skoPulls);
     const [rePush, again] = await timed(() =>
       runPush({
         ...common,
@@ -108,23 +111,35 @@ async function main(): Promise<number> {
     );
 
     const mb = (layer.byteLength / 1024 / 1024).toFixed(1);
-    const row = (name: string, a: number, s: number): string =>
-      `${name.padEnd(6)} airlock ${a.toFixed(0).padStart(6)} ms   skopeo ${s.toFixed(0).padStart(6)} ms   ratio ${(a / s).toFixed(2)}×`;
     console.log(
-      `registry benchmark: one ${mb} MB layer, docker-registry on 127.0.0.1, median of ${RUNS} rounds`,
+      `registry benchmark: one ${mb} MB layer, docker-registry on 127.0.0.1, ${RUNS} rounds, min / median / max (${machineNote()})`,
     );
-    console.log(
-      `  runs (ms): push ${airPushes.map((x) => x.toFixed(0)).join(',')} vs ${skoPushes.map((x) => x.toFixed(0)).join(',')}; pull ${airPulls.map((x) => x.toFixed(0)).join(',')} vs ${skoPulls.map((x) => x.toFixed(0)).join(',')}`,
+    const pushRatios = roundRatios(airPushes, skoPushes);
+    const pullRatios = roundRatios(airPulls, skoPulls);
+    printTable(
+      ['what', 'airlock', 'skopeo', 'airlock/skopeo per round', 'verdict'],
+      [
+        [
+          'push',
+          fmtSpread(airPushes),
+          fmtSpread(skoPushes),
+          fmtRatios(pushRatios),
+          verdict(pushRatios, 1.0, 'max'),
+        ],
+        [
+          'pull',
+          fmtSpread(airPulls),
+          fmtSpread(skoPulls),
+          fmtRatios(pullRatios),
+          verdict(pullRatios, 1.0, 'max'),
+        ],
+      ],
     );
-    console.log(row('push', airPush, skoPush));
-    console.log(row('pull', airPull, skoPull));
     console.log(
       `re-push of the unchanged artifact: ${rePush.toFixed(0)} ms, ${again.uploadedBytes} blob bytes uploaded`,
     );
     const ok = again.uploadedBytes === 0;
     if (!ok) console.log('FAIL: re-push uploaded blob bytes');
-    const goal = airPush <= skoPush && airPull <= skoPull;
-    console.log(goal ? 'goal met: ≤ 1.0× skopeo' : 'goal missed: slower than skopeo');
     return ok ? 0 : 1;
   } finally {
     await regA.stop();

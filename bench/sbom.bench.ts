@@ -7,7 +7,16 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fmtMs, machineNote, median, printTable, runOk, verdict } from './lib/measure.js';
+import {
+  fmtMs,
+  fmtRatios,
+  machineNote,
+  median,
+  printTable,
+  roundRatios,
+  runOk,
+  verdict,
+} from './lib/measure.js';
 
 const envInt = (name: string, dflt: number): number => {
   const v = Number.parseInt(process.env[name] ?? '', 10);
@@ -103,8 +112,10 @@ async function main(): Promise<void> {
         row('cyclonedx-npm --package-lock-only', theirs),
       ],
     );
-    const ratio = median(ours) / median(theirs);
-    console.log(`airlock vs cyclonedx-npm: ${ratio.toFixed(2)}× ${verdict(ratio, 1.0, 'max')}`);
+    const ratios = roundRatios(ours, theirs);
+    console.log(
+      `airlock vs cyclonedx-npm per round (min / median / max): ${fmtRatios(ratios)}; ${verdict(ratios, 1.0, 'max')}`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: set up everything, then run every test under a
 # non-English locale (nothing may depend on the host's language or sort order).
-# Ends with a plain "N passed, N failed" line that any CI can read, followed
-# by how long the whole command took (set-up included) and the test run alone.
+# Ends with the ten slowest test files, a plain "N passed, N failed" line that
+# any CI can read, and how long the whole command took (set-up included) and
+# the test run alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s%N)
@@ -17,6 +18,11 @@ finished=$(date +%s%N)
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const skipped = r.numPendingTests + r.numTodoTests;
+  const files = r.testResults
+    .map((f) => ({ name: require("path").relative(process.cwd(), f.name), s: (f.endTime - f.startTime) / 1000 }))
+    .sort((a, b) => b.s - a.s);
+  console.log("slowest test files:");
+  for (const f of files.slice(0, 10)) console.log(`  ${f.s.toFixed(1).padStart(6)} s  ${f.name}`);
   console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
 ' "$results" || true
 node -e '

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build, buildsOf, isAirlockError, sha256, storeGc, why } from '../src/index.js';
-import { airlock, tempDir } from './helpers/cli.js';
+import { tempDir, runCli } from './helpers/cli.js';
 import { writeProject } from './helpers/e2e.js';
 
 const YAML = `version: 1
@@ -77,8 +77,8 @@ describe('the build history', () => {
     expect(changedInput(r)).toBe(sha256(Buffer.from('two\n')));
   });
 
-  it('the CLI takes --against and says which build it compared with', () => {
-    const r = airlock([
+  it('the CLI takes --against and says which build it compared with', async () => {
+    const r = await runCli([
       '--store',
       store,
       'why',

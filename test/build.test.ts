@@ -9,7 +9,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { airlock, copyDemo, snapshotTree, tempDir } from './helpers/cli.js';
+import { copyDemo, snapshotTree, tempDir, runCli } from './helpers/cli.js';
 
 interface BuildJson {
   ok: boolean;
@@ -26,10 +26,10 @@ describe('airlock build on the demo example', () => {
   const project = join(tmp.path, 'first', 'demo');
   let first: BuildJson;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     mkdirSync(join(tmp.path, 'first'));
     copyDemo(project);
-    const r = airlock(['--json', '--store', store, 'build', '-C', project]);
+    const r = await runCli(['--json', '--store', store, 'build', '-C', project]);
     expect(r.stderr).toContain('SOURCE_DATE_EPOCH defaults to 315532800');
     expect(r.status, r.stderr).toBe(0);
     first = parse(r.stdout);
@@ -73,9 +73,9 @@ describe('airlock build on the demo example', () => {
     );
   });
 
-  it('is a verified cache hit the second time, restoring nothing', () => {
+  it('is a verified cache hit the second time, restoring nothing', async () => {
     const before = snapshotTree(join(project, 'dist'));
-    const r = airlock(['--json', '--store', store, 'build', '-C', project]);
+    const r = await runCli(['--json', '--store', store, 'build', '-C', project]);
     expect(r.status, r.stderr).toBe(0);
     const again = parse(r.stdout);
     expect(again.targets.every((t) => t.cached)).toBe(true);
@@ -84,18 +84,18 @@ describe('airlock build on the demo example', () => {
     expect(snapshotTree(join(project, 'dist'))).toEqual(before);
   });
 
-  it('restores deleted outputs bit-identically from the cache without running a step', () => {
+  it('restores deleted outputs bit-identically from the cache without running a step', async () => {
     const before = snapshotTree(join(project, 'dist'));
     spawnSync('rm', ['-rf', join(project, 'dist')]);
-    const r = airlock(['--store', store, 'build', '-C', project]);
+    const r = await runCli(['--store', store, 'build', '-C', project]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/step \d/);
     expect(snapshotTree(join(project, 'dist'))).toEqual(before);
   });
 
-  it('produces bit-identical outputs with and without the cache', () => {
+  it('produces bit-identical outputs with and without the cache', async () => {
     const cached = snapshotTree(join(project, 'dist'));
-    const r = airlock([
+    const r = await runCli([
       '--json',
       '--store',
       store,
@@ -117,11 +117,11 @@ describe('airlock build on the demo example', () => {
       expect(now[p]).toBe(cached[p]);
   });
 
-  it('gives the same artifact digests for a copy at another path with another store', () => {
+  it('gives the same artifact digests for a copy at another path with another store', async () => {
     const elsewhere = join(tmp.path, 'a-different-parent', 'renamed-project');
     mkdirSync(join(tmp.path, 'a-different-parent'));
     copyDemo(elsewhere);
-    const r = airlock([
+    const r = await runCli([
       '--json',
       '--store',
       join(tmp.path, 'other-store'),
@@ -146,7 +146,7 @@ describe('airlock build on the demo example', () => {
   });
 
   describe('when a cached blob is corrupted', () => {
-    it('detects it, quarantines it and rebuilds the target', () => {
+    it('detects it, quarantines it and rebuilds the target', async () => {
       const layer = readFileSync(join(store, 'index.json'), 'utf8');
       expect(layer).toContain('demo/lib');
       const lib = byName(first).lib!;
@@ -160,7 +160,7 @@ describe('airlock build on the demo example', () => {
       const bytes = readFileSync(blob);
       bytes[bytes.length - 5]! ^= 0xff;
       writeFileSync(blob, bytes);
-      const r = airlock(['--json', '--store', store, 'build', '-C', project, 'lib']);
+      const r = await runCli(['--json', '--store', store, 'build', '-C', project, 'lib']);
       expect(r.status, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/unusable|corrupt/i);
       expect(parse(r.stdout).targets[0]).toMatchObject({
@@ -169,16 +169,16 @@ describe('airlock build on the demo example', () => {
         artifact: lib.artifact,
       });
       expect(readdirSync(join(store, 'quarantine')).length).toBeGreaterThan(0);
-      const fsck = airlock(['--json', '--store', store, 'store', 'fsck']);
+      const fsck = await runCli(['--json', '--store', store, 'store', 'fsck']);
       expect(fsck.status, fsck.stdout).toBe(0);
       expect(existsSync(blob)).toBe(true);
     });
   });
 
   describe('airlock why', () => {
-    it('names the changed input file with its old and new digests', () => {
+    it('names the changed input file with its old and new digests', async () => {
       writeFileSync(join(project, 'lib/greeting.txt'), 'Hello again\n');
-      const r = airlock(['--json', '--store', store, 'why', '-C', project, 'lib']);
+      const r = await runCli(['--json', '--store', store, 'why', '-C', project, 'lib']);
       expect(r.status, r.stderr).toBe(0);
       const why = JSON.parse(r.stdout) as {
         verdict: string;
@@ -193,7 +193,7 @@ describe('airlock build on the demo example', () => {
           new: expect.stringMatching(/^sha256:/),
         }),
       ]);
-      const text = airlock(['--store', store, 'why', '-C', project, 'lib']);
+      const text = await runCli(['--store', store, 'why', '-C', project, 'lib']);
       expect(text.stdout).toContain('lib/greeting.txt');
     });
   });

@@ -234,6 +234,35 @@ describe('airlock init', () => {
   });
 });
 
+describe('airlock init with install scripts in the package-lock', () => {
+  it('lists the packages that have install scripts under npm.skipScripts, and the config parses', async () => {
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: 'app', version: '1.0.0', dependencies: { esbuild: '0.20.0' } }),
+    );
+    writeFileSync(
+      join(dir, 'package-lock.json'),
+      JSON.stringify({
+        name: 'app',
+        lockfileVersion: 3,
+        packages: {
+          '': { name: 'app', version: '1.0.0', dependencies: { esbuild: '0.20.0' } },
+          'node_modules/esbuild': { version: '0.20.0', hasInstallScript: true },
+          'node_modules/@esbuild/linux-x64': { version: '0.20.0' },
+          'node_modules/a/node_modules/fsevents': { version: '2.3.3', hasInstallScript: true },
+        },
+      }),
+    );
+    const r = await runInit({ root: dir, clock: fixedClock(1_700_000_000_000) });
+    expect(r.text).toContain(
+      '    npm: { lockfile: package-lock.json, skipScripts: ["esbuild", "fsevents"] }\n',
+    );
+    const { parseConfig } = await import('../src/config/index.js');
+    const parsed = parseConfig(r.text, join(dir, 'airlock.yaml'));
+    expect(parsed.problems.filter((p) => p.path.includes('npm'))).toEqual([]);
+  });
+});
+
 describe('check on the bundled example', () => {
   it('reports the level examples/demo really reaches: 3, held by its host toolchains and its deliberate wall clock (not by __DATE__, which airlock build pins)', async () => {
     const r = await runCheck({ root: new URL('../examples/demo', import.meta.url).pathname });

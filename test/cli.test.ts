@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { program } from '../src/cli/main.js';
-import { CLI, airlock, tempDir } from './helpers/cli.js';
+import { CLI, airlock, tempDir, runCli } from './helpers/cli.js';
 import { ANSI, writeProject, type JsonError } from './helpers/e2e.js';
 
 /** Every command of the tree with its path below the root, e.g. ['store', 'fsck']. */
@@ -60,8 +60,8 @@ describe('the airlock command line', () => {
     });
 
     for (const { path, cmd } of commands) {
-      it(`on "${path.join(' ')}" exits 0 and lists each of its flags`, () => {
-        const r = airlock([...path, '--help']);
+      it(`on "${path.join(' ')}" exits 0 and lists each of its flags`, async () => {
+        const r = await runCli([...path, '--help']);
         expect(r.status, r.stderr).toBe(0);
         expect(r.stdout).toContain(`Usage: airlock ${path.join(' ')}`);
         expect(r.stdout).toContain('-h, --help');
@@ -70,41 +70,42 @@ describe('the airlock command line', () => {
       });
     }
 
-    it('documents the project, cache, diffoscope and retention flags', () => {
-      const help = (...path: string[]): string => airlock([...path, '--help']).stdout;
-      expect(help('build')).toMatch(/-C, --project <dir>[\s\S]*--no-cache/);
-      expect(help('repro')).toMatch(/-C, --project <dir>[\s\S]*--no-diffoscope/);
-      expect(help('repro')).toMatch(/Exit status: 0 reproducible, 1 not reproducible/);
-      expect(help('why')).toContain('-C, --project <dir>');
-      expect(help('store', 'gc')).toContain('--retention-days <n>');
+    it('documents the project, cache, diffoscope and retention flags', async () => {
+      const help = async (...path: string[]): Promise<string> =>
+        (await runCli([...path, '--help'])).stdout;
+      expect(await help('build')).toMatch(/-C, --project <dir>[\s\S]*--no-cache/);
+      expect(await help('repro')).toMatch(/-C, --project <dir>[\s\S]*--no-diffoscope/);
+      expect(await help('repro')).toMatch(/Exit status: 0 reproducible, 1 not reproducible/);
+      expect(await help('why')).toContain('-C, --project <dir>');
+      expect(await help('store', 'gc')).toContain('--retention-days <n>');
     });
   });
 
   describe('usage errors', () => {
-    it('exits 2 for an unknown global flag', () => {
-      const r = airlock(['--bogus-flag', 'build']);
+    it('exits 2 for an unknown global flag', async () => {
+      const r = await runCli(['--bogus-flag', 'build']);
       expect(r.status).toBe(2);
       expect(r.stderr).toContain("unknown option '--bogus-flag'");
     });
 
-    it('exits 2 for an unknown flag of a command, pointing at its help', () => {
-      const r = airlock(['--store', store, 'build', '-C', project, '--bogus-flag']);
+    it('exits 2 for an unknown flag of a command, pointing at its help', async () => {
+      const r = await runCli(['--store', store, 'build', '-C', project, '--bogus-flag']);
       expect(r.status).toBe(2);
       expect(r.stderr).toContain("unknown option '--bogus-flag'");
       expect(r.stderr).toContain('fix: Run "airlock build --help"');
     });
 
-    it('exits 2 for an unknown command and for a missing required argument', () => {
-      expect(airlock(['frobnicate']).status).toBe(2);
-      const r = airlock(['--store', store, 'repro', '-C', project]);
+    it('exits 2 for an unknown command and for a missing required argument', async () => {
+      expect((await runCli(['frobnicate'])).status).toBe(2);
+      const r = await runCli(['--store', store, 'repro', '-C', project]);
       expect(r.status).toBe(2);
       expect(r.stderr).toContain("missing required argument 'target'");
     });
   });
 
   describe('--json', () => {
-    it('makes build print exactly one JSON document on stdout and no progress on stderr', () => {
-      const r = airlock(['--json', '--store', store, 'build', '-C', project, 'a']);
+    it('makes build print exactly one JSON document on stdout and no progress on stderr', async () => {
+      const r = await runCli(['--json', '--store', store, 'build', '-C', project, 'a']);
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout.endsWith('}\n')).toBe(true);
       const doc = JSON.parse(r.stdout) as { ok: boolean; targets: { name: string }[] };
@@ -114,8 +115,8 @@ describe('the airlock command line', () => {
       expect(r.stderr).not.toContain('step 1/1');
     });
 
-    it('makes a failure one JSON document with code, message and hint, and no text error', () => {
-      const r = airlock(['--json', '--store', store, 'build', '-C', project, 'broken']);
+    it('makes a failure one JSON document with code, message and hint, and no text error', async () => {
+      const r = await runCli(['--json', '--store', store, 'build', '-C', project, 'broken']);
       expect(r.status).toBe(1);
       const doc = JSON.parse(r.stdout) as JsonError;
       expect(doc).toMatchObject({

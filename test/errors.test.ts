@@ -2,8 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { airlock, tempDir, type CliResult } from './helpers/cli.js';
-import { fsck, storeBlobTexts, treeTexts, writeProject, type JsonError } from './helpers/e2e.js';
+import { airlock, tempDir, type CliResult, runCli } from './helpers/cli.js';
+import {
+  fsckInProcess,
+  storeBlobTexts,
+  treeTexts,
+  writeProject,
+  type JsonError,
+} from './helpers/e2e.js';
 
 /** A one-target airlock.yaml whose target "a" reads a.txt; `extra` lines go into the target. */
 const oneTarget = (extra: string, steps = '["mkdir -p out && cp a.txt out/"]'): string =>
@@ -24,10 +30,13 @@ describe('bad input', () => {
   /** A fresh project directory for each case. */
   const project = (yaml: string, files?: Record<string, string>): string =>
     writeProject(join(tmp.path, `p${++n}`), yaml, files);
-  const build = (dir: string, ...args: string[]): CliResult =>
-    airlock(['--store', store, 'build', '-C', dir, ...args]);
-  const buildJson = (dir: string, ...args: string[]): { status: number; out: JsonError } => {
-    const r = airlock(['--json', '--store', store, 'build', '-C', dir, ...args]);
+  const build = (dir: string, ...args: string[]): Promise<CliResult> =>
+    runCli(['--store', store, 'build', '-C', dir, ...args]);
+  const buildJson = async (
+    dir: string,
+    ...args: string[]
+  ): Promise<{ status: number; out: JsonError }> => {
+    const r = await runCli(['--json', '--store', store, 'build', '-C', dir, ...args]);
     return { status: r.status, out: JSON.parse(r.stdout) as JsonError };
   };
   /** Asserts the text rendering of a typed error: `error[CODE]: …` then `  fix: …`. */
@@ -39,14 +48,14 @@ describe('bad input', () => {
   };
 
   // The shared store holds a good build first, so every failure is checked against real content.
-  beforeAll(() => {
-    const r = build(project(oneTarget('')));
+  beforeAll(async () => {
+    const r = await build(project(oneTarget('')));
     expect(r.status, r.stderr).toBe(0);
   });
   // Every failure must leave the shared store consistent.
-  afterEach(() => {
+  afterEach(async () => {
     expect(existsSync(join(store, 'oci-layout'))).toBe(true);
-    const { status, report } = fsck(store);
+    const { status, report } = await fsckInProcess(store);
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
     expect(status).toBe(0);
@@ -54,12 +63,12 @@ describe('bad input', () => {
   afterAll(() => tmp.cleanup());
 
   describe('a malformed airlock.yaml', () => {
-    it('fails with CONFIG_PARSE naming file:line:col of the syntax error', () => {
+    it('fails with CONFIG_PARSE naming file:line:col of the syntax error', async () => {
       const dir = project(oneTarget('').replace('name: errs', 'name: errs: oops'));
-      const r = build(dir);
+      const r = await build(dir);
       expectError(r, 'CONFIG_PARSE');
       expect(r.stderr).toContain(`${join(dir, 'airlock.yaml')}:2:7: YAML syntax error`);
-      const json = buildJson(dir);
+      const json = await buildJson(dir);
       expect(json.status).toBe(1);
       expect(json.out).toMatchObject({
         ok: false,
@@ -70,22 +79,22 @@ describe('bad input', () => {
       });
     });
 
-    it('points at a tab used as indentation and says to indent with spaces', () => {
+    it('points at a tab used as indentation and says to indent with spaces', async () => {
       const dir = project(oneTarget('').replace('    steps:', '\tsteps:'));
-      const r = build(dir);
+      const r = await build(dir);
       expectError(r, 'CONFIG_PARSE');
       expect(r.stderr).toMatch(/airlock\.yaml:7:1: YAML syntax error: Tabs .*indent with spaces/);
     });
   });
 
   describe('an unknown key', () => {
-    it('fails with CONFIG_INVALID at the key and suggests the right name', () => {
+    it('fails with CONFIG_INVALID at the key and suggests the right name', async () => {
       const dir = project(oneTarget('').replace('sources:', 'sourcs:'));
-      const r = build(dir);
+      const r = await build(dir);
       expectError(r, 'CONFIG_INVALID');
       expect(r.stderr).toContain(`${join(dir, 'airlock.yaml')}:6:5: targets.a.sourcs:`);
       expect(r.stderr).toContain('did you mean "sources"?');
-      const { out } = buildJson(dir);
+      const { out } = await buildJson(dir);
       expect(out.error.details).toMatchObject({
         problems: [expect.objectContaining({ line: 6, column: 5, fix: 'rename it to "sources"' })],
       });
@@ -93,28 +102,29 @@ describe('bad input', () => {
   });
 
   describe('a sources glob matching nothing', () => {
-    it('fails with CONFIG_INVALID at the pattern, before anything is built', () => {
+    it('fails with CONFIG_INVALID at the pattern, before anything is built', async () => {
       const dir = project(oneTarget('').replace('["a.txt"]', '["a.txt", "src/**/*.c"]'));
-      const r = build(dir);
+      const r = await build(dir);
       expectError(r, 'CONFIG_INVALID');
       expect(r.stderr).toMatch(
         /airlock\.yaml:\d+:\d+: targets\.a\.sources\[1\]: sources pattern "src\/\*\*\/\*\.c" matches no file/,
       );
-      expect(buildJson(dir).out.error.details).toMatchObject({
+      expect((await buildJson(dir)).out.error.details).toMatchObject({
         problems: [expect.objectContaining({ path: 'targets.a.sources[1]' })],
       });
     });
 
-    it('is reported together with every other problem of the file, in one run', () => {
+    it('is reported together with every other problem of the file, in one run', async () => {
       const dir = project(
         oneTarget('    deps: [ghost]\n')
           .replace('["a.txt"]', '["a.txt", "src/**/*.c", "missing.txt"]')
           .replace('version: 1', 'version: 1\nnmae: x'),
       );
-      const r = build(dir);
+      const r = await build(dir);
       expectError(r, 'CONFIG_INVALID');
-      const problems = (buildJson(dir).out.error.details as { problems: { path: string }[] })
-        .problems;
+      const problems = (
+        (await buildJson(dir)).out.error.details as { problems: { path: string }[] }
+      ).problems;
       expect(problems.map((p) => p.path).sort()).toEqual(
         ['nmae', 'targets.a.deps[0]', 'targets.a.sources[1]', 'targets.a.sources[2]'].sort(),
       );
@@ -122,35 +132,39 @@ describe('bad input', () => {
   });
 
   describe('the target graph', () => {
-    it('rejects a dependency on a target that does not exist, listing the real ones', () => {
+    it('rejects a dependency on a target that does not exist, listing the real ones', async () => {
       const dir = project(oneTarget('    deps: [ghost]\n'));
-      const r = build(dir);
+      const r = await build(dir);
       expectError(r, 'CONFIG_INVALID');
       expect(r.stderr).toMatch(/targets\.a\.deps\[0\]: dep "ghost" is not a target/);
       expect(r.stderr).toContain('use one of: a');
     });
 
-    it('rejects a dependency cycle, showing the cycle', () => {
+    it('rejects a dependency cycle, showing the cycle', async () => {
       const yaml = `${oneTarget('    deps: [b]\n')}  b:
     sources: ["a.txt"]
     deps: [a]
     steps: ["mkdir -p out2 && cp a.txt out2/"]
     outputs: ["out2/**"]
 `;
-      const r = build(project(yaml));
+      const r = await build(project(yaml));
       expectError(r, 'CONFIG_INVALID');
       expect(r.stderr).toMatch(/dependency cycle: (a → b → a|b → a → b)/);
     });
 
-    it('exits 2 for an unknown target on the command line, listing the declared ones', () => {
+    it('exits 2 for an unknown target on the command line, listing the declared ones', async () => {
       const dir = project(oneTarget(''));
-      const r = build(dir, 'nope');
+      const r = await build(dir, 'nope');
       expectError(r, 'UNKNOWN_TARGET', 2);
       expect(r.stderr).toContain('unknown target "nope"');
       expect(r.stderr).toMatch(/fix: .*\ba\b/);
       for (const command of ['repro', 'why'])
-        expectError(airlock(['--store', store, command, 'nope', '-C', dir]), 'UNKNOWN_TARGET', 2);
-      expect(buildJson(dir, 'nope')).toMatchObject({
+        expectError(
+          await runCli(['--store', store, command, 'nope', '-C', dir]),
+          'UNKNOWN_TARGET',
+          2,
+        );
+      expect(await buildJson(dir, 'nope')).toMatchObject({
         status: 2,
         out: { ok: false, error: { code: 'UNKNOWN_TARGET' } },
       });
@@ -165,16 +179,16 @@ describe('bad input', () => {
 `;
     const files = { 'a.txt': 'a\n', 'b.txt': 'b\n' };
 
-    it('fails with STEP_FAILED giving the exit status and the tail of its log', () => {
+    it('fails with STEP_FAILED giving the exit status and the tail of its log', async () => {
       const dir = project(yaml, files);
-      const r = build(dir, 'a');
+      const r = await build(dir, 'a');
       expectError(r, 'STEP_FAILED');
       expect(r.stderr).toMatch(/step 1 of 1 \(.*\) exited with status 3/);
       // Only the tail (nothing before it looks like an error): the last 15 lines of stdout then stderr.
       expect(r.stderr).toMatch(
         /--- last 15 lines ---\n27\n28\n[\d\n]*\n40\noops: bad thing at line 7\n/,
       );
-      const { out } = buildJson(dir, 'a');
+      const { out } = await buildJson(dir, 'a');
       expect(out.error.message).not.toContain('--- first error lines');
       const tail = out.error.message.split('--- last 15 lines ---\n')[1];
       expect(tail?.split('\n')).toHaveLength(15);
@@ -194,10 +208,10 @@ describe('bad input', () => {
       );
     });
 
-    it('does not stop a later build of an unrelated target', () => {
+    it('does not stop a later build of an unrelated target', async () => {
       const dir = project(yaml, files);
-      expect(build(dir, 'a').status).toBe(1);
-      const r = build(dir, 'ok');
+      expect((await build(dir, 'a')).status).toBe(1);
+      const r = await build(dir, 'ok');
       expect(r.status, r.stderr).toBe(0);
       expect(readFileSync(join(dir, 'good/b.txt'), 'utf8')).toBe('b\n');
       expect(existsSync(join(dir, 'out'))).toBe(false);
@@ -205,16 +219,18 @@ describe('bad input', () => {
   });
 
   describe('a step that writes no declared output', () => {
-    it('fails with OUTPUT_MISSING naming the output pattern', () => {
-      const r = build(project(oneTarget('', '["echo nothing written"]')));
+    it('fails with OUTPUT_MISSING naming the output pattern', async () => {
+      const r = await build(project(oneTarget('', '["echo nothing written"]')));
       expectError(r, 'OUTPUT_MISSING');
       expect(r.stderr).toContain('no step wrote a file matching output "out/**"');
     });
   });
 
   describe('the host', () => {
-    it('fails with TOOL_NOT_FOUND for a host tool not on PATH', () => {
-      const r = build(project(oneTarget('    toolchain: { host: [airlock-no-such-tool] }\n')));
+    it('fails with TOOL_NOT_FOUND for a host tool not on PATH', async () => {
+      const r = await build(
+        project(oneTarget('    toolchain: { host: [airlock-no-such-tool] }\n')),
+      );
       expectError(r, 'TOOL_NOT_FOUND');
       expect(r.stderr).toContain('host tool "airlock-no-such-tool" is not on PATH');
       expect(r.stderr).toMatch(/fix: .*toolchain\.host/);
@@ -231,10 +247,16 @@ describe('bad input', () => {
       expect(r.stderr).toContain('apt-get install bubblewrap');
     });
 
-    it('fails with STORE_NOT_WRITABLE when the store path cannot be a directory', () => {
+    it('fails with STORE_NOT_WRITABLE when the store path cannot be a directory', async () => {
       const file = join(tmp.path, 'a-regular-file');
       writeFileSync(file, 'not a directory\n');
-      const r = airlock(['--store', join(file, 'store'), 'build', '-C', project(oneTarget(''))]);
+      const r = await runCli([
+        '--store',
+        join(file, 'store'),
+        'build',
+        '-C',
+        project(oneTarget('')),
+      ]);
       expectError(r, 'STORE_NOT_WRITABLE');
       expect(r.stderr).toContain(join(file, 'store'));
       expect(readFileSync(file, 'utf8')).toBe('not a directory\n');

@@ -14,6 +14,7 @@ import {
   readFileSync,
   readSync,
   readdirSync,
+  realpathSync,
   writeFileSync,
 } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -219,6 +220,47 @@ describe('escape suite: setuid, setgid and world-writable outputs', () => {
     expect(again.status, again.stderr).toBe(0);
     expect(loosePaths(trees)).toEqual([]);
     expect(existsSync(join(dirname(suid), 'fifo'))).toBe(false);
+  });
+});
+
+describe('escape suite: host paths in the mount table', () => {
+  it('show neither the project, the store nor any other host directory a bind comes from', () => {
+    const dir = writeProject(
+      join(root.path, 'host-paths'),
+      [
+        'version: 1',
+        'name: paths',
+        'sourceDateEpoch: 1700000000',
+        'targets:',
+        '  lib:',
+        '    sources: ["src/**"]',
+        '    steps: ["mkdir -p out && echo lib-output > out/lib.txt"]',
+        '    outputs: ["out/**"]',
+        '  app:',
+        '    sources: ["src/**", "top.txt"]',
+        '    deps: [{ target: lib, path: dep }]',
+        '    toolchain: { host: [node] }',
+        '    steps: ["mkdir -p res && cat /proc/self/mountinfo /proc/1/mountinfo /proc/self/mounts > res/mounts && cat dep/out/lib.txt src/a.txt top.txt > res/seen && pwd -P >> res/seen"]',
+        '    outputs: ["res/**"]',
+        '',
+      ].join('\n'),
+      { 'src/a.txt': 'a\n', 'top.txt': 'top\n' },
+    );
+    const r = build(dir);
+    expect(r.status, r.stderr).toBe(0);
+    // Controls: the binds work and the table is really there.
+    expect(readFileSync(join(dir, 'res', 'seen'), 'utf8')).toBe('lib-output\na\ntop\n/src\n');
+    const mounts = readFileSync(join(dir, 'res', 'mounts'), 'utf8');
+    expect(mounts).toMatch(/ \/src\/top\.txt /);
+    expect(mounts).toMatch(/ \/src\/dep\/out /);
+    for (const hostPath of [root.path, realpathSync(root.path), dir, store, 'airlock-sandbox-etc'])
+      expect(mounts).not.toContain(hostPath);
+    // Every bind's source is named by its path inside a directory of its own, nothing above it.
+    const roots = mounts
+      .split('\n')
+      .filter((l) => / - overlay /.test(l))
+      .map((l) => l.split(' ')[3]);
+    expect(roots).toEqual(expect.arrayContaining(['/', '/top.txt', '/src']));
   });
 });
 

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { airlock, tempDir } from './helpers/cli.js';
+import { tempDir, runCli } from './helpers/cli.js';
 
 describe('a project directory replaced by a symlink that leads outside', () => {
   const tmp = tempDir('escape');
@@ -10,7 +10,7 @@ describe('a project directory replaced by a symlink that leads outside', () => {
   const outside = join(tmp.path, 'outside');
   const store = join(tmp.path, 'store');
 
-  it('is refused when restoring outputs, and nothing is written outside the project', () => {
+  it('is refused when restoring outputs, and nothing is written outside the project', async () => {
     mkdirSync(join(project, 'src'), { recursive: true });
     mkdirSync(outside);
     writeFileSync(join(project, 'src', 'a.txt'), 'a\n');
@@ -28,21 +28,21 @@ describe('a project directory replaced by a symlink that leads outside', () => {
         '',
       ].join('\n'),
     );
-    expect(airlock(['--store', store, 'build', '-C', project]).status).toBe(0);
+    expect((await runCli(['--store', store, 'build', '-C', project])).status).toBe(0);
     rmSync(join(project, 'out'), { recursive: true });
     symlinkSync(outside, join(project, 'out'));
-    const r = airlock(['--store', store, 'build', '-C', project]);
+    const r = await runCli(['--store', store, 'build', '-C', project]);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('error[PATH_ESCAPE]');
     expect(readdirSync(outside)).toEqual([]);
   });
 
-  it('is refused for sources too', () => {
+  it('is refused for sources too', async () => {
     rmSync(join(project, 'out'));
     rmSync(join(project, 'src'), { recursive: true });
     writeFileSync(join(outside, 'secret.txt'), 'secret');
     symlinkSync(outside, join(project, 'src'));
-    const r = airlock(['--store', store, 'build', '-C', project]);
+    const r = await runCli(['--store', store, 'build', '-C', project]);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('error[PATH_ESCAPE]');
   });
@@ -52,7 +52,7 @@ describe('an excluded symlink beside declared sources', () => {
   const tmp = tempDir('excluded-link');
   afterAll(() => tmp.cleanup());
 
-  it('is not visible in the sandbox', () => {
+  it('is not visible in the sandbox', async () => {
     const project = join(tmp.path, 'p');
     mkdirSync(join(project, 'src'), { recursive: true });
     writeFileSync(join(project, 'src', 'a.txt'), 'a\n');
@@ -72,7 +72,7 @@ describe('an excluded symlink beside declared sources', () => {
         '',
       ].join('\n'),
     );
-    const r = airlock(['--store', join(tmp.path, 'store'), 'build', '-C', project]);
+    const r = await runCli(['--store', join(tmp.path, 'store'), 'build', '-C', project]);
     expect(r.status, r.stderr).toBe(0);
     expect(readFileSync(join(project, 'out', 'listing.txt'), 'utf8')).toBe('a.txt\n');
   });

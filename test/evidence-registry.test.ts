@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Digest } from '../src/core/digest.js';
 import { BUNDLE_MEDIA_TYPE } from '../src/sign/index.js';
-import { CLI, airlock, copyDemo, tempDir } from './helpers/cli.js';
+import { CLI, copyDemo, tempDir, runCli } from './helpers/cli.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 
 const env = { AIRLOCK_PASSWORD: 'registry evidence' };
@@ -18,12 +18,12 @@ describe('push and pull carry signed attestations', () => {
   beforeAll(async () => {
     reg = await startRegistry();
     copyDemo(join(tmp.path, 'demo'));
-    expect(airlock(['keygen', '--dir', tmp.path], { env }).status).toBe(0);
+    expect((await runCli(['keygen', '--dir', tmp.path], { env })).status).toBe(0);
     writeFileSync(
       join(tmp.path, 'policy.yaml'),
       'version: 1\nkeys: [cosign.pub]\nrequire: [slsa-provenance, cyclonedx, spdx]\n',
     );
-    const b = airlock(
+    const b = await runCli(
       [
         '--json',
         '--store',
@@ -46,8 +46,8 @@ describe('push and pull carry signed attestations', () => {
     tmp.cleanup();
   });
 
-  it('pushes the bundles as referrers a user can filter by artifact type', () => {
-    const push = airlock([
+  it('pushes the bundles as referrers a user can filter by artifact type', async () => {
+    const push = await runCli([
       '--json',
       '--store',
       join(tmp.path, 'a'),
@@ -59,7 +59,7 @@ describe('push and pull carry signed attestations', () => {
     ]);
     expect(push.status, push.stderr).toBe(0);
     expect((JSON.parse(push.stdout) as { attachments: unknown[] }).attachments).toHaveLength(3);
-    const att = airlock([
+    const att = await runCli([
       '--json',
       'attachments',
       '--insecure-registry',
@@ -82,9 +82,9 @@ describe('push and pull carry signed attestations', () => {
     ]);
   });
 
-  it('pulls them into another store, where verify passes with the network off', () => {
+  it('pulls them into another store, where verify passes with the network off', async () => {
     const b = join(tmp.path, 'b');
-    const pull = airlock([
+    const pull = await runCli([
       '--json',
       '--store',
       b,
@@ -114,8 +114,8 @@ describe('push and pull carry signed attestations', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ pass: true, digest: lib });
   });
 
-  it('verify --pull fetches the artifact with its bundles and verifies the digest it pulled', () => {
-    const r = airlock([
+  it('verify --pull fetches the artifact with its bundles and verifies the digest it pulled', async () => {
+    const r = await runCli([
       '--json',
       '--store',
       join(tmp.path, 'c'),

@@ -11,7 +11,7 @@ import { parseManifest, referrersTag } from '../src/oci/index.js';
 import { BUNDLE_MEDIA_TYPE, decodePrivateKey, decodePublicKey } from '../src/sign/index.js';
 import type { Digest } from '../src/core/digest.js';
 import type { ProvenancePredicate, Statement } from '../src/attest/index.js';
-import { CLI, airlock, copyDemo, tempDir } from './helpers/cli.js';
+import { CLI, copyDemo, runCli, tempDir } from './helpers/cli.js';
 
 const PASSWORD = 'evidence test password';
 const env = { AIRLOCK_PASSWORD: PASSWORD };
@@ -62,20 +62,20 @@ describe('airlock sign and verify on the demo', () => {
   const policyFile = join(tmp.path, 'policy', 'policy.yaml');
   let artifact: Digest;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     copyDemo(project);
-    const b = airlock(['--json', '--store', store, 'build', '-C', project, 'server']);
+    const b = await runCli(['--json', '--store', store, 'build', '-C', project, 'server']);
     expect(b.status, b.stderr).toBe(0);
     artifact = (
       JSON.parse(b.stdout) as { targets: { name: string; artifact: Digest }[] }
     ).targets.find((t) => t.name === 'server')!.artifact;
     mkdirSync(join(tmp.path, 'policy'));
-    expect(airlock(['keygen', '--dir', join(tmp.path, 'policy')], { env }).status).toBe(0);
+    expect((await runCli(['keygen', '--dir', join(tmp.path, 'policy')], { env })).status).toBe(0);
     writeFileSync(
       policyFile,
       'version: 1\nkeys: [cosign.pub]\nrequire: [slsa-provenance, cyclonedx, spdx]\nminLevel: 3\n',
     );
-    const s = airlock(
+    const s = await runCli(
       [
         '--store',
         store,
@@ -93,8 +93,8 @@ describe('airlock sign and verify on the demo', () => {
   });
   afterAll(() => tmp.cleanup());
 
-  it('attaches provenance, CycloneDX and SPDX bundles that pass the policy', () => {
-    const r = airlock([
+  it('attaches provenance, CycloneDX and SPDX bundles that pass the policy', async () => {
+    const r = await runCli([
       '--json',
       '--store',
       store,
@@ -135,7 +135,7 @@ describe('airlock sign and verify on the demo', () => {
   });
 
   it('replaces the bundles when signing again instead of adding more', async () => {
-    const s = airlock(
+    const s = await runCli(
       [
         '--store',
         store,
@@ -173,13 +173,21 @@ describe('airlock sign and verify on the demo', () => {
     expect((JSON.parse(r.stdout) as VerifyJson).pass).toBe(true);
   });
 
-  it('fails with a reason per rule and exit 1 under a stricter policy', () => {
+  it('fails with a reason per rule and exit 1 under a stricter policy', async () => {
     const strict = join(tmp.path, 'policy', 'strict.yaml');
     writeFileSync(
       strict,
       'version: 1\nkeys: [cosign.pub]\nrequire: [reproducibility]\nbuilder: https://ci.example/b1\nminLevel: 5\n',
     );
-    const r = airlock(['--json', '--store', store, 'verify', 'demo/server', '--policy', strict]);
+    const r = await runCli([
+      '--json',
+      '--store',
+      store,
+      'verify',
+      'demo/server',
+      '--policy',
+      strict,
+    ]);
     expect(r.status).toBe(1);
     const failed = (JSON.parse(r.stdout) as VerifyJson).rules
       .filter((x) => !x.pass)
@@ -193,29 +201,47 @@ describe('airlock sign and verify on the demo', () => {
     );
   });
 
-  it('refuses a policy with a mistake, naming file:line:col', () => {
+  it('refuses a policy with a mistake, naming file:line:col', async () => {
     const bad = join(tmp.path, 'policy', 'bad.yaml');
     writeFileSync(bad, 'version: 1\nkeys: [cosign.pub]\nbuilderr: x\n');
-    const r = airlock(['--store', store, 'verify', 'demo/server', '--policy', bad]);
+    const r = await runCli(['--store', store, 'verify', 'demo/server', '--policy', bad]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain(`${bad}:3:1: unknown key "builderr"`);
   });
 
-  it('regenerates a byte-identical SBOM from a second store at another path', () => {
+  it('regenerates a byte-identical SBOM from a second store at another path', async () => {
     const store2 = join(tmp.path, 'elsewhere', 'store2');
-    expect(airlock(['--store', store2, 'build', '-C', project, 'server']).status).toBe(0);
+    expect((await runCli(['--store', store2, 'build', '-C', project, 'server'])).status).toBe(0);
     for (const format of ['cyclonedx', 'spdx']) {
-      const a = airlock(['--store', store, 'sbom', '-C', project, 'server', '--format', format]);
-      const b = airlock(['--store', store2, 'sbom', '-C', project, 'server', '--format', format]);
+      const a = await runCli([
+        '--store',
+        store,
+        'sbom',
+        '-C',
+        project,
+        'server',
+        '--format',
+        format,
+      ]);
+      const b = await runCli([
+        '--store',
+        store2,
+        'sbom',
+        '-C',
+        project,
+        'server',
+        '--format',
+        format,
+      ]);
       expect(a.status, a.stderr).toBe(0);
       expect(b.stdout).toBe(a.stdout);
       expect(a.stdout).toContain(artifact.slice(7));
     }
   });
 
-  it('names the Debian package of a host toolchain binary when dpkg knows it', () => {
+  it('names the Debian package of a host toolchain binary when dpkg knows it', async () => {
     const sbom = JSON.parse(
-      airlock(['--store', store, 'sbom', '-C', project, 'server']).stdout,
+      (await runCli(['--store', store, 'sbom', '-C', project, 'server'])).stdout,
     ) as { components: { name: string; purl?: string; hashes: { content: string }[] }[] };
     const node = sbom.components.find((c) => c.name === 'node');
     expect(node?.hashes[0]?.content).toMatch(/^[0-9a-f]{64}$/);
@@ -232,7 +258,8 @@ describe('airlock sign and verify on the demo', () => {
     const store2 = join(tmp.path, 'elsewhere', 'store2');
     const key = join(tmp.path, 'policy', 'cosign.key');
     expect(
-      airlock(['--store', store2, 'sign', '-C', project, 'server', '--key', key], { env }).status,
+      (await runCli(['--store', store2, 'sign', '-C', project, 'server', '--key', key], { env }))
+        .status,
     ).toBe(0);
     const prov = async (root: string): Promise<Statement<ProvenancePredicate>> =>
       (await attached(root, artifact)).statements.find(
@@ -253,13 +280,14 @@ describe('airlock sign and verify on the demo', () => {
   });
 
   it('signs the reproducibility attestation `airlock repro` attaches, and a policy can require it', async () => {
-    const r = airlock(['--json', '--store', store, 'repro', 'server', '-C', project]);
+    const r = await runCli(['--json', '--store', store, 'repro', 'server', '-C', project]);
     expect(r.status, r.stderr).toBe(0);
     const repro = JSON.parse(r.stdout) as { artifact: string; attestation: string };
     expect(repro.artifact).toBe(artifact);
     const key = join(tmp.path, 'policy', 'cosign.key');
     expect(
-      airlock(['--store', store, 'sign', '-C', project, 'server', '--key', key], { env }).status,
+      (await runCli(['--store', store, 'sign', '-C', project, 'server', '--key', key], { env }))
+        .status,
     ).toBe(0);
     const { statements } = await attached(store, artifact);
     const signed = statements.find(
@@ -271,23 +299,39 @@ describe('airlock sign and verify on the demo', () => {
       policy,
       'version: 1\nkeys: [cosign.pub]\nrequire: [reproducibility]\nreproducible: true\n',
     );
-    const v = airlock(['--json', '--store', store, 'verify', 'demo/server', '--policy', policy]);
+    const v = await runCli([
+      '--json',
+      '--store',
+      store,
+      'verify',
+      'demo/server',
+      '--policy',
+      policy,
+    ]);
     expect(JSON.parse(v.stdout) as VerifyJson).toMatchObject({ pass: true });
   });
 
   it('build --sign signs what it built', async () => {
     const store3 = join(tmp.path, 'store3');
     const key = join(tmp.path, 'policy', 'cosign.key');
-    const r = airlock(
+    const r = await runCli(
       ['--json', '--store', store3, 'build', '-C', project, 'lib', '--sign', '--key', key],
       { env },
     );
     expect(r.status, r.stderr).toBe(0);
     const lib = (JSON.parse(r.stdout) as { targets: { artifact: Digest }[] }).targets[0]!.artifact;
     expect((await attached(store3, lib)).listed).toBe(3);
-    const v = airlock(['--json', '--store', store3, 'verify', 'demo/lib', '--policy', policyFile]);
+    const v = await runCli([
+      '--json',
+      '--store',
+      store3,
+      'verify',
+      'demo/lib',
+      '--policy',
+      policyFile,
+    ]);
     expect(JSON.parse(v.stdout) as VerifyJson).toMatchObject({ pass: true, digest: lib });
-    const noKey = airlock(['--store', store3, 'build', '-C', project, 'lib', '--sign']);
+    const noKey = await runCli(['--store', store3, 'build', '-C', project, 'lib', '--sign']);
     expect(noKey.status).toBe(2);
     expect(noKey.stderr).toContain('--sign needs --key');
   });
@@ -297,12 +341,15 @@ describe('airlock sign and verify on the demo', () => {
     const der = (await decodePrivateKey(readFileSync(keyFile, 'utf8'), PASSWORD)).privateKey
       .export({ type: 'pkcs8', format: 'der' })
       .toString('base64');
-    const wrong = airlock(['--store', store, 'sign', '-C', project, 'server', '--key', keyFile], {
-      env: { AIRLOCK_PASSWORD: 'a wrong guess 1234' },
-    });
+    const wrong = await runCli(
+      ['--store', store, 'sign', '-C', project, 'server', '--key', keyFile],
+      {
+        env: { AIRLOCK_PASSWORD: 'a wrong guess 1234' },
+      },
+    );
     expect(wrong.stderr).toContain('error[KEY_PASSWORD]');
     expect(wrong.stdout + wrong.stderr).not.toContain('a wrong guess 1234');
-    const ok = airlock(
+    const ok = await runCli(
       ['--json', '--store', store, 'sign', '-C', project, 'server', '--key', keyFile],
       { env },
     );
@@ -320,18 +367,19 @@ describe('airlock sign and verify on the demo', () => {
 
   it('names the verified digest, so a tag moved afterwards is not what was verified', async () => {
     const before = JSON.parse(
-      airlock(['--json', '--store', store, 'verify', 'demo/server', '--policy', policyFile]).stdout,
+      (await runCli(['--json', '--store', store, 'verify', 'demo/server', '--policy', policyFile]))
+        .stdout,
     ) as VerifyJson;
     expect(before).toMatchObject({ pass: true, digest: artifact });
     // Move the tag to lib's (unsigned) artifact.
-    expect(airlock(['--store', store, 'build', '-C', project, 'lib']).status).toBe(0);
+    expect((await runCli(['--store', store, 'build', '-C', project, 'lib'])).status).toBe(0);
     const s = await Store.open(store);
     try {
       await s.setTag('demo/server', (await s.resolveTag('demo/lib'))!);
     } finally {
       s.close();
     }
-    const moved = airlock([
+    const moved = await runCli([
       '--json',
       '--store',
       store,
@@ -342,7 +390,7 @@ describe('airlock sign and verify on the demo', () => {
     ]);
     expect(moved.status).toBe(1);
     expect((JSON.parse(moved.stdout) as VerifyJson).digest).not.toBe(artifact);
-    const pinned = airlock([
+    const pinned = await runCli([
       '--json',
       '--store',
       store,
@@ -362,39 +410,42 @@ describe('airlock check reads the evidence for level 5', () => {
   const key = join(tmp.path, 'cosign.key');
   afterAll(() => tmp.cleanup());
 
-  const check = (): { level: number; gaps: { level: number; blockers: string[] }[] } =>
-    JSON.parse(airlock(['--json', '--store', store, 'check', project]).stdout) as {
+  const check = async (): Promise<{
+    level: number;
+    gaps: { level: number; blockers: string[] }[];
+  }> =>
+    JSON.parse((await runCli(['--json', '--store', store, 'check', project])).stdout) as {
       level: number;
       gaps: { level: number; blockers: string[] }[];
     };
 
-  it('names what is missing, then awards level 5 once repro, signature, SBOM and provenance are there', () => {
+  it('names what is missing, then awards level 5 once repro, signature, SBOM and provenance are there', async () => {
     mkdirSync(project);
     writeFileSync(
       join(project, 'airlock.yaml'),
       "version: 1\nname: l5\ntargets:\n  hello:\n    sources: ['a.txt']\n    steps:\n      - mkdir -p out && cat a.txt > out/a.txt\n    outputs: ['out/**']\n",
     );
     writeFileSync(join(project, 'a.txt'), 'hi\n');
-    expect(airlock(['keygen', '--dir', tmp.path], { env }).status).toBe(0);
-    expect(airlock(['--store', store, 'build', '-C', project]).status).toBe(0);
-    const built = check();
+    expect((await runCli(['keygen', '--dir', tmp.path], { env })).status).toBe(0);
+    expect((await runCli(['--store', store, 'build', '-C', project])).status).toBe(0);
+    const built = await check();
     expect(built.level).toBe(4);
     expect(built.gaps.find((g) => g.level === 5)?.blockers.join('\n')).toMatch(
       /hello .*needs a signature .*signed SLSA provenance, a signed SBOM, a signed reproducibility attestation/,
     );
-    expect(airlock(['--store', store, 'sign', '-C', project, '--key', key], { env }).status).toBe(
-      0,
-    );
-    const signed = check();
+    expect(
+      (await runCli(['--store', store, 'sign', '-C', project, '--key', key], { env })).status,
+    ).toBe(0);
+    const signed = await check();
     expect(signed.level).toBe(4);
     expect(signed.gaps.find((g) => g.level === 5)?.blockers.join('\n')).toMatch(
       /^hello .*needs a signed reproducibility attestation \(`airlock repro hello`, then sign\)$/,
     );
-    expect(airlock(['--store', store, 'repro', 'hello', '-C', project]).status).toBe(0);
-    expect(airlock(['--store', store, 'sign', '-C', project, '--key', key], { env }).status).toBe(
-      0,
-    );
-    const full = check();
+    expect((await runCli(['--store', store, 'repro', 'hello', '-C', project])).status).toBe(0);
+    expect(
+      (await runCli(['--store', store, 'sign', '-C', project, '--key', key], { env })).status,
+    ).toBe(0);
+    const full = await check();
     expect(full.level).toBe(5);
     expect(full.gaps).toEqual([]);
   });
@@ -408,37 +459,41 @@ describe('store gc and signed attachments', () => {
   const policyFile = join(tmp.path, 'policy.yaml');
   afterAll(() => tmp.cleanup());
 
-  const gc = (): { referrersDropped: number; freed: string[] } =>
+  const gc = async (): Promise<{ referrersDropped: number; freed: string[] }> =>
     JSON.parse(
-      airlock(['--json', '--store', store, 'store', 'gc', '--retention-days', '0']).stdout,
+      (await runCli(['--json', '--store', store, 'store', 'gc', '--retention-days', '0'])).stdout,
     ) as { referrersDropped: number; freed: string[] };
   const blobs = async (digest: Digest): Promise<string[]> =>
     (await attached(store, digest)).bundles.map((b) => b.toString());
 
   it('keeps a live artifact’s current bundles, frees superseded ones, and drops the list of a deleted artifact', async () => {
     copyDemo(project);
-    expect(airlock(['keygen', '--dir', tmp.path], { env }).status).toBe(0);
+    expect((await runCli(['keygen', '--dir', tmp.path], { env })).status).toBe(0);
     writeFileSync(policyFile, 'version: 1\nkeys: [cosign.pub]\nrequire: [slsa-provenance]\n');
-    const b = airlock(
+    const b = await runCli(
       ['--json', '--store', store, 'build', '-C', project, 'lib', '--sign', '--key', key],
       { env },
     );
     expect(b.status, b.stderr).toBe(0);
     const lib = (JSON.parse(b.stdout) as { targets: { artifact: Digest }[] }).targets[0]!.artifact;
     expect(
-      airlock(['--store', store, 'sign', '-C', project, 'lib', '--key', key], { env }).status,
+      (await runCli(['--store', store, 'sign', '-C', project, 'lib', '--key', key], { env }))
+        .status,
     ).toBe(0);
     const current = await blobs(lib);
-    const freed = gc();
+    const freed = await gc();
     expect(freed.referrersDropped).toBe(0);
     // The three superseded bundles and their three manifests go; the current ones stay.
     expect(freed.freed.length).toBeGreaterThanOrEqual(6);
     expect(await blobs(lib)).toEqual(current);
     expect(
-      airlock(['--json', '--store', store, 'verify', 'demo/lib', '--policy', policyFile]).status,
+      (await runCli(['--json', '--store', store, 'verify', 'demo/lib', '--policy', policyFile]))
+        .status,
     ).toBe(0);
     // The build record went with the expired action entry: signing again says to build.
-    const again = airlock(['--store', store, 'sign', '-C', project, 'lib', '--key', key], { env });
+    const again = await runCli(['--store', store, 'sign', '-C', project, 'lib', '--key', key], {
+      env,
+    });
     expect(again.stderr).toContain('error[NOT_BUILT]');
 
     const s = await Store.open(store);
@@ -447,14 +502,14 @@ describe('store gc and signed attachments', () => {
     } finally {
       s.close();
     }
-    expect(gc().referrersDropped).toBe(1);
+    expect((await gc()).referrersDropped).toBe(1);
     const after = await Store.open(store);
     try {
       expect(await after.resolveTag(referrersTag(lib))).toBeUndefined();
     } finally {
       after.close();
     }
-    const fsck = airlock(['--json', '--store', store, 'store', 'fsck']);
+    const fsck = await runCli(['--json', '--store', store, 'store', 'fsck']);
     expect((JSON.parse(fsck.stdout) as { problems: unknown[] }).problems).toEqual([]);
   });
 });
@@ -463,18 +518,20 @@ describe('airlock sign-blob / verify-blob', () => {
   const tmp = tempDir('evidence-blob');
   afterAll(() => tmp.cleanup());
 
-  it('writes a v0.3 bundle beside the file that verifies, and rejects another file or key', () => {
+  it('writes a v0.3 bundle beside the file that verifies, and rejects another file or key', async () => {
     const file = join(tmp.path, 'release.tar');
     writeFileSync(file, 'release bytes\n');
-    expect(airlock(['keygen', '--dir', tmp.path], { env }).status).toBe(0);
-    expect(airlock(['keygen', '--dir', tmp.path, '--prefix', 'other'], { env }).status).toBe(0);
-    const s = airlock(['sign-blob', file, '--key', join(tmp.path, 'cosign.key')], { env });
+    expect((await runCli(['keygen', '--dir', tmp.path], { env })).status).toBe(0);
+    expect((await runCli(['keygen', '--dir', tmp.path, '--prefix', 'other'], { env })).status).toBe(
+      0,
+    );
+    const s = await runCli(['sign-blob', file, '--key', join(tmp.path, 'cosign.key')], { env });
     expect(s.status, s.stderr).toBe(0);
     const bundle = `${file}.sigstore.json`;
     expect((JSON.parse(readFileSync(bundle, 'utf8')) as { mediaType: string }).mediaType).toBe(
       BUNDLE_MEDIA_TYPE,
     );
-    const ok = airlock([
+    const ok = await runCli([
       'verify-blob',
       file,
       '--bundle',
@@ -485,7 +542,7 @@ describe('airlock sign-blob / verify-blob', () => {
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toContain('Verified OK');
     writeFileSync(file, 'release bytes!\n');
-    const changed = airlock([
+    const changed = await runCli([
       'verify-blob',
       file,
       '--bundle',
@@ -496,7 +553,7 @@ describe('airlock sign-blob / verify-blob', () => {
     expect(changed.status).toBe(1);
     expect(changed.stderr).toContain('error[SIGNATURE_INVALID]');
     writeFileSync(file, 'release bytes\n');
-    const wrongKey = airlock([
+    const wrongKey = await runCli([
       'verify-blob',
       file,
       '--bundle',
@@ -505,7 +562,7 @@ describe('airlock sign-blob / verify-blob', () => {
       join(tmp.path, 'other.pub'),
     ]);
     expect(wrongKey.stderr).toContain('error[BUNDLE_UNTRUSTED]');
-    const again = airlock(['sign-blob', file, '--key', join(tmp.path, 'cosign.key')], { env });
+    const again = await runCli(['sign-blob', file, '--key', join(tmp.path, 'cosign.key')], { env });
     expect(again.stderr).toContain('error[BUNDLE_EXISTS]');
   });
 });

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyze } from '../src/check/index.js';
@@ -25,7 +25,7 @@ describe('host tools', () => {
     return { status: r.status, stderr: r.stderr, out: JSON.parse(r.stdout) as JsonError };
   };
 
-  it('refuses a launcher installed by npm outside /usr with a clear error naming the tool and the fix', () => {
+  it('binds a launcher installed by npm outside /usr with its package, read-only and hashed into the key', () => {
     // Shaped like `npm install -g pnpm` under a user prefix (~/.npm-global, nvm):
     // bin/fakepnpm → ../lib/node_modules/fakepnpm/bin/fakepnpm.cjs, which loads ../dist/.
     const prefix = join(tmp.path, 'prefix');
@@ -42,13 +42,28 @@ describe('host tools', () => {
     chmodSync(join(pkg, 'bin', 'fakepnpm.cjs'), 0o755);
     symlinkSync('../lib/node_modules/fakepnpm/bin/fakepnpm.cjs', join(prefix, 'bin', 'fakepnpm'));
     const dir = writeProject(join(tmp.path, 'p1'), project('fakepnpm'), { 'a.txt': 'a\n' });
-    const r = build(dir, { PATH: `${join(prefix, 'bin')}:/usr/local/bin:/usr/bin:/bin` });
-    expect(r.status).toBe(1);
-    expect(r.out.error.code).toBe('TOOL_OUTSIDE_USR');
-    expect(r.out.error.message).toContain('host tool "fakepnpm"');
-    expect(r.out.error.message).toContain(pkg);
-    expect(r.out.error.hint).toContain('npm install -g --prefix /usr/local fakepnpm@<version>');
-    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const env = { PATH: `${join(prefix, 'bin')}:/usr/local/bin:/usr/bin:/bin` };
+    const r = build(dir, env);
+    expect(r.status, JSON.stringify(r.out)).toBe(0);
+    expect(readFileSync(join(dir, 'out', 'v.txt'), 'utf8')).toBe('1.0.0\n');
+    expect(build(dir, env).out).toMatchObject({ targets: [{ cached: true }] });
+    // A file beside the launcher changed: a new toolchain, so a new key, and the step sees the change.
+    writeFileSync(join(pkg, 'dist', 'main.cjs'), 'console.log("1.0.1");\n');
+    const changed = build(dir, env);
+    expect(changed.out).toMatchObject({ targets: [{ cached: false }] });
+    expect(readFileSync(join(dir, 'out', 'v.txt'), 'utf8')).toBe('1.0.1\n');
+    // Read-only in the sandbox: a step cannot change the tool's package.
+    const writer = writeProject(
+      join(tmp.path, 'p1w'),
+      project('fakepnpm', '').replace(
+        'fakepnpm --version > out/v.txt',
+        `(echo x 2>/dev/null > ${join(pkg, 'dist', 'main.cjs')} && echo writable || echo read-only) > out/v.txt`,
+      ),
+      { 'a.txt': 'a\n' },
+    );
+    expect(build(writer, env).status).toBe(0);
+    expect(readFileSync(join(writer, 'out', 'v.txt'), 'utf8')).toBe('read-only\n');
+    expect(readFileSync(join(pkg, 'dist', 'main.cjs'), 'utf8')).toBe('console.log("1.0.1");\n');
   });
 
   it("refuses a version manager's shim outside /usr, naming the tool and the fix", () => {

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, airlock, tempDir } from './helpers/cli.js';
+import { CLI, tempDir, runCli } from './helpers/cli.js';
 
 describe('an input edited while its target builds', () => {
   const tmp = tempDir('inputs-changed');
@@ -49,8 +49,8 @@ describe('an input edited while its target builds', () => {
     expect(status).toBe(1);
     expect(stderr).toMatch(/error\[INPUTS_CHANGED\]: .*src\/a\.txt/);
     // Nothing was recorded or cached for the target.
-    const why = airlock(['--json', '--store', store, 'why', '-C', project, 't']);
+    const why = await runCli(['--json', '--store', store, 'why', '-C', project, 't']);
     expect((JSON.parse(why.stdout) as { verdict: string }).verdict).toBe('no-record');
-    expect(airlock(['--json', '--store', store, 'store', 'fsck']).status).toBe(0);
+    expect((await runCli(['--json', '--store', store, 'store', 'fsck'])).status).toBe(0);
   });
 });

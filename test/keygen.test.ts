@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodePrivateKey, decodePublicKey } from '../src/sign/index.js';
-import { airlock, tempDir } from './helpers/cli.js';
+import { airlock, tempDir, runCli } from './helpers/cli.js';
 
 describe('airlock keygen', () => {
   const dir = tempDir('keygen');
@@ -11,7 +11,7 @@ describe('airlock keygen', () => {
   const secret = 'correct horse battery staple';
 
   it('writes an encrypted cosign.key (mode 0600) and cosign.pub that decode with the password', async () => {
-    const r = airlock(['keygen', '--dir', dir.path], { env: { AIRLOCK_PASSWORD: secret } });
+    const r = await runCli(['keygen', '--dir', dir.path], { env: { AIRLOCK_PASSWORD: secret } });
     expect(r.status).toBe(0);
     const key = join(dir.path, 'cosign.key');
     const pub = join(dir.path, 'cosign.pub');
@@ -24,16 +24,16 @@ describe('airlock keygen', () => {
     expect(r.stdout + r.stderr).not.toContain(secret);
   });
 
-  it('never overwrites an existing key', () => {
+  it('never overwrites an existing key', async () => {
     const before = readFileSync(join(dir.path, 'cosign.key'), 'utf8');
-    const r = airlock(['keygen', '--dir', dir.path], { env: { AIRLOCK_PASSWORD: 'other' } });
+    const r = await runCli(['keygen', '--dir', dir.path], { env: { AIRLOCK_PASSWORD: 'other' } });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('error[KEY_EXISTS]');
     expect(readFileSync(join(dir.path, 'cosign.key'), 'utf8')).toBe(before);
   });
 
   it('takes COSIGN_PASSWORD too, and refuses to run without any password off a terminal', async () => {
-    const r = airlock(['keygen', '--dir', dir.path, '--prefix', 'ci'], {
+    const r = await runCli(['keygen', '--dir', dir.path, '--prefix', 'ci'], {
       env: { COSIGN_PASSWORD: 'from cosign' },
     });
     expect(r.status).toBe(0);

@@ -11,21 +11,9 @@ import { runFetch } from '../src/pipeline/fetch.js';
 import { runBuild } from '../src/pipeline/build.js';
 import { runLock } from '../src/pipeline/lock.js';
 import { noEvents } from '../src/core/events.js';
-import { execFile } from 'node:child_process';
-import { CLI } from './helpers/cli.js';
 
-/** Runs the compiled CLI without blocking this process (it serves the files the CLI downloads). */
-function airlock(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { ...process.env, NO_COLOR: '1', CI: '1' } },
-      (err, stdout, stderr) =>
-        resolve({ status: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
-    );
-  });
-}
+import { runCli } from './helpers/cli.js';
+
 import { npmLock, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 const sri = (b: Buffer): string => `sha512-${createHash('sha512').update(b).digest('base64')}`;
@@ -36,14 +24,14 @@ async function startFileServer(): Promise<{
   url: string;
   host: string;
   routes: Map<string, (req: http.IncomingMessage, res: http.ServerResponse) => void>;
-  seen: { path: string; auth: string | undefined }[];
+  seen: { path: string; auth: string | undefined; range: string | undefined }[];
   close(): Promise<void>;
 }> {
   const routes = new Map<string, (req: http.IncomingMessage, res: http.ServerResponse) => void>();
-  const seen: { path: string; auth: string | undefined }[] = [];
+  const seen: { path: string; auth: string | undefined; range: string | undefined }[] = [];
   const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
-    seen.push({ path: req.url ?? '', auth: req.headers.authorization });
+    seen.push({ path: req.url ?? '', auth: req.headers.authorization, range: req.headers.range });
     const route = routes.get(req.url ?? '');
     if (route) route(req, res);
     else res.writeHead(404).end('not found');
@@ -304,6 +292,94 @@ describe('airlock fetch on bad inputs: a clear error, nothing unverified stored'
     expect(await blobs(store)).toEqual([sha256(tarball).slice(7)]);
   });
 
+  /**
+   * Sends the first `cut` bytes of `body` and stops (once); the client's idle
+   * timeout gives up on it after reading them, and the connection is cut when
+   * the client comes back. A Range request gets 206 (or, `ignoreRange`, the
+   * whole body). Cutting only once the client has asked again keeps the test
+   * deterministic: bytes still queued when a stream errors are dropped.
+   */
+  const cutting = (
+    body: Buffer,
+    cut: number,
+    opts: { ignoreRange?: boolean; rest?: Buffer } = {},
+  ) => {
+    let cuts = 0;
+    let stalled: { destroy(): void } | undefined;
+    return (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      stalled?.destroy();
+      stalled = undefined;
+      const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      if (m && !opts.ignoreRange && req.headers['if-range'] === '"v1"') {
+        const from = Number(m[1]);
+        const rest = (opts.rest ?? body).subarray(from);
+        res
+          .writeHead(206, {
+            'content-length': rest.length,
+            'content-range': `bytes ${from}-${body.length - 1}/${body.length}`,
+            etag: '"v1"',
+          })
+          .end(rest);
+        return;
+      }
+      if (m || cuts++ > 0) {
+        serve(body)(req, res);
+        return;
+      }
+      res.writeHead(200, {
+        'content-length': body.length,
+        'accept-ranges': 'bytes',
+        etag: '"v1"',
+      });
+      res.write(body.subarray(0, cut));
+      stalled = res.socket ?? undefined;
+    };
+  };
+
+  it('resumes a download cut mid-body with a Range request from where it stopped, verified whole', async () => {
+    const big = Buffer.alloc(256 * 1024, 7);
+    big.write('a resumable tarball');
+    files.routes.set('/resume.tgz', cutting(big, 100_000));
+    const { dir, store } = await withResolved('/resume.tgz', { integrity: sri(big) });
+    const before = files.seen.length;
+    const got = await lockThenFetch(dir, store);
+    const asked = files.seen.slice(before).filter((s) => s.path === '/resume.tgz');
+    expect(asked).toHaveLength(2);
+    expect(asked[0]?.range).toBeUndefined();
+    const from = Number(/^bytes=(\d+)-$/.exec(asked[1]?.range ?? '')?.[1]);
+    expect(from).toBeGreaterThan(0);
+    expect(from).toBeLessThanOrEqual(100_000);
+    // Nothing was downloaded twice: the resumed stream continued where the first stopped.
+    expect(got.downloaded).toEqual({ count: 1, bytes: big.length });
+    expect(await blobs(store)).toEqual([sha256(big).slice(7)]);
+  });
+
+  it('starts over when the server ignores the Range request, and still verifies', async () => {
+    const big = Buffer.alloc(128 * 1024, 3);
+    files.routes.set('/norange.tgz', cutting(big, 50_000, { ignoreRange: true }));
+    const { dir, store } = await withResolved('/norange.tgz', { integrity: sri(big) });
+    const before = files.seen.length;
+    await lockThenFetch(dir, store);
+    const asked = files.seen.slice(before).filter((s) => s.path === '/norange.tgz');
+    expect(asked.map((s) => s.range?.replace(/\d+/, 'N'))).toEqual([
+      undefined,
+      'bytes=N-',
+      undefined,
+    ]);
+    expect(await blobs(store)).toEqual([sha256(big).slice(7)]);
+  });
+
+  it('refuses a resumed download whose remainder is different bytes, storing nothing', async () => {
+    const big = Buffer.alloc(128 * 1024, 5);
+    const other = Buffer.alloc(128 * 1024, 6);
+    files.routes.set('/badrest.tgz', cutting(big, 50_000, { rest: other }));
+    const { dir, store } = await withResolved('/badrest.tgz', { integrity: sri(big) });
+    await expect(lockThenFetch(dir, store)).rejects.toMatchObject({
+      code: 'FETCHED_HASH_MISMATCH',
+    });
+    expect(await blobs(store)).toEqual([]);
+  });
+
   it('gives up on a server that never answers (idle timeout)', async () => {
     files.routes.set('/hang.tgz', () => undefined);
     const { dir, store } = await withResolved('/hang.tgz');
@@ -441,19 +517,19 @@ describe('the lock in builds and on the command line', () => {
 
   it('airlock lock --check exits 1 listing each difference; fetch reports the bytes, then none', async () => {
     const { dir, store } = await project();
-    expect((await airlock(['lock', '-C', dir])).status).toBe(0);
+    expect((await runCli(['lock', '-C', dir])).status).toBe(0);
     await bump(dir);
-    const check = await airlock(['lock', '--check', '-C', dir]);
+    const check = await runCli(['lock', '--check', '-C', dir]);
     expect(check.status).toBe(1);
     expect(check.stderr).toContain('error[LOCK_STALE]');
     expect(check.stderr).toContain('npm p@2.0.0: not in airlock.lock');
     expect(check.stderr).toContain('npm p@1.0.0: in airlock.lock but no longer needed');
-    expect((await airlock(['lock', '-C', dir])).status).toBe(0);
-    const first = await airlock(['--store', store, 'fetch', '-C', dir]);
+    expect((await runCli(['lock', '-C', dir])).status).toBe(0);
+    const first = await runCli(['--store', store, 'fetch', '-C', dir]);
     expect(first.stdout).toBe(
       `fetched 1 input(s), ${newer.length} bytes; 0 already in the store; 0 image(s); recorded tarball sha256s in airlock.lock\n`,
     );
-    const second = await airlock(['--store', store, 'fetch', '-C', dir]);
+    const second = await runCli(['--store', store, 'fetch', '-C', dir]);
     expect(second.stdout).toBe('fetched 0 input(s), 0 bytes; 1 already in the store; 0 image(s)\n');
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
-import { noEvents, type AirlockEvent } from '../src/core/events.js';
+import { noEvents } from '../src/core/events.js';
 import { StatCache } from '../src/hash/stat-cache.js';
 import { hashTree } from '../src/hash/inputs.js';
 import { walkGlobs } from '../src/hash/walk.js';
@@ -14,6 +14,7 @@ import { runBuild } from '../src/pipeline/build.js';
 import { runFetch } from '../src/pipeline/fetch.js';
 import { runLock } from '../src/pipeline/lock.js';
 import { treeOf } from '../src/pipeline/npm-install.js';
+import { runGc } from '../src/pipeline/store.js';
 import { runWhy } from '../src/pipeline/why.js';
 import { npmEnv, npmLock, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
@@ -139,6 +140,32 @@ describe('offline npm install in the sandbox', () => {
     expect(again.targets[0]?.cached).toBe(true);
     expect(await readdir(join(store, 'airlock', 'v1', 'npm'))).toEqual(installs);
 
+    // An installed tree altered on disk: a cache hit never reads it, a step that runs gets it re-installed.
+    const tampered = join(
+      store,
+      'airlock',
+      'v1',
+      'npm',
+      installs[0]!,
+      'node_modules',
+      'tiny-a',
+      'index.js',
+    );
+    await writeFile(tampered, 'module.exports = "tampered";\n');
+    expect(
+      (await runBuild({ project: dir, store, targets: [], events: noEvents })).targets[0]?.cached,
+    ).toBe(true);
+    await writeFile(
+      join(dir, 'main.js'),
+      'console.log(require("tiny-b"), require("tiny-a")); // v2\n',
+    );
+    const rerun = await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(rerun.targets[0]?.cached).toBe(false);
+    expect(await readFile(join(dir, 'out', 'result.txt'), 'utf8')).toBe(
+      'tiny-b@2.0.0 tiny-a@1.0.0\n',
+    );
+    expect(await readFile(tampered, 'utf8')).not.toContain('tampered');
+
     // A bumped dependency: why names it with the old and new version and hash.
     await npmLock(dir, reg, { 'tiny-b': '2.0.1' });
     await rm(join(dir, 'node_modules'), { recursive: true, force: true });
@@ -150,32 +177,53 @@ describe('offline npm install in the sandbox', () => {
     expect(bump).toMatchObject({ detail: 'npm tiny-a changed from 1.0.0 to 1.0.1' });
     expect(bump?.old).toMatch(/^1\.0\.0 sha512-/);
     expect(bump?.new).toMatch(/^1\.0\.1 sha512-/);
+
+    // gc: the install the latest build uses stays; the one only a forgotten build used goes.
+    await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(await readdir(join(store, 'airlock', 'v1', 'npm'))).toHaveLength(2);
+    const kept = await runGc({ store, retentionMs: 14 * 86_400_000, dryRun: false });
+    expect(kept.npmTreesRemoved).toBe(0);
+    const gc = await runGc({ store, retentionMs: 0, dryRun: false });
+    expect(gc.npmTreesRemoved).toBe(1);
+    const left = await readdir(join(store, 'airlock', 'v1', 'npm'));
+    expect(left).toHaveLength(1);
+    expect(left).not.toContain(installs[0]);
+    const rebuilt = await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(rebuilt.targets[0]?.cached).toBe(false); // gc expired the action entry, not the install
+    expect(await readdir(join(store, 'airlock', 'v1', 'npm'))).toEqual(left);
+    expect(await readFile(join(dir, 'out', 'result.txt'), 'utf8')).toBe(
+      'tiny-b@2.0.1 tiny-a@1.0.1\n',
+    );
   }, 180_000);
 
-  it('runs an install script only for a package the target allows, warning about the others', async () => {
+  it('fails on an install script the target neither allows nor skips, naming the package and both keys; runs it only when allowed', async () => {
     const dir = join(work, 'scripts');
     const store = join(work, 'store-scripts');
     await mkdir(dir, { recursive: true });
     await npmLock(dir, reg, { 'with-script': '1.0.0' });
     await rm(join(dir, 'node_modules'), { recursive: true, force: true });
     await writeFile(join(dir, '.npmrc'), `registry=${reg.url}\n`);
-    const yaml = (scripts: string): string =>
-      `version: 1\nname: s\nsourceDateEpoch: 1700000000\ntargets:\n  app:\n    sources: ["package.json", "package-lock.json"]\n    npm: { lockfile: package-lock.json, scripts: [${scripts}] }\n    steps: ["mkdir -p out && (cat node_modules/with-script/built.txt || echo none) > out/r.txt"]\n    outputs: ["out/**"]\n`;
+    const yaml = (npm: string): string =>
+      `version: 1\nname: s\nsourceDateEpoch: 1700000000\ntargets:\n  app:\n    sources: ["package.json", "package-lock.json"]\n    npm: { lockfile: package-lock.json${npm} }\n    steps: ["mkdir -p out && (cat node_modules/with-script/built.txt || echo none) > out/r.txt"]\n    outputs: ["out/**"]\n`;
     await writeFile(join(dir, 'airlock.yaml'), yaml(''));
     await runLock({ project: await loadConfig(dir) });
     await runFetch({ project: await loadConfig(dir), store });
-    const events: AirlockEvent[] = [];
-    await runBuild({ project: dir, store, targets: [], events: (e) => events.push(e) });
+    await expect(
+      runBuild({ project: dir, store, targets: [], events: noEvents }),
+    ).rejects.toMatchObject({
+      code: 'INSTALL_SCRIPT_UNDECIDED',
+      message: expect.stringContaining('with-script@1.0.0 has an install script'),
+      hint: expect.stringMatching(
+        /"with-script" to targets\.app\.npm\.scripts .*targets\.app\.npm\.skipScripts/,
+      ),
+    });
+    await expect(readFile(join(dir, 'out', 'r.txt'), 'utf8')).rejects.toThrow();
+
+    await writeFile(join(dir, 'airlock.yaml'), yaml(', skipScripts: [with-script]'));
+    await runBuild({ project: dir, store, targets: [], events: noEvents });
     expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('none\n');
-    expect(events).toContainEqual(
-      expect.objectContaining({
-        level: 'warn',
-        message: expect.stringContaining(
-          'with-script@1.0.0 has an install script that will not run; if the build needs it, add "with-script" to targets.app.npm.scripts',
-        ),
-      }),
-    );
-    await writeFile(join(dir, 'airlock.yaml'), yaml('with-script'));
+
+    await writeFile(join(dir, 'airlock.yaml'), yaml(', scripts: [with-script]'));
     await runBuild({ project: dir, store, targets: [], events: noEvents });
     expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('ran');
   }, 180_000);

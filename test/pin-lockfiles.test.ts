@@ -9,7 +9,7 @@ import type { AirlockEvent } from '../src/core/events.js';
 
 type LogEvent = Extract<AirlockEvent, { type: 'log' }>;
 import { registryResolver, runPin } from '../src/pipeline/pin.js';
-import { airlock } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const PNPM = join(REPO, 'node_modules', '.bin', 'pnpm');
@@ -154,7 +154,7 @@ snapshots:
       { path: 'package.json', reason: expect.stringContaining('yarn install --frozen-lockfile') },
     ]);
     expect(readFileSync(join(dir, 'package.json'), 'utf8')).toBe(pkg);
-    const cli = airlock(['--store', join(work, 'no-store'), 'pin', dir, '--offline']);
+    const cli = await runCli(['--store', join(work, 'no-store'), 'pin', dir, '--offline']);
     expect(cli.status).toBe(1);
     expect(cli.stdout).toContain('not pinned: package.json:');
   });
@@ -190,7 +190,7 @@ snapshots:
     expect(events.some((e) => /retry/.test(e.message) && !e.message.includes('not tried'))).toBe(
       false,
     );
-    const cli = airlock(['--store', join(work, 'no-store'), 'pin', dir]);
+    const cli = await runCli(['--store', join(work, 'no-store'), 'pin', dir]);
     expect(cli.status).toBe(1);
     expect(cli.stdout).toContain('registry unreachable');
     expect(cli.stdout).not.toContain('not found');

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { airlock, copyDemo, tempDir } from './helpers/cli.js';
+import { copyDemo, tempDir, runCli } from './helpers/cli.js';
 import { copyFixture, fsck } from './helpers/e2e.js';
 
 interface ReproJson {
@@ -23,8 +23,11 @@ describe('airlock repro', () => {
   const fixture = join(tmp.path, 'projects', 'repro');
 
   /** Runs `repro` with --json and returns the exit status and the parsed report. */
-  const reproJson = (project: string, target: string): { status: number; report: ReproJson } => {
-    const r = airlock(['--json', '--store', store, 'repro', target, '-C', project]);
+  const reproJson = async (
+    project: string,
+    target: string,
+  ): Promise<{ status: number; report: ReproJson }> => {
+    const r = await runCli(['--json', '--store', store, 'repro', target, '-C', project]);
     expect(r.stdout.trim().startsWith('{'), r.stderr).toBe(true);
     return { status: r.status, report: JSON.parse(r.stdout) as ReproJson };
   };
@@ -38,8 +41,8 @@ describe('airlock repro', () => {
 
   describe('on the demo targets built from their inputs only', () => {
     for (const target of ['lib', 'server', 'hello-c']) {
-      it(`proves "${target}" reproducible with exit status 0`, () => {
-        const r = airlock(['--store', store, 'repro', target, '-C', demo, '--no-diffoscope']);
+      it(`proves "${target}" reproducible with exit status 0`, async () => {
+        const r = await runCli(['--store', store, 'repro', target, '-C', demo, '--no-diffoscope']);
         expect(r.status, r.stderr + r.stdout).toBe(0);
         expect(r.stdout).toMatch(
           new RegExp(
@@ -51,8 +54,8 @@ describe('airlock repro', () => {
       });
     }
 
-    it('builds the dependency first: "server" sees lib\'s output and both builds agree', () => {
-      const { status, report } = reproJson(demo, 'server');
+    it('builds the dependency first: "server" sees lib\'s output and both builds agree', async () => {
+      const { status, report } = await reproJson(demo, 'server');
       expect(status).toBe(0);
       expect(report).toMatchObject({ ok: true, target: 'server', reproducible: true });
       expect(report.a.outputTree).toMatch(DIGEST);
@@ -62,8 +65,8 @@ describe('airlock repro', () => {
   });
 
   describe('on the demo "clock" target, which writes the wall clock and a random number', () => {
-    it('fails with exit status 1, names dist/clock/stamp.txt and shows both differing lines', () => {
-      const r = airlock(['--store', store, 'repro', 'clock', '-C', demo, '--no-diffoscope']);
+    it('fails with exit status 1, names dist/clock/stamp.txt and shows both differing lines', async () => {
+      const r = await runCli(['--store', store, 'repro', 'clock', '-C', demo, '--no-diffoscope']);
       expect(r.status, r.stderr).toBe(1);
       expect(r.stdout).toContain('clock: NOT reproducible — 1 file(s) differ:');
       expect(r.stdout).toMatch(/^ {2}dist\/clock\/stamp\.txt$/m);
@@ -87,8 +90,8 @@ describe('airlock repro', () => {
       expect(r.stdout).toMatch(/^fix: .*SOURCE_DATE_EPOCH/m);
     });
 
-    it('reports with --json what was varied, including the clock shift and the host path', () => {
-      const { status, report } = reproJson(demo, 'clock');
+    it('reports with --json what was varied, including the clock shift and the host path', async () => {
+      const { status, report } = await reproJson(demo, 'clock');
       expect(status).toBe(1);
       expect(report).toMatchObject({ ok: false, target: 'clock', reproducible: false });
       expect(report.a.outputTree).not.toBe(report.b.outputTree);
@@ -111,24 +114,24 @@ describe('airlock repro', () => {
   });
 
   describe('on steps that could observe the host', () => {
-    it('is reproducible for a step writing its working directory: /src, never the host path', () => {
-      const { status, report } = reproJson(fixture, 'where');
+    it('is reproducible for a step writing its working directory: /src, never the host path', async () => {
+      const { status, report } = await reproJson(fixture, 'where');
       expect(status, JSON.stringify(report.differences)).toBe(0);
       expect(report.reproducible).toBe(true);
       // A normal build shows what was written: the sandbox path only.
-      const b = airlock(['--store', store, 'build', '-C', fixture, 'where']);
+      const b = await runCli(['--store', store, 'build', '-C', fixture, 'where']);
       expect(b.status, b.stderr).toBe(0);
       expect(readFileSync(join(fixture, 'out/where/pwd.txt'), 'utf8')).toBe(
         '/src\n/src\n/src/data/kiwi.txt\n',
       );
     });
 
-    it('is reproducible for a step listing a directory in readdir order: staging order does not leak', () => {
-      const { status, report } = reproJson(fixture, 'listing');
+    it('is reproducible for a step listing a directory in readdir order: staging order does not leak', async () => {
+      const { status, report } = await reproJson(fixture, 'listing');
       expect(status, JSON.stringify(report.differences)).toBe(0);
       expect(report.reproducible).toBe(true);
       expect(report.varied).toContain('reversed staging order');
-      const b = airlock(['--store', store, 'build', '-C', fixture, 'listing']);
+      const b = await runCli(['--store', store, 'build', '-C', fixture, 'listing']);
       expect(b.status, b.stderr).toBe(0);
       const listed = readFileSync(join(fixture, 'out/listing/ls.txt'), 'utf8').trim().split('\n');
       // Only the declared files are visible (data/notes.md is not), so they were staged one by one.
@@ -152,15 +155,15 @@ describe('airlock repro', () => {
   });
 
   describe('on steps that no sandbox can make reproducible', () => {
-    it('catches a step writing $RANDOM', () => {
-      const { status, report } = reproJson(fixture, 'random');
+    it('catches a step writing $RANDOM', async () => {
+      const { status, report } = await reproJson(fixture, 'random');
       expect(status).toBe(1);
       expect(report.reproducible).toBe(false);
       expect(report.differences.map((d) => d.path)).toEqual(['out/random/r.txt']);
     });
 
-    it('catches a step writing the output of date', () => {
-      const { status, report } = reproJson(fixture, 'date');
+    it('catches a step writing the output of date', async () => {
+      const { status, report } = await reproJson(fixture, 'date');
       expect(status).toBe(1);
       expect(report.reproducible).toBe(false);
       expect(report.differences.map((d) => d.path)).toEqual(['out/date/now.txt']);

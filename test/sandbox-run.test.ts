@@ -1,5 +1,5 @@
 // Running steps: status and signal, streaming, repro variants, abort and unavailable bwrap.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isAirlockError, type AirlockError } from '../src/core/index.js';
@@ -53,6 +53,36 @@ describe('runInSandbox', () => {
         .split('\n')
         .map((l) => l.split(/\s+/)[1]);
       expect(sizes).toEqual(['2048', '4096']);
+    });
+  });
+
+  describe('when the work directory lies inside a bound source directory (a store inside the project)', () => {
+    it('writes through to the host work directory, shows no host path and leaves nothing beside it', async () => {
+      const project = dirs.path;
+      mkdirSync(join(project, 'src'), { recursive: true });
+      writeFileSync(join(project, 'src', 'a.txt'), 'a\n');
+      writeFileSync(join(project, 'top.txt'), 'top\n');
+      const work = join(project, '.store', 'tmp', 'work-1');
+      mkdirSync(work, { recursive: true });
+      const r = await runInSandbox(
+        baseSpec(
+          work,
+          'cat src/a.txt top.txt; cat /proc/self/mountinfo > mounts; mkdir -p out/d && echo o > out/d/f && mv out/d out/e && rm -f mounts.tmp',
+          {
+            inputs: [
+              { source: join(project, 'src'), dest: 'src' },
+              { source: join(project, 'top.txt'), dest: 'top.txt' },
+            ],
+          },
+        ),
+      );
+      expect(r.stderr.toString()).toBe('');
+      expect(r.stdout.toString()).toBe('a\ntop\n');
+      expect(readFileSync(join(work, 'out', 'e', 'f'), 'utf8')).toBe('o\n');
+      expect(readFileSync(join(work, 'mounts'), 'utf8')).not.toContain(project);
+      // The overlays' scratch directory is gone; the bind stubs too.
+      expect(readdirSync(join(project, '.store', 'tmp'))).toEqual(['work-1']);
+      expect(readdirSync(work).sort()).toEqual(['mounts', 'out']);
     });
   });
 

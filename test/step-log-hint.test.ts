@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { airlock, tempDir } from './helpers/cli.js';
+import { tempDir, runCli } from './helpers/cli.js';
 import { writeProject, type JsonError } from './helpers/e2e.js';
 
 // A step that fails after a long usage text: the error shows the first error-looking
@@ -10,7 +10,7 @@ describe('a failing step shows its cause', () => {
   const store = join(tmp.path, 'store');
   afterAll(() => tmp.cleanup());
 
-  it('shows the first error line above a long usage text, and `airlock log` prints the whole output', () => {
+  it('shows the first error line above a long usage text, and `airlock log` prints the whole output', async () => {
     const dir = writeProject(
       join(tmp.path, 'p'),
       `version: 1
@@ -25,7 +25,7 @@ targets:
     outputs: ["out/**"]
 `,
     );
-    const r = airlock(['--json', '--store', store, 'build', '-C', dir]);
+    const r = await runCli(['--json', '--store', store, 'build', '-C', dir]);
     expect(r.status).toBe(1);
     const { error } = JSON.parse(r.stdout) as JsonError;
     expect(error.message).toContain('--- first error lines (of 41) ---');
@@ -34,18 +34,18 @@ targets:
     expect(error.message).not.toContain('usage line 10\n');
     expect(error.hint).toContain('`airlock log a --step 2`');
 
-    const log = airlock(['--store', store, 'log', 'a', '-C', dir]);
+    const log = await runCli(['--store', store, 'log', 'a', '-C', dir]);
     expect(log.status, log.stderr).toBe(0);
     expect(log.stdout).toContain('step 2');
     expect(log.stdout).toContain('exited with status 2');
     expect(log.stdout).toContain('usage line 10\n');
     expect(log.stdout).toContain('main.c:3: error');
 
-    const first = airlock(['--json', '--store', store, 'log', 'a', '--step', '1', '-C', dir]);
+    const first = await runCli(['--json', '--store', store, 'log', 'a', '--step', '1', '-C', dir]);
     const report = JSON.parse(first.stdout) as { steps: { step: number; command: string }[] };
     expect(report.steps.map((s) => [s.step, s.command])).toEqual([[1, 'echo prepared > note.txt']]);
 
-    const none = airlock(['--store', store, 'log', 'a', '--step', '5', '-C', dir]);
+    const none = await runCli(['--store', store, 'log', 'a', '--step', '5', '-C', dir]);
     expect(none.status).toBe(1);
     expect(none.stderr).toMatch(/^error\[NO_STEP_LOGS\]: .*step 5/m);
   });

@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { airlock, tempDir, type CliResult } from './helpers/cli.js';
+import { tempDir, type CliResult, runCli } from './helpers/cli.js';
 import { writeProject, type JsonError } from './helpers/e2e.js';
 
 // Real file-system faults: a small tmpfs that fills up, and one remounted
@@ -52,33 +52,33 @@ describe('a store on a file system that fills up', () => {
     tmp.cleanup();
   });
 
-  it('shows the step that failed because the disk filled, not a failure to save its log', () => {
+  it('shows the step that failed because the disk filled, not a failure to save its log', async () => {
     const dir = project(
       join(tmp.path, 'p1'),
       '["mkdir -p out && head -c 8000000 /dev/urandom > out/big"]',
     );
-    const r = airlock(['--json', '--store', store, 'build', '-C', dir]);
+    const r = await runCli(['--json', '--store', store, 'build', '-C', dir]);
     expect(r.status, r.stderr).toBe(1);
     const doc = JSON.parse(r.stdout) as JsonError;
     expect(doc.error.code).toBe('STEP_FAILED');
     expect(doc.error.message).toMatch(/No space left on device/);
   });
 
-  it('names a full store STORE_FULL with its path when the outputs do not fit', () => {
+  it('names a full store STORE_FULL with its path when the outputs do not fit', async () => {
     const dir = project(
       join(tmp.path, 'p2'),
       '["mkdir -p out && head -c 2000000 /dev/urandom > out/big"]',
     );
-    const r = airlock(['--store', store, 'build', '-C', dir]);
+    const r = await runCli(['--store', store, 'build', '-C', dir]);
     expectError(r, 'STORE_FULL');
     expect(r.stderr).toContain(store);
   });
 
-  it('fsck with no byte left reports what it can instead of crashing', () => {
+  it('fsck with no byte left reports what it can instead of crashing', async () => {
     const filler = join(mnt, 'filler');
     try {
       execFileSync('sh', ['-c', `head -c 8000000 /dev/zero > ${filler} 2>/dev/null || true`]);
-      const r = airlock(['--json', '--store', store, 'store', 'fsck']);
+      const r = await runCli(['--json', '--store', store, 'store', 'fsck']);
       expect(r.stderr).not.toContain('error[BUG]');
       expect(r.stdout, r.stderr).toMatch(/"problems"/);
       const report = JSON.parse(r.stdout) as { ok: boolean; problems: { kind: string }[] };
@@ -87,7 +87,7 @@ describe('a store on a file system that fills up', () => {
     } finally {
       execFileSync('rm', ['-f', filler]);
     }
-    const after = airlock(['--json', '--store', store, 'store', 'fsck']);
+    const after = await runCli(['--json', '--store', store, 'store', 'fsck']);
     expect(JSON.parse(after.stdout)).toMatchObject({ ok: true });
   });
 });
@@ -96,10 +96,10 @@ describe('a store on a read-only file system', () => {
   const tmp = tempDir('e2e-ro');
   const mnt = join(tmp.path, 'mnt');
   const store = join(mnt, 'store');
-  beforeAll(() => {
+  beforeAll(async () => {
     mkdirSync(mnt);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt]);
-    const r = airlock(['--store', store, 'store', 'fsck']);
+    const r = await runCli(['--store', store, 'store', 'fsck']);
     expect(r.status, r.stderr).toBe(0);
     execFileSync('mount', ['-o', 'remount,ro', mnt]);
   });
@@ -108,9 +108,9 @@ describe('a store on a read-only file system', () => {
     tmp.cleanup();
   });
 
-  it('fails a build with STORE_NOT_WRITABLE naming the store', () => {
+  it('fails a build with STORE_NOT_WRITABLE naming the store', async () => {
     const dir = project(join(tmp.path, 'p'), '["mkdir -p out && cp a.txt out/"]');
-    const r = airlock(['--store', store, 'build', '-C', dir]);
+    const r = await runCli(['--store', store, 'build', '-C', dir]);
     expectError(r, 'STORE_NOT_WRITABLE');
     expect(r.stderr).toContain(store);
     expect(r.stderr).toContain('EROFS');
@@ -121,9 +121,9 @@ describe('an immutable file in the store', () => {
   const tmp = tempDir('e2e-immutable');
   const store = join(tmp.path, 'store');
   let index = '';
-  beforeAll(() => {
+  beforeAll(async () => {
     const dir = project(join(tmp.path, 'p'), '["mkdir -p out && cp a.txt out/"]');
-    const r = airlock(['--store', store, 'build', '-C', dir]);
+    const r = await runCli(['--store', store, 'build', '-C', dir]);
     expect(r.status, r.stderr).toBe(0);
     index = join(store, 'tmp');
     execFileSync('chattr', ['+i', index]);
@@ -133,9 +133,9 @@ describe('an immutable file in the store', () => {
     tmp.cleanup();
   });
 
-  it('is STORE_NOT_WRITABLE with the path, not error[BUG]', () => {
+  it('is STORE_NOT_WRITABLE with the path, not error[BUG]', async () => {
     writeFileSync(join(tmp.path, 'p', 'a.txt'), 'changed\n');
-    const r = airlock(['--store', store, 'build', '-C', join(tmp.path, 'p')]);
+    const r = await runCli(['--store', store, 'build', '-C', join(tmp.path, 'p')]);
     expectError(r, 'STORE_NOT_WRITABLE');
     expect(r.stderr).toContain(join(store, 'tmp'));
     expect(readFileSync(join(tmp.path, 'p', 'a.txt'), 'utf8')).toBe('changed\n');
@@ -148,12 +148,12 @@ describe('damage that used to outlive every repair', () => {
   const dir = project(join(tmp.path, 'p'), '["mkdir -p out && cp a.txt out/"]');
   afterAll(() => tmp.cleanup());
 
-  const build = (...args: string[]): CliResult =>
-    airlock(['--store', store, 'build', '-C', dir, ...args]);
-  const fsckJson = (
+  const build = (...args: string[]): Promise<CliResult> =>
+    runCli(['--store', store, 'build', '-C', dir, ...args]);
+  const fsckJson = async (
     ...args: string[]
-  ): { ok: boolean; problems: { kind: string; message: string; repaired: boolean }[] } =>
-    JSON.parse(airlock(['--json', '--store', store, 'store', 'fsck', ...args]).stdout) as {
+  ): Promise<{ ok: boolean; problems: { kind: string; message: string; repaired: boolean }[] }> =>
+    JSON.parse((await runCli(['--json', '--store', store, 'store', 'fsck', ...args])).stdout) as {
       ok: boolean;
       problems: { kind: string; message: string; repaired: boolean }[];
     };
@@ -174,105 +174,105 @@ describe('damage that used to outlive every repair', () => {
     writeFileSync(path, bytes);
   };
 
-  beforeAll(() => {
-    expect(build().status).toBe(0);
+  beforeAll(async () => {
+    expect((await build()).status).toBe(0);
   });
 
-  it('a corrupt image config blob is re-created by the next build', () => {
+  it('a corrupt image config blob is re-created by the next build', async () => {
     corrupt(configBlob());
-    const r = build();
+    const r = await build();
     expect(r.status, r.stderr).toBe(0);
-    const report = fsckJson('--no-repair');
+    const report = await fsckJson('--no-repair');
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
   });
 
-  it('fsck drops an artifact it cannot complete, says so, and the next build tags it again', () => {
+  it('fsck drops an artifact it cannot complete, says so, and the next build tags it again', async () => {
     corrupt(configBlob());
-    const report = fsckJson();
+    const report = await fsckJson();
     expect(report.problems.map((p) => p.kind)).toEqual(
       expect.arrayContaining(['corrupt-blob', 'dangling-reference', 'damaged-artifact']),
     );
     const dropped = report.problems.find((p) => p.kind === 'damaged-artifact')!;
     expect(dropped.message).toMatch(/^tag faults\/a.* was dropped/);
-    expect(fsckJson().ok).toBe(true);
-    expect(build().status).toBe(0);
+    expect((await fsckJson()).ok).toBe(true);
+    expect((await build()).status).toBe(0);
     expect(existsSync(configBlob())).toBe(true);
-    expect(fsckJson('--no-repair')).toMatchObject({ ok: true, problems: [] });
+    expect(await fsckJson('--no-repair')).toMatchObject({ ok: true, problems: [] });
   });
 
-  it('a garbage meta.sqlite is STORE_DAMAGED for a build, and fsck rebuilds it from index.json saying what was lost', () => {
+  it('a garbage meta.sqlite is STORE_DAMAGED for a build, and fsck rebuilds it from index.json saying what was lost', async () => {
     const meta = join(store, 'airlock', 'v1', 'meta.sqlite');
     rmSync(`${meta}-wal`, { force: true });
     rmSync(`${meta}-shm`, { force: true });
     writeFileSync(meta, Buffer.alloc(4096, 0x41));
-    expectError(build(), 'STORE_DAMAGED');
-    const report = fsckJson();
+    expectError(await build(), 'STORE_DAMAGED');
+    const report = await fsckJson();
     const p = report.problems.find((x) => x.kind === 'meta-damaged')!;
     expect(p.repaired).toBe(true);
     expect(p.message).toMatch(
       /moved to \S+quarantine\S+ and recreated: tags restored from index\.json, every action-cache entry lost/,
     );
-    const r = build();
+    const r = await build();
     expect(r.status, r.stderr).toBe(0);
-    expect(fsckJson('--no-repair')).toMatchObject({ ok: true, problems: [] });
+    expect(await fsckJson('--no-repair')).toMatchObject({ ok: true, problems: [] });
   });
 
-  it('a half-truncated meta.sqlite is found by fsck --no-repair, which goes on checking', () => {
+  it('a half-truncated meta.sqlite is found by fsck --no-repair, which goes on checking', async () => {
     const meta = join(store, 'airlock', 'v1', 'meta.sqlite');
     // Fill the database, then cut it in half.
     for (let i = 0; i < 8; i++) {
       writeFileSync(join(dir, 'a.txt'), `version ${i}\n`);
-      expect(build().status).toBe(0);
+      expect((await build()).status).toBe(0);
     }
-    const r0 = airlock(['--store', store, 'store', 'fsck']);
+    const r0 = await runCli(['--store', store, 'store', 'fsck']);
     expect(r0.status, r0.stdout).toBe(0);
     const size = statSync(meta).size;
     truncateSync(meta, Math.floor(size / 2));
-    const r = airlock(['--json', '--store', store, 'store', 'fsck', '--no-repair']);
+    const r = await runCli(['--json', '--store', store, 'store', 'fsck', '--no-repair']);
     expect(r.stderr).not.toContain('error[BUG]');
     const report = JSON.parse(r.stdout) as { blobsChecked: number; problems: { kind: string }[] };
     expect(report.problems.map((p) => p.kind)).toContain('meta-damaged');
     expect(report.blobsChecked).toBeGreaterThan(10);
-    expect(fsckJson().problems.map((p) => p.kind)).toContain('meta-damaged');
-    expect(build().status).toBe(0);
+    expect((await fsckJson()).problems.map((p) => p.kind)).toContain('meta-damaged');
+    expect((await build()).status).toBe(0);
   });
 
-  it('a garbage build.sqlite is set aside with a warning; fsck says what it held', () => {
+  it('a garbage build.sqlite is set aside with a warning; fsck says what it held', async () => {
     const db = join(store, 'airlock', 'v1', 'build.sqlite');
     rmSync(`${db}-wal`, { force: true });
     rmSync(`${db}-shm`, { force: true });
     writeFileSync(db, Buffer.alloc(4096, 0x42));
-    const report = fsckJson('--no-repair');
+    const report = await fsckJson('--no-repair');
     expect(report.problems).toEqual([
       expect.objectContaining({ kind: 'build-db-damaged', repaired: false }),
     ]);
-    const r = build();
+    const r = await build();
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(
       /build\.sqlite was not a readable SQLite database .*moved to \S+ and recreated; lost: the stat cache/,
     );
-    expect(fsckJson('--no-repair')).toMatchObject({ ok: true, problems: [] });
+    expect(await fsckJson('--no-repair')).toMatchObject({ ok: true, problems: [] });
   });
 
-  it('a directory at a blob path and an index.json that is a directory are reported and repaired', () => {
+  it('a directory at a blob path and an index.json that is a directory are reported and repaired', async () => {
     const bogus = join(store, 'blobs', 'sha256', '0'.repeat(64));
     mkdirSync(bogus);
     const index = join(store, 'index.json');
     const text = readFileSync(index, 'utf8');
     rmSync(index);
     mkdirSync(index);
-    expectError(build(), 'STORE_DAMAGED');
-    const noRepair = airlock(['--json', '--store', store, 'store', 'fsck', '--no-repair']);
+    expectError(await build(), 'STORE_DAMAGED');
+    const noRepair = await runCli(['--json', '--store', store, 'store', 'fsck', '--no-repair']);
     expect(noRepair.stderr).not.toContain('error[BUG]');
     const kinds = (JSON.parse(noRepair.stdout) as { problems: { kind: string }[] }).problems.map(
       (p) => p.kind,
     );
     expect(kinds).toEqual(expect.arrayContaining(['index-damaged', 'corrupt-blob']));
-    fsckJson();
+    await fsckJson();
     expect(readFileSync(index, 'utf8')).toBe(text);
     expect(existsSync(bogus)).toBe(false);
-    expect(fsckJson('--no-repair')).toMatchObject({ ok: true, problems: [] });
+    expect(await fsckJson('--no-repair')).toMatchObject({ ok: true, problems: [] });
   });
 });
 
@@ -295,7 +295,7 @@ describe('work directories of a killed build', () => {
   };
 
   it('are removed by the next build at once; a live owner’s are kept', async () => {
-    expect(airlock(['--store', store, 'store', 'fsck']).status).toBe(0);
+    expect((await runCli(['--store', store, 'store', 'fsck'])).status).toBe(0);
     const dead = join(store, 'tmp', `work-${await deadOwner()}-Ab12Cd`);
     mkdirSync(join(dead, 'src'), { recursive: true });
     writeFileSync(join(dead, 'src', 'big'), 'left by a kill -9');
@@ -306,7 +306,7 @@ describe('work directories of a killed build', () => {
       `work-${process.pid}.${selfStat.slice(selfStat.lastIndexOf(')') + 2).split(' ')[19]!}.${pidNs()}-Ef34Gh`,
     );
     mkdirSync(live);
-    const r = airlock(['--store', store, 'build', '-C', dir]);
+    const r = await runCli(['--store', store, 'build', '-C', dir]);
     expect(r.status, r.stderr).toBe(0);
     expect(existsSync(dead)).toBe(false);
     expect(existsSync(live)).toBe(true);

@@ -75,10 +75,56 @@ export function fmtMs(ms: number): string {
   return ms >= 10_000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`;
 }
 
-/** "goal met" / "goal MISSED" for a ratio that must be at most (or at least) `goal`. */
-export function verdict(ratio: number, goal: number, direction: 'max' | 'min'): string {
-  const met = direction === 'max' ? ratio <= goal : ratio >= goal;
-  return `${met ? 'goal met' : 'goal MISSED'} (${direction === 'max' ? '<=' : '>='} ${goal.toFixed(2)}x)`;
+/** The smallest, median and largest of `xs`. */
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+}
+
+/** min / median / max of `xs` (NaN for none). */
+export function spread(xs: readonly number[]): Spread {
+  return {
+    min: xs.length === 0 ? Number.NaN : Math.min(...xs),
+    median: median(xs),
+    max: xs.length === 0 ? Number.NaN : Math.max(...xs),
+  };
+}
+
+/** "min / median / max" of `xs`, each formatted by `fmt` (default: milliseconds). */
+export function fmtSpread(xs: readonly number[], fmt: (x: number) => string = fmtMs): string {
+  const s = spread(xs);
+  return `${fmt(s.min)} / ${fmt(s.median)} / ${fmt(s.max)}`;
+}
+
+/** "0.91x / 0.95x / 1.02x": a spread of ratios. */
+export function fmtRatios(ratios: readonly number[]): string {
+  return fmtSpread(ratios, (x) => `${x.toFixed(2)}x`);
+}
+
+/** Each round's ratio ours[i] / theirs[i]: rounds measured side by side share the machine's load. */
+export function roundRatios(ours: readonly number[], theirs: readonly number[]): number[] {
+  return ours.map((o, i) => o / theirs[i]!);
+}
+
+/**
+ * The verdict on a goal from every round's value (a ratio, or a time): "goal
+ * met" only when every round is on the right side of `goal` (at most `goal`
+ * for 'max', at least for 'min'), "goal MISSED" only when every round is on
+ * the wrong side, otherwise no verdict: one lucky or unlucky round never decides.
+ */
+export function verdict(
+  values: readonly number[],
+  goal: number,
+  direction: 'max' | 'min',
+  unit = 'x',
+): string {
+  const bound = `${direction === 'max' ? '<=' : '>='} ${goal.toFixed(2)}${unit}`;
+  if (values.length === 0) return `no verdict: no rounds (${bound})`;
+  const ok = (v: number): boolean => (direction === 'max' ? v <= goal : v >= goal);
+  if (values.every(ok)) return `goal met (${bound} in every round)`;
+  if (!values.some(ok)) return `goal MISSED (${bound} in no round)`;
+  return `no verdict: the rounds straddle the goal (${bound})`;
 }
 
 /** Prints rows as a left-aligned, space-padded table. */

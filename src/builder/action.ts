@@ -67,7 +67,7 @@ export interface BuildRecord {
   key: Digest;
   action: Action;
   inputs: TreeEntry[];
-  /** Store blobs referred to: none (input and toolchain digests are not blobs). */
+  /** Store blobs referred to: the fetched inputs (npm tarballs, `files:`) the action used; input and toolchain digests are not blobs. */
   blobs: Digest[];
 }
 

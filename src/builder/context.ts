@@ -120,7 +120,13 @@ export interface BuildContext {
   /** Installs a target's locked npm dependencies offline (src/pipeline/npm-install.ts): staged at `dest`, its tree in the key. */
   npmInstall?: (
     target: TargetConfig,
-  ) => Promise<{ tree: Digest; dir: string; dest: string } | undefined>;
+  ) => Promise<
+    { tree: Digest; dir: string; dest: string; ready: () => Promise<string> } | undefined
+  >;
+  /** The `files:` entries a target names, placed read-only at their paths (src/pipeline/locked-files.ts); each tree is a dep of the action. */
+  lockedFiles?: (target: TargetConfig) => Promise<PlacedInput[]>;
+  /** The store blobs of the airlock.lock entries a target uses (its build record keeps them from gc). */
+  lockedBlobs?: (target: TargetConfig) => Digest[];
   /** The airlock.lock entries a target uses, for its action key (src/pipeline/lock.ts). */
   lockedInputs?: (target: TargetConfig) => LockedInput[];
   /** Memo of per-build facts (git HEAD, warnings already given). */
@@ -129,6 +135,18 @@ export interface BuildContext {
     warnedNoGit?: boolean;
     tools: Map<string, Promise<HostTool[]>>;
   };
+}
+
+/** A fetched input presented read-only in the sandbox: a file or a directory bound at `dest`. */
+export interface PlacedInput {
+  /** How the action's deps name it: `file protoc`. */
+  name: string;
+  tree: Digest;
+  /** Host path of the file or directory. */
+  source: string;
+  /** Project-relative path inside the sandbox. */
+  dest: string;
+  dir: boolean;
 }
 
 /** What building (or restoring) one target gave. */

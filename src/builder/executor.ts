@@ -68,7 +68,8 @@ export async function buildTarget(
     key,
     action,
     inputs: plan.inputs,
-    blobs: [],
+    // The fetched tarballs and files the build used: kept by gc while this build is remembered.
+    blobs: ctx.lockedBlobs?.(target) ?? [],
   };
   const done = (
     cached: boolean,

@@ -8,7 +8,7 @@ import { changedSince, hashTree } from '../hash/inputs.js';
 import { globMatcher, walkGlobs } from '../hash/walk.js';
 import { SANDBOX_PROFILE, sandboxProfile } from '../sandbox/profile.js';
 import { ACTION_FORMAT, actionKey, type Action } from './action.js';
-import { sourceRootOf, type BuildContext, type TargetBuild } from './context.js';
+import { sourceRootOf, type BuildContext, type PlacedInput, type TargetBuild } from './context.js';
 import type { BuildErrorCode } from './errors.js';
 import { sourceDateEpochFor } from './sde.js';
 import { resolveHostTools, type HostTool } from './toolchain.js';
@@ -24,7 +24,9 @@ export interface ActionPlan {
   sigs: Map<string, string>;
   rootfs?: string;
   /** The offline npm install staged at `dest` (its tree is a dep of the action). */
-  npm?: { tree: Digest; dir: string; dest: string };
+  npm?: { tree: Digest; dir: string; dest: string; ready: () => Promise<string> };
+  /** Fetched `files:` entries bound at their paths (each tree a dep of the action). */
+  placed: PlacedInput[];
 }
 
 /**
@@ -76,7 +78,10 @@ export async function planAction(
     format: ACTION_FORMAT,
     toolchain: imageRoot
       ? [{ name: 'image', digest: imageRoot.digest }]
-      : tools.map((t) => ({ name: t.name, digest: t.digest })),
+      : tools.flatMap((t) => [
+          { name: t.name, digest: t.digest },
+          ...(t.package ? [{ name: `${t.name} package`, digest: t.package.tree }] : []),
+        ]),
     inputs: treeDigest(inputs),
     deps: target.deps.map((d) => {
       const built = deps.get(d.target);
@@ -94,6 +99,8 @@ export async function planAction(
   if (locked.length > 0) action.locked = locked;
   const npm = await ctx.npmInstall?.(target);
   if (npm) action.deps.push({ target: 'npm install', path: npm.dest, outputs: npm.tree });
+  const placed = (await ctx.lockedFiles?.(target)) ?? [];
+  for (const f of placed) action.deps.push({ target: f.name, path: f.dest, outputs: f.tree });
   return {
     action,
     key: actionKey(action),
@@ -103,6 +110,7 @@ export async function planAction(
     sigs,
     ...(imageRoot ? { rootfs: imageRoot.root } : {}),
     ...(npm ? { npm } : {}),
+    placed,
   };
 }
 

@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { TargetConfig } from '../config/index.js';
-import { sourceDateEpochOf } from '../config/index.js';
+import { sourceDateEpochOf } from '../config/defaults.js';
 import type { BuildContext } from './context.js';
 
 const run = promisify(execFile);

@@ -62,8 +62,17 @@ export async function stage(
     }
   }
   if (plan.npm) {
-    inputs.push({ source: plan.npm.dir, dest: plan.npm.dest });
+    inputs.push({ source: await plan.npm.ready(), dest: plan.npm.dest });
     stagedDirs.push(plan.npm.dest);
+  }
+  // A launcher's package, at its own host path, so the files beside the launcher are found.
+  for (const t of plan.tools)
+    if (t.package && !inputs.some((i) => i.dest === t.package!.dir))
+      inputs.push({ source: t.package.dir, dest: t.package.dir });
+  for (const f of plan.placed) {
+    inputs.push({ source: f.source, dest: f.dest });
+    if (f.dir) stagedDirs.push(f.dest);
+    else staged.add(f.dest);
   }
   return {
     workDir,
@@ -73,8 +82,8 @@ export async function stage(
     // as). Any other (outside /usr, or shadowed on the sandbox PATH by another
     // binary) is bound at the front of PATH, so the step runs what the key pins.
     tools: plan.tools
-      .filter((t) => sandboxPathResolves(t.name) !== t.path)
-      .map((t) => ({ name: t.name, path: t.path })),
+      .filter((t) => t.package !== undefined || sandboxPathResolves(t.name) !== t.path)
+      .map((t) => ({ name: t.name, path: t.path, ...(t.package ? { link: true } : {}) })),
     env: target.env,
     sourceDateEpoch: plan.action.sourceDateEpoch,
     ...(plan.rootfs !== undefined ? { rootfs: plan.rootfs } : {}),

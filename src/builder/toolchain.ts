@@ -8,16 +8,18 @@ import {
   readSync,
   realpathSync,
 } from 'node:fs';
-import { basename, delimiter, dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { AirlockError } from '../core/errors.js';
 import { satisfiesRange } from '../core/semver-range.js';
 import type { Digest } from '../core/digest.js';
+import { treeDigest } from '../core/tree.js';
 import { hashTree } from '../hash/inputs.js';
+import { walkGlobs } from '../hash/walk.js';
 import type { StatCache } from '../hash/stat-cache.js';
 
 export type ToolchainErrorCode =
   | 'TOOL_NOT_FOUND'
-  /** A host tool installed outside /usr whose launcher needs files beside it that the sandbox does not show. */
+  /** A host tool outside /usr that cannot be bound into the sandbox (a version manager's shim, a package too large). */
   | 'TOOL_OUTSIDE_USR'
   /** The host's node does not satisfy the project's `engines.node`. */
   | 'ENGINE_UNSATISFIED';
@@ -88,7 +90,16 @@ export interface HostTool {
   /** The binary's real path after following every symlink (cc → alternatives → gcc-12). */
   path: string;
   digest: Digest;
+  /**
+   * For a launcher inside a package outside /usr (a global `pnpm` under a user
+   * prefix): the package directory, bound read-only at its own path, and its
+   * tree digest, which is part of the toolchain.
+   */
+  package?: { dir: string; tree: Digest };
 }
+
+/** A tool's package bigger than this is refused rather than hashed at every build. */
+const MAX_PACKAGE_FILES = 50_000;
 
 /**
  * Resolves host tools by name on `PATH` to their real binaries and digests
@@ -113,10 +124,15 @@ export async function resolveHostTools(
       );
     }
     const real = realpathSync(found);
-    assertSelfContained(name, found, real);
+    const pkg = packageOf(name, found, real);
     const [entry] = await hashTree('/', [{ path: real.slice(1), kind: 'file' }], cache);
     if (!entry || entry.kind !== 'file') throw new Error(`cannot hash ${real}`);
-    tools.push({ name, path: real, digest: entry.digest });
+    tools.push({
+      name,
+      path: real,
+      digest: entry.digest,
+      ...(pkg ? { package: { dir: pkg, tree: await packageTree(name, pkg, cache) } } : {}),
+    });
   }
   return tools;
 }
@@ -166,13 +182,14 @@ export function assertNodeEngine(
 const HOST_ROOTS = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib64/'];
 
 /**
- * Refuses a host tool outside /usr that is a launcher script inside a
- * package (a global `pnpm` under ~/.nvm or /opt, say): only the one file is
- * bound into the sandbox, so the launcher would fail there with a stack trace
- * looking for the files beside it.
+ * The package directory of a host tool outside /usr that is a launcher script
+ * inside a package (a global `pnpm` under ~/.npm-global, nvm or /opt): the
+ * sandbox binds that directory read-only at its own path so the launcher
+ * finds the files beside it. A version manager's shim cannot work there (it
+ * re-executes the manager) and is refused with the fix.
  */
-function assertSelfContained(name: string, found: string, real: string): void {
-  if (HOST_ROOTS.some((r) => real.startsWith(r))) return;
+function packageOf(name: string, found: string, real: string): string | undefined {
+  if (HOST_ROOTS.some((r) => real.startsWith(r))) return undefined;
   if (real.split('/').includes('shims') && isScript(real)) {
     // pyenv, rbenv, nodenv, asdf: the shim only re-executes the version manager.
     throw new AirlockError<ToolchainErrorCode>(
@@ -185,15 +202,33 @@ function assertSelfContained(name: string, found: string, real: string): void {
     );
   }
   const pkg = packageDirOf(real);
-  if (pkg === undefined || !isScript(real)) return;
-  throw new AirlockError<ToolchainErrorCode>(
-    'TOOL_OUTSIDE_USR',
-    `host tool "${name}" (${found} → ${real}) is a launcher inside the package ${pkg}, outside /usr: the sandbox would show only the launcher, not the files it loads`,
-    {
-      hint: `Install ${name} under /usr (\`npm install -g --prefix /usr/local ${NPM_PACKAGE[name] ?? basename(pkg)}@<version>\`), or make it a pinned devDependency and run it from node_modules/.bin, or use a toolchain image that has it.`,
-      details: { tool: name, path: found, real, package: pkg },
-    },
-  );
+  if (pkg === undefined || !isScript(real)) return undefined;
+  const home = process.env.HOME;
+  if (pkg === '/' || (home !== undefined && pkg === home.replace(/\/$/, '')))
+    throw new AirlockError<ToolchainErrorCode>(
+      'TOOL_OUTSIDE_USR',
+      `host tool "${name}" (${found} → ${real}) is a launcher whose nearest package.json is ${pkg}: binding that whole directory into the sandbox would show far more than the tool`,
+      {
+        hint: `Install ${name} under /usr (\`npm install -g --prefix /usr/local ${NPM_PACKAGE[name] ?? name}@<version>\`), or make it a pinned devDependency and run it from node_modules/.bin, or use a toolchain image that has it.`,
+        details: { tool: name, path: found, real, package: pkg },
+      },
+    );
+  return pkg;
+}
+
+/** The tree digest of a tool's package directory (through the stat cache). */
+async function packageTree(name: string, dir: string, cache: StatCache): Promise<Digest> {
+  const walk = await walkGlobs(dir, ['**']);
+  if (walk.matched.length > MAX_PACKAGE_FILES || walk.special.length > 0)
+    throw new AirlockError<ToolchainErrorCode>(
+      'TOOL_OUTSIDE_USR',
+      `host tool "${name}" is a launcher inside ${dir}, which holds ${walk.special.length > 0 ? 'sockets or FIFOs' : `${walk.matched.length} files (more than ${MAX_PACKAGE_FILES})`}: too much to bind and hash as its package`,
+      {
+        hint: `Install ${name} under /usr (\`npm install -g --prefix /usr/local ${NPM_PACKAGE[name] ?? name}@<version>\`), or use a toolchain image that has it.`,
+        details: { tool: name, package: dir },
+      },
+    );
+  return treeDigest(await hashTree(dir, walk.matched, cache));
 }
 
 /** The nearest ancestor directory holding a package.json (an npm-installed tool's package), if within a few levels. */

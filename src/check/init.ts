@@ -19,6 +19,8 @@ export const INIT_READS = [
   'pyproject.toml',
   'go.mod',
   '.npmrc',
+  'package-lock.json',
+  'npm-shrinkwrap.json',
 ] as const;
 
 /** A Node project as its package.json, tsconfig and lockfile describe it. */
@@ -32,6 +34,8 @@ export interface NodeDetection {
   outDir?: string;
   engines?: string;
   workspaces: string[];
+  /** Packages of the npm package-lock that have install scripts (sorted). */
+  installScripts: string[];
 }
 
 /** A Makefile project: what `make` builds and where it writes. */
@@ -105,7 +109,14 @@ function detectNode(files: ProjectFiles, det: Detection): void {
     : Array.isArray((ws as { packages?: unknown } | undefined)?.packages)
       ? (ws as { packages: unknown[] }).packages.filter((w): w is string => typeof w === 'string')
       : [];
-  const node: NodeDetection = { lockfile, packageManager, scripts, hasDependencies, workspaces };
+  const node: NodeDetection = {
+    lockfile,
+    packageManager,
+    scripts,
+    hasDependencies,
+    workspaces,
+    installScripts: lockfile === undefined ? [] : installScriptsOf(files.text(lockfile)),
+  };
   const tsconfig = looseJson(files.text('tsconfig.json'));
   const outDir = (tsconfig?.compilerOptions as { outDir?: unknown } | undefined)?.outDir;
   if (typeof outDir === 'string' && /\btsc\b/.test(scripts.build ?? ''))
@@ -113,6 +124,22 @@ function detectNode(files: ProjectFiles, det: Detection): void {
   const engines = (pkg.engines as { node?: unknown } | undefined)?.node;
   if (typeof engines === 'string') node.engines = engines;
   det.node = node;
+}
+
+/** The names of a package-lock's packages that have install scripts (none for other lockfiles). */
+function installScriptsOf(text: string | undefined): string[] {
+  const lock = looseJson(text);
+  const packages = lock?.packages;
+  if (typeof packages !== 'object' || packages === null) return [];
+  const names = new Set<string>();
+  for (const [path, value] of Object.entries(packages as Record<string, unknown>)) {
+    const v = value as { hasInstallScript?: unknown; name?: unknown; link?: unknown };
+    if (v.hasInstallScript !== true || v.link === true) continue;
+    const i = path.lastIndexOf('node_modules/');
+    const name = i < 0 ? v.name : path.slice(i + 'node_modules/'.length);
+    if (typeof name === 'string' && name !== '' && path !== '') names.add(name);
+  }
+  return [...names].sort(compareBytes);
 }
 
 /** Simple `NAME = value` / `NAME := value` assignments of a Makefile, for expanding `$(NAME)`. */
@@ -270,7 +297,12 @@ function nodeTarget(n: NodeDetection, files: ProjectFiles): TargetText {
     lines.push(
       `    # Every package of ${npmLockfile} is installed offline into node_modules before the steps:`,
       '    # `airlock lock` records the tarballs in airlock.lock, `airlock fetch` downloads them.',
-      `    npm: { lockfile: ${npmLockfile} }`,
+      ...(n.installScripts.length === 0
+        ? [`    npm: { lockfile: ${npmLockfile} }`]
+        : [
+            "    # These packages' install scripts do not run; move one to `scripts:` if the build needs it:",
+            `    npm: { lockfile: ${npmLockfile}, skipScripts: ${list(n.installScripts)} }`,
+          ]),
     );
   } else if (n.hasDependencies) {
     steps.push(

@@ -5,6 +5,7 @@ import type { AirlockErrorCode } from '../pipeline/errors.js';
 export type CliErrorCode = 'USAGE';
 import { sanitizeForTerminal } from './terminal.js';
 import { namedFault } from '../store/guard.js';
+import type { CliIo } from './session.js';
 
 /** Codes that mean the user asked for something malformed: exit 2, like a usage error. */
 const USAGE_CODES = new Set<AirlockErrorCode | CliErrorCode>([
@@ -28,7 +29,8 @@ const USAGE_CODES = new Set<AirlockErrorCode | CliErrorCode>([
  * The one place errors become user text. Known errors print their message and
  * hint; anything else is a bug and says so. Returns the exit status.
  */
-export function renderError(thrown: unknown, opts: { json: boolean }): number {
+export function renderError(thrown: unknown, opts: { json: boolean; io: CliIo }): number {
+  const { stdout, stderr } = opts.io;
   // A full disk or a damaged database is the user's to fix, wherever it surfaced.
   const err = namedFault(thrown) ?? thrown;
   if (isAirlockError(err)) {
@@ -36,23 +38,23 @@ export function renderError(thrown: unknown, opts: { json: boolean }): number {
     const status =
       err.code === 'INTERRUPTED' ? 130 : USAGE_CODES.has(err.code as AirlockErrorCode) ? 2 : 1;
     if (opts.json) {
-      process.stdout.write(
+      stdout.write(
         `${JSON.stringify({ ok: false, error: { code: err.code, message: err.message, hint: err.hint, details: err.details } })}\n`,
       );
     } else {
       // A message can quote what a step printed (STEP_FAILED): never raw to the terminal.
-      process.stderr.write(`error[${err.code}]: ${sanitizeForTerminal(err.message)}\n`);
-      if (err.hint) process.stderr.write(`  fix: ${sanitizeForTerminal(err.hint)}\n`);
+      stderr.write(`error[${err.code}]: ${sanitizeForTerminal(err.message)}\n`);
+      if (err.hint) stderr.write(`  fix: ${sanitizeForTerminal(err.hint)}\n`);
     }
     return status;
   }
   const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
   if (opts.json) {
-    process.stdout.write(
+    stdout.write(
       `${JSON.stringify({ ok: false, error: { code: 'BUG', message: String(err) } })}\n`,
     );
   } else {
-    process.stderr.write(
+    stderr.write(
       `error[BUG]: an unexpected error; this is a bug in Airlock, please report it with this text:\n${sanitizeForTerminal(text)}\n`,
     );
   }

@@ -3,6 +3,7 @@ import { commandModules } from './commands/index.js';
 import { AirlockError } from '../core/errors.js';
 import { AIRLOCK_VERSION } from '../core/version.js';
 import { renderError } from './errors.js';
+import { CliSession, attachSession, processIo, type CliIo } from './session.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -15,10 +16,11 @@ export interface GlobalOptions {
 }
 
 /**
- * Builds the command tree. Command files only declare flags; each imports its
- * use-case from pipeline/ when it runs, so a warm `airlock build` starts fast.
+ * Builds the command tree for one run. Command files only declare flags; each
+ * imports its use-case from pipeline/ when it runs, so a warm `airlock build`
+ * starts fast, and reaches its I/O through `sessionOf(cmd)`.
  */
-export function program(): Command {
+export function program(session: CliSession = new CliSession(processIo())): Command {
   const cli = new Command('airlock')
     .description(
       'Hermetic builds: content-addressed store, sandboxed builds, action cache, reproducible artifacts.',
@@ -33,36 +35,46 @@ export function program(): Command {
     .option('--no-color', 'disable colour (NO_COLOR is honoured too)')
     .option('-v, --verbose', 'print debug detail')
     // Usage errors are rendered by renderError like every other error.
-    .configureOutput({ outputError: () => {} })
+    .configureOutput({
+      outputError: () => {},
+      writeOut: (text) => session.io.stdout.write(text),
+      writeErr: (text) => session.io.stderr.write(text),
+    })
     .exitOverride();
+  attachSession(cli, session);
   for (const register of commandModules) register(cli);
   for (const sub of cli.commands) sub.exitOverride();
   return cli;
 }
 
-/** Runs the CLI and returns the exit status: 0 success, 1 failure, 2 usage. */
-export async function main(argv: string[]): Promise<number> {
-  const cli = program();
+/**
+ * Runs the CLI and returns the exit status: 0 success, 1 failure, 2 usage.
+ * Re-entrant: it never exits the process, and everything it reads and writes
+ * goes through `io` (the real process's by default).
+ */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const session = new CliSession(io);
+  const cli = program(session);
   try {
     refuseUnknownCommand(cli, argv);
     await cli.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+    return session.exitCode ?? EXIT.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
       const helpCodes = ['commander.helpDisplayed', 'commander.help', 'commander.version'];
       if (helpCodes.includes(err.code)) return EXIT.ok;
       const usage = new AirlockError('USAGE', err.message.replace(/^error: /, ''), {
-        hint: `Run "airlock ${commandPath(argv)}--help" to see the arguments and flags it takes.`,
+        hint: `Run "airlock ${commandPath(cli, argv)}--help" to see the arguments and flags it takes.`,
       });
-      return renderError(usage, { json: argv.includes('--json') });
+      return renderError(usage, { json: argv.includes('--json'), io });
     }
-    return renderError(err, { json: cli.opts<GlobalOptions>().json === true });
+    return renderError(err, { json: cli.opts<GlobalOptions>().json === true, io });
   }
 }
 
 /** The command words of argv (`store gc `), for the usage hint; global flags may come first. */
-function commandPath(argv: string[]): string {
-  const known = new Set(program().commands.map((c) => c.name()));
+function commandPath(cli: Command, argv: string[]): string {
+  const known = new Set(cli.commands.map((c) => c.name()));
   const args = argv.slice(2);
   const i = args.findIndex((a) => known.has(a));
   if (i < 0) return '';

@@ -1,5 +1,6 @@
 import type { AirlockEvent, EventSink } from '../core/events.js';
 import { sanitizeForTerminal } from './terminal.js';
+import type { CliIo, CliOutput } from './session.js';
 
 export interface RenderOptions {
   json: boolean;
@@ -10,13 +11,12 @@ export interface RenderOptions {
 }
 
 /** Decides how to render from the global flags and the environment. */
-export function renderOptions(opts: {
-  json?: boolean;
-  verbose?: boolean;
-  color?: boolean;
-}): RenderOptions {
-  const tty = process.stderr.isTTY && opts.json !== true && process.env.CI === undefined;
-  const color = tty && opts.color !== false && process.env.NO_COLOR === undefined;
+export function renderOptions(
+  opts: { json?: boolean; verbose?: boolean; color?: boolean },
+  io: Pick<CliIo, 'stderr' | 'env'>,
+): RenderOptions {
+  const tty = io.stderr.isTTY === true && opts.json !== true && io.env['CI'] === undefined;
+  const color = tty && opts.color !== false && io.env['NO_COLOR'] === undefined;
   return { json: opts.json === true, verbose: opts.verbose === true, color, tty };
 }
 
@@ -28,13 +28,16 @@ const paint = (on: boolean, code: number, text: string): string =>
  * plain lines otherwise; nothing but warnings on stderr with --json (stdout
  * then carries exactly one JSON document, written by the command).
  */
-export function createRenderer(o: RenderOptions): { sink: EventSink; done(): void } {
+export function createRenderer(
+  o: RenderOptions,
+  stderr: CliOutput,
+): { sink: EventSink; done(): void } {
   const state = new Map<string, AirlockEvent & { type: 'target' }>();
   const current = new Map<string, string>();
   let statusShown = false;
   let hashed = 0;
   const clearStatus = (): void => {
-    if (statusShown) process.stderr.write('\r\x1b[K');
+    if (statusShown) stderr.write('\r\x1b[K');
     statusShown = false;
   };
   const drawStatus = (): void => {
@@ -42,12 +45,12 @@ export function createRenderer(o: RenderOptions): { sink: EventSink; done(): voi
     const count = (s: string): number => [...state.values()].filter((e) => e.state === s).length;
     const running = [...current.entries()].map(([t, c]) => `${t}: ${c}`).join(' | ');
     const line = `[${count('built') + count('cached')}/${state.size} done: ${count('built')} built, ${count('cached')} cached, ${count('running')} running${hashed ? `, ${(hashed / 1e6).toFixed(1)} MB hashed` : ''}] ${running}`;
-    process.stderr.write(`\r\x1b[K${line.slice(0, (process.stderr.columns || 100) - 1)}`);
+    stderr.write(`\r\x1b[K${line.slice(0, (stderr.columns || 100) - 1)}`);
     statusShown = true;
   };
   const line = (text: string): void => {
     clearStatus();
-    process.stderr.write(`${text}\n`);
+    stderr.write(`${text}\n`);
     drawStatus();
   };
 

@@ -3,31 +3,24 @@ import type { EventSink } from '../core/events.js';
 import type { GlobalOptions } from './main.js';
 import { createRenderer, renderOptions } from './render.js';
 import { sanitizeForTerminal } from './terminal.js';
+import { sessionOf, type CliSession } from './session.js';
 
 /** What a command's use-case is given: the global flags, where to send events, and Ctrl-C. */
 export interface CommandContext {
+  /** The global flags, `store` already an absolute path. */
   global: GlobalOptions;
   events: EventSink;
   /** Aborted by the first SIGINT/SIGTERM; a second one exits at once with 130. */
   signal: AbortSignal;
+  /** The run's I/O and working directory (resolve path flags through `session.path`). */
+  session: CliSession;
 }
 
-const interrupt = new AbortController();
-let handlersInstalled = false;
-
-/** Turns the first Ctrl-C into a clean stop (steps killed, temp files removed) instead of an exit mid-write. */
-function installInterruptHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  const onSignal = (name: NodeJS.Signals): void => {
-    if (interrupt.signal.aborted) process.exit(130);
-    process.stderr.write(
-      `\n${name}: stopping running steps and cleaning up (press Ctrl-C again to quit at once)\n`,
-    );
-    interrupt.abort(new Error(`interrupted by ${name}`));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+/** The global flags of the run that parsed `cmd`, with `--store` resolved against its working directory. */
+export function globalOptions(cmd: Command): GlobalOptions {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  const store = sessionOf(cmd).optionalPath(g.store);
+  return store === undefined ? g : { ...g, store };
 }
 
 /**
@@ -41,19 +34,20 @@ export async function runReport<R extends object>(
   text: (report: R) => string,
   ok: (report: R) => boolean = () => true,
 ): Promise<void> {
-  const global = cmd.optsWithGlobals<GlobalOptions>();
-  const renderer = createRenderer(renderOptions(global));
-  installInterruptHandlers();
+  const session = sessionOf(cmd);
+  const global = globalOptions(cmd);
+  const renderer = createRenderer(renderOptions(global, session.io), session.io.stderr);
+  session.io.watchInterrupts?.();
   let report: R;
   try {
-    report = await work({ global, events: renderer.sink, signal: interrupt.signal });
+    report = await work({ global, events: renderer.sink, signal: session.io.signal, session });
   } finally {
     renderer.done();
   }
   const success = ok(report);
-  if (!success) process.exitCode = 1;
+  if (!success) session.exitCode = 1;
   // Reports can name what a step created (output paths): never raw to the terminal.
-  process.stdout.write(
+  session.io.stdout.write(
     global.json
       ? `${JSON.stringify({ ok: success, ...report }, null, 2)}\n`
       : sanitizeForTerminal(text(report)),

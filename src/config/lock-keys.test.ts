@@ -21,6 +21,7 @@ describe('airlock.yaml keys for locked inputs', () => {
     expect(config?.targets.get('app')?.npm).toEqual({
       lockfile: 'package-lock.json',
       scripts: ['esbuild'],
+      skipScripts: [],
     });
     expect(config?.files?.get('tool')).toEqual({
       name: 'tool',
@@ -74,5 +75,25 @@ describe('airlock.yaml keys for locked inputs', () => {
       '5:46 files.b.sah256',
     ]);
     expect(problems[3]?.message).toBe('unknown key "sah256" in file "b"; did you mean "sha256"?');
+  });
+
+  it("reads a target's files: placement and skipScripts", () => {
+    const { config, problems } = parseConfig(
+      `version: 1\nname: app\nfiles:\n  tool: { url: "https://example.com/t.tgz" }\ntargets:\n${TARGET}    files: { tool: ./tools/bin/tool }\n    npm: { skipScripts: [esbuild] }\n`,
+      FILE,
+    );
+    expect(problems).toEqual([]);
+    expect(config?.targets.get('app')?.files).toEqual([{ name: 'tool', path: 'tools/bin/tool' }]);
+    expect(config?.targets.get('app')?.npm?.skipScripts).toEqual(['esbuild']);
+  });
+
+  it("refuses a target's files: naming an undeclared file (did-you-mean) or a path outside the project", () => {
+    const problems = problemsOf(
+      `version: 1\nname: app\nfiles:\n  tool: { url: "https://example.com/t.tgz" }\ntargets:\n${TARGET}    files: { tol: tools/tool, tool: ../tool }\n`,
+    );
+    expect(problems.map((p) => `${p.line}:${p.column} ${p.path} ${p.message}`)).toEqual([
+      '10:14 targets.app.files.tol "tol" is not declared under the top-level files:; did you mean "tool"?',
+      '10:37 targets.app.files.tool "../tool" is not a path inside the project',
+    ]);
   });
 });

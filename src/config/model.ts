@@ -67,14 +67,18 @@ export interface TargetConfig {
   limits: TargetLimits;
   /** npm dependencies installed offline from airlock.lock before the steps run. */
   npm?: NpmConfig;
+  /** `files:` entries placed read-only in the sandbox, at `path` (relative to the project root). */
+  files?: { name: string; path: string }[];
 }
 
 /** A target's npm dependencies. */
 export interface NpmConfig {
   /** The package-lock.json, relative to the project root (posix separators). */
   lockfile: string;
-  /** Packages (by name) whose install scripts run; every other package's are skipped. */
+  /** Packages (by name) whose install scripts run. */
   scripts: string[];
+  /** Packages (by name) whose install scripts are knowingly not run; any other package with one fails the install. */
+  skipScripts: string[];
 }
 
 /** A file downloaded by `airlock fetch`, declared under `files:`. */

@@ -605,7 +605,13 @@ function buildModel(data: ParsedProject, names: string[], file: string): Project
       target.npm = {
         lockfile: normalizeGlob(t.npm.lockfile),
         scripts: [...new Set(t.npm.scripts)],
+        skipScripts: [...new Set(t.npm.skipScripts)],
       };
+    if (t.files !== undefined)
+      target.files = Object.entries(t.files).map(([file, path]) => ({
+        name: file,
+        path: normalizeDepPath(path),
+      }));
     targets.set(name, target);
   }
   const config: ProjectConfig = {

@@ -88,6 +88,35 @@ export function normalizeSha256(value: string): string {
   return m ? `sha256:${m[1]}` : value.trim();
 }
 
+/** Reports a target's `files:` naming an undeclared file, or a path that is not inside the project. */
+function checkTargetFiles(
+  problems: ProblemList,
+  base: PathSegment[],
+  files: Record<string, unknown>,
+  declared: unknown,
+): void {
+  const names = isRecord(declared) ? Object.keys(declared) : [];
+  for (const [name, path] of Object.entries(files)) {
+    if (!names.includes(name))
+      problems.add(
+        [...base, 'files', name],
+        'key',
+        `"${name}" is not declared under the top-level files:${didYouMeanText(name, names)}`,
+        names.length > 0
+          ? `use one of: ${names.join(', ')}`
+          : `declare it, e.g. files: { ${name}: { url: "https://example.com/${name}.tar.gz" } }`,
+      );
+    if (typeof path !== 'string' || path === '') continue;
+    if (isAbsoluteLike(path) || climbsOut(path) || normalizeDepPath(path) === '.')
+      problems.add(
+        [...base, 'files', name],
+        'value',
+        `"${path}" is not a path inside the project`,
+        `write where the file appears in the build, relative to the project root, e.g. tools/${name}`,
+      );
+  }
+}
+
 /** Reports `files:` entries with a URL that is not http(s) or a malformed sha256, and a bad npm mirror. */
 function checkFetchedInputs(problems: ProblemList, raw: Record<string, unknown>): void {
   const checkUrl = (path: PathSegment[], url: unknown): void => {
@@ -238,6 +267,8 @@ export function checkRules(problems: ProblemList, raw: unknown, targetNames: str
           'name the npm lockfile, e.g. "package-lock.json" (run `npm install --package-lock-only` to create one)',
         );
     }
+
+    if (isRecord(t.files)) checkTargetFiles(problems, base, t.files, raw.files);
 
     const steps = t.steps;
     if (Array.isArray(steps)) {

@@ -63,11 +63,14 @@ export const imageSchema = z.object({
 /**
  * A target's npm dependencies: the package-lock.json (relative to the project
  * root) whose packages are installed offline into the sandbox, and the
- * packages whose install scripts may run.
+ * packages whose install scripts may run (`scripts`) or are knowingly
+ * skipped (`skipScripts`): any other package with an install script fails
+ * the install.
  */
 export const npmSchema = z.object({
   lockfile: z.string().min(1).default('package-lock.json'),
   scripts: stringList.default([]),
+  skipScripts: stringList.default([]),
 });
 
 /** A downloaded file: where from and its sha256 (`airlock lock` records it when absent). */
@@ -98,6 +101,8 @@ export const targetSchema = z.object({
   /** Sandbox and output size caps; read and checked in limits.ts. */
   limits: z.unknown().optional(),
   npm: npmSchema.optional(),
+  /** `files:` entries placed in the sandbox: name → path relative to the project root. */
+  files: z.record(z.string(), z.string().min(1)).optional(),
 });
 
 export const projectSchema = z.object({

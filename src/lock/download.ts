@@ -50,6 +50,109 @@ class Retryable extends Error {
   }
 }
 
+/** Resumes at most this many times per attempt before the attempt counts as failed. */
+const MAX_RESUMES = 8;
+
+/**
+ * The body of a 200 response as one stream that survives a dropped
+ * connection: after a reset or a stall, it asks the same URL for the rest
+ * (`Range: bytes=<received>-`, with `If-Range` when the server named a
+ * validator) and goes on only when the server answers 206 from exactly that
+ * offset; otherwise the attempt fails (retryable) and starts over. The
+ * consumer hashes the whole stream, so a resumed download is verified like
+ * any other.
+ */
+/** The current request's abort controller, its idle timer, and a fresh controller for a resumed request. */
+interface Link {
+  abort: AbortController;
+  arm: () => void;
+  renew: () => void;
+}
+
+function resumable(
+  first: Response,
+  url: URL,
+  opts: DownloadOptions,
+  ctx: Link,
+): { chunks: AsyncIterable<Uint8Array>; cancel: () => Promise<void> } {
+  let res = first;
+  const validator = first.headers.get('etag') ?? first.headers.get('last-modified');
+  const weak = validator?.startsWith('W/') === true;
+  let received = 0;
+  let resumes = 0;
+  const rethrow = (err: unknown): never => {
+    if (ctx.abort.signal.reason instanceof Retryable) throw ctx.abort.signal.reason;
+    throw err;
+  };
+  const resume = async (cause: unknown): Promise<void> => {
+    await res.body?.cancel().catch(() => undefined);
+    if (resumes >= MAX_RESUMES || received === 0 || weak || opts.signal?.aborted) rethrow(cause);
+    resumes++;
+    ctx.renew();
+    const headers: Record<string, string> = {
+      accept: '*/*',
+      'user-agent': 'airlock',
+      range: `bytes=${received}-`,
+    };
+    if (validator !== null) headers['if-range'] = validator;
+    const auth = opts.authorize?.(url);
+    if (auth !== undefined) headers.authorization = auth;
+    ctx.arm();
+    const next = await fetch(url, {
+      headers,
+      redirect: 'manual',
+      signal: ctx.abort.signal,
+    }).catch(rethrow);
+    const range = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(next.headers.get('content-range') ?? '');
+    if (next.status !== 206 || next.body === null || Number(range?.[1]) !== received) {
+      await next.body?.cancel().catch(() => undefined);
+      throw new Retryable(
+        `the connection to ${showUrl(url)} dropped after ${received} bytes and the server did not resume (HTTP ${next.status})`,
+      );
+    }
+    res = next;
+  };
+  return {
+    chunks: {
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          const reader: ReadableStreamDefaultReader<Uint8Array> = res.body!.getReader();
+          try {
+            for (;;) {
+              ctx.arm();
+              let step: Awaited<ReturnType<typeof reader.read>>;
+              try {
+                step = await reader.read();
+              } catch (err) {
+                if (
+                  !(ctx.abort.signal.reason instanceof Retryable) &&
+                  !isTransientNetworkError(err)
+                )
+                  throw err;
+                reader.releaseLock();
+                await resume(err);
+                break;
+              }
+              if (step.done) return;
+              received += step.value.byteLength;
+              yield step.value;
+            }
+          } finally {
+            try {
+              reader.releaseLock();
+            } catch {
+              // already released before resuming
+            }
+          }
+        }
+      },
+    },
+    cancel: async () => {
+      await res.body?.cancel().catch(() => undefined);
+    },
+  };
+}
+
 /**
  * Streams `url` to `consume` (which must verify before it commits anything),
  * retrying on 429, 5xx, connection resets and idle timeouts with backoff.
@@ -98,13 +201,18 @@ async function once<T>(
   opts: DownloadOptions,
 ): Promise<T> {
   const idle = opts.idleTimeoutMs ?? 30_000;
-  const abort = new AbortController();
-  const onAbort = (): void => abort.abort(opts.signal?.reason);
+  // One controller per request: a resumed request gets a fresh one (link.renew).
+  const link: Link = { abort: new AbortController(), arm: () => undefined, renew: () => undefined };
+  const onAbort = (): void => link.abort.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   let timer: NodeJS.Timeout | undefined;
-  const arm = (): void => {
+  link.arm = (): void => {
     clearTimeout(timer);
-    timer = setTimeout(() => abort.abort(new Retryable(`no data for ${idle} ms`)), idle);
+    const current = link.abort;
+    timer = setTimeout(() => current.abort(new Retryable(`no data for ${idle} ms`)), idle);
+  };
+  link.renew = (): void => {
+    link.abort = new AbortController();
   };
   try {
     let url = new URL(first);
@@ -118,12 +226,12 @@ async function once<T>(
       const headers: Record<string, string> = { accept: '*/*', 'user-agent': 'airlock' };
       const auth = opts.authorize?.(url);
       if (auth !== undefined) headers.authorization = auth;
-      arm();
+      link.arm();
       let res: Response;
       try {
-        res = await fetch(url, { headers, redirect: 'manual', signal: abort.signal });
+        res = await fetch(url, { headers, redirect: 'manual', signal: link.abort.signal });
       } catch (err) {
-        if (abort.signal.reason instanceof Retryable) throw abort.signal.reason;
+        if (link.abort.signal.reason instanceof Retryable) throw link.abort.signal.reason;
         throw err;
       }
       if (res.status >= 300 && res.status < 400 && res.headers.get('location') !== null) {
@@ -157,32 +265,11 @@ async function once<T>(
           url: showUrl(url),
         });
       }
-      const reader = res.body.getReader();
-      const body: AsyncIterable<Uint8Array> = {
-        async *[Symbol.asyncIterator]() {
-          try {
-            for (;;) {
-              arm();
-              let step: Awaited<ReturnType<typeof reader.read>>;
-              try {
-                step = await reader.read();
-              } catch (err) {
-                if (abort.signal.reason instanceof Retryable) throw abort.signal.reason;
-                throw err;
-              }
-              if (step.done) return;
-              yield step.value;
-            }
-          } finally {
-            clearTimeout(timer);
-            reader.releaseLock();
-          }
-        },
-      };
+      const body = resumable(res, url, opts, link);
       try {
-        return await consume(body);
+        return await consume(body.chunks);
       } finally {
-        await res.body.cancel().catch(() => undefined);
+        await body.cancel();
       }
     }
   } finally {

@@ -7,4 +7,8 @@ export type LockErrorCode =
   | 'NPM_LOCK_INCOMPLETE'
   | 'FETCHED_HASH_MISMATCH'
   | 'FETCH_FAILED'
-  | 'INPUT_NOT_FETCHED';
+  | 'INPUT_NOT_FETCHED'
+  /** A locked npm package has an install script the target neither allows nor skips. */
+  | 'INSTALL_SCRIPT_UNDECIDED'
+  /** A fetched `files:` entry marked `extract: true` is not a readable tar archive. */
+  | 'FILE_UNUSABLE';

@@ -115,7 +115,7 @@ export function buildContext(
  */
 export function configCacheKey(file: string, text: Uint8Array, version = AIRLOCK_VERSION): string {
   return sha256(
-    Buffer.concat([Buffer.from(`${file}\0${CONFIG_VERSION}\0${version}\0model-lock-1\0`), text]),
+    Buffer.concat([Buffer.from(`${file}\0${CONFIG_VERSION}\0${version}\0model-lock-2\0`), text]),
   );
 }
 

@@ -2,6 +2,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ProjectConfig, TargetConfig } from '../config/index.js';
+import { compareBytes } from '../core/compare.js';
 import { isDigest, type Digest } from '../core/digest.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import { noEvents, type EventSink } from '../core/events.js';
@@ -303,7 +304,7 @@ export async function readNpmrc(
   return parseNpmrc(texts, env);
 }
 
-/** The locked inputs a target depends on, for its action key: the tarballs of its package-lock. */
+/** The locked inputs a target depends on, for its action key: the tarballs of its package-lock and its `files:`. */
 export function lockedInputsOf(
   lock: Lock,
   npmLocks: ReadonlyMap<string, NpmLockfile>,
@@ -316,7 +317,29 @@ export function lockedInputsOf(
       if (used.has(e.integrity))
         out.push({ kind: 'npm', name: e.name, version: e.version, digest: e.integrity });
   }
+  for (const { name } of target.files ?? []) {
+    const f = lock.files.find((e) => e.name === name);
+    if (f) out.push({ kind: 'file', name, version: f.url, digest: f.sha256 });
+  }
   return out;
+}
+
+/** The store blobs (tarball and file sha256s) of the locked inputs a target uses, sorted. */
+export function lockedBlobsOf(
+  lock: Lock,
+  npmLocks: ReadonlyMap<string, NpmLockfile>,
+  target: TargetConfig,
+): Digest[] {
+  const out = new Set<Digest>();
+  if (target.npm !== undefined) {
+    const used = new Set(npmLocks.get(target.npm.lockfile)?.packages.map((p) => p.integrity));
+    for (const e of lock.npm) if (used.has(e.integrity) && e.sha256) out.add(e.sha256);
+  }
+  for (const { name } of target.files ?? []) {
+    const f = lock.files.find((e) => e.name === name);
+    if (f) out.add(f.sha256);
+  }
+  return [...out].sort(compareBytes);
 }
 
 /** How a build treats airlock.lock. */

@@ -3,19 +3,28 @@ import { dirname, join, posix } from 'node:path';
 import type { TargetConfig, ProjectConfig } from '../config/index.js';
 import { digestJson } from '../core/canonical.js';
 import { digestHex, sha256, type Digest } from '../core/digest.js';
+import { compareBytes } from '../core/compare.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import { treeDigest } from '../core/tree.js';
 import { resolveHostTools } from '../builder/toolchain.js';
 import type { BuildErrorCode } from '../builder/errors.js';
 import { hashTree } from '../hash/inputs.js';
+import { mapLimit } from '../registry/retry.js';
 import type { StatCache } from '../hash/stat-cache.js';
 import { walkGlobs } from '../hash/walk.js';
-import type { Lock, NpmLockfile } from '../lock/index.js';
+import type { Lock, LockErrorCode, NpmLockfile } from '../lock/index.js';
 import { SANDBOX_PROFILE } from '../sandbox/profile.js';
 import type { Store } from '../store/index.js';
 import type { BuildContext } from '../builder/context.js';
-import { assertFetched, lockHooks, readLock, readNpmrc, type BuildLockOptions } from './lock.js';
+import {
+  assertFetched,
+  lockHooks,
+  lockedBlobsOf,
+  readLock,
+  readNpmrc,
+  type BuildLockOptions,
+} from './lock.js';
 
 /*
  * Installed npm trees, one per install action, shared by every target whose
@@ -35,6 +44,8 @@ export interface NpmInstall {
   dir: string;
   /** `node_modules` next to the package-lock, relative to the project root. */
   dest: string;
+  /** `dir` once its tree is verified to be `tree` (re-installed if it was altered). */
+  ready: () => Promise<string>;
 }
 
 interface InstallContext {
@@ -88,6 +99,7 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
     readFile(join(ctx.project.root, ...rel.split('/')));
   const texts = new Map<string, Buffer>();
   for (const rel of [npm.lockfile, ...manifests]) texts.set(rel, await read(rel));
+  assertScriptsDecided(target, lockfile);
   const tools = await resolveHostTools(['node', 'npm'], ctx.statCache);
   const npmPackage = await readFile(join(dirname(dirname(tools[1]!.path)), 'package.json')).catch(
     () => Buffer.from(''),
@@ -109,116 +121,156 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
     platform: { os: process.platform, arch: process.arch },
     sandbox: digestJson(SANDBOX_PROFILE),
   });
-  const home = join(ctx.store.root, 'airlock', 'v1', 'npm', digestHex(key));
+  const home = join(ctx.store.paths.npm, digestHex(key));
   const dir = join(home, 'node_modules');
   const known = await readFile(join(home, 'install.json'), 'utf8').then(
     (t) => JSON.parse(t) as { key?: string; tree?: Digest },
     () => undefined,
   );
   if (known?.key === key && known.tree !== undefined) {
-    // Reused only when the tree on disk is still the one recorded.
-    if ((await treeOf(dir, ctx.statCache)) === known.tree) {
-      ctx.events({
-        type: 'log',
-        level: 'debug',
-        message: `npm install of ${npm.lockfile}: cached (${known.tree})`,
-      });
-      return { key, tree: known.tree, dir, dest };
-    }
-    await rm(home, { recursive: true, force: true });
-  }
-  for (const p of lockfile.packages)
-    if (p.hasInstallScript && !npm.scripts.includes(p.name))
-      ctx.events({
-        type: 'log',
-        level: 'warn',
-        target: target.name,
-        message: `${p.name}@${p.version} has an install script that will not run; if the build needs it, add "${p.name}" to targets.${target.name}.npm.scripts`,
-      });
-  const work = await ctx.store.ownedTempDir('npm');
-  try {
-    const src = join(work, 'src');
-    const cache = join(src, '.airlock-npm-cache');
-    for (const [rel, bytes] of texts) {
-      const to = join(src, ...rel.slice(lockDir === '.' ? 0 : lockDir.length + 1).split('/'));
-      await mkdir(dirname(to), { recursive: true });
-      await writeFile(to, bytes);
-    }
-    // The npm cache, content only: pacote reads a tarball by its integrity before any request.
-    for (const e of tarballs) {
-      if (e.sha256 === undefined)
-        throw new AirlockError<BuildErrorCode>(
-          'STEP_FAILED',
-          `${e.name}@${e.version} was never fetched`,
-          {
-            hint: 'Run `airlock fetch`.',
-          },
-        );
-      const blob = await ctx.store.verifiedPath(e.sha256);
-      const hex = Buffer.from(sri512(e.integrity), 'base64').toString('hex');
-      const to = join(
-        cache,
-        '_cacache',
-        'content-v2',
-        'sha512',
-        hex.slice(0, 2),
-        hex.slice(2, 4),
-        hex.slice(4),
-      );
-      await mkdir(dirname(to), { recursive: true });
-      await link(blob, to).catch(async (err: unknown) => {
-        if (errnoCode(err) === 'EEXIST') return;
-        await copyFile(blob, to);
-      });
-    }
-    // The registry npm would use online (it shapes the hidden lockfile); never its tokens.
-    const registry = (await readNpmrc(ctx.project.root)).registry;
-    const flags = `${registry ? `--registry ${shellQuote(registry)} ` : ''}--offline --no-audit --no-fund --update-notifier=false --cache /src/.airlock-npm-cache --logs-dir /tmp --userconfig /dev/null`;
-    const command = [
-      `npm ci --ignore-scripts ${flags}`,
-      ...npm.scripts.map((name) => `npm rebuild ${shellQuote(name)} ${flags}`),
-    ].join(' && ');
-    const { runInSandbox } = await import('../sandbox/run.js');
-    const run = await runInSandbox({
-      workDir: src,
-      inputs: [],
-      tools: [],
-      env: {},
-      sourceDateEpoch: 315532800,
-      command,
-      timeoutMs: target.limits.timeoutSeconds * 1000,
-      maxOutputBytes: target.limits.logBytes,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-    });
-    if (run.exitCode !== 0)
-      throw new AirlockError<BuildErrorCode>(
-        'STEP_FAILED',
-        `target "${target.name}": the offline npm install of ${npm.lockfile} exited with status ${run.exitCode}\n${Buffer.concat([run.stdout, run.stderr]).toString('utf8').trimEnd().split('\n').slice(-20).join('\n')}`,
-        {
-          hint: 'Run `airlock fetch` if a package is missing; a package whose install script is needed goes in targets.<name>.npm.scripts.',
-          details: { target: target.name, lockfile: npm.lockfile },
-        },
-      );
-    const built = join(src, 'node_modules');
-    await mkdir(built, { recursive: true });
-    const tree = await treeOf(built, ctx.statCache);
-    await rm(home, { recursive: true, force: true });
-    await mkdir(home, { recursive: true });
-    await rename(built, dir);
-    await writeFile(
-      join(home, 'install.json'),
-      JSON.stringify({ format: NPM_INSTALL_FORMAT, key, tree }),
-    );
+    // The recorded tree goes into action keys as is; it is verified only when
+    // a sandbox is about to see it (a cache hit never reads node_modules).
+    const recorded = known.tree;
+    let checked: Promise<string> | undefined;
+    const ready = (): Promise<string> =>
+      (checked ??= (async () => {
+        if ((await treeOf(dir, ctx.statCache)) === recorded) return dir;
+        await rm(home, { recursive: true, force: true });
+        const again = await fresh();
+        if (again !== recorded)
+          throw new AirlockError<BuildErrorCode>(
+            'STEP_FAILED',
+            `the offline npm install of ${npm.lockfile} on disk was altered, and installing it again gave tree ${again} instead of ${recorded}`,
+            { hint: 'Build again: the new install is kept and used.' },
+          );
+        return dir;
+      })());
     ctx.events({
       type: 'log',
-      level: 'info',
-      target: target.name,
-      message: `installed ${npm.lockfile} offline (${tarballs.length} packages)`,
+      level: 'debug',
+      message: `npm install of ${npm.lockfile}: cached (${recorded})`,
     });
-    return { key, tree, dir, dest };
-  } finally {
-    await rm(work, { recursive: true, force: true });
+    return { key, tree: recorded, dir, dest, ready };
   }
+  const tree = await fresh();
+  return { key, tree, dir, dest, ready: () => Promise.resolve(dir) };
+
+  /** Installs into a temp directory in the sandbox, then moves the tree to `dir`; returns its digest. */
+  async function fresh(): Promise<Digest> {
+    const work = await ctx.store.ownedTempDir('npm');
+    try {
+      const src = join(work, 'src');
+      const cache = join(src, '.airlock-npm-cache');
+      for (const [rel, bytes] of texts) {
+        const to = join(src, ...rel.slice(lockDir === '.' ? 0 : lockDir.length + 1).split('/'));
+        await mkdir(dirname(to), { recursive: true });
+        await writeFile(to, bytes);
+      }
+      // The npm cache, content only: pacote reads a tarball by its integrity before any request.
+      // Each tarball re-verified from the store (a few at once: hashing overlaps the reads).
+      await mapLimit(tarballs, 4, async (e) => {
+        if (e.sha256 === undefined)
+          throw new AirlockError<BuildErrorCode>(
+            'STEP_FAILED',
+            `${e.name}@${e.version} was never fetched`,
+            {
+              hint: 'Run `airlock fetch`.',
+            },
+          );
+        const blob = await ctx.store.verifiedPath(e.sha256);
+        const hex = Buffer.from(sri512(e.integrity), 'base64').toString('hex');
+        const to = join(
+          cache,
+          '_cacache',
+          'content-v2',
+          'sha512',
+          hex.slice(0, 2),
+          hex.slice(2, 4),
+          hex.slice(4),
+        );
+        await mkdir(dirname(to), { recursive: true });
+        await link(blob, to).catch(async (err: unknown) => {
+          if (errnoCode(err) === 'EEXIST') return;
+          await copyFile(blob, to);
+        });
+      });
+      // The registry npm would use online (it shapes the hidden lockfile); never its tokens.
+      const registry = (await readNpmrc(ctx.project.root)).registry;
+      const flags = `${registry ? `--registry ${shellQuote(registry)} ` : ''}--offline --no-audit --no-fund --update-notifier=false --cache /src/.airlock-npm-cache --logs-dir /tmp --userconfig /dev/null`;
+      const command = [
+        `npm ci --ignore-scripts ${flags}`,
+        ...npm.scripts.map((name) => `npm rebuild ${shellQuote(name)} ${flags}`),
+      ].join(' && ');
+      const { runInSandbox } = await import('../sandbox/run.js');
+      const run = await runInSandbox({
+        workDir: src,
+        inputs: [],
+        tools: [],
+        env: {},
+        sourceDateEpoch: 315532800,
+        command,
+        timeoutMs: target.limits.timeoutSeconds * 1000,
+        maxOutputBytes: target.limits.logBytes,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      });
+      if (run.exitCode !== 0)
+        throw new AirlockError<BuildErrorCode>(
+          'STEP_FAILED',
+          `target "${target.name}": the offline npm install of ${npm.lockfile} exited with status ${run.exitCode}\n${Buffer.concat([run.stdout, run.stderr]).toString('utf8').trimEnd().split('\n').slice(-20).join('\n')}`,
+          {
+            hint: 'Run `airlock fetch` if a package is missing; a package whose install script is needed goes in targets.<name>.npm.scripts.',
+            details: { target: target.name, lockfile: npm.lockfile },
+          },
+        );
+      const built = join(src, 'node_modules');
+      await mkdir(built, { recursive: true });
+      const tree = await treeOf(built, ctx.statCache);
+      await rm(home, { recursive: true, force: true });
+      await mkdir(home, { recursive: true });
+      await rename(built, dir);
+      await writeFile(
+        join(home, 'install.json'),
+        JSON.stringify({ format: NPM_INSTALL_FORMAT, key, tree }),
+      );
+      ctx.events({
+        type: 'log',
+        level: 'info',
+        target: target.name,
+        message: `installed ${npm.lockfile} offline (${tarballs.length} packages)`,
+      });
+      return tree;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * Fails closed on install scripts: every locked package that has one must be
+ * named in `npm.scripts` (it runs) or `npm.skipScripts` (knowingly not run);
+ * the error names each undecided package and both keys.
+ */
+export function assertScriptsDecided(target: TargetConfig, lockfile: NpmLockfile): void {
+  const npm = target.npm!;
+  const decided = new Set([...npm.scripts, ...npm.skipScripts]);
+  const undecided = [
+    ...new Set(
+      lockfile.packages
+        .filter((p) => p.hasInstallScript && !decided.has(p.name))
+        .map((p) => `${p.name}@${p.version}`),
+    ),
+  ].sort(compareBytes);
+  if (undecided.length === 0) return;
+  const names = [...new Set(undecided.map((p) => p.slice(0, p.lastIndexOf('@'))))];
+  const list = names.map((n) => JSON.stringify(n)).join(', ');
+  throw new AirlockError<LockErrorCode>(
+    'INSTALL_SCRIPT_UNDECIDED',
+    `target "${target.name}": ${undecided.join(', ')} ${undecided.length === 1 ? 'has an install script' : 'have install scripts'} that ${target.name}'s config neither allows nor skips`,
+    {
+      hint: `Add ${list} to targets.${target.name}.npm.scripts to run ${names.length === 1 ? 'its script' : 'their scripts'} in the sandbox (offline), or to targets.${target.name}.npm.skipScripts if the build does not need ${names.length === 1 ? 'it' : 'them'}.`,
+      details: { target: target.name, lockfile: npm.lockfile, packages: undecided },
+    },
+  );
 }
 
 /** The Merkle digest of an installed tree (every file, dotfiles and .bin links included). */
@@ -250,20 +302,30 @@ export async function lockedInputHooks(
     fetch?: (() => Promise<unknown>) | undefined;
     signal?: AbortSignal | undefined;
   },
-): Promise<Pick<BuildContext, 'lockedInputs' | 'npmInstall'>> {
+): Promise<Pick<BuildContext, 'lockedInputs' | 'lockedBlobs' | 'npmInstall' | 'lockedFiles'>> {
   const locking = await lockHooks(open.project, { ...opts, events });
   if (!locking.lock || !locking.lockedInputs) return {};
   if (opts.fetch) await opts.fetch();
   else await assertFetched(open.store, locking.lock);
+  const lock = (await readLock(open.project)) ?? locking.lock;
+  const { filePlacer } = await import('./locked-files.js');
+  const npmLocks = locking.npmLocks ?? new Map<string, NpmLockfile>();
   return {
     lockedInputs: locking.lockedInputs,
+    lockedBlobs: (t) => lockedBlobsOf(lock, npmLocks, t),
+    lockedFiles: filePlacer({
+      project: open.project,
+      store: open.store,
+      statCache: open.statCache,
+      lock,
+    }),
     npmInstall: npmInstaller({
       project: open.project,
       store: open.store,
       statCache: open.statCache,
       events,
-      lock: (await readLock(open.project)) ?? locking.lock,
-      npmLocks: locking.npmLocks ?? new Map(),
+      lock,
+      npmLocks,
       ...(opts.signal ? { signal: opts.signal } : {}),
     }),
   };

@@ -1,6 +1,6 @@
-import { readdir, rm } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ActionResult } from '../builder/action.js';
+import type { ActionResult, BuildRecord } from '../builder/action.js';
 import { BuildRecords } from '../builder/records.js';
 import { digestHex, type Digest } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';
@@ -133,6 +133,10 @@ export interface StoreGcReport extends GcReport {
   treesRemoved: number;
   /** Unpacked toolchain roots (airlock/v1/roots) whose image is no longer tagged. */
   rootsRemoved: number;
+  /** Offline npm installs (airlock/v1/npm) that no remembered build uses. */
+  npmTreesRemoved: number;
+  /** Placed `files:` entries (airlock/v1/files) that no remembered build uses. */
+  filesRemoved: number;
   /** Stat-cache entries of files that no longer exist. */
   statEntriesPruned: number;
   /** Builds forgotten from the history: older than the retention and not the latest of their target. */
@@ -177,7 +181,29 @@ export async function runGc(opts: {
           .filter((t) => !freed.has(t.descriptor.digest))
           .map((t) => digestHex(t.descriptor.digest)),
       );
-      const live: Record<string, Set<string>> = { trees: liveTrees, roots: liveRoots };
+      // Installed npm trees and placed files: live while a remembered build's action uses their tree.
+      const depTrees = new Set<string>();
+      for (const record of history.kept) {
+        const r = await store.getJson<BuildRecord>(record).catch(() => undefined);
+        for (const d of r?.action?.deps ?? []) depTrees.add(d.outputs);
+      }
+      const usedBy = async (dir: string, marker: string): Promise<Set<string>> => {
+        const keep = new Set<string>();
+        for (const entry of await readdir(dir).catch(() => [])) {
+          const tree = await readFile(join(dir, entry, marker), 'utf8').then(
+            (t) => (JSON.parse(t) as { tree?: unknown }).tree,
+            () => undefined,
+          );
+          if (typeof tree === 'string' && depTrees.has(tree)) keep.add(entry);
+        }
+        return keep;
+      };
+      const live: Record<string, Set<string>> = {
+        trees: liveTrees,
+        roots: liveRoots,
+        npm: await usedBy(store.paths.npm, 'install.json'),
+        files: await usedBy(store.paths.files, 'placed.json'),
+      };
       const removedIn: Record<string, number> = {};
       for (const { name, dir } of derivedCacheDirs(store.paths)) {
         const keep = live[name] ?? new Set<string>();
@@ -204,6 +230,8 @@ export async function runGc(opts: {
         ...report,
         treesRemoved: removedIn['trees'] ?? 0,
         rootsRemoved: removedIn['roots'] ?? 0,
+        npmTreesRemoved: removedIn['npm'] ?? 0,
+        filesRemoved: removedIn['files'] ?? 0,
         statEntriesPruned,
         buildsForgotten: history.removed,
       };

@@ -79,37 +79,26 @@ function asRegistryMismatch(err: unknown, reference: string): unknown {
 }
 
 /**
- * Regroups small network chunks into buffers of about `size` bytes (fewer
- * write calls); an abort of `signal` ends it at once, even while the source
- * is waiting for the network.
+ * The chunks of `src` as they come (the store batches its writes without
+ * copying); an abort of `signal` ends it at once, even while the source is
+ * waiting for the network.
  */
-async function* coalesce(
+async function* abortable(
   src: AsyncIterable<Uint8Array>,
-  size: number,
   signal?: AbortSignal,
 ): AsyncIterable<Uint8Array> {
   const it = src[Symbol.asyncIterator]();
   const aborted = signal === undefined ? undefined : abortPromise(signal);
-  let parts: Uint8Array[] = [];
-  let n = 0;
   try {
     for (;;) {
       const r = aborted === undefined ? await it.next() : await Promise.race([it.next(), aborted]);
       if (r.done) break;
-      const c = r.value;
-      parts.push(c);
-      n += c.byteLength;
-      if (n >= size) {
-        yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
-        parts = [];
-        n = 0;
-      }
+      yield r.value;
     }
   } finally {
     // Not awaited: a source stuck on the network must not hold up the abort.
     it.return?.()?.catch(() => undefined);
   }
-  if (n > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
 }
 
 /** A promise that rejects with the signal's reason once it is aborted. */
@@ -317,7 +306,7 @@ async function pullTree(
     // The store hashes while writing and rejects a mismatch before committing.
     const stream = client.blobStream(repo, b, { sinkVerifies: true });
     try {
-      await store.putStream(coalesce(stream, READ_CHUNK, signal), {
+      await store.putStream(abortable(stream, signal), {
         digest: b.digest,
         size: b.size,
       });

@@ -100,6 +100,24 @@ describe('bwrapArgs', () => {
     }
   });
 
+  it('links a launcher tool at /opt/airlock/bin/<name> to its path, bound with its package as an input', () => {
+    const args = bwrapArgs(
+      spec({
+        tools: [{ name: 'pnpm', path: '/opt/pnpm/bin/pnpm.cjs', link: true }],
+        inputs: [{ source: '/opt/pnpm', dest: '/opt/pnpm' }],
+      }),
+    );
+    expect(occurrences(args, '--symlink', 2)).toContainEqual([
+      '/opt/pnpm/bin/pnpm.cjs',
+      '/opt/airlock/bin/pnpm',
+    ]);
+    expect(occurrences(args, '--ro-bind', 2)).toContainEqual(['/opt/pnpm', '/opt/pnpm']);
+    expect(occurrences(args, '--ro-bind', 2)).not.toContainEqual([
+      '/opt/pnpm/bin/pnpm.cjs',
+      '/opt/airlock/bin/pnpm',
+    ]);
+  });
+
   it('binds tools at /opt/airlock/bin/<name> and inputs read-only below the work directory', () => {
     const args = bwrapArgs(
       spec({

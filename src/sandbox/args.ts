@@ -289,7 +289,11 @@ export function bwrapArgs(
   );
   if (spec.rootfs === undefined) args.push('--perms', '0755', '--dir', SANDBOX_PROFILE.toolsDir);
   for (const tool of tools)
-    args.push('--ro-bind', tool.path, `${SANDBOX_PROFILE.toolsDir}/${tool.name}`);
+    args.push(
+      tool.link === true ? '--symlink' : '--ro-bind',
+      tool.path,
+      `${SANDBOX_PROFILE.toolsDir}/${tool.name}`,
+    );
   args.push('--bind', spec.workDir, workDest);
   for (const input of inputs) args.push('--ro-bind', input.source, input.at);
   args.push('--remount-ro', '/', '--chdir', workDest);

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AirlockError, compareBytes, digestHex, digestJson, errnoCode } from '../core/index.js';
 import { ISOLATION_ARGS } from './args.js';
-import { launcherSyscalls } from './launcher.js';
+import { launcherSyscalls, type LauncherSyscalls } from './launcher.js';
 import { SANDBOX_PROFILE } from './profile.js';
 import type { RootfsEntry, RootfsLayout, SandboxErrorCode, SandboxHost } from './types.js';
 
@@ -32,7 +32,7 @@ export interface SandboxProbe {
   /** Absolute path of the perl that runs the launcher (see launcher.ts). */
   perl: string;
   /** Syscall numbers the launcher needs on this architecture. */
-  syscalls: { prctl: number; close: number };
+  syscalls: LauncherSyscalls;
   /** Its version, e.g. '0.8.0'. */
   version: string;
 }

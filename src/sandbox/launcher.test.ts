@@ -28,7 +28,7 @@ function fromBash(command: string, marker = ''): string[] {
   const script = launcherArgs(syscalls, 0, '', [])[1]!;
   return [
     '-c',
-    `exec 7</ 9>/dev/null; perl -e "$1" -- ${syscalls.prctl} ${syscalls.close} $$ 3 - /bin/sh -c "$2" ${marker}; exit $?`,
+    `exec 7</ 9>/dev/null; perl -e "$1" -- ${syscalls.prctl} ${syscalls.close} $$ 3 - - /bin/sh -c "$2" ${marker}; exit $?`,
     'bash',
     script,
     command,

@@ -5,10 +5,12 @@ import { SECCOMP_POLICY } from './seccomp.js';
  * change in what a step can see or how it runs must bump `version`.
  */
 export const SANDBOX_PROFILE = {
-  version: 'airlock.sandbox/v2',
+  version: 'airlock.sandbox/v3',
   runner: 'bubblewrap',
   /** Started through the perl launcher: no inherited descriptor but 0-2, stdin /dev/null; nothing outlives the build. */
   launcher: 'close-inherited-fds, subreaper',
+  /** Every bind comes through an overlay of its host directory: /proc/self/mountinfo shows no host path. */
+  hostPaths: 'hidden',
   stdin: '/dev/null',
   /** The seccomp filter of seccomp.ts (x86_64 and arm64; none elsewhere). */
   seccomp: SECCOMP_POLICY,

@@ -1,10 +1,20 @@
 import { spawn } from 'node:child_process';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+} from 'node:fs';
 import { lstat, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { AirlockError, errnoCode, systemClock } from '../core/index.js';
 import { bwrapArgs } from './args.js';
-import { launcherArgs } from './launcher.js';
+import { hiddenDirs, type BindSource } from './hide.js';
+import { launcherArgs, type StagingPlan } from './launcher.js';
 import { seccompFilter } from './seccomp.js';
 import { prepareSandboxHost, probeSandbox, readRootfsLayout } from './host.js';
 import type { SandboxErrorCode, SandboxResult, SandboxSpec } from './types.js';
@@ -31,7 +41,7 @@ function aborted(signal: AbortSignal): AirlockError<SandboxErrorCode> {
 }
 
 /** The real path of a declared input, refusing a source that is itself a symlink (it could point anywhere on the host). */
-async function resolveInputSource(source: string): Promise<string> {
+async function resolveInputSource(source: string): Promise<BindSource> {
   try {
     const st = await lstat(source);
     if (st.isSymbolicLink()) {
@@ -48,7 +58,7 @@ async function resolveInputSource(source: string): Promise<string> {
         { source },
       );
     }
-    return await realpath(source);
+    return { path: await realpath(source), dir: st.isDirectory() };
   } catch (err) {
     if (err instanceof AirlockError) throw err;
     throw invalidSpec(
@@ -64,11 +74,12 @@ async function resolveInputSource(source: string): Promise<string> {
 async function resolveTool(tool: {
   name: string;
   path: string;
-}): Promise<{ name: string; path: string }> {
+  link?: boolean;
+}): Promise<{ name: string; path: string; link?: boolean }> {
   try {
     const path = await realpath(tool.path);
     if (!(await stat(path)).isFile()) throw new Error('not a regular file');
-    return { name: tool.name, path };
+    return { name: tool.name, path, ...(tool.link === true ? { link: true } : {}) };
   } catch (err) {
     throw invalidSpec(
       `tool ${tool.name} (${tool.path}) is not a readable file`,
@@ -108,6 +119,54 @@ async function removeStubs(paths: string[]): Promise<void> {
     } catch {
       // Gone already, or the step put something there: leave it for the caller.
     }
+  }
+}
+
+/**
+ * The launcher's staging plan for a run: the directories to hide, plus the two
+ * empty directories the overlays need, made in a fresh directory beside
+ * `workDir` (overlay's own work directory must share the upper layer's
+ * filesystem).
+ */
+function stagingDirs(workDir: string, hidden: string[]): StagingPlan {
+  // Blocking calls: a handful of metadata operations cost microseconds each,
+  // where thread-pool round trips cost far more on a busy machine.
+  // Named like the work directory with its first word replaced (work-<owner>-Xa9b2c
+  // gives overlay-<owner>-Qz81Lk), so whoever removes a dead owner's work
+  // directory removes this one too.
+  const base = basename(workDir);
+  const owned = /^[a-z]+-(.+-)[A-Za-z0-9]{6}$/.exec(base);
+  const dir = mkdtempSync(
+    join(dirname(workDir), owned ? `overlay-${owned[1]}` : `${base}.overlay-`),
+  );
+  const plan = {
+    hidden,
+    workDir,
+    emptyDir: join(dir, 'empty'),
+    overlayWorkDir: join(dir, 'work'),
+  };
+  mkdirSync(plan.emptyDir, { mode: 0o755 });
+  mkdirSync(plan.overlayWorkDir, { mode: 0o700 });
+  return plan;
+}
+
+/**
+ * Removes what `stagingDirs` made. Overlay leaves `work/work` behind, and with
+ * `volatile` `work/work/incompat/volatile/dirty`, all mode 000: each directory
+ * is made ours to list before it is emptied.
+ */
+function removeStagingDirs(plan: StagingPlan): void {
+  const remove = (path: string): void => {
+    if (lstatSync(path).isDirectory()) {
+      chmodSync(path, 0o700);
+      for (const name of readdirSync(path)) remove(join(path, name));
+      rmdirSync(path);
+    } else rmSync(path, { force: true });
+  };
+  try {
+    remove(dirname(plan.emptyDir));
+  } catch {
+    // Left for gc's rule on old temp entries.
   }
 }
 
@@ -168,10 +227,28 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       err,
     );
   }
-  const inputs = await Promise.all(
-    spec.inputs.map(async (i) => ({ source: await resolveInputSource(i.source), dest: i.dest })),
-  );
+  const sources = await Promise.all(spec.inputs.map((i) => resolveInputSource(i.source)));
+  const inputs = spec.inputs.map((i, n) => ({ source: sources[n]!.path, dest: i.dest }));
   const tools = await Promise.all(spec.tools.map(resolveTool));
+  const etcFiles = await Promise.all(
+    (spec.variant?.etcFiles ?? []).map(async (f) => ({
+      path: join(await realpath(dirname(f.source)), 'x'),
+      dir: false,
+    })),
+  );
+  const hidden = hiddenDirs(
+    [
+      ...sources,
+      ...tools.map((t) => ({ path: t.path, dir: false })),
+      ...etcFiles,
+      ...(rootfs === undefined ? [] : [{ path: rootfs.path, dir: true }]),
+      ...(host.syntheticEtcDir === undefined
+        ? []
+        : [{ path: await realpath(host.syntheticEtcDir), dir: true }]),
+    ],
+    host.rootDirs,
+    workDir,
+  );
   const seccomp = seccompFilter(process.arch);
   const args = [
     '--json-status-fd',
@@ -188,6 +265,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     inputs.map((i) => i.dest),
   );
 
+  const staging = stagingDirs(workDir, hidden);
   const clock = spec.clock ?? systemClock;
   const started = clock.now();
   try {
@@ -204,6 +282,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
           args,
           seccomp ? 4 : 3,
           spec.variant?.umask,
+          staging,
         ),
         {
           stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...(seccomp ? (['pipe'] as const) : [])],
@@ -328,5 +407,6 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     });
   } finally {
     await removeStubs(stubs);
+    removeStagingDirs(staging);
   }
 }

@@ -22,8 +22,13 @@ export interface SandboxSpec {
    * host's /usr, /bin, /lib and /etc; `tools` must then be empty.
    */
   rootfs?: string;
-  /** Host-toolchain binaries: each real path bound read-only at /opt/airlock/bin/<name>, which comes first in PATH. */
-  tools: { name: string; path: string }[];
+  /**
+   * Host-toolchain binaries: each real path bound read-only at
+   * /opt/airlock/bin/<name>, which comes first in PATH; with `link`, a symlink
+   * there to `path` instead (a launcher inside a package bound at its own path
+   * through `inputs`, which must find the files beside it).
+   */
+  tools: { name: string; path: string; link?: boolean }[];
   /** The declared environment; nothing of the host's environment is passed. */
   env: Record<string, string>;
   /** Seconds since the epoch, exported as SOURCE_DATE_EPOCH. */

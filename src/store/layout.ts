@@ -29,6 +29,11 @@ import { digestHex, type Digest } from '../core/index.js';
  *                                 tree digest (derived from the layer; gc removes unused ones)
  *     airlock/v1/roots/4e07…c1d2/ unpacked toolchain image, named by the hex of its manifest
  *                                 digest: root.json + rootfs/ (derived; gc removes unused ones)
+ *     airlock/v1/npm/5d1a…77e0/   an offline npm install, named by the hex of its install key:
+ *                                 install.json + node_modules/ (derived from the fetched
+ *                                 tarballs; gc removes those no remembered build uses)
+ *     airlock/v1/files/c3ab…0f12/ a `files:` entry as the sandbox sees it: placed.json +
+ *                                 content/ (derived from its blob; gc removes unused ones)
  *     tmp/work-4711.8123456.4026531836-Xa9b2c/
  *                                 a build's work directory: <owner pid>.<its start time in
  *                                 clock ticks since boot, /proc/<pid>/stat field 22>.<pid
@@ -66,6 +71,10 @@ export interface StorePaths {
    *   airlock/v1/deploy/rollouts/<id>.json    every rollout with its gate samples
    */
   deploy: string;
+  /** Offline npm installs, one directory per install key (derived). */
+  npm: string;
+  /** Placed `files:` entries, one directory per blob and presentation (derived). */
+  files: string;
 }
 
 /**
@@ -76,6 +85,8 @@ export function derivedCacheDirs(paths: StorePaths): { name: string; dir: string
   return [
     { name: 'trees', dir: paths.trees },
     { name: 'roots', dir: paths.roots },
+    { name: 'npm', dir: paths.npm },
+    { name: 'files', dir: paths.files },
   ];
 }
 
@@ -106,6 +117,8 @@ export function storePaths(root: string): StorePaths {
     trees: join(abs, 'airlock', 'v1', 'trees'),
     roots: join(abs, 'airlock', 'v1', 'roots'),
     deploy: join(abs, 'airlock', 'v1', 'deploy'),
+    npm: join(abs, 'airlock', 'v1', 'npm'),
+    files: join(abs, 'airlock', 'v1', 'files'),
   };
 }
 

@@ -96,6 +96,38 @@ describe('put and get', () => {
     const c = await store.putFile(src, { digest: sha256('gamma'), size: 5 });
     expect(await readFile(await store.verifiedPath(c.digest), 'utf8')).toBe('gamma');
 
+    // Thousands of chunks of uneven sizes, past several write batches: every byte lands in order.
+    const many = Array.from({ length: 3000 }, (_, i) =>
+      Buffer.alloc(1 + ((i * 7919) % 4099), i % 251),
+    );
+    const whole = Buffer.concat(many);
+    const m = await store.putStream(
+      (async function* () {
+        for (const c of many) {
+          await Promise.resolve();
+          yield c;
+        }
+      })(),
+      { digest: sha256(whole), size: whole.length },
+    );
+    expect(m.size).toBe(whole.length);
+    expect((await store.getBytes(m.digest)).equals(whole)).toBe(true);
+
+    // A large blob (hashed off the main thread) is checked against its digest all the same.
+    const large = Buffer.alloc(9 << 20, 7);
+    const source = async function* (): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < large.length; at += 1 << 20) {
+        await Promise.resolve();
+        yield large.subarray(at, at + (1 << 20));
+      }
+    };
+    const l = await store.putStream(source(), { digest: sha256(large), size: large.length });
+    expect((await store.getBytes(l.digest)).equals(large)).toBe(true);
+    const wrong = await store
+      .putStream(source(), { digest: sha256('not it'), size: large.length })
+      .catch((e: unknown) => e);
+    expect(wrong).toMatchObject({ code: 'DIGEST_MISMATCH' });
+
     const j = await store.putJson({ b: 1, a: [2] });
     expect(j.digest).toBe(digestJson({ a: [2], b: 1 }));
     expect(await store.getJson(j.digest)).toEqual({ a: [2], b: 1 });

@@ -72,6 +72,8 @@ export interface StoreOpenOptions {
 }
 
 const READ_CHUNK = 1 << 20;
+/** Bytes gathered before one writev of a streamed blob. */
+const WRITE_BATCH = 4 << 20;
 // A component of an OCI image-layout ref.name (image-layout spec, "ref" grammar).
 const REF_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
 const TAG_RE = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
@@ -161,6 +163,26 @@ async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
   while (off < data.byteLength) {
     const { bytesWritten } = await fh.write(data, off, data.byteLength - off);
     off += bytesWritten;
+  }
+}
+
+/** Writes `parts` back to back at `position`, whatever the kernel takes per call. */
+async function writevAll(fh: FileHandle, parts: Uint8Array[], position: number): Promise<void> {
+  let left = parts;
+  let at = position;
+  while (left.length > 0) {
+    const { bytesWritten } = await fh.writev(left, at);
+    at += bytesWritten;
+    let skip = bytesWritten;
+    const rest: Uint8Array[] = [];
+    for (const part of left) {
+      if (skip >= part.byteLength) skip -= part.byteLength;
+      else {
+        rest.push(skip > 0 ? part.subarray(skip) : part);
+        skip = 0;
+      }
+    }
+    left = rest;
   }
 }
 
@@ -295,13 +317,34 @@ export class Store {
   ): Promise<{ digest: Digest; size: number }> {
     const want = parseExpect(expect);
     return this.writeBlob(async (fh, hasher) => {
+      // Chunks are gathered into batches written with one writev, without
+      // copying; one batch is written while the next is read and hashed, so
+      // the source (often the network) never waits for the disk.
+      let writing: Promise<void> = Promise.resolve();
+      let batch: Uint8Array[] = [];
+      let batched = 0;
+      let position = 0;
+      const flush = async (): Promise<void> => {
+        await writing;
+        const parts = batch;
+        const at = position;
+        position += batched;
+        batch = [];
+        batched = 0;
+        writing = writevAll(fh, parts, at);
+        writing.catch(() => undefined); // awaited at the next flush or at the end
+      };
       for await (const chunk of src) {
         hasher.update(chunk);
         if (want.size !== undefined && hasher.size > want.size) {
           throw sizeMismatch(want.size, hasher.size, true);
         }
-        await writeAll(fh, chunk);
+        batch.push(chunk);
+        batched += chunk.byteLength;
+        if (batched >= WRITE_BATCH || batch.length >= 512) await flush();
       }
+      if (batched > 0) await flush();
+      await writing;
     }, want);
   }
 

@@ -3,6 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CliOutput } from '../../src/cli/session.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(REPO, 'bin', 'airlock.js');
@@ -13,7 +14,13 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the compiled CLI (built by `npm test`'s setup) and captures everything. */
+/**
+ * Runs the compiled CLI (built by `npm test`'s setup) as its own process and
+ * captures everything. Use it where the test needs a real process: signals,
+ * kill -9, a timeout, the environment or locale of a child (PATH, secrets in
+ * the host environment), or the `bin/airlock.js` entry itself. Anything else
+ * runs faster in this worker with `runCli`.
+ */
 export function airlock(
   args: string[],
   opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
@@ -57,4 +64,42 @@ export function snapshotTree(dir: string): Record<string, string> {
   };
   walk('');
   return out;
+}
+
+/**
+ * The environment variables the CLI layer itself reads (src/cli): the only ones
+ * `runCli` can vary, since the library below it reads the worker's own
+ * environment. Anything else needs a process of its own: `airlock()`.
+ */
+const CLI_ENV = new Set(['AIRLOCK_PASSWORD', 'COSIGN_PASSWORD', 'CI', 'NO_COLOR']);
+
+/**
+ * Runs the CLI's `main` in this test worker with its own argv, working
+ * directory, environment and captured stdout/stderr: the same command tree,
+ * rendering and exit statuses as the binary, without starting Node and
+ * loading every module again for each call.
+ */
+export async function runCli(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  for (const name of Object.keys(opts.env ?? {})) {
+    if (!CLI_ENV.has(name))
+      throw new Error(`runCli cannot set ${name} (the library reads it): spawn with airlock()`);
+  }
+  const { main } = await import('../../src/cli/main.js');
+  const capture = (): { stream: CliOutput; text: () => string } => {
+    let text = '';
+    return { stream: { write: (chunk: string) => (text += chunk) }, text: () => text };
+  };
+  const stdout = capture();
+  const stderr = capture();
+  const status = await main(['node', CLI, ...args], {
+    cwd: opts.cwd ?? REPO,
+    env: { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env },
+    stdout: stdout.stream,
+    stderr: stderr.stream,
+    signal: new AbortController().signal,
+  });
+  return { status, stdout: stdout.text(), stderr: stderr.text() };
 }

@@ -2,7 +2,7 @@
 import { cpSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { REPO, airlock } from './cli.js';
+import { REPO, airlock, runCli } from './cli.js';
 
 /** The directory of the e2e fixture projects. */
 export const E2E_FIXTURES = join(REPO, 'test', 'fixtures', 'e2e');
@@ -45,6 +45,14 @@ export interface FsckReport {
 /** Runs `store fsck --json` on `store` and returns its exit status and parsed report. */
 export function fsck(store: string): { status: number; report: FsckReport } {
   const r = airlock(['--json', '--store', store, 'store', 'fsck', '--no-repair']);
+  return { status: r.status, report: JSON.parse(r.stdout) as FsckReport };
+}
+
+/** `fsck` run in this worker (`runCli`) instead of a process of its own. */
+export async function fsckInProcess(
+  store: string,
+): Promise<{ status: number; report: FsckReport }> {
+  const r = await runCli(['--json', '--store', store, 'store', 'fsck', '--no-repair']);
   return { status: r.status, report: JSON.parse(r.stdout) as FsckReport };
 }
 

@@ -55,26 +55,31 @@ export function register(cli: Command): void {
       ) =>
         runReport(
           cmd,
-          async ({ global, events, signal }) => {
+          async ({ global, events, signal, session }) => {
             if (opts.sign && !opts.key)
               throw new AirlockError<'USAGE'>('USAGE', '--sign needs --key <cosign.key>', {
                 hint: 'Give the private key written by `airlock keygen`.',
               });
             const sign =
               opts.sign && opts.key
-                ? { key: opts.key, password: await signingPassword(), builderId: opts.builderId }
+                ? {
+                    key: session.path(opts.key),
+                    password: await signingPassword(session.io),
+                    builderId: opts.builderId,
+                  }
                 : undefined;
             const { runBuild } = await import('../../pipeline/build.js');
             return runBuild({
               ...(sign ? { sign } : {}),
-              project: opts.project,
+              project: session.path(opts.project),
               store: global.store,
               targets,
               noCache: !opts.cache,
               ...(opts.jobs ? { jobs: opts.jobs } : {}),
               remoteCache: opts.remoteCache,
               insecure: opts.insecureRegistry,
-              frozen: opts.frozen ?? (process.env.CI !== undefined && process.env.CI !== ''),
+              frozen:
+                opts.frozen ?? (session.io.env['CI'] !== undefined && session.io.env['CI'] !== ''),
               fetch: opts.fetch === true,
               events,
               signal,

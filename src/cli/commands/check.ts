@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { CheckReport, Finding } from '../../check/index.js';
 import { AirlockError } from '../../core/errors.js';
-import type { GlobalOptions } from '../main.js';
+import { globalOptions } from '../run.js';
+import { sessionOf } from '../session.js';
 
 const paint = (on: boolean, code: number, text: string): string =>
   on ? `\x1b[${code}m${text}\x1b[0m` : text;
@@ -60,7 +61,9 @@ export function register(cli: Command): void {
       '\nExamples:\n  airlock check\n  airlock check --sarif > airlock.sarif\n  airlock check --fail-under 3\n\nSilence one finding with a comment on its line or the line above:\n  # airlock: ignore dockerfile/run-network -- fetch stage is verified by hash\n',
     )
     .action(async (path: string, opts: { sarif?: boolean; failUnder?: string }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const g = globalOptions(cmd);
+      const session = sessionOf(cmd);
+      const out = session.io.stdout;
       let failUnder: number | undefined;
       if (opts.failUnder !== undefined) {
         failUnder = Number(opts.failUnder);
@@ -71,17 +74,17 @@ export function register(cli: Command): void {
         }
       }
       const { runCheck } = await import('../../pipeline/check.js');
-      const report = await runCheck({ root: path, store: g.store });
+      const report = await runCheck({ root: session.path(path), store: g.store });
       if (opts.sarif) {
         const { toSarif } = await import('../../check/index.js');
-        process.stdout.write(`${JSON.stringify(toSarif(report), null, 2)}\n`);
+        out.write(`${JSON.stringify(toSarif(report), null, 2)}\n`);
       } else if (g.json) {
-        process.stdout.write(`${JSON.stringify({ ok: true, ...report }, null, 2)}\n`);
+        out.write(`${JSON.stringify({ ok: true, ...report }, null, 2)}\n`);
       } else {
         const color =
-          process.stdout.isTTY && g.color !== false && process.env.NO_COLOR === undefined;
-        process.stdout.write(renderCheckText(report, color));
+          out.isTTY === true && g.color !== false && session.io.env['NO_COLOR'] === undefined;
+        out.write(renderCheckText(report, color));
       }
-      process.exitCode = failUnder !== undefined && report.level < failUnder ? 1 : 0;
+      session.exitCode = failUnder !== undefined && report.level < failUnder ? 1 : 0;
     });
 }

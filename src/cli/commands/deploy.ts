@@ -43,16 +43,16 @@ export function describeDeployEvent(e: DeployEvent): string {
 }
 
 /** Collects deploy events for --json, or prints them as they come (stderr) on a terminal or in CI. */
-function eventSink(json: boolean | undefined): {
-  sink: (e: DeployEvent) => void;
-  events: DeployEvent[];
-} {
+function eventSink(
+  json: boolean | undefined,
+  stderr: { write(text: string): unknown },
+): { sink: (e: DeployEvent) => void; events: DeployEvent[] } {
   const events: DeployEvent[] = [];
   return {
     events,
     sink: (e) => {
       events.push(e);
-      if (!json) process.stderr.write(sanitizeForTerminal(`${describeDeployEvent(e)}\n`));
+      if (!json) stderr.write(sanitizeForTerminal(`${describeDeployEvent(e)}\n`));
     },
   };
 }
@@ -92,14 +92,14 @@ export function register(cli: Command): void {
       if (opts.emit !== undefined) {
         await runReport(
           cmd,
-          async ({ global, events }) => {
+          async ({ global, events, session }) => {
             const { runEmit } = await import('../../pipeline/deploy-emit.js');
             return runEmit({
-              project: opts.project,
+              project: session.path(opts.project),
               environment: opts.env,
               artifact: artifact ?? '',
               format: opts.emit!,
-              out: opts.out,
+              out: session.path(opts.out),
               store: global.store,
               events,
             });
@@ -108,13 +108,13 @@ export function register(cli: Command): void {
         );
         return;
       }
-      const collected = eventSink(cmd.optsWithGlobals<{ json?: boolean }>().json);
       await runReport(
         cmd,
-        async ({ global, events }) => {
+        async ({ global, events, session }) => {
+          const collected = eventSink(global.json, session.io.stderr);
           const { runDeploy } = await import('../../pipeline/deploy.js');
           const report = await runDeploy({
-            project: opts.project,
+            project: session.path(opts.project),
             environment: opts.env,
             artifact,
             resume: opts.resume,
@@ -147,13 +147,13 @@ export function register(cli: Command): void {
       opts: { env: string; region?: string; project: string; insecureRegistry: string[] },
       cmd: Command,
     ) => {
-      const collected = eventSink(cmd.optsWithGlobals<{ json?: boolean }>().json);
       await runReport(
         cmd,
-        async ({ global, events }) => {
+        async ({ global, events, session }) => {
+          const collected = eventSink(global.json, session.io.stderr);
           const { runRollback } = await import('../../pipeline/deploy.js');
           const report = await runRollback({
-            project: opts.project,
+            project: session.path(opts.project),
             environment: opts.env,
             region: opts.region,
             store: global.store,
@@ -187,10 +187,10 @@ export function register(cli: Command): void {
       const once = (): Promise<void> =>
         runReport(
           cmd,
-          async ({ global, events }) => {
+          async ({ global, events, session }) => {
             const { runStatus } = await import('../../pipeline/deploy.js');
             return runStatus({
-              project: opts.project,
+              project: session.path(opts.project),
               environment: opts.env,
               store: global.store,
               insecure: opts.insecureRegistry,
@@ -220,7 +220,7 @@ export function register(cli: Command): void {
       if (opts.watch === undefined) return once();
       const every = (typeof opts.watch === 'string' ? Number(opts.watch) : 2) * 1000;
       for (;;) {
-        process.stdout.write('\x1b[H\x1b[2J');
+        process.stdout.write('\x1b[H\x1b[2J'); // --watch redraws
         await once();
         await new Promise((r) => setTimeout(r, every));
       }
@@ -257,19 +257,20 @@ export function registerShip(cli: Command): void {
       },
       cmd: Command,
     ) => {
-      const collected = eventSink(cmd.optsWithGlobals<{ json?: boolean }>().json);
       await runReport(
         cmd,
-        async ({ global, events }) => {
+        async ({ global, events, session }) => {
+          const collected = eventSink(global.json, session.io.stderr);
           const { signingPassword } = await import('./keygen.js');
+          const password = await signingPassword(session.io);
           const { runShip } = await import('../../pipeline/ship.js');
           const report = await runShip({
-            project: opts.project,
+            project: session.path(opts.project),
             environment: opts.env,
             target,
             repro: opts.repro,
-            key: opts.key,
-            password: await signingPassword(),
+            key: session.path(opts.key),
+            password,
             store: global.store,
             insecure: opts.insecureRegistry,
             events,

@@ -18,11 +18,11 @@ export function register(cli: Command): void {
     async (opts: { project: string; jobs?: number; insecureRegistry: string[] }, cmd: Command) =>
       runReport(
         cmd,
-        async ({ global, events, signal }) => {
+        async ({ global, events, signal, session }) => {
           const { loadConfig } = await import('../../config/load.js');
           const { runFetch } = await import('../../pipeline/fetch.js');
           return runFetch({
-            project: await loadConfig(opts.project),
+            project: await loadConfig(session.path(opts.project)),
             ...(global.store ? { store: global.store } : {}),
             ...(opts.jobs ? { concurrency: opts.jobs } : {}),
             insecure: opts.insecureRegistry,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
-import type { GlobalOptions } from '../main.js';
+import { globalOptions } from '../run.js';
+import { sessionOf } from '../session.js';
 import { createRenderer, renderOptions } from '../render.js';
 import { renderCheckText } from './check.js';
 
@@ -12,13 +13,15 @@ export function register(cli: Command): void {
     .option('--force', 'replace an existing airlock.yaml')
     .option('--build', 'run the first build right after writing airlock.yaml')
     .action(async (path: string, opts: { force?: boolean; build?: boolean }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const g = globalOptions(cmd);
+      const session = sessionOf(cmd);
+      const out = session.io.stdout;
       const { runInit } = await import('../../pipeline/init.js');
-      const r = createRenderer(renderOptions(g));
+      const r = createRenderer(renderOptions(g, session.io), session.io.stderr);
       let result;
       try {
         result = await runInit({
-          root: path,
+          root: session.path(path),
           force: opts.force === true,
           clock: systemClock,
           build: opts.build === true,
@@ -29,14 +32,15 @@ export function register(cli: Command): void {
         r.done();
       }
       if (g.json) {
-        process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
+        out.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
         return;
       }
-      const color = process.stdout.isTTY && g.color !== false && process.env.NO_COLOR === undefined;
+      const color =
+        out.isTTY === true && g.color !== false && session.io.env['NO_COLOR'] === undefined;
       const built = result.build
         ? `\nbuilt ${result.build.targets.map((t) => `${t.name} (${t.artifact})`).join(', ')}\n`
         : '';
-      process.stdout.write(
+      out.write(
         `wrote ${result.path}\n\n${renderCheckText(result.check, color)}${built}\nnext: ${result.next}\n`,
       );
     });

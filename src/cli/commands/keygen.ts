@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { AirlockError } from '../../core/errors.js';
 import { runReport } from '../run.js';
+import type { CliIo, CliOutput } from '../session.js';
 
 export function register(cli: Command): void {
   cli
@@ -17,10 +18,10 @@ export function register(cli: Command): void {
     .action(async (opts: { dir: string; prefix: string }, cmd: Command) =>
       runReport(
         cmd,
-        async () => {
-          const password = await keyPassword();
+        async ({ session }) => {
+          const password = await keyPassword(session.io);
           const { runKeygen } = await import('../../pipeline/keygen.js');
-          return runKeygen({ dir: opts.dir, prefix: opts.prefix, password });
+          return runKeygen({ dir: session.path(opts.dir), prefix: opts.prefix, password });
         },
         (r) =>
           `Private key written to ${r.privateKey}\nPublic key written to ${r.publicKey}\nKey id: ${r.keyId}\n`,
@@ -29,28 +30,28 @@ export function register(cli: Command): void {
 }
 
 /** An existing key's password: from the environment, else asked once on the terminal. */
-export async function signingPassword(): Promise<string> {
-  const env = process.env.AIRLOCK_PASSWORD ?? process.env.COSIGN_PASSWORD;
+export async function signingPassword(io: CliIo): Promise<string> {
+  const env = io.env['AIRLOCK_PASSWORD'] ?? io.env['COSIGN_PASSWORD'];
   if (env !== undefined) return env;
-  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+  if (io.stdin?.isTTY !== true || io.stderr.isTTY !== true) {
     throw new AirlockError<'USAGE'>('USAGE', 'no password for the private key', {
       hint: 'Set AIRLOCK_PASSWORD (or COSIGN_PASSWORD), or run on a terminal to be asked.',
     });
   }
-  return askHidden('Enter password for private key: ');
+  return askHidden(io.stdin, io.stderr, 'Enter password for private key: ');
 }
 
 /** The new key's password: from the environment, else asked twice on the terminal. */
-async function keyPassword(): Promise<string> {
-  const env = process.env.AIRLOCK_PASSWORD ?? process.env.COSIGN_PASSWORD;
+async function keyPassword(io: CliIo): Promise<string> {
+  const env = io.env['AIRLOCK_PASSWORD'] ?? io.env['COSIGN_PASSWORD'];
   if (env !== undefined) return env;
-  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+  if (io.stdin?.isTTY !== true || io.stderr.isTTY !== true) {
     throw new AirlockError<'USAGE'>('USAGE', 'no password for the private key', {
       hint: 'Set AIRLOCK_PASSWORD (or COSIGN_PASSWORD), or run keygen on a terminal to be asked.',
     });
   }
-  const first = await askHidden('Enter password for private key: ');
-  const again = await askHidden('Enter password for private key again: ');
+  const first = await askHidden(io.stdin, io.stderr, 'Enter password for private key: ');
+  const again = await askHidden(io.stdin, io.stderr, 'Enter password for private key again: ');
   if (first !== again) {
     throw new AirlockError<'USAGE'>('USAGE', 'the two passwords differ', {
       hint: 'Run keygen again and type the same password twice.',
@@ -60,10 +61,9 @@ async function keyPassword(): Promise<string> {
 }
 
 /** Reads one line from the terminal without echoing it. */
-function askHidden(prompt: string): Promise<string> {
+function askHidden(stdin: NodeJS.ReadStream, stderr: CliOutput, prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const stdin = process.stdin;
-    process.stderr.write(prompt);
+    stderr.write(prompt);
     stdin.setRawMode(true);
     stdin.resume();
     let text = '';
@@ -71,7 +71,7 @@ function askHidden(prompt: string): Promise<string> {
       stdin.setRawMode(false);
       stdin.pause();
       stdin.off('data', onData);
-      process.stderr.write('\n');
+      stderr.write('\n');
       if (err) reject(err);
       else resolve(text);
     };

@@ -24,12 +24,12 @@ export function register(cli: Command): void {
       ) =>
         runReport(
           cmd,
-          async ({ events }) => {
+          async ({ events, session }) => {
             const { loadConfig } = await import('../../config/load.js');
             const { runLock, registryPlatformResolver } = await import('../../pipeline/lock.js');
             const { registryResolver } = await import('../../pipeline/pin.js');
             return runLock({
-              project: await loadConfig(opts.project),
+              project: await loadConfig(session.path(opts.project)),
               check: opts.check === true,
               resolver: registryResolver({ insecure: opts.insecureRegistry, events }),
               platformOf: registryPlatformResolver({ insecure: opts.insecureRegistry, events }),

@@ -26,10 +26,10 @@ export function register(cli: Command): void {
       }
       await runReport(
         cmd,
-        async ({ global, events }) => {
+        async ({ global, events, session }) => {
           const { runLog } = await import('../../pipeline/log.js');
           return runLog({
-            project: opts.project,
+            project: session.path(opts.project),
             store: global.store,
             target,
             ...(step !== undefined ? { step } : {}),

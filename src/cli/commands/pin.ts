@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import type { GlobalOptions } from '../main.js';
+import { globalOptions } from '../run.js';
+import { sessionOf } from '../session.js';
 import { createRenderer, renderOptions } from '../render.js';
 
 export function register(cli: Command): void {
@@ -26,11 +27,13 @@ export function register(cli: Command): void {
         opts: { dryRun?: boolean; offline?: boolean; insecureRegistry?: string[] },
         cmd: Command,
       ) => {
-        const g = cmd.optsWithGlobals<GlobalOptions>();
-        const r = createRenderer(renderOptions(g));
+        const g = globalOptions(cmd);
+        const session = sessionOf(cmd);
+        const out = session.io.stdout;
+        const r = createRenderer(renderOptions(g, session.io), session.io.stderr);
         const { runPin, registryResolver } = await import('../../pipeline/pin.js');
         const result = await runPin({
-          root: path,
+          root: session.path(path),
           dryRun: opts.dryRun === true,
           ...(g.store ? { store: g.store } : {}),
           ...(opts.offline
@@ -48,22 +51,21 @@ export function register(cli: Command): void {
         // an unknown registry) or lockfiles refused: the command did not do its job.
         const failed =
           result.files.length === 0 && (result.unresolved.length > 0 || result.refused.length > 0);
-        if (failed) process.exitCode = 1;
+        if (failed) session.exitCode = 1;
         if (g.json) {
-          process.stdout.write(`${JSON.stringify({ ok: !failed, ...result }, null, 2)}\n`);
+          out.write(`${JSON.stringify({ ok: !failed, ...result }, null, 2)}\n`);
           return;
         }
-        if (result.dryRun) process.stdout.write(result.diff);
+        if (result.dryRun) out.write(result.diff);
         const count = result.files.reduce((n, f) => n + f.changes.length, 0);
-        process.stdout.write(
+        out.write(
           `${result.dryRun ? 'would pin' : 'pinned'} ${count} reference(s) in ${result.files.length} file(s)\n`,
         );
         for (const u of result.unresolved)
-          process.stdout.write(
+          out.write(
             `  unresolved: ${u.path}: ${u.ref} (${u.reason?.startsWith('registry unreachable') ? `not in the store; ${u.reason}` : `not in the store${opts.offline ? '; run without --offline to ask its registry' : `; its registry: ${u.reason ?? 'not found'}`}`})\n`,
           );
-        for (const f of result.refused)
-          process.stdout.write(`  not pinned: ${f.path}: ${f.reason}\n`);
+        for (const f of result.refused) out.write(`  not pinned: ${f.path}: ${f.reason}\n`);
       },
     );
 }

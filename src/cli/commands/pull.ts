@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { insecureRegistryOption, runReport } from '../run.js';
+import { sessionOf } from '../session.js';
 
 export function register(cli: Command): void {
   insecureRegistryOption(
@@ -30,7 +31,7 @@ export function register(cli: Command): void {
             });
           },
           (report) => {
-            process.stderr.write(
+            sessionOf(cmd).io.stderr.write(
               `blobs: ${report.blobs.transferred} downloaded, ${report.blobs.skipped} already stored; ${report.attachments.length} attachment(s)${report.localTag ? `; tagged ${report.localTag}` : ''}\n`,
             );
             return `${report.reference}\n`;

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { insecureRegistryOption, runReport } from '../run.js';
+import { sessionOf } from '../session.js';
 
 export function register(cli: Command): void {
   insecureRegistryOption(
@@ -32,7 +33,7 @@ export function register(cli: Command): void {
             });
           },
           (report) => {
-            process.stderr.write(
+            sessionOf(cmd).io.stderr.write(
               `blobs: ${report.blobs.transferred} uploaded, ${report.blobs.skipped} already present (${report.uploadedBytes} bytes sent); ${report.attachments.length} attachment(s)\n`,
             );
             return `${report.reference}\n`;

@@ -18,10 +18,10 @@ export function register(cli: Command): void {
     .action(async (target: string, opts: { project: string; diffoscope: boolean }, cmd: Command) =>
       runReport(
         cmd,
-        async ({ global, events, signal }) => {
+        async ({ global, events, signal, session }) => {
           const { runRepro } = await import('../../pipeline/repro.js');
           return runRepro({
-            project: opts.project,
+            project: session.path(opts.project),
             store: global.store,
             target,
             diffoscope: opts.diffoscope,

@@ -25,10 +25,10 @@ export function register(cli: Command): void {
       ) =>
         runReport(
           cmd,
-          async ({ global, events }) => {
+          async ({ global, events, session }) => {
             const { runSbom } = await import('../../pipeline/evidence.js');
             return runSbom({
-              project: opts.project,
+              project: session.path(opts.project),
               store: global.store,
               events,
               target,

@@ -12,10 +12,15 @@ export function register(cli: Command): void {
     .action(async (file: string, opts: { key: string; bundle?: string }, cmd: Command) =>
       runReport(
         cmd,
-        async () => {
-          const password = await signingPassword();
+        async ({ session }) => {
+          const password = await signingPassword(session.io);
           const { runSignBlob } = await import('../../pipeline/sign-blob.js');
-          return runSignBlob({ file, key: opts.key, password, bundle: opts.bundle });
+          return runSignBlob({
+            file: session.path(file),
+            key: session.path(opts.key),
+            password,
+            bundle: session.optionalPath(opts.bundle),
+          });
         },
         (r) => `Bundle written to ${r.bundle}\nKey id: ${r.keyId}\n`,
       ),
@@ -34,9 +39,13 @@ export function register(cli: Command): void {
     .action(async (file: string, opts: { bundle: string; key: string[] }, cmd: Command) =>
       runReport(
         cmd,
-        async () => {
+        async ({ session }) => {
           const { runVerifyBlob } = await import('../../pipeline/sign-blob.js');
-          return runVerifyBlob({ file, bundle: opts.bundle, keys: opts.key });
+          return runVerifyBlob({
+            file: session.path(file),
+            bundle: session.path(opts.bundle),
+            keys: opts.key.map((k) => session.path(k)),
+          });
         },
         (r) => `Verified OK: ${r.file} signed by ${r.keyId}\n`,
       ),

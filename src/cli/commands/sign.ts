@@ -30,14 +30,14 @@ export function register(cli: Command): void {
       ) =>
         runReport(
           cmd,
-          async ({ global, events }) => {
-            const password = await signingPassword();
+          async ({ global, events, session }) => {
+            const password = await signingPassword(session.io);
             const { runSign } = await import('../../pipeline/sign.js');
             return runSign({
-              project: opts.project,
+              project: session.path(opts.project),
               store: global.store,
               targets,
-              key: opts.key,
+              key: session.path(opts.key),
               password,
               builderId: opts.builderId,
               events,

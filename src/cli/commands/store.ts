@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import type { GlobalOptions } from '../main.js';
+import { globalOptions } from '../run.js';
+import { sessionOf } from '../session.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -18,34 +19,36 @@ export function register(cli: Command): void {
       "re-check action-cache entries restored from a remote cache against this project's cache.remote.trust; drop those that fail",
     )
     .action(async (opts: { repair?: boolean; trustOf?: string }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const g = globalOptions(cmd);
+      const session = sessionOf(cmd);
+      const out = session.io.stdout;
       const { runFsck } = await import('../../pipeline/store.js');
       const report = await runFsck({
         store: g.store,
         repair: opts.repair !== false,
-        trustOf: opts.trustOf,
+        trustOf: session.optionalPath(opts.trustOf),
       });
-      process.exitCode = report.ok ? 0 : 1;
+      session.exitCode = report.ok ? 0 : 1;
       if (g.json) {
-        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        out.write(`${JSON.stringify(report, null, 2)}\n`);
         return;
       }
       for (const p of report.problems) {
-        process.stdout.write(
+        out.write(
           `${p.severity === 'error' ? 'ERROR' : 'note '} ${p.kind}: ${p.message}${p.repaired ? ' (repaired)' : ''}\n`,
         );
       }
       if (report.trust) {
         for (const f of report.trust.failed) {
-          process.stdout.write(
+          out.write(
             `ERROR untrusted-action: action ${f.key} was restored from ${f.repository} (signer ${f.signer}) and no longer passes ${report.trust.config}: ${f.reason}${f.dropped ? ' (dropped)' : ''}\n`,
           );
         }
-        process.stdout.write(
+        out.write(
           `${report.trust.checked} remote-origin action(s) re-checked against ${report.trust.config}: ${report.trust.failed.length} failed\n`,
         );
       }
-      process.stdout.write(
+      out.write(
         `${report.blobsChecked} blobs (${report.bytesChecked} bytes) checked: ${report.corrupt} corrupt, ${report.dangling} dangling, ${report.leftoverTmp} leftover temp files — ${report.ok ? 'store is consistent' : 'store has errors'}\n`,
       );
     });
@@ -62,17 +65,19 @@ export function register(cli: Command): void {
     )
     .option('-n, --dry-run', 'report what would be deleted, delete nothing')
     .action(async (opts: { retentionDays: number; dryRun?: boolean }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const g = globalOptions(cmd);
+      const session = sessionOf(cmd);
+      const out = session.io.stdout;
       const { runGc } = await import('../../pipeline/store.js');
       const report = await runGc({
         store: g.store,
         retentionMs: opts.retentionDays * DAY_MS,
         dryRun: opts.dryRun === true,
       });
-      if (g.json) process.stdout.write(`${JSON.stringify({ ok: true, ...report }, null, 2)}\n`);
+      if (g.json) out.write(`${JSON.stringify({ ok: true, ...report }, null, 2)}\n`);
       else {
-        process.stdout.write(
-          `${report.dryRun ? 'would free' : 'freed'} ${report.blobsFreed} blobs (${report.bytesFreed} bytes); ${report.reachable} reachable from ${report.roots} roots; ${report.actionsExpired} action entries expired; ${report.referrersDropped} attachment lists of deleted artifacts dropped; ${report.treesRemoved} extracted trees and ${report.rootsRemoved} toolchain roots ${report.dryRun ? 'would be ' : ''}removed; ${report.statEntriesPruned} stat-cache entries of deleted files pruned\n`,
+        out.write(
+          `${report.dryRun ? 'would free' : 'freed'} ${report.blobsFreed} blobs (${report.bytesFreed} bytes); ${report.reachable} reachable from ${report.roots} roots; ${report.actionsExpired} action entries expired; ${report.referrersDropped} attachment lists of deleted artifacts dropped; ${report.treesRemoved} extracted trees, ${report.rootsRemoved} toolchain roots, ${report.npmTreesRemoved} npm installs and ${report.filesRemoved} placed files ${report.dryRun ? 'would be ' : ''}removed; ${report.statEntriesPruned} stat-cache entries of deleted files pruned\n`,
         );
       }
     });

@@ -28,11 +28,11 @@ export function register(cli: Command): void {
       ) =>
         runReport(
           cmd,
-          async ({ global, events }) => {
+          async ({ global, events, session }) => {
             const { runVerify } = await import('../../pipeline/verify.js');
             return runVerify({
               artifact,
-              policy: opts.policy,
+              policy: session.path(opts.policy),
               store: global.store,
               events,
               ...(opts.pull ? { pull: { insecure: opts.insecureRegistry } } : {}),

@@ -17,10 +17,10 @@ export function register(cli: Command): void {
     .action(async (target: string, opts: { project: string; against?: string }, cmd: Command) =>
       runReport(
         cmd,
-        async ({ global, events }) => {
+        async ({ global, events, session }) => {
           const { runWhy } = await import('../../pipeline/why.js');
           return runWhy({
-            project: opts.project,
+            project: session.path(opts.project),
             store: global.store,
             target,
             events,
