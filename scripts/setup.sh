@@ -26,6 +26,10 @@ needed=(
   "unshare:util-linux"     # verify runs with no network
   "ldd:libc-bin"
   "strace:strace"          # store test: which fsyncs a batch of blob writes makes
+  "podman:podman"          # deploy: the runtime
+  "runc:runc"              # deploy: podman's runtime here (crun refuses hybrid cgroups)
+  "haproxy:haproxy"        # deploy: the router (Debian's is built with the Prometheus exporter)
+  "prometheus:prometheus"  # deploy: the metrics behind the gates
 )
 missing=()
 for pair in "${needed[@]}"; do
@@ -57,6 +61,23 @@ if ! locale -a 2>/dev/null | grep -qi '^sk_SK.utf8$'; then
     echo "airlock setup: the sk_SK.UTF-8 locale is missing; run: sudo locale-gen sk_SK.UTF-8" >&2
     exit 1
   fi
+fi
+
+# Deploy: rootful podman needs the runc runtime on hosts with a hybrid cgroup
+# layout (crun refuses it), and containers ask for nofile=4096 and nproc=2048
+# (src/deploy/podman.ts): podman's defaults exceed the hard limits here and
+# fail with "setrlimit: Operation not permitted". Check both.
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt 4096 ]; then
+  echo "airlock setup: the hard open-files limit is $(ulimit -Hn); deploy containers need 4096 (raise it in /etc/security/limits.conf)" >&2
+  exit 1
+fi
+if [ "$(ulimit -Hu)" != unlimited ] && [ "$(ulimit -Hu)" -lt 2048 ]; then
+  echo "airlock setup: the hard process limit is $(ulimit -Hu); deploy containers need 2048" >&2
+  exit 1
+fi
+if ! haproxy -vv 2>/dev/null | grep -q PROMEX; then
+  echo "airlock setup: this haproxy has no Prometheus exporter (PROMEX); install Debian's haproxy package" >&2
+  exit 1
 fi
 
 # diffoscope is optional (repro falls back to a built-in diff); say so once.

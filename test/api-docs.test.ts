@@ -46,6 +46,7 @@ const USE_CASES = [
   'auditVerify',
   'auditExport',
   'lineage',
+  'emitKubernetes',
 ];
 
 const blocks = examples(readFileSync(join(REPO, 'docs', 'api.md'), 'utf8'));

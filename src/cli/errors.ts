@@ -10,6 +10,8 @@ import type { CliIo } from './session.js';
 /** Codes that mean the user asked for something malformed: exit 2, like a usage error. */
 const USAGE_CODES = new Set<AirlockErrorCode | CliErrorCode>([
   'USAGE',
+  'UNKNOWN_ENVIRONMENT',
+  'EMIT_UNSUPPORTED',
   'UNKNOWN_TARGET',
   'CHECK_ROOT_NOT_FOUND',
   'INIT_EXISTS',

@@ -42,6 +42,18 @@ import {
 } from './audit.js';
 import { runLineage, type LineageRequest as LineageUseCase } from './lineage.js';
 import type { LineageGraph } from '../audit/index.js';
+import {
+  runDeploy,
+  runRollback,
+  runStatus,
+  type DeployOptions,
+  type DeployReport,
+  type DeployRequest,
+  type RollbackRequest,
+  type StatusReport,
+} from './deploy.js';
+import { runEmit, type EmitRequest } from './deploy-emit.js';
+import { runShip, type ShipReport, type ShipRequest } from './ship.js';
 
 /*
  * The library API: every use-case as `name(request: NameRequest):
@@ -284,4 +296,39 @@ export function auditCheckpoint(req: AuditCheckpointRequest): Promise<AuditCheck
 /** Where an artifact or deployment came from, or (`uses`) every artifact and deployment containing a package. */
 export function lineage(req: LineageRequest): Promise<LineageGraph> {
   return runLineage({ ...req, events: req.events ?? noEvents });
+}
+
+export type { DeployReport, DeployRequest, RollbackRequest, StatusReport };
+export type DeployStatusRequest = DeployOptions;
+export type EmitKubernetesRequest = Omit<EmitRequest, 'format'>;
+export type EmitKubernetesReport = Awaited<ReturnType<typeof runEmit>>;
+
+/**
+ * Verifies an artifact against an environment's policy, pushes it by digest
+ * to every region and rolls it out step by step behind metric gates.
+ */
+export function deploy(req: DeployRequest): Promise<DeployReport> {
+  return runDeploy(req);
+}
+
+/** Sends an environment (or one region) back to its previous verified version. */
+export function rollback(req: RollbackRequest): Promise<DeployReport> {
+  return runRollback(req);
+}
+
+/** Per region: registry digest, running containers' digests, router weights, and drift. */
+export function deployStatus(req: DeployStatusRequest): Promise<StatusReport> {
+  return runStatus(req);
+}
+
+/** Writes the environment's rollout as Kubernetes + Argo Rollouts manifests (no cluster contacted). */
+export function emitKubernetes(req: EmitKubernetesRequest): Promise<EmitKubernetesReport> {
+  return runEmit({ ...req, format: 'kubernetes' });
+}
+
+export type { ShipReport, ShipRequest };
+
+/** The whole pipeline for one target: lock check to status, stopping at the first failing stage. */
+export function ship(req: ShipRequest): Promise<ShipReport> {
+  return runShip(req);
 }

@@ -68,6 +68,13 @@ export interface StorePaths {
   trees: string;
   /** Unpacked toolchain image roots, one directory per manifest digest (derived). */
   roots: string;
+  /**
+   * Deploy state, one file per environment plus one record per rollout (not
+   * derived: it is what `rollback` and `status` know):
+   *   airlock/v1/deploy/prod.json             regions' slots, the current rollout
+   *   airlock/v1/deploy/rollouts/<id>.json    every rollout with its gate samples
+   */
+  deploy: string;
   /** Offline npm installs, one directory per install key (derived). */
   npm: string;
   /** Placed `files:` entries, one directory per blob and presentation (derived). */
@@ -114,6 +121,7 @@ export function storePaths(root: string): StorePaths {
     auditDb: join(abs, 'airlock', 'v1', 'audit.sqlite'),
     trees: join(abs, 'airlock', 'v1', 'trees'),
     roots: join(abs, 'airlock', 'v1', 'roots'),
+    deploy: join(abs, 'airlock', 'v1', 'deploy'),
     npm: join(abs, 'airlock', 'v1', 'npm'),
     files: join(abs, 'airlock', 'v1', 'files'),
   };
