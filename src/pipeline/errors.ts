@@ -35,6 +35,11 @@ export type EvidenceErrorCode =
   /** sign-blob would overwrite an existing bundle file. */
   | 'BUNDLE_EXISTS';
 
+/** What `airlock ui` (the dashboard server) reports. */
+export type DashboardErrorCode =
+  /** The dashboard cannot listen on the asked host and port. */
+  'UI_LISTEN_FAILED';
+
 /**
  * Every `code` an `AirlockError` thrown by the library can carry: each module
  * declares its own codes once, and no code has two meanings. (The CLI adds
@@ -52,6 +57,7 @@ export type AirlockErrorCode =
   | CheckErrorCode
   | ConfigErrorCode
   | ContentErrorCode
+  | DashboardErrorCode
   | DigestErrorCode
   | ImageRootErrorCode
   | LockErrorCode

@@ -1,0 +1,10 @@
+export { DASHBOARD_ACTOR, dashboardApp, startDashboard } from './server.js';
+export type {
+  Dashboard,
+  DashboardActions,
+  DashboardOptions,
+  DashboardPanel,
+  EnvironmentView,
+  EnvironmentsSource,
+  RegionView,
+} from './server.js';
