@@ -25,6 +25,7 @@ needed=(
   "script:bsdutils"        # escape suite (a real terminal)
   "unshare:util-linux"     # verify runs with no network
   "ldd:libc-bin"
+  "chromium:chromium"      # the dashboard's browser test (driven by playwright-core)
 )
 missing=()
 for pair in "${needed[@]}"; do

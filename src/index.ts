@@ -66,3 +66,12 @@ export type { PushReport, PushRequest } from './pipeline/registry-push.js';
 export type { AirlockErrorCode } from './pipeline/errors.js';
 export type { BuildHistoryEntry } from './builder/records.js';
 export { Store, defaultStoreRoot } from './store/index.js';
+export { startDashboard as dashboard } from './ui/index.js';
+export type {
+  Dashboard,
+  DashboardActions,
+  DashboardOptions as DashboardRequest,
+  DashboardPanel,
+  EnvironmentView,
+  EnvironmentsSource,
+} from './ui/index.js';

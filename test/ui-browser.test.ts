@@ -205,6 +205,11 @@ describe('airlock ui in a real browser', () => {
     const page = await open(dashboard, '/');
     const libVerdict = page.getByTestId('target-lib').getByTestId('verdict');
     await expect.poll(() => libVerdict.textContent()).toBe('changed');
+    // The miss is explained as `why` explains it, change by change.
+    expect(
+      await page.getByTestId('target-lib').locator('[data-testid=changes] li').allTextContents(),
+    ).toEqual(before.changes.map((c) => `${c.component} ${c.detail}`));
+    expect(before.changes.length).toBeGreaterThan(0);
     await page.evaluate(() => ((globalThis as { marker?: string }).marker = 'same page'));
     const revision = Number(await page.locator('body').getAttribute('data-revision'));
     const build = spawn(

@@ -36,14 +36,12 @@ export interface DashboardTargetsRequest {
   events: EventSink;
 }
 
-/** A target, its last recorded build, and whether its next build would hit the cache (and why not). */
+/** A target and its last recorded build. */
 export interface DashboardTarget {
   name: string;
   tag: string;
   /** The latest build recorded in this store, with its build time from the action result. */
   last?: BuildHistoryEntry & { durationMs?: number };
-  /** What `airlock why <target> --json` says now. */
-  why: WhyReport;
 }
 
 export interface DashboardTargetsReport {
@@ -53,29 +51,38 @@ export interface DashboardTargetsReport {
   targets: DashboardTarget[];
 }
 
-/** Every target of the project with its last build and its cache verdict. */
+/** The project's airlock.yaml, or undefined when the directory has none. */
+function configFile(project: string): string | undefined {
+  const file = project.endsWith('.yaml') ? project : join(project, CONFIG_FILE);
+  return existsSync(file) ? file : undefined;
+}
+
+/**
+ * Every target of the project with its last recorded build: reads the
+ * config, the build history and each last build's action result; hashes no
+ * input, so it stays fast (`dashboardWhy` is the slow half).
+ */
 export async function dashboardTargets(
   req: DashboardTargetsRequest,
 ): Promise<DashboardTargetsReport> {
-  const file = req.project.endsWith('.yaml') ? req.project : join(req.project, CONFIG_FILE);
-  if (!existsSync(file)) return { root: req.project, targets: [] };
+  const file = configFile(req.project);
+  if (!file) return { root: req.project, targets: [] };
   const project = await loadConfig(file);
   const names = [...project.targets.keys()].sort(compareBytes);
   const store = await Store.open(req.store ?? defaultStoreRoot(), { events: req.events });
-  const lasts = new Map<string, DashboardTarget['last']>();
+  const targets: DashboardTarget[] = [];
   try {
     const { statCache, records } = openBuildDbs(store, req.events);
     try {
       for (const name of names) {
+        const target: DashboardTarget = { name, tag: tagFor(project.name, name) };
+        targets.push(target);
         const last = records.lastBuild(project.root, name);
         if (!last) continue;
         const result = last.result
           ? await store.getJson<ActionResult>(last.result).catch(() => undefined)
           : undefined;
-        lasts.set(name, {
-          ...last,
-          ...(result ? { durationMs: result.timings.durationMs } : {}),
-        });
+        target.last = { ...last, ...(result ? { durationMs: result.timings.durationMs } : {}) };
       }
     } finally {
       statCache.close();
@@ -84,18 +91,22 @@ export async function dashboardTargets(
   } finally {
     store.close();
   }
-  const targets: DashboardTarget[] = [];
-  for (const name of names) {
-    const why = await runWhy({
-      project: file,
-      store: req.store,
-      events: req.events,
-      target: name,
-    });
-    const last = lasts.get(name);
-    targets.push({ name, tag: tagFor(project.name, name), ...(last ? { last } : {}), why });
-  }
   return { project: project.name, root: project.root, targets };
+}
+
+/** What `airlock why <target> --json` says now about each target's next build. */
+export async function dashboardWhy(
+  req: DashboardTargetsRequest,
+): Promise<{ targets: { name: string; why: WhyReport }[] }> {
+  const file = configFile(req.project);
+  if (!file) return { targets: [] };
+  const project = await loadConfig(file);
+  const targets: { name: string; why: WhyReport }[] = [];
+  for (const name of [...project.targets.keys()].sort(compareBytes)) {
+    const why = await runWhy({ project: file, store: req.store, events: req.events, target: name });
+    targets.push({ name, why });
+  }
+  return { targets };
 }
 
 export interface DashboardArtifactsRequest {

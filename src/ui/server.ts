@@ -14,6 +14,7 @@ import {
   dashboardArtifact,
   dashboardArtifacts,
   dashboardTargets,
+  dashboardWhy,
   storeFingerprint,
 } from '../pipeline/dashboard.js';
 import type { DashboardErrorCode } from '../pipeline/errors.js';
@@ -27,7 +28,8 @@ import { defaultStoreRoot } from '../store/index.js';
  *
  *   GET  /?token=<t>            sets the session cookie and redirects to /
  *   GET  /api/session           what the pages need to draw: panels, actions allowed
- *   GET  /api/targets           targets, last build, `why` verdict
+ *   GET  /api/targets           targets and their last build (fast: no input is hashed)
+ *   GET  /api/targets/why       each target's `why` verdict for its next build
  *   GET  /api/artifacts         tagged artifacts
  *   GET  /api/artifacts/:ref    one artifact with its evidence (and verify, with a policy)
  *   GET  /api/events            server-sent events: `change` whenever the store changes
@@ -135,15 +137,15 @@ function packageFile(name: string, file: string): string {
   throw new Error(`cannot find the package ${name} beside ${require.resolve(name)}`);
 }
 
-/** Library files the pages import, served from node_modules under /vendor/. */
-const VENDOR: Record<string, string> = {
+/** Library files the pages import, served from node_modules under /vendor/ (found when a server starts). */
+const vendorFiles = (): Record<string, string> => ({
   'preact.mjs': packageFile('preact', 'dist/preact.mjs'),
   'preact-hooks.mjs': packageFile('preact', 'hooks/dist/hooks.mjs'),
   'htm.mjs': packageFile('htm', 'dist/htm.mjs'),
   'preact-iso-router.js': packageFile('preact-iso', 'src/router.js'),
   'chart.umd.min.js': packageFile('chart.js', 'dist/chart.umd.min.js'),
   'cytoscape.esm.min.mjs': packageFile('cytoscape', 'dist/cytoscape.esm.min.mjs'),
-};
+});
 
 const IMPORT_MAP = JSON.stringify({
   imports: {
@@ -188,6 +190,7 @@ export function dashboardApp(opts: DashboardOptions & { token: string }, origin:
   const events = opts.events ?? noEvents;
   const store = opts.store ?? defaultStoreRoot();
   const { html, csp } = shell();
+  const vendor = vendorFiles();
   const app = new Hono();
   const subscribers = new Set<() => void>();
 
@@ -242,6 +245,9 @@ export function dashboardApp(opts: DashboardOptions & { token: string }, origin:
   );
   app.get('/api/targets', async (c) =>
     c.json(await dashboardTargets({ project: opts.project, store, events })),
+  );
+  app.get('/api/targets/why', async (c) =>
+    c.json(await dashboardWhy({ project: opts.project, store, events })),
   );
   app.get('/api/artifacts', async (c) => c.json(await dashboardArtifacts({ store, events })));
   app.get('/api/artifacts/:ref{.+}', async (c) =>
@@ -319,7 +325,7 @@ export function dashboardApp(opts: DashboardOptions & { token: string }, origin:
   });
 
   app.get('/vendor/:file', async (c, next) => {
-    const file = VENDOR[c.req.param('file')];
+    const file = vendor[c.req.param('file')];
     if (!file) return c.notFound();
     c.header('Cache-Control', 'max-age=3600');
     return serveStatic({ path: file })(c, next);

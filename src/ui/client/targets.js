@@ -14,6 +14,9 @@ function Why({ why }) {
 
 export function TargetsPage() {
   const state = useApi('/api/targets');
+  // Hashing every input takes longer: the verdicts come second.
+  const whys = useApi('/api/targets/why');
+  const why = new Map((whys.data?.targets ?? []).map((t) => [t.name, t.why]));
   const data = state.data;
   if (data) markFirstData();
   const built = data?.targets.filter((t) => t.last?.durationMs !== undefined) ?? [];
@@ -56,7 +59,15 @@ export function TargetsPage() {
                       }
                     </td>
                     <td><code>${t.last?.sourceCommit?.slice(0, 12) ?? '—'}</code></td>
-                    <td><${Why} why=${t.why} /></td>
+                    <td>
+                      ${
+                        why.has(t.name)
+                          ? html`<${Why} why=${why.get(t.name)} />`
+                          : html`<span class="muted" data-testid="verdict-pending"
+                              >${whys.error ?? 'checking…'}</span
+                            >`
+                      }
+                    </td>
                   </tr>`,
               )}
             </tbody>
