@@ -22,6 +22,7 @@ const mayImport = {
   registry: ['core', 'oci', 'archive'],
   config: ['core', 'registry'],
   lock: ['core', 'registry'],
+  audit: ['core', 'store'],
   builder: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store', 'registry'],
   pipeline: [
     'core',
@@ -38,6 +39,7 @@ const mayImport = {
     'config',
     'builder',
     'lock',
+    'audit',
   ],
 };
 // ui/ (the dashboard server) reads through pipeline/'s use-cases, like cli/.

@@ -48,15 +48,17 @@ export async function attachBundle(
 /**
  * Stores `bytes` as the one layer of an artifact manifest about `subject`
  * and lists it in the subject's referrers, replacing an earlier attachment
- * of the same artifact type and predicate type.
+ * of the same artifact type and predicate type (unless `keepEarlier`:
+ * audit checkpoints accumulate).
  */
-async function attach(
+export async function attach(
   store: Store,
   subject: Descriptor,
   bytes: Uint8Array,
   artifactType: string,
   layerMediaType: string,
   predicateType: string,
+  keepEarlier = false,
 ): Promise<Descriptor> {
   const layer = await store.putBytes(bytes);
   const config = await store.putBytes(EMPTY_CONFIG);
@@ -83,6 +85,7 @@ async function attach(
     subject.digest,
     desc,
     (d) =>
+      !keepEarlier &&
       d.artifactType === artifactType &&
       d.annotations?.[PREDICATE_TYPE_ANNOTATION] === predicateType,
   );

@@ -9,6 +9,7 @@ import type { ProjectConfig } from '../config/index.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
+import { auditBuild } from './audit-build.js';
 
 export interface BuildRequest extends Workspace, RemoteBuildOptions {
   /** Targets to build with their dependencies; all when empty. */
@@ -64,9 +65,12 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     }
     const order = planOrder(open.project, req.targets);
     checkNodeEngine(open.project, order);
-    const ctx = buildContext(open, req.events, {
+    // Every target built or restored appends a build event to the audit log.
+    const audit = await auditBuild(open, req.events, req.audit);
+    const ctx = buildContext(open, audit.events, {
       useCache: req.noCache !== true,
       ...(req.signal ? { signal: req.signal } : {}),
+      afterBuild: audit.afterBuild,
     });
     Object.assign(
       ctx,
@@ -107,6 +111,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
         signing.key,
         req.events,
         req.sign?.builderId,
+        req.audit,
       );
       report.signed = signed;
     }

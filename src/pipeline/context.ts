@@ -14,6 +14,7 @@ import { sha256 } from '../core/digest.js';
 import { AIRLOCK_VERSION } from '../core/version.js';
 import type { EventSink } from '../core/events.js';
 import type { StatCache } from '../hash/stat-cache.js';
+import type { AuditEnv } from './audit.js';
 import { openBuildDbs, type BuildDbs } from './build-db.js';
 import { Store, defaultStoreRoot } from '../store/index.js';
 
@@ -26,6 +27,8 @@ export interface Workspace {
   events: EventSink;
   /** Aborted on Ctrl-C: running steps are killed and no new target starts. */
   signal?: AbortSignal | undefined;
+  /** Clock, user and host of the audit events this use-case records (default: the store clock, the OS). */
+  audit?: AuditEnv | undefined;
 }
 
 /** An open project + store + caches; close() releases the databases. */

@@ -1,5 +1,6 @@
 import type { ArchiveErrorCode } from '../archive/index.js';
 import type { AttestErrorCode } from '../attest/index.js';
+import type { AuditErrorCode } from '../audit/index.js';
 import type { PolicyErrorCode } from '../policy/index.js';
 import type { BuildErrorCode } from '../builder/errors.js';
 import type { ToolchainErrorCode } from '../builder/toolchain.js';
@@ -49,6 +50,7 @@ export type DashboardErrorCode =
 export type AirlockErrorCode =
   | ArchiveErrorCode
   | AttestErrorCode
+  | AuditErrorCode
   | BundleErrorCode
   | EvidenceErrorCode
   | PolicyErrorCode

@@ -148,6 +148,11 @@ export async function collectFacts(
     throw notBuilt(target, `the artifact ${artifact.digest} is not the output of the last build`);
   const deps: BuildFacts['deps'] = [];
   for (const d of record.action.deps) {
+    // The offline npm install is a dependency tree, not a target: it has no tag.
+    if (!project.targets.has(d.target)) {
+      deps.push({ target: d.target, outputs: d.outputs });
+      continue;
+    }
     const dep = await open.store.resolveTag(tagFor(project.name, d.target));
     deps.push({ target: d.target, outputs: d.outputs, ...(dep ? { artifact: dep.digest } : {}) });
   }
@@ -224,6 +229,19 @@ export async function runSbom(
   try {
     const { facts } = await collectFacts(open, req.target);
     const model = sbomModel(facts, AIRLOCK_TOOL);
+    const { recordAudit } = await import('./audit.js');
+    recordAudit(
+      open.store,
+      {
+        type: 'attestation',
+        data: {
+          artifact: facts.artifact.digest,
+          predicateType: req.format === 'spdx' ? PREDICATE.spdx : PREDICATE.cyclonedx,
+          target: req.target,
+        },
+      },
+      req.audit,
+    );
     return {
       target: req.target,
       artifact: facts.artifact.digest,

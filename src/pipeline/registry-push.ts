@@ -8,6 +8,7 @@ import {
 import type { Descriptor } from '../oci/index.js';
 import { clientFor, openStore, type RegistryUseCaseOptions } from './registry-context.js';
 import type { RegistryUseCaseErrorCode } from './errors.js';
+import { AUDIT_PUSH_TAG, AUDIT_TAG, recordAudit, type AuditEnv } from './audit.js';
 
 export interface PushRequest extends RegistryUseCaseOptions {
   /** A tag or digest in the local store. */
@@ -16,6 +17,8 @@ export interface PushRequest extends RegistryUseCaseOptions {
   target: string;
   /** Push attachments too (default true). */
   attachments?: boolean;
+  /** Clock, user and host of the push event recorded in the audit log. */
+  audit?: AuditEnv | undefined;
 }
 
 export interface PushReport {
@@ -26,6 +29,8 @@ export interface PushReport {
   blobs: { total: number; transferred: number; skipped: number };
   uploadedBytes: number;
   attachments: Descriptor[];
+  /** The audit log's checkpoints, pushed as referrers of the `airlock-audit` tag beside the artifact. */
+  auditCheckpoints?: { tag: string; digest: string; checkpoints: number };
 }
 
 /** Pushes a local artifact and its attachments; blobs the registry has are not sent again. */
@@ -58,6 +63,34 @@ export async function runPush(req: PushRequest): Promise<PushReport> {
       attachments: result.attachments,
     };
     if (target.tag !== undefined) report.tag = target.tag;
+    // The audit log's signed checkpoints travel with the artifacts they describe.
+    const anchor = await store.resolveTag(AUDIT_TAG);
+    if (anchor) {
+      const pushed = await pushArtifact(client, target.repository, store, anchor, AUDIT_PUSH_TAG, {
+        attachments: true,
+        ...(req.events ? { events: req.events } : {}),
+      });
+      report.auditCheckpoints = {
+        tag: AUDIT_PUSH_TAG,
+        digest: pushed.digest,
+        checkpoints: pushed.attachments.length,
+      };
+    }
+    recordAudit(
+      store,
+      {
+        type: 'push',
+        data: {
+          registry: target.registry,
+          repository: target.repository,
+          ...(target.tag !== undefined ? { tag: target.tag } : {}),
+          digest: result.digest,
+          reference: report.reference,
+          attachments: result.attachments.length,
+        },
+      },
+      req.audit,
+    );
     return report;
   } finally {
     store.close();

@@ -227,13 +227,44 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
         message: `${req.target}: artifact ${a.manifest.digest} is not in the store; run \`airlock build ${req.target}\` to attach the reproducibility attestation`,
       });
     }
+    const reproducible =
+      differences.length === 0 && a.result.outputs.tree === b.result.outputs.tree;
+    const { recordAudit } = await import('./audit.js');
+    recordAudit(
+      open.store,
+      {
+        type: 'repro',
+        data: {
+          target: req.target,
+          actionKey: a.key,
+          reproducible,
+          ...(attestation ? { artifact: a.manifest.digest } : {}),
+          differences: differences.length,
+        },
+      },
+      req.audit,
+    );
+    if (attestation)
+      recordAudit(
+        open.store,
+        {
+          type: 'attestation',
+          data: {
+            artifact: a.manifest.digest,
+            predicateType: 'https://airlock.dev/attestation/reproducibility/v1',
+            attachment: attestation,
+            target: req.target,
+          },
+        },
+        req.audit,
+      );
     return {
       target: req.target,
       artifact: a.manifest.digest,
       ...(attestation ? { attestation } : {}),
       cache,
       cacheMatches: cache.every((c) => c.matches),
-      reproducible: differences.length === 0 && a.result.outputs.tree === b.result.outputs.tree,
+      reproducible,
       a: { outputTree: a.result.outputs.tree, layer: a.result.outputs.layer.digest },
       b: { outputTree: b.result.outputs.tree, layer: b.result.outputs.layer.digest },
       varied,

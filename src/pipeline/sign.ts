@@ -20,6 +20,7 @@ import {
 } from '../sign/index.js';
 import type { Store } from '../store/index.js';
 import { STATEMENT_ARTIFACT_TYPE, attachBundle } from './attestations.js';
+import { checkpointAudit, recordAudit, type AuditEnv } from './audit.js';
 import { openWorkspace, type OpenWorkspace, type Workspace } from './context.js';
 import type { EvidenceErrorCode } from './errors.js';
 import { collectFacts, evidenceStatements } from './evidence.js';
@@ -37,6 +38,8 @@ export interface SignRequest extends Workspace {
 
 export interface SignReport {
   keyId: string;
+  /** The audit log's head, signed as a checkpoint after signing. */
+  checkpoint?: { seq: number; head: string };
   targets: {
     name: string;
     artifact: string;
@@ -72,6 +75,8 @@ export async function signStatements(
   statements: readonly Statement[],
   key: SigningKey,
   events: EventSink,
+  audit: AuditEnv = {},
+  target?: string,
 ): Promise<{ predicateType: string; digest: string }[]> {
   const signer = localKeySigner(key);
   const out: { predicateType: string; digest: string }[] = [];
@@ -89,6 +94,14 @@ export async function signStatements(
       level: 'info',
       message: `signed ${s.predicateType} for ${artifact.digest} (${desc.digest})`,
     });
+    const about = {
+      artifact: artifact.digest,
+      predicateType: s.predicateType,
+      attachment: desc.digest,
+      ...(target !== undefined ? { target } : {}),
+    };
+    recordAudit(store, { type: 'attestation', data: about }, audit);
+    recordAudit(store, { type: 'signature', data: { ...about, keyId: key.keyId } }, audit);
     out.push({ predicateType: s.predicateType, digest: desc.digest });
   }
   return out;
@@ -114,6 +127,7 @@ export async function signTargets(
   key: SigningKey,
   events: EventSink,
   builderId?: string,
+  audit: AuditEnv = {},
 ): Promise<SignReport> {
   const report: SignReport = { keyId: key.keyId, targets: [] };
   for (const name of names) {
@@ -128,8 +142,26 @@ export async function signTargets(
       }),
       ...(await pendingStatements(open.store, artifact)),
     ];
-    const attachments = await signStatements(open.store, artifact, statements, key, events);
+    const attachments = await signStatements(
+      open.store,
+      artifact,
+      statements,
+      key,
+      events,
+      audit,
+      name,
+    );
     report.targets.push({ name, artifact: artifact.digest, attachments });
+  }
+  // The key is at hand: the log's head is signed as a checkpoint too.
+  const cp = await checkpointAudit(open.store, key, audit.clock ? { clock: audit.clock } : {});
+  if (cp) {
+    report.checkpoint = { seq: cp.seq, head: cp.head };
+    events({
+      type: 'log',
+      level: 'info',
+      message: `audit checkpoint: entry ${cp.seq} (${cp.head}) signed`,
+    });
   }
   return report;
 }
@@ -140,7 +172,7 @@ export async function runSign(req: SignRequest): Promise<SignReport> {
   const open = await openWorkspace(req);
   try {
     const names = req.targets.length > 0 ? req.targets : [...open.project.targets.keys()];
-    return await signTargets(open, names, key, req.events, req.builderId);
+    return await signTargets(open, names, key, req.events, req.builderId, req.audit);
   } finally {
     open.close();
   }

@@ -4,6 +4,7 @@ import { IN_TOTO_PAYLOAD_TYPE, parseStatement } from '../attest/index.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { sha256, type Digest } from '../core/digest.js';
 import { AirlockError, isAirlockError } from '../core/errors.js';
+import { recordAudit, type AuditEnv } from './audit.js';
 import type { EventSink } from '../core/events.js';
 import { MEDIA, parseManifest, type Descriptor } from '../oci/index.js';
 import {
@@ -44,6 +45,8 @@ export interface VerifyRequest {
    * store first: the only network access verify makes, and only when asked.
    */
   pull?: { insecure?: readonly string[] | undefined } | undefined;
+  /** User and host of the verify event recorded in the audit log (its time is `clock`'s). */
+  audit?: AuditEnv | undefined;
 }
 
 export interface VerifyReport extends Verdict {
@@ -194,6 +197,19 @@ export async function runVerify(req: VerifyRequest): Promise<VerifyReport> {
       verified,
       failed,
       (req.clock ?? systemClock).now(),
+    );
+    recordAudit(
+      store,
+      {
+        type: 'verify',
+        data: {
+          artifact: desc.digest,
+          policyDigest: sha256(await readFile(policy.file)),
+          pass: verdict.pass,
+          rules: verdict.rules.map((r) => ({ rule: r.rule, pass: r.pass, reason: r.reason })),
+        },
+      },
+      { ...(req.clock ? { clock: req.clock } : {}), ...req.audit },
     );
     return { artifact: req.artifact, policy: policy.file, ...verdict };
   } finally {

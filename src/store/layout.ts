@@ -25,6 +25,8 @@ import { digestHex, type Digest } from '../core/index.js';
  *     airlock/v1/build.sqlite     SQLite (WAL), derived: the stat cache, build records,
  *                                 SOURCE_DATE_EPOCH and parsed-config caches, remote
  *                                 origins (builder/records.ts, hash/stat-cache.ts)
+ *     airlock/v1/audit.sqlite     SQLite (WAL): the hash-chained audit log and the lineage
+ *                                 index (audit/log.ts); never derived, never recreated
  *     airlock/v1/trees/9f86…0a08/ extracted output tree of a result, named by the hex of its
  *                                 tree digest (derived from the layer; gc removes unused ones)
  *     airlock/v1/roots/4e07…c1d2/ unpacked toolchain image, named by the hex of its manifest
@@ -55,6 +57,8 @@ export interface StorePaths {
   marker: string;
   /** build.sqlite: derived build bookkeeping and the stat cache. */
   buildDb: string;
+  /** audit.sqlite: the hash-chained audit log (not derived: never recreated). */
+  auditDb: string;
   /** Extracted output trees, one directory per tree digest (derived). */
   trees: string;
   /** Unpacked toolchain image roots, one directory per manifest digest (derived). */
@@ -96,6 +100,7 @@ export function storePaths(root: string): StorePaths {
     metaDb: join(abs, 'airlock', 'v1', 'meta.sqlite'),
     marker: join(abs, 'airlock', 'v1', 'store.json'),
     buildDb: join(abs, 'airlock', 'v1', 'build.sqlite'),
+    auditDb: join(abs, 'airlock', 'v1', 'audit.sqlite'),
     trees: join(abs, 'airlock', 'v1', 'trees'),
     roots: join(abs, 'airlock', 'v1', 'roots'),
   };

@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { register as attachments } from './attachments.js';
+import { register as audit } from './audit.js';
 import { register as build } from './build.js';
 import { register as check } from './check.js';
 import { register as copy } from './copy.js';
 import { register as fetch } from './fetch.js';
 import { register as init } from './init.js';
 import { register as keygen } from './keygen.js';
+import { register as lineage } from './lineage.js';
 import { register as lock } from './lock.js';
 import { register as log } from './log.js';
 import { register as ls } from './ls.js';
@@ -29,12 +31,14 @@ import { register as why } from './why.js';
 export const commandModules: ((cli: Command) => void)[] = [
   // commands: one entry per line
   attachments,
+  audit,
   build,
   check,
   copy,
   fetch,
   init,
   keygen,
+  lineage,
   lock,
   log,
   ls,

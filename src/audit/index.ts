@@ -1,0 +1,29 @@
+export type { AuditErrorCode } from './errors.js';
+export {
+  AUDIT_EVENT_SCHEMAS,
+  AUDIT_EVENT_TYPES,
+  eventSubjects,
+  isAuditEventType,
+} from './events.js';
+export type { AuditEvent, AuditEventData, AuditEventType } from './events.js';
+export {
+  AUDIT_FORMAT,
+  CHECKPOINT_FORMAT,
+  checkpointOf,
+  parseCheckpoint,
+  sealEntry,
+  verifyChain,
+} from './chain.js';
+export type {
+  AuditActor,
+  AuditEntry,
+  ChainHead,
+  ChainProblem,
+  ChainVerdict,
+  Checkpoint,
+  StoredEntry,
+} from './chain.js';
+export { AUDIT_DB_MIGRATIONS, AuditLog } from './log.js';
+export type { AuditFilter, AuditRecord } from './log.js';
+export { LineageBuilder, lineageDot, lineageText, npmPurl, parsePackageQuery } from './lineage.js';
+export type { LineageEdge, LineageGraph, LineageKind, LineageNode } from './lineage.js';

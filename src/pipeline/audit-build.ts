@@ -1,0 +1,133 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { AfterBuild } from '../builder/executor.js';
+import { npmPurl } from '../audit/index.js';
+import type { Clock } from '../core/clock.js';
+import type { AirlockEvent, EventSink } from '../core/events.js';
+import { openAuditLog, recordAudit, type AuditEnv } from './audit.js';
+import type { OpenWorkspace } from './context.js';
+
+const run = promisify(execFile);
+
+/** The git facts a build event records: remote, HEAD and whether the work tree was dirty. */
+export interface GitState {
+  repository?: string;
+  commit?: string;
+  dirty?: boolean;
+}
+
+/** Reads the git state of `root` (nothing outside a git work tree). */
+export async function gitState(root: string): Promise<GitState> {
+  const git = async (...args: string[]): Promise<string | undefined> => {
+    try {
+      const { stdout } = await run('git', ['-C', root, ...args], {
+        timeout: 30_000,
+        maxBuffer: 1 << 26,
+      });
+      return stdout;
+    } catch {
+      return undefined;
+    }
+  };
+  const commit = (await git('rev-parse', '--verify', '-q', 'HEAD'))?.trim();
+  if (!commit) return {};
+  const repository = (await git('config', '--get', 'remote.origin.url'))?.trim();
+  const status = await git('status', '--porcelain', '--untracked-files=normal');
+  return {
+    commit,
+    ...(repository ? { repository } : {}),
+    ...(status !== undefined ? { dirty: status.trim() !== '' } : {}),
+  };
+}
+
+/** The purls of a build's locked inputs: what `lineage --uses` finds it by. */
+export function lockedPurls(
+  locked: readonly { kind: string; name: string; version: string }[],
+): string[] {
+  return locked.map((l) =>
+    l.kind === 'npm'
+      ? npmPurl(l.name, l.version)
+      : `pkg:generic/${encodeURIComponent(l.name)}@${l.version}`,
+  );
+}
+
+/**
+ * The components of the dependency targets' artifacts (found by their
+ * output trees in the log): an artifact contains what its dependencies lock.
+ */
+function dependencyComponents(
+  open: OpenWorkspace,
+  deps: readonly { target: string; outputs: string }[],
+): string[] {
+  if (deps.length === 0) return [];
+  const log = openAuditLog(open.store);
+  try {
+    const out = new Set<string>();
+    for (const d of deps) {
+      const builds = log.list({ subject: d.outputs, types: ['build'], limit: 1 });
+      const artifact = (builds[0]?.entry.data as { artifact?: string } | undefined)?.artifact;
+      if (artifact) for (const p of log.componentsOf(artifact)) out.add(p);
+    }
+    return [...out];
+  } finally {
+    log.close();
+  }
+}
+
+/**
+ * The audit side of a build (the source's git state read first): an event sink that notes when each target
+ * started (running, or queued for a cache hit that never runs), and the
+ * after-build hook that appends one build event per target.
+ */
+export async function auditBuild(
+  open: OpenWorkspace,
+  events: EventSink,
+  env: AuditEnv = {},
+): Promise<{ events: EventSink; afterBuild: (done: AfterBuild) => Promise<void> }> {
+  const clock: Clock = env.clock ?? open.store.clock;
+  const started = new Map<string, number>();
+  // Read before anything builds: outputs written into the project must not make it look dirty.
+  const g = await gitState(open.project.root);
+  const sink: EventSink = (e: AirlockEvent) => {
+    if (
+      e.type === 'target' &&
+      (e.state === 'running' || (e.state === 'queued' && !started.has(e.target)))
+    )
+      started.set(e.target, clock.now());
+    events(e);
+  };
+  const afterBuild = ({ build, action, cached }: AfterBuild): Promise<void> => {
+    const last = open.records.lastBuild(open.project.root, build.target);
+    const finishedAt = clock.now();
+    recordAudit(
+      open.store,
+      {
+        type: 'build',
+        data: {
+          project: open.project.name,
+          target: build.target,
+          ...(g.repository ? { repository: g.repository } : {}),
+          ...(g.commit ? { sourceCommit: g.commit } : {}),
+          ...(g.dirty !== undefined ? { dirty: g.dirty } : {}),
+          actionKey: build.key,
+          cache: cached ? 'hit' : 'miss',
+          ...(build.origin
+            ? { remote: { repository: build.origin.repository, signer: build.origin.signer } }
+            : {}),
+          toolchain: action.toolchain.map((t) => ({ name: t.name, digest: t.digest })),
+          sourceDateEpoch: action.sourceDateEpoch,
+          artifact: build.manifest.digest,
+          tag: build.tag,
+          ...(last && last.key === build.key ? { record: last.record } : {}),
+          outputTree: build.result.outputs.tree,
+          startedAt: started.get(build.target) ?? finishedAt,
+          finishedAt,
+        },
+      },
+      { ...env, clock },
+      [...lockedPurls(action.locked ?? []), ...dependencyComponents(open, action.deps)],
+    );
+    return Promise.resolve();
+  };
+  return { events: sink, afterBuild };
+}
