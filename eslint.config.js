@@ -24,6 +24,7 @@ const mayImport = {
   lock: ['core', 'registry'],
   audit: ['core', 'store'],
   builder: ['core', 'oci', 'archive', 'config', 'hash', 'sandbox', 'store', 'registry'],
+  deploy: ['core', 'oci', 'config'],
   pipeline: [
     'core',
     'oci',
@@ -40,6 +41,7 @@ const mayImport = {
     'builder',
     'lock',
     'audit',
+    'deploy',
   ],
 };
 // ui/ (the dashboard server) reads through pipeline/'s use-cases, like cli/.

@@ -45,6 +45,15 @@ export interface ImageRoots {
   resolve(ref: string): Promise<{ digest: Digest; root: string }>;
 }
 
+/**
+ * Brings a base image `<registry>/<repo>@sha256:…` (an index resolves to this
+ * machine's platform) into the store with all its blobs, verified, and returns its
+ * platform manifest's digest, layers and config bytes.
+ */
+export interface ImageBases {
+  resolve(ref: string): Promise<{ digest: Digest; layers: Descriptor[]; config: Buffer }>;
+}
+
 /** Runs one step in the sandbox (default: bubblewrap, `sandbox/run.ts`). */
 export interface SandboxRunner {
   run(spec: SandboxSpec): Promise<SandboxResult>;
@@ -95,6 +104,8 @@ export interface BuildContext {
   clock?: Clock;
   /** Unpacks `toolchain.image` references (pinned by digest) into read-only sandbox roots. */
   imageRoots?: ImageRoots;
+  /** Pulls `image.base` references (pinned by digest) for runnable images. */
+  imageBases?: ImageBases;
   /** Runs steps; default: bubblewrap, loaded only when a step runs. */
   runner?: SandboxRunner;
   /** Packs outputs; default: the deterministic tar.gz writer, loaded only when a step runs. */

@@ -6,6 +6,8 @@ export type BuildErrorCode =
   | 'INTERRUPTED'
   | 'INPUTS_CHANGED'
   | 'TOOLCHAIN_IMAGE_UNAVAILABLE'
+  /** image.base is set but the command has no way to pull it, or it is no image. */
+  | 'IMAGE_BASE_UNAVAILABLE'
   | 'STEP_TIMEOUT'
   | 'STEP_LOG_LIMIT'
   | 'OUTPUT_TOO_LARGE'

@@ -40,6 +40,7 @@ export {
   tagFor,
   type AfterBuild,
   type BuildContext,
+  type ImageBases,
   type ImageRoots,
   type Packer,
   type RemoteCache,

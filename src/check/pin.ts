@@ -41,8 +41,10 @@ export function imageSites(kind: FileKind, text: string): PinSite[] {
         if (!isPair(pair) || !isScalar(pair.key) || !isScalar(pair.value)) return;
         const key = String(pair.key.value);
         const v = pair.value.value;
-        if ((key !== 'image' && key !== 'container') || typeof v !== 'string' || !pair.value.range)
-          return;
+        // airlock.yaml names a runnable image's base as `image: { base: <ref> }`.
+        const imageKey =
+          key === 'image' || key === 'container' || (kind === 'airlock-yaml' && key === 'base');
+        if (!imageKey || typeof v !== 'string' || !pair.value.range) return;
         if (hasDigest(v) || isUnjudgeableImage(v)) return;
         const [s, e] = pair.value.range;
         const at = text.slice(s, e).indexOf(v);

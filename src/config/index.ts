@@ -20,3 +20,5 @@ export { sourceDateEpochOf } from './defaults.js';
 export { planOrder } from './plan.js';
 export { formatProblems } from './problems.js';
 export { didYouMean, editDistance } from './suggest.js';
+export { BUILTIN_GATES, REQUESTS_QUERY, parseDurationMs } from './environments.js';
+export type { EnvironmentConfig, GateConfig, OnNoData, RegionConfig } from './environments.js';

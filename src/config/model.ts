@@ -1,3 +1,4 @@
+import type { EnvironmentConfig } from './environments.js';
 import type { TargetLimits } from './limits.js';
 
 /** The file a project declares its targets in, at the project root. */
@@ -33,6 +34,11 @@ export interface DepConfig {
 
 /** OCI image config for a target's artifact (the `config` of an OCI image). */
 export interface ImageConfig {
+  /**
+   * The base image `<registry>/<repo>[:tag]@sha256:<hex>`: its layers come
+   * first, its config is merged under the target's settings.
+   */
+  base?: string;
   entrypoint?: string[];
   cmd?: string[];
   env?: Record<string, string>;
@@ -116,4 +122,6 @@ export interface ProjectConfig {
   files?: ReadonlyMap<string, FileConfig>;
   /** Download mirrors: `npm` replaces the registry origin of every npm tarball URL. */
   mirrors?: { npm?: string };
+  /** Deploy environments by name (file order). */
+  environments?: ReadonlyMap<string, EnvironmentConfig>;
 }

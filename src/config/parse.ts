@@ -21,6 +21,7 @@ import {
   normalizeGlob,
   normalizeSha256,
 } from './rules.js';
+import { readEnvironments } from './environments.js';
 import { targetLimits } from './limits.js';
 import { KNOWN_KEYS, projectSchema, remoteCacheSchema } from './schema.js';
 import type { ParsedProject } from './schema.js';
@@ -137,12 +138,19 @@ export function analyzeConfig(text: string, file: string, tree?: ConfigTreeFacts
     }
   }
   checkRules(problems, raw, targetNames);
+  const environments = readEnvironments(
+    problems,
+    (raw as { environments?: unknown } | null)?.environments,
+    dirname(resolvePath(file)),
+  );
   if (tree) checkSourcesMatch(problems, raw, tree);
 
   if (problems.items.length > 0 || !result.success) {
     return { config: undefined, problems: problems.sorted(), syntax: false };
   }
-  return { config: buildModel(result.data, targetNames, file), problems: [], syntax: false };
+  const config = buildModel(result.data, targetNames, file);
+  if (environments !== undefined && environments.size > 0) config.environments = environments;
+  return { config, problems: [], syntax: false };
 }
 
 /** Reports every sources glob (not a negation, not already invalid) that matches no file. */
@@ -644,6 +652,7 @@ function remoteCacheModel(raw: unknown, root: string): RemoteCacheConfig | undef
 
 function buildImage(image: NonNullable<ParsedProject['targets'][string]['image']>): ImageConfig {
   const out: ImageConfig = {};
+  if (image.base !== undefined) out.base = image.base.trim();
   if (image.entrypoint !== undefined) out.entrypoint = [...image.entrypoint];
   if (image.cmd !== undefined) out.cmd = [...image.cmd];
   if (image.env !== undefined) out.env = { ...image.env };

@@ -282,6 +282,7 @@ export function checkRules(problems: ProblemList, raw: unknown, targetNames: str
     }
 
     if (isRecord(toolchain)) checkToolchainImage(problems, base, toolchain);
+    if (isRecord(t.image)) checkImageBase(problems, base, t.image);
 
     const deps = t.deps;
     const out: Edge[] = [];
@@ -399,7 +400,7 @@ export function checkRules(problems: ProblemList, raw: unknown, targetNames: str
 }
 
 /** Why `text` is not a registry reference, or undefined when it parses. */
-function refProblem(text: string): string | undefined {
+export function refProblem(text: string): string | undefined {
   try {
     parseRegistryRef(text);
     return undefined;
@@ -447,6 +448,37 @@ function checkToolchainImage(
       'key',
       'toolchain.host and toolchain.image cannot both be set: with an image, the sandbox root is the image and host tools are not visible',
       'install the tools in the image and remove "host", or remove "image" to build with host tools',
+    );
+  }
+}
+
+/**
+ * Reports an `image.base` that is malformed or not pinned by digest: the
+ * artifact would change whenever the tag moved, so a build refuses it.
+ */
+function checkImageBase(
+  problems: ProblemList,
+  base: readonly PathSegment[],
+  image: Record<string, unknown>,
+): void {
+  const value = image.base;
+  if (typeof value !== 'string' || value.trim() === '') return;
+  const path = [...base, 'image', 'base'];
+  const ref = value.trim();
+  const why = refProblem(ref);
+  if (why !== undefined) {
+    problems.add(
+      path,
+      'value',
+      `base image "${ref}" is not a valid image reference: ${why}`,
+      'write it as <registry>/<repository>@sha256:<64 hex>, e.g. base: "registry.example.com/base/node@sha256:<digest>"',
+    );
+  } else if (!/@sha256:[0-9a-f]{64}$/.test(ref)) {
+    problems.add(
+      path,
+      'value',
+      `base image "${ref}" is not pinned by digest; a tag can move, so the image would not be reproducible`,
+      `run \`airlock pin\` to rewrite it to its digest, or write it as ${ref.replace(/:[^:/]*$/, '')}@sha256:<digest>`,
     );
   }
 }

@@ -51,6 +51,8 @@ export const cacheSchema = z.object({
 });
 
 export const imageSchema = z.object({
+  /** The base image, pinned by digest (`<registry>/<repo>@sha256:…`); rules.ts checks the form. */
+  base: z.string().min(1).optional(),
   entrypoint: z.array(z.string()).optional(),
   cmd: z.array(z.string()).optional(),
   env: envSchema.optional(),
@@ -106,6 +108,8 @@ export const projectSchema = z.object({
   cache: cacheSchema.optional(),
   files: z.record(z.string(), fileSchema).optional(),
   mirrors: mirrorsSchema.optional(),
+  /** Deploy environments; read and checked in environments.ts. */
+  environments: z.unknown().optional(),
 });
 
 export type ParsedProject = z.output<typeof projectSchema>;

@@ -1,4 +1,4 @@
-import type { ImageRoots, RemoteCache } from '../builder/executor.js';
+import type { ImageBases, ImageRoots, RemoteCache } from '../builder/executor.js';
 import { readFile, realpath } from 'node:fs/promises';
 import type { ProjectConfig, RemoteCacheConfig } from '../config/model.js';
 import type { Digest } from '../core/digest.js';
@@ -33,6 +33,7 @@ export interface RemoteBuildOptions {
 
 export type BuildRemoteErrorCode =
   | 'TOOLCHAIN_IMAGE_UNPINNED'
+  | 'IMAGE_BASE_UNPINNED'
   | 'REMOTE_CACHE_INVALID'
   | 'SIGNING_KEY_PASSWORD'
   | 'SIGNING_KEY_UNREADABLE'
@@ -67,8 +68,45 @@ export async function registryHooks(
   opts: RemoteBuildOptions,
   events: EventSink,
   statCache?: StatCache,
-): Promise<{ imageRoots: ImageRoots; remoteCache?: RemoteCache }> {
+): Promise<{ imageRoots: ImageRoots; imageBases: ImageBases; remoteCache?: RemoteCache }> {
   const client = clients(opts, events);
+  const bases = new Map<string, ReturnType<ImageBases['resolve']>>();
+  const imageBases: ImageBases = {
+    resolve(text) {
+      let got = bases.get(text);
+      if (!got) {
+        got = (async () => {
+          const { ensureImage, parseRegistryRef } = await registry();
+          const ref = parseRegistryRef(text);
+          if (ref.digest === undefined) {
+            throw new AirlockError<BuildRemoteErrorCode>(
+              'IMAGE_BASE_UNPINNED',
+              `base image ${text} is not pinned by digest`,
+              {
+                hint: `Run \`airlock pin\` to rewrite image.base in ${project.file} to its digest.`,
+                details: { image: text },
+              },
+            );
+          }
+          const image = await ensureImage(
+            await client(ref.registry),
+            ref.repository,
+            ref.digest,
+            store,
+            { events },
+          );
+          const config = await store.getBytes(image.manifest.config.digest);
+          return {
+            digest: image.digest,
+            layers: image.manifest.layers,
+            config: Buffer.from(config),
+          };
+        })();
+        bases.set(text, got);
+      }
+      return got;
+    },
+  };
   const roots = new Map<string, Promise<{ digest: `sha256:${string}`; root: string }>>();
   const imageRoots: ImageRoots = {
     resolve(text) {
@@ -106,7 +144,7 @@ export async function registryHooks(
     },
   };
   const remoteConfig = remoteCacheConfig(project, opts.remoteCache);
-  if (remoteConfig === undefined || opts.noRemoteCache === true) return { imageRoots };
+  if (remoteConfig === undefined || opts.noRemoteCache === true) return { imageRoots, imageBases };
   const remote = remoteConfig.repository;
   const { parseRegistryRef } = await registry();
   const { registryRemoteCache } = await import('../builder/remote-cache.js');
@@ -172,6 +210,7 @@ export async function registryHooks(
   const usable = remoteConfig.trust === 'any' || remoteConfig.trust.length > 0;
   return {
     imageRoots,
+    imageBases,
     remoteCache: {
       fetch: async (key) => (usable ? (await get()).fetch(key) : undefined),
       async distrust(key, result, origin) {

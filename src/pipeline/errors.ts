@@ -5,6 +5,7 @@ import type { PolicyErrorCode } from '../policy/index.js';
 import type { BuildErrorCode } from '../builder/errors.js';
 import type { ToolchainErrorCode } from '../builder/toolchain.js';
 import type { CheckErrorCode } from '../check/index.js';
+import type { DeployErrorCode } from '../deploy/index.js';
 import type { ConfigErrorCode, PlanErrorCode } from '../config/index.js';
 import type { ContentErrorCode, DigestErrorCode, TreePathErrorCode } from '../core/index.js';
 import type { WalkErrorCode } from '../hash/index.js';
@@ -58,6 +59,7 @@ export type AirlockErrorCode =
   | BuildRemoteErrorCode
   | CheckErrorCode
   | ConfigErrorCode
+  | DeployErrorCode
   | ContentErrorCode
   | DashboardErrorCode
   | DigestErrorCode

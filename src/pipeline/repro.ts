@@ -81,6 +81,7 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     // Shared too: the memo, so a warning (no git, say) is given once, not three times.
     const imageRoots = {
       imageRoots: hooks.imageRoots,
+      imageBases: hooks.imageBases,
       memo: depsCtx.memo,
       ...locked,
     };

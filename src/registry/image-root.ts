@@ -145,6 +145,29 @@ async function resolveManifest(
 }
 
 /**
+ * Makes sure the image pinned as `repo@digest` (a manifest, or an index
+ * resolved to this machine's linux platform) and every blob it references
+ * are in the store, verified; returns the platform manifest's digest and model.
+ */
+export async function ensureImage(
+  client: RegistryClient,
+  repo: string,
+  digest: Digest,
+  store: ContentStore,
+  opts: { events?: EventSink } = {},
+): Promise<{ digest: Digest; manifest: ImageManifest }> {
+  parseDigest(digest, `${client.registry}/${repo}`);
+  return resolveManifest(
+    client,
+    repo,
+    digest,
+    store,
+    `${client.registry}/${repo}@${digest}`,
+    opts.events ?? noEvents,
+  );
+}
+
+/**
  * Makes sure the image pinned as `repo@digest` is unpacked under
  * `<store>/airlock/v1/roots/<hex>/rootfs` and returns that path: reused when
  * present, else pulled (every blob verified), its layers extracted in order

@@ -28,6 +28,7 @@ export {
 export type { ContentStore, TransferOptions, TransferResult } from './transfer.js';
 export {
   IMAGE_ROOT_FORMAT,
+  ensureImage,
   ensureImageRoot,
   imageRootDir,
   readImageRoot,

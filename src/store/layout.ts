@@ -63,6 +63,13 @@ export interface StorePaths {
   trees: string;
   /** Unpacked toolchain image roots, one directory per manifest digest (derived). */
   roots: string;
+  /**
+   * Deploy state, one file per environment plus one record per rollout (not
+   * derived: it is what `rollback` and `status` know):
+   *   airlock/v1/deploy/prod.json             regions' slots, the current rollout
+   *   airlock/v1/deploy/rollouts/<id>.json    every rollout with its gate samples
+   */
+  deploy: string;
 }
 
 /**
@@ -103,6 +110,7 @@ export function storePaths(root: string): StorePaths {
     auditDb: join(abs, 'airlock', 'v1', 'audit.sqlite'),
     trees: join(abs, 'airlock', 'v1', 'trees'),
     roots: join(abs, 'airlock', 'v1', 'roots'),
+    deploy: join(abs, 'airlock', 'v1', 'deploy'),
   };
 }
 

@@ -4,6 +4,7 @@ import { register as audit } from './audit.js';
 import { register as build } from './build.js';
 import { register as check } from './check.js';
 import { register as copy } from './copy.js';
+import { register as deploy } from './deploy.js';
 import { register as fetch } from './fetch.js';
 import { register as init } from './init.js';
 import { register as keygen } from './keygen.js';
@@ -35,6 +36,7 @@ export const commandModules: ((cli: Command) => void)[] = [
   build,
   check,
   copy,
+  deploy,
   fetch,
   init,
   keygen,

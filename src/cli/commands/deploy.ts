@@ -1,0 +1,229 @@
+import type { Command } from 'commander';
+import type { DeployEvent } from '../../deploy/index.js';
+import { insecureRegistryOption, runReport } from '../run.js';
+import { sanitizeForTerminal } from '../terminal.js';
+
+/** One line per deploy event: the step, the weights, and each gate's value against its threshold. */
+export function describeDeployEvent(e: DeployEvent): string {
+  switch (e.kind) {
+    case 'deploy.verified':
+      return e.pass
+        ? `verified ${e.artifact} against the policy (${e.rules.length} rules passed)`
+        : `REFUSED ${e.artifact}: ${e.rules
+            .filter((r) => !r.pass)
+            .map((r) => `${r.rule}: ${r.reason}`)
+            .join('; ')}`;
+    case 'deploy.pushed':
+      return `[${e.region}] pushed to ${e.repository}: it serves ${e.served} (${e.blobs.transferred} blobs sent, ${e.blobs.skipped} already there)`;
+    case 'deploy.started':
+      return `[${e.region}] new version ready in ${e.container} on port ${e.port}`;
+    case 'deploy.step':
+      return `[${e.region}] step ${e.step + 1}/${e.steps}: new ${e.weights.canary}% / stable ${e.weights.stable}%`;
+    case 'deploy.gate': {
+      const s = e.sample;
+      const limit = [
+        s.threshold.max === undefined ? '' : `max ${s.threshold.max}`,
+        s.threshold.min === undefined ? '' : `min ${s.threshold.min}`,
+      ]
+        .filter((x) => x !== '')
+        .join(', ');
+      return `[${s.region}]   gate ${s.gate}: ${s.value ?? 'no data'} (${limit}; ${s.requests ?? '?'} requests, min ${s.threshold.minRequests}) ${s.verdict.toUpperCase()}${s.verdict === 'pass' ? '' : `: ${s.detail}`}`;
+    }
+    case 'deploy.promoted':
+      return `[${e.region}] promoted ${e.digest}${e.previous ? ` (previous ${e.previous} kept idle for rollback)` : ''}`;
+    case 'deploy.paused':
+      return `[${e.region}] PAUSED: ${e.reason}; continue with \`airlock deploy --resume --env ${e.environment}\` or \`--abort\``;
+    case 'deploy.rollback':
+      return `[${e.region}] ROLLED BACK to ${e.to ?? 'nothing'} in ${e.ms} ms: ${e.reason}`;
+    case 'deploy.done':
+      return `${e.environment}: ${e.outcome}${e.reason ? ` (${e.reason})` : ''}`;
+    case 'deploy.drift':
+      return `[${e.region}] DRIFT (${e.what}): ${e.detail}`;
+  }
+}
+
+/** Collects deploy events for --json, or prints them as they come (stderr) on a terminal or in CI. */
+function eventSink(json: boolean | undefined): {
+  sink: (e: DeployEvent) => void;
+  events: DeployEvent[];
+} {
+  const events: DeployEvent[] = [];
+  return {
+    events,
+    sink: (e) => {
+      events.push(e);
+      if (!json) process.stderr.write(sanitizeForTerminal(`${describeDeployEvent(e)}\n`));
+    },
+  };
+}
+
+export function register(cli: Command): void {
+  insecureRegistryOption(
+    cli
+      .command('deploy')
+      .description(
+        'verify an artifact against the environment policy, push it by digest to every region, and roll it out step by step behind metric gates',
+      )
+      .argument('[artifact]', 'a store tag (project/target) or manifest digest')
+      .requiredOption('--env <name>', 'environment declared under environments: in airlock.yaml')
+      .option('-C, --project <dir>', 'project directory', '.')
+      .option('--resume', 'continue a paused rollout (its gates are read again)')
+      .option('--abort', 'roll back a paused or interrupted rollout')
+      .option('--emit <format>', 'write the rollout as manifests instead of running it: kubernetes')
+      .option('--out <dir>', 'with --emit: directory to write the manifests to', 'deploy-manifests')
+      .addHelpText(
+        'after',
+        '\nExits 0 when the rollout is promoted in every region; 1 when it was refused, rolled back or paused.\nA gate with no data, NaN, a query error or Prometheus unreachable never passes.',
+      ),
+  ).action(
+    async (
+      artifact: string | undefined,
+      opts: {
+        env: string;
+        project: string;
+        resume?: boolean;
+        abort?: boolean;
+        emit?: string;
+        out: string;
+        insecureRegistry: string[];
+      },
+      cmd: Command,
+    ) => {
+      if (opts.emit !== undefined) {
+        await runReport(
+          cmd,
+          async ({ global, events }) => {
+            const { runEmit } = await import('../../pipeline/deploy-emit.js');
+            return runEmit({
+              project: opts.project,
+              environment: opts.env,
+              artifact: artifact ?? '',
+              format: opts.emit!,
+              out: opts.out,
+              store: global.store,
+              events,
+            });
+          },
+          (r) => r.files.map((f) => `wrote ${f}\n`).join(''),
+        );
+        return;
+      }
+      const collected = eventSink(cmd.optsWithGlobals<{ json?: boolean }>().json);
+      await runReport(
+        cmd,
+        async ({ global, events }) => {
+          const { runDeploy } = await import('../../pipeline/deploy.js');
+          const report = await runDeploy({
+            project: opts.project,
+            environment: opts.env,
+            artifact,
+            resume: opts.resume,
+            abort: opts.abort,
+            store: global.store,
+            insecure: opts.insecureRegistry,
+            events,
+            onEvent: collected.sink,
+          });
+          return { ...report, events: collected.events };
+        },
+        (r) =>
+          `${r.outcome.toUpperCase()} ${r.rollout.artifact} in ${r.environment} (rollout ${r.rollout.id})${r.rollout.reason && r.outcome !== 'promoted' ? `: ${r.rollout.reason}` : ''}\n`,
+        (r) => r.outcome === 'promoted',
+      );
+    },
+  );
+
+  insecureRegistryOption(
+    cli
+      .command('rollback')
+      .description(
+        'send every request of an environment (or one region) back to the previous verified version: weights first, then cleanup',
+      )
+      .requiredOption('--env <name>', 'environment declared in airlock.yaml')
+      .option('--region <name>', 'only this region')
+      .option('-C, --project <dir>', 'project directory', '.'),
+  ).action(
+    async (
+      opts: { env: string; region?: string; project: string; insecureRegistry: string[] },
+      cmd: Command,
+    ) => {
+      const collected = eventSink(cmd.optsWithGlobals<{ json?: boolean }>().json);
+      await runReport(
+        cmd,
+        async ({ global, events }) => {
+          const { runRollback } = await import('../../pipeline/deploy.js');
+          const report = await runRollback({
+            project: opts.project,
+            environment: opts.env,
+            region: opts.region,
+            store: global.store,
+            insecure: opts.insecureRegistry,
+            events,
+            onEvent: collected.sink,
+          });
+          return { ...report, events: collected.events };
+        },
+        (r) => `ROLLED BACK ${r.environment} (rollout ${r.rollout.id})\n`,
+        (r) => r.outcome === 'rolled-back',
+      );
+    },
+  );
+
+  insecureRegistryOption(
+    cli
+      .command('status')
+      .description(
+        'for every region: the digest its registry serves, the digest each container runs (from the runtime), the router weights, and drift from the last verified digest',
+      )
+      .requiredOption('--env <name>', 'environment declared in airlock.yaml')
+      .option('-C, --project <dir>', 'project directory', '.')
+      .option('--watch [seconds]', 'redraw every N seconds (default 2) until Ctrl-C')
+      .addHelpText('after', '\nExits 1 when any region drifted.'),
+  ).action(
+    async (
+      opts: { env: string; project: string; watch?: boolean | string; insecureRegistry: string[] },
+      cmd: Command,
+    ) => {
+      const once = (): Promise<void> =>
+        runReport(
+          cmd,
+          async ({ global, events }) => {
+            const { runStatus } = await import('../../pipeline/deploy.js');
+            return runStatus({
+              project: opts.project,
+              environment: opts.env,
+              store: global.store,
+              insecure: opts.insecureRegistry,
+              events,
+            });
+          },
+          (r) =>
+            [
+              `${r.environment}${r.rollout ? `: rollout ${r.rollout.id} ${r.rollout.phase}${r.rollout.region ? ` in ${r.rollout.region} step ${(r.rollout.step ?? 0) + 1}` : ''}` : ''}`,
+              ...r.regions.map(
+                (g) =>
+                  `  ${g.region}: verified ${g.verified ?? '-'}\n    registry ${g.registry ?? '-'}\n` +
+                  g.containers
+                    .map(
+                      (c) =>
+                        `    container ${c.name} ${c.running ? 'running' : 'stopped'} ${c.digest}\n`,
+                    )
+                    .join('') +
+                  `    router ${g.router.map((x) => `${x.slot}=${x.weight}@${x.port}`).join(' ')}`,
+              ),
+              ...r.drift.map((d) => `DRIFT [${d.region}] ${d.what}: ${d.detail}`),
+              r.drift.length === 0 ? 'no drift' : '',
+              '',
+            ].join('\n'),
+          (r) => r.drift.length === 0,
+        );
+      if (opts.watch === undefined) return once();
+      const every = (typeof opts.watch === 'string' ? Number(opts.watch) : 2) * 1000;
+      for (;;) {
+        process.stdout.write('\x1b[H\x1b[2J');
+        await once();
+        await new Promise((r) => setTimeout(r, every));
+      }
+    },
+  );
+}

@@ -1,0 +1,499 @@
+// The deploy stage end to end with real servers: podman runs the service
+// image, HAProxy routes between the stable and new version (weights through
+// its runtime API), Prometheus scrapes HAProxy and the services, two
+// docker-registry instances are the region registries. One set of servers
+// serves every test of the file, in order: each test starts from the state the
+// one before left.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Digest } from '../src/core/index.js';
+import { LABELS, haproxyRouter, type DeployEvent, type GateSample } from '../src/deploy/index.js';
+import { runBuild } from '../src/pipeline/build.js';
+import { runDeploy, runRollback, runStatus, type DeployReport } from '../src/pipeline/deploy.js';
+import { runKeygen } from '../src/pipeline/keygen.js';
+import { runSign } from '../src/pipeline/sign.js';
+import { RegistryClient } from '../src/registry/index.js';
+import { Store } from '../src/store/index.js';
+import {
+  loadGenerator,
+  startHaproxy,
+  startPrometheus,
+  startTamperingRegistry,
+  type Hit,
+  type TestHaproxy,
+  type TestPrometheus,
+} from './helpers/deploy-env.js';
+import { podmanArgs, requirePodman } from './helpers/podman.js';
+import { startRegistry, tempDir, type TestRegistry, type TestServer } from './helpers/registry.js';
+import { pushBaseImage, serviceProject, type Release } from './helpers/service.js';
+
+const HOLD = '2500ms';
+const CLI = join(import.meta.dirname, '..', 'bin', 'airlock.js');
+
+describe('airlock deploy, rollback and status', () => {
+  let dir: string;
+  let project: string;
+  let store: string;
+  const registries: TestRegistry[] = [];
+  const routers: Record<string, TestHaproxy> = {};
+  let prometheus: TestPrometheus;
+  let tampering: TestServer;
+  let base: string;
+  const releases: Record<string, Digest> = {};
+
+  const insecure = (): string[] => [...registries.map((r) => r.host), tampering.host];
+
+  const regionYaml = (
+    name: string,
+    registry: string,
+    router: TestHaproxy,
+    prom: string,
+    sd = true,
+  ): string[] => [
+    `      ${name}:`,
+    `        registry: ${registry}/shop/service`,
+    '        runtime: podman',
+    `        router: { haproxy: ${router.socket}, backend: ${router.backend} }`,
+    `        metrics: { prometheus: "${prom}"${sd ? `, targets: ${join(dir, `${router.backend}.json`)}` : ''} }`,
+  ];
+
+  /** Writes airlock.yaml with every environment the tests use. */
+  const writeConfig = (downUrl: string): void => {
+    const yaml = readFileSync(join(project, 'airlock.yaml'), 'utf8').replace(
+      /\nenvironments:[^]*$/,
+      '',
+    );
+    const [eu, us] = registries.map((r) => r.host) as [string, string];
+    const gates = [
+      '    gates:',
+      '      - { name: error-rate, max: 0.05, minRequests: 5 }',
+      '      - { name: latency-p99, max: 0.3, minRequests: 5, onNoData: extend, extendLimit: 3 }',
+    ];
+    const rollout = `    rollout: { steps: [5, 25, 50, 100], hold: ${HOLD}, readiness: { path: /healthz, timeout: 20s } }`;
+    const failing = (env: string, query: string, prom = prometheus.url): string[] => [
+      `  ${env}:`,
+      '    policy: policy.yaml',
+      '    regions:',
+      ...regionYaml('eu', eu, routers[env]!, prom, false),
+      `    rollout: { steps: [5, 100], hold: 1s }`,
+      '    gates:',
+      `      - { name: probe, query: ${JSON.stringify(query)}, max: 1, minRequests: 0 }`,
+    ];
+    writeFileSync(
+      join(project, 'airlock.yaml'),
+      [
+        yaml.trimEnd(),
+        'environments:',
+        '  prod:',
+        '    policy: policy.yaml',
+        '    regions:',
+        ...regionYaml('eu', eu, routers.eu!, prometheus.url),
+        ...regionYaml('us', us, routers.us!, prometheus.url),
+        rollout,
+        ...gates,
+        '  strict:',
+        '    policy: strict-policy.yaml',
+        '    regions:',
+        ...regionYaml('eu', eu, routers.eu!, prometheus.url),
+        '  tampered:',
+        '    policy: policy.yaml',
+        '    regions:',
+        ...regionYaml('eu', eu, routers.eu!, prometheus.url),
+        ...regionYaml('us', tampering.host, routers.us!, prometheus.url),
+        ...failing('nodata', 'sum(rate(no_such_metric_total[5s]))'),
+        ...failing('nan', 'vector(0) / vector(0)'),
+        ...failing('broken', 'sum(rate(haproxy_server_http_responses_total[5s]'),
+        ...failing('down', 'vector(0)', downUrl),
+        '',
+      ].join('\n'),
+    );
+  };
+
+  /** Builds and (unless `sign` is false) signs a release; returns its artifact digest. */
+  const release = async (r: Release, sign = true): Promise<Digest> => {
+    writeFileSync(join(project, 'src', 'release.json'), `${JSON.stringify(r)}\n`);
+    const built = await runBuild({
+      project,
+      store,
+      targets: ['service'],
+      insecure: insecure(),
+      events: () => {},
+    });
+    const digest = built.targets.find((t) => t.name === 'service')!.artifact as Digest;
+    if (sign)
+      await runSign({
+        project,
+        store,
+        targets: ['service'],
+        key: join(project, 'cosign.key'),
+        password: '',
+        events: () => {},
+      });
+    releases[r.version] = digest;
+    return digest;
+  };
+
+  const deploy = async (env: string, artifact: Digest, times?: Map<DeployEvent, number>) => {
+    const events: DeployEvent[] = [];
+    const report = await runDeploy({
+      project,
+      store,
+      environment: env,
+      artifact,
+      insecure: insecure(),
+      events: () => {},
+      onEvent: (e) => {
+        events.push(e);
+        times?.set(e, Date.now());
+      },
+    });
+    return { report, events };
+  };
+
+  const weights = async (router: TestHaproxy): Promise<Record<string, number>> =>
+    Object.fromEntries(
+      (await haproxyRouter(router.socket, router.backend).servers()).map((s) => [s.name, s.weight]),
+    );
+
+  const containers = (): string[] =>
+    execFileSync(
+      'podman',
+      ['ps', '-a', '--filter', `label=${LABELS.environment}`, '--format', '{{.Names}}'],
+      { encoding: 'utf8' },
+    )
+      .split('\n')
+      .filter((n) => n !== '');
+
+  beforeAll(async () => {
+    requirePodman();
+    dir = await tempDir('deploy');
+    store = join(dir, 'store');
+    registries.push(await startRegistry(), await startRegistry());
+    tampering = await startTamperingRegistry(registries[1]!);
+    for (const name of ['eu', 'us', 'nodata', 'nan', 'broken', 'down'])
+      routers[name] = await startHaproxy(dir, `web_${name}`);
+    prometheus = await startPrometheus(
+      dir,
+      Object.values(routers).map((r) => `127.0.0.1:${r.metricsPort}`),
+      ['web_eu', 'web_us'].map((b) => join(dir, `${b}.json`)),
+    );
+    const publisher = await Store.open(join(dir, 'publisher'));
+    try {
+      const client = new RegistryClient(registries[0]!.host, { insecure: [registries[0]!.host] });
+      base = `${registries[0]!.host}/base/node@${await pushBaseImage(publisher, client)}`;
+    } finally {
+      publisher.close();
+    }
+    project = serviceProject(join(dir, 'project'), base, { version: 'v1' });
+    await runKeygen({ dir: project, password: '' });
+    writeFileSync(
+      join(project, 'policy.yaml'),
+      'version: 1\nkeys: [cosign.pub]\nrequire: [slsa-provenance]\n',
+    );
+    writeFileSync(
+      join(project, 'strict-policy.yaml'),
+      'version: 1\nkeys: [cosign.pub]\nrequire: [slsa-provenance]\nbuilder: https://builder.example/not-this-one\n',
+    );
+    // A Prometheus that was running and is stopped: its port answers nothing.
+    mkdirSync(join(dir, 'down'));
+    const down = await startPrometheus(join(dir, 'down'), [], []);
+    await down.stop();
+    writeConfig(down.url);
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const c of containers())
+      execFileSync('podman', ['rm', '-f', '-t', '0', c], { stdio: 'ignore' });
+    await prometheus?.stop();
+    for (const r of Object.values(routers)) await r.stop();
+    await tampering?.stop();
+    for (const r of registries) await r.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('puts the first release at 100% in both regions (no stable version to shift from)', async () => {
+    const load = ['eu', 'us'].map((r) => loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`));
+    try {
+      const { report } = await deploy('prod', await release({ version: 'v1' }));
+      expect(report.outcome, JSON.stringify(report.rollout.history, null, 1)).toBe('promoted');
+      expect(report.rollout.promoted).toEqual(['eu', 'us']);
+    } finally {
+      for (const l of load) await l.stop();
+    }
+    for (const r of ['eu', 'us']) {
+      const res = await fetch(`http://127.0.0.1:${routers[r]!.port}/`);
+      expect(res.headers.get('x-release')).toBe('v1');
+    }
+  }, 180_000);
+
+  it('promotes a good release through every step in both regions, the measured split within 5 points', async () => {
+    const times = new Map<DeployEvent, number>();
+    const load = ['eu', 'us'].map((r) => ({
+      region: r,
+      gen: loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`),
+    }));
+    let result: { report: DeployReport; events: DeployEvent[] };
+    try {
+      result = await deploy('prod', await release({ version: 'v2' }), times);
+    } finally {
+      for (const l of load) await l.gen.stop();
+    }
+    const { report, events } = result;
+    expect(report.outcome, report.rollout.reason).toBe('promoted');
+    const steps = events.filter(
+      (e): e is Extract<DeployEvent, { kind: 'deploy.step' }> => e.kind === 'deploy.step',
+    );
+    const first = (w: number) => steps.filter((s) => s.weights.canary === w).map((s) => s.region);
+    expect([...new Set(steps.map((s) => `${s.region}:${s.weights.canary}`))]).toEqual([
+      'eu:5',
+      'eu:25',
+      'eu:50',
+      'eu:100',
+      'us:5',
+      'us:25',
+      'us:50',
+      'us:100',
+    ]);
+    expect(first(5)).toContain('eu');
+    // The share of requests answered by v2 while each step was held, from the load generator.
+    for (const s of steps) {
+      const from = times.get(s)! + 300;
+      const next = events.slice(events.indexOf(s) + 1).find((e) => e.kind === 'deploy.gate');
+      const to = times.get(next!)! - 1200; // the gates read data up to a scrape ago
+      const hits = load
+        .find((l) => l.region === s.region)!
+        .gen.hits.filter((h) => h.at >= from && h.at <= to);
+      expect(hits.length).toBeGreaterThan(40);
+      const share = (100 * hits.filter((h) => h.release === 'v2').length) / hits.length;
+      expect(
+        Math.abs(share - s.weights.canary),
+        `${s.region} at ${s.weights.canary}%: ${share.toFixed(1)}%`,
+      ).toBeLessThanOrEqual(5);
+    }
+    // Every gate sample is kept with the rollout, with its value and threshold.
+    const samples = report.rollout.samples;
+    expect(
+      samples.filter((x) => x.gate === 'error-rate' && x.verdict === 'pass').length,
+    ).toBeGreaterThanOrEqual(8);
+    expect(samples.every((x) => x.threshold.max !== undefined)).toBe(true);
+    for (const l of load) expect(l.gen.hits.filter((h) => h.status !== 200)).toEqual([]);
+  }, 240_000);
+
+  it('rolls a failing release back at the first step; stable users see no error', async () => {
+    const load = loadGenerator(`http://127.0.0.1:${routers.eu!.port}/`);
+    const times = new Map<DeployEvent, number>();
+    let result: { report: DeployReport; events: DeployEvent[] };
+    try {
+      result = await deploy('prod', await release({ version: 'v3', fail: true }), times);
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      await load.stop();
+    }
+    const { report, events } = result;
+    expect(report.outcome).toBe('rolled-back');
+    expect(report.rollout.promoted).toEqual([]);
+    expect(events.filter((e) => e.kind === 'deploy.step')).toHaveLength(1);
+    const failed = report.rollout.samples.find((x) => x.gate === 'error-rate')!;
+    expect(failed).toMatchObject({ verdict: 'fail', region: 'eu', weight: 5 });
+    expect(failed.value).toBeGreaterThan(0.5);
+    expect(report.rollout.reason).toContain('error-rate');
+    const rollback = events.find((e) => e.kind === 'deploy.rollback')!;
+    expect(rollback).toMatchObject({ region: 'eu', to: releases.v2 });
+    // Stable users: every answer from v2 was a success, and no request failed outright.
+    expect(load.hits.filter((h: Hit) => h.release === 'v2' && h.status !== 200)).toEqual([]);
+    expect(load.hits.filter((h: Hit) => h.error !== undefined)).toEqual([]);
+    // After the decision, every request is answered by v2 again.
+    const decided = times.get(rollback)!;
+    expect(load.hits.filter((h) => h.at > decided + 100 && h.release !== 'v2')).toEqual([]);
+    expect(await weights(routers.eu!)).toMatchObject({ b: 100, a: 0 });
+    expect(await weights(routers.us!)).toMatchObject({ b: 100 });
+  }, 180_000);
+
+  it('moves no traffic for an unsigned artifact, a failing policy, or a registry serving another digest', async () => {
+    const before = {
+      eu: await weights(routers.eu!),
+      us: await weights(routers.us!),
+      containers: containers().sort(),
+    };
+    const unsigned = await release({ version: 'v4' }, false);
+    const a = await deploy('prod', unsigned);
+    expect(a.report.outcome).toBe('refused');
+    expect(a.report.rollout.reason).toContain('signature: no statement');
+
+    const signed = await release({ version: 'v5' });
+    const b = await deploy('strict', signed);
+    expect(b.report.outcome).toBe('refused');
+    expect(b.report.rollout.reason).toContain('builder');
+
+    const c = await deploy('tampered', signed);
+    expect(c.report.outcome).toBe('refused');
+    expect(c.report.rollout.reason).toContain('region us');
+
+    for (const r of [a, b, c])
+      expect(
+        r.events.filter((e) => e.kind === 'deploy.step' || e.kind === 'deploy.started'),
+      ).toEqual([]);
+    expect({
+      eu: await weights(routers.eu!),
+      us: await weights(routers.us!),
+      containers: containers().sort(),
+    }).toEqual(before);
+  }, 180_000);
+
+  it('promotes nothing when Prometheus is stopped or a query gives no data, NaN or an error', async () => {
+    const artifact = releases.v2!;
+    const verdicts: Record<string, GateSample | undefined> = {};
+    for (const env of ['nodata', 'nan', 'broken', 'down']) {
+      const { report } = await deploy(env, artifact);
+      expect(report.outcome, env).toBe('rolled-back');
+      expect(report.rollout.promoted, env).toEqual([]);
+      verdicts[env] = report.rollout.samples[0];
+      expect(await weights(routers[env]!), env).toMatchObject({ a: 0, b: 0 });
+    }
+    expect(verdicts.nodata).toMatchObject({ verdict: 'no-data', value: null });
+    expect(verdicts.nan).toMatchObject({ verdict: 'no-data', value: null });
+    expect(verdicts.broken?.verdict).toBe('error');
+    expect(verdicts.down?.verdict).toBe('error');
+    expect(verdicts.down?.detail).toContain('unreachable');
+  }, 180_000);
+
+  it('status sees no drift, then a container started by hand and a tag moved in one registry', async () => {
+    const clean = await runStatus({
+      project,
+      store,
+      environment: 'prod',
+      insecure: insecure(),
+      events: () => {},
+    });
+    expect(clean.drift).toEqual([]);
+    expect(clean.regions.map((r) => r.verified)).toEqual([releases.v2, releases.v2]);
+    // us keeps v1 idle beside v2 for instant rollback; in eu, v3 took (and gave back) v1's slot.
+    const running = (i: number) =>
+      clean.regions[i]!.containers.filter((c) => c.running)
+        .map((c) => c.digest)
+        .sort();
+    expect(running(1)).toEqual([releases.v1, releases.v2].sort());
+    expect(running(0)).toEqual([releases.v2]);
+
+    const rogue = 'airlock-test-rogue';
+    execFileSync(
+      'podman',
+      podmanArgs([
+        'run',
+        '-d',
+        '--name',
+        rogue,
+        '--network',
+        'host',
+        '--tls-verify=false',
+        '--label',
+        `${LABELS.environment}=prod`,
+        '--label',
+        `${LABELS.region}=eu`,
+        '-e',
+        'PORT=1',
+        `${registries[0]!.host}/shop/service@${releases.v3}`,
+      ]),
+      { stdio: 'pipe' },
+    );
+    // The tag of us moves to another release.
+    const client = new RegistryClient(registries[1]!.host, { insecure: [registries[1]!.host] });
+    const moved = await client.getManifest('shop/service', releases.v1!).catch(async () => {
+      // v1 is there (the first deploy pushed it).
+      throw new Error('v1 missing from the us registry');
+    });
+    await client.putManifest('shop/service', 'prod', moved.bytes, moved.descriptor.mediaType);
+    try {
+      const drifted = await runStatus({
+        project,
+        store,
+        environment: 'prod',
+        insecure: insecure(),
+        events: () => {},
+      });
+      const container = drifted.drift.find((d) => d.what === 'container');
+      expect(container).toMatchObject({ region: 'eu', expected: releases.v2, actual: releases.v3 });
+      const registry = drifted.drift.find((d) => d.what === 'registry');
+      expect(registry).toMatchObject({ region: 'us', expected: releases.v2, actual: releases.v1 });
+      expect(drifted.drift.filter((d) => d.region === 'eu' && d.what === 'registry')).toEqual([]);
+    } finally {
+      execFileSync('podman', ['rm', '-f', '-t', '0', rogue], { stdio: 'ignore' });
+      const v2 = await client.getManifest('shop/service', releases.v2!);
+      await client.putManifest('shop/service', 'prod', v2.bytes, v2.descriptor.mediaType);
+    }
+  }, 120_000);
+
+  it('after a kill -9 in the middle of a step, status tells the truth and rollback recovers', async () => {
+    const artifact = await release({ version: 'v6' });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        '--store',
+        store,
+        'deploy',
+        artifact,
+        '--env',
+        'prod',
+        '-C',
+        project,
+        '--json',
+        ...insecure().flatMap((h) => ['--insecure-registry', h]),
+      ],
+      { stdio: 'ignore' },
+    );
+    const stateFile = join(store, 'airlock', 'v1', 'deploy', 'prod.json');
+    let killed = false;
+    for (let i = 0; i < 600 && !killed; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (!existsSync(stateFile)) continue;
+      const st = JSON.parse(readFileSync(stateFile, 'utf8')) as {
+        rollout: { artifact: string; phase: string; moved: string[] };
+      };
+      if (
+        st.rollout.artifact === artifact &&
+        st.rollout.phase === 'stepping' &&
+        st.rollout.moved.includes('eu')
+      ) {
+        child.kill('SIGKILL');
+        killed = true;
+      }
+    }
+    expect(killed).toBe(true);
+    await new Promise((r) => child.once('exit', r));
+
+    const status = await runStatus({
+      project,
+      store,
+      environment: 'prod',
+      insecure: insecure(),
+      events: () => {},
+    });
+    expect(status.rollout).toMatchObject({ artifact, phase: 'stepping', region: 'eu', step: 0 });
+    const eu = status.regions.find((r) => r.region === 'eu')!;
+    expect(eu.router.find((x) => x.slot === 'a')?.weight).toBe(5);
+    expect(eu.containers.some((c) => c.digest === artifact && c.running)).toBe(true);
+
+    const back = await runRollback({
+      project,
+      store,
+      environment: 'prod',
+      insecure: insecure(),
+      events: () => {},
+    });
+    expect(back.outcome).toBe('rolled-back');
+    expect(await weights(routers.eu!)).toMatchObject({ a: 0, b: 100 });
+    const after = await runStatus({
+      project,
+      store,
+      environment: 'prod',
+      insecure: insecure(),
+      events: () => {},
+    });
+    expect(after.drift).toEqual([]);
+    expect(after.regions[0]!.containers.some((c) => c.digest === artifact)).toBe(false);
+  }, 180_000);
+});
