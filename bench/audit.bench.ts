@@ -43,7 +43,7 @@ function row(name: string, xs: number[], goalMs?: number): string[] {
   return [name, fmtMs(min), fmtMs(median(xs)), fmtMs(max), v];
 }
 
-async function rounds(fn: () => Promise<unknown> | unknown): Promise<number[]> {
+async function rounds(fn: () => unknown): Promise<number[]> {
   await fn(); // warm-up
   const out: number[] = [];
   for (let i = 0; i < RUNS; i++) {

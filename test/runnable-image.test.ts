@@ -2,7 +2,6 @@
 // normal OCI image (base layers + the target's layer, config merged) that is
 // deterministic and that skopeo and podman accept and run.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,7 +41,8 @@ describe('a target with image.base', () => {
     }
   }, 120_000);
   afterAll(async () => {
-    for (const c of containers) execFileSync('podman', ['rm', '-f', '-t', '0', c], { stdio: 'ignore' });
+    for (const c of containers)
+      execFileSync('podman', ['rm', '-f', '-t', '0', c], { stdio: 'ignore' });
     await registry?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -59,13 +59,20 @@ describe('a target with image.base', () => {
     const t = report.targets.find((x) => x.name === 'service')!;
     const store = await Store.open(join(dir, `store-${name}`));
     try {
-      const manifest = JSON.parse((await store.getBytes(t.artifact as Digest)).toString()) as Manifest;
+      const manifest = JSON.parse(
+        (await store.getBytes(t.artifact as Digest)).toString(),
+      ) as Manifest;
       const config = JSON.parse((await store.getBytes(manifest.config.digest)).toString()) as {
         config: { Env?: string[]; Entrypoint?: string[] };
         rootfs: { diff_ids: string[] };
         history: unknown[];
       };
-      return { artifact: t.artifact as Digest, manifest, config, store: join(dir, `store-${name}`) };
+      return {
+        artifact: t.artifact as Digest,
+        manifest,
+        config,
+        store: join(dir, `store-${name}`),
+      };
     } finally {
       store.close();
     }
@@ -111,14 +118,24 @@ describe('a target with image.base', () => {
     execFileSync(
       'podman',
       podmanArgs([
-        'run', '-d', '--name', name, '--network', 'host', '--tls-verify=false',
-        '-e', `PORT=${port}`, `${registry.host}/app/service@${a.artifact}`,
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--network',
+        'host',
+        '--tls-verify=false',
+        '-e',
+        `PORT=${port}`,
+        `${registry.host}/app/service@${a.artifact}`,
       ]),
       { stdio: 'pipe' },
     );
     let body = '';
     for (let i = 0; i < 100 && body === ''; i++) {
-      body = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text()).catch(() => '');
+      body = await fetch(`http://127.0.0.1:${port}/`)
+        .then((r) => r.text())
+        .catch(() => '');
       if (body === '') await new Promise((r) => setTimeout(r, 100));
     }
     expect(body).toBe('one\n');

@@ -50,8 +50,8 @@ const objects = (): KubeObject[] =>
 
 const validate = (o: KubeObject): void => {
   const models: Record<string, (o: KubeObject) => { validate(): void }> = {
-    Deployment: (x) => new Deployment(x as never),
-    Service: (x) => new Service(x as never),
+    Deployment: (x) => new Deployment(x),
+    Service: (x) => new Service(x),
     Rollout: (x) => new Rollout(x as never),
     AnalysisTemplate: (x) => new AnalysisTemplate(x as never),
   };

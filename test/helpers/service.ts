@@ -20,10 +20,7 @@ export interface Release {
 export function serviceProject(dir: string, base: string, release: Release): string {
   cpSync(EXAMPLE, dir, { recursive: true });
   const yaml = join(dir, 'airlock.yaml');
-  writeFileSync(
-    yaml,
-    readFileSync(yaml, 'utf8').replace(/base: '[^']*'/, `base: '${base}'`),
-  );
+  writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/base: '[^']*'/, `base: '${base}'`));
   writeFileSync(join(dir, 'src', 'release.json'), `${JSON.stringify(release)}\n`);
   return dir;
 }
