@@ -7,7 +7,8 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDashboard, type Dashboard, type EnvironmentsSource } from '../src/ui/index.js';
+import { startDashboard, type Dashboard } from '../src/ui/index.js';
+import { recordAudit } from '../src/pipeline/audit.js';
 import { Store } from '../src/store/index.js';
 import { CLI, REPO, airlock, copyDemo, tempDir } from './helpers/cli.js';
 
@@ -47,22 +48,49 @@ function statusWithHost(url: string, cookie: string, host: string): Promise<numb
   });
 }
 
+/**
+ * Records a canary of `artifact` to production/eu-west in the audit log, as the
+ * deploy stage records it: a 10% step with two gates, then a promotion.
+ */
+async function recordDeploy(storeRoot: string, artifact: string): Promise<void> {
+  const s = await Store.open(storeRoot);
+  try {
+    const place = { environment: 'production', region: 'eu-west' };
+    const previous = `sha256:${'b'.repeat(64)}` as const;
+    for (const [step, errors, decision] of [
+      [10, 0.004, 'continue'],
+      [50, 0.03, 'pause'],
+      [50, 0.006, 'promote'],
+    ] as const)
+      recordAudit(s, {
+        type: 'deploy.step',
+        data: {
+          ...place,
+          artifact: artifact,
+          previous,
+          step,
+          weights: { [artifact]: step, [previous]: 100 - step },
+          gates: [
+            { name: 'error-rate', value: errors, threshold: 0.01, op: '<=', pass: errors <= 0.01 },
+            { name: 'p99-latency', value: 120 + step, threshold: 300, op: '<=', pass: true },
+          ],
+          decision,
+        },
+      });
+    recordAudit(s, {
+      type: 'deploy.promotion',
+      data: { ...place, artifact: artifact, previous },
+    });
+  } finally {
+    s.close();
+  }
+}
+
 function json<T>(args: string[]): T {
   const r = airlock(['--json', ...args], { env });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as T;
 }
-
-/** A deploy stage stand-in for the environments page: deploy/ does not exist yet. */
-const environments: EnvironmentsSource = {
-  list: () =>
-    Promise.resolve([
-      {
-        name: 'production',
-        regions: [{ name: 'eu-west', digest: `sha256:${'a'.repeat(64)}`, weight: 100 }],
-      },
-    ]),
-};
 
 describe('airlock ui in a real browser', () => {
   const tmp = tempDir('ui');
@@ -90,7 +118,8 @@ describe('airlock ui in a real browser', () => {
     const key = join(tmp.path, 'keys', 'cosign.key');
     const s = airlock(['--store', store, 'sign', '-C', project, 'server', '--key', key], { env });
     expect(s.status, s.stderr).toBe(0);
-    dashboard = await startDashboard({ project, store, policy, environments, pollMs: 100 });
+    await recordDeploy(store, artifact);
+    dashboard = await startDashboard({ project, store, policy, pollMs: 100 });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -238,6 +267,77 @@ describe('airlock ui in a real browser', () => {
     await page.context().close();
   });
 
+  it('shows the audit log and its chain status as `audit verify --json` and `audit log --json` do', async () => {
+    const verify = json<{ ok: boolean; entries: number; head: { seq: number } }>([
+      '--store',
+      store,
+      'audit',
+      'verify',
+    ]);
+    const log = json<{ entries: { seq: number; entry: { type: string } }[] }>([
+      '--store',
+      store,
+      'audit',
+      'log',
+    ]);
+    expect(verify.ok).toBe(true);
+    const page = await open(dashboard, '/audit');
+    await page.getByTestId('audit-table').waitFor();
+    expect(await page.getByTestId('chain-status').textContent()).toBe('verified');
+    expect(Number(await page.getByTestId('entry-count').textContent())).toBe(verify.entries);
+    const types = await page
+      .locator('[data-testid=audit-table] tbody tr td:nth-child(3)')
+      .allTextContents();
+    expect(types).toEqual(log.entries.map((e) => e.entry.type).reverse());
+    expect(types).toContain('build');
+    expect(types).toContain('deploy.promotion');
+    await page.screenshot({ path: join(SHOTS, 'audit.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('draws the lineage of an artifact with the nodes `airlock lineage --json` lists', async () => {
+    const graph = json<{ nodes: { id: string; label: string }[] }>([
+      '--store',
+      store,
+      'lineage',
+      artifact,
+    ]);
+    const page = await open(dashboard, `/artifacts/${artifact}`);
+    await page.getByTestId('lineage-link').click();
+    await page.locator('[data-testid=lineage-graph][data-nodes]').waitFor();
+    expect(Number(await page.getByTestId('lineage-graph').getAttribute('data-nodes'))).toBe(
+      graph.nodes.length,
+    );
+    const labels = await page
+      .locator('[data-testid=lineage-nodes] tbody tr td:nth-child(2)')
+      .allTextContents();
+    expect(labels).toEqual(graph.nodes.map((n) => n.label));
+    expect(labels).toContain('production/eu-west');
+    await page.screenshot({ path: join(SHOTS, 'lineage.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('shows what runs in each region and every rollout gate over time, from the deploy events', async () => {
+    const page = await open(dashboard, '/environments');
+    const region = page.getByTestId('env-production').getByTestId('region-eu-west');
+    await region.waitFor();
+    expect(await region.getByTestId('running').textContent()).toBe(artifact);
+    expect(await region.getByTestId('drift').textContent()).toContain('none');
+    const rows = await page.locator('[data-testid=gate-table-error-rate] tbody tr').all();
+    const shown = await Promise.all(
+      rows.map(async (r) => (await r.locator('td').allTextContents()).slice(2).join('|')),
+    );
+    expect(shown).toEqual([
+      '10%|0.004|0.01|pass|continue',
+      '50%|0.03|0.01|fail|pause',
+      '50%|0.006|0.01|pass|promote',
+    ]);
+    await page.locator('[data-testid=gate-error-rate][data-ready=true]').waitFor();
+    await page.locator('[data-testid=gate-p99-latency][data-ready=true]').waitFor();
+    await page.screenshot({ path: join(SHOTS, 'environments.png'), fullPage: true });
+    await page.context().close();
+  });
+
   it('refuses API requests without the token, from another origin, or with another Host', async () => {
     const cookie = `airlock_ui=${dashboard.token}`;
     const api = `${dashboard.origin}/api/targets`;
@@ -299,7 +399,6 @@ describe('airlock ui in a real browser', () => {
     const acting = await startDashboard({
       project,
       store,
-      environments,
       allowActions: true,
       actions: {
         rollback: (req) => {
@@ -319,7 +418,7 @@ describe('airlock ui in a real browser', () => {
       await page.getByTestId('rollback-confirm').click();
       await page.getByTestId('rollback-result').waitFor();
       expect(calls).toEqual([
-        { environment: 'production', actor: 'airlock-ui', reason: 'error rate' },
+        { environment: 'production', actor: 'dashboard', reason: 'error rate' },
       ]);
       await page.context().close();
     } finally {

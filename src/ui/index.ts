@@ -6,5 +6,4 @@ export type {
   DashboardPanel,
   EnvironmentView,
   EnvironmentsSource,
-  RegionView,
 } from './server.js';

@@ -11,6 +11,12 @@ import { streamSSE } from 'hono/streaming';
 import { AirlockError, isAirlockError } from '../core/errors.js';
 import { noEvents, type EventSink } from '../core/events.js';
 import {
+  dashboardAudit,
+  dashboardEnvironments,
+  type DashboardEnvironment,
+} from '../pipeline/dashboard-audit.js';
+import { runLineage } from '../pipeline/lineage.js';
+import {
   dashboardArtifact,
   dashboardArtifacts,
   dashboardTargets,
@@ -32,6 +38,9 @@ import { defaultStoreRoot } from '../store/index.js';
  *   GET  /api/targets/why       each target's `why` verdict for its next build
  *   GET  /api/artifacts         tagged artifacts
  *   GET  /api/artifacts/:ref    one artifact with its evidence (and verify, with a policy)
+ *   GET  /api/environments      environments, regions, weights, drift, gates over time (the audit log's deploy events)
+ *   GET  /api/audit             the audit log's newest entries and `audit verify` of the whole chain
+ *   GET  /api/lineage?subject=|uses=   `airlock lineage` as a graph
  *   GET  /api/events            server-sent events: `change` whenever the store changes
  *   GET  /api/<panel>/...       routes of plugged-in panels (environments, audit, lineage)
  *   POST /api/actions/rollback  only with --allow-actions and a deploy engine
@@ -50,23 +59,10 @@ export interface DashboardPanel {
   routes(api: Hono): void;
 }
 
-/** A region of an environment as the environments page shows it. */
-export interface RegionView {
-  name: string;
-  /** The digest running there. */
-  digest?: string;
-  /** Traffic weight in percent. */
-  weight?: number;
-  /** What differs from the recorded state, when something does. */
-  drift?: string;
-}
+/** An environment as the environments page shows it: regions, rollout gates, rollbacks. */
+export type EnvironmentView = DashboardEnvironment;
 
-export interface EnvironmentView {
-  name: string;
-  regions: RegionView[];
-}
-
-/** Where the environments page reads from (the deploy stage). */
+/** Where the environments page reads from; default: the deploy events of the audit log. */
 export interface EnvironmentsSource {
   list(): Promise<EnvironmentView[]>;
 }
@@ -117,7 +113,7 @@ export interface Dashboard {
 
 const COOKIE = 'airlock_ui';
 /** The actor recorded for actions taken from the dashboard. */
-export const DASHBOARD_ACTOR = 'airlock-ui';
+export const DASHBOARD_ACTOR = 'dashboard';
 
 const CLIENT_DIR = fileURLToPath(new URL('./client/', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -229,7 +225,9 @@ export function dashboardApp(opts: DashboardOptions & { token: string }, origin:
   const panels = [
     { id: 'targets', title: 'Targets' },
     { id: 'artifacts', title: 'Artifacts' },
-    ...(opts.environments ? [{ id: 'environments', title: 'Environments' }] : []),
+    { id: 'lineage', title: 'Lineage' },
+    { id: 'environments', title: 'Environments' },
+    { id: 'audit', title: 'Audit log' },
     ...(opts.panels ?? []).map((p) => ({ id: p.id, title: p.title })),
   ];
   const canRollback = opts.allowActions === true && opts.actions?.rollback !== undefined;
@@ -260,9 +258,25 @@ export function dashboardApp(opts: DashboardOptions & { token: string }, origin:
       }),
     ),
   );
-  const environments = opts.environments;
-  if (environments)
-    app.get('/api/environments', async (c) => c.json({ environments: await environments.list() }));
+  const environments = opts.environments ?? {
+    list: async () => (await dashboardEnvironments({ store, events })).environments,
+  };
+  app.get('/api/environments', async (c) => c.json({ environments: await environments.list() }));
+  app.get('/api/audit', async (c) => c.json(await dashboardAudit({ store, events })));
+  app.get('/api/lineage', async (c) => {
+    const subject = c.req.query('subject');
+    const uses = c.req.query('uses');
+    if (!subject && !uses)
+      return c.json({ error: 'name a digest, env[/region] or a package' }, 400);
+    return c.json(
+      await runLineage({
+        store,
+        events,
+        ...(subject ? { subject } : {}),
+        ...(uses ? { uses } : {}),
+      }),
+    );
+  });
   for (const panel of opts.panels ?? []) {
     const api = new Hono();
     panel.routes(api);

@@ -35,9 +35,25 @@ export function register(cli: Command): void {
         const g = cmd.optsWithGlobals<GlobalOptions>();
         const renderer = createRenderer(renderOptions(g));
         const { startDashboard } = await import('../../ui/index.js');
+        const project = resolve(opts.project);
         const dashboard = await startDashboard({
-          project: resolve(opts.project),
+          project,
           store: g.store,
+          // Rollback goes through the deploy use-case, recorded in the audit log as by the dashboard.
+          actions: {
+            rollback: async (req) => {
+              const { dashboardRollback } = await import('../../pipeline/dashboard-audit.js');
+              return dashboardRollback({
+                project,
+                store: g.store,
+                environment: req.environment,
+                region: req.region,
+                reason: req.reason,
+                via: req.actor,
+                events: renderer.sink,
+              });
+            },
+          },
           host: opts.host,
           port: opts.port,
           allowActions: opts.allowActions === true,

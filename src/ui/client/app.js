@@ -5,6 +5,8 @@ import { LocationProvider, Router, Route, useLocation } from 'preact-iso/router'
 import { TargetsPage } from './targets.js';
 import { ArtifactsPage, ArtifactPage } from './artifacts.js';
 import { EnvironmentsPage } from './environments.js';
+import { AuditPage } from './audit.js';
+import { LineagePage } from './lineage.js';
 import { html, Revision, Status, useApi } from './lib.js';
 
 /** A page that a plugged-in panel provides but this version of the pages does not draw. */
@@ -15,7 +17,13 @@ function PanelData({ id }) {
     ${state.data && html`<pre>${JSON.stringify(state.data, null, 2)}</pre>`}`;
 }
 
-const PAGES = { targets: '/', artifacts: '/artifacts', environments: '/environments' };
+const PAGES = {
+  targets: '/',
+  artifacts: '/artifacts',
+  lineage: '/lineage',
+  environments: '/environments',
+  audit: '/audit',
+};
 
 function Nav({ session, live }) {
   const { path } = useLocation();
@@ -68,6 +76,8 @@ function App() {
           <${Route} path="/artifacts" component=${ArtifactsPage} />
           <${Route} path="/artifacts/:ref" component=${ArtifactPage} session=${session} />
           <${Route} path="/environments" component=${EnvironmentsPage} session=${session} />
+          <${Route} path="/lineage" component=${LineagePage} />
+          <${Route} path="/audit" component=${AuditPage} />
           ${session.panels
             .filter((p) => !known.has(p.id))
             .map((p) => html`<${Route} path=${`/${p.id}`} component=${PanelData} id=${p.id} />`)}

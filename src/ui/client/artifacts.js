@@ -97,7 +97,10 @@ export function ArtifactPage({ params }) {
     <${Status} state=${state} />
     ${
       a &&
-      html`<p><${Digest} value=${a.digest} /> ${a.tags.map((t) => html` <code>${t}</code>`)}</p>
+      html`<p>
+          <${Digest} value=${a.digest} /> ${a.tags.map((t) => html` <code>${t}</code>`)}
+          <a href=${`/lineage?subject=${a.digest}`} data-testid="lineage-link">lineage</a>
+        </p>
         <h2>Hermeticity level</h2>
         ${
           a.level
