@@ -262,6 +262,9 @@ describe('airlock ui in a real browser', () => {
     const libArtifact = page.getByTestId('target-lib').getByTestId('artifact');
     await expect.poll(() => libArtifact.textContent(), { timeout: 15_000 }).toBe(after.artifact);
     await expect.poll(() => libVerdict.textContent()).toBe('hit');
+    // The audit log's build event says whether the steps ran.
+    const lastRun = page.getByTestId('target-lib').getByTestId('last-run').locator('span').first();
+    expect(await lastRun.textContent()).toBe(after.cached ? 'hit' : 'miss');
     expect(await page.evaluate(() => (globalThis as { marker?: string }).marker)).toBe('same page');
     await page.screenshot({ path: join(SHOTS, 'targets-after-build.png'), fullPage: true });
     await page.context().close();

@@ -133,7 +133,10 @@ export async function dashboardEnvironments(req: {
         } else if (entry.type === 'deploy.promotion' || entry.type === 'deploy.rollback') {
           const r = region(env(entry.data.environment), entry.data.region ?? '(all)');
           delete r.drift;
-          delete r.weights;
+          // A promotion or rollback leaves one version with all the traffic.
+          r.weights = {
+            [entry.type === 'deploy.promotion' ? entry.data.artifact : entry.data.to]: 100,
+          };
           if (entry.type === 'deploy.rollback') {
             const a = entry.actor;
             env(entry.data.environment).rollbacks.unshift({

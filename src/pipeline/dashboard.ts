@@ -18,6 +18,7 @@ import { localReferrers, resolveLocal } from '../registry/index.js';
 import { BUNDLE_MEDIA_TYPE, parseBundle } from '../sign/index.js';
 import { Store, defaultStoreRoot, storePaths } from '../store/index.js';
 import { PREDICATE_TYPE_ANNOTATION, STATEMENT_ARTIFACT_TYPE } from './attestations.js';
+import { openAuditLog } from './audit.js';
 import { openBuildDbs } from './build-db.js';
 import { runVerify, type VerifyReport } from './verify.js';
 import { runWhy, type WhyReport } from './why.js';
@@ -42,6 +43,8 @@ export interface DashboardTarget {
   tag: string;
   /** The latest build recorded in this store, with its build time from the action result. */
   last?: BuildHistoryEntry & { durationMs?: number };
+  /** The latest run of the target in the audit log: cache hit or miss, when, which artifact. */
+  lastRun?: { cache: 'hit' | 'miss'; startedAt: number; finishedAt: number; artifact: string };
 }
 
 export interface DashboardTargetsReport {
@@ -87,6 +90,18 @@ export async function dashboardTargets(
     } finally {
       statCache.close();
       records.close();
+    }
+    const log = openAuditLog(store);
+    try {
+      for (const { entry } of log.list({ types: ['build'] })) {
+        if (entry.type !== 'build' || entry.data.project !== project.name) continue;
+        const target = targets.find((t) => t.name === entry.data.target);
+        if (!target) continue;
+        const { cache, startedAt, finishedAt, artifact } = entry.data;
+        target.lastRun = { cache, startedAt, finishedAt, artifact };
+      }
+    } finally {
+      log.close();
     }
   } finally {
     store.close();

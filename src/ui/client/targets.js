@@ -33,6 +33,7 @@ export function TargetsPage() {
             <thead>
               <tr>
                 <th>target</th>
+                <th>last run</th>
                 <th>last build</th>
                 <th>build time</th>
                 <th>artifact</th>
@@ -45,6 +46,16 @@ export function TargetsPage() {
                 (t) =>
                   html`<tr data-testid=${`target-${t.name}`}>
                     <td><strong>${t.name}</strong></td>
+                    <td data-testid="last-run">
+                      ${
+                        t.lastRun
+                          ? html`<span class=${t.lastRun.cache}>${t.lastRun.cache}</span
+                              ><span class="muted">
+                                ${t.lastRun.finishedAt - t.lastRun.startedAt} ms</span
+                              >`
+                          : '—'
+                      }
+                    </td>
                     <td data-testid="built-at">${time(t.last?.createdAt)}</td>
                     <td data-testid="duration">
                       ${t.last?.durationMs !== undefined ? `${t.last.durationMs} ms` : '—'}
