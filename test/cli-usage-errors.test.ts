@@ -48,13 +48,13 @@ describe('arguments that used to slip through', () => {
 
   it('an unknown command with --help is the unknown-command error, exit 2', () => {
     for (const args of [
-      ['deploy', '--help'],
-      ['--store', store, 'deploy', '-h'],
-      ['deploy', 'help'],
+      ['frobnicate', '--help'],
+      ['--store', store, 'frobnicate', '-h'],
+      ['frobnicate', 'help'],
     ]) {
       const r = airlock(args);
       expect(r.status, args.join(' ')).toBe(2);
-      expect(r.stderr).toMatch(/^error\[USAGE\]: unknown command 'deploy'/m);
+      expect(r.stderr).toMatch(/^error\[USAGE\]: unknown command 'frobnicate'/m);
       expect(r.stdout).not.toContain('Usage: airlock');
     }
     // A known command's --help still shows its help.
