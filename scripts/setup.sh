@@ -30,6 +30,7 @@ needed=(
   "runc:runc"              # deploy: podman's runtime here (crun refuses hybrid cgroups)
   "haproxy:haproxy"        # deploy: the router (Debian's is built with the Prometheus exporter)
   "prometheus:prometheus"  # deploy: the metrics behind the gates
+  "chromium:chromium"      # the dashboard's browser test (driven by playwright-core)
 )
 missing=()
 for pair in "${needed[@]}"; do

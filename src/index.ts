@@ -97,3 +97,12 @@ export type { BuildHistoryEntry } from './builder/records.js';
 export { Store, defaultStoreRoot } from './store/index.js';
 export type { DeployEvent, GateSample, RolloutRecord } from './deploy/index.js';
 export type { EnvironmentConfig, GateConfig, RegionConfig } from './config/index.js';
+export { startDashboard as dashboard } from './ui/index.js';
+export type {
+  Dashboard,
+  DashboardActions,
+  DashboardOptions as DashboardRequest,
+  DashboardPanel,
+  EnvironmentView,
+  EnvironmentsSource,
+} from './ui/index.js';

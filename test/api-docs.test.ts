@@ -23,6 +23,7 @@ function examples(markdown: string): { heading: string; code: string }[] {
 const USE_CASES = [
   'build',
   'why',
+  'dashboard',
   'buildsOf',
   'repro',
   'check',

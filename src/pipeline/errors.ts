@@ -41,6 +41,11 @@ export type EvidenceErrorCode =
   /** Keyless (Fulcio certificate + Rekor entry) signing was asked for: Airlock signs with keys only. */
   | 'KEYLESS_UNSUPPORTED';
 
+/** What `airlock ui` (the dashboard server) reports. */
+export type DashboardErrorCode =
+  /** The dashboard cannot listen on the asked host and port. */
+  'UI_LISTEN_FAILED';
+
 /**
  * Every `code` an `AirlockError` thrown by the library can carry: each module
  * declares its own codes once, and no code has two meanings. (The CLI adds
@@ -60,6 +65,7 @@ export type AirlockErrorCode =
   | ConfigErrorCode
   | DeployErrorCode
   | ContentErrorCode
+  | DashboardErrorCode
   | DigestErrorCode
   | ImageRootErrorCode
   | LockErrorCode

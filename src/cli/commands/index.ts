@@ -20,6 +20,7 @@ import { register as sbom } from './sbom.js';
 import { register as sign } from './sign.js';
 import { register as signBlob } from './sign-blob.js';
 import { register as store } from './store.js';
+import { register as ui } from './ui.js';
 import { register as verify } from './verify.js';
 import { register as why } from './why.js';
 
@@ -52,6 +53,7 @@ export const commandModules: ((cli: Command) => void)[] = [
   sign,
   signBlob,
   store,
+  ui,
   verify,
   why,
 ];
