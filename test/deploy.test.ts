@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Digest } from '../src/core/index.js';
 import { LABELS, haproxyRouter, type DeployEvent, type GateSample } from '../src/deploy/index.js';
+import { openAuditLog } from '../src/pipeline/audit.js';
 import { runBuild } from '../src/pipeline/build.js';
 import { runDeploy, runRollback, runStatus, type DeployReport } from '../src/pipeline/deploy.js';
 import { runKeygen } from '../src/pipeline/keygen.js';
@@ -327,6 +328,29 @@ describe('airlock deploy, rollback and status', () => {
     expect(load.hits.filter((h) => h.at > decided + 100 && h.release !== 'v2')).toEqual([]);
     expect(await weights(routers.eu!)).toMatchObject({ b: 100, a: 0 });
     expect(await weights(routers.us!)).toMatchObject({ b: 100 });
+    // The audit log keeps the step with the failing gate's value and the automatic rollback.
+    const st = await Store.open(store);
+    const log = openAuditLog(st);
+    try {
+      const about = (d: unknown): boolean => {
+        const x = d as { artifact?: string; from?: string };
+        return x.artifact === report.rollout.artifact || x.from === report.rollout.artifact;
+      };
+      const mine = log
+        .list({ types: ['deploy.step', 'deploy.rollback'] })
+        .map((r) => r.entry)
+        .filter((e) => about(e.data));
+      expect(mine.map((e) => e.type)).toEqual(['deploy.step', 'deploy.rollback']);
+      expect(mine[0]!.data).toMatchObject({ region: 'eu', decision: 'rollback' });
+      const gate = (
+        mine[0]!.data as { gates: { name: string; value: number | null; pass: boolean }[] }
+      ).gates.find((g) => g.name === 'error-rate')!;
+      expect(gate).toMatchObject({ value: failed.value, pass: false });
+      expect(mine[1]!.data).toMatchObject({ region: 'eu', to: releases.v2, automatic: true });
+    } finally {
+      log.close();
+      st.close();
+    }
   }, 180_000);
 
   it('moves no traffic for an unsigned artifact, a failing policy, or a registry serving another digest', async () => {

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { AUDIT_EVENT_TYPES, isAuditEventType, type AuditEventType } from './types.js';
+
+export { AUDIT_EVENT_TYPES, isAuditEventType, type AuditEventType };
 
 /*
  * The events of the audit log: one `type` and its `data` per thing Airlock
@@ -174,11 +177,7 @@ export const AUDIT_EVENT_SCHEMAS = {
   'deploy.promotion': promotionEvent,
   'deploy.rollback': rollbackEvent,
   'deploy.drift': driftEvent,
-} as const;
-
-export type AuditEventType = keyof typeof AUDIT_EVENT_SCHEMAS;
-
-export const AUDIT_EVENT_TYPES = Object.keys(AUDIT_EVENT_SCHEMAS) as AuditEventType[];
+} as const satisfies Record<AuditEventType, z.ZodType>;
 
 /** The data of each event type. */
 export type AuditEventData = {
@@ -191,9 +190,6 @@ export type AuditEvent = {
 }[AuditEventType];
 
 /** True when `type` names an event type. */
-export function isAuditEventType(type: string): type is AuditEventType {
-  return Object.hasOwn(AUDIT_EVENT_SCHEMAS, type);
-}
 
 /**
  * The artifact digests an event is about (the build's artifact, the pushed

@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { AfterBuild } from '../builder/executor.js';
-import { lockedPurl } from '../audit/index.js';
+import { lockedPurl } from '../audit/lineage.js';
 import type { Clock } from '../core/clock.js';
 import type { AirlockEvent, EventSink } from '../core/events.js';
-import { openAuditLog, recordAudit, type AuditEnv } from './audit.js';
+import type { AuditEnv, openAuditLog as OpenAuditLogFn } from './audit.js';
+
+type OpenAuditLog = typeof OpenAuditLogFn;
 import type { OpenWorkspace } from './context.js';
 
 const run = promisify(execFile);
@@ -45,6 +47,7 @@ export async function gitState(root: string): Promise<GitState> {
  * output trees in the log): an artifact contains what its dependencies lock.
  */
 function dependencyComponents(
+  openAuditLog: OpenAuditLog,
   open: OpenWorkspace,
   deps: readonly { target: string; outputs: string }[],
 ): string[] {
@@ -85,7 +88,9 @@ export async function auditBuild(
       started.set(e.target, clock.now());
     events(e);
   };
-  const afterBuild = ({ build, action, cached }: AfterBuild): Promise<void> => {
+  const afterBuild = async ({ build, action, cached }: AfterBuild): Promise<void> => {
+    // The log (and its schemas) load only once a target has something to record.
+    const { openAuditLog, recordAudit } = await import('./audit.js');
     const last = open.records.lastBuild(open.project.root, build.target);
     const finishedAt = clock.now();
     recordAudit(
@@ -114,9 +119,11 @@ export async function auditBuild(
         },
       },
       { ...env, clock },
-      [...(action.locked ?? []).map(lockedPurl), ...dependencyComponents(open, action.deps)],
+      [
+        ...(action.locked ?? []).map(lockedPurl),
+        ...dependencyComponents(openAuditLog, open, action.deps),
+      ],
     );
-    return Promise.resolve();
   };
   return { events: sink, afterBuild };
 }

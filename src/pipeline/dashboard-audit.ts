@@ -2,13 +2,7 @@ import type { AuditEventData, AuditRecord } from '../audit/index.js';
 import { compareBytes } from '../core/compare.js';
 import type { EventSink } from '../core/events.js';
 import { Store, defaultStoreRoot } from '../store/index.js';
-import {
-  auditActor,
-  openAuditLog,
-  recordAudit,
-  runAuditVerify,
-  type AuditVerifyReport,
-} from './audit.js';
+import { openAuditLog, runAuditVerify, type AuditVerifyReport } from './audit.js';
 import { auditDeployments } from './lineage.js';
 
 /*
@@ -181,38 +175,14 @@ export async function dashboardRollback(
   req: DashboardRollbackRequest,
 ): Promise<{ message: string }> {
   const { runRollback } = await import('./deploy.js');
+  // The deploy use-case records each region's rollback, not automatic, by `<via>:<user>`.
   const report = await runRollback({
     project: req.project,
     store: req.store,
     environment: req.environment,
     events: req.events,
+    audit: { via: req.via },
     ...(req.region !== undefined ? { region: req.region } : {}),
   });
-  const store = await Store.open(req.store ?? defaultStoreRoot(), { events: req.events });
-  try {
-    const actor = auditActor({ via: req.via });
-    for (const region of report.rollout.regions) {
-      const to = report.rollout.previous[region];
-      if (!to) continue;
-      recordAudit(
-        store,
-        {
-          type: 'deploy.rollback',
-          data: {
-            environment: req.environment,
-            region,
-            from: report.rollout.artifact,
-            to,
-            automatic: false,
-            by: `${req.via}:${actor.user}`,
-            reason: req.reason,
-          },
-        },
-        { via: req.via },
-      );
-    }
-  } finally {
-    store.close();
-  }
   return { message: `${report.environment}: ${report.outcome}` };
 }

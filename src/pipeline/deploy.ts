@@ -43,6 +43,8 @@ import { parseRegistryRef, pushArtifact, resolveLocal } from '../registry/index.
 import type { RegistryClient } from '../registry/index.js';
 import type { Store } from '../store/index.js';
 import { clientFor, openStore, type RegistryUseCaseOptions } from './registry-context.js';
+import type { AuditEnv } from './audit.js';
+import { auditDeploySink } from './audit-deploy.js';
 
 /** The outside world of a deploy, injectable (tests and the library may swap any of them). */
 export interface DeployWorld {
@@ -61,6 +63,8 @@ export interface DeployOptions extends RegistryUseCaseOptions {
   /** Deploy events (steps, gates, promotions, rollbacks, drift) for the terminal, --json and the audit log. */
   onEvent?: DeployEventSink | undefined;
   world?: Partial<DeployWorld> | undefined;
+  /** Who is recorded in the audit log as acting (clock, user, host, `via: 'dashboard'`). */
+  audit?: AuditEnv | undefined;
 }
 
 export interface DeployRequest extends DeployOptions {
@@ -99,7 +103,11 @@ interface Session {
 }
 
 /** Opens project, environment, store and lock; runs `fn`; always releases. */
-async function session<T>(req: DeployOptions, fn: (s: Session) => Promise<T>): Promise<T> {
+async function session<T>(
+  req: DeployOptions,
+  fn: (s: Session) => Promise<T>,
+  manual = false,
+): Promise<T> {
   const project = await loadConfig(req.project ?? process.cwd());
   const env = project.environments?.get(req.environment);
   if (env === undefined) {
@@ -119,15 +127,27 @@ async function session<T>(req: DeployOptions, fn: (s: Session) => Promise<T>): P
   try {
     const release = await lockEnvironment(store.paths.deploy, env.name);
     try {
+      const state = await readState(store.paths.deploy, env.name);
+      const log = req.events ?? noEvents;
       const s: Session = {
         req,
         project,
         env,
         store,
         world: { ...defaultWorld(), ...req.world },
-        state: await readState(store.paths.deploy, env.name),
-        emit: req.onEvent ?? (() => {}),
-        log: req.events ?? noEvents,
+        state,
+        // Every step, gate, promotion, rollback and drift is also kept in the audit log.
+        emit: auditDeploySink(
+          store,
+          {
+            manual,
+            stableOf: (r) => state.regions[r]?.verified ?? null,
+            audit: req.audit,
+            log,
+          },
+          req.onEvent ?? (() => {}),
+        ),
+        log,
         clients: new Map(),
       };
       for (const r of env.regions) s.state.regions[r.name] ??= emptyRegion(r);
@@ -198,56 +218,60 @@ function freePort(): Promise<number> {
  * a rollout left unfinished by a killed deploy is rolled back first.
  */
 export async function runDeploy(req: DeployRequest): Promise<DeployReport> {
-  return session(req, async (s) => {
-    let record = s.state.rollout;
-    if (record && !isFinished(record)) {
-      if (record.phase === 'paused' && (req.resume === true || req.abort === true)) {
-        record = await save(s, resumed(record, req.abort === true, iso(s)));
-        return drive(s, record);
-      }
-      // Interrupted (killed) or paused and a new deploy asked for: roll it back first.
-      s.log({
-        type: 'log',
-        level: 'warn',
-        message: `rollout ${record.id} was left ${record.phase}; rolling it back before anything else`,
-      });
-      const recovered = await drive(
-        s,
-        await save(
+  return session(
+    req,
+    async (s) => {
+      let record = s.state.rollout;
+      if (record && !isFinished(record)) {
+        if (record.phase === 'paused' && (req.resume === true || req.abort === true)) {
+          record = await save(s, resumed(record, req.abort === true, iso(s)));
+          return drive(s, record);
+        }
+        // Interrupted (killed) or paused and a new deploy asked for: roll it back first.
+        s.log({
+          type: 'log',
+          level: 'warn',
+          message: `rollout ${record.id} was left ${record.phase}; rolling it back before anything else`,
+        });
+        const recovered = await drive(
           s,
-          abort(record, `interrupted while ${record.phase}; recovered by a new command`, iso(s)),
-        ),
+          await save(
+            s,
+            abort(record, `interrupted while ${record.phase}; recovered by a new command`, iso(s)),
+          ),
+        );
+        if (req.artifact === undefined || req.abort === true) return recovered;
+      } else if (req.resume === true || req.abort === true) {
+        throw new AirlockError<DeployErrorCode>(
+          'NOTHING_TO_ROLL_BACK',
+          `no paused rollout in ${s.env.name}`,
+          { hint: 'Start one with `airlock deploy <artifact> --env <env>`.' },
+        );
+      }
+      if (req.artifact === undefined)
+        throw new AirlockError<DeployErrorCode>('DEPLOY_REFUSED', 'no artifact to deploy', {
+          hint: 'Name a store tag or digest: `airlock deploy shop/web --env prod`.',
+        });
+      const desc = await resolveLocal(s.store, req.artifact, 'local store');
+      const previous: Record<string, Digest | null> = {};
+      for (const r of s.env.regions) previous[r.name] = s.state.regions[r.name]!.verified;
+      const id = `${new Date(s.world.clock.now()).toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
+      record = await save(
+        s,
+        newRollout({
+          id,
+          environment: s.env.name,
+          artifact: desc.digest,
+          regions: s.env.regions.map((r) => r.name),
+          steps: s.env.steps,
+          previous,
+          at: iso(s),
+        }),
       );
-      if (req.artifact === undefined || req.abort === true) return recovered;
-    } else if (req.resume === true || req.abort === true) {
-      throw new AirlockError<DeployErrorCode>(
-        'NOTHING_TO_ROLL_BACK',
-        `no paused rollout in ${s.env.name}`,
-        { hint: 'Start one with `airlock deploy <artifact> --env <env>`.' },
-      );
-    }
-    if (req.artifact === undefined)
-      throw new AirlockError<DeployErrorCode>('DEPLOY_REFUSED', 'no artifact to deploy', {
-        hint: 'Name a store tag or digest: `airlock deploy shop/web --env prod`.',
-      });
-    const desc = await resolveLocal(s.store, req.artifact, 'local store');
-    const previous: Record<string, Digest | null> = {};
-    for (const r of s.env.regions) previous[r.name] = s.state.regions[r.name]!.verified;
-    const id = `${new Date(s.world.clock.now()).toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
-    record = await save(
-      s,
-      newRollout({
-        id,
-        environment: s.env.name,
-        artifact: desc.digest,
-        regions: s.env.regions.map((r) => r.name),
-        steps: s.env.steps,
-        previous,
-        at: iso(s),
-      }),
-    );
-    return drive(s, record);
-  });
+      return drive(s, record);
+    },
+    req.abort === true,
+  );
 }
 
 function region(s: Session, name: string): RegionConfig {
@@ -658,59 +682,63 @@ export interface RollbackRequest extends DeployOptions {
  * goes back to the version it ran before its last promotion, weights first.
  */
 export async function runRollback(req: RollbackRequest): Promise<DeployReport> {
-  return session(req, async (s) => {
-    const current = s.state.rollout;
-    if (current && !isFinished(current)) {
-      const rec = await save(s, abort(current, 'rolled back by hand', iso(s)));
+  return session(
+    req,
+    async (s) => {
+      const current = s.state.rollout;
+      if (current && !isFinished(current)) {
+        const rec = await save(s, abort(current, 'rolled back by hand', iso(s)));
+        return drive(s, rec);
+      }
+      const names = req.region === undefined ? s.env.regions.map((r) => r.name) : [req.region];
+      for (const n of names)
+        if (!s.env.regions.some((r) => r.name === n))
+          throw new AirlockError<DeployErrorCode>(
+            'NOTHING_TO_ROLL_BACK',
+            `environment ${s.env.name} has no region ${n}`,
+            {
+              hint: `Use one of: ${s.env.regions.map((r) => r.name).join(', ')}.`,
+            },
+          );
+      const previous: Record<string, Digest | null> = {};
+      let from: Digest | undefined;
+      for (const n of names) {
+        const st = s.state.regions[n]!;
+        const other = Object.entries(st.slots).find(
+          ([slot, v]) => slot !== st.stable && v !== null,
+        )?.[1];
+        if (!other || st.verified === null)
+          throw new AirlockError<DeployErrorCode>(
+            'NOTHING_TO_ROLL_BACK',
+            `region ${n} of ${s.env.name} has no previous version to go back to`,
+            {
+              hint: 'A rollback needs a version promoted before the current one (kept idle by the last deploy).',
+            },
+          );
+        previous[n] = other.digest;
+        from = st.verified;
+      }
+      const id = `rollback-${new Date(s.world.clock.now()).toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
+      let rec = newRollout({
+        id,
+        environment: s.env.name,
+        artifact: from!,
+        regions: names,
+        steps: [100],
+        previous,
+        at: iso(s),
+      });
+      rec = {
+        ...rec,
+        phase: 'rolling-back',
+        moved: [...names].reverse(),
+        reason: 'rolled back by hand',
+      };
+      rec = await save(s, rec);
       return drive(s, rec);
-    }
-    const names = req.region === undefined ? s.env.regions.map((r) => r.name) : [req.region];
-    for (const n of names)
-      if (!s.env.regions.some((r) => r.name === n))
-        throw new AirlockError<DeployErrorCode>(
-          'NOTHING_TO_ROLL_BACK',
-          `environment ${s.env.name} has no region ${n}`,
-          {
-            hint: `Use one of: ${s.env.regions.map((r) => r.name).join(', ')}.`,
-          },
-        );
-    const previous: Record<string, Digest | null> = {};
-    let from: Digest | undefined;
-    for (const n of names) {
-      const st = s.state.regions[n]!;
-      const other = Object.entries(st.slots).find(
-        ([slot, v]) => slot !== st.stable && v !== null,
-      )?.[1];
-      if (!other || st.verified === null)
-        throw new AirlockError<DeployErrorCode>(
-          'NOTHING_TO_ROLL_BACK',
-          `region ${n} of ${s.env.name} has no previous version to go back to`,
-          {
-            hint: 'A rollback needs a version promoted before the current one (kept idle by the last deploy).',
-          },
-        );
-      previous[n] = other.digest;
-      from = st.verified;
-    }
-    const id = `rollback-${new Date(s.world.clock.now()).toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
-    let rec = newRollout({
-      id,
-      environment: s.env.name,
-      artifact: from!,
-      regions: names,
-      steps: [100],
-      previous,
-      at: iso(s),
-    });
-    rec = {
-      ...rec,
-      phase: 'rolling-back',
-      moved: [...names].reverse(),
-      reason: 'rolled back by hand',
-    };
-    rec = await save(s, rec);
-    return drive(s, rec);
-  });
+    },
+    true,
+  );
 }
 
 /** One region as `status` sees it, from the runtime, the router and the registry. */

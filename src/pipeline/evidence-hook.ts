@@ -1,7 +1,7 @@
 import { PREDICATE, PREDICATE_TYPE_ANNOTATION } from '../attest/statement.js';
 import type { AfterBuild } from '../builder/context.js';
 import type { EventSink } from '../core/events.js';
-import { localReferrers } from '../registry/index.js';
+import { parseManifest, referrersTag } from '../oci/index.js';
 import type { OpenWorkspace } from './context.js';
 
 /**
@@ -19,10 +19,17 @@ export function evidenceHook(
   let hook: Promise<(done: AfterBuild) => Promise<void>> | undefined;
   return async (done) => {
     if (done.cached) {
-      const present = (await localReferrers(open.store, done.build.manifest.digest)).some(
-        (d) => d.annotations?.[PREDICATE_TYPE_ANNOTATION] === PREDICATE.slsaProvenance,
-      );
-      if (present) return;
+      // Evidence is attached through the subject's referrers index: one tag, one small blob.
+      const idx = await open.store.resolveTag(referrersTag(done.build.manifest.digest));
+      if (idx) {
+        const m = parseManifest(await open.store.getBytes(idx.digest), idx.mediaType, idx.digest);
+        const present =
+          m.kind === 'index' &&
+          m.manifests.some(
+            (d) => d.annotations?.[PREDICATE_TYPE_ANNOTATION] === PREDICATE.slsaProvenance,
+          );
+        if (present) return;
+      }
     }
     hook ??= import('./evidence.js').then((m) => m.evidenceAfterBuild(open, events, opts));
     await (

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { AUDIT_EVENT_TYPES, isAuditEventType, type AuditEntry } from '../../audit/index.js';
+import type { AuditEntry } from '../../audit/index.js';
+import { AUDIT_EVENT_TYPES, isAuditEventType } from '../../audit/types.js';
 import { AirlockError } from '../../core/errors.js';
 import type { AuditLogReport, AuditVerifyReport } from '../../pipeline/audit.js';
 import { runReport } from '../run.js';
