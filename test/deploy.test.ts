@@ -522,9 +522,32 @@ describe('airlock deploy, rollback and status', () => {
       environment: 'prod',
       insecure: insecure(),
       events: () => {},
+      reason: 'deploy killed mid-step',
+      audit: { user: 'oncall' },
     });
     expect(back.outcome).toBe('rolled-back');
     expect(await weights(routers.eu!)).toMatchObject({ a: 0, b: 100 });
+    // The audit log names the rollback as by hand, by whom, and why.
+    const st = await Store.open(store);
+    const log = openAuditLog(st);
+    try {
+      const rb = log
+        .list({ types: ['deploy.rollback'] })
+        .map(
+          (r) => r.entry.data as { from: string; automatic: boolean; by?: string; reason: string },
+        )
+        .filter((d) => d.from === artifact);
+      expect(rb.length).toBeGreaterThan(0);
+      for (const d of rb)
+        expect(d).toMatchObject({
+          automatic: false,
+          by: 'oncall',
+          reason: 'deploy killed mid-step',
+        });
+    } finally {
+      log.close();
+      st.close();
+    }
     const after = await runStatus({
       project,
       store,

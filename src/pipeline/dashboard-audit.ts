@@ -182,6 +182,7 @@ export async function dashboardRollback(
     environment: req.environment,
     events: req.events,
     audit: { via: req.via },
+    reason: req.reason,
     ...(req.region !== undefined ? { region: req.region } : {}),
   });
   return { message: `${report.environment}: ${report.outcome}` };

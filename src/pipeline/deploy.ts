@@ -674,6 +674,8 @@ async function discard(s: Session, record: RolloutRecord, r: RegionConfig): Prom
 export interface RollbackRequest extends DeployOptions {
   /** Only this region (default: every region of the environment). */
   region?: string | undefined;
+  /** Why, as kept with the rollout and in the audit log (default "rolled back by hand"). */
+  reason?: string | undefined;
 }
 
 /**
@@ -687,7 +689,7 @@ export async function runRollback(req: RollbackRequest): Promise<DeployReport> {
     async (s) => {
       const current = s.state.rollout;
       if (current && !isFinished(current)) {
-        const rec = await save(s, abort(current, 'rolled back by hand', iso(s)));
+        const rec = await save(s, abort(current, req.reason ?? 'rolled back by hand', iso(s)));
         return drive(s, rec);
       }
       const names = req.region === undefined ? s.env.regions.map((r) => r.name) : [req.region];
@@ -732,7 +734,7 @@ export async function runRollback(req: RollbackRequest): Promise<DeployReport> {
         ...rec,
         phase: 'rolling-back',
         moved: [...names].reverse(),
-        reason: 'rolled back by hand',
+        reason: req.reason ?? 'rolled back by hand',
       };
       rec = await save(s, rec);
       return drive(s, rec);
