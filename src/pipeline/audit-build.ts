@@ -4,9 +4,8 @@ import type { AfterBuild } from '../builder/executor.js';
 import { lockedPurl } from '../audit/lineage.js';
 import type { Clock } from '../core/clock.js';
 import type { AirlockEvent, EventSink } from '../core/events.js';
-import type { AuditEnv, openAuditLog as OpenAuditLogFn } from './audit.js';
-
-type OpenAuditLog = typeof OpenAuditLogFn;
+import type { AuditLog } from '../audit/index.js';
+import type { AuditEnv } from './audit.js';
 import type { OpenWorkspace } from './context.js';
 
 const run = promisify(execFile);
@@ -47,23 +46,16 @@ export async function gitState(root: string): Promise<GitState> {
  * output trees in the log): an artifact contains what its dependencies lock.
  */
 function dependencyComponents(
-  openAuditLog: OpenAuditLog,
-  open: OpenWorkspace,
+  log: AuditLog,
   deps: readonly { target: string; outputs: string }[],
 ): string[] {
-  if (deps.length === 0) return [];
-  const log = openAuditLog(open.store);
-  try {
-    const out = new Set<string>();
-    for (const d of deps) {
-      const builds = log.list({ subject: d.outputs, types: ['build'], limit: 1 });
-      const artifact = (builds[0]?.entry.data as { artifact?: string } | undefined)?.artifact;
-      if (artifact) for (const p of log.componentsOf(artifact)) out.add(p);
-    }
-    return [...out];
-  } finally {
-    log.close();
+  const out = new Set<string>();
+  for (const d of deps) {
+    const builds = log.list({ subject: d.outputs, types: ['build'], limit: 1 });
+    const artifact = (builds[0]?.entry.data as { artifact?: string } | undefined)?.artifact;
+    if (artifact) for (const p of log.componentsOf(artifact)) out.add(p);
   }
+  return [...out];
 }
 
 /**
@@ -75,7 +67,12 @@ export async function auditBuild(
   open: OpenWorkspace,
   events: EventSink,
   env: AuditEnv = {},
-): Promise<{ events: EventSink; afterBuild: (done: AfterBuild) => Promise<void> }> {
+): Promise<{
+  events: EventSink;
+  afterBuild: (done: AfterBuild) => Promise<void>;
+  /** Closes the log if a target opened it; the build calls it once at the end. */
+  close: () => void;
+}> {
   const clock: Clock = env.clock ?? open.store.clock;
   const started = new Map<string, number>();
   // Read before anything builds: outputs written into the project must not make it look dirty.
@@ -88,13 +85,15 @@ export async function auditBuild(
       started.set(e.target, clock.now());
     events(e);
   };
+  let log: AuditLog | undefined;
   const afterBuild = async ({ build, action, cached }: AfterBuild): Promise<void> => {
-    // The log (and its schemas) load only once a target has something to record.
-    const { openAuditLog, recordAudit } = await import('./audit.js');
+    // The log (and its schemas) load only once a target has something to record,
+    // and it is opened once for the whole build.
+    const { auditActor, openAuditLog } = await import('./audit.js');
+    log ??= openAuditLog(open.store);
     const last = open.records.lastBuild(open.project.root, build.target);
     const finishedAt = clock.now();
-    recordAudit(
-      open.store,
+    log.append(
       {
         type: 'build',
         data: {
@@ -118,12 +117,13 @@ export async function auditBuild(
           finishedAt,
         },
       },
-      { ...env, clock },
-      [
-        ...(action.locked ?? []).map(lockedPurl),
-        ...dependencyComponents(openAuditLog, open, action.deps),
-      ],
+      { time: finishedAt, actor: auditActor(env) },
+      [...(action.locked ?? []).map(lockedPurl), ...dependencyComponents(log, action.deps)],
     );
   };
-  return { events: sink, afterBuild };
+  const close = (): void => {
+    log?.close();
+    log = undefined;
+  };
+  return { events: sink, afterBuild, close };
 }

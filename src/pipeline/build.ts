@@ -61,6 +61,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       }))
     : undefined;
   const open = await openWorkspace(req);
+  let closeAudit: (() => void) | undefined;
   try {
     // A killed build's work directories go now, not an hour later at gc.
     for (const dir of await open.store.removeDeadTempDirs()) {
@@ -74,6 +75,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     checkNodeEngine(open.project, order);
     // Every target built or restored appends a build event to the audit log.
     const audit = await auditBuild(open, req.events, req.audit);
+    closeAudit = audit.close;
     const ctx = buildContext(open, audit.events, {
       useCache: req.noCache !== true,
       ...(req.signal ? { signal: req.signal } : {}),
@@ -130,6 +132,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     }
     return report;
   } finally {
+    closeAudit?.();
     open.close();
   }
 }
