@@ -11,17 +11,16 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { chromium } from 'playwright-core';
 import { Store } from '../src/store/index.js';
 import { startDashboard } from '../src/ui/index.js';
 import { storeArtifact, storeAttachment } from '../test/helpers/registry-artifacts.js';
+import { CHROMIUM, launchChromium } from '../test/helpers/browser.js';
 import { REPO, copyDemo } from '../test/helpers/cli.js';
 import { fmtMs, machineNote, median, printTable, runOk } from './lib/measure.js';
 
 const RUNS = Number.parseInt(process.env.AIRLOCK_BENCH_RUNS ?? '', 10) || 7;
 const ARTIFACTS = 1000;
 const GOAL_MS = 500;
-const CHROMIUM = '/usr/bin/chromium';
 const DIR = join(REPO, '.bench', 'ui-store');
 const store = join(DIR, 'store');
 const project = join(DIR, 'demo');
@@ -62,19 +61,7 @@ if (!existsSync(CHROMIUM)) {
 console.log(`preparing ${DIR} (once) …`);
 await prepare();
 const dashboard = await startDashboard({ project, store });
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launchChromium();
 
 interface Round {
   firstData: number;

@@ -5,14 +5,14 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../src/ui/index.js';
 import { recordAudit } from '../src/pipeline/audit.js';
 import { Store } from '../src/store/index.js';
+import { CHROMIUM, launchChromium } from './helpers/browser.js';
 import { CLI, REPO, airlock, copyDemo, tempDir } from './helpers/cli.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 /** Screenshots of each page land here (the test's output directory, ignored by git). */
 const SHOTS = join(REPO, 'test-output', 'ui-browser');
 const PASSWORD = 'dashboard test password';
@@ -120,19 +120,7 @@ describe('airlock ui in a real browser', () => {
     expect(s.status, s.stderr).toBe(0);
     await recordDeploy(store, artifact);
     dashboard = await startDashboard({ project, store, policy, pollMs: 100 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   }, 180_000);
 
   afterAll(async () => {
