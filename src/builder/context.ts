@@ -118,10 +118,16 @@ export interface BuildContext {
    */
   afterBuild?: (done: AfterBuild) => Promise<void>;
   /** Installs a target's locked npm dependencies offline (src/pipeline/npm-install.ts): staged at `dest`, its tree in the key. */
-  npmInstall?: (
-    target: TargetConfig,
-  ) => Promise<
-    { tree: Digest; dir: string; dest: string; ready: () => Promise<string> } | undefined
+  npmInstall?: (target: TargetConfig) => Promise<
+    | {
+        tree: Digest;
+        dir: string;
+        dest: string;
+        /** Directories of `dir` bound at the same path under `dest`; absent: `dir` at `dest`. */
+        binds?: string[];
+        ready: () => Promise<string>;
+      }
+    | undefined
   >;
   /** The `files:` entries a target names, placed read-only at their paths (src/pipeline/locked-files.ts); each tree is a dep of the action. */
   lockedFiles?: (target: TargetConfig) => Promise<PlacedInput[]>;

@@ -24,7 +24,13 @@ export interface ActionPlan {
   sigs: Map<string, string>;
   rootfs?: string;
   /** The offline npm install staged at `dest` (its tree is a dep of the action). */
-  npm?: { tree: Digest; dir: string; dest: string; ready: () => Promise<string> };
+  npm?: {
+    tree: Digest;
+    dir: string;
+    dest: string;
+    binds?: string[];
+    ready: () => Promise<string>;
+  };
   /** Fetched `files:` entries bound at their paths (each tree a dep of the action). */
   placed: PlacedInput[];
 }

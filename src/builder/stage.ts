@@ -1,6 +1,6 @@
 import { accessSync, constants as fsConstants, realpathSync } from 'node:fs';
 import { mkdir, symlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import type { TargetConfig } from '../config/index.js';
 import type { TreeEntry } from '../core/tree.js';
 import { SANDBOX_PROFILE } from '../sandbox/profile.js';
@@ -37,7 +37,8 @@ export async function stage(
     pruned: plan.walk.pruned,
     // Any target's outputs, not only this one's: another target building at the
     // same time must not be able to add files inside a directory bound whole.
-    outputs: [...ctx.project.targets.values()].flatMap((t) => t.outputs),
+    // The npm install's directories too: a source directory they are bound inside is bound file by file.
+    outputs: [...ctx.project.targets.values()].flatMap((t) => t.outputs).concat(npmDests(plan)),
   });
   const inputs: SandboxSpec['inputs'] = binds.map((b) => ({
     source: join(root, b.path),
@@ -62,8 +63,12 @@ export async function stage(
     }
   }
   if (plan.npm) {
-    inputs.push({ source: await plan.npm.ready(), dest: plan.npm.dest });
-    stagedDirs.push(plan.npm.dest);
+    const dir = await plan.npm.ready();
+    for (const b of plan.npm.binds ?? ['']) {
+      const dest = b === '' ? plan.npm.dest : posix.join(plan.npm.dest, b);
+      inputs.push({ source: b === '' ? dir : join(dir, ...b.split('/')), dest });
+      stagedDirs.push(dest);
+    }
   }
   // A launcher's package, at its own host path, so the files beside the launcher are found.
   for (const t of plan.tools)
@@ -91,6 +96,13 @@ export async function stage(
     staged,
     stagedDirs,
   };
+}
+
+/** Where the offline npm install's directories are bound, relative to the work directory. */
+function npmDests(plan: ActionPlan): string[] {
+  if (!plan.npm) return [];
+  const { dest, binds } = plan.npm;
+  return (binds ?? ['']).map((b) => (b === '' ? dest : posix.join(dest, b)));
 }
 
 /** The real path the sandbox's PATH (without the tools directory) finds for `name`, if any. */

@@ -259,12 +259,14 @@ export function checkRules(problems: ProblemList, raw: unknown, targetNames: str
           `"${lockfile}" is not a path inside the project`,
           'write the package-lock.json path relative to the directory holding airlock.yaml, e.g. "package-lock.json"',
         );
-      else if (!/(^|\/)(package-lock|npm-shrinkwrap)\.json$/.test(lockfile))
+      else if (!/(^|\/)((package-lock|npm-shrinkwrap)\.json|pnpm-lock\.yaml)$/.test(lockfile))
         problems.add(
           at,
           'value',
-          `"${lockfile}" is not a package-lock.json or npm-shrinkwrap.json`,
-          'name the npm lockfile, e.g. "package-lock.json" (run `npm install --package-lock-only` to create one)',
+          `"${lockfile}" is not a package-lock.json, npm-shrinkwrap.json or pnpm-lock.yaml`,
+          /(^|\/)pnpm-lock\.yml$/.test(lockfile)
+            ? `pnpm writes "pnpm-lock.yaml"; did you mean "${lockfile.replace(/\.yml$/, '.yaml')}"?`
+            : 'name the npm or pnpm lockfile, e.g. "package-lock.json" or "pnpm-lock.yaml" (`npm install --package-lock-only` or `pnpm install --lockfile-only` creates one)',
         );
     }
 

@@ -61,8 +61,9 @@ export const imageSchema = z.object({
 });
 
 /**
- * A target's npm dependencies: the package-lock.json (relative to the project
- * root) whose packages are installed offline into the sandbox, and the
+ * A target's npm dependencies: the package-lock.json or pnpm-lock.yaml
+ * (relative to the project root; the file's name decides whether npm or pnpm
+ * installs it) whose packages are installed offline into the sandbox, and the
  * packages whose install scripts may run (`scripts`) or are knowingly
  * skipped (`skipScripts`): any other package with an install script fails
  * the install.

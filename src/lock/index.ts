@@ -12,6 +12,7 @@ export {
 export type { FileLockEntry, ImageLockEntry, Lock, LockDifference, NpmLockEntry } from './model.js';
 export { npmDependencyGraph, npmEntries, parseNpmLock, sha512Of } from './npm-lock.js';
 export type { NpmLockfile, NpmPackage } from './npm-lock.js';
+export { parsePnpmLock, pnpmPackageId, pnpmTarballUrl } from './pnpm-lock.js';
 export { parseNpmrc, tokenFor } from './npmrc.js';
 export type { NpmRc } from './npmrc.js';
 export { download, showUrl } from './download.js';

@@ -22,6 +22,12 @@ export interface NpmLockfile {
   packages: NpmPackage[];
   /** Workspace members: `packages/a` → the lock's `node_modules/a` links to it. */
   links: { path: string; target: string }[];
+  /** The package manager that wrote it and installs it (absent: npm). */
+  manager?: 'pnpm';
+  /** pnpm: the projects of the workspace (`.`, `packages/a`), relative to the lockfile's directory. */
+  importers?: string[];
+  /** pnpm: each package's dependencies by package path, as the lock records them. */
+  edges?: Map<string, string[]>;
 }
 
 const REGENERATE =
@@ -144,11 +150,13 @@ function dependencyNames(value: Record<string, unknown>): string[] {
 /**
  * The dependency graph of a package-lock: for each package's path, the paths
  * of the packages its dependencies resolve to, the way Node resolves them
- * (the nearest `node_modules/<name>` walking up from the package). A
+ * (the nearest `node_modules/<name>` walking up from the package; a
+ * pnpm-lock records the edges itself). A
  * dependency the lock does not install (an optional one left out, a
  * workspace link) has no edge.
  */
 export function npmDependencyGraph(lockfile: NpmLockfile): Map<string, string[]> {
+  if (lockfile.edges) return lockfile.edges;
   const byPath = new Set(lockfile.packages.map((p) => p.path));
   const graph = new Map<string, string[]>();
   for (const p of lockfile.packages) {

@@ -1,15 +1,13 @@
 import { Readable } from 'node:stream';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { npmLicense, type LockFact } from '../attest/index.js';
 import { readTarFile } from '../archive/index.js';
 import { compareBytes } from '../core/compare.js';
 import type { Digest } from '../core/digest.js';
 import { isAirlockError } from '../core/errors.js';
 import type { ProjectConfig, TargetConfig } from '../config/index.js';
-import { npmDependencyGraph, parseNpmLock, type Lock } from '../lock/index.js';
+import { npmDependencyGraph, type Lock } from '../lock/index.js';
 import type { Store } from '../store/index.js';
-import { readLock } from './lock.js';
+import { readLock, readNpmLocks } from './lock.js';
 
 /** Largest package.json read out of a tarball for its license. */
 const MAX_MANIFEST = 1 << 20;
@@ -59,8 +57,7 @@ export async function lockFactsOf(
   for (const f of locked.files)
     out.push({ kind: 'file', name: f.name, digest: f.sha256, url: f.url });
   if (target.npm !== undefined) {
-    const text = await readFile(join(project.root, ...target.npm.lockfile.split('/')), 'utf8');
-    const npmLock = parseNpmLock(text, target.npm.lockfile);
+    const npmLock = (await readNpmLocks(project)).get(target.npm.lockfile)!;
     const graph = npmDependencyGraph(npmLock);
     const byIntegrity = new Map(locked.npm.map((e) => [e.integrity, e]));
     const idOf = new Map(npmLock.packages.map((p) => [p.path, `${p.name}@${p.version}`]));

@@ -91,6 +91,7 @@ export interface LockReport {
 /** The package-locks the targets name (relative path → parsed), each read once. */
 export async function readNpmLocks(project: ProjectConfig): Promise<Map<string, NpmLockfile>> {
   const out = new Map<string, NpmLockfile>();
+  let registry: string | undefined;
   for (const t of project.targets.values()) {
     if (t.npm === undefined || out.has(t.npm.lockfile)) continue;
     const path = join(project.root, ...t.npm.lockfile.split('/'));
@@ -103,15 +104,26 @@ export async function readNpmLocks(project: ProjectConfig): Promise<Map<string, 
         'NPM_LOCK_INVALID',
         `target "${t.name}": ${t.npm.lockfile} does not exist`,
         {
-          hint: `Create it with \`npm install --package-lock-only\` next to package.json, or fix targets.${t.name}.npm.lockfile in ${project.file}.`,
+          hint: `Create it with \`${isPnpmLockfile(t.npm.lockfile) ? 'pnpm' : 'npm'} install --${isPnpmLockfile(t.npm.lockfile) ? 'lockfile' : 'package-lock'}-only\` next to package.json, or fix targets.${t.name}.npm.lockfile in ${project.file}.`,
           details: { target: t.name, file: t.npm.lockfile },
         },
       );
     }
-    out.set(t.npm.lockfile, parseNpmLock(text, t.npm.lockfile));
+    if (isPnpmLockfile(t.npm.lockfile)) {
+      // The YAML reader loads only for a pnpm project.
+      const { parsePnpmLock } = await import('../lock/pnpm-lock.js');
+      registry ??= (await readNpmrc(project.root)).registry ?? DEFAULT_NPM_REGISTRY;
+      out.set(t.npm.lockfile, parsePnpmLock(text, t.npm.lockfile, registry));
+    } else out.set(t.npm.lockfile, parseNpmLock(text, t.npm.lockfile));
   }
   return out;
 }
+
+/** The registry npm and pnpm use when .npmrc names none. */
+export const DEFAULT_NPM_REGISTRY = 'https://registry.npmjs.org/';
+
+/** True for a pnpm lockfile (`pnpm-lock.yaml`, possibly in a subdirectory). */
+export const isPnpmLockfile = (path: string): boolean => /(^|\/)pnpm-lock\.yaml$/.test(path);
 
 /** airlock.lock of the project, or undefined when there is none. */
 export async function readLock(project: ProjectConfig): Promise<Lock | undefined> {

@@ -46,9 +46,15 @@ export interface NpmInstall {
   dest: string;
   /** `dir` once its tree is verified to be `tree` (re-installed if it was altered). */
   ready: () => Promise<string>;
+  /**
+   * The directories of `dir` bound into the sandbox, each at the same path
+   * under `dest` (a pnpm workspace: `node_modules` and each member's);
+   * absent: `dir` itself is bound at `dest`.
+   */
+  binds?: string[];
 }
 
-interface InstallContext {
+export interface InstallContext {
   project: ProjectConfig;
   store: Store;
   statCache: StatCache;
@@ -92,6 +98,10 @@ export function npmInstaller(
 async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmInstall> {
   const npm = target.npm!;
   const lockfile = ctx.npmLocks.get(npm.lockfile)!;
+  if (lockfile.manager === 'pnpm') {
+    const { pnpmInstall } = await import('./pnpm-install.js');
+    return pnpmInstall(ctx, target, lockfile);
+  }
   const lockDir = posix.dirname(npm.lockfile);
   const dest = lockDir === '.' ? 'node_modules' : `${lockDir}/node_modules`;
   const manifests = manifestsOf(lockfile, lockDir);
@@ -123,37 +133,14 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
   });
   const home = join(ctx.store.paths.npm, digestHex(key));
   const dir = join(home, 'node_modules');
-  const known = await readFile(join(home, 'install.json'), 'utf8').then(
-    (t) => JSON.parse(t) as { key?: string; tree?: Digest },
-    () => undefined,
-  );
-  if (known?.key === key && known.tree !== undefined) {
-    // The recorded tree goes into action keys as is; it is verified only when
-    // a sandbox is about to see it (a cache hit never reads node_modules).
-    const recorded = known.tree;
-    let checked: Promise<string> | undefined;
-    const ready = (): Promise<string> =>
-      (checked ??= (async () => {
-        if ((await treeOf(dir, ctx.statCache)) === recorded) return dir;
-        await rm(home, { recursive: true, force: true });
-        const again = await fresh();
-        if (again !== recorded)
-          throw new AirlockError<BuildErrorCode>(
-            'STEP_FAILED',
-            `the offline npm install of ${npm.lockfile} on disk was altered, and installing it again gave tree ${again} instead of ${recorded}`,
-            { hint: 'Build again: the new install is kept and used.' },
-          );
-        return dir;
-      })());
-    ctx.events({
-      type: 'log',
-      level: 'debug',
-      message: `npm install of ${npm.lockfile}: cached (${recorded})`,
-    });
-    return { key, tree: recorded, dir, dest, ready };
-  }
-  const tree = await fresh();
-  return { key, tree, dir, dest, ready: () => Promise.resolve(dir) };
+  return reuseOrInstall(ctx, {
+    key,
+    home,
+    dir,
+    dest,
+    what: `npm install of ${npm.lockfile}`,
+    fresh,
+  });
 
   /** Installs into a temp directory in the sandbox, then moves the tree to `dir`; returns its digest. */
   async function fresh(): Promise<Digest> {
@@ -243,6 +230,61 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
       await rm(work, { recursive: true, force: true });
     }
   }
+}
+
+/** What `reuseOrInstall` needs of one install. */
+export interface InstallJob {
+  key: Digest;
+  /** `airlock/v1/npm/<hex of key>/`: holds `install.json` and the installed tree. */
+  home: string;
+  /** The installed tree inside `home`. */
+  dir: string;
+  dest: string;
+  binds?: string[];
+  /** `npm install of <lockfile>`, for messages. */
+  what: string;
+  /** Installs into `dir` afresh (writing install.json); returns the tree digest. */
+  fresh: () => Promise<Digest>;
+}
+
+/**
+ * The install recorded under `job.home` when its key matches (its tree put in
+ * action keys as recorded, verified only when a sandbox is about to see it and
+ * installed again if it was altered), else a fresh install.
+ */
+export async function reuseOrInstall(
+  ctx: { statCache: StatCache; events: EventSink },
+  job: InstallJob,
+): Promise<NpmInstall> {
+  const { key, home, dir, dest, fresh } = job;
+  const binds = job.binds ? { binds: job.binds } : {};
+  const known = await readFile(join(home, 'install.json'), 'utf8').then(
+    (t) => JSON.parse(t) as { key?: string; tree?: Digest },
+    () => undefined,
+  );
+  if (known?.key === key && known.tree !== undefined) {
+    // The recorded tree goes into action keys as is; it is verified only when
+    // a sandbox is about to see it (a cache hit never reads node_modules).
+    const recorded = known.tree;
+    let checked: Promise<string> | undefined;
+    const ready = (): Promise<string> =>
+      (checked ??= (async () => {
+        if ((await treeOf(dir, ctx.statCache)) === recorded) return dir;
+        await rm(home, { recursive: true, force: true });
+        const again = await fresh();
+        if (again !== recorded)
+          throw new AirlockError<BuildErrorCode>(
+            'STEP_FAILED',
+            `the offline ${job.what} on disk was altered, and installing it again gave tree ${again} instead of ${recorded}`,
+            { hint: 'Build again: the new install is kept and used.' },
+          );
+        return dir;
+      })());
+    ctx.events({ type: 'log', level: 'debug', message: `${job.what}: cached (${recorded})` });
+    return { key, tree: recorded, dir, dest, ...binds, ready };
+  }
+  const tree = await fresh();
+  return { key, tree, dir, dest, ...binds, ready: () => Promise.resolve(dir) };
 }
 
 /**
