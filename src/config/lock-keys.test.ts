@@ -64,6 +64,25 @@ describe('airlock.yaml keys for locked inputs', () => {
     });
   });
 
+  it('reads a pnpm-lock.yaml as the lockfile, and points a misspelt one at its line with a did-you-mean', () => {
+    const { config, problems } = parseConfig(
+      `version: 1\nname: app\ntargets:\n${TARGET}    npm: { lockfile: web/pnpm-lock.yaml }\n`,
+      FILE,
+    );
+    expect(problems).toEqual([]);
+    expect(config?.targets.get('app')?.npm?.lockfile).toBe('web/pnpm-lock.yaml');
+    const yml = problemsOf(
+      `version: 1\nname: app\ntargets:\n${TARGET}    npm: { lockfile: pnpm-lock.yml }\n`,
+    );
+    expect(yml.map((p) => `${p.line}:${p.column} ${p.path}`)).toEqual([
+      '8:22 targets.app.npm.lockfile',
+    ]);
+    expect(yml[0]).toMatchObject({
+      message: '"pnpm-lock.yml" is not a package-lock.json, npm-shrinkwrap.json or pnpm-lock.yaml',
+      hint: expect.stringContaining('did you mean "pnpm-lock.yaml"?'),
+    });
+  });
+
   it('refuses a files: entry with a bad hash, a non-http URL or URL credentials, each located', () => {
     const problems = problemsOf(
       `version: 1\nname: app\nfiles:\n  a: { url: "ftp://example.com/a", sha256: "md5:abc" }\n  b: { url: "https://user:pw@example.com/b", sah256: "x" }\ntargets:\n${TARGET}`,
