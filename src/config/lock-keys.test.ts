@@ -79,7 +79,7 @@ describe('airlock.yaml keys for locked inputs', () => {
     ]);
     expect(yml[0]).toMatchObject({
       message: '"pnpm-lock.yml" is not a package-lock.json, npm-shrinkwrap.json or pnpm-lock.yaml',
-      hint: expect.stringContaining('did you mean "pnpm-lock.yaml"?'),
+      fix: expect.stringContaining('did you mean "pnpm-lock.yaml"?'),
     });
   });
 
