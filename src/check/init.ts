@@ -1,6 +1,8 @@
 import { posix } from 'node:path';
 import picomatch from 'picomatch';
+import { parse as parseYaml } from 'yaml';
 import { compareBytes } from '../core/compare.js';
+import { parsePnpmLock } from '../lock/pnpm-lock.js';
 
 /** The files `init` reads: every root-relative path, and the text of the few it needs. */
 export interface ProjectFiles {
@@ -21,6 +23,8 @@ export const INIT_READS = [
   '.npmrc',
   'package-lock.json',
   'npm-shrinkwrap.json',
+  'pnpm-lock.yaml',
+  'pnpm-workspace.yaml',
 ] as const;
 
 /** A Node project as its package.json, tsconfig and lockfile describe it. */
@@ -114,9 +118,16 @@ function detectNode(files: ProjectFiles, det: Detection): void {
     packageManager,
     scripts,
     hasDependencies,
-    workspaces,
-    installScripts: lockfile === undefined ? [] : installScriptsOf(files.text(lockfile)),
+    workspaces: [...workspaces, ...pnpmWorkspaces(files.text('pnpm-workspace.yaml'))],
+    installScripts:
+      lockfile === 'pnpm-lock.yaml'
+        ? pnpmInstallScriptsOf(files.text(lockfile))
+        : lockfile === undefined
+          ? []
+          : installScriptsOf(files.text(lockfile)),
   };
+  // A pnpm workspace's dependencies may all be its projects'.
+  if (packageManager === 'pnpm' && node.workspaces.length > 0) node.hasDependencies = true;
   const tsconfig = looseJson(files.text('tsconfig.json'));
   const outDir = (tsconfig?.compilerOptions as { outDir?: unknown } | undefined)?.outDir;
   if (typeof outDir === 'string' && /\btsc\b/.test(scripts.build ?? ''))
@@ -140,6 +151,31 @@ function installScriptsOf(text: string | undefined): string[] {
     if (typeof name === 'string' && name !== '' && path !== '') names.add(name);
   }
   return [...names].sort(compareBytes);
+}
+
+/** The project globs of a pnpm-workspace.yaml (`packages:`), exclusions (`!…`) left out. */
+function pnpmWorkspaces(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  try {
+    const doc = parseYaml(text) as { packages?: unknown } | null;
+    const list = Array.isArray(doc?.packages) ? doc.packages : [];
+    return list.filter((p): p is string => typeof p === 'string' && !p.startsWith('!'));
+  } catch {
+    return [];
+  }
+}
+
+/** The packages a pnpm-lock.yaml marks `requiresBuild` (lockfile 6; lockfile 9 no longer records it). */
+function pnpmInstallScriptsOf(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  try {
+    const lock = parsePnpmLock(text, 'pnpm-lock.yaml');
+    return [...new Set(lock.packages.filter((p) => p.hasInstallScript).map((p) => p.name))].sort(
+      compareBytes,
+    );
+  } catch {
+    return []; // `airlock lock` reports what is wrong with it
+  }
 }
 
 /** Simple `NAME = value` / `NAME := value` assignments of a Makefile, for expanding `$(NAME)`. */
@@ -268,7 +304,9 @@ function list(items: readonly string[]): string {
 
 /** The package-lock the build installs offline from (`npm:` key), when the project is npm with dependencies. */
 export function npmLockfileOf(n: NodeDetection | undefined): string | undefined {
-  return n?.packageManager === 'npm' && n.hasDependencies ? n.lockfile : undefined;
+  return (n?.packageManager === 'npm' || n?.packageManager === 'pnpm') && n.hasDependencies
+    ? n.lockfile
+    : undefined;
 }
 
 function nodeTarget(n: NodeDetection, files: ProjectFiles): TargetText {
@@ -281,6 +319,7 @@ function nodeTarget(n: NodeDetection, files: ProjectFiles): TargetText {
     [
       'package.json',
       ...(n.lockfile ? [n.lockfile] : []),
+      'pnpm-workspace.yaml',
       ...configs,
       ...rootCode,
       ...NODE_DIRS.map((d) => `${d}/**`),
@@ -303,6 +342,12 @@ function nodeTarget(n: NodeDetection, files: ProjectFiles): TargetText {
             "    # These packages' install scripts do not run; move one to `scripts:` if the build needs it:",
             `    npm: { lockfile: ${npmLockfile}, skipScripts: ${list(n.installScripts)} }`,
           ]),
+      ...(pm === 'pnpm'
+        ? [
+            '    # node_modules is that install: pnpm must not try to install again (online) before a script.',
+            '    env: { pnpm_config_verify_deps_before_run: "false" }',
+          ]
+        : []),
     );
   } else if (n.hasDependencies) {
     steps.push(
@@ -321,14 +366,19 @@ function nodeTarget(n: NodeDetection, files: ProjectFiles): TargetText {
   let outputs: string[];
   if (n.outDir) outputs = [`${n.outDir}/**`];
   else {
-    steps.push('mkdir -p out', 'npm pack --pack-destination out');
+    steps.push('mkdir -p out', `${pm === 'pnpm' ? 'pnpm' : 'npm'} pack --pack-destination out`);
     outputs = ['out/*.tgz'];
   }
+  // The projects' node_modules come from the offline install, never from the tree.
+  const exclude = [
+    ...(n.outDir ? [`${n.outDir}/**`] : []),
+    ...(n.workspaces.length > 0 ? ['**/node_modules/**'] : []),
+  ];
   return {
     name: n.scripts.build ? 'build' : 'package',
     lines: [
       `    sources: ${list(sources)}`,
-      ...(n.outDir ? [`    exclude: ${list([`${n.outDir}/**`])}`] : []),
+      ...(exclude.length > 0 ? [`    exclude: ${list(exclude)}`] : []),
       ...toolchainLines(['node', pm === 'npm' ? 'npm' : pm]),
       ...lines,
       '    steps:',
