@@ -56,6 +56,12 @@ beforeAll(async () => {
     { 'install.js': 'require("fs").writeFileSync("built.txt", "ran")\n' },
     { scripts: { install: 'node install.js' } },
   );
+  await reg.publish(
+    'other-script',
+    '1.0.0',
+    { 'install.js': 'require("fs").writeFileSync("built.txt", "ran")\n' },
+    { scripts: { postinstall: 'node install.js' } },
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -217,8 +223,8 @@ describe('a pnpm workspace: lock, fetch and offline install in the sandbox', () 
     });
   }, 120_000);
 
-  it('refuses to install a package whose install script the config neither allows nor skips', async () => {
-    const dir = await workspace('ws-script', { 'with-script': '1.0.0' });
+  it('refuses a package whose install script the config neither allows nor skips; runs only the allowed ones', async () => {
+    const dir = await workspace('ws-script', { 'with-script': '1.0.0', 'other-script': '1.0.0' });
     const store = join(work, 'store-script');
     await runLock({ project: await loadConfig(dir) });
     await runFetch({ project: await loadConfig(dir), store });
@@ -226,16 +232,42 @@ describe('a pnpm workspace: lock, fetch and offline install in the sandbox', () 
       runBuild({ project: dir, store, targets: [], events: noEvents }),
     ).rejects.toMatchObject({
       code: 'INSTALL_SCRIPT_UNDECIDED',
-      message: expect.stringContaining('with-script@1.0.0'),
+      message: expect.stringContaining(
+        'other-script@1.0.0, with-script@1.0.0 have install scripts',
+      ),
     });
     await writeFile(
       join(dir, 'airlock.yaml'),
       YAML.replace(
         'npm: { lockfile: pnpm-lock.yaml }',
-        'npm: { lockfile: pnpm-lock.yaml, skipScripts: [with-script] }',
+        'npm: { lockfile: pnpm-lock.yaml, skipScripts: [with-script, other-script] }',
       ),
     );
-    const built = await runBuild({ project: dir, store, targets: [], events: noEvents });
-    expect(built.targets[0]?.cached).toBe(false);
+    const skipped = await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(skipped.targets[0]?.cached).toBe(false);
+    const script = 'node_modules/.pnpm/with-script@1.0.0/node_modules/with-script/built.txt';
+    const installed = async (): Promise<string> => {
+      const [hex] = await readdir(join(store, 'airlock', 'v1', 'npm'));
+      return join(store, 'airlock', 'v1', 'npm', hex!, 'root');
+    };
+    await expect(readFile(join(await installed(), script), 'utf8')).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+
+    // Allowed: the script runs in the sandbox (offline), and its output is part of the tree.
+    await writeFile(
+      join(dir, 'airlock.yaml'),
+      YAML.replace(
+        'npm: { lockfile: pnpm-lock.yaml }',
+        'npm: { lockfile: pnpm-lock.yaml, scripts: [with-script], skipScripts: [other-script] }',
+      ),
+    );
+    await rm(join(store, 'airlock', 'v1', 'npm'), { recursive: true });
+    const ran = await runBuild({ project: dir, store, targets: [], events: noEvents });
+    expect(ran.targets[0]?.cached).toBe(false);
+    expect(await readFile(join(await installed(), script), 'utf8')).toBe('ran');
+    await expect(
+      readFile(join(await installed(), script.replaceAll('with-script', 'other-script')), 'utf8'),
+    ).rejects.toMatchObject({ code: 'ENOENT' });
   }, 120_000);
 });

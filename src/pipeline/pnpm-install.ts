@@ -216,7 +216,17 @@ export async function pnpmInstall(
       ];
       const commands = [
         ['install', '--frozen-lockfile', '--ignore-scripts', '--ignore-pnpmfile', ...flags],
-        ...(npm.scripts.length > 0 ? [['rebuild', '--recursive', ...npm.scripts, ...flags]] : []),
+        ...(npm.scripts.length > 0
+          ? [
+              [
+                'rebuild',
+                '--recursive',
+                '--config.dangerously-allow-all-builds=true',
+                ...npm.scripts,
+                ...flags,
+              ],
+            ]
+          : []),
       ];
       const inSandbox = `/src/${STAGE}/home`;
       await writeFile(join(stage, 'install.cjs'), INSTALLER);
