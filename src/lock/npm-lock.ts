@@ -24,6 +24,8 @@ export interface NpmLockfile {
   links: { path: string; target: string }[];
   /** The package manager that wrote it and installs it (absent: npm). */
   manager?: 'pnpm';
+  /** pnpm: the lockfileVersion as written (`9.0`, `6.0`). */
+  lockfileVersion?: string;
   /** pnpm: the projects of the workspace (`.`, `packages/a`), relative to the lockfile's directory. */
   importers?: string[];
   /** pnpm: each package's dependencies by package path, as the lock records them. */

@@ -183,6 +183,7 @@ export function parsePnpmLock(
   return {
     file,
     manager: 'pnpm',
+    lockfileVersion: version,
     packages: [...packages.values()].sort((a, b) => compareBytes(a.path, b.path)),
     links: [],
     importers,

@@ -267,7 +267,7 @@ export async function pnpmInstall(
           'STEP_FAILED',
           `target "${target.name}": the offline pnpm install of ${npm.lockfile} exited with status ${run.exitCode}\n${Buffer.concat([run.stdout, run.stderr]).toString('utf8').trimEnd().split('\n').slice(-20).join('\n')}`,
           {
-            hint: 'Run `airlock fetch` if a package is missing; a package whose install script is needed goes in targets.<name>.npm.scripts.',
+            hint: `${lockfile.lockfileVersion?.startsWith('6') ? `If pnpm refused lockfileVersion ${lockfile.lockfileVersion} (pnpm 12 does), regenerate ${npm.lockfile} with the pnpm on PATH (\`pnpm install --lockfile-only\`, then \`airlock lock\`), or put the pnpm that wrote it on PATH. ` : ''}Run \`airlock fetch\` if a package is missing; a package whose install script is needed goes in targets.<name>.npm.scripts.`,
             details: { target: target.name, lockfile: npm.lockfile },
           },
         );
