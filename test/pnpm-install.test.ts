@@ -223,6 +223,61 @@ describe('a pnpm workspace: lock, fetch and offline install in the sandbox', () 
     });
   }, 120_000);
 
+  it('locks and fetches a lockfileVersion 6.0 workspace like a 9.0 one; a pnpm that refuses the format fails the install with what to do', async () => {
+    const v9dir = await workspace('ws-v9');
+    await runLock({ project: await loadConfig(v9dir) });
+    const v9 = parseLock(await readFile(join(v9dir, 'airlock.lock'), 'utf8'));
+    const integrity = (name: string): string => v9.npm.find((e) => e.name === name)!.integrity;
+    // The same workspace as pnpm 8 writes it (src/lock/pnpm-lock.test.ts holds its real output).
+    const dir = await workspace('ws-v6');
+    await writeFile(
+      join(dir, 'pnpm-lock.yaml'),
+      [
+        "lockfileVersion: '6.0'",
+        '',
+        'importers:',
+        '  .:',
+        '    devDependencies:',
+        "      '@sc/bee': { specifier: 1.0.0, version: 1.0.0 }",
+        '  packages/a:',
+        '    dependencies:',
+        "      b: { specifier: 'workspace:*', version: link:../b }",
+        '      dep-a: { specifier: ^1.0.0, version: 1.0.0 }',
+        '  packages/b:',
+        '    dependencies:',
+        '      ms: { specifier: 2.1.3, version: 2.1.3 }',
+        '',
+        'packages:',
+        '  /@sc/bee@1.0.0:',
+        `    resolution: {integrity: ${integrity('@sc/bee')}}`,
+        '    hasBin: true',
+        '    dev: true',
+        '  /dep-a@1.0.0:',
+        `    resolution: {integrity: ${integrity('dep-a')}}`,
+        '    dependencies:',
+        '      ms: 2.1.3',
+        '    dev: false',
+        '  /ms@2.1.3:',
+        `    resolution: {integrity: ${integrity('ms')}}`,
+        '    dev: false',
+        '',
+      ].join('\n'),
+    );
+    const store = join(work, 'store-v6');
+    await runLock({ project: await loadConfig(dir) });
+    expect(await readFile(join(dir, 'airlock.lock'), 'utf8')).toBe(
+      await readFile(join(v9dir, 'airlock.lock'), 'utf8'),
+    );
+    await runFetch({ project: await loadConfig(dir), store });
+    await expect(
+      runBuild({ project: dir, store, targets: [], events: noEvents }),
+    ).rejects.toMatchObject({
+      code: 'STEP_FAILED',
+      message: expect.stringMatching(/lockfileVersion\s+of\s+6\.0\s+is\s+incompatible/),
+      hint: expect.stringContaining('If pnpm refused lockfileVersion 6.0 (pnpm 12 does)'),
+    });
+  }, 120_000);
+
   it('refuses a package whose install script the config neither allows nor skips; runs only the allowed ones', async () => {
     const dir = await workspace('ws-script', { 'with-script': '1.0.0', 'other-script': '1.0.0' });
     const store = join(work, 'store-script');
