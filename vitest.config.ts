@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    setupFiles: ['test/helpers/cpu-time.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
