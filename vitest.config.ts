@@ -11,6 +11,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 const LONGEST_FIRST = [
   'test/deploy.test.ts',
   'test/ui-browser.test.ts',
+  'test/init-corpus-npm.test.ts',
   'test/init-corpus.test.ts',
   'test/api-docs.test.ts',
   'test/escape-suite.test.ts',
