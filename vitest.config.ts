@@ -40,7 +40,13 @@ class LongestFirst extends BaseSequencer {
 
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    projects: [
+      // Unit tests beside the code share their worker's module cache (no
+      // process per file): none changes process-wide state it does not restore.
+      { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'], isolate: false } },
+      // Cross-module and CLI tests start servers and sandboxes: a fresh process each.
+      { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'] } },
+    ],
     setupFiles: ['test/helpers/cpu-time.ts'],
     sequence: { sequencer: LongestFirst },
     testTimeout: 60_000,
