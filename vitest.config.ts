@@ -1,9 +1,54 @@
 import { availableParallelism } from 'node:os';
+import { relative } from 'node:path';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+/**
+ * The longest test files, longest first (`npm test` lists the slowest files).
+ * They start first so that no long file begins while the others are nearly
+ * done: on a fresh clone vitest has no timings and would order by file size.
+ */
+const LONGEST_FIRST = [
+  'test/deploy.test.ts',
+  'test/ui-browser.test.ts',
+  'test/init-corpus-npm.test.ts',
+  'test/init-corpus.test.ts',
+  'test/api-docs.test.ts',
+  'test/escape-suite.test.ts',
+  'test/npm-install.test.ts',
+  'test/ts-service.test.ts',
+  'test/remote-cache-trust.test.ts',
+  'test/evidence.test.ts',
+  'test/kill-build.test.ts',
+  'test/lock-fetch.test.ts',
+];
+
+/** The files of LONGEST_FIRST in its order, then the rest in vitest's own order. */
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (f: TestSpecification): number => {
+      const i = LONGEST_FIRST.indexOf(relative(this.ctx.config.root, f.moduleId));
+      return i < 0 ? LONGEST_FIRST.length : i;
+    };
+    const rest = await super.sort(files.filter((f) => rank(f) === LONGEST_FIRST.length));
+    return [
+      ...files.filter((f) => rank(f) < LONGEST_FIRST.length).sort((a, b) => rank(a) - rank(b)),
+      ...rest,
+    ];
+  }
+}
 
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    projects: [
+      // Unit tests beside the code share their worker's module cache (no
+      // process per file): none changes process-wide state it does not restore.
+      { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'], isolate: false } },
+      // Cross-module and CLI tests start servers and sandboxes: a fresh process each.
+      { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'] } },
+    ],
+    setupFiles: ['test/helpers/cpu-time.ts'],
+    sequence: { sequencer: LongestFirst },
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -28,7 +28,7 @@ import { runLock } from '../src/pipeline/lock.js';
 import { runSign } from '../src/pipeline/sign.js';
 import { encodeKeyPair, generateSigningKey } from '../src/sign/index.js';
 import { Store } from '../src/store/index.js';
-import { airlock } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
 import { npmLock, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 const exec = promisify(execFile);
@@ -292,12 +292,12 @@ describe('airlock lineage', () => {
     expect(ids(anyVersion, 'artifact')).toEqual([`artifact:${artifacts['svc']}`]);
   });
 
-  it('through the CLI: lineage --json of an artifact and audit verify --json', () => {
-    const l = airlock(['--json', '--store', store, 'lineage', artifacts['lib']!]);
+  it('through the CLI: lineage --json of an artifact and audit verify --json', async () => {
+    const l = await runCli(['--json', '--store', store, 'lineage', artifacts['lib']!]);
     expect(l.status, l.stderr).toBe(0);
     const g = JSON.parse(l.stdout) as LineageGraph;
     expect(g.nodes.map((n) => n.id)).toContain(`commit:${commit}`);
-    const v = airlock(['--json', '--store', store, 'audit', 'verify']);
+    const v = await runCli(['--json', '--store', store, 'audit', 'verify']);
     expect(v.status, v.stderr).toBe(0);
     expect(JSON.parse(v.stdout)).toMatchObject({
       ok: true,
@@ -388,7 +388,7 @@ describe('airlock lineage', () => {
     const v = await runAuditVerify({ store, events: noEvents });
     expect(v.ok).toBe(false);
     expect(v.problems[0]).toMatchObject({ seq: 2, kind: 'hash-mismatch' });
-    const cli = airlock(['--store', store, 'audit', 'verify']);
+    const cli = await runCli(['--store', store, 'audit', 'verify']);
     expect(cli.status).toBe(1);
     expect(cli.stdout).toContain('TAMPERED');
   });

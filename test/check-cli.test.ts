@@ -4,14 +4,14 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { toSarif } from '../src/check/index.js';
-import { main } from '../src/cli/main.js';
 import { fixedClock } from '../src/core/clock.js';
 import { runCheck } from '../src/pipeline/check.js';
 import { runInit } from '../src/pipeline/init.js';
 import { runPin } from '../src/pipeline/pin.js';
 import { CORPUS } from './helpers/check-corpus.js';
+import { runCli } from './helpers/cli.js';
 
 const schema = JSON.parse(
   readFileSync(new URL('./fixtures/check/sarif-schema-2.1.0.json', import.meta.url), 'utf8'),
@@ -23,21 +23,12 @@ beforeEach(() => {
 });
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
-  process.exitCode = undefined;
-  vi.restoreAllMocks();
 });
 
 /** Runs the CLI in-process and returns its exit status and stdout. */
 async function cli(...args: string[]): Promise<{ status: number; out: string }> {
-  let out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  process.exitCode = undefined;
-  const status = await main(['node', 'airlock', ...args]);
-  vi.restoreAllMocks();
-  return { status, out };
+  const r = await runCli(args);
+  return { status: r.status, out: r.stdout };
 }
 
 describe('airlock check --sarif', () => {

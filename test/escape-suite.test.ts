@@ -1,7 +1,7 @@
 // The escape suite: for every class of sandbox escape Airlock closes, plant
 // bait on the host, run a real `airlock build` whose step tries to reach it,
 // and check the host side afterwards. Each class is one real build.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import {
   chmodSync,
@@ -20,7 +20,7 @@ import {
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, tempDir } from './helpers/cli.js';
+import { CLI, runCli, tempDir } from './helpers/cli.js';
 import { storeBlobTexts, writeProject } from './helpers/e2e.js';
 import {
   shq,
@@ -67,8 +67,12 @@ function project(
   );
 }
 
-/** Runs `airlock build` on `dir` through bash, so the caller can prefix redirections (`exec 200</`) and env. */
-function build(dir: string, opts: { prefix?: string; env?: NodeJS.ProcessEnv } = {}): Built {
+/**
+ * Runs `airlock build` on `dir` as its own process through bash, so the caller
+ * can prefix redirections (`exec 200</`) and env: for what the calling
+ * process holds (descriptors, environment).
+ */
+function spawnBuild(dir: string, opts: { prefix?: string; env?: NodeJS.ProcessEnv } = {}): Built {
   const cmd = `${opts.prefix ?? ''} exec ${shq(process.execPath)} ${shq(CLI)} --store ${shq(store)} build --no-cache -C ${shq(dir)}`;
   const r = spawnSync('/bin/bash', ['-c', cmd], {
     env: { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env },
@@ -95,7 +99,7 @@ describe('escape suite: descriptors inherited from whoever runs airlock', () => 
     const dir = project([
       `mkdir -p out; ${CHECK} check dirfd "cat /proc/self/fd/200/secret"; check dirwrite "touch /proc/self/fd/200/pwned"; check filefd "echo leaked >&201"; ls /proc/self/fd > out/fds; readlink /proc/self/fd/0 > out/stdin; true > out/x`,
     ]);
-    const r = build(dir, { prefix: `exec 200<${shq(bait)} 201>>${shq(log)};` });
+    const r = spawnBuild(dir, { prefix: `exec 200<${shq(bait)} 201>>${shq(log)};` });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('dirfd:no');
     expect(r.stderr).toContain('dirwrite:no');
@@ -127,7 +131,7 @@ describe('escape suite: sockets and FIFOs inside a declared source directory', (
     // The host end of the FIFO stays open for reading, so a write from the step would land.
     const reader = openSync(join(dir, 'src', 'pipe'), fsc.O_RDONLY | fsc.O_NONBLOCK);
     try {
-      const r = await buildAsync(dir);
+      const r = await build(dir);
       expect(r.status, r.stderr).toBe(0);
       expect(r.stderr).toContain('socket:no');
       expect(r.stderr).toContain('fifo:no');
@@ -148,20 +152,9 @@ describe('escape suite: sockets and FIFOs inside a declared source directory', (
   });
 });
 
-/** `build` without blocking the event loop (for tests that serve the host side themselves). */
-function buildAsync(dir: string, env: NodeJS.ProcessEnv = {}): Promise<Built> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      [CLI, '--store', store, 'build', '--no-cache', '-C', dir],
-      { env: { ...process.env, NO_COLOR: '1', CI: '1', ...env } },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
-  });
+/** `airlock build` on `dir` in this worker (`runCli`): the sandbox is what is under test, not the process. */
+function build(dir: string): Promise<Built> {
+  return runCli(['--store', store, 'build', '--no-cache', '-C', dir]);
 }
 
 /** Every file and directory below `dir` whose mode has setuid, setgid, sticky or group/world write. */
@@ -178,7 +171,7 @@ function loosePaths(dir: string): string[] {
 }
 
 describe('escape suite: setuid, setgid and world-writable outputs', () => {
-  it('are never kept: store trees, extracted dependencies and restored files are 0644/0755', () => {
+  it('are never kept: store trees, extracted dependencies and restored files are 0644/0755', async () => {
     const dir = writeProject(
       join(root.path, 'modes'),
       [
@@ -199,7 +192,7 @@ describe('escape suite: setuid, setgid and world-writable outputs', () => {
       ].join('\n'),
       { 'src/a.txt': 'a\n' },
     );
-    const r = build(dir);
+    const r = await build(dir);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('out/bin/suid has mode 4755; it is stored as 0755');
     expect(readFileSync(join(dir, 'res', 'modes'), 'utf8')).toBe(
@@ -216,7 +209,7 @@ describe('escape suite: setuid, setgid and world-writable outputs', () => {
       .find((p) => existsSync(p))!;
     chmodSync(suid, 0o4755);
     expect(spawnSync('mkfifo', [join(dirname(suid), 'fifo')]).status).toBe(0);
-    const again = build(dir);
+    const again = await build(dir);
     expect(again.status, again.stderr).toBe(0);
     expect(loosePaths(trees)).toEqual([]);
     expect(existsSync(join(dirname(suid), 'fifo'))).toBe(false);
@@ -224,7 +217,7 @@ describe('escape suite: setuid, setgid and world-writable outputs', () => {
 });
 
 describe('escape suite: host paths in the mount table', () => {
-  it('show neither the project, the store nor any other host directory a bind comes from', () => {
+  it('show neither the project, the store nor any other host directory a bind comes from', async () => {
     const dir = writeProject(
       join(root.path, 'host-paths'),
       [
@@ -246,7 +239,7 @@ describe('escape suite: host paths in the mount table', () => {
       ].join('\n'),
       { 'src/a.txt': 'a\n', 'top.txt': 'top\n' },
     );
-    const r = build(dir);
+    const r = await build(dir);
     expect(r.status, r.stderr).toBe(0);
     // Controls: the binds work and the table is really there.
     expect(readFileSync(join(dir, 'res', 'seen'), 'utf8')).toBe('lib-output\na\ntop\n/src\n');
@@ -267,9 +260,9 @@ describe('escape suite: host paths in the mount table', () => {
 describe('escape suite: escape sequences in step output', () => {
   const evil = String.raw`printf '\033]0;pwned-title\007\033]52;c;cHduZWQ=\007\033[2K\033[1Ahidden\r\n\302\233 c1\n'`;
 
-  it('reach the terminal only as visible text, live and in the failure excerpt; the stored log keeps the raw bytes', () => {
+  it('reach the terminal only as visible text, live and in the failure excerpt; the stored log keeps the raw bytes', async () => {
     const dir = project([`${evil}; ${evil} >&2; exit 3`]);
-    const r = build(dir);
+    const r = await build(dir);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('error[STEP_FAILED]');
     // eslint-disable-next-line no-control-regex -- no ESC, BEL, CR or C1 byte may reach the terminal
@@ -286,10 +279,10 @@ describe('escape suite: escape sequences in step output', () => {
 });
 
 describe('escape suite: limits', () => {
-  it('kills a step that runs past its timeout with everything it started, naming the step', () => {
+  it('kills a step that runs past its timeout with everything it started, naming the step', async () => {
     const marker = `600.${process.pid}`;
     const dir = project([`(sleep ${marker} &); sleep ${marker}`], undefined, ['timeout: 1s']);
-    const r = build(dir);
+    const r = await build(dir);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('error[STEP_TIMEOUT]');
     expect(r.stderr).toContain(`step 1 of 1 ((sleep ${marker} &); sleep ${marker})`);
@@ -297,7 +290,7 @@ describe('escape suite: limits', () => {
     expect(processesWith(marker)).toEqual([]);
   });
 
-  it('denies ptrace of the sandbox init (it would stop it and hang the build), but not of the step’s own children', () => {
+  it('denies ptrace of the sandbox init (it would stop it and hang the build), but not of the step’s own children', async () => {
     const nr = process.arch === 'arm64' ? 117 : 101;
     // PTRACE_ATTACH (16) to pid 1 would stop the sandbox's init, which reaps everything.
     const dir = project(
@@ -307,38 +300,38 @@ describe('escape suite: limits', () => {
       undefined,
       ['timeout: 20s'],
     );
-    const r = build(dir);
+    const r = await build(dir);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('traced own child');
     expect(r.stderr).toContain('init: Operation not permitted');
     expect(r.stderr).toContain('error[STEP_FAILED]');
   });
 
-  it('caps the sandbox /tmp tmpfs', () => {
+  it('caps the sandbox /tmp tmpfs', async () => {
     const dir = project(
       ['head -c 3000000 /dev/zero > /tmp/big && mkdir -p out && touch out/x'],
       undefined,
       ['limits: { tmp: 1MiB }'],
     );
-    const r = build(dir);
+    const r = await build(dir);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('error[STEP_FAILED]');
     expect(r.stderr).toMatch(/No space left on device/);
   });
 
-  it('kills a step that prints more than its log limit', () => {
+  it('kills a step that prints more than its log limit', async () => {
     const dir = project(['yes airlock | head -c 1000000'], undefined, ['limits: { log: 64KiB }']);
-    const r = build(dir);
+    const r = await build(dir);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('error[STEP_LOG_LIMIT]');
     expect(r.stderr).toContain('targets.t.limits.log');
   });
 
-  it('refuses outputs larger than the output limit', () => {
+  it('refuses outputs larger than the output limit', async () => {
     const dir = project(['mkdir -p out && head -c 10000 /dev/zero > out/big'], undefined, [
       'limits: { outputs: 4KiB }',
     ]);
-    const r = build(dir);
+    const r = await build(dir);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('error[OUTPUT_TOO_LARGE]');
   });
@@ -365,7 +358,7 @@ setTimeout(() => process.exit(2), 5000).unref();
         'src/a.txt': 'a\n',
         'src/probe.cjs': probe,
       });
-      const r = await buildAsync(dir);
+      const r = await build(dir);
       expect(r.status, r.stderr).toBe(0);
       const net = JSON.parse(out(dir, 'net.json')) as Record<string, string>;
       expect(net.tcp).not.toBe('connected');
@@ -383,7 +376,7 @@ setTimeout(() => process.exit(2), 5000).unref();
 });
 
 describe('escape suite: reads of what was not declared', () => {
-  it('sees no undeclared project file, no host home, /etc/shadow, /run or host /tmp file', () => {
+  it('sees no undeclared project file, no host home, /etc/shadow, /run or host /tmp file', async () => {
     const hostTmp = join(tmpdir(), `airlock-bait-${token()}`);
     writeFileSync(hostTmp, 'host tmp bait\n');
     try {
@@ -395,7 +388,7 @@ describe('escape suite: reads of what was not declared', () => {
       );
       // Controls: every bait is there on the host.
       expect(existsSync(homedir()) && existsSync('/etc/shadow') && existsSync(hostTmp)).toBe(true);
-      const r = build(dir);
+      const r = await build(dir);
       expect(r.status, r.stderr).toBe(0);
       for (const name of ['undeclared', 'shadow', 'home', 'run', 'hosttmp', 'project'])
         expect(r.stderr).toContain(`${name}:no`);
@@ -411,7 +404,9 @@ describe('escape suite: secrets in the environment', () => {
     const dir = project([
       'mkdir -p out; env > out/env; cat /proc/*/environ > out/environ 2>/dev/null; true',
     ]);
-    const r = build(dir, { env: { AIRLOCK_TEST_SECRET: secret, AWS_SECRET_ACCESS_KEY: secret } });
+    const r = spawnBuild(dir, {
+      env: { AIRLOCK_TEST_SECRET: secret, AWS_SECRET_ACCESS_KEY: secret },
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(out(dir, 'env')).not.toContain(secret);
     expect(out(dir, 'environ')).not.toContain(secret);
@@ -420,12 +415,12 @@ describe('escape suite: secrets in the environment', () => {
 });
 
 describe('escape suite: processes surviving the step', () => {
-  it('none: a daemon started with setsid and nohup is gone when the build returns', () => {
+  it('none: a daemon started with setsid and nohup is gone when the build returns', async () => {
     const marker = `3600.${Math.floor(Math.random() * 1e6)}`;
     const dir = project([
       `setsid nohup sleep ${marker} >/dev/null 2>&1 & mkdir -p out; touch out/x`,
     ]);
-    const r = build(dir);
+    const r = await build(dir);
     expect(r.status, r.stderr).toBe(0);
     expect(processesWith(marker)).toEqual([]);
   });
@@ -447,7 +442,7 @@ function processesWith(needle: string): number[] {
 }
 
 describe('escape suite: writes outside the work directory', () => {
-  it('cannot change sources, dependencies, /usr or the host /tmp', () => {
+  it('cannot change sources, dependencies, /usr or the host /tmp', async () => {
     const hostMarker = `airlock-escape-${token()}`;
     const dir = writeProject(
       join(root.path, 'writes'),
@@ -469,7 +464,7 @@ describe('escape suite: writes outside the work directory', () => {
       ].join('\n'),
       { 'src/a.txt': 'a\n' },
     );
-    const r = build(dir);
+    const r = await build(dir);
     expect(r.status, r.stderr).toBe(0);
     for (const name of ['src', 'srcnew', 'dep', 'usr']) expect(r.stderr).toContain(`${name}:no`);
     expect(readFileSync(join(dir, 'src', 'a.txt'), 'utf8')).toBe('a\n');

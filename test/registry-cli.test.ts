@@ -1,8 +1,9 @@
-import { rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../src/store/index.js';
+import { runCli } from './helpers/cli.js';
 import { storeArtifact } from './helpers/registry-artifacts.js';
 import { startRegistry, tempDir, type TestRegistry } from './helpers/registry.js';
 
@@ -17,25 +18,10 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-/** Runs the CLI in-process and captures stdout. */
+/** Runs the CLI in-process and returns its exit status and stdout. */
 async function airlock(...args: string[]): Promise<{ status: number; out: string }> {
-  let out = '';
-  const spyOut = vi
-    .spyOn(process.stdout, 'write')
-    .mockImplementation((chunk: string | Uint8Array) => {
-      out += chunk.toString();
-      return true;
-    });
-  const spyErr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    process.exitCode = undefined;
-    const status = await main(['node', 'airlock', ...args]);
-    return { status, out };
-  } finally {
-    spyOut.mockRestore();
-    spyErr.mockRestore();
-    process.exitCode = undefined;
-  }
+  const r = await runCli(args);
+  return { status: r.status, out: r.stdout };
 }
 
 describe('airlock push / ls / attachments / pull', () => {
@@ -98,5 +84,58 @@ describe('airlock push / ls / attachments / pull', () => {
     );
     expect(r.status).toBe(1);
     expect(JSON.parse(r.out).error.code).toBe('REGISTRY_NOT_FOUND');
+  });
+});
+
+describe('airlock copy with an OCI layout directory', () => {
+  it("takes a relative oci:<dir> from the run's working directory, to and from the layout", async () => {
+    const root = join(work, 'copy-store');
+    const store = await Store.open(root);
+    const art = await storeArtifact(store, 'copied', 5_000);
+    store.close();
+    expect(
+      (
+        await airlock(
+          '--store',
+          root,
+          'push',
+          '--insecure-registry',
+          reg.host,
+          'copied',
+          `${reg.host}/cli/copied:v1`,
+        )
+      ).status,
+    ).toBe(0);
+    const cwd = join(work, 'copy-cwd');
+    await mkdir(cwd);
+    const out = await runCli(
+      [
+        '--store',
+        root,
+        'copy',
+        '--insecure-registry',
+        reg.host,
+        `${reg.host}/cli/copied:v1`,
+        'oci:layout:v1',
+      ],
+      { cwd },
+    );
+    expect(out.status, out.stderr).toBe(0);
+    expect(existsSync(join(cwd, 'layout', 'index.json'))).toBe(true);
+    expect(existsSync(join(process.cwd(), 'layout'))).toBe(false);
+    const back = await runCli(
+      [
+        '--store',
+        root,
+        'copy',
+        '--insecure-registry',
+        reg.host,
+        'oci:./layout:v1',
+        `${reg.host}/cli/back:v1`,
+      ],
+      { cwd },
+    );
+    expect(back.status, back.stderr).toBe(0);
+    expect(back.stdout).toContain(`${reg.host}/cli/back@${art.digest}`);
   });
 });

@@ -1,5 +1,16 @@
 import type { Command } from 'commander';
+import type { parseLayoutRef } from '../../registry/index.js';
 import { insecureRegistryOption, runReport } from '../run.js';
+import type { CliSession } from '../session.js';
+
+/** A copy endpoint with the directory of an `oci:<dir>` taken from the run's working directory. */
+function endpoint(text: string, session: CliSession, parse: typeof parseLayoutRef): string {
+  if (!text.startsWith('oci:')) return text;
+  const ref = parse(text);
+  const tag = ref.tag === undefined ? '' : `:${ref.tag}`;
+  const digest = ref.digest === undefined ? '' : `@${ref.digest}`;
+  return `oci:${session.path(ref.path)}${tag}${digest}`;
+}
 
 export function register(cli: Command): void {
   insecureRegistryOption(
@@ -25,11 +36,12 @@ export function register(cli: Command): void {
       ) =>
         runReport(
           cmd,
-          async ({ global, events }) => {
+          async ({ global, events, session }) => {
             const { runCopy } = await import('../../pipeline/registry-copy.js');
+            const { parseLayoutRef } = await import('../../registry/index.js');
             return runCopy({
-              from,
-              to,
+              from: endpoint(from, session, parseLayoutRef),
+              to: endpoint(to, session, parseLayoutRef),
               store: global.store,
               insecure: opts.insecureRegistry,
               attachments: opts.attachments,
