@@ -188,7 +188,7 @@ describe('the direct decoder of key-signed DSSE bundles', () => {
 
   it("decodes the bundles Airlock writes to exactly @sigstore/bundle's result", async () => {
     const json = await signDsseBundle(payload, TYPE, localKeySigner(key));
-    const direct = keyDsseBundle(json as unknown as Record<string, unknown>);
+    const direct = keyDsseBundle(json);
     expect(direct).toBeDefined();
     expect(direct).toStrictEqual(bundleFromJSON(json));
     expect(parseBundle(bytes(json))).toStrictEqual(bundleFromJSON(json));
