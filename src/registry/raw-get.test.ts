@@ -1,4 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
@@ -126,6 +131,37 @@ describe('rawGet', () => {
     const res = await rawGet(new URL(`${origin}/`), {});
     await res!.body!.cancel();
     await closed; // the test times out if the socket stays open
+  });
+});
+
+describe('rawGet over https', () => {
+  it('refuses a server whose certificate no trusted CA signed, failing as fetch does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'raw-get-tls-'));
+    try {
+      execFileSync('openssl', [
+        ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
+        ...['-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1'],
+        ...['-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'],
+      ]);
+      const srv = createHttpsServer(
+        { key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) },
+        (_req, res) => res.writeHead(200, { 'content-length': '2' }).end('ok'),
+      );
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+      closers.push(() => new Promise((r) => srv.close(() => r())));
+      const port = (srv.address() as AddressInfo).port;
+      const err = await rawGet(new URL(`https://localhost:${port}/`), {}).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(TypeError);
+      expect((err as Error).message).toBe('fetch failed');
+      expect((err as { cause?: { code?: string } }).cause?.code).toBe(
+        'DEPTH_ZERO_SELF_SIGNED_CERT',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

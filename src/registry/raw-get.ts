@@ -89,7 +89,8 @@ export function rawGet(
       sock.destroy();
       if (!settled) {
         settled = true;
-        reject(err);
+        // As fetch fails (a TLS refusal, a reset, a refused connection), so callers treat both alike.
+        reject(err.name === 'AbortError' ? err : new TypeError('fetch failed', { cause: err }));
       } else body?.error(err);
     };
     const deliver = (chunk: Buffer): void => {
