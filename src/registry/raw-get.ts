@@ -18,9 +18,14 @@ const MIN_READ = 64 * 1024;
 /** Status line and headers larger than this are refused. */
 const MAX_HEAD = 64 * 1024;
 
+/** The faults this module raises itself; any other error of a body is wrapped as fetch wraps it. */
+const own = new WeakSet<Error>();
+
 /** A network fault shaped like a socket error, so retries and resumes treat it as one. */
 function netError(code: string, message: string): Error {
-  return Object.assign(new Error(message), { code });
+  const err = Object.assign(new Error(message), { code });
+  own.add(err);
+  return err;
 }
 
 /** The response head, or undefined while `\r\n\r\n` has not arrived yet. */
@@ -91,7 +96,7 @@ export function rawGet(
         settled = true;
         // As fetch fails (a TLS refusal, a reset, a refused connection), so callers treat both alike.
         reject(err.name === 'AbortError' ? err : new TypeError('fetch failed', { cause: err }));
-      } else body?.error(err);
+      } else body?.error(own.has(err) ? err : new TypeError('terminated', { cause: err }));
     };
     const deliver = (chunk: Buffer): void => {
       if (chunk.byteLength > remaining) {
