@@ -21,9 +21,9 @@ const MAX_HEAD = 64 * 1024;
 /** The faults this module raises itself; any other error of a body is wrapped as fetch wraps it. */
 const own = new WeakSet<Error>();
 
-/** A network fault shaped like a socket error, so retries and resumes treat it as one. */
-function netError(code: string, message: string): Error {
-  const err = Object.assign(new Error(message), { code });
+/** A connection reset (as the socket reports one), so retries and resumes treat it as one. */
+function connectionReset(message: string): Error {
+  const err = Object.assign(new Error(message), { code: 'ECONNRESET' });
   own.add(err);
   return err;
 }
@@ -36,11 +36,11 @@ function parseHead(
   if (end < 0) return undefined;
   const lines = bytes.subarray(0, end).toString('latin1').split('\r\n');
   const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
-  if (!m) throw netError('ECONNRESET', 'the server did not answer with an HTTP/1.1 status line');
+  if (!m) throw connectionReset('the server did not answer with an HTTP/1.1 status line');
   const headers = new Headers();
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
-    if (colon <= 0) throw netError('ECONNRESET', 'the server sent a malformed header line');
+    if (colon <= 0) throw connectionReset('the server sent a malformed header line');
     headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
   }
   return { status: Number(m[1]), headers, bodyStart: end + 4 };
@@ -100,7 +100,7 @@ export function rawGet(
     };
     const deliver = (chunk: Buffer): void => {
       if (chunk.byteLength > remaining) {
-        fail(netError('ECONNRESET', 'the response body is longer than its Content-Length'));
+        fail(connectionReset('the response body is longer than its Content-Length'));
         return;
       }
       remaining -= chunk.byteLength;
@@ -132,19 +132,19 @@ export function rawGet(
         line += input.subarray(at, nl < 0 ? input.byteLength : nl + 1).toString('latin1');
         at = nl < 0 ? input.byteLength : nl + 1;
         if (line.length > 4096) {
-          fail(netError('ECONNRESET', 'a chunk size or trailer line is too long'));
+          fail(connectionReset('a chunk size or trailer line is too long'));
           return;
         }
         if (nl < 0) continue;
         const text = line.replace(/\r?\n$/, '');
         line = '';
         if (phase === 'crlf') {
-          if (text !== '') fail(netError('ECONNRESET', 'a chunk does not end with CRLF'));
+          if (text !== '') fail(connectionReset('a chunk does not end with CRLF'));
           phase = 'size';
         } else if (phase === 'size') {
           const m = /^([0-9a-fA-F]{1,12})(?:[ \t]*;.*)?$/.exec(text);
           if (!m) {
-            fail(netError('ECONNRESET', 'the server sent a malformed chunk size'));
+            fail(connectionReset('the server sent a malformed chunk size'));
             return;
           }
           remaining = Number.parseInt(m[1]!, 16);
@@ -160,7 +160,7 @@ export function rawGet(
       const parsed = parseHead(bytes);
       if (parsed === undefined) {
         if (bytes.byteLength > MAX_HEAD)
-          fail(netError('ECONNRESET', 'the response head is larger than 64 KiB'));
+          fail(connectionReset('the response head is larger than 64 KiB'));
         else head = bytes;
         return;
       }
@@ -242,8 +242,7 @@ export function rawGet(
     sock.on('close', () => {
       if (!done)
         fail(
-          netError(
-            'ECONNRESET',
+          connectionReset(
             settled
               ? `the connection closed after ${received} bytes of the body, ${remaining} short`
               : 'the connection closed before the response head',
