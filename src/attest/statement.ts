@@ -91,7 +91,7 @@ const invalid = (message: string): AirlockError<AttestErrorCode> =>
 export function parseStatement(bytes: Uint8Array): Statement<Record<string, unknown>> {
   let v: unknown;
   try {
-    v = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    v = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString());
   } catch {
     throw invalid('the statement is not JSON');
   }

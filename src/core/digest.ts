@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash, type Hash } from 'node:crypto';
 import { AirlockError } from './errors.js';
 
 /** A content digest in the OCI form: `sha256:` and 64 lowercase hex digits. */
@@ -36,7 +36,7 @@ export function digestHex(digest: Digest): string {
 
 /** The digest of some bytes or of a UTF-8 string. */
 export function sha256(data: Uint8Array | string): Digest {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  return `sha256:${hash('sha256', data, 'hex')}`; // one-shot: no Hash object per call
 }
 
 /** An incremental hasher that also counts bytes. */

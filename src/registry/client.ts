@@ -166,6 +166,7 @@ export class RegistryClient {
         headers,
         ok: [200, 206],
         reference,
+        rawBody: true,
       });
       let skip = received > 0 && res.status === 200 ? received : 0;
       try {

@@ -3,6 +3,7 @@ import { noEvents, type EventSink } from '../core/events.js';
 import type { Digest } from '../core/digest.js';
 import { basicAuth, parseChallenge, type CredentialStore } from './auth.js';
 import { registryError, type RegistryErrorCode } from './errors.js';
+import { rawGet } from './raw-get.js';
 import { backoffMs, isDnsFailure, isTransientNetworkError, retryAfterMs } from './retry.js';
 
 /** What the transport needs of a client's options; every one has a safe default. */
@@ -48,7 +49,12 @@ export interface RequestSpec {
   reference: string;
   /** May be retried after a 429/5xx/network fault (false for streamed PATCH). */
   retry?: boolean;
+  /** A GET whose (large) body is read through `rawGet` rather than fetch where it can be. */
+  rawBody?: boolean;
 }
+
+/** The fetch Node started with, to tell whether the process replaced it. */
+const builtinFetch = globalThis.fetch;
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -292,7 +298,15 @@ export class RegistryTransport {
           init.body = body;
           if (!(body instanceof Uint8Array)) init.duplex = 'half';
         }
-        res = await fetch(url, init);
+        // A fetch the process installed itself (a proxy agent, instrumentation) carries everything.
+        const raw =
+          spec.rawBody === true &&
+          spec.method === 'GET' &&
+          body === undefined &&
+          globalThis.fetch === builtinFetch
+            ? await rawGet(url, headers, controller.signal)
+            : undefined;
+        res = raw ?? (await fetch(url, init));
       } finally {
         clearTimeout(timer);
       }
