@@ -36,6 +36,10 @@ import {
  *     components(purl TEXT, artifact TEXT, PRIMARY KEY (purl, artifact))
  *       which artifact contains which package (from the build's lock entries), for
  *       `lineage --uses`; derived from the build records the events name
+ *     checkpoints(seq, head, time, key_id, attachment)
+ *       the checkpoints this store signed (the bundles themselves are referrers of the
+ *       store tag airlock/audit); read only to tell when the next one is due, never
+ *       trusted by verify
  *
  * Appends run in a BEGIN IMMEDIATE transaction: the head is read and the next
  * entry written under SQLite's write lock, so processes appending at once
@@ -53,7 +57,24 @@ export const AUDIT_DB_MIGRATIONS: readonly SchemaStep[] = [
         'CREATE INDEX components_by_artifact ON components (artifact);',
     );
   },
+  (db) => {
+    db.exec(
+      'CREATE TABLE checkpoints (seq INTEGER NOT NULL, head TEXT NOT NULL, time INTEGER NOT NULL, key_id TEXT NOT NULL, attachment TEXT NOT NULL);' +
+        'CREATE INDEX checkpoints_by_seq ON checkpoints (seq);',
+    );
+  },
 ];
+
+/** A checkpoint this store signed, as noted beside the chain (when the next one is due). */
+export interface CheckpointNote {
+  seq: number;
+  head: Digest;
+  /** When it was signed (ms). */
+  time: number;
+  keyId: string;
+  /** Its attachment manifest in the store. */
+  attachment: string;
+}
 
 /** An entry read back from the log. */
 export interface AuditRecord {
@@ -170,6 +191,28 @@ export class AuditLog {
     const row = this.stmt('SELECT hash FROM events WHERE seq = 1').get() as
       { hash: Digest } | undefined;
     return row?.hash;
+  }
+
+  /** The latest checkpoint noted (highest seq, then latest time); undefined when none. */
+  lastCheckpoint(): CheckpointNote | undefined {
+    const row = this.stmt(
+      'SELECT seq, head, time, key_id AS keyId, attachment FROM checkpoints ORDER BY seq DESC, time DESC LIMIT 1',
+    ).get() as CheckpointNote | undefined;
+    return row;
+  }
+
+  /** Notes a checkpoint signed for this log (outside the chain). */
+  noteCheckpoint(note: CheckpointNote): void {
+    this.stmt(
+      'INSERT INTO checkpoints (seq, head, time, key_id, attachment) VALUES (?, ?, ?, ?, ?)',
+    ).run(note.seq, note.head, note.time, note.keyId, note.attachment);
+  }
+
+  /** The time of entry `seq` (ms), undefined when the log has no such entry. */
+  timeOf(seq: number): number | undefined {
+    const row = this.stmt('SELECT time FROM events WHERE seq = ?').get(seq) as
+      { time: number } | undefined;
+    return row?.time;
   }
 
   /** Number of entries. */

@@ -72,6 +72,8 @@ export async function auditBuild(
   afterBuild: (done: AfterBuild) => Promise<void>;
   /** Closes the log if a target opened it; the build calls it once at the end. */
   close: () => void;
+  /** Whether any target appended an entry. */
+  appended: () => boolean;
 }> {
   const clock: Clock = env.clock ?? open.store.clock;
   const started = new Map<string, number>();
@@ -86,6 +88,7 @@ export async function auditBuild(
     events(e);
   };
   let log: AuditLog | undefined;
+  let appendedAny = false;
   const afterBuild = async ({ build, action, cached }: AfterBuild): Promise<void> => {
     // The log (and its schemas) load only once a target has something to record,
     // and it is opened once for the whole build.
@@ -120,10 +123,11 @@ export async function auditBuild(
       { time: finishedAt, actor: auditActor(env) },
       [...(action.locked ?? []).map(lockedPurl), ...dependencyComponents(log, action.deps)],
     );
+    appendedAny = true;
   };
   const close = (): void => {
     log?.close();
     log = undefined;
   };
-  return { events: sink, afterBuild, close };
+  return { events: sink, afterBuild, close, appended: () => appendedAny };
 }

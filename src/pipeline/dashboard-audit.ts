@@ -2,7 +2,12 @@ import type { AuditEventData, AuditRecord } from '../audit/index.js';
 import { compareBytes } from '../core/compare.js';
 import type { EventSink } from '../core/events.js';
 import { Store, defaultStoreRoot } from '../store/index.js';
-import { openAuditLog, runAuditVerify, type AuditVerifyReport } from './audit.js';
+import {
+  openAuditLog,
+  runAuditVerify,
+  type AuditVerifyReport,
+  type CheckpointSigning,
+} from './audit.js';
 import { auditDeployments } from './lineage.js';
 
 /*
@@ -163,6 +168,8 @@ export interface DashboardRollbackRequest {
   reason: string;
   /** What acted for the user (the dashboard). */
   via: string;
+  /** The password of the key that signs the checkpoint after the rollback. */
+  signing?: CheckpointSigning | undefined;
   events: EventSink;
 }
 
@@ -181,7 +188,7 @@ export async function dashboardRollback(
     store: req.store,
     environment: req.environment,
     events: req.events,
-    audit: { via: req.via },
+    audit: { via: req.via, ...(req.signing ? { signing: req.signing } : {}) },
     reason: req.reason,
     ...(req.region !== undefined ? { region: req.region } : {}),
   });
