@@ -116,17 +116,18 @@ describe('audit checkpoints: after a deploy that moved traffic, by count, by age
     return {
       weights,
       router: {
-        point: async () => {},
-        weights: async (w) => {
+        point: () => Promise.resolve(),
+        weights: (w) => {
           weights.push(w);
+          return Promise.resolve();
         },
-        servers: async () => [],
+        servers: () => Promise.resolve([]),
       },
       runtime: {
-        start: async () => {},
-        stop: async () => {},
-        list: async () => [],
-        inspect: async () => undefined,
+        start: () => Promise.resolve(),
+        stop: () => Promise.resolve(),
+        list: () => Promise.resolve([]),
+        inspect: () => Promise.resolve(undefined),
       },
     };
   }
