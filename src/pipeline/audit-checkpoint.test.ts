@@ -69,7 +69,7 @@ describe('audit checkpoints: after a deploy that moved traffic, by count, by age
       .map((e) => (e as { message: string }).message)
       .filter((m) => m.startsWith('audit'));
 
-  beforeEach(async () => {
+  beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'airlock-audit-checkpoint-'));
     project = join(dir, 'project');
     storeDir = join(dir, 'store');
