@@ -8,6 +8,7 @@ import { sha256 } from '../core/digest.js';
 import { AirlockError } from '../core/errors.js';
 import type { AirlockEvent } from '../core/events.js';
 import { STATE_FORMAT, writeState, type Router, type Runtime } from '../deploy/index.js';
+import { runCli } from '../../test/helpers/cli.js';
 import { Store } from '../store/index.js';
 import {
   checkpointAfter,
@@ -306,6 +307,10 @@ describe('audit checkpoints: after a deploy that moved traffic, by count, by age
       unprotected: 5,
       kept: false,
     });
+    const none = await runCli(['--store', storeDir, 'audit', 'verify']);
+    expect(none.status).toBe(0);
+    expect(none.stdout).toContain('no checkpoint: entries 1–5 are unprotected');
+    expect(none.stdout).toContain('no checkpoint kept outside the store was given');
     const out = join(dir, 'kept.json');
     await runAuditCheckpoint({
       store: storeDir,
@@ -330,6 +335,15 @@ describe('audit checkpoints: after a deploy that moved traffic, by count, by age
     const v = await runAuditVerify({ store: storeDir, events: () => {}, checkpoints: [out] });
     expect(v.ok).toBe(true);
     expect(v.tail).toEqual({ checkpointed: 5, unprotected: 1, kept: true });
+    const cli = await runCli(['--store', storeDir, 'audit', 'verify', '--checkpoint', out]);
+    expect(cli.stdout).toContain(
+      'no checkpoint since entry 5: entries 6–6 are unprotected; a cut-off or rewrite among them cannot be detected',
+    );
+    expect(cli.stdout).not.toContain('kept outside the store');
+    const json = JSON.parse(
+      (await runCli(['--store', storeDir, 'audit', 'verify', '--json'])).stdout,
+    ) as { tail: unknown };
+    expect(json.tail).toEqual({ checkpointed: 5, unprotected: 1, kept: false });
   });
 });
 
