@@ -282,6 +282,60 @@ describe('airlock ui in a real browser', () => {
     expect(types).toEqual(log.entries.map((e) => e.entry.type).reverse());
     expect(types).toContain('build');
     expect(types).toContain('deploy.promotion');
+    // Each checkpoint as `audit verify --json` reports it: entry covered, key id, signature, consistency.
+    const checks = json<{
+      checkpoints: { seq: number; keyHint?: string; signature: string; consistent: boolean }[];
+      head: { seq: number };
+      tail: { checkpointed: number; unprotected: number };
+    }>(['--store', store, 'audit', 'verify']);
+    expect(checks.checkpoints.length).toBeGreaterThan(0);
+    const cpRows = await page.locator('[data-testid=checkpoints] tbody tr').all();
+    const shownCheckpoints = await Promise.all(
+      cpRows.map(async (r) => {
+        const td = await r.locator('td').allTextContents();
+        return [td[0], td[2], td[3], td[4]].map((x) => x!.trim()).join('|');
+      }),
+    );
+    expect(shownCheckpoints).toEqual(
+      checks.checkpoints.map(
+        (c) => `${c.seq}|${c.keyHint ?? ''}|${c.signature}|${c.consistent ? 'yes' : 'NO'}`,
+      ),
+    );
+    expect(checks.checkpoints[0]!.keyHint).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(checks.tail.unprotected).toBeGreaterThan(0);
+    expect(await page.getByTestId('tail').textContent()).toContain(
+      `No checkpoint since entry ${checks.tail.checkpointed}: entries ${checks.tail.checkpointed + 1}–${checks.head.seq} are unprotected`,
+    );
+    // The filters give what `audit log --type --since --target` gives.
+    const filtered = async (type: string, since: string, target: string): Promise<string[]> => {
+      await page.getByTestId('filter-type').selectOption(type);
+      await page.getByTestId('filter-since').fill(since);
+      await page.getByTestId('filter-target').fill(target);
+      await page.getByTestId('filter-apply').click();
+      const q = new URLSearchParams(
+        Object.entries({ type, since, target }).filter(([, v]) => v !== ''),
+      ).toString();
+      await page.locator(`[data-testid=audit-table][data-path="/api/audit?${q}"]`).waitFor();
+      return page.locator('[data-testid=audit-table] tbody tr td:first-child').allTextContents();
+    };
+    const cliSeqs = (args: string[]): string[] =>
+      json<{ entries: { seq: number }[] }>(['--store', store, 'audit', 'log', ...args])
+        .entries.map((e) => String(e.seq))
+        .reverse();
+    const builds = await filtered('build', '1d', 'server');
+    expect(builds).toEqual(cliSeqs(['--type', 'build', '--since', '1d', '--target', 'server']));
+    expect(builds.length).toBeGreaterThan(0);
+    const signatures = await filtered('signature', '', 'server');
+    expect(signatures).toEqual(cliSeqs(['--type', 'signature', '--target', 'server']));
+    expect(signatures.length).toBeGreaterThan(0);
+    expect(await filtered('', '2099-01-01', '')).toEqual([]);
+    expect(cliSeqs(['--since', '2099-01-01'])).toEqual([]);
+    await page.screenshot({ path: join(SHOTS, 'audit-filtered.png'), fullPage: true });
+    await page.getByTestId('filter-since').fill('soon');
+    await page.getByTestId('filter-apply').click();
+    await expect
+      .poll(() => page.getByTestId('error').textContent())
+      .toContain('--since "soon" is neither a date nor a duration');
     await page.screenshot({ path: join(SHOTS, 'audit.png'), fullPage: true });
     await page.context().close();
   });

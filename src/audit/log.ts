@@ -93,6 +93,8 @@ export interface AuditFilter {
   types?: readonly AuditEventType[];
   /** Only entries about this artifact digest. */
   subject?: string;
+  /** Only entries whose event names this target (build, repro, attestation, signature). */
+  target?: string;
   /** Only entries after this seq (for following the log live). */
   afterSeq?: number;
   /** At most this many, the newest (default: all). */
@@ -243,6 +245,10 @@ export class AuditLog {
     if (filter.subject !== undefined) {
       where.push('seq IN (SELECT seq FROM event_subjects WHERE digest = ?)');
       args.push(filter.subject);
+    }
+    if (filter.target !== undefined) {
+      where.push("json_extract(json, '$.data.target') = ?");
+      args.push(filter.target);
     }
     const cond = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const sql =

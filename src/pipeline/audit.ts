@@ -222,6 +222,8 @@ export interface CheckpointCheck {
   time: number;
   /** The signer's key id when its signature was verified. */
   keyId?: string;
+  /** The key id the bundle names (its public key hint): who claims to have signed, checked only with keys. */
+  keyHint?: string;
   /** `verified` against a key given, `unchecked` when no key was given, or `not verified: <why>`. */
   signature: string;
   /** The log still holds this entry with this hash (it extends the checkpoint). */
@@ -264,7 +266,7 @@ function readCheckpointBundle(
   bytes: Uint8Array,
   source: string,
   keys: readonly PublicKeyInfo[],
-): { checkpoint: Checkpoint; keyId?: string; signature: string } {
+): { checkpoint: Checkpoint; keyId?: string; keyHint?: string; signature: string } {
   const invalid = (why: string): AirlockError<AuditErrorCode> =>
     new AirlockError<AuditErrorCode>('AUDIT_CHECKPOINT_INVALID', `${source}: ${why}`, {
       hint: 'Give a checkpoint bundle written by `airlock audit checkpoint --output FILE`.',
@@ -299,6 +301,13 @@ function readCheckpointBundle(
     payload = Buffer.from(b.content.dsseEnvelope.payload);
     signature = 'unchecked';
   }
+  let keyHint: string | undefined;
+  try {
+    const m = parseBundle(bytes).verificationMaterial?.content;
+    if (m?.$case === 'publicKey' && m.publicKey.hint !== '') keyHint = m.publicKey.hint;
+  } catch {
+    // Unreadable bundles are reported above (with keys) or below (without).
+  }
   let s: Statement<Record<string, unknown>>;
   try {
     s = parseStatement(payload);
@@ -308,7 +317,12 @@ function readCheckpointBundle(
   const checkpoint =
     s.predicateType === CHECKPOINT_PREDICATE ? parseCheckpoint(s.predicate) : undefined;
   if (!checkpoint) throw invalid(`not an audit checkpoint (${s.predicateType})`);
-  return { checkpoint, ...(keyId ? { keyId } : {}), signature };
+  return {
+    checkpoint,
+    ...(keyId ? { keyId } : {}),
+    ...(keyHint !== undefined ? { keyHint } : {}),
+    signature,
+  };
 }
 
 /** The checkpoint bundles kept in the store (referrers of the audit tag). */
@@ -353,6 +367,7 @@ export async function runAuditVerify(req: AuditVerifyRequest): Promise<AuditVeri
         head: f.checkpoint.head,
         time: f.checkpoint.time,
         ...(f.keyId ? { keyId: f.keyId } : {}),
+        ...(f.keyHint !== undefined ? { keyHint: f.keyHint } : {}),
         signature: f.signature,
         consistent: verdict.checkpoints[i]!.consistent,
       }));
@@ -625,4 +640,5 @@ export async function fileDigest(path: string): Promise<string> {
   return sha256(await readFile(path));
 }
 
-export type { AuditEventType };
+export type { AuditEventType, AuditFilter };
+export { AUDIT_EVENT_TYPES, isAuditEventType } from '../audit/types.js';

@@ -29,6 +29,10 @@ export function register(cli: Command): void {
       [],
     )
     .option('--artifact <digest>', 'only entries about this artifact digest')
+    .option(
+      '--target <name>',
+      'only entries about this target (build, repro, attestation, signature)',
+    )
     .option('--limit <n>', 'only the newest n entries')
     .addHelpText(
       'after',
@@ -36,7 +40,13 @@ export function register(cli: Command): void {
     )
     .action(
       async (
-        opts: { since?: string; type: string[]; artifact?: string; limit?: string },
+        opts: {
+          since?: string;
+          type: string[];
+          artifact?: string;
+          target?: string;
+          limit?: string;
+        },
         cmd: Command,
       ) => {
         const bad = opts.type.filter((t) => !isAuditEventType(t));
@@ -64,6 +74,7 @@ export function register(cli: Command): void {
                 ...(opts.since !== undefined ? { since: parseSince(opts.since, Date.now()) } : {}),
                 ...(opts.type.length > 0 ? { types: opts.type.filter(isAuditEventType) } : {}),
                 ...(opts.artifact !== undefined ? { subject: opts.artifact } : {}),
+                ...(opts.target !== undefined ? { target: opts.target } : {}),
                 ...(limit !== undefined ? { limit } : {}),
               },
             });

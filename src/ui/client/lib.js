@@ -19,7 +19,8 @@ export function useApi(path) {
         const body = await r.json();
         if (!live) return;
         if (!r.ok) setState((s) => ({ data: s.data, error: body.error ?? r.statusText }));
-        else setState({ data: body, error: undefined });
+        // `path`: which request the data answers (pages that change their query mark it).
+        else setState({ data: body, error: undefined, path });
       })
       .catch((err) => live && setState((s) => ({ data: s.data, error: String(err) })));
     return () => {
