@@ -40,6 +40,9 @@ import {
  *       the checkpoints this store signed (the bundles themselves are referrers of the
  *       store tag airlock/audit); read only to tell when the next one is due, never
  *       trusted by verify
+ *     host_packages(digest, purl)
+ *       the Debian package (purl, '' when none) a host tool's binary of this digest
+ *       belongs to: dpkg is asked once per binary, not at every build
  *
  * Appends run in a BEGIN IMMEDIATE transaction: the head is read and the next
  * entry written under SQLite's write lock, so processes appending at once
@@ -60,7 +63,8 @@ export const AUDIT_DB_MIGRATIONS: readonly SchemaStep[] = [
   (db) => {
     db.exec(
       'CREATE TABLE checkpoints (seq INTEGER NOT NULL, head TEXT NOT NULL, time INTEGER NOT NULL, key_id TEXT NOT NULL, attachment TEXT NOT NULL);' +
-        'CREATE INDEX checkpoints_by_seq ON checkpoints (seq);',
+        'CREATE INDEX checkpoints_by_seq ON checkpoints (seq);' +
+        'CREATE TABLE host_packages (digest TEXT PRIMARY KEY, purl TEXT NOT NULL) WITHOUT ROWID;',
     );
   },
 ];
@@ -303,6 +307,22 @@ export class AuditLog {
     this.db.transaction(() => {
       for (const p of purls) ins.run(p, artifact);
     })();
+  }
+
+  /** The package purl noted for a host binary of `digest` ('' = none), undefined when not yet asked. */
+  hostPackage(digest: string): string | undefined {
+    return (
+      this.stmt('SELECT purl FROM host_packages WHERE digest = ?').get(digest) as
+        { purl: string } | undefined
+    )?.purl;
+  }
+
+  /** Notes which package (purl, '' for none) a host binary of `digest` belongs to. */
+  noteHostPackage(digest: string, purl: string): void {
+    this.stmt('INSERT OR REPLACE INTO host_packages (digest, purl) VALUES (?, ?)').run(
+      digest,
+      purl,
+    );
   }
 
   /** The raw database, for tests that tamper with the log and for tools that read it. */
