@@ -1,7 +1,8 @@
 // The audit log and lineage over a real build: two projects built in the sandbox from locked npm
 // packages (a real verdaccio), one signed, both deployed (deploy events as the deploy stage
 // records them), then lineage of a region, of an artifact, and `--uses` of a package.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -290,6 +291,41 @@ describe('airlock lineage', () => {
     expect(none.nodes).toEqual([]);
     const anyVersion = await runLineage({ store, events: noEvents, uses: 'tiny-c' });
     expect(ids(anyVersion, 'artifact')).toEqual([`artifact:${artifacts['svc']}`]);
+  });
+
+  it('--uses finds the artifacts built with a host tool of a Debian package, by package and version', async () => {
+    // Every target here runs the host's node: whichever Debian package dpkg says installed it.
+    const node = realpathSync(execFileSync('sh', ['-c', 'command -v node']).toString().trim());
+    const owner = execFileSync('dpkg-query', ['-S', node]).toString().split(':')[0]!.trim();
+    const version = execFileSync('dpkg-query', ['-W', '-f', '${Version}', owner]).toString().trim();
+    const all = [artifacts['app'], artifacts['lib'], artifacts['svc']].map((a) => `artifact:${a}`);
+    const exact = await runLineage({
+      store,
+      events: noEvents,
+      uses: `pkg:deb/debian/${owner}@${encodeURIComponent(version)}?arch=amd64`,
+    });
+    expect(ids(exact, 'artifact').sort()).toEqual(all.sort());
+    expect(ids(exact, 'region').sort()).toEqual(['region:prod/eu', 'region:prod/us']);
+    const anyVersion = await runLineage({
+      store,
+      events: noEvents,
+      uses: `pkg:deb/debian/${owner}`,
+    });
+    expect(ids(anyVersion, 'artifact').sort()).toEqual(all.sort());
+    // Another version of that package, or a package no target uses as a tool: nothing.
+    for (const uses of [`pkg:deb/debian/${owner}@0.0.1`, 'pkg:deb/debian/gcc-12'])
+      expect((await runLineage({ store, events: noEvents, uses })).nodes).toEqual([]);
+    // Asked of dpkg once per binary: noted by the binary's digest.
+    const s = await Store.open(store);
+    const log = openAuditLog(s);
+    try {
+      expect(log.database.prepare("SELECT purl FROM host_packages WHERE purl != ''").all()).toEqual(
+        [{ purl: `pkg:deb/debian/${owner}@${encodeURIComponent(version)}` }],
+      );
+    } finally {
+      log.close();
+      s.close();
+    }
   });
 
   it('through the CLI: lineage --json of an artifact and audit verify --json', async () => {

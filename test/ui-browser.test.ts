@@ -11,7 +11,7 @@ import { startDashboard, type Dashboard } from '../src/ui/index.js';
 import { recordAudit } from '../src/pipeline/audit.js';
 import { Store } from '../src/store/index.js';
 import { CHROMIUM, launchChromium } from './helpers/browser.js';
-import { CLI, REPO, airlock, copyDemo, tempDir } from './helpers/cli.js';
+import { CLI, REPO, copyDemo, runCli, tempDir } from './helpers/cli.js';
 
 /** Screenshots of each page land here (the test's output directory, ignored by git). */
 const SHOTS = join(REPO, 'test-output', 'ui-browser');
@@ -86,8 +86,9 @@ async function recordDeploy(storeRoot: string, artifact: string): Promise<void> 
   }
 }
 
-function json<T>(args: string[]): T {
-  const r = airlock(['--json', ...args], { env });
+/** The CLI's --json for `args`, run in this worker (the same command tree as the binary). */
+async function json<T>(args: string[]): Promise<T> {
+  const r = await runCli(['--json', ...args], { env });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as T;
 }
@@ -107,16 +108,26 @@ describe('airlock ui in a real browser', () => {
     rmSync(SHOTS, { recursive: true, force: true });
     mkdirSync(SHOTS, { recursive: true });
     copyDemo(project);
-    const built = json<BuildJson>(['--store', store, 'build', '-C', project, 'lib', 'server']);
+    const built = await json<BuildJson>([
+      '--store',
+      store,
+      'build',
+      '-C',
+      project,
+      'lib',
+      'server',
+    ]);
     artifact = built.targets.find((t) => t.name === 'server')!.artifact;
     mkdirSync(join(tmp.path, 'keys'));
-    expect(airlock(['keygen', '--dir', join(tmp.path, 'keys')], { env }).status).toBe(0);
+    expect((await runCli(['keygen', '--dir', join(tmp.path, 'keys')], { env })).status).toBe(0);
     writeFileSync(
       policy,
       'version: 1\nkeys: [cosign.pub]\nrequire: [slsa-provenance, cyclonedx]\nminLevel: 3\n',
     );
     const key = join(tmp.path, 'keys', 'cosign.key');
-    const s = airlock(['--store', store, 'sign', '-C', project, 'server', '--key', key], { env });
+    const s = await runCli(['--store', store, 'sign', '-C', project, 'server', '--key', key], {
+      env,
+    });
     expect(s.status, s.stderr).toBe(0);
     await recordDeploy(store, artifact);
     dashboard = await startDashboard({ project, store, policy, pollMs: 100 });
@@ -142,7 +153,7 @@ describe('airlock ui in a real browser', () => {
     const page = await open(dashboard, '/');
     await page.getByTestId('targets-table').waitFor();
     for (const name of ['lib', 'server', 'hello-c', 'clock']) {
-      const why = json<WhyJson>(['--store', store, 'why', '-C', project, name]);
+      const why = await json<WhyJson>(['--store', store, 'why', '-C', project, name]);
       const row = page.getByTestId(`target-${name}`);
       expect(await row.getByTestId('verdict').textContent()).toBe(why.verdict);
     }
@@ -173,7 +184,7 @@ describe('airlock ui in a real browser', () => {
   });
 
   it('shows an artifact’s verification, SBOM components and level as verify, sbom and the provenance say', async () => {
-    const verify = json<VerifyJson>([
+    const verify = await json<VerifyJson>([
       '--store',
       store,
       'verify',
@@ -182,7 +193,7 @@ describe('airlock ui in a real browser', () => {
       policy,
     ]);
     const sbom = JSON.parse(
-      json<{ sbom: string }>(['--store', store, 'sbom', '-C', project, 'server']).sbom,
+      (await json<{ sbom: string }>(['--store', store, 'sbom', '-C', project, 'server'])).sbom,
     ) as { components: { name: string; version?: string }[] };
     const page = await open(dashboard, `/artifacts/${artifact}`);
     await page.getByTestId('rules').waitFor();
@@ -217,7 +228,7 @@ describe('airlock ui in a real browser', () => {
 
   it('updates the targets page live while a build runs, without reloading it', async () => {
     appendFileSync(join(project, 'lib', 'greeting.txt'), '\nlive update\n');
-    const before = json<WhyJson>(['--store', store, 'why', '-C', project, 'lib']);
+    const before = await json<WhyJson>(['--store', store, 'why', '-C', project, 'lib']);
     expect(before.verdict).toBe('changed');
     const page = await open(dashboard, '/');
     const libVerdict = page.getByTestId('target-lib').getByTestId('verdict');
@@ -259,13 +270,13 @@ describe('airlock ui in a real browser', () => {
   });
 
   it('shows the audit log and its chain status as `audit verify --json` and `audit log --json` do', async () => {
-    const verify = json<{ ok: boolean; entries: number; head: { seq: number } }>([
+    const verify = await json<{ ok: boolean; entries: number; head: { seq: number } }>([
       '--store',
       store,
       'audit',
       'verify',
     ]);
-    const log = json<{ entries: { seq: number; entry: { type: string } }[] }>([
+    const log = await json<{ entries: { seq: number; entry: { type: string } }[] }>([
       '--store',
       store,
       'audit',
@@ -282,12 +293,70 @@ describe('airlock ui in a real browser', () => {
     expect(types).toEqual(log.entries.map((e) => e.entry.type).reverse());
     expect(types).toContain('build');
     expect(types).toContain('deploy.promotion');
+    // Each checkpoint as `audit verify --json` reports it: entry covered, key id, signature, consistency.
+    const checks = await json<{
+      checkpoints: { seq: number; keyHint?: string; signature: string; consistent: boolean }[];
+      head: { seq: number };
+      tail: { checkpointed: number; unprotected: number };
+    }>(['--store', store, 'audit', 'verify']);
+    expect(checks.checkpoints.length).toBeGreaterThan(0);
+    const cpRows = await page.locator('[data-testid=checkpoints] tbody tr').all();
+    const shownCheckpoints = await Promise.all(
+      cpRows.map(async (r) => {
+        const td = await r.locator('td').allTextContents();
+        return [td[0], td[2], td[3], td[4]].map((x) => x!.trim()).join('|');
+      }),
+    );
+    expect(shownCheckpoints).toEqual(
+      checks.checkpoints.map(
+        (c) => `${c.seq}|${c.keyHint ?? ''}|${c.signature}|${c.consistent ? 'yes' : 'NO'}`,
+      ),
+    );
+    expect(checks.checkpoints[0]!.keyHint).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(checks.tail.unprotected).toBeGreaterThan(0);
+    expect(await page.getByTestId('tail').textContent()).toContain(
+      `No checkpoint since entry ${checks.tail.checkpointed}: entries ${checks.tail.checkpointed + 1}–${checks.head.seq} are unprotected`,
+    );
+    // The filters give what `audit log --type --since --target` gives.
+    const filtered = async (type: string, since: string, target: string): Promise<string[]> => {
+      await page.getByTestId('filter-type').selectOption(type);
+      await page.getByTestId('filter-since').fill(since);
+      await page.getByTestId('filter-target').fill(target);
+      await page.getByTestId('filter-apply').click();
+      const q = new URLSearchParams(
+        Object.entries({ type, since, target }).filter(([, v]) => v !== ''),
+      ).toString();
+      await page.locator(`[data-testid=audit-table][data-path="/api/audit?${q}"]`).waitFor();
+      return page.locator('[data-testid=audit-table] tbody tr td:first-child').allTextContents();
+    };
+    const cliSeqs = async (args: string[]): Promise<string[]> =>
+      (
+        await json<{ entries: { seq: number }[] }>(['--store', store, 'audit', 'log', ...args])
+      ).entries
+        .map((e) => String(e.seq))
+        .reverse();
+    const builds = await filtered('build', '1d', 'server');
+    expect(builds).toEqual(
+      await cliSeqs(['--type', 'build', '--since', '1d', '--target', 'server']),
+    );
+    expect(builds.length).toBeGreaterThan(0);
+    const signatures = await filtered('signature', '', 'server');
+    expect(signatures).toEqual(await cliSeqs(['--type', 'signature', '--target', 'server']));
+    expect(signatures.length).toBeGreaterThan(0);
+    expect(await filtered('', '2099-01-01', '')).toEqual([]);
+    expect(await cliSeqs(['--since', '2099-01-01'])).toEqual([]);
+    await page.screenshot({ path: join(SHOTS, 'audit-filtered.png'), fullPage: true });
+    await page.getByTestId('filter-since').fill('soon');
+    await page.getByTestId('filter-apply').click();
+    await expect
+      .poll(() => page.getByTestId('error').textContent())
+      .toContain('--since "soon" is neither a date nor a duration');
     await page.screenshot({ path: join(SHOTS, 'audit.png'), fullPage: true });
     await page.context().close();
   });
 
   it('draws the lineage of an artifact with the nodes `airlock lineage --json` lists', async () => {
-    const graph = json<{ nodes: { id: string; label: string }[] }>([
+    const graph = await json<{ nodes: { id: string; label: string }[] }>([
       '--store',
       store,
       'lineage',

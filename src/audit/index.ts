@@ -24,7 +24,7 @@ export type {
   StoredEntry,
 } from './chain.js';
 export { AUDIT_DB_MIGRATIONS, AuditLog } from './log.js';
-export type { AuditFilter, AuditRecord } from './log.js';
+export type { AuditFilter, AuditRecord, CheckpointNote } from './log.js';
 export {
   LineageBuilder,
   lineageDot,

@@ -171,6 +171,8 @@ export function lockedPurl(l: { kind: string; name: string; version: string }): 
  */
 export function parsePackageQuery(query: string): { purl: string; exact: boolean } | undefined {
   if (query.startsWith('pkg:')) {
+    // Qualifiers and subpath (`?arch=amd64`, `#…`) are not part of what the index holds.
+    query = query.replace(/[?#].*$/, '');
     const at = query.lastIndexOf('@');
     const exact = at > query.indexOf('/');
     return { purl: exact ? query : `${query}@`, exact };

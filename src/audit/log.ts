@@ -36,6 +36,13 @@ import {
  *     components(purl TEXT, artifact TEXT, PRIMARY KEY (purl, artifact))
  *       which artifact contains which package (from the build's lock entries), for
  *       `lineage --uses`; derived from the build records the events name
+ *     checkpoints(seq, head, time, key_id, attachment)
+ *       the checkpoints this store signed (the bundles themselves are referrers of the
+ *       store tag airlock/audit); read only to tell when the next one is due, never
+ *       trusted by verify
+ *     host_packages(digest, purl)
+ *       the Debian package (purl, '' when none) a host tool's binary of this digest
+ *       belongs to: dpkg is asked once per binary, not at every build
  *
  * Appends run in a BEGIN IMMEDIATE transaction: the head is read and the next
  * entry written under SQLite's write lock, so processes appending at once
@@ -53,7 +60,25 @@ export const AUDIT_DB_MIGRATIONS: readonly SchemaStep[] = [
         'CREATE INDEX components_by_artifact ON components (artifact);',
     );
   },
+  (db) => {
+    db.exec(
+      'CREATE TABLE checkpoints (seq INTEGER NOT NULL, head TEXT NOT NULL, time INTEGER NOT NULL, key_id TEXT NOT NULL, attachment TEXT NOT NULL);' +
+        'CREATE INDEX checkpoints_by_seq ON checkpoints (seq);' +
+        'CREATE TABLE host_packages (digest TEXT PRIMARY KEY, purl TEXT NOT NULL) WITHOUT ROWID;',
+    );
+  },
 ];
+
+/** A checkpoint this store signed, as noted beside the chain (when the next one is due). */
+export interface CheckpointNote {
+  seq: number;
+  head: Digest;
+  /** When it was signed (ms). */
+  time: number;
+  keyId: string;
+  /** Its attachment manifest in the store. */
+  attachment: string;
+}
 
 /** An entry read back from the log. */
 export interface AuditRecord {
@@ -72,6 +97,8 @@ export interface AuditFilter {
   types?: readonly AuditEventType[];
   /** Only entries about this artifact digest. */
   subject?: string;
+  /** Only entries whose event names this target (build, repro, attestation, signature). */
+  target?: string;
   /** Only entries after this seq (for following the log live). */
   afterSeq?: number;
   /** At most this many, the newest (default: all). */
@@ -172,6 +199,28 @@ export class AuditLog {
     return row?.hash;
   }
 
+  /** The latest checkpoint noted (highest seq, then latest time); undefined when none. */
+  lastCheckpoint(): CheckpointNote | undefined {
+    const row = this.stmt(
+      'SELECT seq, head, time, key_id AS keyId, attachment FROM checkpoints ORDER BY seq DESC, time DESC LIMIT 1',
+    ).get() as CheckpointNote | undefined;
+    return row;
+  }
+
+  /** Notes a checkpoint signed for this log (outside the chain). */
+  noteCheckpoint(note: CheckpointNote): void {
+    this.stmt(
+      'INSERT INTO checkpoints (seq, head, time, key_id, attachment) VALUES (?, ?, ?, ?, ?)',
+    ).run(note.seq, note.head, note.time, note.keyId, note.attachment);
+  }
+
+  /** The time of entry `seq` (ms), undefined when the log has no such entry. */
+  timeOf(seq: number): number | undefined {
+    const row = this.stmt('SELECT time FROM events WHERE seq = ?').get(seq) as
+      { time: number } | undefined;
+    return row?.time;
+  }
+
   /** Number of entries. */
   count(): number {
     return (this.stmt('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
@@ -200,6 +249,10 @@ export class AuditLog {
     if (filter.subject !== undefined) {
       where.push('seq IN (SELECT seq FROM event_subjects WHERE digest = ?)');
       args.push(filter.subject);
+    }
+    if (filter.target !== undefined) {
+      where.push("json_extract(json, '$.data.target') = ?");
+      args.push(filter.target);
     }
     const cond = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const sql =
@@ -254,6 +307,22 @@ export class AuditLog {
     this.db.transaction(() => {
       for (const p of purls) ins.run(p, artifact);
     })();
+  }
+
+  /** The package purl noted for a host binary of `digest` ('' = none), undefined when not yet asked. */
+  hostPackage(digest: string): string | undefined {
+    return (
+      this.stmt('SELECT purl FROM host_packages WHERE digest = ?').get(digest) as
+        { purl: string } | undefined
+    )?.purl;
+  }
+
+  /** Notes which package (purl, '' for none) a host binary of `digest` belongs to. */
+  noteHostPackage(digest: string, purl: string): void {
+    this.stmt('INSERT OR REPLACE INTO host_packages (digest, purl) VALUES (?, ?)').run(
+      digest,
+      purl,
+    );
   }
 
   /** The raw database, for tests that tamper with the log and for tools that read it. */

@@ -54,6 +54,16 @@ export async function runReport<R extends object>(
   );
 }
 
+/**
+ * What the audit use-cases need from the CLI's environment: the password of
+ * the key that signs a checkpoint when one is due (never asked for: a deploy
+ * does not stop at a prompt; without it the use-case warns instead).
+ */
+export function auditEnvOf(session: CliSession): { signing: { password?: string } } {
+  const password = session.io.env['AIRLOCK_PASSWORD'] ?? session.io.env['COSIGN_PASSWORD'];
+  return { signing: password === undefined ? {} : { password } };
+}
+
 /** Adds the repeatable `--insecure-registry <host:port>` flag. */
 export function insecureRegistryOption(cmd: Command): Command {
   return cmd.option(

@@ -20,5 +20,12 @@ export { sourceDateEpochOf } from './defaults.js';
 export { planOrder } from './plan.js';
 export { formatProblems } from './problems.js';
 export { didYouMean, editDistance } from './suggest.js';
+export {
+  DEFAULT_CHECKPOINT_ENTRIES,
+  DEFAULT_CHECKPOINT_INTERVAL_MS,
+  defaultAuditConfig,
+  parseIntervalMs,
+} from './audit.js';
+export type { AuditConfig } from './audit.js';
 export { BUILTIN_GATES, REQUESTS_QUERY, parseDurationMs } from './environments.js';
 export type { EnvironmentConfig, GateConfig, OnNoData, RegionConfig } from './environments.js';

@@ -1,3 +1,4 @@
+import type { AuditConfig } from './audit.js';
 import type { EnvironmentConfig } from './environments.js';
 import type { TargetLimits } from './limits.js';
 
@@ -138,4 +139,6 @@ export interface ProjectConfig {
   mirrors?: { npm?: string };
   /** Deploy environments by name (file order). */
   environments?: ReadonlyMap<string, EnvironmentConfig>;
+  /** The audit log's checkpoint key and schedule (defaults when airlock.yaml has no `audit:`). */
+  audit?: AuditConfig;
 }

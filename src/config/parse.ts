@@ -21,6 +21,7 @@ import {
   normalizeGlob,
   normalizeSha256,
 } from './rules.js';
+import { readAuditConfig } from './audit.js';
 import { readEnvironments } from './environments.js';
 import { targetLimits } from './limits.js';
 import { KNOWN_KEYS, projectSchema, remoteCacheSchema } from './schema.js';
@@ -143,6 +144,11 @@ export function analyzeConfig(text: string, file: string, tree?: ConfigTreeFacts
     (raw as { environments?: unknown } | null)?.environments,
     dirname(resolvePath(file)),
   );
+  const audit = readAuditConfig(
+    problems,
+    (raw as { audit?: unknown } | null)?.audit,
+    dirname(resolvePath(file)),
+  );
   if (tree) checkSourcesMatch(problems, raw, tree);
 
   if (problems.items.length > 0 || !result.success) {
@@ -150,6 +156,7 @@ export function analyzeConfig(text: string, file: string, tree?: ConfigTreeFacts
   }
   const config = buildModel(result.data, targetNames, file);
   if (environments !== undefined && environments.size > 0) config.environments = environments;
+  if (audit !== undefined) config.audit = audit;
   return { config, problems: [], syntax: false };
 }
 

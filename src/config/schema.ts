@@ -123,6 +123,8 @@ export const projectSchema = z.object({
   mirrors: mirrorsSchema.optional(),
   /** Deploy environments; read and checked in environments.ts. */
   environments: z.unknown().optional(),
+  /** The audit log's checkpoint key and schedule; read and checked in audit.ts. */
+  audit: z.unknown().optional(),
 });
 
 export type ParsedProject = z.output<typeof projectSchema>;

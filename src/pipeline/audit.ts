@@ -19,6 +19,7 @@ import {
   type ChainVerdict,
   type Checkpoint,
 } from '../audit/index.js';
+import { defaultAuditConfig, type AuditConfig } from '../config/audit.js';
 import { canonicalJson } from '../core/canonical.js';
 import type { Clock } from '../core/clock.js';
 import { sha256 } from '../core/digest.js';
@@ -77,6 +78,16 @@ export interface AuditEnv {
   host?: string;
   /** What acted for the user (e.g. `dashboard`). */
   via?: string;
+  /** How checkpoints due after this use-case are signed (see `checkpointIfDue`). */
+  signing?: CheckpointSigning;
+}
+
+/** The key that signs a checkpoint when one is due. */
+export interface CheckpointSigning {
+  /** The cosign-format private key file (default: `audit.signingKey` in airlock.yaml). */
+  key?: string | undefined;
+  /** Its password (the CLI reads AIRLOCK_PASSWORD or COSIGN_PASSWORD); without one, a warning instead of a checkpoint. */
+  password?: string | undefined;
 }
 
 function osUser(): string {
@@ -211,6 +222,8 @@ export interface CheckpointCheck {
   time: number;
   /** The signer's key id when its signature was verified. */
   keyId?: string;
+  /** The key id the bundle names (its public key hint): who claims to have signed, checked only with keys. */
+  keyHint?: string;
   /** `verified` against a key given, `unchecked` when no key was given, or `not verified: <why>`. */
   signature: string;
   /** The log still holds this entry with this hash (it extends the checkpoint). */
@@ -231,6 +244,21 @@ export interface AuditVerifyReport {
   head: { seq: number; hash: string | null };
   problems: ChainVerdict['problems'];
   checkpoints: CheckpointCheck[];
+  /** How much of the log's tail no checkpoint protects. */
+  tail: TailProtection;
+}
+
+/** The part of the log a cut-off or a rewrite could remove unnoticed. */
+export interface TailProtection {
+  /** The last entry a consistent checkpoint (signature not failed) covers; 0: none. */
+  checkpointed: number;
+  /** Entries after it: a cut-off or rewritten tail among them cannot be detected. */
+  unprotected: number;
+  /**
+   * Whether a checkpoint kept outside the store (`--checkpoint FILE`) was given.
+   * Without one, whoever can write the store can remove the store's checkpoints along with the tail.
+   */
+  kept: boolean;
 }
 
 /** A checkpoint read from a bundle, with its signature checked when keys are given. */
@@ -238,7 +266,7 @@ function readCheckpointBundle(
   bytes: Uint8Array,
   source: string,
   keys: readonly PublicKeyInfo[],
-): { checkpoint: Checkpoint; keyId?: string; signature: string } {
+): { checkpoint: Checkpoint; keyId?: string; keyHint?: string; signature: string } {
   const invalid = (why: string): AirlockError<AuditErrorCode> =>
     new AirlockError<AuditErrorCode>('AUDIT_CHECKPOINT_INVALID', `${source}: ${why}`, {
       hint: 'Give a checkpoint bundle written by `airlock audit checkpoint --output FILE`.',
@@ -273,6 +301,13 @@ function readCheckpointBundle(
     payload = Buffer.from(b.content.dsseEnvelope.payload);
     signature = 'unchecked';
   }
+  let keyHint: string | undefined;
+  try {
+    const m = parseBundle(bytes).verificationMaterial?.content;
+    if (m?.$case === 'publicKey' && m.publicKey.hint !== '') keyHint = m.publicKey.hint;
+  } catch {
+    // Unreadable bundles are reported above (with keys) or below (without).
+  }
   let s: Statement<Record<string, unknown>>;
   try {
     s = parseStatement(payload);
@@ -282,7 +317,12 @@ function readCheckpointBundle(
   const checkpoint =
     s.predicateType === CHECKPOINT_PREDICATE ? parseCheckpoint(s.predicate) : undefined;
   if (!checkpoint) throw invalid(`not an audit checkpoint (${s.predicateType})`);
-  return { checkpoint, ...(keyId ? { keyId } : {}), signature };
+  return {
+    checkpoint,
+    ...(keyId ? { keyId } : {}),
+    ...(keyHint !== undefined ? { keyHint } : {}),
+    signature,
+  };
 }
 
 /** The checkpoint bundles kept in the store (referrers of the audit tag). */
@@ -327,11 +367,16 @@ export async function runAuditVerify(req: AuditVerifyRequest): Promise<AuditVeri
         head: f.checkpoint.head,
         time: f.checkpoint.time,
         ...(f.keyId ? { keyId: f.keyId } : {}),
+        ...(f.keyHint !== undefined ? { keyHint: f.keyHint } : {}),
         signature: f.signature,
         consistent: verdict.checkpoints[i]!.consistent,
       }));
-      const badSignature = checks.some(
-        (c) => c.signature !== 'verified' && c.signature !== 'unchecked',
+      const signed = (c: CheckpointCheck): boolean =>
+        c.signature === 'verified' || c.signature === 'unchecked';
+      const badSignature = checks.some((c) => !signed(c));
+      const checkpointed = Math.max(
+        0,
+        ...checks.filter((c) => c.consistent && signed(c)).map((c) => c.seq),
       );
       return {
         store: store.root,
@@ -340,6 +385,11 @@ export async function runAuditVerify(req: AuditVerifyRequest): Promise<AuditVeri
         head: verdict.head,
         problems: verdict.problems,
         checkpoints: checks,
+        tail: {
+          checkpointed,
+          unprotected: Math.max(0, verdict.head.seq - checkpointed),
+          kept: given.length > 0,
+        },
       };
     } finally {
       log.close();
@@ -422,6 +472,19 @@ export async function checkpointAudit(
     () => false,
   );
   if (opts.output !== undefined) await writeFile(opts.output, `${canonicalJson(bundle)}\n`);
+  // Noted beside the chain: when the next checkpoint is due.
+  const noted = openAuditLog(store);
+  try {
+    noted.noteCheckpoint({
+      seq: cp.seq,
+      head: cp.head,
+      time: cp.time,
+      keyId: key.keyId,
+      attachment: att.digest,
+    });
+  } finally {
+    noted.close();
+  }
   return {
     seq: cp.seq,
     head: cp.head,
@@ -455,9 +518,127 @@ export async function runAuditCheckpoint(req: AuditCheckpointRequest): Promise<C
   });
 }
 
+/** The checkpoint schedule of a project (airlock.yaml `audit:`). */
+export type CheckpointSchedule = Pick<
+  AuditConfig,
+  'signingKey' | 'checkpointEntries' | 'checkpointIntervalMs'
+>;
+
+export interface CheckpointDueOptions {
+  /** The project's `audit:` settings (default: no key, every 100 entries or 24 h). */
+  schedule?: CheckpointSchedule | undefined;
+  signing?: CheckpointSigning | undefined;
+  /** A deploy, rollback or ship moved traffic: a checkpoint is due whatever the schedule says. */
+  moved?: boolean;
+  clock?: Clock | undefined;
+  /** Where the checkpoint made, or why none could be, is said. */
+  events: EventSink;
+}
+
+/** What `checkpointIfDue` did. */
+export interface CheckpointDueResult {
+  /** Why a checkpoint was due; undefined when none was. */
+  due?: string;
+  made?: CheckpointReport;
+  /** Why none was made though one was due (no key, no password, the key failed). */
+  skipped?: string;
+}
+
+/**
+ * Signs a checkpoint of the log's head when one is due: after a deploy that
+ * moved traffic, once `checkpointEntries` entries follow the last checkpoint,
+ * or once the last one (or, with none, the first entry it would cover) is
+ * `checkpointIntervalMs` old. Never fails the use-case that calls it: with no
+ * key configured, no password, or a key that does not open, it warns once
+ * and says how much of the tail no checkpoint protects.
+ */
+export async function checkpointIfDue(
+  store: Store,
+  opts: CheckpointDueOptions,
+): Promise<CheckpointDueResult> {
+  const schedule = opts.schedule ?? defaultAuditConfig();
+  const now = (opts.clock ?? store.clock).now();
+  const log = openAuditLog(store);
+  let head: { seq: number };
+  let last: { seq: number; time: number } | undefined;
+  let since: number | undefined;
+  try {
+    head = log.head();
+    last = log.lastCheckpoint();
+    since = last?.time ?? log.timeOf((last?.seq ?? 0) + 1);
+  } finally {
+    log.close();
+  }
+  const covered = last?.seq ?? 0;
+  const pending = head.seq - covered;
+  if (pending <= 0) return {};
+  const due =
+    opts.moved === true
+      ? 'after a deploy that moved traffic'
+      : schedule.checkpointEntries > 0 && pending >= schedule.checkpointEntries
+        ? `${pending} entries since the last checkpoint (every ${schedule.checkpointEntries})`
+        : schedule.checkpointIntervalMs > 0 &&
+            since !== undefined &&
+            now - since >= schedule.checkpointIntervalMs
+          ? `${last ? 'the last checkpoint' : 'the oldest unprotected entry'} is ${Math.round((now - since) / 60_000)} min old (every ${Math.round(schedule.checkpointIntervalMs / 60_000)} min)`
+          : undefined;
+  if (due === undefined) return {};
+  const unprotected = `no checkpoint since entry ${covered}: entries ${covered + 1}–${head.seq} are not protected against a cut-off or rewrite`;
+  const skip = (why: string): CheckpointDueResult => {
+    opts.events({ type: 'log', level: 'warn', message: `audit: ${unprotected}; ${why}` });
+    return { due, skipped: why };
+  };
+  const keyFile = opts.signing?.key ?? schedule.signingKey;
+  if (keyFile === undefined)
+    return skip(
+      'no signing key is configured (set audit.signingKey in airlock.yaml to sign checkpoints)',
+    );
+  if (opts.signing?.password === undefined)
+    return skip(`no password for ${keyFile} (set AIRLOCK_PASSWORD or COSIGN_PASSWORD)`);
+  try {
+    const { loadSigningKey } = await import('./sign.js');
+    const key = await loadSigningKey(keyFile, opts.signing.password);
+    const made = await checkpointAudit(store, key, opts.clock ? { clock: opts.clock } : {});
+    if (made)
+      opts.events({
+        type: 'log',
+        level: 'info',
+        message: `audit checkpoint: entry ${made.seq} (${made.head}) signed by ${made.keyId}, ${due}`,
+      });
+    return { due, ...(made ? { made } : {}) };
+  } catch (err) {
+    return skip(`signing with ${keyFile} failed: ${(err as Error).message}`);
+  }
+}
+
+/** `checkpointIfDue` for a use-case that read a project (its `audit:` settings) and an AuditEnv. */
+export async function checkpointAfter(
+  store: Store,
+  project: { audit?: AuditConfig | undefined } | undefined,
+  env: AuditEnv | undefined,
+  events: EventSink,
+  moved = false,
+): Promise<CheckpointDueResult> {
+  try {
+    return await checkpointIfDue(store, {
+      schedule: project?.audit,
+      signing: env?.signing,
+      moved,
+      clock: env?.clock,
+      events,
+    });
+  } catch (err) {
+    // The use-case already did its work (a rollback above all): the log's state is only reported.
+    const why = `could not check for a due checkpoint: ${(err as Error).message}`;
+    events({ type: 'log', level: 'warn', message: `audit: ${why}` });
+    return { skipped: why };
+  }
+}
+
 /** The digest of a file's bytes (a policy recorded in a verify event). */
 export async function fileDigest(path: string): Promise<string> {
   return sha256(await readFile(path));
 }
 
-export type { AuditEventType };
+export type { AuditEventType, AuditFilter };
+export { AUDIT_EVENT_TYPES, isAuditEventType } from '../audit/types.js';

@@ -129,6 +129,11 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
         req.audit,
       );
       report.signed = signed;
+    } else if (audit.appended()) {
+      // Signing checkpoints its head anyway; otherwise one may be due by count or age.
+      audit.close();
+      const { checkpointAfter } = await import('./audit.js');
+      await checkpointAfter(open.store, open.project, req.audit, req.events);
     }
     return report;
   } finally {

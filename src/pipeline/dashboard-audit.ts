@@ -1,8 +1,14 @@
-import type { AuditEventData, AuditRecord } from '../audit/index.js';
+import type { AuditEventData, AuditFilter, AuditRecord } from '../audit/index.js';
 import { compareBytes } from '../core/compare.js';
 import type { EventSink } from '../core/events.js';
 import { Store, defaultStoreRoot } from '../store/index.js';
-import { openAuditLog, runAuditVerify, type AuditVerifyReport } from './audit.js';
+import {
+  AUDIT_EVENT_TYPES,
+  openAuditLog,
+  runAuditVerify,
+  type AuditVerifyReport,
+  type CheckpointSigning,
+} from './audit.js';
 import { auditDeployments } from './lineage.js';
 
 /*
@@ -17,14 +23,18 @@ export interface DashboardAuditRequest {
   store?: string | undefined;
   /** At most this many entries, the newest (default 500). */
   limit?: number | undefined;
+  /** Only the entries `airlock audit log` would list with the same --type, --since and --target. */
+  filter?: AuditFilter | undefined;
   events: EventSink;
 }
 
 export interface DashboardAuditReport {
   /** What `airlock audit verify --json` says about the whole chain. */
   verify: AuditVerifyReport;
-  /** How many entries the log holds. */
+  /** How many entries match the filter. */
   total: number;
+  /** Every event type, for the filter. */
+  types: readonly string[];
   /** The newest entries, newest first. */
   entries: AuditRecord[];
 }
@@ -36,9 +46,14 @@ export async function dashboardAudit(req: DashboardAuditRequest): Promise<Dashbo
   try {
     const log = openAuditLog(store);
     try {
-      const all = log.list({});
+      const all = log.list(req.filter ?? {});
       const limit = req.limit ?? 500;
-      return { verify, total: all.length, entries: all.slice(-limit).reverse() };
+      return {
+        verify,
+        total: all.length,
+        types: AUDIT_EVENT_TYPES,
+        entries: all.slice(-limit).reverse(),
+      };
     } finally {
       log.close();
     }
@@ -163,6 +178,8 @@ export interface DashboardRollbackRequest {
   reason: string;
   /** What acted for the user (the dashboard). */
   via: string;
+  /** The password of the key that signs the checkpoint after the rollback. */
+  signing?: CheckpointSigning | undefined;
   events: EventSink;
 }
 
@@ -181,7 +198,7 @@ export async function dashboardRollback(
     store: req.store,
     environment: req.environment,
     events: req.events,
-    audit: { via: req.via },
+    audit: { via: req.via, ...(req.signing ? { signing: req.signing } : {}) },
     reason: req.reason,
     ...(req.region !== undefined ? { region: req.region } : {}),
   });

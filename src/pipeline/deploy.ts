@@ -129,6 +129,9 @@ async function session<T>(
     try {
       const state = await readState(store.paths.deploy, env.name);
       const log = req.events ?? noEvents;
+      // Weights changed (a step or a rollback): the audit log's head gets a signed checkpoint.
+      let moved = false;
+      const onEvent = req.onEvent ?? (() => {});
       const s: Session = {
         req,
         project,
@@ -145,13 +148,21 @@ async function session<T>(
             audit: req.audit,
             log,
           },
-          req.onEvent ?? (() => {}),
+          (e) => {
+            if (e.kind === 'deploy.step' || e.kind === 'deploy.rollback') moved = true;
+            onEvent(e);
+          },
         ),
         log,
         clients: new Map(),
       };
       for (const r of env.regions) s.state.regions[r.name] ??= emptyRegion(r);
-      return await fn(s);
+      try {
+        return await fn(s);
+      } finally {
+        const { checkpointAfter } = await import('./audit.js');
+        await checkpointAfter(store, project, req.audit, log, moved);
+      }
     } finally {
       await release();
     }

@@ -260,6 +260,8 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
         },
         req.audit,
       );
+    const { checkpointAfter } = await import('./audit.js');
+    await checkpointAfter(open.store, open.project, req.audit, req.events);
     return {
       target: req.target,
       artifact: a.manifest.digest,

@@ -139,7 +139,18 @@ export async function runShip(req: ShipRequest): Promise<ShipReport> {
     [
       'deploy',
       async () => {
-        report.deploy = await runDeploy({ ...req, artifact: report.artifact });
+        // The checkpoint after the rollout is signed with the project's key, else with ship's.
+        report.deploy = await runDeploy({
+          ...req,
+          artifact: report.artifact,
+          audit: {
+            ...req.audit,
+            signing: {
+              key: req.audit?.signing?.key ?? project.audit?.signingKey ?? req.key,
+              password: req.audit?.signing?.password ?? req.password,
+            },
+          },
+        });
         if (report.deploy.outcome !== 'promoted')
           throw new Error(
             `${report.deploy.outcome}: ${report.deploy.rollout.reason ?? 'see the rollout record'}`,

@@ -15,6 +15,12 @@ import {
   dashboardEnvironments,
   type DashboardEnvironment,
 } from '../pipeline/dashboard-audit.js';
+import {
+  AUDIT_EVENT_TYPES,
+  isAuditEventType,
+  parseSince,
+  type AuditFilter,
+} from '../pipeline/audit.js';
 import { runLineage } from '../pipeline/lineage.js';
 import {
   dashboardArtifact,
@@ -262,7 +268,29 @@ export function dashboardApp(opts: DashboardOptions & { token: string }, origin:
     list: async () => (await dashboardEnvironments({ store, events })).environments,
   };
   app.get('/api/environments', async (c) => c.json({ environments: await environments.list() }));
-  app.get('/api/audit', async (c) => c.json(await dashboardAudit({ store, events })));
+  app.get('/api/audit', async (c) => {
+    // The filters of `airlock audit log`: --type (repeatable), --since, --target.
+    const types = c.req.queries('type') ?? [];
+    const bad = types.filter((t) => !isAuditEventType(t));
+    if (bad.length > 0)
+      return c.json(
+        { error: `unknown event type ${bad.join(', ')}; types: ${AUDIT_EVENT_TYPES.join(', ')}` },
+        400,
+      );
+    const since = c.req.query('since');
+    const target = c.req.query('target');
+    let filter: AuditFilter;
+    try {
+      filter = {
+        ...(types.length > 0 ? { types: types.filter(isAuditEventType) } : {}),
+        ...(since ? { since: parseSince(since, Date.now()) } : {}),
+        ...(target ? { target } : {}),
+      };
+    } catch (err) {
+      return c.json({ error: (err as Error).message }, 400);
+    }
+    return c.json(await dashboardAudit({ store, events, filter }));
+  });
   app.get('/api/lineage', async (c) => {
     const subject = c.req.query('subject');
     const uses = c.req.query('uses');

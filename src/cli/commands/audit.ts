@@ -29,6 +29,10 @@ export function register(cli: Command): void {
       [],
     )
     .option('--artifact <digest>', 'only entries about this artifact digest')
+    .option(
+      '--target <name>',
+      'only entries about this target (build, repro, attestation, signature)',
+    )
     .option('--limit <n>', 'only the newest n entries')
     .addHelpText(
       'after',
@@ -36,7 +40,13 @@ export function register(cli: Command): void {
     )
     .action(
       async (
-        opts: { since?: string; type: string[]; artifact?: string; limit?: string },
+        opts: {
+          since?: string;
+          type: string[];
+          artifact?: string;
+          target?: string;
+          limit?: string;
+        },
         cmd: Command,
       ) => {
         const bad = opts.type.filter((t) => !isAuditEventType(t));
@@ -64,6 +74,7 @@ export function register(cli: Command): void {
                 ...(opts.since !== undefined ? { since: parseSince(opts.since, Date.now()) } : {}),
                 ...(opts.type.length > 0 ? { types: opts.type.filter(isAuditEventType) } : {}),
                 ...(opts.artifact !== undefined ? { subject: opts.artifact } : {}),
+                ...(opts.target !== undefined ? { target: opts.target } : {}),
                 ...(limit !== undefined ? { limit } : {}),
               },
             });
@@ -206,9 +217,15 @@ function verifyText(r: AuditVerifyReport): string {
     out.push(
       `  checkpoint ${c.seq} (${c.source}): ${c.consistent ? 'the log extends it' : 'NOT consistent'}; signature ${c.signature}${c.keyId ? ` by ${c.keyId}` : ''}`,
     );
-  if (r.checkpoints.length === 0)
+  if (r.tail.unprotected > 0)
     out.push(
-      '  no checkpoint: a cut-off tail cannot be detected (keep one with `airlock audit checkpoint --output FILE`)',
+      r.tail.checkpointed === 0
+        ? `  no checkpoint: entries 1–${r.head.seq} are unprotected; a cut-off tail or rewritten history cannot be detected (sign one with \`airlock audit checkpoint --key K\`, or set audit.signingKey in airlock.yaml)`
+        : `  no checkpoint since entry ${r.tail.checkpointed}: entries ${r.tail.checkpointed + 1}–${r.head.seq} are unprotected; a cut-off or rewrite among them cannot be detected`,
+    );
+  if (!r.tail.kept && r.head.seq > 0)
+    out.push(
+      '  no checkpoint kept outside the store was given: whoever can write the store can remove its checkpoints with the tail (keep one with `airlock audit checkpoint --output FILE` and pass it with --checkpoint FILE)',
     );
   return `${out.join('\n')}\n`;
 }

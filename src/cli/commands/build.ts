@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { AirlockError } from '../../core/errors.js';
-import { insecureRegistryOption, runReport } from '../run.js';
+import { auditEnvOf, insecureRegistryOption, runReport } from '../run.js';
 import { signingPassword } from './keygen.js';
 
 export function register(cli: Command): void {
@@ -81,6 +81,7 @@ export function register(cli: Command): void {
               frozen:
                 opts.frozen ?? (session.io.env['CI'] !== undefined && session.io.env['CI'] !== ''),
               fetch: opts.fetch === true,
+              audit: auditEnvOf(session),
               events,
               signal,
             });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { DeployEvent } from '../../deploy/index.js';
-import { insecureRegistryOption, runReport } from '../run.js';
+import { auditEnvOf, insecureRegistryOption, runReport } from '../run.js';
 import { sanitizeForTerminal } from '../terminal.js';
 
 /** One line per deploy event: the step, the weights, and each gate's value against its threshold. */
@@ -119,6 +119,7 @@ export function register(cli: Command): void {
             artifact,
             resume: opts.resume,
             abort: opts.abort,
+            audit: auditEnvOf(session),
             store: global.store,
             insecure: opts.insecureRegistry,
             events,
@@ -156,6 +157,7 @@ export function register(cli: Command): void {
             project: session.path(opts.project),
             environment: opts.env,
             region: opts.region,
+            audit: auditEnvOf(session),
             store: global.store,
             insecure: opts.insecureRegistry,
             events,

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ReproReport } from '../../pipeline/repro.js';
-import { runReport } from '../run.js';
+import { auditEnvOf, runReport } from '../run.js';
 
 export function register(cli: Command): void {
   cli
@@ -25,6 +25,7 @@ export function register(cli: Command): void {
             store: global.store,
             target,
             diffoscope: opts.diffoscope,
+            audit: auditEnvOf(session),
             events,
             signal,
           });

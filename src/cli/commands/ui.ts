@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { GlobalOptions } from '../main.js';
 import { createRenderer, renderOptions } from '../render.js';
+import { auditEnvOf } from '../run.js';
 import { sessionOf } from '../session.js';
 
 export function register(cli: Command): void {
@@ -52,6 +53,7 @@ export function register(cli: Command): void {
                 region: req.region,
                 reason: req.reason,
                 via: req.actor,
+                signing: auditEnvOf(session).signing,
                 events: renderer.sink,
               });
             },

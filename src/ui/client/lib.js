@@ -8,18 +8,21 @@ export const html = htm.bind(h);
 /** Bumped on every `change` event from the server: pages re-read their data. */
 export const Revision = createContext(0);
 
-/** Reads `path` from the API, again whenever the store changes; keeps the last data while reloading. */
+/** Reads `path` from the API (nothing while it is null), again whenever the store changes; keeps the last data while reloading. */
 export function useApi(path) {
   const revision = useContext(Revision);
   const [state, setState] = useState({ data: undefined, error: undefined });
   useEffect(() => {
+    // No path yet: a request that waits for another one's answer.
+    if (path === null) return undefined;
     let live = true;
     fetch(path, { credentials: 'same-origin', headers: { accept: 'application/json' } })
       .then(async (r) => {
         const body = await r.json();
         if (!live) return;
         if (!r.ok) setState((s) => ({ data: s.data, error: body.error ?? r.statusText }));
-        else setState({ data: body, error: undefined });
+        // `path`: which request the data answers (pages that change their query mark it).
+        else setState({ data: body, error: undefined, path });
       })
       .catch((err) => live && setState((s) => ({ data: s.data, error: String(err) })));
     return () => {

@@ -14,8 +14,9 @@ function Why({ why }) {
 
 export function TargetsPage() {
   const state = useApi('/api/targets');
-  // Hashing every input takes longer: the verdicts come second.
-  const whys = useApi('/api/targets/why');
+  // Hashing every input takes longer: the verdicts are asked for once the targets are
+  // shown, so that work does not hold up the first page's answer on the same server.
+  const whys = useApi(state.data ? '/api/targets/why' : null);
   const why = new Map((whys.data?.targets ?? []).map((t) => [t.name, t.why]));
   const data = state.data;
   if (data) markFirstData();
