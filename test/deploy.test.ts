@@ -160,14 +160,17 @@ describe('airlock deploy, rollback and status', () => {
       (await haproxyRouter(router.socket, router.backend).servers()).map((s) => [s.name, s.weight]),
     );
 
+  /** This file's containers: deploy-labelled and from its own registries (never another run's). */
   const containers = (): string[] =>
     execFileSync(
       'podman',
-      ['ps', '-a', '--filter', `label=${LABELS.environment}`, '--format', '{{.Names}}'],
+      ['ps', '-a', '--filter', `label=${LABELS.environment}`, '--format', '{{.Names}} {{.Image}}'],
       { encoding: 'utf8' },
     )
       .split('\n')
-      .filter((n) => n !== '');
+      .map((l) => l.split(' '))
+      .filter(([n, image]) => n && image && registries.some((r) => image.startsWith(`${r.host}/`)))
+      .map(([n]) => n!);
 
   beforeAll(async () => {
     requirePodman();
