@@ -76,7 +76,9 @@ if [ "$(ulimit -Hu)" != unlimited ] && [ "$(ulimit -Hu)" -lt 2048 ]; then
   echo "airlock setup: the hard process limit is $(ulimit -Hu); deploy containers need 2048" >&2
   exit 1
 fi
-if ! haproxy -vv 2>/dev/null | grep -q PROMEX; then
+# Not `grep -q`: it would exit at the first match and, under pipefail, haproxy's
+# SIGPIPE would fail the check.
+if ! haproxy -vv 2>/dev/null | grep PROMEX >/dev/null; then
   echo "airlock setup: this haproxy has no Prometheus exporter (PROMEX); install Debian's haproxy package" >&2
   exit 1
 fi
