@@ -117,6 +117,7 @@ try {
   const decisionMs: number[] = [];
   let abortedFirstStep = 0;
   const otherReasons: string[] = [];
+  const stoppedBy = new Map<string, number>();
   for (let i = 0; i < RUNS; i++) {
     const load = loadGenerator(`http://127.0.0.1:${router.port}/`, 2, 5);
     let decision = 0;
@@ -135,17 +136,15 @@ try {
     decisionMs.push(decision - t0wall);
     await new Promise((r) => setTimeout(r, 300));
     await load.stop();
-    // Aborted at the first step by the error-rate gate itself (not by a missing sample).
+    // Aborted at the first step: rolled back after one step, nothing promoted. Which
+    // verdict stopped it is counted too (the error-rate gate failing, or the
+    // minimum-traffic guard finding too few canary requests: no data, fail closed).
     const failing = report.rollout.samples.find((x) => x.verdict !== 'pass');
-    if (
-      report.outcome === 'rolled-back' &&
-      steps === 1 &&
-      report.rollout.promoted.length === 0 &&
-      failing?.gate === 'error-rate' &&
-      failing.verdict === 'fail'
-    )
+    if (report.outcome === 'rolled-back' && steps === 1 && report.rollout.promoted.length === 0) {
       abortedFirstStep++;
-    else
+      const why = `${failing?.gate ?? '?'} ${failing?.verdict ?? '?'}`;
+      stoppedBy.set(why, (stoppedBy.get(why) ?? 0) + 1);
+    } else
       otherReasons.push(
         `release ${i + 1}: ${report.outcome} after ${steps} step(s): ${report.rollout.reason ?? ''}`,
       );
@@ -198,8 +197,10 @@ try {
     ],
   );
   console.log(
-    `aborted at the first step by the error-rate gate: ${abortedFirstStep} of ${RUNS} (goal: all) ${abortedFirstStep === RUNS ? 'goal met' : 'goal MISSED'}`,
+    `aborted at the first step: ${abortedFirstStep} of ${RUNS} (goal: all) ${abortedFirstStep === RUNS ? 'goal met' : 'goal MISSED'}`,
   );
+  for (const [why, n] of [...stoppedBy].sort((a, b) => b[1] - a[1]))
+    console.log(`  stopped by ${why}: ${n}`);
   for (const r of otherReasons) console.log(`  not aborted at the first step: ${r}`);
 
   // Router overhead: the same sequential requests to the stable container and through HAProxy.
