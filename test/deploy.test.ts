@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Digest } from '../src/core/index.js';
+import { sha256, type Digest } from '../src/core/index.js';
+import { ociArch } from '../src/oci/index.js';
 import { LABELS, haproxyRouter, type DeployEvent, type GateSample } from '../src/deploy/index.js';
 import { openAuditLog } from '../src/pipeline/audit.js';
 import { runBuild } from '../src/pipeline/build.js';
@@ -29,6 +30,7 @@ import {
   type TestPrometheus,
 } from './helpers/deploy-env.js';
 import { podmanArgs, removeImages, requirePodman } from './helpers/podman.js';
+import { runCli } from './helpers/cli.js';
 import { startRegistry, tempDir, type TestRegistry, type TestServer } from './helpers/registry.js';
 import { pushBaseImage, serviceProject, type Release } from './helpers/service.js';
 
@@ -467,6 +469,81 @@ describe('airlock deploy, rollback and status', () => {
       await client.putManifest('shop/service', 'prod', v2.bytes, v2.descriptor.mediaType);
     }
   }, 120_000);
+
+  it('status: an index whose entry for this platform is the verified manifest is no drift; an index of another release is', async () => {
+    const client = new RegistryClient(registries[1]!.host, { insecure: [registries[1]!.host] });
+    const entry = async (d: Digest, architecture: string) => {
+      const m = await client.getManifest('shop/service', d);
+      return {
+        mediaType: m.descriptor.mediaType,
+        digest: m.descriptor.digest,
+        size: m.descriptor.size,
+        platform: { os: 'linux', architecture },
+      };
+    };
+    const arch = ociArch(process.arch);
+    const other = arch === 'amd64' ? 'arm64' : 'amd64';
+    /** Moves us's prod tag to an index; returns the index digest. */
+    const tagIndex = async (here: Digest, there: Digest): Promise<Digest> => {
+      const bytes = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          manifests: [await entry(there, other), await entry(here, arch)],
+        }),
+      );
+      await client.putManifest(
+        'shop/service',
+        'prod',
+        bytes,
+        'application/vnd.oci.image.index.v1+json',
+      );
+      return sha256(bytes);
+    };
+    const status = () =>
+      runStatus({ project, store, environment: 'prod', insecure: insecure(), events: () => {} });
+    try {
+      // Published as a multi-platform index: the tag serves the index digest, which differs from v2's.
+      const same = await tagIndex(releases.v2!, releases.v1!);
+      const a = await status();
+      expect(a.regions[1]!.registry).toBe(same);
+      expect(same).not.toBe(releases.v2);
+      expect(a.drift).toEqual([]);
+      // An index whose entry for this platform is v1 (v2 only for another platform) is drift.
+      const moved = await tagIndex(releases.v1!, releases.v2!);
+      const b = await status();
+      expect(b.drift).toHaveLength(1);
+      expect(b.drift[0]).toMatchObject({
+        region: 'us',
+        what: 'registry',
+        expected: releases.v2,
+        actual: moved,
+      });
+    } finally {
+      const v2 = await client.getManifest('shop/service', releases.v2!);
+      await client.putManifest('shop/service', 'prod', v2.bytes, v2.descriptor.mediaType);
+    }
+  }, 60_000);
+
+  it('status --watch redraws until the run is aborted (Ctrl-C), then returns', async () => {
+    const stop = new AbortController();
+    const clear = '\x1b[H\x1b[2J';
+    const args = ['--store', store, 'status', '--env', 'prod', '-C', project, '--watch', '0.1'];
+    const flags = insecure().flatMap((h) => ['--insecure-registry', h]);
+    const r = await runCli([...args, ...flags], {
+      signal: stop.signal,
+      onStdout: (text) => {
+        if (text.split('no drift').length - 1 >= 3) stop.abort();
+      },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const frames = r.stdout.split(clear).slice(1);
+    expect(frames).toHaveLength(3);
+    for (const f of frames) expect(f).toMatch(/^prod[^]*\n  eu: verified sha256:[^]*no drift\n/);
+    const bad = await runCli([...args.slice(0, -1), 'soon', ...flags]);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('--watch takes a number of seconds');
+  }, 60_000);
 
   it('after a kill -9 in the middle of a step, status tells the truth and rollback recovers', async () => {
     const artifact = await release({ version: 'v6' });

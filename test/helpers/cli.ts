@@ -81,7 +81,14 @@ const CLI_ENV = new Set(['AIRLOCK_PASSWORD', 'COSIGN_PASSWORD', 'CI', 'NO_COLOR'
  */
 export async function runCli(
   args: string[],
-  opts: { cwd?: string; env?: Record<string, string> } = {},
+  opts: {
+    cwd?: string;
+    env?: Record<string, string>;
+    /** Aborting it is Ctrl-C for the run (default: never aborted). */
+    signal?: AbortSignal;
+    /** Sees stdout as it is written (e.g. to abort after some output). */
+    onStdout?: (text: string) => void;
+  } = {},
 ): Promise<CliResult> {
   for (const name of Object.keys(opts.env ?? {})) {
     if (!CLI_ENV.has(name))
@@ -93,13 +100,21 @@ export async function runCli(
     return { stream: { write: (chunk: string) => (text += chunk) }, text: () => text };
   };
   const stdout = capture();
+  if (opts.onStdout) {
+    const write = stdout.stream.write;
+    stdout.stream.write = (chunk: string) => {
+      const r = write(chunk);
+      opts.onStdout?.(stdout.text());
+      return r;
+    };
+  }
   const stderr = capture();
   const status = await main(['node', CLI, ...args], {
     cwd: opts.cwd ?? REPO,
     env: { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env },
     stdout: stdout.stream,
     stderr: stderr.stream,
-    signal: new AbortController().signal,
+    signal: opts.signal ?? new AbortController().signal,
   });
   return { status, stdout: stdout.text(), stderr: stderr.text() };
 }
