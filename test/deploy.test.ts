@@ -539,7 +539,7 @@ describe('airlock deploy, rollback and status', () => {
     expect(r.status, r.stderr).toBe(0);
     const frames = r.stdout.split(clear).slice(1);
     expect(frames).toHaveLength(3);
-    for (const f of frames) expect(f).toMatch(/^prod[^]*\n  eu: verified sha256:[^]*no drift\n/);
+    for (const f of frames) expect(f).toMatch(/^prod[^]*\n {2}eu: verified sha256:[^]*no drift\n/);
     const bad = await runCli([...args.slice(0, -1), 'soon', ...flags]);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('--watch takes a number of seconds');

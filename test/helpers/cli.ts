@@ -95,19 +95,18 @@ export async function runCli(
       throw new Error(`runCli cannot set ${name} (the library reads it): spawn with airlock()`);
   }
   const { main } = await import('../../src/cli/main.js');
-  const capture = (): { stream: CliOutput; text: () => string } => {
+  const capture = (
+    onWrite?: (text: string) => void,
+  ): { stream: CliOutput; text: () => string } => {
     let text = '';
-    return { stream: { write: (chunk: string) => (text += chunk) }, text: () => text };
-  };
-  const stdout = capture();
-  if (opts.onStdout) {
-    const write = stdout.stream.write;
-    stdout.stream.write = (chunk: string) => {
-      const r = write(chunk);
-      opts.onStdout?.(stdout.text());
-      return r;
+    const write = (chunk: string): boolean => {
+      text += chunk;
+      onWrite?.(text);
+      return true;
     };
-  }
+    return { stream: { write }, text: () => text };
+  };
+  const stdout = capture(opts.onStdout);
   const stderr = capture();
   const status = await main(['node', CLI, ...args], {
     cwd: opts.cwd ?? REPO,
