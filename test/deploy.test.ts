@@ -34,7 +34,10 @@ import { runCli } from './helpers/cli.js';
 import { startRegistry, tempDir, type TestRegistry, type TestServer } from './helpers/registry.js';
 import { pushBaseImage, serviceProject, type Release } from './helpers/service.js';
 
-const HOLD = '2500ms';
+// Prometheus scrapes every 250 ms, so a 1.2 s hold (the gates' window) holds
+// four or more scrapes: rate() and the p99 always have data for a good release.
+const SCRAPE_MS = 250;
+const HOLD = '1200ms';
 const CLI = join(import.meta.dirname, '..', 'bin', 'airlock.js');
 
 describe('airlock deploy, rollback and status', () => {
@@ -74,7 +77,9 @@ describe('airlock deploy, rollback and status', () => {
     const gates = [
       '    gates:',
       '      - { name: error-rate, max: 0.05, minRequests: 2 }',
-      '      - { name: latency-p99, max: 2, minRequests: 2, onNoData: extend, extendLimit: 3 }',
+      // A new container's /metrics is scraped once Prometheus's discovery passes it on
+      // (throttled to every 5 s): the first step of a region extends until then.
+      '      - { name: latency-p99, max: 2, minRequests: 2, onNoData: extend, extendLimit: 8 }',
     ];
     const rollout = `    rollout: { steps: [5, 25, 50, 100], hold: ${HOLD}, readiness: { path: /healthz, timeout: 20s } }`;
     const failing = (env: string, query: string, prom = prometheus.url): string[] => [
@@ -178,22 +183,39 @@ describe('airlock deploy, rollback and status', () => {
     requirePodman();
     dir = await tempDir('deploy');
     store = join(dir, 'store');
-    registries.push(await startRegistry(), await startRegistry());
-    tampering = await startTamperingRegistry(registries[1]!);
-    for (const name of ['eu', 'us', 'nodata', 'nan', 'broken', 'down'])
-      routers[name] = await startHaproxy(dir, `web_${name}`);
-    prometheus = await startPrometheus(
-      dir,
-      Object.values(routers).map((r) => `127.0.0.1:${r.metricsPort}`),
-      ['web_eu', 'web_us'].map((b) => join(dir, `${b}.json`)),
-    );
+    // Every server starts in parallel; the base image is pushed as soon as its registry is up.
+    mkdirSync(join(dir, 'down'));
+    const names = ['eu', 'us', 'nodata', 'nan', 'broken', 'down'];
+    const [eu, us, , down] = await Promise.all([
+      startRegistry(),
+      startRegistry(),
+      Promise.all(
+        names.map(async (name) => {
+          routers[name] = await startHaproxy(dir, `web_${name}`);
+        }),
+      ),
+      // A Prometheus that was running and is stopped: its port answers nothing.
+      startPrometheus(join(dir, 'down'), [], []).then(async (p) => {
+        await p.stop();
+        return p;
+      }),
+    ]);
+    registries.push(eu, us);
     const publisher = await Store.open(join(dir, 'publisher'));
-    try {
-      const client = new RegistryClient(registries[0]!.host, { insecure: [registries[0]!.host] });
-      base = `${registries[0]!.host}/base/node@${await pushBaseImage(publisher, client)}`;
-    } finally {
-      publisher.close();
-    }
+    const pushed = pushBaseImage(
+      publisher,
+      new RegistryClient(eu.host, { insecure: [eu.host] }),
+    ).finally(() => publisher.close());
+    [tampering, prometheus] = await Promise.all([
+      startTamperingRegistry(us),
+      startPrometheus(
+        dir,
+        names.map((n) => `127.0.0.1:${routers[n]!.metricsPort}`),
+        ['web_eu', 'web_us'].map((b) => join(dir, `${b}.json`)),
+        SCRAPE_MS,
+      ),
+    ]);
+    base = `${eu.host}/base/node@${await pushed}`;
     project = serviceProject(join(dir, 'project'), base, { version: 'v1' });
     await runKeygen({ dir: project, password: '' });
     writeFileSync(
@@ -204,10 +226,6 @@ describe('airlock deploy, rollback and status', () => {
       join(project, 'strict-policy.yaml'),
       'version: 1\nkeys: [cosign.pub]\nrequire: [slsa-provenance]\nbuilder: https://builder.example/not-this-one\n',
     );
-    // A Prometheus that was running and is stopped: its port answers nothing.
-    mkdirSync(join(dir, 'down'));
-    const down = await startPrometheus(join(dir, 'down'), [], []);
-    await down.stop();
     writeConfig(down.url);
   }, 240_000);
 
@@ -283,9 +301,11 @@ describe('airlock deploy, rollback and status', () => {
     expect(first(5)).toContain('eu');
     // The share of requests answered by v2 while each step was held, from the load generator.
     for (const s of steps) {
+      // From just after the weights changed (answers in flight excluded) until the gates
+      // are read; the weights change again only after that.
       const from = times.get(s)! + 300;
       const next = events.slice(events.indexOf(s) + 1).find((e) => e.kind === 'deploy.gate');
-      const to = times.get(next!)! - 1200; // the gates read data up to a scrape ago
+      const to = times.get(next!)! - 100;
       const hits = load
         .find((l) => l.region === s.region)!
         .gen.hits.filter((h) => h.at >= from && h.at <= to);
@@ -392,9 +412,11 @@ describe('airlock deploy, rollback and status', () => {
   it('promotes nothing when Prometheus is stopped or a query gives no data, NaN or an error', async () => {
     const artifact = releases.v2!;
     const verdicts: Record<string, GateSample | undefined> = {};
+    // One after another: side by side, their pushes of the same blobs to the one
+    // registry race (docker-registry answers DIGEST_INVALID to one of them).
     for (const env of ['nodata', 'nan', 'broken', 'down']) {
       const { report } = await deploy(env, artifact);
-      expect(report.outcome, env).toBe('rolled-back');
+      expect(report.outcome, `${env}: ${report.rollout.reason ?? ''}`).toBe('rolled-back');
       expect(report.rollout.promoted, env).toEqual([]);
       verdicts[env] = report.rollout.samples[0];
       expect(await weights(routers[env]!), env).toMatchObject({ a: 0, b: 0 });
