@@ -95,9 +95,7 @@ export async function runCli(
       throw new Error(`runCli cannot set ${name} (the library reads it): spawn with airlock()`);
   }
   const { main } = await import('../../src/cli/main.js');
-  const capture = (
-    onWrite?: (text: string) => void,
-  ): { stream: CliOutput; text: () => string } => {
+  const capture = (onWrite?: (text: string) => void): { stream: CliOutput; text: () => string } => {
     let text = '';
     const write = (chunk: string): boolean => {
       text += chunk;
