@@ -8,7 +8,10 @@
 //   2. p99 latency of sequential requests straight to the service and
 //      through HAProxy.
 // Run with: npx tsx bench/deploy.bench.ts
-// Knobs (env): AIRLOCK_BENCH_RUNS (bad releases, default 10), AIRLOCK_BENCH_REQUESTS (default 2000).
+// Knobs (env): AIRLOCK_BENCH_RUNS (bad releases, default 100), AIRLOCK_BENCH_REQUESTS (default 2000).
+// Each release is cheap: the servers, the store and the built artifact are
+// reused; only the deploy itself (verify, push check, container, step, gates,
+// rollback) runs per release.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -33,7 +36,7 @@ const envInt = (name: string, dflt: number): number => {
   const v = Number.parseInt(process.env[name] ?? '', 10);
   return Number.isFinite(v) && v > 0 ? v : dflt;
 };
-const RUNS = envInt('AIRLOCK_BENCH_RUNS', 10);
+const RUNS = envInt('AIRLOCK_BENCH_RUNS', 100);
 const REQUESTS = envInt('AIRLOCK_BENCH_REQUESTS', 2000);
 
 requirePodman();
@@ -111,13 +114,17 @@ try {
 
   const rollbackMs: number[] = [];
   const rolloutMs: number[] = [];
+  const decisionMs: number[] = [];
   let abortedFirstStep = 0;
+  const otherReasons: string[] = [];
+  const stoppedBy = new Map<string, number>();
   for (let i = 0; i < RUNS; i++) {
     const load = loadGenerator(`http://127.0.0.1:${router.port}/`, 2, 5);
     let decision = 0;
     let switchMs = 0;
     let steps = 0;
     const t0 = performance.now();
+    const t0wall = Date.now();
     const report = await deploy(bad, (e) => {
       if (e.kind === 'deploy.rollback') {
         decision = Date.now() - e.ms;
@@ -126,10 +133,25 @@ try {
       if (e.kind === 'deploy.step') steps++;
     });
     rolloutMs.push(performance.now() - t0);
+    decisionMs.push(decision - t0wall);
     await new Promise((r) => setTimeout(r, 300));
     await load.stop();
-    if (report.outcome === 'rolled-back' && steps === 1 && report.rollout.promoted.length === 0)
+    // Aborted at the first step: rolled back after one step, nothing promoted. Which
+    // verdict stopped it is counted too (the error-rate gate failing, or the
+    // minimum-traffic guard finding too few canary requests: no data, fail closed).
+    const failing = report.rollout.samples.find((x) => x.verdict !== 'pass');
+    if (report.outcome === 'rolled-back' && steps === 1 && report.rollout.promoted.length === 0) {
       abortedFirstStep++;
+      const why = `${failing?.gate ?? '?'} ${failing?.verdict ?? '?'}`;
+      stoppedBy.set(why, (stoppedBy.get(why) ?? 0) + 1);
+    } else
+      otherReasons.push(
+        `release ${i + 1}: ${report.outcome} after ${steps} step(s): ${report.rollout.reason ?? ''}`,
+      );
+    if ((i + 1) % 10 === 0)
+      console.log(
+        `  ${i + 1}/${RUNS} bad releases deployed, ${abortedFirstStep} aborted at the first step`,
+      );
     const lastBad = Math.max(
       decision,
       ...load.hits.filter((h) => h.release === 'bad').map((h) => h.at),
@@ -137,6 +159,49 @@ try {
     // The router's switch itself, or the last answer from the bad version, whichever is later.
     rollbackMs.push(Math.max(switchMs, lastBad - decision));
   }
+
+  console.log(
+    `\n${RUNS} bad releases (every answer a 500), each deployed under load; steps [5, 100], hold 2 s`,
+  );
+  printTable(
+    ['measure', 'min', 'median', 'max', 'goal', 'verdict'],
+    [
+      [
+        'decision → 100% on the previous version',
+        fmtMs(Math.min(...rollbackMs)),
+        fmtMs(median(rollbackMs)),
+        fmtMs(Math.max(...rollbackMs)),
+        '< 1 s',
+        Math.max(...rollbackMs) < 1000
+          ? 'goal met'
+          : Math.min(...rollbackMs) >= 1000
+            ? 'goal MISSED'
+            : 'no verdict',
+      ],
+      [
+        'deploy start → rollback decision',
+        fmtMs(Math.min(...decisionMs)),
+        fmtMs(median(decisionMs)),
+        fmtMs(Math.max(...decisionMs)),
+        '',
+        '',
+      ],
+      [
+        'whole rollout of a bad release',
+        fmtMs(Math.min(...rolloutMs)),
+        fmtMs(median(rolloutMs)),
+        fmtMs(Math.max(...rolloutMs)),
+        '',
+        '',
+      ],
+    ],
+  );
+  console.log(
+    `aborted at the first step: ${abortedFirstStep} of ${RUNS} (goal: all) ${abortedFirstStep === RUNS ? 'goal met' : 'goal MISSED'}`,
+  );
+  for (const [why, n] of [...stoppedBy].sort((a, b) => b[1] - a[1]))
+    console.log(`  stopped by ${why}: ${n}`);
+  for (const r of otherReasons) console.log(`  not aborted at the first step: ${r}`);
 
   // Router overhead: the same sequential requests to the stable container and through HAProxy.
   const state = JSON.parse(
@@ -171,37 +236,6 @@ try {
   const pRouter = p99(times.router);
   agent.destroy();
 
-  console.log(
-    `\n${RUNS} bad releases (every answer a 500), each deployed under load; steps [5, 100], hold 2 s`,
-  );
-  printTable(
-    ['measure', 'min', 'median', 'max', 'goal', 'verdict'],
-    [
-      [
-        'decision → 100% on the previous version',
-        fmtMs(Math.min(...rollbackMs)),
-        fmtMs(median(rollbackMs)),
-        fmtMs(Math.max(...rollbackMs)),
-        '< 1 s',
-        Math.max(...rollbackMs) < 1000
-          ? 'goal met'
-          : Math.min(...rollbackMs) >= 1000
-            ? 'goal MISSED'
-            : 'no verdict',
-      ],
-      [
-        'whole rollout of a bad release',
-        fmtMs(Math.min(...rolloutMs)),
-        fmtMs(median(rolloutMs)),
-        fmtMs(Math.max(...rolloutMs)),
-        '',
-        '',
-      ],
-    ],
-  );
-  console.log(
-    `aborted at the first step: ${abortedFirstStep} of ${RUNS} (goal: all) ${abortedFirstStep === RUNS ? 'goal met' : 'goal MISSED'}`,
-  );
   console.log(
     `p99 of ${REQUESTS} sequential requests: direct ${pDirect.toFixed(2)} ms, through HAProxy ${pRouter.toFixed(2)} ms (+${(pRouter - pDirect).toFixed(2)} ms)`,
   );

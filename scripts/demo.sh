@@ -1,46 +1,12 @@
 #!/usr/bin/env bash
-# The main job on the bundled example: set up, build every reproducible target
-# of examples/demo in the sandbox, build again (all cache hits), prove the
-# outputs reproducible, and show that the deliberately non-reproducible target
-# is caught.
+# `npm run demo`: the main job in one command, `airlock ship`, for the bundled
+# example's server (examples/demo) on a local environment of two regions that
+# the demo starts and stops itself on 127.0.0.1 (two docker-registry, two
+# HAProxy, one Prometheus, podman with runc): release 1 is promoted in both
+# regions, then a deliberately broken release 2 is caught by the gates at the
+# first step and rolled back. See scripts/deploy-demo.ts. Everything it started
+# is removed at the end, on failure and on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-airlock() { node bin/airlock.js "$@"; }
-targets=(lib server hello-c)
-
-echo "== airlock build (cold or from the cache)"
-airlock build -C examples/demo "${targets[@]}"
-echo "== airlock build again: every target is a verified cache hit"
-airlock build -C examples/demo "${targets[@]}"
-for t in "${targets[@]}"; do
-  echo "== airlock repro $t"
-  airlock repro -C examples/demo "$t"
-done
-echo "== airlock repro clock (deliberately non-reproducible: must fail)"
-if airlock repro -C examples/demo clock; then
-  echo "demo: expected 'clock' to be caught as non-reproducible" >&2
-  exit 1
-fi
-echo "== artifact of demo/server"
-airlock --json build -C examples/demo server | node -e '
-  const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
-  for (const t of r.targets) console.log(`${t.tag}  ${t.artifact}`);'
-
-# A TypeScript service with real npm dependencies: every package is pinned in
-# airlock.lock, downloaded and verified once by `fetch` (the only step that
-# uses the network), then installed and compiled inside the offline sandbox.
-ts=examples/ts-service
-echo "== airlock lock --check ($ts): airlock.lock covers package-lock.json"
-airlock lock --check -C "$ts"
-echo "== airlock fetch ($ts): download and verify every locked package (nothing the second time)"
-airlock fetch -C "$ts"
-airlock fetch -C "$ts"
-echo "== airlock build ($ts): offline npm install, tsc and the tests in the sandbox"
-airlock build --frozen -C "$ts"
-echo "== airlock repro service ($ts)"
-airlock repro -C "$ts" service
-echo "== artifact of ts-service/service"
-airlock --json build --frozen -C "$ts" | node -e '
-  const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
-  for (const t of r.targets) console.log(`${t.tag}  ${t.artifact}`);'
+exec node_modules/.bin/tsx scripts/deploy-demo-main.ts

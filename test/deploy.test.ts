@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Digest } from '../src/core/index.js';
+import { sha256, type Digest } from '../src/core/index.js';
+import { ociArch } from '../src/oci/index.js';
 import { LABELS, haproxyRouter, type DeployEvent, type GateSample } from '../src/deploy/index.js';
 import { openAuditLog } from '../src/pipeline/audit.js';
 import { runBuild } from '../src/pipeline/build.js';
@@ -29,10 +30,14 @@ import {
   type TestPrometheus,
 } from './helpers/deploy-env.js';
 import { podmanArgs, removeImages, requirePodman } from './helpers/podman.js';
+import { runCli } from './helpers/cli.js';
 import { startRegistry, tempDir, type TestRegistry, type TestServer } from './helpers/registry.js';
 import { pushBaseImage, serviceProject, type Release } from './helpers/service.js';
 
-const HOLD = '2500ms';
+// Prometheus scrapes every 250 ms, so a 1.2 s hold (the gates' window) holds
+// four or more scrapes: rate() and the p99 always have data for a good release.
+const SCRAPE_MS = 250;
+const HOLD = '1200ms';
 const CLI = join(import.meta.dirname, '..', 'bin', 'airlock.js');
 
 describe('airlock deploy, rollback and status', () => {
@@ -72,7 +77,9 @@ describe('airlock deploy, rollback and status', () => {
     const gates = [
       '    gates:',
       '      - { name: error-rate, max: 0.05, minRequests: 2 }',
-      '      - { name: latency-p99, max: 2, minRequests: 2, onNoData: extend, extendLimit: 3 }',
+      // A new container's /metrics is scraped once Prometheus's discovery passes it on
+      // (throttled to every 5 s): the first step of a region extends until then.
+      '      - { name: latency-p99, max: 2, minRequests: 2, onNoData: extend, extendLimit: 8 }',
     ];
     const rollout = `    rollout: { steps: [5, 25, 50, 100], hold: ${HOLD}, readiness: { path: /healthz, timeout: 20s } }`;
     const failing = (env: string, query: string, prom = prometheus.url): string[] => [
@@ -160,35 +167,55 @@ describe('airlock deploy, rollback and status', () => {
       (await haproxyRouter(router.socket, router.backend).servers()).map((s) => [s.name, s.weight]),
     );
 
+  /** This file's containers: deploy-labelled and from its own registries (never another run's). */
   const containers = (): string[] =>
     execFileSync(
       'podman',
-      ['ps', '-a', '--filter', `label=${LABELS.environment}`, '--format', '{{.Names}}'],
+      ['ps', '-a', '--filter', `label=${LABELS.environment}`, '--format', '{{.Names}} {{.Image}}'],
       { encoding: 'utf8' },
     )
       .split('\n')
-      .filter((n) => n !== '');
+      .map((l) => l.split(' '))
+      .filter(([n, image]) => n && image && registries.some((r) => image.startsWith(`${r.host}/`)))
+      .map(([n]) => n!);
 
   beforeAll(async () => {
     requirePodman();
     dir = await tempDir('deploy');
     store = join(dir, 'store');
-    registries.push(await startRegistry(), await startRegistry());
-    tampering = await startTamperingRegistry(registries[1]!);
-    for (const name of ['eu', 'us', 'nodata', 'nan', 'broken', 'down'])
-      routers[name] = await startHaproxy(dir, `web_${name}`);
-    prometheus = await startPrometheus(
-      dir,
-      Object.values(routers).map((r) => `127.0.0.1:${r.metricsPort}`),
-      ['web_eu', 'web_us'].map((b) => join(dir, `${b}.json`)),
-    );
+    // Every server starts in parallel; the base image is pushed as soon as its registry is up.
+    mkdirSync(join(dir, 'down'));
+    const names = ['eu', 'us', 'nodata', 'nan', 'broken', 'down'];
+    const [eu, us, , down] = await Promise.all([
+      startRegistry(),
+      startRegistry(),
+      Promise.all(
+        names.map(async (name) => {
+          routers[name] = await startHaproxy(dir, `web_${name}`);
+        }),
+      ),
+      // A Prometheus that was running and is stopped: its port answers nothing.
+      startPrometheus(join(dir, 'down'), [], []).then(async (p) => {
+        await p.stop();
+        return p;
+      }),
+    ]);
+    registries.push(eu, us);
     const publisher = await Store.open(join(dir, 'publisher'));
-    try {
-      const client = new RegistryClient(registries[0]!.host, { insecure: [registries[0]!.host] });
-      base = `${registries[0]!.host}/base/node@${await pushBaseImage(publisher, client)}`;
-    } finally {
-      publisher.close();
-    }
+    const pushed = pushBaseImage(
+      publisher,
+      new RegistryClient(eu.host, { insecure: [eu.host] }),
+    ).finally(() => publisher.close());
+    [tampering, prometheus] = await Promise.all([
+      startTamperingRegistry(us),
+      startPrometheus(
+        dir,
+        names.map((n) => `127.0.0.1:${routers[n]!.metricsPort}`),
+        ['web_eu', 'web_us'].map((b) => join(dir, `${b}.json`)),
+        SCRAPE_MS,
+      ),
+    ]);
+    base = `${eu.host}/base/node@${await pushed}`;
     project = serviceProject(join(dir, 'project'), base, { version: 'v1' });
     await runKeygen({ dir: project, password: '' });
     writeFileSync(
@@ -199,10 +226,6 @@ describe('airlock deploy, rollback and status', () => {
       join(project, 'strict-policy.yaml'),
       'version: 1\nkeys: [cosign.pub]\nrequire: [slsa-provenance]\nbuilder: https://builder.example/not-this-one\n',
     );
-    // A Prometheus that was running and is stopped: its port answers nothing.
-    mkdirSync(join(dir, 'down'));
-    const down = await startPrometheus(join(dir, 'down'), [], []);
-    await down.stop();
     writeConfig(down.url);
   }, 240_000);
 
@@ -278,9 +301,11 @@ describe('airlock deploy, rollback and status', () => {
     expect(first(5)).toContain('eu');
     // The share of requests answered by v2 while each step was held, from the load generator.
     for (const s of steps) {
+      // From just after the weights changed (answers in flight excluded) until the gates
+      // are read; the weights change again only after that.
       const from = times.get(s)! + 300;
       const next = events.slice(events.indexOf(s) + 1).find((e) => e.kind === 'deploy.gate');
-      const to = times.get(next!)! - 1200; // the gates read data up to a scrape ago
+      const to = times.get(next!)! - 100;
       const hits = load
         .find((l) => l.region === s.region)!
         .gen.hits.filter((h) => h.at >= from && h.at <= to);
@@ -387,9 +412,11 @@ describe('airlock deploy, rollback and status', () => {
   it('promotes nothing when Prometheus is stopped or a query gives no data, NaN or an error', async () => {
     const artifact = releases.v2!;
     const verdicts: Record<string, GateSample | undefined> = {};
+    // One after another: side by side, their pushes of the same blobs to the one
+    // registry race (docker-registry answers DIGEST_INVALID to one of them).
     for (const env of ['nodata', 'nan', 'broken', 'down']) {
       const { report } = await deploy(env, artifact);
-      expect(report.outcome, env).toBe('rolled-back');
+      expect(report.outcome, `${env}: ${report.rollout.reason ?? ''}`).toBe('rolled-back');
       expect(report.rollout.promoted, env).toEqual([]);
       verdicts[env] = report.rollout.samples[0];
       expect(await weights(routers[env]!), env).toMatchObject({ a: 0, b: 0 });
@@ -464,6 +491,81 @@ describe('airlock deploy, rollback and status', () => {
       await client.putManifest('shop/service', 'prod', v2.bytes, v2.descriptor.mediaType);
     }
   }, 120_000);
+
+  it('status: an index whose entry for this platform is the verified manifest is no drift; an index of another release is', async () => {
+    const client = new RegistryClient(registries[1]!.host, { insecure: [registries[1]!.host] });
+    const entry = async (d: Digest, architecture: string) => {
+      const m = await client.getManifest('shop/service', d);
+      return {
+        mediaType: m.descriptor.mediaType,
+        digest: m.descriptor.digest,
+        size: m.descriptor.size,
+        platform: { os: 'linux', architecture },
+      };
+    };
+    const arch = ociArch(process.arch);
+    const other = arch === 'amd64' ? 'arm64' : 'amd64';
+    /** Moves us's prod tag to an index; returns the index digest. */
+    const tagIndex = async (here: Digest, there: Digest): Promise<Digest> => {
+      const bytes = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          manifests: [await entry(there, other), await entry(here, arch)],
+        }),
+      );
+      await client.putManifest(
+        'shop/service',
+        'prod',
+        bytes,
+        'application/vnd.oci.image.index.v1+json',
+      );
+      return sha256(bytes);
+    };
+    const status = () =>
+      runStatus({ project, store, environment: 'prod', insecure: insecure(), events: () => {} });
+    try {
+      // Published as a multi-platform index: the tag serves the index digest, which differs from v2's.
+      const same = await tagIndex(releases.v2!, releases.v1!);
+      const a = await status();
+      expect(a.regions[1]!.registry).toBe(same);
+      expect(same).not.toBe(releases.v2);
+      expect(a.drift).toEqual([]);
+      // An index whose entry for this platform is v1 (v2 only for another platform) is drift.
+      const moved = await tagIndex(releases.v1!, releases.v2!);
+      const b = await status();
+      expect(b.drift).toHaveLength(1);
+      expect(b.drift[0]).toMatchObject({
+        region: 'us',
+        what: 'registry',
+        expected: releases.v2,
+        actual: moved,
+      });
+    } finally {
+      const v2 = await client.getManifest('shop/service', releases.v2!);
+      await client.putManifest('shop/service', 'prod', v2.bytes, v2.descriptor.mediaType);
+    }
+  }, 60_000);
+
+  it('status --watch redraws until the run is aborted (Ctrl-C), then returns', async () => {
+    const stop = new AbortController();
+    const clear = '\x1b[H\x1b[2J';
+    const args = ['--store', store, 'status', '--env', 'prod', '-C', project, '--watch', '0.1'];
+    const flags = insecure().flatMap((h) => ['--insecure-registry', h]);
+    const r = await runCli([...args, ...flags], {
+      signal: stop.signal,
+      onStdout: (text) => {
+        if (text.split('no drift').length - 1 >= 3) stop.abort();
+      },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const frames = r.stdout.split(clear).slice(1);
+    expect(frames).toHaveLength(3);
+    for (const f of frames) expect(f).toMatch(/^prod[^]*\n {2}eu: verified sha256:[^]*no drift\n/);
+    const bad = await runCli([...args.slice(0, -1), 'soon', ...flags]);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('--watch takes a number of seconds');
+  }, 60_000);
 
   it('after a kill -9 in the middle of a step, status tells the truth and rollback recovers', async () => {
     const artifact = await release({ version: 'v6' });

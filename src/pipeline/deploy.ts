@@ -39,6 +39,7 @@ import {
   type Router,
   type Runtime,
 } from '../deploy/index.js';
+import { ociArch } from '../oci/index.js';
 import { parseRegistryRef, pushArtifact, resolveLocal } from '../registry/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import type { Store } from '../store/index.js';
@@ -800,6 +801,47 @@ async function equivalent(store: Store, digest: Digest): Promise<Set<string>> {
 }
 
 /**
+ * Whether `actual` is a multi-platform index whose entry for this machine's
+ * platform is one of `allowed`: what a registry tag or podman reports when the
+ * verified platform manifest was published or pulled through an index. That is
+ * the same release, not drift; an index whose entry for this platform is
+ * anything else is still drift. The index is read from the store, else from the
+ * region's registry (digest-verified); unreadable means "not the same".
+ */
+async function indexOfAllowed(
+  s: Session,
+  r: RegionConfig,
+  allowed: Set<string>,
+  actual: string,
+  seen: Map<string, Promise<boolean>>,
+): Promise<boolean> {
+  if (!/^sha256:[0-9a-f]{64}$/.test(actual)) return false;
+  let got = seen.get(actual);
+  if (got === undefined) {
+    got = (async () => {
+      try {
+        const d = actual as Digest;
+        const bytes = (await s.store.has(d))
+          ? await s.store.getBytes(d)
+          : (await (await client(s, r)).getManifest(repoOf(r), d)).bytes;
+        const m = JSON.parse(Buffer.from(bytes).toString('utf8')) as {
+          manifests?: { digest?: unknown; platform?: { os?: unknown; architecture?: unknown } }[];
+        };
+        const arch = ociArch(process.arch);
+        const entry = (m.manifests ?? []).find(
+          (x) => x.platform?.os === 'linux' && x.platform.architecture === arch,
+        );
+        return typeof entry?.digest === 'string' && allowed.has(entry.digest);
+      } catch {
+        return false;
+      }
+    })();
+    seen.set(actual, got);
+  }
+  return got;
+}
+
+/**
  * `airlock status --env <env>`: for every region, the registry's digest for
  * the environment tag, the image digest of every running container (from the
  * runtime), and the router's weights, each compared with the last verified
@@ -818,6 +860,9 @@ export async function runStatus(req: DeployOptions): Promise<StatusReport> {
     for (const r of s.env.regions) {
       const st = s.state.regions[r.name]!;
       const ok = st.verified === null ? new Set<string>() : await equivalent(s.store, st.verified);
+      const indexes = new Map<string, Promise<boolean>>();
+      const isVerified = async (d: string): Promise<boolean> =>
+        ok.has(d) || indexOfAllowed(s, r, ok, d, indexes);
       let registry: string | null;
       try {
         const c = await client(s, r);
@@ -825,7 +870,7 @@ export async function runStatus(req: DeployOptions): Promise<StatusReport> {
       } catch (err) {
         registry = `unreachable: ${err instanceof Error ? err.message : String(err)}`;
       }
-      if (st.verified !== null && (registry === null || !ok.has(registry)))
+      if (st.verified !== null && (registry === null || !(await isVerified(registry))))
         note({
           region: r.name,
           what: 'registry',
@@ -846,11 +891,15 @@ export async function runStatus(req: DeployOptions): Promise<StatusReport> {
         Object.values(st.slots).flatMap((v) => (v === null ? [] : [v.container])),
       );
       const slotDigests = new Set<string>();
+      const slotIndexes = new Map<string, Promise<boolean>>();
       for (const v of Object.values(st.slots))
         if (v) for (const d of await equivalent(s.store, v.digest)) slotDigests.add(d);
       for (const c of containers) {
         if (!c.running) continue;
-        if (!slotDigests.has(c.digest) || !known.has(c.name))
+        const deployed =
+          slotDigests.has(c.digest) ||
+          (await indexOfAllowed(s, r, slotDigests, c.digest, slotIndexes));
+        if (!deployed || !known.has(c.name))
           note({
             region: r.name,
             what: 'container',
@@ -870,7 +919,7 @@ export async function runStatus(req: DeployOptions): Promise<StatusReport> {
             actual: null,
             detail: `the stable container ${stable.container} is not running`,
           });
-        else if (!ok.has(c.imageDigest))
+        else if (!(await isVerified(c.imageDigest)))
           note({
             region: r.name,
             what: 'container',

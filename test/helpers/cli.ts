@@ -81,25 +81,37 @@ const CLI_ENV = new Set(['AIRLOCK_PASSWORD', 'COSIGN_PASSWORD', 'CI', 'NO_COLOR'
  */
 export async function runCli(
   args: string[],
-  opts: { cwd?: string; env?: Record<string, string> } = {},
+  opts: {
+    cwd?: string;
+    env?: Record<string, string>;
+    /** Aborting it is Ctrl-C for the run (default: never aborted). */
+    signal?: AbortSignal;
+    /** Sees stdout as it is written (e.g. to abort after some output). */
+    onStdout?: (text: string) => void;
+  } = {},
 ): Promise<CliResult> {
   for (const name of Object.keys(opts.env ?? {})) {
     if (!CLI_ENV.has(name))
       throw new Error(`runCli cannot set ${name} (the library reads it): spawn with airlock()`);
   }
   const { main } = await import('../../src/cli/main.js');
-  const capture = (): { stream: CliOutput; text: () => string } => {
+  const capture = (onWrite?: (text: string) => void): { stream: CliOutput; text: () => string } => {
     let text = '';
-    return { stream: { write: (chunk: string) => (text += chunk) }, text: () => text };
+    const write = (chunk: string): boolean => {
+      text += chunk;
+      onWrite?.(text);
+      return true;
+    };
+    return { stream: { write }, text: () => text };
   };
-  const stdout = capture();
+  const stdout = capture(opts.onStdout);
   const stderr = capture();
   const status = await main(['node', CLI, ...args], {
     cwd: opts.cwd ?? REPO,
     env: { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env },
     stdout: stdout.stream,
     stderr: stderr.stream,
-    signal: new AbortController().signal,
+    signal: opts.signal ?? new AbortController().signal,
   });
   return { status, stdout: stdout.text(), stderr: stderr.text() };
 }

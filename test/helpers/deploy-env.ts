@@ -77,11 +77,16 @@ export interface TestPrometheus extends Proc {
   url: string;
 }
 
-/** Starts Prometheus scraping `haproxy` exporters and the services listed in `sdFiles`, every second. */
+/**
+ * Starts Prometheus scraping `haproxy` exporters and the services listed in
+ * `sdFiles` every `scrapeMs` (default 1000; a gate's window, the step's hold,
+ * needs at least two scrapes in it).
+ */
 export async function startPrometheus(
   dir: string,
   haproxy: string[],
   sdFiles: string[],
+  scrapeMs = 1000,
 ): Promise<TestPrometheus> {
   const port = await freePort();
   const cfg = join(dir, 'prometheus.yml');
@@ -89,7 +94,7 @@ export async function startPrometheus(
   writeFileSync(
     cfg,
     [
-      'global: { scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 900ms }',
+      `global: { scrape_interval: ${scrapeMs}ms, evaluation_interval: ${scrapeMs}ms, scrape_timeout: ${Math.floor(scrapeMs * 0.9)}ms }`,
       'scrape_configs:',
       '  - job_name: haproxy',
       `    static_configs: [{ targets: ${JSON.stringify(haproxy)} }]`,

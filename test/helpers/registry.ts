@@ -78,7 +78,8 @@ export async function startRegistry(): Promise<TestRegistry> {
     port,
     root,
     async stop() {
-      if (child.exitCode === null) {
+      // A child killed by a signal (Ctrl-C reaches the whole process group) has no exit code.
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         await exited;

@@ -1,5 +1,7 @@
-// Copies the service into dist/server with a generated build-info module.
-// Everything written depends only on the sources and SOURCE_DATE_EPOCH.
+// Bundles the service into dist/server: its sources, lib's generated
+// greeting module (so the image needs nothing outside dist/server) and a
+// build-info module. Everything written depends only on the sources, lib's
+// output and SOURCE_DATE_EPOCH.
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
@@ -13,6 +15,7 @@ for (const f of files) {
   hash.update(f).update(readFileSync(`server/src/${f}`));
   copyFileSync(`server/src/${f}`, `${out}/${f}`);
 }
+copyFileSync('dist/lib/greeting.js', `${out}/greeting.js`);
 const epoch = Number(process.env.SOURCE_DATE_EPOCH);
 const info = {
   builtAt: new Date(epoch * 1000).toISOString(),

@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import type { DeployEvent } from '../../deploy/index.js';
-import { auditEnvOf, insecureRegistryOption, runReport } from '../run.js';
+import { AirlockError } from '../../core/errors.js';
+import type { CliErrorCode } from '../errors.js';
+import { auditEnvOf, globalOptions, insecureRegistryOption, runReport } from '../run.js';
+import { sessionOf } from '../session.js';
 import { sanitizeForTerminal } from '../terminal.js';
 
 /** One line per deploy event: the step, the weights, and each gate's value against its threshold. */
@@ -220,11 +223,33 @@ export function register(cli: Command): void {
           (r) => r.drift.length === 0,
         );
       if (opts.watch === undefined) return once();
-      const every = (typeof opts.watch === 'string' ? Number(opts.watch) : 2) * 1000;
-      for (;;) {
-        process.stdout.write('\x1b[H\x1b[2J'); // --watch redraws
+      const seconds = typeof opts.watch === 'string' ? Number(opts.watch) : 2;
+      if (!Number.isFinite(seconds) || seconds <= 0)
+        throw new AirlockError<CliErrorCode>(
+          'USAGE',
+          `--watch takes a number of seconds above 0, not "${String(opts.watch)}"`,
+          { hint: 'e.g. `airlock status --env prod --watch 5` (default 2).' },
+        );
+      // Redraws until Ctrl-C (the session's abort signal); the exit status is the last redraw's.
+      const session = sessionOf(cmd);
+      session.io.watchInterrupts?.();
+      const { signal } = session.io;
+      const json = globalOptions(cmd).json === true;
+      while (!signal.aborted) {
+        if (!json) session.io.stdout.write('\x1b[H\x1b[2J');
+        session.exitCode = undefined;
         await once();
-        await new Promise((r) => setTimeout(r, every));
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            resolve();
+          };
+          const timer = setTimeout(() => {
+            signal.removeEventListener('abort', done);
+            resolve();
+          }, seconds * 1000);
+          signal.addEventListener('abort', done, { once: true });
+        });
       }
     },
   );

@@ -12,7 +12,10 @@ if (process.argv.includes('--self-test')) {
   handle({ url: '/' }, res);
 } else {
   const port = Number(process.env.PORT ?? 8080);
-  createServer(handle).listen(port, '127.0.0.1', () => {
+  const server = createServer(handle);
+  server.listen(port, process.env.HOST ?? '127.0.0.1', () => {
     process.stdout.write(`listening on http://127.0.0.1:${port}\n`);
   });
+  // As PID 1 in a container, node would ignore SIGTERM without a handler.
+  process.on('SIGTERM', () => server.close(() => process.exit(0)));
 }
