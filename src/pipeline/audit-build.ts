@@ -1,11 +1,14 @@
 import { execFile } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { AfterBuild } from '../builder/executor.js';
+import { gitHead } from '../builder/sde.js';
 import { lockedPurl } from '../audit/lineage.js';
+import { AuditLog, type AuditAppend } from '../audit/log.js';
 import type { Clock } from '../core/clock.js';
 import type { AirlockEvent, EventSink } from '../core/events.js';
-import type { AuditLog } from '../audit/index.js';
-import type { AuditEnv } from './audit.js';
+import { auditActor, type AuditEnv } from './audit-env.js';
 import type { OpenWorkspace } from './context.js';
 
 const run = promisify(execFile);
@@ -17,23 +20,38 @@ export interface GitState {
   dirty?: boolean;
 }
 
-/** Reads the git state of `root` (nothing outside a git work tree). */
-export async function gitState(root: string): Promise<GitState> {
-  const git = async (...args: string[]): Promise<string | undefined> => {
-    try {
-      const { stdout } = await run('git', ['-C', root, ...args], {
-        timeout: 30_000,
-        maxBuffer: 1 << 26,
-      });
-      return stdout;
-    } catch {
-      return undefined;
-    }
-  };
-  const commit = (await git('rev-parse', '--verify', '-q', 'HEAD'))?.trim();
+/** Runs `git -C root <args>`: its stdout, or undefined when git fails or is missing. */
+export type GitRunner = (root: string, args: readonly string[]) => Promise<string | undefined>;
+
+const runGit: GitRunner = async (root, args) => {
+  try {
+    const { stdout } = await run('git', ['-C', root, ...args], {
+      timeout: 30_000,
+      maxBuffer: 1 << 26,
+    });
+    return stdout;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Reads the git state of `root` (nothing outside a git work tree) with one
+ * `git status`: HEAD and the origin URL are read from `.git` directly in a
+ * plain repository; git answers them only for anything unusual (a worktree
+ * or submodule, reftable, a config with includes).
+ */
+export async function gitState(root: string, git: GitRunner = runGit): Promise<GitState> {
+  const dir = await findGitDir(root);
+  if (dir === null) return {}; // not a work tree: git is not asked at all
+  const [commit, repository, status] = await Promise.all([
+    dir === undefined
+      ? git(root, ['rev-parse', '--verify', '-q', 'HEAD']).then((s) => s?.trim())
+      : gitHead(root),
+    originUrl(root, dir, git),
+    git(root, ['status', '--porcelain', '--untracked-files=normal']),
+  ]);
   if (!commit) return {};
-  const repository = (await git('config', '--get', 'remote.origin.url'))?.trim();
-  const status = await git('status', '--porcelain', '--untracked-files=normal');
   return {
     commit,
     ...(repository ? { repository } : {}),
@@ -42,41 +60,88 @@ export async function gitState(root: string): Promise<GitState> {
 }
 
 /**
- * The components of the dependency targets' artifacts (found by their
- * output trees in the log): an artifact contains what its dependencies lock.
+ * The `.git` directory above `root`; undefined when git must be asked (a
+ * `.git` file, GIT_DIR or GIT_CONFIG* set); null when there is none.
  */
-function dependencyComponents(
-  log: AuditLog,
-  deps: readonly { target: string; outputs: string }[],
-): string[] {
-  const out = new Set<string>();
-  for (const d of deps) {
-    const builds = log.list({ subject: d.outputs, types: ['build'], limit: 1 });
-    const artifact = (builds[0]?.entry.data as { artifact?: string } | undefined)?.artifact;
-    if (artifact) for (const p of log.componentsOf(artifact)) out.add(p);
+async function findGitDir(root: string): Promise<string | null | undefined> {
+  if (Object.keys(process.env).some((k) => k === 'GIT_DIR' || k.startsWith('GIT_CONFIG')))
+    return undefined;
+  let dir = resolve(root);
+  for (;;) {
+    const candidate = join(dir, '.git');
+    const st = await stat(candidate).catch(() => undefined);
+    if (st?.isDirectory()) return candidate;
+    if (st) return undefined;
+    const parent = dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
   }
-  return [...out];
+}
+
+/** remote.origin.url from `<gitDir>/config` when it is plain; otherwise (or without a git dir) git's answer. */
+async function originUrl(
+  root: string,
+  gitDir: string | undefined,
+  git: GitRunner,
+): Promise<string | undefined> {
+  const text = gitDir ? await readFile(join(gitDir, 'config'), 'utf8').catch(() => '') : undefined;
+  const plain = text === undefined ? undefined : plainOriginUrl(text);
+  if (plain !== undefined) return plain ?? undefined;
+  return (await git(root, ['config', '--get', 'remote.origin.url']))?.trim() || undefined;
 }
 
 /**
- * The audit side of a build (the source's git state read first): an event sink that notes when each target
- * started (running, or queued for a cache hit that never runs), and the
- * after-build hook that appends one build event per target.
+ * remote.origin.url of a git config text (the last one wins, as with
+ * `git config --get`); null when it has none; undefined when the text has
+ * anything this reader does not follow (includes, the old `[remote.origin]`
+ * form, quoted or escaped values, continued lines), so git is asked instead.
  */
-export async function auditBuild(
+export function plainOriginUrl(text: string): string | null | undefined {
+  if (/\\\s*$/m.test(text)) return undefined;
+  let inOrigin = false;
+  let url: string | null = null;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    if (line.startsWith('[')) {
+      const m = /^\[\s*([A-Za-z0-9.-]+)(?:\s+"([^"\\]*)")?\s*\]\s*(?:[#;].*)?$/.exec(line);
+      if (!m) return undefined;
+      const name = m[1]!.toLowerCase();
+      if (name === 'include' || name === 'includeif' || name.includes('.')) return undefined;
+      inOrigin = name === 'remote' && m[2] === 'origin';
+      continue;
+    }
+    const kv = /^([A-Za-z][A-Za-z0-9-]*)\s*(?:=(.*))?$/.exec(line);
+    if (!kv) return undefined;
+    if (!inOrigin || kv[1]!.toLowerCase() !== 'url') continue;
+    const value = kv[2];
+    if (value === undefined || /["\\]/.test(value)) return undefined;
+    url = value.replace(/[#;].*$/, '').trim();
+  }
+  return url;
+}
+
+/**
+ * The audit side of a build: an event sink that notes when each target
+ * started (running, or queued for a cache hit that never runs), the
+ * after-build hook that notes one build event per target, and `flush`, which
+ * appends all of them to the log in one transaction (the build calls it once
+ * at the end, also when a target failed). Only the log and the zod-free check
+ * of build events load: a no-op build loads no schema, signing or registry code.
+ */
+export function auditBuild(
   open: OpenWorkspace,
   events: EventSink,
   env: AuditEnv = {},
-): Promise<{
+  source: Promise<GitState> = gitState(open.project.root),
+): {
   events: EventSink;
   afterBuild: (done: AfterBuild) => Promise<void>;
-  /** Closes the log if a target opened it; the build calls it once at the end. */
-  close: () => void;
-}> {
+  /** Appends the build events noted so far (one transaction) and closes the log. */
+  flush: () => Promise<void>;
+} {
   const clock: Clock = env.clock ?? open.store.clock;
   const started = new Map<string, number>();
-  // Read before anything builds: outputs written into the project must not make it look dirty.
-  const g = await gitState(open.project.root);
   const sink: EventSink = (e: AirlockEvent) => {
     if (
       e.type === 'target' &&
@@ -85,16 +150,14 @@ export async function auditBuild(
       started.set(e.target, clock.now());
     events(e);
   };
-  let log: AuditLog | undefined;
-  const afterBuild = async ({ build, action, cached }: AfterBuild): Promise<void> => {
-    // The log (and its schemas) load only once a target has something to record,
-    // and it is opened once for the whole build.
-    const { auditActor, openAuditLog } = await import('./audit.js');
-    log ??= openAuditLog(open.store);
+  const pending: ((g: GitState) => AuditAppend)[] = [];
+  const actor = auditActor(env);
+  const afterBuild = ({ build, action, cached }: AfterBuild): Promise<void> => {
     const last = open.records.lastBuild(open.project.root, build.target);
     const finishedAt = clock.now();
-    log.append(
-      {
+    const startedAt = started.get(build.target) ?? finishedAt;
+    pending.push((g) => ({
+      event: {
         type: 'build',
         data: {
           project: open.project.name,
@@ -113,17 +176,46 @@ export async function auditBuild(
           tag: build.tag,
           ...(last && last.key === build.key ? { record: last.record } : {}),
           outputTree: build.result.outputs.tree,
-          startedAt: started.get(build.target) ?? finishedAt,
+          startedAt,
           finishedAt,
         },
       },
-      { time: finishedAt, actor: auditActor(env) },
-      [...(action.locked ?? []).map(lockedPurl), ...dependencyComponents(log, action.deps)],
-    );
+      at: { time: finishedAt, actor },
+      // Read inside the append: a dependency built in this build is in the log by then.
+      components: (log) => [
+        ...(action.locked ?? []).map(lockedPurl),
+        ...dependencyComponents(log, action.deps),
+      ],
+    }));
+    return Promise.resolve();
   };
-  const close = (): void => {
-    log?.close();
-    log = undefined;
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const g = await source;
+    const items = pending.splice(0).map((f) => f(g));
+    const log = AuditLog.open(open.store.paths.auditDb);
+    try {
+      log.appendAll(items);
+    } finally {
+      log.close();
+    }
   };
-  return { events: sink, afterBuild, close };
+  return { events: sink, afterBuild, flush };
+}
+
+/**
+ * The components of the dependency targets' artifacts (found by their
+ * output trees in the log): an artifact contains what its dependencies lock.
+ */
+function dependencyComponents(
+  log: AuditLog,
+  deps: readonly { target: string; outputs: string }[],
+): string[] {
+  const out = new Set<string>();
+  for (const d of deps) {
+    const builds = log.list({ subject: d.outputs, types: ['build'], limit: 1 });
+    const artifact = (builds[0]?.entry.data as { artifact?: string } | undefined)?.artifact;
+    if (artifact) for (const p of log.componentsOf(artifact)) out.add(p);
+  }
+  return [...out];
 }

@@ -1,5 +1,4 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
 import {
   IN_TOTO_PAYLOAD_TYPE,
   parseStatement,
@@ -10,7 +9,6 @@ import {
   AuditLog,
   checkpointOf,
   parseCheckpoint,
-  type AuditActor,
   type AuditErrorCode,
   type AuditEvent,
   type AuditEventType,
@@ -67,34 +65,9 @@ export const AUDIT_ARTIFACT_TYPE = 'application/vnd.airlock.audit-log.v1';
 export const CHECKPOINT_PREDICATE = 'https://airlock.dev/audit-checkpoint/v1';
 const FIRST_ANNOTATION = 'dev.airlock.audit.first';
 
-/** Who acts and when, for the audit log; injected (tests, the dashboard). */
-export interface AuditEnv {
-  /** Default: the store's clock. */
-  clock?: Clock;
-  /** Default: the OS user ($USER when the OS has no name for the uid). */
-  user?: string;
-  /** Default: the host name. */
-  host?: string;
-  /** What acted for the user (e.g. `dashboard`). */
-  via?: string;
-}
+import { auditActor, type AuditEnv } from './audit-env.js';
 
-function osUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return process.env['USER'] ?? process.env['LOGNAME'] ?? `uid:${process.getuid?.() ?? '?'}`;
-  }
-}
-
-/** The actor of an event under `env`. */
-export function auditActor(env: AuditEnv = {}): AuditActor {
-  return {
-    user: env.user ?? osUser(),
-    host: env.host ?? hostname(),
-    ...(env.via ? { via: env.via } : {}),
-  };
-}
+export { auditActor, type AuditEnv };
 
 /** Opens the audit log of an open store. */
 export function openAuditLog(store: Store): AuditLog {

@@ -9,7 +9,7 @@ import type { ProjectConfig } from '../config/index.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
-import { auditBuild } from './audit-build.js';
+import { auditBuild, gitState } from './audit-build.js';
 import { evidenceHook } from './evidence-hook.js';
 import type { AfterBuild } from '../builder/context.js';
 
@@ -61,7 +61,11 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       }))
     : undefined;
   const open = await openWorkspace(req);
-  let closeAudit: (() => void) | undefined;
+  // The source's git state is read while the build starts up; it is awaited
+  // before anything (airlock.lock, outputs) is written into the project.
+  const source = gitState(open.project.root);
+  source.catch(() => {}); // awaited below; a rejection is reported there
+  let audit: ReturnType<typeof auditBuild> | undefined;
   try {
     // A killed build's work directories go now, not an hour later at gc.
     for (const dir of await open.store.removeDeadTempDirs()) {
@@ -73,9 +77,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     }
     const order = planOrder(open.project, req.targets);
     checkNodeEngine(open.project, order);
-    // Every target built or restored appends a build event to the audit log.
-    const audit = await auditBuild(open, req.events, req.audit);
-    closeAudit = audit.close;
+    // Every target built or restored is recorded in the audit log (one transaction at the end).
+    audit = auditBuild(open, req.events, req.audit, source);
     const ctx = buildContext(open, audit.events, {
       useCache: req.noCache !== true,
       ...(req.signal ? { signal: req.signal } : {}),
@@ -87,11 +90,14 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
           : evidenceHook(open, req.events, { builderId: req.sign?.builderId }),
       ),
     });
+    // HEAD, read once for the audit log, SOURCE_DATE_EPOCH and the build history.
+    ctx.memo.head = source.then((g) => g.commit);
     Object.assign(
       ctx,
       await registryHooks(open.project, open.store, req, req.events, open.statCache),
     ); // toolchain images, remote cache
     const { lockedInputHooks } = await import('./npm-install.js');
+    await source;
     Object.assign(
       ctx,
       await lockedInputHooks(open, req.events, {
@@ -113,6 +119,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     );
     const summary = await buildGraph(ctx, order, req.jobs ?? defaultJobs());
     open.statCache.flush();
+    // Recorded before any signature the build makes (also when a target failed).
+    await audit.flush();
     throwIfFailed(summary, req.signal);
     const report: BuildReport = {
       project: open.project.name,
@@ -132,8 +140,11 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     }
     return report;
   } finally {
-    closeAudit?.();
-    open.close();
+    try {
+      await audit?.flush();
+    } finally {
+      open.close();
+    }
   }
 }
 
