@@ -5,7 +5,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { PREDICATE } from '../src/attest/index.js';
 import { AuditLog } from '../src/audit/index.js';
+import type { Digest } from '../src/core/digest.js';
+import { referrersTag } from '../src/oci/index.js';
+import { PREDICATE_TYPE_ANNOTATION } from '../src/pipeline/attestations.js';
+import { localReferrers } from '../src/registry/index.js';
+import { Store } from '../src/store/index.js';
 import { noEvents } from '../src/core/events.js';
 import { runBuild } from '../src/pipeline/build.js';
 import { CLI, tempDir } from './helpers/cli.js';
@@ -151,6 +157,54 @@ targets:
         .slice(before)
         .map((e) => `${e.target} ${e.cache}`),
     ).toEqual(['good miss']);
+  }, 120_000);
+
+  it("reads no artifact's referrers index again once it was seen to list provenance, and re-attaches evidence that went away", async () => {
+    const build = () => runBuild({ project, store, targets: [], events: noEvents });
+    const artifacts = (await build()).targets.map((t) => t.artifact as Digest);
+    const s = await Store.open(store);
+    const indexes = new Set<string>();
+    try {
+      for (const a of artifacts) indexes.add((await s.requireTag(referrersTag(a))).digest);
+    } finally {
+      s.close();
+    }
+    const reads: string[] = [];
+    const proto = Store.prototype as unknown as {
+      getBytes: (this: Store, digest: Digest) => Promise<Buffer>;
+    };
+    const real = proto.getBytes;
+    const spy = vi.spyOn(proto, 'getBytes').mockImplementation(function (
+      this: Store,
+      digest: Digest,
+    ) {
+      reads.push(digest);
+      return real.call(this, digest);
+    });
+    try {
+      await build();
+      expect(reads.filter((d) => indexes.has(d))).toEqual([]);
+
+      // Evidence removed behind the build's back (its referrers tag gone) is attached again.
+      const s2 = await Store.open(store);
+      try {
+        await s2.deleteTag(referrersTag(artifacts[0]!));
+      } finally {
+        s2.close();
+      }
+      await build();
+    } finally {
+      spy.mockRestore();
+    }
+    const s3 = await Store.open(store);
+    try {
+      const attached = await localReferrers(s3, artifacts[0]!);
+      expect(attached.map((d) => d.annotations?.[PREDICATE_TYPE_ANNOTATION])).toContain(
+        PREDICATE.slsaProvenance,
+      );
+    } finally {
+      s3.close();
+    }
   }, 120_000);
 
   it('a no-op build runs git once and loads no schema library, signing, SBOM or registry code', () => {
