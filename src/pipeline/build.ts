@@ -61,8 +61,9 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       }))
     : undefined;
   const open = await openWorkspace(req);
-  // The source's git state is read while the build starts up; it is awaited
-  // before anything (airlock.lock, outputs) is written into the project.
+  // The source's git state is read while the build plans; anything written
+  // into the project (airlock.lock, outputs) waits for it, so the state is
+  // the one the build started from. A no-op build writes nothing and never waits.
   const source = gitState(open.project.root);
   source.catch(() => {}); // awaited below; a rejection is reported there
   let audit: ReturnType<typeof auditBuild> | undefined;
@@ -90,18 +91,18 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
           : evidenceHook(open, req.events, { builderId: req.sign?.builderId }),
       ),
     });
-    // HEAD, read once for the audit log, SOURCE_DATE_EPOCH and the build history.
-    ctx.memo.head = source.then((g) => g.commit);
+    // Outputs are written into the project only once the git state has been read.
+    ctx.beforeProjectWrite = () => source.then(() => {});
     Object.assign(
       ctx,
       await registryHooks(open.project, open.store, req, req.events, open.statCache),
     ); // toolchain images, remote cache
     const { lockedInputHooks } = await import('./npm-install.js');
-    await source;
     Object.assign(
       ctx,
       await lockedInputHooks(open, req.events, {
         ...(req.frozen !== undefined ? { frozen: req.frozen } : {}),
+        beforeWrite: () => source,
         signal: req.signal,
         fetch:
           req.fetch === true
