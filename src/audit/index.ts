@@ -1,9 +1,10 @@
 export type { AuditErrorCode } from './errors.js';
 export {
-  AUDIT_EVENT_SCHEMAS,
   AUDIT_EVENT_TYPES,
+  auditEventSchemas,
   eventSubjects,
   isAuditEventType,
+  parseEventData,
 } from './events.js';
 export type { AuditEvent, AuditEventData, AuditEventType } from './events.js';
 export {
@@ -23,8 +24,9 @@ export type {
   Checkpoint,
   StoredEntry,
 } from './chain.js';
+export { buildEventProblems } from './build-event.js';
 export { AUDIT_DB_MIGRATIONS, AuditLog } from './log.js';
-export type { AuditFilter, AuditRecord, CheckpointNote } from './log.js';
+export type { AuditAppend, AuditFilter, AuditRecord, CheckpointNote } from './log.js';
 export {
   LineageBuilder,
   lineageDot,

@@ -16,12 +16,8 @@ import {
   type StoredEntry,
 } from './chain.js';
 import type { AuditErrorCode } from './errors.js';
-import {
-  AUDIT_EVENT_SCHEMAS,
-  eventSubjects,
-  type AuditEvent,
-  type AuditEventType,
-} from './events.js';
+import { buildEventProblems } from './build-event.js';
+import { eventSubjects, parseEventData, type AuditEvent, type AuditEventType } from './events.js';
 
 /*
  * The audit log in the store, schema version AUDIT_DB_MIGRATIONS.length
@@ -87,6 +83,32 @@ export interface AuditRecord {
   entry: AuditEntry;
 }
 
+/** One event to append, with its time, actor and the purls its artifact contains. */
+export interface AuditAppend {
+  event: AuditEvent;
+  at: { time: number; actor: AuditActor };
+  /** Purls the event's artifact contains, or a function of the log read inside the append's transaction. */
+  components?: readonly string[] | ((log: AuditLog) => readonly string[]);
+}
+
+/** `event` with its data validated against its type's schema; AUDIT_EVENT_INVALID otherwise. */
+function checkEvent(event: AuditEvent): AuditEvent {
+  let problems: string[];
+  if (event.type === 'build') {
+    problems = buildEventProblems(event.data);
+    if (problems.length === 0) return event;
+  } else {
+    const parsed = parseEventData(event.type, event.data);
+    if ('data' in parsed) return { type: event.type, data: parsed.data } as AuditEvent;
+    problems = parsed.problems;
+  }
+  throw new AirlockError<AuditErrorCode>(
+    'AUDIT_EVENT_INVALID',
+    `audit event ${event.type}: ${problems.join('; ')}`,
+    { hint: 'This is a bug in the code recording the event; the log was not changed.' },
+  );
+}
+
 /** What `list` returns; every field narrows. */
 export interface AuditFilter {
   /** Only entries at or after this time (ms). */
@@ -149,41 +171,53 @@ export class AuditLog {
     at: { time: number; actor: AuditActor },
     components: readonly string[] = [],
   ): AuditRecord {
-    const schema = AUDIT_EVENT_SCHEMAS[event.type];
-    const parsed = schema?.safeParse(event.data);
-    if (!parsed?.success) {
-      throw new AirlockError<AuditErrorCode>(
-        'AUDIT_EVENT_INVALID',
-        `audit event ${event.type}: ${parsed ? parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : 'unknown type'}`,
-        { hint: 'This is a bug in the code recording the event; the log was not changed.' },
-      );
-    }
-    const checked = { type: event.type, data: parsed.data } as AuditEvent;
-    const write = this.db.transaction((): AuditRecord => {
-      const sealed = sealEntry(this.head(), checked, at.time, at.actor);
-      this.stmt('INSERT INTO events (seq, type, time, json, hash) VALUES (?, ?, ?, ?, ?)').run(
-        sealed.entry.seq,
-        checked.type,
-        at.time,
-        sealed.json,
-        sealed.hash,
-      );
-      for (const d of new Set(eventSubjects(checked)))
-        this.stmt('INSERT OR IGNORE INTO event_subjects (digest, seq) VALUES (?, ?)').run(
-          d,
+    return this.appendAll([{ event, at, components }])[0]!;
+  }
+
+  /**
+   * Validates every event first (nothing is written when one is invalid),
+   * then appends them in order in one transaction (one commit): a build
+   * records all of its targets at once. A `components` function runs inside
+   * the transaction, after the entries before it are in the log.
+   */
+  appendAll(items: readonly AuditAppend[]): AuditRecord[] {
+    const checked = items.map((i) => checkEvent(i.event));
+    const write = this.db.transaction((): AuditRecord[] => {
+      this.transactions++;
+      let head = this.head();
+      return items.map((item, n) => {
+        const event = checked[n]!;
+        const sealed = sealEntry(head, event, item.at.time, item.at.actor);
+        head = { seq: sealed.entry.seq, hash: sealed.hash };
+        this.stmt('INSERT INTO events (seq, type, time, json, hash) VALUES (?, ?, ?, ?, ?)').run(
           sealed.entry.seq,
+          event.type,
+          item.at.time,
+          sealed.json,
+          sealed.hash,
         );
-      const artifact = (checked.data as { artifact?: string }).artifact;
-      if (artifact)
-        for (const purl of components)
-          this.stmt('INSERT OR IGNORE INTO components (purl, artifact) VALUES (?, ?)').run(
-            purl,
-            artifact,
+        for (const d of new Set(eventSubjects(event)))
+          this.stmt('INSERT OR IGNORE INTO event_subjects (digest, seq) VALUES (?, ?)').run(
+            d,
+            sealed.entry.seq,
           );
-      return { seq: sealed.entry.seq, hash: sealed.hash, entry: sealed.entry };
+        const artifact = (event.data as { artifact?: string }).artifact;
+        const components =
+          typeof item.components === 'function' ? item.components(this) : (item.components ?? []);
+        if (artifact)
+          for (const purl of components)
+            this.stmt('INSERT OR IGNORE INTO components (purl, artifact) VALUES (?, ?)').run(
+              purl,
+              artifact,
+            );
+        return { seq: sealed.entry.seq, hash: sealed.hash, entry: sealed.entry };
+      });
     });
     return write.immediate();
   }
+
+  /** Write transactions this handle has committed or tried (appends; for tests that count commits). */
+  transactions = 0;
 
   /** The last entry's seq and hash. */
   head(): ChainHead {

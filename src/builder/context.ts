@@ -117,6 +117,11 @@ export interface BuildContext {
    * not be written is a failed build); the outputs stay cached.
    */
   afterBuild?: (done: AfterBuild) => Promise<void>;
+  /**
+   * Awaited before the build first writes into the project (outputs
+   * materialized); a build that writes nothing never waits for it.
+   */
+  beforeProjectWrite?: () => Promise<void>;
   /** Installs a target's locked npm dependencies offline (src/pipeline/npm-install.ts): staged at `dest`, its tree in the key. */
   npmInstall?: (target: TargetConfig) => Promise<
     | {

@@ -60,7 +60,15 @@ describe('build.sqlite migrations', () => {
   it('creates every table of the current version in a new file', () => {
     new BuildRecords(file).close();
     expect(version()).toBe(BUILD_DB_MIGRATIONS.length);
-    expect(tables()).toEqual(['action_origin', 'builds', 'config', 'files', 'sde', 'step_logs']);
+    expect(tables()).toEqual([
+      'action_origin',
+      'builds',
+      'config',
+      'files',
+      'provenance_indexes',
+      'sde',
+      'step_logs',
+    ]);
   });
 
   describe('from version 0 with last_build2 (the latest build per target, with its key)', () => {
@@ -151,7 +159,32 @@ describe('build.sqlite migrations', () => {
       } finally {
         records.close();
       }
-      expect(version()).toBe(2);
+      expect(version()).toBe(BUILD_DB_MIGRATIONS.length);
+    });
+  });
+
+  describe('from version 2 (no provenance indexes yet)', () => {
+    it('adds the provenance-index table and keeps the step logs', () => {
+      const db = new Database(file);
+      BUILD_DB_MIGRATIONS[0]!(db);
+      BUILD_DB_MIGRATIONS[1]!(db);
+      db.exec(
+        `INSERT INTO step_logs (root, target, json) VALUES ('/p', 'app', '{"steps":[]}');` +
+          'PRAGMA user_version = 2',
+      );
+      db.close();
+      const records = new BuildRecords(file);
+      try {
+        expect(records.stepLogs('/p', 'app')).toEqual({ steps: [] });
+        expect(records.listsProvenance(d('1'))).toBe(false);
+        records.noteProvenance(d('1'));
+        records.noteProvenance(d('1'));
+        expect(records.listsProvenance(d('1'))).toBe(true);
+        expect(records.listsProvenance(d('2'))).toBe(false);
+      } finally {
+        records.close();
+      }
+      expect(version()).toBe(3);
     });
   });
 

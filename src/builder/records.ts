@@ -28,6 +28,10 @@ import { hasTable, migrateSchema, statementCache, type SchemaStep } from '../sto
  *     config(key TEXT PRIMARY KEY, json TEXT)
  *       key: digest of (config path, its bytes, config format, Airlock version) → the
  *       validated model, so a no-op build need not load the YAML parser and schema
+ *     provenance_indexes(digest TEXT PRIMARY KEY)
+ *       referrers indexes (by digest, so the fact never goes stale) seen to list a
+ *       provenance statement: a cached target whose artifact's referrers tag still
+ *       names one has its evidence, and its index blob is not read again
  *     action_origin(key TEXT PRIMARY KEY, result TEXT, repository TEXT, signer TEXT, envelope BLOB)
  *       where the action-cache entry key → result came from when it was restored
  *       from a remote cache: the repository, the signer's key id (or "any" when
@@ -76,6 +80,12 @@ export const BUILD_DB_MIGRATIONS: readonly SchemaStep[] = [
   (db) => {
     db.exec(
       'CREATE TABLE IF NOT EXISTS step_logs (root TEXT NOT NULL, target TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (root, target));',
+    );
+  },
+  // 2 → 3: referrers indexes known to list a provenance statement.
+  (db) => {
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS provenance_indexes (digest TEXT PRIMARY KEY) WITHOUT ROWID;',
     );
   },
 ];
@@ -283,6 +293,16 @@ export class BuildRecords {
     const row = this.stmt('SELECT epoch FROM sde WHERE key = ?').get(key) as
       { epoch: number } | undefined;
     return row?.epoch;
+  }
+
+  /** True when the referrers index `digest` was seen to list a provenance statement. */
+  listsProvenance(digest: Digest): boolean {
+    return this.stmt('SELECT 1 FROM provenance_indexes WHERE digest = ?').get(digest) !== undefined;
+  }
+
+  /** Notes that the referrers index `digest` lists a provenance statement (it is immutable). */
+  noteProvenance(digest: Digest): void {
+    this.stmt('INSERT OR IGNORE INTO provenance_indexes (digest) VALUES (?)').run(digest);
   }
 
   setSde(key: string, epoch: number): void {

@@ -112,6 +112,7 @@ export async function materialize(
   );
   const have = await hashTree(root, mine, ctx.statCache);
   if (treeDigest(have) === result.outputs.tree) return;
+  await ctx.beforeProjectWrite?.();
   const src = await ensureTree(ctx, result);
   for (const e of have) if (!want.has(e.path)) rmSync(join(root, e.path), { force: true });
   const current = new Map(have.map((e) => [e.path, e]));

@@ -1,13 +1,16 @@
 import { execFile } from 'node:child_process';
 import { realpathSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { AfterBuild } from '../builder/executor.js';
+import { gitHead } from '../builder/sde.js';
 import { findOnPath } from '../builder/toolchain.js';
 import { lockedPurl } from '../audit/lineage.js';
+import { AuditLog, type AuditAppend } from '../audit/log.js';
 import type { Clock } from '../core/clock.js';
 import type { AirlockEvent, EventSink } from '../core/events.js';
-import type { AuditLog } from '../audit/index.js';
-import type { AuditEnv } from './audit.js';
+import { auditActor, auditTail, type AuditEnv, type AuditTail } from './audit-env.js';
 import type { OpenWorkspace } from './context.js';
 
 const run = promisify(execFile);
@@ -19,28 +22,105 @@ export interface GitState {
   dirty?: boolean;
 }
 
-/** Reads the git state of `root` (nothing outside a git work tree). */
-export async function gitState(root: string): Promise<GitState> {
-  const git = async (...args: string[]): Promise<string | undefined> => {
-    try {
-      const { stdout } = await run('git', ['-C', root, ...args], {
-        timeout: 30_000,
-        maxBuffer: 1 << 26,
-      });
-      return stdout;
-    } catch {
-      return undefined;
-    }
-  };
-  const commit = (await git('rev-parse', '--verify', '-q', 'HEAD'))?.trim();
+/** Runs `git -C root <args>`: its stdout, or undefined when git fails or is missing. */
+export type GitRunner = (root: string, args: readonly string[]) => Promise<string | undefined>;
+
+const runGit: GitRunner = async (root, args) => {
+  try {
+    const { stdout } = await run('git', ['-C', root, ...args], {
+      timeout: 30_000,
+      maxBuffer: 1 << 26,
+    });
+    return stdout;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Reads the git state of `root` (nothing outside a git work tree) with one
+ * `git status`: HEAD and the origin URL are read from `.git` directly in a
+ * plain repository; git answers them only for anything unusual (a worktree
+ * or submodule, reftable, a config with includes).
+ */
+export async function gitState(root: string, git: GitRunner = runGit): Promise<GitState> {
+  const dir = await findGitDir(root);
+  if (dir === null) return {}; // not a work tree: git is not asked at all
+  const [commit, repository, status] = await Promise.all([
+    dir === undefined
+      ? git(root, ['rev-parse', '--verify', '-q', 'HEAD']).then((s) => s?.trim())
+      : gitHead(root),
+    originUrl(root, dir, git),
+    git(root, ['status', '--porcelain', '--untracked-files=normal']),
+  ]);
   if (!commit) return {};
-  const repository = (await git('config', '--get', 'remote.origin.url'))?.trim();
-  const status = await git('status', '--porcelain', '--untracked-files=normal');
   return {
     commit,
     ...(repository ? { repository } : {}),
     ...(status !== undefined ? { dirty: status.trim() !== '' } : {}),
   };
+}
+
+/**
+ * The `.git` directory above `root`; undefined when git must be asked (a
+ * `.git` file, GIT_DIR or GIT_CONFIG* set); null when there is none.
+ */
+async function findGitDir(root: string): Promise<string | null | undefined> {
+  if (Object.keys(process.env).some((k) => k === 'GIT_DIR' || k.startsWith('GIT_CONFIG')))
+    return undefined;
+  let dir = resolve(root);
+  for (;;) {
+    const candidate = join(dir, '.git');
+    const st = await stat(candidate).catch(() => undefined);
+    if (st?.isDirectory()) return candidate;
+    if (st) return undefined;
+    const parent = dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+}
+
+/** remote.origin.url from `<gitDir>/config` when it is plain; otherwise (or without a git dir) git's answer. */
+async function originUrl(
+  root: string,
+  gitDir: string | undefined,
+  git: GitRunner,
+): Promise<string | undefined> {
+  const text = gitDir ? await readFile(join(gitDir, 'config'), 'utf8').catch(() => '') : undefined;
+  const plain = text === undefined ? undefined : plainOriginUrl(text);
+  if (plain !== undefined) return plain ?? undefined;
+  return (await git(root, ['config', '--get', 'remote.origin.url']))?.trim() || undefined;
+}
+
+/**
+ * remote.origin.url of a git config text (the last one wins, as with
+ * `git config --get`); null when it has none; undefined when the text has
+ * anything this reader does not follow (includes, the old `[remote.origin]`
+ * form, quoted or escaped values, continued lines), so git is asked instead.
+ */
+export function plainOriginUrl(text: string): string | null | undefined {
+  if (/\\\s*$/m.test(text)) return undefined;
+  let inOrigin = false;
+  let url: string | null = null;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    if (line.startsWith('[')) {
+      const m = /^\[\s*([A-Za-z0-9.-]+)(?:\s+"([^"\\]*)")?\s*\]\s*(?:[#;].*)?$/.exec(line);
+      if (!m) return undefined;
+      const name = m[1]!.toLowerCase();
+      if (name === 'include' || name === 'includeif' || name.includes('.')) return undefined;
+      inOrigin = name === 'remote' && m[2] === 'origin';
+      continue;
+    }
+    const kv = /^([A-Za-z][A-Za-z0-9-]*)\s*(?:=(.*))?$/.exec(line);
+    if (!kv) return undefined;
+    if (!inOrigin || kv[1]!.toLowerCase() !== 'url') continue;
+    const value = kv[2];
+    if (value === undefined || /["\\]/.test(value)) return undefined;
+    url = value.replace(/[#;].*$/, '').trim();
+  }
+  return url;
 }
 
 /** The purl of a Debian package version: `pkg:deb/debian/nodejs@18.19.0%2Bdfsg-6~deb12u2`. */
@@ -75,18 +155,17 @@ export async function debianPackageOf(
 
 /**
  * The Debian packages of a target's host tools, as purls (the lineage index
- * answers `--uses pkg:deb/debian/nodejs`). Each binary's package is asked of
- * dpkg once and noted by the binary's digest, so a later build costs one lookup.
+ * answers `--uses pkg:deb/debian/nodejs`), by binary digest into `known`. Each
+ * binary's package is asked of dpkg once and noted in the log by its digest, so a
+ * later build costs one lookup.
  */
-async function hostToolComponents(
+async function hostToolPurls(
   log: AuditLog,
-  names: readonly string[],
-  toolchain: readonly { name: string; digest: string }[],
-): Promise<string[]> {
-  const out: string[] = [];
-  for (const name of names) {
-    const digest = toolchain.find((t) => t.name === name)?.digest;
-    if (digest === undefined) continue;
+  tools: readonly { name: string; digest: string }[],
+  known: Map<string, string>,
+): Promise<void> {
+  for (const { name, digest } of tools) {
+    if (known.has(digest)) continue;
     let purl = log.hostPackage(digest);
     if (purl === undefined) {
       const found = findOnPath(name);
@@ -94,49 +173,34 @@ async function hostToolComponents(
       purl = pkg === undefined ? '' : debPurl(pkg.name, pkg.version);
       log.noteHostPackage(digest, purl);
     }
-    if (purl !== '') out.push(purl);
+    known.set(digest, purl);
   }
-  return out;
 }
 
 /**
- * The components of the dependency targets' artifacts (found by their
- * output trees in the log): an artifact contains what its dependencies lock.
+ * The audit side of a build: an event sink that notes when each target
+ * started (running, or queued for a cache hit that never runs), the
+ * after-build hook that notes one build event per target, and `flush`, which
+ * appends all of them to the log in one transaction (the build calls it once
+ * at the end, also when a target failed). Only the log and the zod-free check
+ * of build events load: a no-op build loads no schema, signing or registry code.
  */
-function dependencyComponents(
-  log: AuditLog,
-  deps: readonly { target: string; outputs: string }[],
-): string[] {
-  const out = new Set<string>();
-  for (const d of deps) {
-    const builds = log.list({ subject: d.outputs, types: ['build'], limit: 1 });
-    const artifact = (builds[0]?.entry.data as { artifact?: string } | undefined)?.artifact;
-    if (artifact) for (const p of log.componentsOf(artifact)) out.add(p);
-  }
-  return [...out];
-}
-
-/**
- * The audit side of a build (the source's git state read first): an event sink that notes when each target
- * started (running, or queued for a cache hit that never runs), and the
- * after-build hook that appends one build event per target.
- */
-export async function auditBuild(
+export function auditBuild(
   open: OpenWorkspace,
   events: EventSink,
   env: AuditEnv = {},
-): Promise<{
+  source: Promise<GitState> = gitState(open.project.root),
+): {
   events: EventSink;
   afterBuild: (done: AfterBuild) => Promise<void>;
-  /** Closes the log if a target opened it; the build calls it once at the end. */
-  close: () => void;
-  /** Whether any target appended an entry. */
-  appended: () => boolean;
-}> {
+  /**
+   * Appends the build events noted so far (one transaction) and closes the log;
+   * says where the log's head and last checkpoint are when it appended anything.
+   */
+  flush: () => Promise<AuditTail | undefined>;
+} {
   const clock: Clock = env.clock ?? open.store.clock;
   const started = new Map<string, number>();
-  // Read before anything builds: outputs written into the project must not make it look dirty.
-  const g = await gitState(open.project.root);
   const sink: EventSink = (e: AirlockEvent) => {
     if (
       e.type === 'target' &&
@@ -145,22 +209,21 @@ export async function auditBuild(
       started.set(e.target, clock.now());
     events(e);
   };
-  let log: AuditLog | undefined;
-  let appendedAny = false;
-  const afterBuild = async ({ build, action, cached }: AfterBuild): Promise<void> => {
-    // The log (and its schemas) load only once a target has something to record,
-    // and it is opened once for the whole build.
-    const { auditActor, openAuditLog } = await import('./audit.js');
-    log ??= openAuditLog(open.store);
+  const pending: {
+    hostTools: { name: string; digest: string }[];
+    entry: (g: GitState, hostPurls: ReadonlyMap<string, string>) => AuditAppend;
+  }[] = [];
+  const actor = auditActor(env);
+  const afterBuild = ({ build, action, cached }: AfterBuild): Promise<void> => {
     const last = open.records.lastBuild(open.project.root, build.target);
-    const hostTools = await hostToolComponents(
-      log,
-      open.project.targets.get(build.target)?.toolchain.host ?? [],
-      action.toolchain,
-    );
     const finishedAt = clock.now();
-    log.append(
-      {
+    const startedAt = started.get(build.target) ?? finishedAt;
+    const hostNames = open.project.targets.get(build.target)?.toolchain.host ?? [];
+    const hostTools = action.toolchain.filter((t) => hostNames.includes(t.name));
+    pending.push({
+      hostTools,
+      entry: (g, hostPurls) => ({
+      event: {
         type: 'build',
         data: {
           project: open.project.name,
@@ -179,22 +242,51 @@ export async function auditBuild(
           tag: build.tag,
           ...(last && last.key === build.key ? { record: last.record } : {}),
           outputTree: build.result.outputs.tree,
-          startedAt: started.get(build.target) ?? finishedAt,
+          startedAt,
           finishedAt,
         },
       },
-      { time: finishedAt, actor: auditActor(env) },
-      [
+      at: { time: finishedAt, actor },
+      // Read inside the append: a dependency built in this build is in the log by then.
+      components: (log) => [
         ...(action.locked ?? []).map(lockedPurl),
-        ...hostTools,
+        ...hostTools.map((t) => hostPurls.get(t.digest) ?? '').filter((p) => p !== ''),
         ...dependencyComponents(log, action.deps),
       ],
-    );
-    appendedAny = true;
+    }),
+    });
+    return Promise.resolve();
   };
-  const close = (): void => {
-    log?.close();
-    log = undefined;
+  const flush = async (): Promise<AuditTail | undefined> => {
+    if (pending.length === 0) return undefined;
+    const g = await source;
+    const noted = pending.splice(0);
+    const log = AuditLog.open(open.store.paths.auditDb);
+    try {
+      const hostPurls = new Map<string, string>();
+      for (const p of noted) await hostToolPurls(log, p.hostTools, hostPurls);
+      log.appendAll(noted.map((p) => p.entry(g, hostPurls)));
+      return auditTail(log);
+    } finally {
+      log.close();
+    }
   };
-  return { events: sink, afterBuild, close, appended: () => appendedAny };
+  return { events: sink, afterBuild, flush };
+}
+
+/**
+ * The components of the dependency targets' artifacts (found by their
+ * output trees in the log): an artifact contains what its dependencies lock.
+ */
+function dependencyComponents(
+  log: AuditLog,
+  deps: readonly { target: string; outputs: string }[],
+): string[] {
+  const out = new Set<string>();
+  for (const d of deps) {
+    const builds = log.list({ subject: d.outputs, types: ['build'], limit: 1 });
+    const artifact = (builds[0]?.entry.data as { artifact?: string } | undefined)?.artifact;
+    if (artifact) for (const p of log.componentsOf(artifact)) out.add(p);
+  }
+  return [...out];
 }

@@ -1,5 +1,4 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
 import {
   IN_TOTO_PAYLOAD_TYPE,
   parseStatement,
@@ -10,7 +9,6 @@ import {
   AuditLog,
   checkpointOf,
   parseCheckpoint,
-  type AuditActor,
   type AuditErrorCode,
   type AuditEvent,
   type AuditEventType,
@@ -68,44 +66,16 @@ export const AUDIT_ARTIFACT_TYPE = 'application/vnd.airlock.audit-log.v1';
 export const CHECKPOINT_PREDICATE = 'https://airlock.dev/audit-checkpoint/v1';
 const FIRST_ANNOTATION = 'dev.airlock.audit.first';
 
-/** Who acts and when, for the audit log; injected (tests, the dashboard). */
-export interface AuditEnv {
-  /** Default: the store's clock. */
-  clock?: Clock;
-  /** Default: the OS user ($USER when the OS has no name for the uid). */
-  user?: string;
-  /** Default: the host name. */
-  host?: string;
-  /** What acted for the user (e.g. `dashboard`). */
-  via?: string;
-  /** How checkpoints due after this use-case are signed (see `checkpointIfDue`). */
-  signing?: CheckpointSigning;
-}
+import {
+  auditActor,
+  auditTail,
+  checkpointDue,
+  type AuditEnv,
+  type CheckpointSchedule,
+  type CheckpointSigning,
+} from './audit-env.js';
 
-/** The key that signs a checkpoint when one is due. */
-export interface CheckpointSigning {
-  /** The cosign-format private key file (default: `audit.signingKey` in airlock.yaml). */
-  key?: string | undefined;
-  /** Its password (the CLI reads AIRLOCK_PASSWORD or COSIGN_PASSWORD); without one, a warning instead of a checkpoint. */
-  password?: string | undefined;
-}
-
-function osUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return process.env['USER'] ?? process.env['LOGNAME'] ?? `uid:${process.getuid?.() ?? '?'}`;
-  }
-}
-
-/** The actor of an event under `env`. */
-export function auditActor(env: AuditEnv = {}): AuditActor {
-  return {
-    user: env.user ?? osUser(),
-    host: env.host ?? hostname(),
-    ...(env.via ? { via: env.via } : {}),
-  };
-}
+export { auditActor, type AuditEnv, type CheckpointSchedule, type CheckpointSigning };
 
 /** Opens the audit log of an open store. */
 export function openAuditLog(store: Store): AuditLog {
@@ -518,12 +488,6 @@ export async function runAuditCheckpoint(req: AuditCheckpointRequest): Promise<C
   });
 }
 
-/** The checkpoint schedule of a project (airlock.yaml `audit:`). */
-export type CheckpointSchedule = Pick<
-  AuditConfig,
-  'signingKey' | 'checkpointEntries' | 'checkpointIntervalMs'
->;
-
 export interface CheckpointDueOptions {
   /** The project's `audit:` settings (default: no key, every 100 entries or 24 h). */
   schedule?: CheckpointSchedule | undefined;
@@ -559,36 +523,29 @@ export async function checkpointIfDue(
   const schedule = opts.schedule ?? defaultAuditConfig();
   const now = (opts.clock ?? store.clock).now();
   const log = openAuditLog(store);
-  let head: { seq: number };
-  let last: { seq: number; time: number } | undefined;
-  let since: number | undefined;
+  let tail;
   try {
-    head = log.head();
-    last = log.lastCheckpoint();
-    since = last?.time ?? log.timeOf((last?.seq ?? 0) + 1);
+    tail = auditTail(log);
   } finally {
     log.close();
   }
-  const covered = last?.seq ?? 0;
-  const pending = head.seq - covered;
-  if (pending <= 0) return {};
-  const due =
-    opts.moved === true
-      ? 'after a deploy that moved traffic'
-      : schedule.checkpointEntries > 0 && pending >= schedule.checkpointEntries
-        ? `${pending} entries since the last checkpoint (every ${schedule.checkpointEntries})`
-        : schedule.checkpointIntervalMs > 0 &&
-            since !== undefined &&
-            now - since >= schedule.checkpointIntervalMs
-          ? `${last ? 'the last checkpoint' : 'the oldest unprotected entry'} is ${Math.round((now - since) / 60_000)} min old (every ${Math.round(schedule.checkpointIntervalMs / 60_000)} min)`
-          : undefined;
+  const covered = tail.covered;
+  const head = { seq: tail.head };
+  const due = checkpointDue(tail, now, schedule, opts.moved === true);
   if (due === undefined) return {};
   const unprotected = `no checkpoint since entry ${covered}: entries ${covered + 1}–${head.seq} are not protected against a cut-off or rewrite`;
+  const keyFile = opts.signing?.key ?? schedule.signingKey;
+  // A project that set no key is told after a deploy; after its builds, only at
+  // info level (else every build past the schedule would warn; `audit verify` says it).
+  const quiet = keyFile === undefined && opts.moved !== true;
   const skip = (why: string): CheckpointDueResult => {
-    opts.events({ type: 'log', level: 'warn', message: `audit: ${unprotected}; ${why}` });
+    opts.events({
+      type: 'log',
+      level: quiet ? 'info' : 'warn',
+      message: `audit: ${unprotected}; ${why}`,
+    });
     return { due, skipped: why };
   };
-  const keyFile = opts.signing?.key ?? schedule.signingKey;
   if (keyFile === undefined)
     return skip(
       'no signing key is configured (set audit.signingKey in airlock.yaml to sign checkpoints)',

@@ -9,7 +9,8 @@ import type { ProjectConfig } from '../config/index.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
-import { auditBuild } from './audit-build.js';
+import { auditBuild, gitState } from './audit-build.js';
+import { checkpointDue } from './audit-env.js';
 import { evidenceHook } from './evidence-hook.js';
 import type { AfterBuild } from '../builder/context.js';
 
@@ -61,7 +62,12 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       }))
     : undefined;
   const open = await openWorkspace(req);
-  let closeAudit: (() => void) | undefined;
+  // The source's git state is read while the build plans; anything written
+  // into the project (airlock.lock, outputs) waits for it, so the state is
+  // the one the build started from. A no-op build writes nothing and never waits.
+  const source = gitState(open.project.root);
+  source.catch(() => {}); // awaited below; a rejection is reported there
+  let audit: ReturnType<typeof auditBuild> | undefined;
   try {
     // A killed build's work directories go now, not an hour later at gc.
     for (const dir of await open.store.removeDeadTempDirs()) {
@@ -73,9 +79,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     }
     const order = planOrder(open.project, req.targets);
     checkNodeEngine(open.project, order);
-    // Every target built or restored appends a build event to the audit log.
-    const audit = await auditBuild(open, req.events, req.audit);
-    closeAudit = audit.close;
+    // Every target built or restored is recorded in the audit log (one transaction at the end).
+    audit = auditBuild(open, req.events, req.audit, source);
     const ctx = buildContext(open, audit.events, {
       useCache: req.noCache !== true,
       ...(req.signal ? { signal: req.signal } : {}),
@@ -87,6 +92,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
           : evidenceHook(open, req.events, { builderId: req.sign?.builderId }),
       ),
     });
+    // Outputs are written into the project only once the git state has been read.
+    ctx.beforeProjectWrite = () => source.then(() => {});
     Object.assign(
       ctx,
       await registryHooks(open.project, open.store, req, req.events, open.statCache),
@@ -96,6 +103,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       ctx,
       await lockedInputHooks(open, req.events, {
         ...(req.frozen !== undefined ? { frozen: req.frozen } : {}),
+        beforeWrite: () => source,
         signal: req.signal,
         fetch:
           req.fetch === true
@@ -113,6 +121,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     );
     const summary = await buildGraph(ctx, order, req.jobs ?? defaultJobs());
     open.statCache.flush();
+    // Recorded before any signature the build makes (also when a target failed).
+    const tail = await audit.flush();
     throwIfFailed(summary, req.signal);
     const report: BuildReport = {
       project: open.project.name,
@@ -129,16 +139,22 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
         req.audit,
       );
       report.signed = signed;
-    } else if (audit.appended()) {
-      // Signing checkpoints its head anyway; otherwise one may be due by count or age.
-      audit.close();
+    } else if (
+      tail &&
+      checkpointDue(tail, (req.audit?.clock ?? open.store.clock).now(), open.project.audit)
+    ) {
+      // Signing checkpoints its head anyway; otherwise one may be due by count or age
+      // (decided without loading the signing code, which only a due checkpoint needs).
       const { checkpointAfter } = await import('./audit.js');
       await checkpointAfter(open.store, open.project, req.audit, req.events);
     }
     return report;
   } finally {
-    closeAudit?.();
-    open.close();
+    try {
+      await audit?.flush();
+    } finally {
+      open.close();
+    }
   }
 }
 

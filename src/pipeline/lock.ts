@@ -360,6 +360,8 @@ export interface BuildLockOptions {
   events?: EventSink;
   /** Only read: never write airlock.lock (why, repro). */
   readOnly?: boolean;
+  /** Awaited before airlock.lock is written (the build's read of the git state comes first). */
+  beforeWrite?: () => Promise<unknown>;
 }
 
 /**
@@ -400,6 +402,7 @@ export async function lockHooks(
       )
     )
       assertLockCurrent(project, recorded, differences); // needs the network: `airlock lock`
+    await opts.beforeWrite?.();
     await writeLockText(join(project.root, LOCK_FILE), serializeLock(wanted));
     events({
       type: 'log',

@@ -1,0 +1,265 @@
+// What a build costs besides its steps, counted (never timed): the audit log's transactions,
+// the git processes and the modules a no-op build (everything cached, outputs present) loads.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { PREDICATE } from '../src/attest/index.js';
+import { AuditLog } from '../src/audit/index.js';
+import type { Digest } from '../src/core/digest.js';
+import { referrersTag } from '../src/oci/index.js';
+import { PREDICATE_TYPE_ANNOTATION } from '../src/pipeline/attestations.js';
+import { localReferrers } from '../src/registry/index.js';
+import { Store } from '../src/store/index.js';
+import { noEvents } from '../src/core/events.js';
+import { runBuild } from '../src/pipeline/build.js';
+import { CLI, tempDir } from './helpers/cli.js';
+import { writeProject } from './helpers/e2e.js';
+
+const YAML = `version: 1
+name: shop
+sourceDateEpoch: 1700000000
+targets:
+  lib:
+    sources: ["lib.txt"]
+    steps: ["mkdir -p out/lib && cp lib.txt out/lib/"]
+    outputs: ["out/lib/**"]
+  app:
+    sources: ["app.txt"]
+    deps: [lib]
+    steps: ["mkdir -p out/app && cp app.txt out/app/"]
+    outputs: ["out/app/**"]
+  docs:
+    sources: ["docs.txt"]
+    steps: ["mkdir -p out/docs && cp docs.txt out/docs/"]
+    outputs: ["out/docs/**"]
+`;
+
+/** Records every module the process loads (ESM resolution hook), one URL a line, into $IMPORTS_OUT. */
+const HOOKS = `import { appendFileSync } from 'node:fs';
+export async function load(url, context, next) {
+  appendFileSync(process.env.IMPORTS_OUT, url + '\\n');
+  return next(url, context);
+}`;
+const REGISTER = `import { register } from 'node:module';
+register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(HOOKS)}`)});`;
+
+describe('what a build costs besides its steps', () => {
+  const tmp = tempDir('noop-cost');
+  const project = join(tmp.path, 'shop');
+  const store = join(tmp.path, 'store');
+  let head: string;
+  afterAll(() => {
+    vi.restoreAllMocks();
+    tmp.cleanup();
+  });
+
+  const git = (...args: string[]): string =>
+    execFileSync('git', ['-C', project, ...args], {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 't',
+        GIT_AUTHOR_EMAIL: 't@e',
+        GIT_COMMITTER_NAME: 't',
+        GIT_COMMITTER_EMAIL: 't@e',
+      },
+    }).trim();
+
+  beforeAll(() => {
+    writeProject(project, YAML, {
+      'lib.txt': 'lib\n',
+      'app.txt': 'app\n',
+      'docs.txt': 'docs\n',
+      '.gitignore': 'out/\n',
+    });
+    git('init', '-q', '-b', 'main');
+    git('remote', 'add', 'origin', 'https://example.com/shop.git');
+    git('add', '.');
+    git('commit', '-q', '-m', 'shop');
+    head = git('rev-parse', 'HEAD');
+  });
+
+  /** Audit-log transactions begun during `fn` (better-sqlite3's transaction() on audit.sqlite). */
+  async function auditTransactions(fn: () => Promise<unknown>): Promise<number> {
+    let n = 0;
+    const proto = Database.prototype as unknown as {
+      transaction: (this: Database.Database, fn: (...a: unknown[]) => unknown) => unknown;
+    };
+    const real = proto.transaction;
+    const spy = vi.spyOn(proto, 'transaction').mockImplementation(function (
+      this: Database.Database,
+      f: (...a: unknown[]) => unknown,
+    ) {
+      if (this.name.endsWith('audit.sqlite')) n++;
+      return real.call(this, f);
+    });
+    try {
+      await fn();
+    } finally {
+      spy.mockRestore();
+    }
+    return n;
+  }
+
+  const buildEvents = (): { target: string; cache: string; sourceCommit?: string }[] => {
+    const log = AuditLog.open(join(store, 'airlock', 'v1', 'audit.sqlite'), { readonly: true });
+    try {
+      return log
+        .list({ types: ['build'] })
+        .map((r) => r.entry.data as { target: string; cache: string; sourceCommit?: string });
+    } finally {
+      log.close();
+    }
+  };
+
+  it('records every target of a build in one audit transaction, built or cached', async () => {
+    const build = () => runBuild({ project, store, targets: [], events: noEvents });
+    // The log's schema is made once, in a transaction of its own, before the first build.
+    AuditLog.open(join(store, 'airlock', 'v1', 'audit.sqlite')).close();
+    expect(await auditTransactions(build)).toBe(1);
+    expect(await auditTransactions(build)).toBe(1);
+    const events = buildEvents();
+    const names = events.map((e) => `${e.target} ${e.cache}`);
+    // In the order the targets finished: a dependency before its dependents.
+    expect(names.slice(0, 3).sort()).toEqual(['app miss', 'docs miss', 'lib miss']);
+    expect(names.indexOf('lib miss')).toBeLessThan(names.indexOf('app miss'));
+    expect(names.slice(3).sort()).toEqual(['app hit', 'docs hit', 'lib hit']);
+    expect(new Set(events.map((e) => e.sourceCommit))).toEqual(new Set([head]));
+  }, 120_000);
+
+  it('still records the targets that were built when another one fails', async () => {
+    const failing = join(tmp.path, 'failing');
+    writeProject(
+      failing,
+      `version: 1
+name: failing
+sourceDateEpoch: 1700000000
+targets:
+  good:
+    sources: ["a.txt"]
+    steps: ["mkdir -p out && cp a.txt out/"]
+    outputs: ["out/**"]
+  bad:
+    sources: ["a.txt"]
+    deps: [good]
+    steps: ["exit 3"]
+    outputs: ["bad/**"]
+`,
+    );
+    const before = buildEvents().length;
+    await expect(
+      runBuild({ project: failing, store, targets: [], events: noEvents }),
+    ).rejects.toThrow();
+    expect(
+      buildEvents()
+        .slice(before)
+        .map((e) => `${e.target} ${e.cache}`),
+    ).toEqual(['good miss']);
+  }, 120_000);
+
+  it("reads no artifact's referrers index again once it was seen to list provenance, and re-attaches evidence that went away", async () => {
+    const build = () => runBuild({ project, store, targets: [], events: noEvents });
+    const artifacts = (await build()).targets.map((t) => t.artifact as Digest);
+    const s = await Store.open(store);
+    const indexes = new Set<string>();
+    try {
+      for (const a of artifacts) indexes.add((await s.requireTag(referrersTag(a))).digest);
+    } finally {
+      s.close();
+    }
+    const reads: string[] = [];
+    const proto = Store.prototype as unknown as {
+      getBytes: (this: Store, digest: Digest) => Promise<Buffer>;
+    };
+    const real = proto.getBytes;
+    const spy = vi.spyOn(proto, 'getBytes').mockImplementation(function (
+      this: Store,
+      digest: Digest,
+    ) {
+      reads.push(digest);
+      return real.call(this, digest);
+    });
+    try {
+      await build();
+      expect(reads.filter((d) => indexes.has(d))).toEqual([]);
+
+      // Evidence removed behind the build's back (its referrers tag gone) is attached again.
+      const s2 = await Store.open(store);
+      try {
+        await s2.deleteTag(referrersTag(artifacts[0]!));
+      } finally {
+        s2.close();
+      }
+      await build();
+    } finally {
+      spy.mockRestore();
+    }
+    const s3 = await Store.open(store);
+    try {
+      const attached = await localReferrers(s3, artifacts[0]!);
+      expect(attached.map((d) => d.annotations?.[PREDICATE_TYPE_ANNOTATION])).toContain(
+        PREDICATE.slsaProvenance,
+      );
+    } finally {
+      s3.close();
+    }
+  }, 120_000);
+
+  it('a no-op build runs git once and loads no schema library, signing, SBOM or registry code', () => {
+    try {
+      execFileSync('strace', ['-V'], { stdio: 'ignore' });
+    } catch {
+      throw new Error('strace is not installed: run scripts/setup.sh (Debian package strace)');
+    }
+    const trace = join(tmp.path, 'trace');
+    const imports = join(tmp.path, 'imports');
+    const run = spawnSync(
+      'strace',
+      [
+        '-f',
+        '-s',
+        '4096',
+        '-e',
+        'trace=execve',
+        '-o',
+        trace,
+        process.execPath,
+        '--import',
+        `data:text/javascript,${encodeURIComponent(REGISTER)}`,
+        CLI,
+        '--store',
+        store,
+        '--json',
+        'build',
+        '-C',
+        project,
+      ],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1', IMPORTS_OUT: imports },
+      },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as { targets: { cached: boolean }[] };
+    expect(report.targets.map((t) => t.cached)).toEqual([true, true, true]);
+
+    // Only successful execs count: PATH lookups try several directories first.
+    const gits = readFileSync(trace, 'utf8')
+      .split('\n')
+      .filter((l) => /execve\("[^"]*\/git", /.test(l) && / = 0$/.test(l));
+    expect(gits.map((l) => /\["git", (.*)\]/.exec(l)?.[1])).toEqual([
+      `"-C", "${project}", "status", "--porcelain", "--untracked-files=normal"`,
+    ]);
+
+    const loaded = readFileSync(imports, 'utf8').split('\n');
+    const heavy = loaded.filter((u) =>
+      /node_modules\/(zod|yaml|@sigstore|@cyclonedx|tweetnacl|tar-stream)\/|\/dist\/(pipeline\/(audit|evidence|sign)|registry\/client|sign\/|attest\/(cyclonedx|spdx))\.js$/.test(
+        u,
+      ),
+    );
+    expect(heavy).toEqual([]);
+    expect(loaded).toContainEqual(expect.stringMatching(/\/dist\/pipeline\/build\.js$/));
+  }, 120_000);
+});
