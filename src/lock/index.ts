@@ -26,9 +26,4 @@ export {
   planNpmTree,
   stringifyNice,
 } from './npm-tree.js';
-export type {
-  NpmPlatform,
-  NpmTreeBin,
-  NpmTreePackage,
-  NpmTreePlan,
-} from './npm-tree.js';
+export type { NpmPlatform, NpmTreeBin, NpmTreePackage, NpmTreePlan } from './npm-tree.js';
