@@ -6,7 +6,7 @@ import { treeDigest } from '../src/core/tree.js';
 import { StatCache } from '../src/hash/stat-cache.js';
 import { planNpmTree, type NpmTreePlan } from '../src/lock/index.js';
 import { treeOf } from '../src/pipeline/npm-install.js';
-import { writeNpmTree } from '../src/pipeline/npm-tree.js';
+import { NotReproducible, writeNpmTree } from '../src/pipeline/npm-tree.js';
 import {
   describeTree,
   npmCacheWith,
@@ -201,7 +201,7 @@ async function writeOurs(
     dir,
     plan,
     tarball: (i) => stored.get(i)!,
-    corrupt: () => Promise.reject(new Error('corrupt')),
+    verify: () => Promise.reject(new Error('corrupt')),
     sourceExists: (rel) =>
       readFile(join(dir, rel)).then(
         () => true,
@@ -266,4 +266,78 @@ describe('the node_modules tree written from the store', () => {
       await describeTree(join(a, 'node_modules')),
     );
   }, 60_000);
+
+  /** A one-package project whose tarball holds `entries`. */
+  async function onePackage(
+    name: string,
+    entries: TarEntry[],
+  ): Promise<{ dir: string; tarball: Buffer }> {
+    const dir = join(work, name);
+    await mkdir(dir, { recursive: true });
+    const tarball = await tarballOf(entries);
+    await writeFile(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: 'one', version: '1.0.0', dependencies: { x: '1.0.0' } }, null, 2),
+    );
+    await writeFile(
+      join(dir, 'package-lock.json'),
+      JSON.stringify(
+        {
+          name: 'one',
+          version: '1.0.0',
+          lockfileVersion: 3,
+          requires: true,
+          packages: {
+            '': { name: 'one', version: '1.0.0', dependencies: { x: '1.0.0' } },
+            'node_modules/x': {
+              version: '1.0.0',
+              resolved: `${REG}x/-/x-1.0.0.tgz`,
+              integrity: sri(tarball),
+            },
+          },
+        },
+        null,
+        2,
+      ),
+    );
+    return { dir, tarball };
+  }
+
+  it('refuses to guess: a tarball entry climbing out with ".." is left to npm, and nothing is written outside node_modules', async () => {
+    const { dir, tarball } = await onePackage('climb', [
+      { name: 'package/package.json', content: '{}' },
+      { name: 'package/../../../escaped.txt', content: 'x' },
+    ]);
+    await expect(writeOurs(dir, [tarball])).rejects.toBeInstanceOf(NotReproducible);
+    await expect(readFile(join(dir, 'escaped.txt'))).rejects.toThrow();
+    await expect(readFile(join(work, 'escaped.txt'))).rejects.toThrow();
+  });
+
+  it('checks each tarball against its sha256 while unpacking it', async () => {
+    const { dir, tarball } = await onePackage('corrupt', [
+      { name: 'package/package.json', content: '{}' },
+    ]);
+    const stored = await storeTarballs(join(work, 'corrupt-blobs'), [tarball]);
+    const entry = [...stored.values()][0]!;
+    await writeFile(entry.path, Buffer.concat([tarball, Buffer.from('trailing junk')]));
+    const res = planNpmTree(
+      await readFile(join(dir, 'package-lock.json'), 'utf8'),
+      await readFile(join(dir, 'package.json'), 'utf8'),
+      LINUX,
+    );
+    let corrupt = '';
+    await expect(
+      writeNpmTree({
+        dir,
+        plan: res.plan!,
+        tarball: () => entry,
+        verify: (t) => {
+          corrupt = t.sha256;
+          return Promise.reject(new Error('quarantined'));
+        },
+        sourceExists: () => Promise.resolve(false),
+      }),
+    ).rejects.toThrow('quarantined');
+    expect(corrupt).toBe(entry.sha256);
+  });
 });

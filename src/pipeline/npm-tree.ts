@@ -5,7 +5,8 @@ import { join, posix } from 'node:path';
 import { readMembers, TAR_TYPE } from '../archive/index.js';
 import { sortTree, type TreeEntry } from '../core/tree.js';
 import type { Digest } from '../core/digest.js';
-import { errnoCode } from '../core/errors.js';
+import { AirlockError, errnoCode } from '../core/errors.js';
+import type { BuildErrorCode } from '../builder/errors.js';
 import type { NpmTreePlan, NpmTreePackage } from '../lock/index.js';
 import { mapLimit } from '../registry/retry.js';
 
@@ -31,8 +32,11 @@ export interface WriteNpmTreeOptions {
   dir: string;
   plan: NpmTreePlan;
   tarball: (integrity: string) => StoredTarball;
-  /** Called when a tarball's bytes are not its sha256 (quarantines it and throws). */
-  corrupt: (tarball: StoredTarball) => Promise<never>;
+  /**
+   * Re-reads a tarball whose unpacking failed or whose bytes hashed to
+   * something else; throws (after quarantining it) when it is not its sha256.
+   */
+  verify: (tarball: StoredTarball) => Promise<void>;
   /** Whether a path relative to the package-lock's directory exists outside node_modules (workspace bins). */
   sourceExists: (rel: string) => Promise<boolean>;
 }
@@ -84,6 +88,7 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
     };
     const out = new Map<string, TreeEntry & { kind: 'file' }>();
     const sawIgnores = new Set<string>();
+    let hashed = false;
     try {
       for await (const m of readMembers(source)) {
         if (m.typeflag !== TAR_TYPE.file && m.typeflag !== TAR_TYPE.contiguous) continue; // npm skips dirs, links, devices
@@ -158,10 +163,22 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
         if (r.done) break;
         hash.update(r.value);
       }
+      hashed = true;
+    } catch (err) {
+      // A damaged tarball shows as a bad archive before its hash is known: say which it is.
+      if (!(err instanceof NotReproducible)) await opts.verify(stored);
+      throw err;
     } finally {
       stream.destroy();
     }
-    if (`sha256:${hash.digest('hex')}` !== stored.sha256) await opts.corrupt(stored);
+    if (!hashed || `sha256:${hash.digest('hex')}` !== stored.sha256) {
+      await opts.verify(stored);
+      throw new AirlockError<BuildErrorCode>(
+        'STEP_FAILED',
+        `the tarball of ${pkg.path} (${stored.sha256}) changed while it was unpacked`,
+        { hint: 'Run `airlock store fsck`, then `airlock fetch`, and build again.' },
+      );
+    }
     if (out.size === 0) await ensureDir(base);
     return [...out.values()];
   }
