@@ -410,9 +410,11 @@ export async function lockedInputHooks(
 ): Promise<Pick<BuildContext, 'lockedInputs' | 'lockedBlobs' | 'npmInstall' | 'lockedFiles'>> {
   const locking = await lockHooks(open.project, { ...opts, events });
   if (!locking.lock || !locking.lockedInputs) return {};
-  if (opts.fetch) await opts.fetch();
-  else await assertFetched(open.store, locking.lock);
-  const lock = (await readLock(open.project)) ?? locking.lock;
+  let lock = locking.lock;
+  if (opts.fetch) {
+    await opts.fetch();
+    lock = (await readLock(open.project)) ?? lock; // fetch records each tarball's sha256
+  } else await assertFetched(open.store, lock);
   const { filePlacer } = await import('./locked-files.js');
   const npmLocks = locking.npmLocks ?? new Map<string, NpmLockfile>();
   return {
