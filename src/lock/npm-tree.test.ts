@@ -106,7 +106,7 @@ describe('planNpmTree', () => {
       /node_modules\/a links to \.\.\/elsewhere/,
     ],
   ])('lists %s as a reason to let npm install', (_what, packages, reason) => {
-    const [lock, manifest] = project(packages as Record<string, Record<string, unknown>>);
+    const [lock, manifest] = project(packages);
     const res = planNpmTree(lock, manifest, LINUX);
     expect(res.plan).toBeUndefined();
     expect(res.unsupported.join('\n')).toMatch(reason);
