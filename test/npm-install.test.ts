@@ -91,8 +91,16 @@ describe('offline npm install in the sandbox', () => {
     });
     await runFetch({ project: await loadConfig(dir), store });
 
-    const first = await runBuild({ project: dir, store, targets: [], events: noEvents });
+    const logs: string[] = [];
+    const first = await runBuild({
+      project: dir,
+      store,
+      targets: [],
+      events: (e) => void (e.type === 'log' && logs.push(e.message)),
+    });
     expect(first.targets[0]?.cached).toBe(false);
+    // Written from the store, not by npm.
+    expect(logs).toContain('installed package-lock.json from the store (2 packages)');
     expect(await readFile(join(dir, 'out', 'result.txt'), 'utf8')).toBe(
       'tiny-b@2.0.0 tiny-a@1.0.0\n',
     );
@@ -224,8 +232,16 @@ describe('offline npm install in the sandbox', () => {
     expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('none\n');
 
     await writeFile(join(dir, 'airlock.yaml'), yaml(', scripts: [with-script]'));
-    await runBuild({ project: dir, store, targets: [], events: noEvents });
+    const logs: string[] = [];
+    await runBuild({
+      project: dir,
+      store,
+      targets: [],
+      events: (e) => void (e.type === 'log' && logs.push(e.message)),
+    });
     expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('ran');
+    // Allowed scripts run through npm in the sandbox.
+    expect(logs).toContain('installed package-lock.json offline (1 packages)');
   }, 180_000);
 
   it("installs npm workspaces: the lock's links resolve to the workspace packages in the sources", async () => {
@@ -254,7 +270,45 @@ describe('offline npm install in the sandbox', () => {
     );
     await runLock({ project: await loadConfig(dir) });
     await runFetch({ project: await loadConfig(dir), store });
-    await runBuild({ project: dir, store, targets: [], events: noEvents });
+    const logs: string[] = [];
+    await runBuild({
+      project: dir,
+      store,
+      targets: [],
+      events: (e) => void (e.type === 'log' && logs.push(e.message)),
+    });
     expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('w+tiny-a@1.0.0\n');
+    expect(logs).toContain('installed package-lock.json from the store (1 packages)');
+    const fromStore = await readdir(join(store, 'airlock', 'v1', 'npm'));
+
+    // installer: npm installs with npm itself: another install, the same tree.
+    await writeFile(
+      join(dir, 'airlock.yaml'),
+      (await readFile(join(dir, 'airlock.yaml'), 'utf8')).replace(
+        'npm: { lockfile: package-lock.json }',
+        'npm: { lockfile: package-lock.json, installer: npm }',
+      ),
+    );
+    logs.length = 0;
+    await runBuild({
+      project: dir,
+      store,
+      targets: [],
+      events: (e) => void (e.type === 'log' && logs.push(e.message)),
+    });
+    expect(logs).toContain('installed package-lock.json offline (1 packages)');
+    expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('w+tiny-a@1.0.0\n');
+    const trees = await Promise.all(
+      (await readdir(join(store, 'airlock', 'v1', 'npm'))).map(
+        async (d) =>
+          (
+            JSON.parse(
+              await readFile(join(store, 'airlock', 'v1', 'npm', d, 'install.json'), 'utf8'),
+            ) as { tree: string }
+          ).tree,
+      ),
+    );
+    expect(trees).toHaveLength(fromStore.length + 1);
+    expect(new Set(trees).size).toBe(1);
   }, 180_000);
 });

@@ -10,3 +10,6 @@ export {
   rebaseLinkTarget,
 } from './extract.js';
 export type { ExtractLimits, ExtractOptions, ReadEntry, ReadOptions } from './extract.js';
+export { membersOf, readMembers } from './tar-reader.js';
+export type { TarMember, TarMemberBytes } from './tar-reader.js';
+export { TYPE as TAR_TYPE } from './tar-header.js';

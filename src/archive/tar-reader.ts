@@ -282,3 +282,78 @@ export async function* readMembers(
     await bytes.return(undefined);
   }
 }
+
+/** A member of a tar held in memory: its header and its data (a view, not a copy). */
+export type TarMemberBytes = DecodedHeader & { data: Buffer };
+
+/**
+ * The members of an uncompressed tar held in memory, read with the same
+ * rules as readMembers (PAX and GNU long names, checksums, sizes): for small
+ * archives unpacked synchronously, without a stream per member.
+ */
+export function* membersOf(tar: Buffer): Generator<TarMemberBytes> {
+  let global = new Map<string, string>();
+  let local = new Map<string, string>();
+  let longName: string | undefined;
+  let longLink: string | undefined;
+  let at = 0;
+  const take = (n: number, what: string): Buffer => {
+    if (at + n > tar.length) throw corrupt(`the archive ends inside ${what}`, { offset: at });
+    const b = tar.subarray(at, at + n);
+    at += n;
+    return b;
+  };
+  for (;;) {
+    if (at + BLOCK > tar.length) return; // no end-of-archive blocks: tar stops here too
+    const start = at;
+    const block = take(BLOCK, 'a header');
+    if (isZeroBlock(block)) return;
+    const h = decodeHeader(block);
+    if (!h) throw corrupt('tar header checksum or field is invalid', { offset: start });
+    const padded = h.size + ((BLOCK - (h.size % BLOCK)) % BLOCK);
+    if (h.typeflag === TYPE.paxLocal || h.typeflag === TYPE.paxGlobal) {
+      if (h.size > MAX_META) throw corrupt('tar metadata header is too large', { offset: start });
+      const records = parsePax(take(padded, 'a PAX header').subarray(0, h.size));
+      if (!records) throw corrupt('PAX extended header is malformed', { offset: start });
+      if (h.typeflag === TYPE.paxGlobal) global = new Map([...global, ...records]);
+      else local = new Map([...local, ...records]);
+      continue;
+    }
+    if (h.typeflag === TYPE.gnuLongName || h.typeflag === TYPE.gnuLongLink) {
+      if (h.size > MAX_META) throw corrupt('tar metadata header is too large', { offset: start });
+      const body = take(padded, 'a long name').subarray(0, h.size);
+      const end = body.indexOf(0);
+      const text = body.toString('utf8', 0, end === -1 ? body.length : end);
+      if (h.typeflag === TYPE.gnuLongName) longName = text;
+      else longLink = text;
+      continue;
+    }
+    const ext = new Map([...global, ...local]);
+    const member: DecodedHeader = { ...h };
+    if (longName !== undefined) member.name = longName;
+    if (longLink !== undefined) member.linkname = longLink;
+    const path = ext.get('path');
+    if (path !== undefined) member.name = path;
+    const linkpath = ext.get('linkpath');
+    if (linkpath !== undefined) member.linkname = linkpath;
+    const size = ext.get('size');
+    if (size !== undefined) {
+      if (!/^[0-9]+$/.test(size) || !Number.isSafeInteger(Number(size)))
+        throw corrupt('PAX size record is invalid', { offset: start });
+      member.size = Number(size);
+    }
+    if (member.typeflag === 0) member.typeflag = TYPE.file;
+    local = new Map();
+    longName = undefined;
+    longLink = undefined;
+    const dataSize =
+      member.typeflag === TYPE.file || member.typeflag === TYPE.contiguous
+        ? member.size
+        : member.typeflag >= TYPE.hardlink && member.typeflag <= TYPE.fifo
+          ? 0
+          : member.size;
+    const data = take(dataSize, `the data of ${JSON.stringify(member.name)}`);
+    at = Math.min(tar.length, at + ((BLOCK - (dataSize % BLOCK)) % BLOCK));
+    yield { ...member, size: dataSize, data };
+  }
+}

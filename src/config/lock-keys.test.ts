@@ -22,6 +22,7 @@ describe('airlock.yaml keys for locked inputs', () => {
       lockfile: 'package-lock.json',
       scripts: ['esbuild'],
       skipScripts: [],
+      installer: 'airlock',
     });
     expect(config?.files?.get('tool')).toEqual({
       name: 'tool',

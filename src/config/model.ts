@@ -90,6 +90,8 @@ export interface NpmConfig {
   scripts: string[];
   /** Packages (by name) whose install scripts are knowingly not run; any other package with one fails the install. */
   skipScripts: string[];
+  /** `airlock`: the tree written from the store (npm ci's tree); `npm`: npm ci run in the sandbox. */
+  installer: 'airlock' | 'npm';
 }
 
 /** A file downloaded by `airlock fetch`, declared under `files:`. */

@@ -626,6 +626,7 @@ function buildModel(data: ParsedProject, names: string[], file: string): Project
         lockfile: normalizeGlob(t.npm.lockfile),
         scripts: [...new Set(t.npm.scripts)],
         skipScripts: [...new Set(t.npm.skipScripts)],
+        installer: t.npm.installer,
       };
     if (t.files !== undefined)
       target.files = Object.entries(t.files).map(([file, path]) => ({

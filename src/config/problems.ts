@@ -80,6 +80,7 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   npm: 'npm: { lockfile: package-lock.json, scripts: [esbuild] }',
   lockfile: 'lockfile: package-lock.json',
   scripts: 'scripts: [esbuild]',
+  installer: 'installer: npm',
   files: 'files: { protoc: { url: "https://example.com/protoc.zip", sha256: "sha256:<hex>" } }',
   url: 'url: "https://example.com/tool.tar.gz"',
   sha256: 'sha256: "sha256:<64 hex>"',

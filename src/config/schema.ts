@@ -66,12 +66,15 @@ export const imageSchema = z.object({
  * installs it) whose packages are installed offline into the sandbox, and the
  * packages whose install scripts may run (`scripts`) or are knowingly
  * skipped (`skipScripts`): any other package with an install script fails
- * the install.
+ * the install. `installer: npm` installs with npm itself instead of writing
+ * the same tree from the store.
  */
 export const npmSchema = z.object({
   lockfile: z.string().min(1).default('package-lock.json'),
   scripts: stringList.default([]),
   skipScripts: stringList.default([]),
+  /** `airlock` (default): the tree is written from the store as npm ci would; `npm`: npm ci itself, in the sandbox. */
+  installer: z.enum(['airlock', 'npm']).default('airlock'),
 });
 
 /** A downloaded file: where from and its sha256 (`airlock lock` records it when absent). */

@@ -19,3 +19,12 @@ export { download, showUrl } from './download.js';
 export type { DownloadOptions } from './download.js';
 export { fetchLocked, hashUrl, mirrored } from './fetch.js';
 export type { BlobSink, FetchOptions, FetchReport } from './fetch.js';
+export {
+  fitsPlatform,
+  jsonFormat,
+  nameFromFolder,
+  normalizeBins,
+  planNpmTree,
+  stringifyNice,
+} from './npm-tree.js';
+export type { NpmPlatform, NpmTreeBin, NpmTreePackage, NpmTreePlan } from './npm-tree.js';

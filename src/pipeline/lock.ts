@@ -160,8 +160,10 @@ export async function wantedLock(
   online:
     | { resolver?: ImageResolver; download?: DownloadOptions; platformOf?: PlatformResolver }
     | undefined,
+  /** The package-locks, when the caller has already read them. */
+  npmLocks?: ReadonlyMap<string, NpmLockfile>,
 ): Promise<Lock> {
-  const locks = await readNpmLocks(project);
+  const locks = npmLocks ?? (await readNpmLocks(project));
   const sha = new Map(recorded.npm.map((e) => [e.integrity, e.sha256]));
   const npm = npmEntries([...locks.values()]).map((e) => {
     const known = sha.get(e.integrity);
@@ -385,8 +387,8 @@ export async function lockHooks(
   ))
     return {};
   const events = opts.events ?? noEvents;
-  const recorded = await readLock(project);
-  const wanted = await wantedLock(project, recorded ?? emptyLock(), undefined);
+  const [recorded, npmLocks] = await Promise.all([readLock(project), readNpmLocks(project)]);
+  const wanted = await wantedLock(project, recorded ?? emptyLock(), undefined, npmLocks);
   const differences = diffLocks(recorded ?? emptyLock(), wanted);
   let lock = recorded ?? emptyLock();
   if (opts.frozen === true || opts.readOnly === true)
@@ -403,16 +405,22 @@ export async function lockHooks(
     )
       assertLockCurrent(project, recorded, differences); // needs the network: `airlock lock`
     await opts.beforeWrite?.();
-    await writeLockText(join(project.root, LOCK_FILE), serializeLock(wanted));
+    const text = serializeLock(wanted);
+    await writeLockText(join(project.root, LOCK_FILE), text);
     events({
       type: 'log',
       level: 'info',
       message: `updated ${LOCK_FILE} from the package-locks (${differences.length} change(s)); run \`airlock fetch\` for new inputs`,
     });
-    lock = wanted;
+    lock = parseLock(text, join(project.root, LOCK_FILE)); // as the next build reads it
   }
-  const npmLocks = await readNpmLocks(project);
-  return { lock, npmLocks, lockedInputs: (t) => lockedInputsOf(lock, npmLocks, t) };
+  const memo = new Map<string, LockedInput[]>();
+  const lockedInputs = (t: TargetConfig): LockedInput[] => {
+    let got = memo.get(t.name);
+    if (got === undefined) memo.set(t.name, (got = lockedInputsOf(lock, npmLocks, t)));
+    return got;
+  };
+  return { lock, npmLocks, lockedInputs };
 }
 
 /** Throws INPUT_NOT_FETCHED naming `airlock fetch` unless every locked tarball and file is in the store. */

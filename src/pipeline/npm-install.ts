@@ -1,4 +1,4 @@
-import { copyFile, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import type { TargetConfig, ProjectConfig } from '../config/index.js';
 import { digestJson } from '../core/canonical.js';
@@ -31,11 +31,12 @@ import {
  * package-lock, manifests, allowed scripts and toolchain are the same:
  *
  *   $AIRLOCK_HOME/airlock/v1/npm/<hex of the install key>/
- *     node_modules/          the tree `npm ci` wrote in the sandbox (never changed after)
- *     install.json           {"format":"airlock.npm-install/v1","key":"sha256:…","tree":"sha256:…"}
+ *     node_modules/          the tree `npm ci --ignore-scripts` gives (never changed after): written
+ *                            from the store tarballs (src/lock/npm-tree.ts), or by npm in the sandbox
+ *     install.json           {"format":"airlock.npm-install/v2","key":"sha256:…","tree":"sha256:…"}
  */
 
-export const NPM_INSTALL_FORMAT = 'airlock.npm-install/v1';
+export const NPM_INSTALL_FORMAT = 'airlock.npm-install/v2';
 
 /** What an install gives a target: the tree, where it is on the host, and where it goes in /src. */
 export interface NpmInstall {
@@ -85,7 +86,7 @@ export function npmInstaller(
   const memo = new Map<string, Promise<NpmInstall>>();
   return (target) => {
     if (target.npm === undefined) return Promise.resolve(undefined);
-    const id = `${target.npm.lockfile}\0${[...target.npm.scripts].sort().join('\0')}`;
+    const id = `${target.npm.lockfile}\0${target.npm.installer}\0${[...target.npm.scripts].sort().join('\0')}`;
     let p = memo.get(id);
     if (!p) {
       p = install(ctx, target);
@@ -123,6 +124,7 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
     ),
     tarballs: tarballs.map((e) => e.integrity).sort(),
     scripts: [...npm.scripts].sort(),
+    installer: npm.installer,
     registry: (await readNpmrc(ctx.project.root)).registry ?? null,
     toolchain: [
       ...tools.map((t) => ({ name: t.name, digest: t.digest })),
@@ -142,8 +144,103 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
     fresh,
   });
 
-  /** Installs into a temp directory in the sandbox, then moves the tree to `dir`; returns its digest. */
+  /**
+   * Writes the tree from the store tarballs when the lock allows it exactly
+   * (no install scripts to run, nothing npm would do differently);
+   * otherwise npm installs it in the sandbox. Returns the tree's digest.
+   */
   async function fresh(): Promise<Digest> {
+    if (npm.installer === 'airlock' && npm.scripts.length === 0) {
+      const written = await fromStore();
+      if (written !== undefined) return written;
+    }
+    return withNpm();
+  }
+
+  /** The tree written straight from the store, hashed while written; undefined when npm must install. */
+  async function fromStore(): Promise<Digest | undefined> {
+    const registry = (await readNpmrc(ctx.project.root)).registry;
+    const manifest = lockDir === '.' ? 'package.json' : `${lockDir}/package.json`;
+    const { planNpmTree } = await import('../lock/npm-tree.js');
+    const planned = planNpmTree(
+      texts.get(npm.lockfile)!.toString('utf8'),
+      texts.get(manifest)!.toString('utf8'),
+      {
+        os: process.platform,
+        cpu: process.arch,
+        get libc() {
+          return linuxLibc();
+        },
+      },
+      registry,
+    );
+    const byIntegrity = new Map(tarballs.map((e) => [e.integrity, e]));
+    const fallBack = (why: string): undefined => {
+      ctx.events({
+        type: 'log',
+        level: 'info',
+        target: target.name,
+        message: `${npm.lockfile}: installing with npm in the sandbox, not from the store: ${why}`,
+      });
+      return undefined;
+    };
+    if (!planned.plan) {
+      const more =
+        planned.unsupported.length > 3 ? ` (and ${planned.unsupported.length - 3} more)` : '';
+      return fallBack(`${planned.unsupported.slice(0, 3).join('; ')}${more}`);
+    }
+    const { NotReproducible, writeNpmTree } = await import('./npm-tree.js');
+    const work = await ctx.store.ownedTempDir('npm');
+    try {
+      const entries = await writeNpmTree({
+        dir: work,
+        plan: planned.plan,
+        tarball: (integrity) => {
+          const e = byIntegrity.get(integrity);
+          if (e?.sha256 === undefined)
+            throw new AirlockError<LockErrorCode>(
+              'INPUT_NOT_FETCHED',
+              `${e ? `${e.name}@${e.version}` : integrity} of ${npm.lockfile} was never fetched`,
+              { hint: 'Run `airlock fetch`.' },
+            );
+          return { path: ctx.store.blobPath(e.sha256), sha256: e.sha256 };
+        },
+        verify: async (t) => {
+          await ctx.store.verifiedPath(t.sha256);
+        },
+        sourceExists: (rel) =>
+          lstat(
+            join(ctx.project.root, ...(lockDir === '.' ? [] : [lockDir]), ...rel.split('/')),
+          ).then(
+            () => true,
+            () => false,
+          ),
+      });
+      const tree = treeDigest(entries);
+      await rm(home, { recursive: true, force: true });
+      await mkdir(home, { recursive: true });
+      await rename(join(work, 'node_modules'), dir);
+      await writeFile(
+        join(home, 'install.json'),
+        JSON.stringify({ format: NPM_INSTALL_FORMAT, key, tree }),
+      );
+      ctx.events({
+        type: 'log',
+        level: 'info',
+        target: target.name,
+        message: `installed ${npm.lockfile} from the store (${planned.plan.packages.length} packages)`,
+      });
+      return tree;
+    } catch (err) {
+      if (err instanceof NotReproducible) return fallBack(err.reason);
+      throw err;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /** Installs with `npm ci` in the sandbox (a temp directory), then moves the tree to `dir`; returns its digest. */
+  async function withNpm(): Promise<Digest> {
     const work = await ctx.store.ownedTempDir('npm');
     try {
       const src = join(work, 'src');
@@ -321,6 +418,14 @@ export async function treeOf(dir: string, cache: StatCache): Promise<Digest> {
   return treeDigest(await hashTree(dir, matched, cache));
 }
 
+/** The C library npm-install-checks reports on Linux: glibc when Node was built against it. */
+function linuxLibc(): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } })
+    ?.header;
+  return header?.glibcVersionRuntime ? 'glibc' : 'musl';
+}
+
 function sri512(integrity: string): string {
   for (const part of integrity.split(/\s+/))
     if (part.startsWith('sha512-')) return part.slice(7).split('?')[0]!;
@@ -347,9 +452,11 @@ export async function lockedInputHooks(
 ): Promise<Pick<BuildContext, 'lockedInputs' | 'lockedBlobs' | 'npmInstall' | 'lockedFiles'>> {
   const locking = await lockHooks(open.project, { ...opts, events });
   if (!locking.lock || !locking.lockedInputs) return {};
-  if (opts.fetch) await opts.fetch();
-  else await assertFetched(open.store, locking.lock);
-  const lock = (await readLock(open.project)) ?? locking.lock;
+  let lock = locking.lock;
+  if (opts.fetch) {
+    await opts.fetch();
+    lock = (await readLock(open.project)) ?? lock; // fetch records each tarball's sha256
+  } else await assertFetched(open.store, lock);
   const { filePlacer } = await import('./locked-files.js');
   const npmLocks = locking.npmLocks ?? new Map<string, NpmLockfile>();
   return {

@@ -1,0 +1,323 @@
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  constants as fsc,
+  createReadStream,
+  fchmodSync,
+  mkdirSync,
+  openSync,
+  writeSync,
+} from 'node:fs';
+import { lstat, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
+import { join, posix } from 'node:path';
+import { membersOf, readMembers, TAR_TYPE } from '../archive/index.js';
+import { sortTree, type TreeEntry } from '../core/tree.js';
+import type { Digest } from '../core/digest.js';
+import { AirlockError, errnoCode } from '../core/errors.js';
+import type { BuildErrorCode } from '../builder/errors.js';
+import type { NpmTreePlan, NpmTreePackage } from '../lock/index.js';
+
+/**
+ * Thrown when a tarball holds something npm would unpack in a way this writer
+ * does not reproduce (a `..` or absolute path, setuid bits, a file over a
+ * directory…): the caller then installs with npm itself.
+ */
+export class NotReproducible extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/** A tarball of the store: where it is and the sha256 it must have. */
+export interface StoredTarball {
+  path: string;
+  sha256: Digest;
+}
+
+export interface WriteNpmTreeOptions {
+  /** The directory that receives `node_modules` (the package-lock's directory). */
+  dir: string;
+  plan: NpmTreePlan;
+  tarball: (integrity: string) => StoredTarball;
+  /**
+   * Re-reads a tarball whose unpacking failed or whose bytes hashed to
+   * something else; throws (after quarantining it) when it is not its sha256.
+   */
+  verify: (tarball: StoredTarball) => Promise<void>;
+  /** Whether a path relative to the package-lock's directory exists outside node_modules (workspace bins). */
+  sourceExists: (rel: string) => Promise<boolean>;
+}
+
+/** Modes as npm leaves them with umask 022: pacote forces rw for the owner, bin-links chmods bins to 0755. */
+/** Tarballs up to this size are read whole and unpacked without streams. */
+const IN_MEMORY_MAX = 32 * 2 ** 20;
+
+function changed(pkg: NpmTreePackage, stored: StoredTarball): Error {
+  return new AirlockError<BuildErrorCode>(
+    'STEP_FAILED',
+    `the tarball of ${pkg.path} (${stored.sha256}) changed while it was unpacked`,
+    { hint: 'Run `airlock store fsck`, then `airlock fetch`, and build again.' },
+  );
+}
+
+const fileMode = (tarMode: number): number => ((tarMode | 0o666 | 0o600) & 0o777 & ~0o022) >>> 0;
+const BIN_MODE = 0o755;
+const WINDOWS_HASHBANG = /^#![^\n]+\r\n/;
+
+/**
+ * Writes the node_modules tree of `plan` the way `npm ci --ignore-scripts`
+ * does (pacote's extraction rules, bin-links, workspace links, the hidden
+ * lockfile), from verified store tarballs, and returns its tree entries
+ * (relative to node_modules) hashed while writing. Nothing is written
+ * outside `dir/node_modules`: entry paths are checked, and no link exists
+ * until every file is written.
+ */
+export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry[]> {
+  const root = join(opts.dir, 'node_modules');
+  await mkdir(root, { recursive: true });
+  const files = new Map<string, TreeEntry & { kind: 'file' }>();
+  const made = new Set<string>(['']);
+  const ensureDir = (rel: string): void => {
+    if (made.has(rel)) return;
+    mkdirSync(join(root, rel), { recursive: true, mode: 0o755 });
+    for (let d = rel; d !== '.' && d !== '' && !made.has(d); d = posix.dirname(d)) made.add(d);
+  };
+  // Files are created with their final mode; a stricter umask than 022 needs a chmod after.
+  const umask = process.umask();
+  for (const pkg of opts.plan.packages) {
+    const stored = opts.tarball(pkg.integrity);
+    const size = (await stat(stored.path)).size;
+    const entries =
+      size <= IN_MEMORY_MAX
+        ? await unpackInMemory(pkg, stored)
+        : await unpackStreaming(pkg, stored);
+    for (const e of entries) files.set(e.path, e);
+    if (entries.length === 0) ensureDir(pkg.path.slice('node_modules/'.length));
+    await new Promise<void>((r) => setImmediate(r)); // let other work run between packages
+  }
+
+  /** Where a tar member goes inside its package, npm's way; undefined when npm skips it. */
+  function placeOf(
+    pkg: NpmTreePackage,
+    m: { name: string; mode: number; typeflag: number },
+    sawIgnores: Set<string>,
+  ): string | undefined {
+    if (m.typeflag !== TAR_TYPE.file && m.typeflag !== TAR_TYPE.contiguous) return undefined; // npm skips dirs, links, devices
+    let name = m.name;
+    const baseName = posix.basename(name);
+    if (baseName === '.npmignore') sawIgnores.add(name);
+    else if (baseName === '.gitignore') {
+      const ni = name.replace(/\.gitignore$/, '.npmignore');
+      if (sawIgnores.has(ni)) return undefined;
+      name = ni;
+    }
+    const parts = name.split('/');
+    if (
+      parts.length < 2 ||
+      parts.some((s) => s === '' || s === '.' || s === '..' || s === 'node_modules')
+    )
+      throw new NotReproducible(`${pkg.path}: tarball entry ${JSON.stringify(m.name)}`);
+    if ((m.mode & 0o7000) !== 0)
+      throw new NotReproducible(`${pkg.path}: ${m.name} has mode ${m.mode.toString(8)}`);
+    return parts.slice(1).join('/');
+  }
+
+  /** Opens a package file for writing (replacing an earlier entry of the same path, as tar does). */
+  function create(rel: string, mode: number): number {
+    ensureDir(posix.dirname(rel));
+    try {
+      const fd = openSync(
+        join(root, rel),
+        fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW,
+        mode,
+      );
+      if ((mode & ~umask) !== mode || files.has(rel)) fchmodSync(fd, mode);
+      return fd;
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'ELOOP')
+        throw new NotReproducible(`${rel} clashes with another entry`);
+      throw err;
+    }
+  }
+
+  /** Writes one file's bytes (a bin target's hashbang line fixed as bin-links does) and returns its entry. */
+  function writeWhole(
+    rel: string,
+    tarMode: number,
+    isBin: boolean,
+    content: Buffer,
+    seen: Map<string, unknown>,
+  ): TreeEntry & { kind: 'file' } {
+    let body = content;
+    if (isBin) {
+      const head = Buffer.alloc(2048);
+      body.copy(head, 0, 0, 2048);
+      if (WINDOWS_HASHBANG.test(head.toString()))
+        body = Buffer.from(body.toString('utf8').replace(/^(#![^\n]+)\r\n/, '$1\n'), 'utf8');
+    }
+    const mode = isBin ? BIN_MODE : fileMode(tarMode);
+    const fd = create(rel, seen.has(rel) ? 0o600 : mode);
+    try {
+      for (let off = 0; off < body.length;) off += writeSync(fd, body, off);
+      if (seen.has(rel)) fchmodSync(fd, mode);
+    } finally {
+      closeSync(fd);
+    }
+    return {
+      path: rel,
+      kind: 'file',
+      executable: (mode & 0o111) !== 0,
+      digest: `sha256:${createHash('sha256').update(body).digest('hex')}`,
+      size: body.length,
+    };
+  }
+
+  /** A small tarball: read whole, verified before anything is written, unpacked synchronously. */
+  async function unpackInMemory(
+    pkg: NpmTreePackage,
+    stored: StoredTarball,
+  ): Promise<(TreeEntry & { kind: 'file' })[]> {
+    const bytes = await readFile(stored.path);
+    if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== stored.sha256) {
+      await opts.verify(stored);
+      throw changed(pkg, stored);
+    }
+    let tar: Buffer;
+    try {
+      tar =
+        bytes[0] === 0x1f && bytes[1] === 0x8b
+          ? gunzipSync(bytes, { maxOutputLength: Math.max(256 * 2 ** 20, bytes.length * 200) })
+          : bytes;
+    } catch (err) {
+      throw new AirlockError<BuildErrorCode>(
+        'STEP_FAILED',
+        `the tarball of ${pkg.path} (${stored.sha256}) cannot be decompressed: ${String(err)}`,
+        {
+          hint: 'The registry served a damaged package; it matches its lock entry, so the lock records it as is.',
+        },
+      );
+    }
+    const base = pkg.path.slice('node_modules/'.length);
+    const bins = new Set(pkg.binTargets);
+    const out = new Map<string, TreeEntry & { kind: 'file' }>();
+    const sawIgnores = new Set<string>();
+    for (const m of membersOf(tar)) {
+      const inner = placeOf(pkg, m, sawIgnores);
+      if (inner === undefined) continue;
+      const rel = `${base}/${inner}`;
+      out.set(rel, writeWhole(rel, m.mode, bins.has(inner), m.data, out));
+    }
+    return [...out.values()];
+  }
+
+  /** A large tarball: streamed, hashed as it is read, checked against its sha256 at the end. */
+  async function unpackStreaming(
+    pkg: NpmTreePackage,
+    stored: StoredTarball,
+  ): Promise<(TreeEntry & { kind: 'file' })[]> {
+    const base = pkg.path.slice('node_modules/'.length);
+    const bins = new Set(pkg.binTargets);
+    const hash = createHash('sha256');
+    const stream = createReadStream(stored.path);
+    const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    // Hashes every compressed byte as the reader pulls it; the reader cannot close it early.
+    const source: AsyncIterable<Uint8Array> = {
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          const r = await it.next();
+          if (!r.done) hash.update(r.value);
+          return r;
+        },
+        return: () => Promise.resolve({ done: true as const, value: undefined }),
+      }),
+    };
+    const out = new Map<string, TreeEntry & { kind: 'file' }>();
+    const sawIgnores = new Set<string>();
+    try {
+      for await (const m of readMembers(source)) {
+        const inner = placeOf(pkg, m, sawIgnores);
+        if (inner === undefined) continue;
+        const rel = `${base}/${inner}`;
+        if (bins.has(inner)) {
+          const parts: Buffer[] = [];
+          for await (const chunk of m.body()) parts.push(chunk);
+          out.set(rel, writeWhole(rel, m.mode, true, Buffer.concat(parts), out));
+          continue;
+        }
+        const mode = fileMode(m.mode);
+        const fd = create(rel, out.has(rel) ? 0o600 : mode);
+        const h = createHash('sha256');
+        let size = 0;
+        try {
+          for await (const chunk of m.body()) {
+            h.update(chunk);
+            size += chunk.length;
+            for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off);
+          }
+          if (out.has(rel)) fchmodSync(fd, mode);
+        } finally {
+          closeSync(fd);
+        }
+        out.set(rel, {
+          path: rel,
+          kind: 'file',
+          executable: (mode & 0o111) !== 0,
+          digest: `sha256:${h.digest('hex')}`,
+          size,
+        });
+      }
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        hash.update(r.value);
+      }
+    } catch (err) {
+      // A damaged tarball shows as a bad archive before its hash is known: say which it is.
+      if (!(err instanceof NotReproducible)) await opts.verify(stored);
+      throw err;
+    } finally {
+      stream.destroy();
+    }
+    if (`sha256:${hash.digest('hex')}` !== stored.sha256) {
+      await opts.verify(stored);
+      throw changed(pkg, stored);
+    }
+    return [...out.values()];
+  }
+
+  const tree: TreeEntry[] = [...files.values()];
+  for (const l of opts.plan.links) {
+    const rel = l.path.slice('node_modules/'.length);
+    ensureDir(posix.dirname(rel));
+    await symlink(l.target, join(root, rel));
+    tree.push({ path: rel, kind: 'symlink', target: l.target });
+  }
+  for (const b of opts.plan.bins) {
+    const file = b.file.slice('node_modules/'.length);
+    const through = opts.plan.links.find((l) => b.file.startsWith(`${l.path}/`));
+    const exists =
+      files.has(file) ||
+      (through
+        ? await opts.sourceExists(`${through.realpath}${b.file.slice(through.path.length)}`)
+        : await lstat(join(root, file)).then(
+            () => true,
+            () => false,
+          ));
+    if (!exists) continue;
+    const rel = b.link.slice('node_modules/'.length);
+    ensureDir(posix.dirname(rel));
+    await symlink(b.target, join(root, rel));
+    tree.push({ path: rel, kind: 'symlink', target: b.target });
+  }
+  await writeFile(join(root, '.package-lock.json'), opts.plan.hiddenLockfile, { mode: 0o644 });
+  tree.push({
+    path: '.package-lock.json',
+    kind: 'file',
+    executable: false,
+    digest: `sha256:${createHash('sha256').update(opts.plan.hiddenLockfile).digest('hex')}`,
+    size: Buffer.byteLength(opts.plan.hiddenLockfile),
+  });
+  return sortTree(tree);
+}
