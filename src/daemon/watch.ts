@@ -1,0 +1,245 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { AsyncSubscription, Event } from '@parcel/watcher';
+import type { FsHint, HintDirent, HintEntry } from '../hash/hint.js';
+import type { WatcherStatus } from './protocol.js';
+
+/**
+ * One batch this large may hide a kernel queue overflow: the watcher drops
+ * IN_Q_OVERFLOW without telling, so a burst is taken as "anything may have changed".
+ */
+export const DOUBT_EVENTS = 2000;
+/** Wall clock and monotonic clock may drift apart by this much between builds before it counts as a jump. */
+const CLOCK_SLACK_MS = 2000;
+/** How long a build waits for its cookie to come back through the watcher. */
+const COOKIE_TIMEOUT_MS = 2000;
+/** Files whose change resets all knowledge: they change what a build reads. */
+const CONFIG_FILES = new Set(['airlock.yaml', 'airlock.lock']);
+/** Airlock's own directory in a project (never walked); the watcher's cookies go there. */
+const STATE_DIR = '.airlock';
+
+/** The per-build view of the watcher: a hint, and `done` when the build ends. */
+export type BuildHint = FsHint & { done(): void };
+
+/** What a subscription needs: `@parcel/watcher`'s `subscribe`, or a test's stand-in. */
+export type Subscribe = (
+  dir: string,
+  fn: (err: Error | null, events: Event[]) => void,
+) => Promise<AsyncSubscription>;
+
+/**
+ * Watches one project directory and remembers, between builds, what its
+ * walk read (directory listings) and what hashing learnt (digests and stat
+ * signatures), dropping every piece an event touches. Knowledge is only a
+ * hint: before each build a cookie file is written and waited for, so every
+ * event that happened before the build started has been applied; any doubt
+ * (a watch error, a burst that may have overflowed, a clock jump, a config
+ * change, a cookie that never came) drops everything, and the build reads
+ * the file system in full.
+ */
+export class ProjectWatcher {
+  readonly root: string;
+  private readonly prefix: string;
+  private sub: AsyncSubscription | undefined;
+  private healthy = false;
+  /** Directory → name → what hashing learnt. */
+  private readonly files = new Map<string, Map<string, HintEntry>>();
+  private readonly listings = new Map<string, readonly HintDirent[]>();
+  /** Bumped by every event; a build's token is its value when the build's cookie came back. */
+  private seq = 0;
+  /** Bumped by every reset: a build that started before one remembers nothing after it. */
+  private generation = 0;
+  /** While builds run: the seq of the last event on a path, and on any child of a directory. */
+  private readonly stamps = new Map<string, number>();
+  private readonly childStamps = new Map<string, number>();
+  private active = 0;
+  private cookieCount = 0;
+  private readonly cookies = new Map<string, () => void>();
+  private lastClock: { wall: number; mono: number } | undefined;
+  private readonly stats = { events: 0, resets: 0, lastReset: '' };
+
+  constructor(
+    root: string,
+    private readonly subscribe: Subscribe,
+    private readonly log: (message: string) => void = () => {},
+  ) {
+    this.root = resolve(root);
+    this.prefix = `${this.root}/`;
+  }
+
+  /** Starts watching; a failure leaves the watcher unhealthy (every build a full scan) and is logged. */
+  async start(): Promise<void> {
+    this.reset('watch started');
+    try {
+      // Created before watching: a cookie in a directory created later could beat its watch.
+      mkdirSync(join(this.root, STATE_DIR), { recursive: true });
+      writeFileSync(join(this.root, STATE_DIR, '.gitignore'), '*\n');
+    } catch {
+      // A read-only project: cookies fail, and every build scans in full.
+    }
+    try {
+      this.sub = await this.subscribe(this.root, (err, events) => this.onEvents(err, events));
+      this.healthy = true;
+    } catch (err) {
+      this.healthy = false;
+      this.log(`watching ${this.root} failed: ${String(err)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.healthy = false;
+    const sub = this.sub;
+    this.sub = undefined;
+    await sub?.unsubscribe().catch(() => {});
+  }
+
+  status(): WatcherStatus {
+    let knownFiles = 0;
+    for (const m of this.files.values()) knownFiles += m.size;
+    return { healthy: this.healthy, ...this.stats, knownFiles, knownDirs: this.listings.size };
+  }
+
+  /**
+   * The hint for one build of `project`, after the watcher has caught up
+   * with every change made before this call; undefined (read everything)
+   * when it is another directory or anything is in doubt.
+   */
+  async hintFor(project: string): Promise<BuildHint | undefined> {
+    if (resolve(project) !== this.root) return undefined;
+    if (!this.healthy) {
+      await this.close();
+      await this.start(); // knowledge is empty: this build reads everything and teaches it again
+      if (!this.healthy) return undefined;
+    }
+    const wall = Date.now();
+    const mono = performance.now();
+    if (
+      this.lastClock &&
+      Math.abs(wall - this.lastClock.wall - (mono - this.lastClock.mono)) > CLOCK_SLACK_MS
+    )
+      this.reset('the wall clock jumped');
+    this.lastClock = { wall, mono };
+    if (!(await this.cookie())) {
+      this.reset('a cookie did not come back through the watcher');
+      return undefined;
+    }
+    return this.hint();
+  }
+
+  /** Drops all knowledge: the next build reads the file system in full. */
+  reset(reason: string): void {
+    this.files.clear();
+    this.listings.clear();
+    this.generation++;
+    this.stats.resets++;
+    this.stats.lastReset = reason;
+    if (reason !== 'watch started') this.log(`watcher knowledge dropped: ${reason}`);
+  }
+
+  private onEvents(err: Error | null, events: Event[]): void {
+    if (err) {
+      this.reset(`watch error: ${err.message}`);
+      this.healthy = false;
+      return;
+    }
+    this.stats.events += events.length;
+    if (events.length >= DOUBT_EVENTS)
+      this.reset(`${events.length} events at once (the kernel's queue may have overflowed)`);
+    for (const e of events) {
+      this.seq++;
+      const path = e.path;
+      const cookie = this.cookies.get(path);
+      if (cookie) {
+        // Everything before it in the queue has been applied by the time it runs.
+        queueMicrotask(cookie);
+        continue;
+      }
+      if (path === this.root || (dirname(path) === this.root && CONFIG_FILES.has(basename(path))))
+        this.reset(`${path} changed`);
+      this.invalidate(path);
+    }
+  }
+
+  /** Forgets `path`, everything below it, and its directory's listing. */
+  private invalidate(path: string): void {
+    const dir = dirname(path);
+    this.listings.delete(dir);
+    this.files.get(dir)?.delete(basename(path));
+    this.listings.delete(path);
+    this.files.delete(path);
+    const below = `${path}/`;
+    for (const k of this.listings.keys()) if (k.startsWith(below)) this.listings.delete(k);
+    for (const k of this.files.keys()) if (k.startsWith(below)) this.files.delete(k);
+    if (this.active > 0) {
+      this.stamps.set(path, this.seq);
+      this.childStamps.set(dir, this.seq);
+    }
+  }
+
+  /** Writes a cookie file and waits until the watcher reports it. */
+  private async cookie(): Promise<boolean> {
+    const file = join(this.root, STATE_DIR, `daemon-cookie-${process.pid}-${++this.cookieCount}`);
+    let timer: NodeJS.Timeout | undefined;
+    const seen = new Promise<boolean>((resolve) => {
+      this.cookies.set(file, () => resolve(true));
+      timer = setTimeout(() => resolve(false), COOKIE_TIMEOUT_MS);
+    });
+    try {
+      writeFileSync(file, '');
+    } catch {
+      this.cookies.delete(file);
+      clearTimeout(timer);
+      return false;
+    }
+    const ok = await seen;
+    clearTimeout(timer);
+    this.cookies.delete(file);
+    rmSync(file, { force: true });
+    return ok;
+  }
+
+  private inside(path: string): boolean {
+    return path === this.root || path.startsWith(this.prefix);
+  }
+
+  /** True when an event touched `path` or a directory above it since `token`. */
+  private touchedSince(path: string, token: number): boolean {
+    if (this.seq === token) return false;
+    for (let p = path; ; p = dirname(p)) {
+      if ((this.stamps.get(p) ?? -1) > token) return true;
+      if (p === this.root || p === '/') return false;
+    }
+  }
+
+  private hint(): BuildHint {
+    this.active++;
+    const token = this.seq;
+    const generation = this.generation;
+    const current = (): boolean => this.healthy && this.generation === generation;
+    let ended = false;
+    return {
+      listing: (dir) => (current() ? this.listings.get(dir) : undefined),
+      rememberListing: (dir, entries) => {
+        if (!current() || !this.inside(dir) || this.touchedSince(dir, token)) return;
+        if (this.seq !== token && (this.childStamps.get(dir) ?? -1) > token) return;
+        this.listings.set(dir, entries);
+      },
+      entry: (abs) => (current() ? this.files.get(dirname(abs))?.get(basename(abs)) : undefined),
+      rememberEntry: (abs, entry) => {
+        if (!current() || !abs.startsWith(this.prefix) || this.touchedSince(abs, token)) return;
+        const dir = dirname(abs);
+        let m = this.files.get(dir);
+        if (!m) this.files.set(dir, (m = new Map()));
+        m.set(basename(abs), entry);
+      },
+      done: () => {
+        if (ended) return;
+        ended = true;
+        if (--this.active === 0) {
+          this.stamps.clear();
+          this.childStamps.clear();
+        }
+      },
+    };
+  }
+}
