@@ -164,11 +164,11 @@ function converse(
 ): Promise<number | undefined> {
   return new Promise((resolve) => {
     let settled = false;
-    let unwire: (() => void) | undefined;
+    const wired: { unwire?: (() => void) | undefined } = {};
     const finish = (code: number | undefined): void => {
       if (settled) return;
       settled = true;
-      unwire?.();
+      wired.unwire?.();
       socket.destroy();
       resolve(code);
     };
@@ -188,7 +188,7 @@ function converse(
         io.stderr.write('airlock: the build daemon stopped; building in this process\n');
       finish(undefined);
     });
-    unwire = opts.onInterrupt?.(() => send(socket, { t: 'interrupt' }));
+    wired.unwire = opts.onInterrupt?.(() => send(socket, { t: 'interrupt' }));
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(io.env)) if (v !== undefined) env[k] = v;
     send(socket, {

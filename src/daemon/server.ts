@@ -22,7 +22,7 @@ export interface DaemonRun {
   /** Aborted when the client forwards Ctrl-C or goes away. */
   signal: AbortSignal;
   /** The watcher's hint for a build of `project` (undefined: read everything). */
-  buildHint(project: string): Promise<BuildHint | undefined>;
+  buildHint: (project: string) => Promise<BuildHint | undefined>;
 }
 
 export interface DaemonOptions {
@@ -188,7 +188,7 @@ export async function serveDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     },
   });
 
-  let ino: bigint | undefined;
+  const listening: { ino?: bigint } = {};
   const stop = async (reason: string): Promise<void> => {
     if (stopping) return stopped;
     stopping = true;
@@ -197,7 +197,10 @@ export async function serveDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     server.close();
     // Our socket only: a daemon started since may have replaced it.
     try {
-      if (ino !== undefined && lstatSync(opts.socket, { bigint: true }).ino === ino)
+      if (
+        listening.ino !== undefined &&
+        lstatSync(opts.socket, { bigint: true }).ino === listening.ino
+      )
         unlinkSync(opts.socket);
     } catch {
       // already gone
@@ -217,7 +220,7 @@ export async function serveDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
 
   await listen(server, opts.socket);
   chmodSync(opts.socket, 0o600);
-  ino = lstatSync(opts.socket, { bigint: true }).ino;
+  listening.ino = lstatSync(opts.socket, { bigint: true }).ino;
   armIdle();
   return { stopped, close: () => stop('closed'), status };
 }

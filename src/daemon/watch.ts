@@ -229,7 +229,10 @@ export class ProjectWatcher {
         if (!current() || !abs.startsWith(this.prefix) || this.touchedSince(abs, token)) return;
         const dir = dirname(abs);
         let m = this.files.get(dir);
-        if (!m) this.files.set(dir, (m = new Map()));
+        if (!m) {
+          m = new Map<string, HintEntry>();
+          this.files.set(dir, m);
+        }
         m.set(basename(abs), entry);
       },
       done: () => {

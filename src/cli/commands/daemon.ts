@@ -68,7 +68,7 @@ export function register(cli: Command): void {
               stdout: r.stdout,
               stderr: r.stderr,
               signal: r.signal,
-              buildHint: r.buildHint,
+              buildHint: (p) => r.buildHint(p),
             }),
         });
       } catch (err) {
