@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AsyncSubscription, Event } from '@parcel/watcher';
 import type { FsHint, HintDirent, HintEntry } from '../hash/hint.js';
@@ -25,6 +25,7 @@ export type BuildHint = FsHint & { done(): void };
 export type Subscribe = (
   dir: string,
   fn: (err: Error | null, events: Event[]) => void,
+  opts?: { ignore?: string[] },
 ) => Promise<AsyncSubscription>;
 
 /**
@@ -41,7 +42,18 @@ export class ProjectWatcher {
   readonly root: string;
   private readonly prefix: string;
   private sub: AsyncSubscription | undefined;
+  private subscriptions = 0;
+  /** The id of the subscription in `sub`. */
+  private current = 0;
   private healthy = false;
+  /**
+   * Directories created or moved in since the current subscription began,
+   * by the event seq that reported them. The watcher adds a watch to such a
+   * directory only, not to the directories inside it (made by `mkdir -p`,
+   * or moved in with it), so nothing at or below one is remembered until a
+   * new subscription has crawled and watched the whole tree again.
+   */
+  private readonly fresh = new Map<string, number>();
   /** Directory → name → what hashing learnt. */
   private readonly files = new Map<string, Map<string, HintEntry>>();
   private readonly listings = new Map<string, readonly HintDirent[]>();
@@ -54,7 +66,8 @@ export class ProjectWatcher {
   private readonly childStamps = new Map<string, number>();
   private active = 0;
   private cookieCount = 0;
-  private readonly cookies = new Map<string, () => void>();
+  /** Cookie files waited for, each with the subscription that must report it (any when undefined). */
+  private readonly cookies = new Map<string, { from: number | undefined; seen: () => void }>();
   private lastClock: { wall: number; mono: number } | undefined;
   private readonly stats = { events: 0, resets: 0, lastReset: '' };
 
@@ -77,13 +90,41 @@ export class ProjectWatcher {
     } catch {
       // A read-only project: cookies fail, and every build scans in full.
     }
+    // Twice: the watcher lists the tree before it watches it, so a directory
+    // made during the first crawl may be unwatched; the second crawl sees it.
+    this.healthy = (await this.resubscribe()) && (await this.resubscribe());
+  }
+
+  /**
+   * A new subscription (a full crawl that watches every directory), and only
+   * then the old one ended: no event falls between them. Fresh directories
+   * reported before the new crawl began are watched now.
+   */
+  private async resubscribe(): Promise<boolean> {
+    const since = this.seq;
+    const id = ++this.subscriptions;
+    let sub: AsyncSubscription;
     try {
-      this.sub = await this.subscribe(this.root, (err, events) => this.onEvents(err, events));
-      this.healthy = true;
+      // A distinct ignore list makes the watcher crawl anew instead of sharing the old subscription.
+      sub = await this.subscribe(this.root, (err, events) => this.onEvents(err, events, id), {
+        ignore: [join(this.root, STATE_DIR, `no-such-${process.pid}-${id}`)],
+      });
     } catch (err) {
-      this.healthy = false;
       this.log(`watching ${this.root} failed: ${String(err)}`);
+      return false;
     }
+    const old = this.sub;
+    // Events read before the new subscription existed reach the old one only:
+    // its cookie coming back means it has delivered them all.
+    if (old && !(await this.cookie(this.current))) {
+      await sub.unsubscribe().catch(() => {});
+      return false;
+    }
+    this.sub = sub;
+    this.current = id;
+    await old?.unsubscribe().catch(() => {});
+    for (const [dir, seq] of this.fresh) if (seq <= since) this.fresh.delete(dir);
+    return true;
   }
 
   async close(): Promise<void> {
@@ -110,6 +151,10 @@ export class ProjectWatcher {
       await this.close();
       await this.start(); // knowledge is empty: this build reads everything and teaches it again
       if (!this.healthy) return undefined;
+    } else if (this.fresh.size > 0 && this.active === 0 && !(await this.resubscribe())) {
+      this.reset('the watcher could not subscribe again');
+      this.healthy = false;
+      return undefined;
     }
     const wall = Date.now();
     const mono = performance.now();
@@ -136,7 +181,7 @@ export class ProjectWatcher {
     if (reason !== 'watch started') this.log(`watcher knowledge dropped: ${reason}`);
   }
 
-  private onEvents(err: Error | null, events: Event[]): void {
+  private onEvents(err: Error | null, events: Event[], from: number): void {
     if (err) {
       this.reset(`watch error: ${err.message}`);
       this.healthy = false;
@@ -151,12 +196,14 @@ export class ProjectWatcher {
       const cookie = this.cookies.get(path);
       if (cookie) {
         // Everything before it in the queue has been applied by the time it runs.
-        queueMicrotask(cookie);
+        if (cookie.from === undefined || cookie.from === from) queueMicrotask(cookie.seen);
         continue;
       }
       if (path === this.root || (dirname(path) === this.root && CONFIG_FILES.has(basename(path))))
         this.reset(`${path} changed`);
       this.invalidate(path);
+      // 'update' too: a path removed and created again in one batch is reported as updated.
+      if (e.type !== 'delete' && isDirectory(path)) this.fresh.set(path, this.seq);
     }
   }
 
@@ -177,11 +224,11 @@ export class ProjectWatcher {
   }
 
   /** Writes a cookie file and waits until the watcher reports it. */
-  private async cookie(): Promise<boolean> {
+  private async cookie(from?: number): Promise<boolean> {
     const file = join(this.root, STATE_DIR, `daemon-cookie-${process.pid}-${++this.cookieCount}`);
     let timer: NodeJS.Timeout | undefined;
     const seen = new Promise<boolean>((resolve) => {
-      this.cookies.set(file, () => resolve(true));
+      this.cookies.set(file, { from, seen: () => resolve(true) });
       timer = setTimeout(() => resolve(false), COOKIE_TIMEOUT_MS);
     });
     try {
@@ -202,11 +249,16 @@ export class ProjectWatcher {
     return path === this.root || path.startsWith(this.prefix);
   }
 
-  /** True when an event touched `path` or a directory above it since `token`. */
-  private touchedSince(path: string, token: number): boolean {
-    if (this.seq === token) return false;
+  /**
+   * True when `path` must not be remembered: an event touched it or a
+   * directory above it since `token`, or it lies in a fresh directory.
+   */
+  private untrusted(path: string, token: number): boolean {
+    const moved = this.seq !== token;
+    if (!moved && this.fresh.size === 0) return false;
     for (let p = path; ; p = dirname(p)) {
-      if ((this.stamps.get(p) ?? -1) > token) return true;
+      if (moved && (this.stamps.get(p) ?? -1) > token) return true;
+      if (this.fresh.has(p)) return true;
       if (p === this.root || p === '/') return false;
     }
   }
@@ -220,13 +272,13 @@ export class ProjectWatcher {
     return {
       listing: (dir) => (current() ? this.listings.get(dir) : undefined),
       rememberListing: (dir, entries) => {
-        if (!current() || !this.inside(dir) || this.touchedSince(dir, token)) return;
+        if (!current() || !this.inside(dir) || this.untrusted(dir, token)) return;
         if (this.seq !== token && (this.childStamps.get(dir) ?? -1) > token) return;
         this.listings.set(dir, entries);
       },
       entry: (abs) => (current() ? this.files.get(dirname(abs))?.get(basename(abs)) : undefined),
       rememberEntry: (abs, entry) => {
-        if (!current() || !abs.startsWith(this.prefix) || this.touchedSince(abs, token)) return;
+        if (!current() || !abs.startsWith(this.prefix) || this.untrusted(abs, token)) return;
         const dir = dirname(abs);
         let m = this.files.get(dir);
         if (!m) {
@@ -244,5 +296,13 @@ export class ProjectWatcher {
         }
       },
     };
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
