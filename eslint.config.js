@@ -15,6 +15,7 @@ const mayImport = {
   hash: ['core'],
   sandbox: ['core'],
   check: ['core', 'lock'],
+  daemon: ['core', 'hash'],
   attest: ['core', 'oci'],
   policy: ['core', 'attest'],
   sign: ['core', 'oci', 'attest'],
@@ -46,8 +47,8 @@ const mayImport = {
 };
 // ui/ (the dashboard server) reads through pipeline/'s use-cases, like cli/.
 mayImport.ui = ['core', 'store', 'pipeline'];
-// cli/ may import pipeline/ and everything pipeline/ may, and ui/ to start the dashboard.
-mayImport.cli = [...mayImport.pipeline, 'pipeline', 'ui'];
+// cli/ may import pipeline/ and everything pipeline/ may, ui/ to start the dashboard, and daemon/ to serve builds.
+mayImport.cli = [...mayImport.pipeline, 'pipeline', 'ui', 'daemon'];
 const modules = Object.keys(mayImport);
 
 // Pure modules do no I/O.

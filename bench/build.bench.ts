@@ -8,10 +8,14 @@
 // (one extra, untimed `node --cpu-prof` Airlock run per scenario, summarised).
 // The cold build is also set against its physical floor: the same build scripts
 // run bare, `xargs -P<cores>`, in a third copy, in the same run.
+// Then the warm scenarios again with `airlock build` served by the build daemon
+// (`airlock daemon`, started for the bench and stopped after it), against the same
+// turbo (no daemon), in the same run; AIRLOCK_BENCH_DAEMON=0 leaves them out. The
+// rows without "(daemon)" run Airlock in-process (AIRLOCK_DAEMON=0).
 // `--scale` (`npm run bench -- build --scale`) then repeats cold, no-op and one
 // file touched at 10k, 50k and 100k input files (200-file packages; sizes from
 // AIRLOCK_BENCH_SCALE_SIZES, e.g. "10000,50000"), with Airlock's peak RSS.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -55,7 +59,14 @@ const RUNS = envInt('AIRLOCK_BENCH_RUNS', 5);
 const COLD_RUNS = envInt('AIRLOCK_BENCH_COLD_RUNS', 2);
 const PROFILE_DIR = process.env.AIRLOCK_BENCH_PROFILE;
 
-type Scenario = 'cold' | 'no-op' | 'restore' | 'one file touched';
+type Scenario =
+  | 'cold'
+  | 'no-op'
+  | 'restore'
+  | 'one file touched'
+  | 'no-op (daemon)'
+  | 'restore (daemon)'
+  | 'one file touched (daemon)';
 
 /** Turbo's figures measured once on this machine class (2 cores), and each goal as a max ratio. */
 const SCENARIOS: { name: Scenario; turboReferenceMs: number; goal: number }[] = [
@@ -63,6 +74,9 @@ const SCENARIOS: { name: Scenario; turboReferenceMs: number; goal: number }[] = 
   { name: 'no-op', turboReferenceMs: 410, goal: 0.5 },
   { name: 'restore', turboReferenceMs: 710, goal: 0.8 },
   { name: 'one file touched', turboReferenceMs: 810, goal: 0.5 },
+  { name: 'no-op (daemon)', turboReferenceMs: 410, goal: 0.5 },
+  { name: 'restore (daemon)', turboReferenceMs: 710, goal: 0.8 },
+  { name: 'one file touched (daemon)', turboReferenceMs: 810, goal: 0.5 },
 ];
 
 interface Outcome {
@@ -108,8 +122,48 @@ class Bench {
     this.turboCache = join(dir, 'turbo-cache');
   }
 
+  /** The environment of Airlock's runs: in-process, or through the build daemon. */
+  airlockEnv(daemon: boolean): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      AIRLOCK_HOME: join(this.dir, 'airlock-home'),
+      NO_COLOR: '1',
+      AIRLOCK_DAEMON: daemon ? '1' : '0',
+      XDG_RUNTIME_DIR: join(this.dir, 'run'),
+    };
+  }
+
+  /** Starts `airlock daemon start` for the Airlock copy; resolves once it listens. */
+  async startDaemon(): Promise<ChildProcess> {
+    mkdirSync(join(this.dir, 'run'), { recursive: true, mode: 0o700 });
+    const child = spawn(
+      process.execPath,
+      [AIRLOCK_BIN, '--store', this.store, '--json', 'daemon', 'start', '-C', this.airlockWs],
+      { cwd: this.airlockWs, env: this.airlockEnv(true), stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`airlock daemon start exited with ${code}`)));
+    });
+    return child;
+  }
+
+  /** The build daemon's status (runs served, what its watcher knows). */
+  async daemonStatus(): Promise<{ runs: number; watcher: { knownFiles: number; resets: number } }> {
+    const r = await run(
+      process.execPath,
+      [AIRLOCK_BIN, '--store', this.store, 'daemon', 'status', '-C', this.airlockWs, '--json'],
+      { cwd: this.airlockWs, env: this.airlockEnv(true) },
+    );
+    check('airlock daemon status', r);
+    return JSON.parse(r.stdout) as {
+      runs: number;
+      watcher: { knownFiles: number; resets: number };
+    };
+  }
+
   /** One `airlock build` of every target; the count of cached targets comes from its JSON report. */
-  async airlock(profileDir?: string): Promise<Outcome> {
+  async airlock(profileDir?: string, daemon = false): Promise<Outcome> {
     const args = [
       ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
       '--require',
@@ -124,7 +178,7 @@ class Bench {
     ];
     const r = await run(process.execPath, args, {
       cwd: this.airlockWs,
-      env: { ...process.env, AIRLOCK_HOME: join(this.dir, 'airlock-home'), NO_COLOR: '1' },
+      env: this.airlockEnv(daemon),
     });
     check('airlock', r);
     const report = JSON.parse(r.stdout) as { targets: { cached: boolean }[] };
@@ -221,6 +275,7 @@ async function measure(
   b: Bench,
   runs: number,
   prepare: (tool: 'airlock' | 'turbo') => void,
+  daemon = false,
 ): Promise<{ airlock: Outcome[]; turbo: Outcome[] }> {
   const out = { airlock: [] as Outcome[], turbo: [] as Outcome[] };
   for (let r = 0; r < runs; r++) {
@@ -228,7 +283,7 @@ async function measure(
       r % 2 === 0 ? ['airlock', 'turbo'] : ['turbo', 'airlock'];
     for (const tool of order) {
       prepare(tool);
-      out[tool].push(tool === 'airlock' ? await b.airlock() : await b.turbo());
+      out[tool].push(tool === 'airlock' ? await b.airlock(undefined, daemon) : await b.turbo());
     }
   }
   return out;
@@ -288,16 +343,56 @@ async function main(): Promise<void> {
       }),
     );
 
+    // The same warm scenarios with Airlock served by its build daemon.
+    let daemonNote = '';
+    if (process.env.AIRLOCK_BENCH_DAEMON !== '0') {
+      const daemon = await b.startDaemon();
+      try {
+        await b.airlock(undefined, true); // the first build through it teaches its watcher
+        const before = await b.daemonStatus();
+        results.set('no-op (daemon)', await measure(b, RUNS, () => {}, true));
+        results.set(
+          'restore (daemon)',
+          await measure(
+            b,
+            RUNS,
+            (tool) => b.removeOutputs(tool === 'airlock' ? b.airlockWs : b.turboWs),
+            true,
+          ),
+        );
+        let touched = 0;
+        results.set(
+          'one file touched (daemon)',
+          await measure(
+            b,
+            RUNS,
+            () => {
+              if (touched++ % 2 === 0) b.touchOneSource();
+            },
+            true,
+          ),
+        );
+        const after = await b.daemonStatus();
+        daemonNote = `build daemon: served ${after.runs - before.runs} of ${3 * RUNS} measured builds; its watcher knew ${after.watcher.knownFiles} files at the end, ${after.watcher.resets} knowledge reset(s) in all`;
+      } finally {
+        daemon.kill('SIGTERM');
+      }
+    }
+
     const expectCached: Record<Scenario, (total: number) => number> = {
       cold: () => 0,
       'no-op': (n) => n,
       restore: (n) => n,
       'one file touched': (n) => n - 1,
+      'no-op (daemon)': (n) => n,
+      'restore (daemon)': (n) => n,
+      'one file touched (daemon)': (n) => n - 1,
     };
     const rows: string[][] = [];
     const warnings: string[] = [];
     for (const s of SCENARIOS) {
-      const r = results.get(s.name)!;
+      const r = results.get(s.name);
+      if (!r) continue;
       const a = r.airlock.map((o) => o.ms);
       const t = r.turbo.map((o) => o.ms);
       const ratios = roundRatios(a, t);
@@ -339,6 +434,7 @@ async function main(): Promise<void> {
     console.log(
       `outputs of both tools byte-identical after the cold build: ${identical ? 'yes' : 'NO'}`,
     );
+    if (daemonNote) console.log(daemonNote);
     for (const w of warnings) console.log(`WARNING ${w}`);
     printFloor(results.get('cold')!.airlock, floor);
 

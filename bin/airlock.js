@@ -1,4 +1,28 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
+// `airlock build` goes to the build daemon when one serves this store and
+// project (dist/daemon/client.js loads node built-ins only); anything else,
+// or a build the daemon cannot take, runs here in-process.
+import { runViaDaemon } from '../dist/daemon/client.js';
 
-process.exitCode = await main(process.argv);
+const io = { cwd: process.cwd(), env: process.env, stdout: process.stdout, stderr: process.stderr };
+const code = await runViaDaemon(process.argv, io, {
+  onInterrupt: (forward) => {
+    let count = 0;
+    const onSignal = () => {
+      if (++count > 1) process.exit(130);
+      process.stderr.write('\nstopping the build (press Ctrl-C again to quit at once)\n');
+      forward();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    return () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+  },
+});
+if (code !== undefined) process.exitCode = code;
+else {
+  const { main } = await import('../dist/cli/main.js');
+  process.exitCode = await main(process.argv);
+}

@@ -64,3 +64,15 @@ describe('what a warm `airlock build` loads before it can answer', () => {
     expect(loaded.map((f) => `${f} <- ${[...graph.get(f)!].reverse().join(' <- ')}`)).toEqual([]);
   });
 });
+
+describe('what bin/airlock.js loads before it knows whether the build daemon serves the build', () => {
+  const graph = staticGraph(['src/daemon/client.ts']);
+
+  it('loads no package and none of the CLI, only the small daemon client modules', () => {
+    expect([...graph.keys()].sort()).toEqual([
+      'src/core/version.ts',
+      'src/daemon/paths.ts',
+      'src/daemon/protocol.ts',
+    ]);
+  });
+});

@@ -3,6 +3,7 @@ import type { ProjectConfig, TargetConfig } from '../config/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Digest } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';
+import type { FsHint } from '../hash/hint.js';
 import type { StatCache } from '../hash/stat-cache.js';
 import type { Descriptor } from '../oci/index.js';
 import type { SandboxResult, SandboxSpec } from '../sandbox/types.js';
@@ -140,6 +141,12 @@ export interface BuildContext {
   lockedBlobs?: (target: TargetConfig) => Digest[];
   /** The airlock.lock entries a target uses, for its action key (src/pipeline/lock.ts). */
   lockedInputs?: (target: TargetConfig) => LockedInput[];
+  /**
+   * What a file watcher knows unchanged since the last build (the build
+   * daemon's): the walk and input hashing skip reading those; absent, they
+   * read everything. Never consulted to check that inputs did not change while a step ran.
+   */
+  fsHint?: FsHint;
   /** Memo of per-build facts (git HEAD, warnings already given). */
   memo: {
     head?: Promise<string | undefined>;

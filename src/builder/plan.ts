@@ -45,7 +45,7 @@ export async function planAction(
   deps: ReadonlyMap<string, TargetBuild>,
 ): Promise<ActionPlan> {
   const root = sourceRootOf(ctx);
-  const walk = await walkGlobs(root, target.sources, sourceExcludes(ctx, target));
+  const walk = await walkGlobs(root, target.sources, sourceExcludes(ctx, target), ctx.fsHint);
   for (const pattern of target.sources) {
     const m = globMatcher([pattern]);
     if (!walk.matched.some((e) => m(e.path))) {
@@ -60,7 +60,7 @@ export async function planAction(
     }
   }
   const sigs = new Map<string, string>();
-  const inputs = await hashTree(root, walk.matched, ctx.statCache, ctx.events, sigs);
+  const inputs = await hashTree(root, walk.matched, ctx.statCache, ctx.events, sigs, ctx.fsHint);
   const toolKey = target.toolchain.host.join('\0');
   let toolsP = ctx.memo.tools.get(toolKey);
   if (!toolsP) {

@@ -106,11 +106,11 @@ export async function materialize(
       .filter((t) => t.name !== target.name)
       .flatMap((t) => t.outputs),
   );
-  const walk = await walkGlobs(root, target.outputs);
+  const walk = await walkGlobs(root, target.outputs, [], ctx.fsHint);
   const mine = walk.matched.filter(
     (e) => !isVcsPath(e.path) && (want.has(e.path) || !others(e.path)),
   );
-  const have = await hashTree(root, mine, ctx.statCache);
+  const have = await hashTree(root, mine, ctx.statCache, undefined, undefined, ctx.fsHint);
   if (treeDigest(have) === result.outputs.tree) return;
   await ctx.beforeProjectWrite?.();
   const src = await ensureTree(ctx, result);

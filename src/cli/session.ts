@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { FsHint } from '../hash/hint.js';
 
 /** Where the CLI writes: the process's stdout/stderr, or a capture in a test. */
 export interface CliOutput {
@@ -24,6 +25,12 @@ export interface CliIo {
   stdin?: NodeJS.ReadStream | undefined;
   /** Aborted to stop the run cleanly (steps killed, temp files removed). */
   signal: AbortSignal;
+  /**
+   * The build daemon's file-watcher hint for a build of `project` (absent
+   * outside the daemon): what is unchanged since its last build. `done` is
+   * called when the build ends.
+   */
+  buildHint?: ((project: string) => Promise<(FsHint & { done(): void }) | undefined>) | undefined;
   /** Called once a long-running command starts: turns SIGINT/SIGTERM into `signal` (the real process only). */
   watchInterrupts?: (() => void) | undefined;
 }

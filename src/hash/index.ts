@@ -1,4 +1,5 @@
 export { hashFile } from './hash-file.js';
+export type { FsHint, HintDirent, HintEntry } from './hint.js';
 export { changedSince, hashTree } from './inputs.js';
 export { RACY_NS, StatCache, fileSig, nowNs } from './stat-cache.js';
 export type { FileSig } from './stat-cache.js';

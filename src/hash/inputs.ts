@@ -5,6 +5,7 @@ import type { TreeEntry } from '../core/tree.js';
 import { availableParallelism } from 'node:os';
 import { SMALL_FILE, hashFile, hashSmallFileSync, openAndHashSync } from './hash-file.js';
 import { POOL_MIN_BYTES, hashFilesInThreads } from './pool.js';
+import type { FsHint } from './hint.js';
 import { fileSig, nowNs, type StatCache } from './stat-cache.js';
 import type { WalkedEntry } from './walk.js';
 
@@ -23,8 +24,11 @@ export async function hashTree(
   events?: EventSink,
   /** Receives each entry's stat signature (or link target), to detect later changes. */
   sigs?: Map<string, string>,
+  /** Entries a file watcher knows unchanged: taken as they are, without an lstat. */
+  hint?: FsHint,
 ): Promise<TreeEntry[]> {
-  cache.preload(root);
+  // Loaded on the first entry the hint does not know: a build whose inputs it all knows never reads it.
+  let preloaded = false;
   const out: (TreeEntry | undefined)[] = new Array<TreeEntry | undefined>(entries.length);
   const misses: {
     index: number;
@@ -39,6 +43,22 @@ export async function hashTree(
   for (let i = 0; i < entries.length; i++) {
     const { path, kind } = entries[i]!;
     const abs = join(root, path);
+    const known = hint?.entry(abs);
+    if (known !== undefined) {
+      if (known.kind === 'symlink') {
+        out[i] = { path, kind: 'symlink', target: known.target };
+        sigs?.set(path, `-> ${known.target}`);
+      } else {
+        const { digest, size, executable } = known;
+        out[i] = { path, kind: 'file', executable, digest, size };
+        sigs?.set(path, known.sig);
+      }
+      continue;
+    }
+    if (!preloaded) {
+      cache.preload(root);
+      preloaded = true;
+    }
     let st;
     if (kind === 'file' && !cache.has(abs)) {
       // Never seen: open it once, sign and hash it from the descriptor.
@@ -49,6 +69,13 @@ export async function hashTree(
         const coldSig = fileSig(got.st);
         cache.record(abs, coldSig, got.digest, got.size, coldStart);
         sigs?.set(path, coldSig.sig);
+        hint?.rememberEntry(abs, {
+          kind: 'file',
+          digest: got.digest,
+          size: got.size,
+          executable,
+          sig: coldSig.sig,
+        });
         coldBytes += got.size;
         if (events && ++coldFiles % 1000 === 0) {
           events({ type: 'progress', phase: 'hash', done: coldFiles, bytes: coldBytes });
@@ -66,6 +93,7 @@ export async function hashTree(
       const target = readlinkSync(abs);
       out[i] = { path, kind: 'symlink', target };
       sigs?.set(path, `-> ${target}`);
+      hint?.rememberEntry(abs, { kind: 'symlink', target });
       continue;
     }
     if (!st.isFile()) continue;
@@ -73,8 +101,10 @@ export async function hashTree(
     const sig = fileSig(st);
     sigs?.set(path, sig.sig);
     const hit = cache.lookup(abs, sig);
-    if (hit) out[i] = { path, kind: 'file', executable, digest: hit.digest, size: hit.size };
-    else misses.push({ index: i, abs, sig, executable, size: st.size });
+    if (hit) {
+      out[i] = { path, kind: 'file', executable, digest: hit.digest, size: hit.size };
+      hint?.rememberEntry(abs, { ...hit, kind: 'file', executable, sig: sig.sig });
+    } else misses.push({ index: i, abs, sig, executable, size: st.size });
   }
 
   const large = misses.filter((m) => m.size > BigInt(SMALL_FILE));
@@ -97,6 +127,7 @@ export async function hashTree(
         size: r.size,
       };
       cache.record(m.abs, m.sig, r.digest, r.size, started);
+      hint?.rememberEntry(m.abs, { ...r, kind: 'file', executable: m.executable, sig: m.sig.sig });
       done.add(m.index);
     });
     events?.({
@@ -127,6 +158,13 @@ export async function hashTree(
           size,
         };
         cache.record(m.abs, m.sig, digest, size, started);
+        hint?.rememberEntry(m.abs, {
+          kind: 'file',
+          digest,
+          size,
+          executable: m.executable,
+          sig: m.sig.sig,
+        });
         done++;
         bytes += size;
         if (events && done % 1000 === 0) {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { compareBytes } from '../core/compare.js';
 import { AirlockError } from '../core/errors.js';
+import type { FsHint, HintDirent } from './hint.js';
 
 export type WalkErrorCode = 'PATH_ESCAPE';
 
@@ -81,6 +82,7 @@ function walkGlobsSync(
   root: string,
   patterns: readonly string[],
   exclude: readonly string[] = [],
+  hint?: FsHint,
 ): WalkResult {
   const isMatch = globMatcher(patterns);
   const isExcluded = globMatcher(exclude);
@@ -95,22 +97,28 @@ function walkGlobsSync(
   // readdir call per directory is far cheaper than an async iterator.
   const visit = (rel: string, depthLeft: number): void => {
     if (seen.has(rel)) return;
-    let list: Dirent[];
-    try {
-      list = readdirSync(rel === '' ? root : join(root, rel), { withFileTypes: true });
-    } catch {
-      return; // a base that does not exist matches nothing
+    const abs = rel === '' ? root : join(root, rel);
+    let list = hint?.listing(abs);
+    if (list === undefined) {
+      let read: Dirent[];
+      try {
+        read = readdirSync(abs, { withFileTypes: true });
+      } catch {
+        return; // a base that does not exist matches nothing
+      }
+      list = read.map(direntOf);
+      hint?.rememberListing(abs, list);
     }
     seen.add(rel);
     dirs.push(rel);
     for (const d of list) {
       const path = rel === '' ? d.name : `${rel}/${d.name}`;
-      if (d.isDirectory()) {
+      if (d.kind === 'dir') {
         if (!ALWAYS_SKIPPED.has(d.name) && depthLeft > 1) visit(path, depthLeft - 1);
         else pruned.push(path);
-      } else if (d.isFile()) {
+      } else if (d.kind === 'file') {
         all.push({ path, kind: 'file' });
-      } else if (d.isSymbolicLink()) {
+      } else if (d.kind === 'symlink') {
         all.push({ path, kind: 'symlink' });
       } else {
         special.push(path);
@@ -167,13 +175,29 @@ export interface WalkResult {
   special: string[];
 }
 
-/** The promise form of the walk (a thrown error becomes a rejection). */
+/**
+ * The promise form of the walk (a thrown error becomes a rejection). With a
+ * `hint`, directories it knows unchanged are not read again.
+ */
 export function walkGlobs(
   root: string,
   patterns: readonly string[],
   exclude: readonly string[] = [],
+  hint?: FsHint,
 ): Promise<WalkResult> {
-  return new Promise((resolve) => resolve(walkGlobsSync(root, patterns, exclude)));
+  return new Promise((resolve) => resolve(walkGlobsSync(root, patterns, exclude, hint)));
+}
+
+/** A Dirent as the walk's own kind of entry. */
+function direntOf(d: Dirent): HintDirent {
+  const kind = d.isDirectory()
+    ? 'dir'
+    : d.isFile()
+      ? 'file'
+      : d.isSymbolicLink()
+        ? 'symlink'
+        : 'other';
+  return { name: d.name, kind };
 }
 
 /** Drops roots contained in another root with at least its depth. */

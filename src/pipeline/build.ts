@@ -13,6 +13,7 @@ import { auditBuild, gitState } from './audit-build.js';
 import { checkpointDue } from './audit-env.js';
 import { evidenceHook } from './evidence-hook.js';
 import type { AfterBuild } from '../builder/context.js';
+import type { FsHint } from '../hash/hint.js';
 
 export interface BuildRequest extends Workspace, RemoteBuildOptions {
   /** Targets to build with their dependencies; all when empty. */
@@ -32,6 +33,8 @@ export interface BuildRequest extends Workspace, RemoteBuildOptions {
    * artifact as it is built (default true); `--sign` signs them.
    */
   evidence?: boolean;
+  /** What the build daemon's file watcher knows unchanged since the last build (see `FsHint`). */
+  fsHint?: FsHint | undefined;
 }
 
 export interface BuildReport {
@@ -84,6 +87,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     const ctx = buildContext(open, audit.events, {
       useCache: req.noCache !== true,
       ...(req.signal ? { signal: req.signal } : {}),
+      ...(req.fsHint ? { fsHint: req.fsHint } : {}),
       afterBuild: combineAfterBuild(
         audit.afterBuild,
         // Provenance, SBOMs and test results of every artifact, attached as it is built.

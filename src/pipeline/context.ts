@@ -89,6 +89,7 @@ export function buildContext(
       | 'runner'
       | 'packer'
       | 'afterBuild'
+      | 'fsHint'
     >
   > = {},
 ): BuildContext {
@@ -107,6 +108,7 @@ export function buildContext(
     ...(opts.runner ? { runner: opts.runner } : {}),
     ...(opts.packer ? { packer: opts.packer } : {}),
     ...(opts.afterBuild ? { afterBuild: opts.afterBuild } : {}),
+    ...(opts.fsHint ? { fsHint: opts.fsHint } : {}),
     memo: { tools: new Map() },
   };
 }

@@ -46,6 +46,13 @@ export type DashboardErrorCode =
   /** The dashboard cannot listen on the asked host and port. */
   'UI_LISTEN_FAILED';
 
+/** What the build daemon (`airlock daemon`, src/daemon/) reports. */
+export type DaemonErrorCode =
+  /** Another daemon already serves this store, project and environment. */
+  | 'DAEMON_RUNNING'
+  /** The socket directory is not a 0700 directory of this user. */
+  | 'DAEMON_UNSAFE_DIR';
+
 /**
  * Every `code` an `AirlockError` thrown by the library can carry: each module
  * declares its own codes once, and no code has two meanings. (The CLI adds
@@ -65,6 +72,7 @@ export type AirlockErrorCode =
   | ConfigErrorCode
   | DeployErrorCode
   | ContentErrorCode
+  | DaemonErrorCode
   | DashboardErrorCode
   | DigestErrorCode
   | ImageRootErrorCode

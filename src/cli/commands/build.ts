@@ -28,6 +28,10 @@ export function register(cli: Command): void {
     .option('--no-frozen', 'update airlock.lock from local files even when CI is set')
     .option('--fetch', 'download missing locked inputs first, as `airlock fetch` does')
     .option(
+      '--no-daemon',
+      'build in this process, without the build daemon (AIRLOCK_DAEMON=0 does the same)',
+    )
+    .option(
       '--remote-cache <registry/repo>',
       'use this registry repository as remote action cache (wins over cache.remote.repository; mode and trust still come from cache.remote)',
     );
@@ -69,22 +73,31 @@ export function register(cli: Command): void {
                   }
                 : undefined;
             const { runBuild } = await import('../../pipeline/build.js');
-            return runBuild({
-              ...(sign ? { sign } : {}),
-              project: session.path(opts.project),
-              store: global.store,
-              targets,
-              noCache: !opts.cache,
-              ...(opts.jobs ? { jobs: opts.jobs } : {}),
-              remoteCache: opts.remoteCache,
-              insecure: opts.insecureRegistry,
-              frozen:
-                opts.frozen ?? (session.io.env['CI'] !== undefined && session.io.env['CI'] !== ''),
-              fetch: opts.fetch === true,
-              audit: auditEnvOf(session),
-              events,
-              signal,
-            });
+            const project = session.path(opts.project);
+            // Inside the build daemon: what its watcher knows unchanged since the last build.
+            const fsHint = await session.io.buildHint?.(project);
+            try {
+              return await runBuild({
+                ...(sign ? { sign } : {}),
+                project,
+                store: global.store,
+                targets,
+                noCache: !opts.cache,
+                ...(opts.jobs ? { jobs: opts.jobs } : {}),
+                remoteCache: opts.remoteCache,
+                insecure: opts.insecureRegistry,
+                frozen:
+                  opts.frozen ??
+                  (session.io.env['CI'] !== undefined && session.io.env['CI'] !== ''),
+                fetch: opts.fetch === true,
+                audit: auditEnvOf(session),
+                events,
+                signal,
+                fsHint,
+              });
+            } finally {
+              fsHint?.done();
+            }
           },
           (report) =>
             report.targets

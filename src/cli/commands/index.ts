@@ -4,6 +4,7 @@ import { register as audit } from './audit.js';
 import { register as build } from './build.js';
 import { register as check } from './check.js';
 import { register as copy } from './copy.js';
+import { register as daemon } from './daemon.js';
 import { register as deploy, registerShip as ship } from './deploy.js';
 import { register as fetch } from './fetch.js';
 import { register as init } from './init.js';
@@ -36,6 +37,7 @@ export const commandModules: ((cli: Command) => void)[] = [
   build,
   check,
   copy,
+  daemon,
   deploy,
   fetch,
   init,

@@ -1,0 +1,308 @@
+import { lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { AsyncSubscription, Event } from '@parcel/watcher';
+import type { FsHint, HintDirent, HintEntry } from '../hash/hint.js';
+import type { WatcherStatus } from './protocol.js';
+
+/**
+ * One batch this large may hide a kernel queue overflow: the watcher drops
+ * IN_Q_OVERFLOW without telling, so a burst is taken as "anything may have changed".
+ */
+export const DOUBT_EVENTS = 2000;
+/** Wall clock and monotonic clock may drift apart by this much between builds before it counts as a jump. */
+const CLOCK_SLACK_MS = 2000;
+/** How long a build waits for its cookie to come back through the watcher. */
+const COOKIE_TIMEOUT_MS = 2000;
+/** Files whose change resets all knowledge: they change what a build reads. */
+const CONFIG_FILES = new Set(['airlock.yaml', 'airlock.lock']);
+/** Airlock's own directory in a project (never walked); the watcher's cookies go there. */
+const STATE_DIR = '.airlock';
+
+/** The per-build view of the watcher: a hint, and `done` when the build ends. */
+export type BuildHint = FsHint & { done(): void };
+
+/** What a subscription needs: `@parcel/watcher`'s `subscribe`, or a test's stand-in. */
+export type Subscribe = (
+  dir: string,
+  fn: (err: Error | null, events: Event[]) => void,
+  opts?: { ignore?: string[] },
+) => Promise<AsyncSubscription>;
+
+/**
+ * Watches one project directory and remembers, between builds, what its
+ * walk read (directory listings) and what hashing learnt (digests and stat
+ * signatures), dropping every piece an event touches. Knowledge is only a
+ * hint: before each build a cookie file is written and waited for, so every
+ * event that happened before the build started has been applied; any doubt
+ * (a watch error, a burst that may have overflowed, a clock jump, a config
+ * change, a cookie that never came) drops everything, and the build reads
+ * the file system in full.
+ */
+export class ProjectWatcher {
+  readonly root: string;
+  private readonly prefix: string;
+  private sub: AsyncSubscription | undefined;
+  private subscriptions = 0;
+  /** The id of the subscription in `sub`. */
+  private current = 0;
+  private healthy = false;
+  /**
+   * Directories created or moved in since the current subscription began,
+   * by the event seq that reported them. The watcher adds a watch to such a
+   * directory only, not to the directories inside it (made by `mkdir -p`,
+   * or moved in with it), so nothing at or below one is remembered until a
+   * new subscription has crawled and watched the whole tree again.
+   */
+  private readonly fresh = new Map<string, number>();
+  /** Directory → name → what hashing learnt. */
+  private readonly files = new Map<string, Map<string, HintEntry>>();
+  private readonly listings = new Map<string, readonly HintDirent[]>();
+  /** Bumped by every event; a build's token is its value when the build's cookie came back. */
+  private seq = 0;
+  /** Bumped by every reset: a build that started before one remembers nothing after it. */
+  private generation = 0;
+  /** While builds run: the seq of the last event on a path, and on any child of a directory. */
+  private readonly stamps = new Map<string, number>();
+  private readonly childStamps = new Map<string, number>();
+  private active = 0;
+  private cookieCount = 0;
+  /** Cookie files waited for, each with the subscription that must report it (any when undefined). */
+  private readonly cookies = new Map<string, { from: number | undefined; seen: () => void }>();
+  private lastClock: { wall: number; mono: number } | undefined;
+  private readonly stats = { events: 0, resets: 0, lastReset: '' };
+
+  constructor(
+    root: string,
+    private readonly subscribe: Subscribe,
+    private readonly log: (message: string) => void = () => {},
+  ) {
+    this.root = resolve(root);
+    this.prefix = `${this.root}/`;
+  }
+
+  /** Starts watching; a failure leaves the watcher unhealthy (every build a full scan) and is logged. */
+  async start(): Promise<void> {
+    this.reset('watch started');
+    try {
+      // Created before watching: a cookie in a directory created later could beat its watch.
+      mkdirSync(join(this.root, STATE_DIR), { recursive: true });
+      writeFileSync(join(this.root, STATE_DIR, '.gitignore'), '*\n');
+    } catch {
+      // A read-only project: cookies fail, and every build scans in full.
+    }
+    // Twice: the watcher lists the tree before it watches it, so a directory
+    // made during the first crawl may be unwatched; the second crawl sees it.
+    this.healthy = (await this.resubscribe()) && (await this.resubscribe());
+  }
+
+  /**
+   * A new subscription (a full crawl that watches every directory), and only
+   * then the old one ended: no event falls between them. Fresh directories
+   * reported before the new crawl began are watched now.
+   */
+  private async resubscribe(): Promise<boolean> {
+    const since = this.seq;
+    const id = ++this.subscriptions;
+    let sub: AsyncSubscription;
+    try {
+      // A distinct ignore list makes the watcher crawl anew instead of sharing the old subscription.
+      sub = await this.subscribe(this.root, (err, events) => this.onEvents(err, events, id), {
+        ignore: [join(this.root, STATE_DIR, `no-such-${process.pid}-${id}`)],
+      });
+    } catch (err) {
+      this.log(`watching ${this.root} failed: ${String(err)}`);
+      return false;
+    }
+    const old = this.sub;
+    // Events read before the new subscription existed reach the old one only:
+    // its cookie coming back means it has delivered them all.
+    if (old && !(await this.cookie(this.current))) {
+      await sub.unsubscribe().catch(() => {});
+      return false;
+    }
+    this.sub = sub;
+    this.current = id;
+    await old?.unsubscribe().catch(() => {});
+    for (const [dir, seq] of this.fresh) if (seq <= since) this.fresh.delete(dir);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.healthy = false;
+    const sub = this.sub;
+    this.sub = undefined;
+    await sub?.unsubscribe().catch(() => {});
+  }
+
+  status(): WatcherStatus {
+    let knownFiles = 0;
+    for (const m of this.files.values()) knownFiles += m.size;
+    return { healthy: this.healthy, ...this.stats, knownFiles, knownDirs: this.listings.size };
+  }
+
+  /**
+   * The hint for one build of `project`, after the watcher has caught up
+   * with every change made before this call; undefined (read everything)
+   * when it is another directory or anything is in doubt.
+   */
+  async hintFor(project: string): Promise<BuildHint | undefined> {
+    if (resolve(project) !== this.root) return undefined;
+    if (!this.healthy) {
+      await this.close();
+      await this.start(); // knowledge is empty: this build reads everything and teaches it again
+      if (!this.healthy) return undefined;
+    } else if (this.fresh.size > 0 && this.active === 0 && !(await this.resubscribe())) {
+      this.reset('the watcher could not subscribe again');
+      this.healthy = false;
+      return undefined;
+    }
+    const wall = Date.now();
+    const mono = performance.now();
+    if (
+      this.lastClock &&
+      Math.abs(wall - this.lastClock.wall - (mono - this.lastClock.mono)) > CLOCK_SLACK_MS
+    )
+      this.reset('the wall clock jumped');
+    this.lastClock = { wall, mono };
+    if (!(await this.cookie())) {
+      this.reset('a cookie did not come back through the watcher');
+      return undefined;
+    }
+    return this.hint();
+  }
+
+  /** Drops all knowledge: the next build reads the file system in full. */
+  reset(reason: string): void {
+    this.files.clear();
+    this.listings.clear();
+    this.generation++;
+    this.stats.resets++;
+    this.stats.lastReset = reason;
+    if (reason !== 'watch started') this.log(`watcher knowledge dropped: ${reason}`);
+  }
+
+  private onEvents(err: Error | null, events: Event[], from: number): void {
+    if (err) {
+      this.reset(`watch error: ${err.message}`);
+      this.healthy = false;
+      return;
+    }
+    this.stats.events += events.length;
+    if (events.length >= DOUBT_EVENTS)
+      this.reset(`${events.length} events at once (the kernel's queue may have overflowed)`);
+    for (const e of events) {
+      this.seq++;
+      const path = e.path;
+      const cookie = this.cookies.get(path);
+      if (cookie) {
+        // Everything before it in the queue has been applied by the time it runs.
+        if (cookie.from === undefined || cookie.from === from) queueMicrotask(cookie.seen);
+        continue;
+      }
+      if (path === this.root || (dirname(path) === this.root && CONFIG_FILES.has(basename(path))))
+        this.reset(`${path} changed`);
+      this.invalidate(path);
+      // 'update' too: a path removed and created again in one batch is reported as updated.
+      if (e.type !== 'delete' && isDirectory(path)) this.fresh.set(path, this.seq);
+    }
+  }
+
+  /** Forgets `path`, everything below it, and its directory's listing. */
+  private invalidate(path: string): void {
+    const dir = dirname(path);
+    this.listings.delete(dir);
+    this.files.get(dir)?.delete(basename(path));
+    this.listings.delete(path);
+    this.files.delete(path);
+    const below = `${path}/`;
+    for (const k of this.listings.keys()) if (k.startsWith(below)) this.listings.delete(k);
+    for (const k of this.files.keys()) if (k.startsWith(below)) this.files.delete(k);
+    if (this.active > 0) {
+      this.stamps.set(path, this.seq);
+      this.childStamps.set(dir, this.seq);
+    }
+  }
+
+  /** Writes a cookie file and waits until the watcher reports it. */
+  private async cookie(from?: number): Promise<boolean> {
+    const file = join(this.root, STATE_DIR, `daemon-cookie-${process.pid}-${++this.cookieCount}`);
+    let timer: NodeJS.Timeout | undefined;
+    const seen = new Promise<boolean>((resolve) => {
+      this.cookies.set(file, { from, seen: () => resolve(true) });
+      timer = setTimeout(() => resolve(false), COOKIE_TIMEOUT_MS);
+    });
+    try {
+      writeFileSync(file, '');
+    } catch {
+      this.cookies.delete(file);
+      clearTimeout(timer);
+      return false;
+    }
+    const ok = await seen;
+    clearTimeout(timer);
+    this.cookies.delete(file);
+    rmSync(file, { force: true });
+    return ok;
+  }
+
+  private inside(path: string): boolean {
+    return path === this.root || path.startsWith(this.prefix);
+  }
+
+  /**
+   * True when `path` must not be remembered: an event touched it or a
+   * directory above it since `token`, or it lies in a fresh directory.
+   */
+  private untrusted(path: string, token: number): boolean {
+    const moved = this.seq !== token;
+    if (!moved && this.fresh.size === 0) return false;
+    for (let p = path; ; p = dirname(p)) {
+      if (moved && (this.stamps.get(p) ?? -1) > token) return true;
+      if (this.fresh.has(p)) return true;
+      if (p === this.root || p === '/') return false;
+    }
+  }
+
+  private hint(): BuildHint {
+    this.active++;
+    const token = this.seq;
+    const generation = this.generation;
+    const current = (): boolean => this.healthy && this.generation === generation;
+    let ended = false;
+    return {
+      listing: (dir) => (current() ? this.listings.get(dir) : undefined),
+      rememberListing: (dir, entries) => {
+        if (!current() || !this.inside(dir) || this.untrusted(dir, token)) return;
+        if (this.seq !== token && (this.childStamps.get(dir) ?? -1) > token) return;
+        this.listings.set(dir, entries);
+      },
+      entry: (abs) => (current() ? this.files.get(dirname(abs))?.get(basename(abs)) : undefined),
+      rememberEntry: (abs, entry) => {
+        if (!current() || !abs.startsWith(this.prefix) || this.untrusted(abs, token)) return;
+        const dir = dirname(abs);
+        let m = this.files.get(dir);
+        if (!m) {
+          m = new Map<string, HintEntry>();
+          this.files.set(dir, m);
+        }
+        m.set(basename(abs), entry);
+      },
+      done: () => {
+        if (ended) return;
+        ended = true;
+        if (--this.active === 0) {
+          this.stamps.clear();
+          this.childStamps.clear();
+        }
+      },
+    };
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
