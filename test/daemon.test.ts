@@ -98,7 +98,7 @@ function fakeDaemon(build = 'this-build') {
 }
 
 describe('which runs the client sends to a daemon', () => {
-  it('sends `build` only, and never with --no-daemon, AIRLOCK_DAEMON=0, CI, --sign or --help', () => {
+  it('sends `build` only, only with AIRLOCK_DAEMON=1, and never with --no-daemon, --sign or --help', () => {
     expect(daemonTarget(argv(), project, env)).toMatchObject({ store, project });
     expect(daemonTarget(['node', CLI, 'check'], project, env)).toBeUndefined();
     expect(daemonTarget(argv('--no-daemon'), project, env)).toBeUndefined();
@@ -108,6 +108,14 @@ describe('which runs the client sends to a daemon', () => {
     const ci: Record<string, string> = { ...env, CI: 'true' };
     delete ci['AIRLOCK_DAEMON'];
     expect(daemonTarget(argv(), project, ci)).toBeUndefined();
+    // Opt-in: without AIRLOCK_DAEMON=1 every build runs in its own process.
+    const plain: Record<string, string> = { ...env };
+    delete plain['AIRLOCK_DAEMON'];
+    delete plain['CI'];
+    expect(daemonTarget(argv(), project, plain)).toBeUndefined();
+    expect(daemonTarget(argv(), project, { ...plain, AIRLOCK_DAEMON: 'true' })).toMatchObject({
+      store,
+    });
   });
 
   it('keeps one daemon per store, project and environment', () => {

@@ -46,8 +46,9 @@ export interface DaemonTarget {
 
 /**
  * The daemon a run of `argv` would use, or undefined when it must run in its
- * own process: not `build`, `--no-daemon`, AIRLOCK_DAEMON=0, CI set (unless
- * AIRLOCK_DAEMON=1), `--sign` (it may ask for a password), `--help`, or
+ * own process: AIRLOCK_DAEMON is not 1 (the daemon is opt-in while its
+ * watcher can miss a directory created during a crawl), not `build`,
+ * `--no-daemon`, `--sign` (it may ask for a password), `--help`, or
  * arguments this small parser does not follow.
  */
 export function daemonTarget(
@@ -56,8 +57,7 @@ export function daemonTarget(
   env: Readonly<Record<string, string | undefined>>,
 ): DaemonTarget | undefined {
   const setting = env['AIRLOCK_DAEMON'];
-  if (setting === '0' || setting === 'false') return undefined;
-  if (setting !== '1' && env['CI'] !== undefined && env['CI'] !== '') return undefined;
+  if (setting !== '1' && setting !== 'true') return undefined;
   const args = argv.slice(2);
   let command: string | undefined;
   let store: string | undefined;
