@@ -223,37 +223,37 @@ export function auditBuild(
     pending.push({
       hostTools,
       entry: (g, hostPurls) => ({
-      event: {
-        type: 'build',
-        data: {
-          project: open.project.name,
-          target: build.target,
-          ...(g.repository ? { repository: g.repository } : {}),
-          ...(g.commit ? { sourceCommit: g.commit } : {}),
-          ...(g.dirty !== undefined ? { dirty: g.dirty } : {}),
-          actionKey: build.key,
-          cache: cached ? 'hit' : 'miss',
-          ...(build.origin
-            ? { remote: { repository: build.origin.repository, signer: build.origin.signer } }
-            : {}),
-          toolchain: action.toolchain.map((t) => ({ name: t.name, digest: t.digest })),
-          sourceDateEpoch: action.sourceDateEpoch,
-          artifact: build.manifest.digest,
-          tag: build.tag,
-          ...(last && last.key === build.key ? { record: last.record } : {}),
-          outputTree: build.result.outputs.tree,
-          startedAt,
-          finishedAt,
+        event: {
+          type: 'build',
+          data: {
+            project: open.project.name,
+            target: build.target,
+            ...(g.repository ? { repository: g.repository } : {}),
+            ...(g.commit ? { sourceCommit: g.commit } : {}),
+            ...(g.dirty !== undefined ? { dirty: g.dirty } : {}),
+            actionKey: build.key,
+            cache: cached ? 'hit' : 'miss',
+            ...(build.origin
+              ? { remote: { repository: build.origin.repository, signer: build.origin.signer } }
+              : {}),
+            toolchain: action.toolchain.map((t) => ({ name: t.name, digest: t.digest })),
+            sourceDateEpoch: action.sourceDateEpoch,
+            artifact: build.manifest.digest,
+            tag: build.tag,
+            ...(last && last.key === build.key ? { record: last.record } : {}),
+            outputTree: build.result.outputs.tree,
+            startedAt,
+            finishedAt,
+          },
         },
-      },
-      at: { time: finishedAt, actor },
-      // Read inside the append: a dependency built in this build is in the log by then.
-      components: (log) => [
-        ...(action.locked ?? []).map(lockedPurl),
-        ...hostTools.map((t) => hostPurls.get(t.digest) ?? '').filter((p) => p !== ''),
-        ...dependencyComponents(log, action.deps),
-      ],
-    }),
+        at: { time: finishedAt, actor },
+        // Read inside the append: a dependency built in this build is in the log by then.
+        components: (log) => [
+          ...(action.locked ?? []).map(lockedPurl),
+          ...hostTools.map((t) => hostPurls.get(t.digest) ?? '').filter((p) => p !== ''),
+          ...dependencyComponents(log, action.deps),
+        ],
+      }),
     });
     return Promise.resolve();
   };
