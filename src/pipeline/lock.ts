@@ -137,19 +137,25 @@ export async function readLock(project: ProjectConfig): Promise<Lock | undefined
   return parseLock(text, join(project.root, LOCK_FILE));
 }
 
+/** The images a target references: its toolchain image and its artifact's base image. */
+function imageRefsOf(t: TargetConfig): string[] {
+  return [
+    ...(t.toolchain.image === undefined ? [] : [t.toolchain.image]),
+    ...(t.image?.base === undefined ? [] : [t.image.base]),
+  ];
+}
+
 /** True when the project has an external input that belongs in airlock.lock. */
 export function needsLock(project: ProjectConfig): boolean {
   return (
     (project.files?.size ?? 0) > 0 ||
-    [...project.targets.values()].some(
-      (t) => t.npm !== undefined || t.toolchain.image !== undefined,
-    )
+    [...project.targets.values()].some((t) => t.npm !== undefined || imageRefsOf(t).length > 0)
   );
 }
 
 /**
  * The lock the project needs now: every tarball of the named package-locks,
- * every `files:` entry, every toolchain image, with digests carried over from
+ * every `files:` entry, every toolchain and base image, with digests carried over from
  * `recorded` where the source is unchanged. Without `online`, nothing is
  * downloaded or asked of a registry (an unresolvable entry stays out, and so
  * shows as missing).
@@ -187,11 +193,7 @@ export async function wantedLock(
       });
   }
   const images: Lock['images'] = [];
-  const refs = new Set(
-    [...project.targets.values()].flatMap((t) =>
-      t.toolchain.image === undefined ? [] : [t.toolchain.image],
-    ),
-  );
+  const refs = new Set([...project.targets.values()].flatMap(imageRefsOf));
   for (const ref of [...refs].sort()) {
     let digest: Digest | undefined;
     try {
@@ -282,9 +284,9 @@ export function assertLockCurrent(
 }
 
 function unresolvedImages(project: ProjectConfig, wanted: Lock): void {
-  const missing = [...project.targets.values()]
-    .map((t) => t.toolchain.image)
-    .filter((r): r is string => r !== undefined && !wanted.images.some((i) => i.ref === r));
+  const missing = [
+    ...new Set([...project.targets.values()].flatMap(imageRefsOf)),
+  ].filter((r) => !wanted.images.some((i) => i.ref === r));
   if (missing.length > 0)
     throw new AirlockError<LockErrorCode>(
       'LOCK_STALE',
