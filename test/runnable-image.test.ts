@@ -2,11 +2,14 @@
 // normal OCI image (base layers + the target's layer, config merged) that is
 // deterministic and that skopeo and podman accept and run.
 import { execFileSync } from 'node:child_process';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Digest } from '../src/core/index.js';
+import { loadConfig } from '../src/config/load.js';
 import { runBuild } from '../src/pipeline/build.js';
+import { runFetch } from '../src/pipeline/fetch.js';
+import { runLock } from '../src/pipeline/lock.js';
 import { runPush } from '../src/pipeline/registry-push.js';
 import { RegistryClient } from '../src/registry/index.js';
 import { Store } from '../src/store/index.js';
@@ -145,4 +148,81 @@ describe('a target with image.base', () => {
     }).trim();
     expect(running).toBe(a.artifact);
   }, 180_000);
+
+  it('runs the TypeScript example service as an image on that base: its npm dependencies locked, fetched and installed offline, the base recorded in airlock.lock', async (ctx) => {
+    // The example's dependencies come from the public npm registry (the one network this machine has).
+    const reachable = await fetch('https://registry.npmjs.org/ms', {
+      signal: AbortSignal.timeout(10_000),
+    })
+      .then(async (r) => (await r.body?.cancel(), r.ok))
+      .catch(() => false);
+    if (!reachable) {
+      ctx.skip('registry.npmjs.org is unreachable: the TypeScript service cannot be fetched');
+      return;
+    }
+    const root = join(dir, 'ts-service');
+    await cp(resolve(import.meta.dirname, '..', 'examples', 'ts-service'), root, {
+      recursive: true,
+      filter: (src) => !/\/(dist|node_modules)$/.test(src),
+    });
+    const yamlFile = join(root, 'airlock.yaml');
+    const yaml = await readFile(yamlFile, 'utf8');
+    expect(yaml).toContain('    image:\n');
+    await writeFile(yamlFile, yaml.replace('    image:\n', `    image:\n      base: '${base}'\n`));
+    const project = await loadConfig(root);
+    // The committed lock lacks the base: lock --check names it, `lock` records it.
+    await expect(runLock({ project, check: true })).rejects.toMatchObject({ code: 'LOCK_STALE' });
+    await runLock({ project });
+    expect(await readFile(join(root, 'airlock.lock'), 'utf8')).toContain(`"ref":"${base}"`);
+    const store = join(dir, 'store-ts');
+    await runFetch({ project: await loadConfig(root), store, insecure: [registry.host] });
+    const report = await runBuild({
+      project: root,
+      store,
+      targets: ['service'],
+      frozen: true,
+      insecure: [registry.host],
+      events: () => {},
+    });
+    const artifact = report.targets.find((x) => x.name === 'service')!.artifact as Digest;
+    await runPush({
+      source: artifact,
+      target: `${registry.host}/app/ts-service:one`,
+      store,
+      insecure: [registry.host],
+      events: () => {},
+    });
+    const port = await freePort();
+    const name = `airlock-test-ts-image-${port}`;
+    containers.push(name);
+    execFileSync(
+      'podman',
+      podmanArgs([
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--network',
+        'host',
+        '--tls-verify=false',
+        '-e',
+        `PORT=${port}`,
+        `${registry.host}/app/ts-service@${artifact}`,
+      ]),
+      { stdio: 'pipe' },
+    );
+    let body = '';
+    for (let i = 0; i < 100 && body === ''; i++) {
+      body = await fetch(`http://127.0.0.1:${port}/?name=image`)
+        .then((r) => r.text())
+        .catch(() => '');
+      if (body === '') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(body).toContain('<p>Hello, image! Up for');
+    expect(
+      execFileSync('podman', ['inspect', '--format', '{{.ImageDigest}}', name], {
+        encoding: 'utf8',
+      }).trim(),
+    ).toBe(artifact);
+  }, 240_000);
 });

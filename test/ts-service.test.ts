@@ -97,7 +97,13 @@ describe('examples/ts-service', () => {
       frozen: true,
     });
     expect(built.targets[0]?.name).toBe('service');
-    expect(await readdir(join(dir, 'dist'))).toEqual(['greet.js', 'greet.test.js', 'server.js']);
+    expect(await readdir(join(dir, 'dist'))).toEqual([
+      'greet.js',
+      'greet.test.js',
+      'node_modules',
+      'server.js',
+    ]);
+    expect(await readdir(join(dir, 'dist', 'node_modules'))).toEqual(['escape-html', 'ms']);
 
     // The sandboxed offline install equals `npm ci` run online for the same lock.
     const installs = await readdir(join(store, 'airlock', 'v1', 'npm'));
