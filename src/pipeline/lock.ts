@@ -145,11 +145,17 @@ function imageRefsOf(t: TargetConfig): string[] {
   ];
 }
 
-/** True when the project has an external input that belongs in airlock.lock. */
+/**
+ * True when the project has an external input that makes airlock.lock
+ * necessary. A base image (`image.base`, always pinned by digest in
+ * airlock.yaml) alone does not: it is recorded once a lock exists.
+ */
 export function needsLock(project: ProjectConfig): boolean {
   return (
     (project.files?.size ?? 0) > 0 ||
-    [...project.targets.values()].some((t) => t.npm !== undefined || imageRefsOf(t).length > 0)
+    [...project.targets.values()].some(
+      (t) => t.npm !== undefined || t.toolchain.image !== undefined,
+    )
   );
 }
 
@@ -284,9 +290,9 @@ export function assertLockCurrent(
 }
 
 function unresolvedImages(project: ProjectConfig, wanted: Lock): void {
-  const missing = [
-    ...new Set([...project.targets.values()].flatMap(imageRefsOf)),
-  ].filter((r) => !wanted.images.some((i) => i.ref === r));
+  const missing = [...new Set([...project.targets.values()].flatMap(imageRefsOf))].filter(
+    (r) => !wanted.images.some((i) => i.ref === r),
+  );
   if (missing.length > 0)
     throw new AirlockError<LockErrorCode>(
       'LOCK_STALE',
