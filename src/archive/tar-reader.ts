@@ -243,33 +243,10 @@ export async function* readMembers(
         else longLink = text;
         continue;
       }
-      const ext = new Map([...global, ...local]);
-      const member: DecodedHeader = { ...h };
-      if (longName !== undefined) member.name = longName;
-      if (longLink !== undefined) member.linkname = longLink;
-      const path = ext.get('path');
-      if (path !== undefined) member.name = path;
-      const linkpath = ext.get('linkpath');
-      if (linkpath !== undefined) member.linkname = linkpath;
-      const size = ext.get('size');
-      if (size !== undefined) {
-        if (!/^[0-9]+$/.test(size) || !Number.isSafeInteger(Number(size))) {
-          throw corrupt('PAX size record is invalid', { offset: at });
-        }
-        member.size = Number(size);
-      }
-      if (member.typeflag === 0) member.typeflag = TYPE.file;
+      const { member, dataSize } = finishMember(h, global, local, longName, longLink, at);
       local = new Map();
       longName = undefined;
       longLink = undefined;
-      // Only regular files carry data; other typeflags' size field is ignored (as tar does),
-      // except for unknown types, whose data we must skip to stay in step.
-      const dataSize =
-        member.typeflag === TYPE.file || member.typeflag === TYPE.contiguous
-          ? member.size
-          : member.typeflag >= TYPE.hardlink && member.typeflag <= TYPE.fifo
-            ? 0
-            : member.size;
       const bodyStart = reader.offset;
       const body = (): AsyncGenerator<Buffer> => reader.stream(dataSize);
       yield { ...member, size: dataSize, body };
@@ -281,6 +258,45 @@ export async function* readMembers(
   } finally {
     await bytes.return(undefined);
   }
+}
+
+/**
+ * A member's header with its GNU long name/link and PAX records applied
+ * (local records over global ones), and how many data bytes follow it: one
+ * set of rules for the streaming and the in-memory reader. Only regular files
+ * carry data; other typeflags' size field is ignored (as tar does), except
+ * for unknown types, whose data must be skipped to stay in step.
+ */
+function finishMember(
+  h: DecodedHeader,
+  global: ReadonlyMap<string, string>,
+  local: ReadonlyMap<string, string>,
+  longName: string | undefined,
+  longLink: string | undefined,
+  offset: number,
+): { member: DecodedHeader; dataSize: number } {
+  const ext = new Map([...global, ...local]);
+  const member: DecodedHeader = { ...h };
+  if (longName !== undefined) member.name = longName;
+  if (longLink !== undefined) member.linkname = longLink;
+  const path = ext.get('path');
+  if (path !== undefined) member.name = path;
+  const linkpath = ext.get('linkpath');
+  if (linkpath !== undefined) member.linkname = linkpath;
+  const size = ext.get('size');
+  if (size !== undefined) {
+    if (!/^[0-9]+$/.test(size) || !Number.isSafeInteger(Number(size)))
+      throw corrupt('PAX size record is invalid', { offset });
+    member.size = Number(size);
+  }
+  if (member.typeflag === 0) member.typeflag = TYPE.file;
+  const dataSize =
+    member.typeflag === TYPE.file || member.typeflag === TYPE.contiguous
+      ? member.size
+      : member.typeflag >= TYPE.hardlink && member.typeflag <= TYPE.fifo
+        ? 0
+        : member.size;
+  return { member, dataSize };
 }
 
 /** A member of a tar held in memory: its header and its data (a view, not a copy). */
@@ -328,30 +344,10 @@ export function* membersOf(tar: Buffer): Generator<TarMemberBytes> {
       else longLink = text;
       continue;
     }
-    const ext = new Map([...global, ...local]);
-    const member: DecodedHeader = { ...h };
-    if (longName !== undefined) member.name = longName;
-    if (longLink !== undefined) member.linkname = longLink;
-    const path = ext.get('path');
-    if (path !== undefined) member.name = path;
-    const linkpath = ext.get('linkpath');
-    if (linkpath !== undefined) member.linkname = linkpath;
-    const size = ext.get('size');
-    if (size !== undefined) {
-      if (!/^[0-9]+$/.test(size) || !Number.isSafeInteger(Number(size)))
-        throw corrupt('PAX size record is invalid', { offset: start });
-      member.size = Number(size);
-    }
-    if (member.typeflag === 0) member.typeflag = TYPE.file;
+    const { member, dataSize } = finishMember(h, global, local, longName, longLink, start);
     local = new Map();
     longName = undefined;
     longLink = undefined;
-    const dataSize =
-      member.typeflag === TYPE.file || member.typeflag === TYPE.contiguous
-        ? member.size
-        : member.typeflag >= TYPE.hardlink && member.typeflag <= TYPE.fifo
-          ? 0
-          : member.size;
     const data = take(dataSize, `the data of ${JSON.stringify(member.name)}`);
     at = Math.min(tar.length, at + ((BLOCK - (dataSize % BLOCK)) % BLOCK));
     yield { ...member, size: dataSize, data };
