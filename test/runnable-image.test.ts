@@ -51,6 +51,37 @@ describe('a target with image.base', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  /** Runs `ref` with podman from the registry (PORT set) and returns its first answer to `path`. */
+  const runFromRegistry = async (ref: string, path: string) => {
+    const port = await freePort();
+    const name = `airlock-test-image-${port}`;
+    containers.push(name);
+    execFileSync(
+      'podman',
+      podmanArgs([
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--network',
+        'host',
+        '--tls-verify=false',
+        '-e',
+        `PORT=${port}`,
+        ref,
+      ]),
+      { stdio: 'pipe' },
+    );
+    let body = '';
+    for (let i = 0; i < 100 && body === ''; i++) {
+      body = await fetch(`http://127.0.0.1:${port}${path}`)
+        .then((r) => r.text())
+        .catch(() => '');
+      if (body === '') await new Promise((r) => setTimeout(r, 100));
+    }
+    return { name, body };
+  };
+
   const build = async (name: string) => {
     const root = serviceProject(join(dir, name), base, { version: 'one' });
     const report = await runBuild({
@@ -116,32 +147,7 @@ describe('a target with image.base', () => {
     expect(inspect.Digest).toBe(a.artifact);
     expect(inspect.Layers).toHaveLength(a.manifest.layers.length);
 
-    const port = await freePort();
-    const name = `airlock-test-image-${port}`;
-    containers.push(name);
-    execFileSync(
-      'podman',
-      podmanArgs([
-        'run',
-        '-d',
-        '--name',
-        name,
-        '--network',
-        'host',
-        '--tls-verify=false',
-        '-e',
-        `PORT=${port}`,
-        `${registry.host}/app/service@${a.artifact}`,
-      ]),
-      { stdio: 'pipe' },
-    );
-    let body = '';
-    for (let i = 0; i < 100 && body === ''; i++) {
-      body = await fetch(`http://127.0.0.1:${port}/`)
-        .then((r) => r.text())
-        .catch(() => '');
-      if (body === '') await new Promise((r) => setTimeout(r, 100));
-    }
+    const { name, body } = await runFromRegistry(`${registry.host}/app/service@${a.artifact}`, '/');
     expect(body).toBe('one\n');
     const running = execFileSync('podman', ['inspect', '--format', '{{.ImageDigest}}', name], {
       encoding: 'utf8',
@@ -192,32 +198,10 @@ describe('a target with image.base', () => {
       insecure: [registry.host],
       events: () => {},
     });
-    const port = await freePort();
-    const name = `airlock-test-ts-image-${port}`;
-    containers.push(name);
-    execFileSync(
-      'podman',
-      podmanArgs([
-        'run',
-        '-d',
-        '--name',
-        name,
-        '--network',
-        'host',
-        '--tls-verify=false',
-        '-e',
-        `PORT=${port}`,
-        `${registry.host}/app/ts-service@${artifact}`,
-      ]),
-      { stdio: 'pipe' },
+    const { name, body } = await runFromRegistry(
+      `${registry.host}/app/ts-service@${artifact}`,
+      '/?name=image',
     );
-    let body = '';
-    for (let i = 0; i < 100 && body === ''; i++) {
-      body = await fetch(`http://127.0.0.1:${port}/?name=image`)
-        .then((r) => r.text())
-        .catch(() => '');
-      if (body === '') await new Promise((r) => setTimeout(r, 100));
-    }
     expect(body).toContain('<p>Hello, image! Up for');
     expect(
       execFileSync('podman', ['inspect', '--format', '{{.ImageDigest}}', name], {
