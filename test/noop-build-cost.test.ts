@@ -1,6 +1,6 @@
 // What a build costs besides its steps, counted (never timed): the audit log's transactions,
 // the git processes and the modules a no-op build (everything cached, outputs present) loads.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -114,11 +114,11 @@ describe('what a build costs besides its steps', () => {
     }
   };
 
-  it('records every target of a build in one audit transaction, built or cached', async () => {
+  it('records a no-op build in one audit transaction, and each built target as soon as it is built', async () => {
     const build = () => runBuild({ project, store, targets: [], events: noEvents });
     // The log's schema is made once, in a transaction of its own, before the first build.
     AuditLog.open(join(store, 'airlock', 'v1', 'audit.sqlite')).close();
-    expect(await auditTransactions(build)).toBe(1);
+    expect(await auditTransactions(build)).toBe(3);
     expect(await auditTransactions(build)).toBe(1);
     const events = buildEvents();
     const names = events.map((e) => `${e.target} ${e.cache}`);
@@ -127,6 +127,53 @@ describe('what a build costs besides its steps', () => {
     expect(names.indexOf('lib miss')).toBeLessThan(names.indexOf('app miss'));
     expect(names.slice(3).sort()).toEqual(['app hit', 'docs hit', 'lib hit']);
     expect(new Set(events.map((e) => e.sourceCommit))).toEqual(new Set([head]));
+  }, 120_000);
+
+  it('has recorded a built target before the build ends, so a build killed later loses no record of it', async () => {
+    const slow = join(tmp.path, 'slow');
+    writeProject(
+      slow,
+      `version: 1
+name: slow
+sourceDateEpoch: 1700000000
+targets:
+  quick:
+    sources: ["a.txt"]
+    steps: ["mkdir -p out/q && cp a.txt out/q/"]
+    outputs: ["out/q/**"]
+  late:
+    sources: ["a.txt"]
+    deps: [quick]
+    steps: ["sleep 60"]
+    outputs: ["out/l/**"]
+`,
+      { 'a.txt': 'a\n' },
+    );
+    const before = buildEvents().length;
+    const child = spawn(process.execPath, [CLI, '--store', store, 'build', '-C', slow], {
+      stdio: 'ignore',
+      env: { ...process.env, CI: '1', NO_COLOR: '1' },
+    });
+    try {
+      let seen: string[] = [];
+      for (let i = 0; i < 300 && seen.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        seen = buildEvents()
+          .slice(before)
+          .map((e) => `${e.target} ${e.cache}`);
+      }
+      // `late` is still sleeping: the build has not ended, and `quick` is already in the log.
+      expect(child.exitCode).toBe(null);
+      expect(seen).toEqual(['quick miss']);
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('close', r));
+    }
+    expect(
+      buildEvents()
+        .slice(before)
+        .map((e) => `${e.target} ${e.cache}`),
+    ).toEqual(['quick miss']);
   }, 120_000);
 
   it('still records the targets that were built when another one fails', async () => {

@@ -180,8 +180,9 @@ async function hostToolPurls(
 /**
  * The audit side of a build: an event sink that notes when each target
  * started (running, or queued for a cache hit that never runs), the
- * after-build hook that notes one build event per target, and `flush`, which
- * appends all of them to the log in one transaction (the build calls it once
+ * after-build hook that notes one build event per target (appended at once
+ * for a target that ran its steps, with the cache hits noted before it), and
+ * `flush`, which appends the rest in one transaction (the build calls it once
  * at the end, also when a target failed). Only the log and the zod-free check
  * of build events load: a no-op build loads no schema, signing or registry code.
  */
@@ -195,7 +196,8 @@ export function auditBuild(
   afterBuild: (done: AfterBuild) => Promise<void>;
   /**
    * Appends the build events noted so far (one transaction) and closes the log;
-   * says where the log's head and last checkpoint are when it appended anything.
+   * says where the log's head and last checkpoint are when this build appended
+   * anything (undefined when it appended nothing).
    */
   flush: () => Promise<AuditTail | undefined>;
 } {
@@ -255,22 +257,33 @@ export function auditBuild(
         ],
       }),
     });
-    return Promise.resolve();
+    // A target that ran its steps is recorded at once (with the cached ones noted
+    // before it): a build killed later loses no record of work it did. Cache hits
+    // wait for the end, so a no-op build appends in one transaction.
+    return cached ? Promise.resolve() : append().then(() => {});
   };
-  const flush = async (): Promise<AuditTail | undefined> => {
-    if (pending.length === 0) return undefined;
-    const g = await source;
-    const noted = pending.splice(0);
-    const log = AuditLog.open(open.store.paths.auditDb);
-    try {
-      const hostPurls = new Map<string, string>();
-      for (const p of noted) await hostToolPurls(log, p.hostTools, hostPurls);
-      log.appendAll(noted.map((p) => p.entry(g, hostPurls)));
-      return auditTail(log);
-    } finally {
-      log.close();
-    }
+  let appended: AuditTail | undefined;
+  let writing: Promise<unknown> = Promise.resolve();
+  const append = (): Promise<AuditTail | undefined> => {
+    // One append at a time, in the order the targets finished.
+    const next = writing.then(async () => {
+      if (pending.length === 0) return appended;
+      const g = await source;
+      const noted = pending.splice(0);
+      const log = AuditLog.open(open.store.paths.auditDb);
+      try {
+        const hostPurls = new Map<string, string>();
+        for (const p of noted) await hostToolPurls(log, p.hostTools, hostPurls);
+        log.appendAll(noted.map((p) => p.entry(g, hostPurls)));
+        return (appended = auditTail(log));
+      } finally {
+        log.close();
+      }
+    });
+    writing = next.catch(() => {});
+    return next;
   };
+  const flush = (): Promise<AuditTail | undefined> => append();
   return { events: sink, afterBuild, flush };
 }
 
