@@ -37,9 +37,14 @@ export async function gitSourceDateEpoch(
 }
 
 /** The current HEAD commit of the git work tree at `root`, or undefined. */
-export async function gitHead(root: string): Promise<string | undefined> {
-  const fast = await readHead(root);
-  if (fast === null) return undefined;
+export async function gitHead(
+  root: string,
+  /** The repository's `.git` directory, when the caller has already found it. */
+  gitDir?: string,
+): Promise<string | undefined> {
+  const dir = gitDir ?? (await findGitDir(root));
+  if (dir === null) return undefined;
+  const fast = dir === undefined ? undefined : await readHead(dir);
   if (fast) return fast;
   try {
     const { stdout } = await run('git', ['rev-parse', '--verify', '-q', 'HEAD'], { cwd: root });
@@ -52,36 +57,42 @@ export async function gitHead(root: string): Promise<string | undefined> {
 const SHA = /^[0-9a-f]{40}$/;
 
 /**
- * HEAD read straight from `.git` (plain repositories with loose or packed
- * refs), which saves spawning git on every build; undefined for anything
- * unusual (worktrees, reftable, detached oddities) so the caller asks git;
- * null when no directory from `root` up holds a `.git` (not a work tree).
+ * The `.git` directory of the work tree `root` is in (the nearest one from
+ * `root` up); undefined when git must be asked (a `.git` file: a worktree or
+ * submodule; or GIT_DIR set with no `.git` found); null when there is none.
  */
-async function readHead(root: string): Promise<string | null | undefined> {
+export async function findGitDir(root: string): Promise<string | null | undefined> {
+  let dir = resolve(root);
+  for (;;) {
+    const candidate = join(dir, '.git');
+    const st = await stat(candidate).catch(() => undefined);
+    if (st?.isDirectory()) return candidate;
+    if (st) return undefined;
+    const parent = dirname(dir);
+    if (parent === dir) return process.env['GIT_DIR'] === undefined ? null : undefined;
+    dir = parent;
+  }
+}
+
+/**
+ * HEAD read straight from a `.git` directory (loose or packed refs), which
+ * saves spawning git on every build; undefined for anything unusual
+ * (reftable, detached oddities) so the caller asks git.
+ */
+async function readHead(gitDir: string): Promise<string | undefined> {
   try {
-    let dir = resolve(root);
-    for (;;) {
-      const candidate = join(dir, '.git');
-      const st = await stat(candidate).catch(() => undefined);
-      if (st?.isDirectory()) {
-        const head = (await readFile(join(candidate, 'HEAD'), 'utf8')).trim();
-        if (SHA.test(head)) return head;
-        const ref = /^ref: (refs\/[^\s]+)$/.exec(head)?.[1];
-        if (!ref || ref.includes('..')) return undefined;
-        const loose = await readFile(join(candidate, ref), 'utf8').catch(() => undefined);
-        if (loose !== undefined) return SHA.test(loose.trim()) ? loose.trim() : undefined;
-        const packed = await readFile(join(candidate, 'packed-refs'), 'utf8').catch(() => '');
-        for (const line of packed.split('\n')) {
-          const [sha, name] = line.split(' ');
-          if (name === ref && sha && SHA.test(sha)) return sha;
-        }
-        return undefined;
-      }
-      if (st) return undefined; // a .git file: a worktree or submodule; let git answer
-      const parent = dirname(dir);
-      if (parent === dir) return process.env['GIT_DIR'] === undefined ? null : undefined;
-      dir = parent;
+    const head = (await readFile(join(gitDir, 'HEAD'), 'utf8')).trim();
+    if (SHA.test(head)) return head;
+    const ref = /^ref: (refs\/[^\s]+)$/.exec(head)?.[1];
+    if (!ref || ref.includes('..')) return undefined;
+    const loose = await readFile(join(gitDir, ref), 'utf8').catch(() => undefined);
+    if (loose !== undefined) return SHA.test(loose.trim()) ? loose.trim() : undefined;
+    const packed = await readFile(join(gitDir, 'packed-refs'), 'utf8').catch(() => '');
+    for (const line of packed.split('\n')) {
+      const [sha, name] = line.split(' ');
+      if (name === ref && sha && SHA.test(sha)) return sha;
     }
+    return undefined;
   } catch {
     return undefined;
   }

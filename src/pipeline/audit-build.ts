@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AfterBuild } from '../builder/executor.js';
-import { gitHead } from '../builder/sde.js';
+import { findGitDir, gitHead } from '../builder/sde.js';
 import { findOnPath } from '../builder/toolchain.js';
 import { lockedPurl } from '../audit/lineage.js';
 import { AuditLog, type AuditAppend } from '../audit/log.js';
@@ -44,12 +44,12 @@ const runGit: GitRunner = async (root, args) => {
  * or submodule, reftable, a config with includes).
  */
 export async function gitState(root: string, git: GitRunner = runGit): Promise<GitState> {
-  const dir = await findGitDir(root);
+  const dir = await gitDirOf(root);
   if (dir === null) return {}; // not a work tree: git is not asked at all
   const [commit, repository, status] = await Promise.all([
     dir === undefined
       ? git(root, ['rev-parse', '--verify', '-q', 'HEAD']).then((s) => s?.trim())
-      : gitHead(root),
+      : gitHead(root, dir),
     originUrl(root, dir, git),
     git(root, ['status', '--porcelain', '--untracked-files=normal']),
   ]);
@@ -62,22 +62,13 @@ export async function gitState(root: string, git: GitRunner = runGit): Promise<G
 }
 
 /**
- * The `.git` directory above `root`; undefined when git must be asked (a
- * `.git` file, GIT_DIR or GIT_CONFIG* set); null when there is none.
+ * The `.git` directory of `root` as `findGitDir` finds it, except that git
+ * is asked whenever GIT_DIR or GIT_CONFIG* is set (they change what git reads).
  */
-async function findGitDir(root: string): Promise<string | null | undefined> {
+async function gitDirOf(root: string): Promise<string | null | undefined> {
   if (Object.keys(process.env).some((k) => k === 'GIT_DIR' || k.startsWith('GIT_CONFIG')))
     return undefined;
-  let dir = resolve(root);
-  for (;;) {
-    const candidate = join(dir, '.git');
-    const st = await stat(candidate).catch(() => undefined);
-    if (st?.isDirectory()) return candidate;
-    if (st) return undefined;
-    const parent = dirname(dir);
-    if (parent === dir) return null;
-    dir = parent;
-  }
+  return findGitDir(root);
 }
 
 /** remote.origin.url from `<gitDir>/config` when it is plain; otherwise (or without a git dir) git's answer. */
