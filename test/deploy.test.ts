@@ -87,7 +87,8 @@ describe('airlock deploy, rollback and status', () => {
       '    policy: policy.yaml',
       '    regions:',
       ...regionYaml('eu', eu, routers[env]!, prom, false),
-      `    rollout: { steps: [5, 100], hold: 1s }`,
+      // These gates read no traffic: the hold needs no scrapes in it.
+      `    rollout: { steps: [5, 100], hold: 100ms }`,
       '    gates:',
       `      - { name: probe, query: ${JSON.stringify(query)}, max: 1, minRequests: 0 }`,
     ];
@@ -121,8 +122,20 @@ describe('airlock deploy, rollback and status', () => {
     );
   };
 
-  /** Builds and (unless `sign` is false) signs a release; returns its artifact digest. */
-  const release = async (r: Release, sign = true): Promise<Digest> => {
+  /** Signs the service as last built (SBOM and provenance statements). */
+  const sign = async (): Promise<void> => {
+    await runSign({
+      project,
+      store,
+      targets: ['service'],
+      key: join(project, 'cosign.key'),
+      password: '',
+      events: () => {},
+    });
+  };
+
+  /** Builds and (unless `signed` is false) signs a release; returns its artifact digest. */
+  const release = async (r: Release, signed = true): Promise<Digest> => {
     writeFileSync(join(project, 'src', 'release.json'), `${JSON.stringify(r)}\n`);
     const built = await runBuild({
       project,
@@ -132,15 +145,7 @@ describe('airlock deploy, rollback and status', () => {
       events: () => {},
     });
     const digest = built.targets.find((t) => t.name === 'service')!.artifact as Digest;
-    if (sign)
-      await runSign({
-        project,
-        store,
-        targets: ['service'],
-        key: join(project, 'cosign.key'),
-        password: '',
-        events: () => {},
-      });
+    if (signed) await sign();
     releases[r.version] = digest;
     return digest;
   };
@@ -210,7 +215,8 @@ describe('airlock deploy, rollback and status', () => {
       startTamperingRegistry(us),
       startPrometheus(
         dir,
-        names.map((n) => `127.0.0.1:${routers[n]!.metricsPort}`),
+        // The failing environments' gates read no HAProxy metric: their routers are not scraped.
+        ['eu', 'us'].map((n) => `127.0.0.1:${routers[n]!.metricsPort}`),
         ['web_eu', 'web_us'].map((b) => join(dir, `${b}.json`)),
         SCRAPE_MS,
       ),
@@ -241,7 +247,7 @@ describe('airlock deploy, rollback and status', () => {
   });
 
   it('ships the first release: every stage, then 100% in both regions (no stable version to shift from)', async () => {
-    const load = ['eu', 'us'].map((r) => loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`));
+    const load: ReturnType<typeof loadGenerator>[] = [];
     try {
       writeFileSync(join(project, 'src', 'release.json'), `${JSON.stringify({ version: 'v1' })}\n`);
       const shipped = await runShip({
@@ -251,7 +257,12 @@ describe('airlock deploy, rollback and status', () => {
         key: join(project, 'cosign.key'),
         password: '',
         insecure: insecure(),
-        events: () => {},
+        // Traffic for the gates from the deploy stage on: the stages before need none.
+        events: (e) => {
+          if (e.type === 'log' && e.message === 'ship: deploy')
+            for (const r of ['eu', 'us'])
+              load.push(loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`));
+        },
       });
       expect(shipped.failed, JSON.stringify(shipped.stages, null, 1)).toBeUndefined();
       expect(shipped.stages.map((x) => x.stage)).toEqual([...SHIP_STAGES]);
@@ -270,67 +281,98 @@ describe('airlock deploy, rollback and status', () => {
     }
   }, 180_000);
 
-  it('promotes a good release through every step in both regions, the measured split within 5 points', async () => {
-    const times = new Map<DeployEvent, number>();
-    const load = ['eu', 'us'].map((r) => ({
-      region: r,
-      gen: loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`),
-    }));
-    let result: { report: DeployReport; events: DeployEvent[] };
-    try {
-      result = await deploy('prod', await release({ version: 'v2' }), times);
-    } finally {
-      for (const l of load) await l.gen.stop();
-    }
-    const { report, events } = result;
-    expect(report.outcome, report.rollout.reason).toBe('promoted');
-    const steps = events.filter(
-      (e): e is Extract<DeployEvent, { kind: 'deploy.step' }> => e.kind === 'deploy.step',
-    );
-    const first = (w: number) => steps.filter((s) => s.weights.canary === w).map((s) => s.region);
-    expect([...new Set(steps.map((s) => `${s.region}:${s.weights.canary}`))]).toEqual([
-      'eu:5',
-      'eu:25',
-      'eu:50',
-      'eu:100',
-      'us:5',
-      'us:25',
-      'us:50',
-      'us:100',
-    ]);
-    expect(first(5)).toContain('eu');
-    // The share of requests answered by v2 while each step was held, from the load generator.
-    for (const s of steps) {
-      // From just after the weights changed (answers in flight excluded) until the gates
-      // are read; the weights change again only after that.
-      const from = times.get(s)! + 300;
-      const next = events.slice(events.indexOf(s) + 1).find((e) => e.kind === 'deploy.gate');
-      const to = times.get(next!)! - 100;
-      const hits = load
-        .find((l) => l.region === s.region)!
-        .gen.hits.filter((h) => h.at >= from && h.at <= to);
-      expect(hits.length).toBeGreaterThan(20);
-      const share = (100 * hits.filter((h) => h.release === 'v2').length) / hits.length;
+  it.concurrent(
+    'promotes a good release through every step in both regions, the measured split within 5 points',
+    async () => {
+      const times = new Map<DeployEvent, number>();
+      const v2 = await release({ version: 'v2' });
+      const load = ['eu', 'us'].map((r) => ({
+        region: r,
+        gen: loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`),
+      }));
+      let result: { report: DeployReport; events: DeployEvent[] };
+      try {
+        result = await deploy('prod', v2, times);
+      } finally {
+        for (const l of load) await l.gen.stop();
+      }
+      const { report, events } = result;
+      expect(report.outcome, report.rollout.reason).toBe('promoted');
+      const steps = events.filter(
+        (e): e is Extract<DeployEvent, { kind: 'deploy.step' }> => e.kind === 'deploy.step',
+      );
+      const first = (w: number) => steps.filter((s) => s.weights.canary === w).map((s) => s.region);
+      expect([...new Set(steps.map((s) => `${s.region}:${s.weights.canary}`))]).toEqual([
+        'eu:5',
+        'eu:25',
+        'eu:50',
+        'eu:100',
+        'us:5',
+        'us:25',
+        'us:50',
+        'us:100',
+      ]);
+      expect(first(5)).toContain('eu');
+      // The share of requests answered by v2 while each step was held, from the load generator.
+      for (const s of steps) {
+        // From just after the weights changed (answers in flight excluded) until the gates
+        // are read; the weights change again only after that.
+        const from = times.get(s)! + 300;
+        const next = events.slice(events.indexOf(s) + 1).find((e) => e.kind === 'deploy.gate');
+        const to = times.get(next!)! - 100;
+        const hits = load
+          .find((l) => l.region === s.region)!
+          .gen.hits.filter((h) => h.at >= from && h.at <= to);
+        expect(hits.length).toBeGreaterThan(20);
+        const share = (100 * hits.filter((h) => h.release === 'v2').length) / hits.length;
+        expect(
+          Math.abs(share - s.weights.canary),
+          `${s.region} at ${s.weights.canary}%: ${share.toFixed(1)}%`,
+        ).toBeLessThanOrEqual(5);
+      }
+      // Every gate sample is kept with the rollout, with its value and threshold.
+      const samples = report.rollout.samples;
       expect(
-        Math.abs(share - s.weights.canary),
-        `${s.region} at ${s.weights.canary}%: ${share.toFixed(1)}%`,
-      ).toBeLessThanOrEqual(5);
-    }
-    // Every gate sample is kept with the rollout, with its value and threshold.
-    const samples = report.rollout.samples;
-    expect(
-      samples.filter((x) => x.gate === 'error-rate' && x.verdict === 'pass').length,
-    ).toBeGreaterThanOrEqual(8);
-    expect(samples.every((x) => x.threshold.max !== undefined)).toBe(true);
-    for (const l of load) expect(l.gen.hits.filter((h) => h.status !== 200)).toEqual([]);
-  }, 240_000);
+        samples.filter((x) => x.gate === 'error-rate' && x.verdict === 'pass').length,
+      ).toBeGreaterThanOrEqual(8);
+      expect(samples.every((x) => x.threshold.max !== undefined)).toBe(true);
+      for (const l of load) expect(l.gen.hits.filter((h) => h.status !== 200)).toEqual([]);
+    },
+    240_000,
+  );
+
+  // Beside the rollout above: other environments, routers and containers, and the
+  // first release, which every registry already has (nothing to upload).
+  it.concurrent(
+    'promotes nothing when Prometheus is stopped or a query gives no data, NaN or an error',
+    async () => {
+      const artifact = releases.v1!;
+      const verdicts: Record<string, GateSample | undefined> = {};
+      // One after another: side by side, their pushes of the same blobs to the one
+      // registry race (docker-registry answers DIGEST_INVALID to one of them).
+      for (const env of ['nodata', 'nan', 'broken', 'down']) {
+        const { report } = await deploy(env, artifact);
+        expect(report.outcome, `${env}: ${report.rollout.reason ?? ''}`).toBe('rolled-back');
+        expect(report.rollout.promoted, env).toEqual([]);
+        verdicts[env] = report.rollout.samples[0];
+        expect(await weights(routers[env]!), env).toMatchObject({ a: 0, b: 0 });
+      }
+      expect(verdicts.nodata).toMatchObject({ verdict: 'no-data', value: null });
+      expect(verdicts.nan).toMatchObject({ verdict: 'no-data', value: null });
+      expect(verdicts.broken?.verdict).toBe('error');
+      expect(verdicts.down?.verdict).toBe('error');
+      expect(verdicts.down?.detail).toContain('unreachable');
+    },
+    180_000,
+  );
 
   it('rolls a failing release back at the first step; stable users see no error', async () => {
+    const v3 = await release({ version: 'v3', fail: true });
     const load = loadGenerator(`http://127.0.0.1:${routers.eu!.port}/`);
     const times = new Map<DeployEvent, number>();
     let result: { report: DeployReport; events: DeployEvent[] };
     try {
-      result = await deploy('prod', await release({ version: 'v3', fail: true }), times);
+      result = await deploy('prod', v3, times);
       await new Promise((r) => setTimeout(r, 500));
     } finally {
       await load.stop();
@@ -389,7 +431,10 @@ describe('airlock deploy, rollback and status', () => {
     expect(a.report.outcome).toBe('refused');
     expect(a.report.rollout.reason).toContain('signature: no statement');
 
-    const signed = await release({ version: 'v5' });
+    // The same artifact once signed: refused by a policy it fails, then by a registry
+    // serving another digest.
+    await sign();
+    const signed = unsigned;
     const b = await deploy('strict', signed);
     expect(b.report.outcome).toBe('refused');
     expect(b.report.rollout.reason).toContain('builder');
@@ -407,25 +452,6 @@ describe('airlock deploy, rollback and status', () => {
       us: await weights(routers.us!),
       containers: containers().sort(),
     }).toEqual(before);
-  }, 180_000);
-
-  it('promotes nothing when Prometheus is stopped or a query gives no data, NaN or an error', async () => {
-    const artifact = releases.v2!;
-    const verdicts: Record<string, GateSample | undefined> = {};
-    // One after another: side by side, their pushes of the same blobs to the one
-    // registry race (docker-registry answers DIGEST_INVALID to one of them).
-    for (const env of ['nodata', 'nan', 'broken', 'down']) {
-      const { report } = await deploy(env, artifact);
-      expect(report.outcome, `${env}: ${report.rollout.reason ?? ''}`).toBe('rolled-back');
-      expect(report.rollout.promoted, env).toEqual([]);
-      verdicts[env] = report.rollout.samples[0];
-      expect(await weights(routers[env]!), env).toMatchObject({ a: 0, b: 0 });
-    }
-    expect(verdicts.nodata).toMatchObject({ verdict: 'no-data', value: null });
-    expect(verdicts.nan).toMatchObject({ verdict: 'no-data', value: null });
-    expect(verdicts.broken?.verdict).toBe('error');
-    expect(verdicts.down?.verdict).toBe('error');
-    expect(verdicts.down?.detail).toContain('unreachable');
   }, 180_000);
 
   it('status sees no drift, then a container started by hand and a tag moved in one registry', async () => {
@@ -568,7 +594,8 @@ describe('airlock deploy, rollback and status', () => {
   }, 60_000);
 
   it('after a kill -9 in the middle of a step, status tells the truth and rollback recovers', async () => {
-    const artifact = await release({ version: 'v6' });
+    // Signed, and never promoted anywhere (the tests before refused it).
+    const artifact = releases.v4!;
     const child = spawn(
       process.execPath,
       [
