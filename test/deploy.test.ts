@@ -150,6 +150,20 @@ describe('airlock deploy, rollback and status', () => {
     return digest;
   };
 
+  /**
+   * The releases the later tests deploy (v2 good, v3 failing, v4 unsigned), built one
+   * after another while the first release is being deployed: its steps mostly wait.
+   */
+  let later: Promise<void> | undefined;
+  const buildLater = (): Promise<void> => {
+    later ??= (async () => {
+      await release({ version: 'v2' });
+      await release({ version: 'v3', fail: true });
+      await release({ version: 'v4' }, false);
+    })();
+    return later;
+  };
+
   const deploy = async (env: string, artifact: Digest, times?: Map<DeployEvent, number>) => {
     const events: DeployEvent[] = [];
     const report = await runDeploy({
@@ -257,11 +271,13 @@ describe('airlock deploy, rollback and status', () => {
         key: join(project, 'cosign.key'),
         password: '',
         insecure: insecure(),
-        // Traffic for the gates from the deploy stage on: the stages before need none.
+        // Traffic for the gates from the deploy stage on (the stages before need none);
+        // the deploy mostly waits, so the next releases are built meanwhile.
         events: (e) => {
-          if (e.type === 'log' && e.message === 'ship: deploy')
-            for (const r of ['eu', 'us'])
-              load.push(loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`));
+          if (e.type !== 'log' || e.message !== 'ship: deploy') return;
+          for (const r of ['eu', 'us'])
+            load.push(loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`));
+          buildLater().catch(() => {});
         },
       });
       expect(shipped.failed, JSON.stringify(shipped.stages, null, 1)).toBeUndefined();
@@ -285,7 +301,8 @@ describe('airlock deploy, rollback and status', () => {
     'promotes a good release through every step in both regions, the measured split within 5 points',
     async () => {
       const times = new Map<DeployEvent, number>();
-      const v2 = await release({ version: 'v2' });
+      await buildLater();
+      const v2 = releases.v2!;
       const load = ['eu', 'us'].map((r) => ({
         region: r,
         gen: loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`),
@@ -367,7 +384,8 @@ describe('airlock deploy, rollback and status', () => {
   );
 
   it('rolls a failing release back at the first step; stable users see no error', async () => {
-    const v3 = await release({ version: 'v3', fail: true });
+    await buildLater();
+    const v3 = releases.v3!;
     const load = loadGenerator(`http://127.0.0.1:${routers.eu!.port}/`);
     const times = new Map<DeployEvent, number>();
     let result: { report: DeployReport; events: DeployEvent[] };
@@ -426,7 +444,8 @@ describe('airlock deploy, rollback and status', () => {
       us: await weights(routers.us!),
       containers: containers().sort(),
     };
-    const unsigned = await release({ version: 'v4' }, false);
+    await buildLater();
+    const unsigned = releases.v4!;
     const a = await deploy('prod', unsigned);
     expect(a.report.outcome).toBe('refused');
     expect(a.report.rollout.reason).toContain('signature: no statement');
