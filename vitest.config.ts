@@ -10,6 +10,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 const LONGEST_FIRST = [
   'test/deploy.test.ts',
+  'test/deploy-demo.test.ts',
   'test/ui-browser.test.ts',
   'test/init-corpus-npm.test.ts',
   'test/init-corpus.test.ts',
