@@ -39,6 +39,9 @@ import { pushBaseImage, serviceProject, type Release } from './helpers/service.j
 const SCRAPE_MS = 250;
 const HOLD = '1200ms';
 const CLI = join(import.meta.dirname, '..', 'bin', 'airlock.js');
+// The rolled-out environment's own name: status counts every container of the
+// environment in a region, and another checkout's suite may deploy on the same podman.
+const PROD = `prod-${process.pid}`;
 
 describe('airlock deploy, rollback and status', () => {
   let dir: string;
@@ -97,7 +100,7 @@ describe('airlock deploy, rollback and status', () => {
       [
         yaml.trimEnd(),
         'environments:',
-        '  prod:',
+        `  ${PROD}:`,
         '    policy: policy.yaml',
         '    regions:',
         ...regionYaml('eu', eu, routers.eu!, prometheus.url),
@@ -267,7 +270,7 @@ describe('airlock deploy, rollback and status', () => {
       const shipped = await runShip({
         project,
         store,
-        environment: 'prod',
+        environment: PROD,
         key: join(project, 'cosign.key'),
         password: '',
         insecure: insecure(),
@@ -309,7 +312,7 @@ describe('airlock deploy, rollback and status', () => {
       }));
       let result: { report: DeployReport; events: DeployEvent[] };
       try {
-        result = await deploy('prod', v2, times);
+        result = await deploy(PROD, v2, times);
       } finally {
         for (const l of load) await l.gen.stop();
       }
@@ -390,7 +393,7 @@ describe('airlock deploy, rollback and status', () => {
     const times = new Map<DeployEvent, number>();
     let result: { report: DeployReport; events: DeployEvent[] };
     try {
-      result = await deploy('prod', v3, times);
+      result = await deploy(PROD, v3, times);
       await new Promise((r) => setTimeout(r, 500));
     } finally {
       await load.stop();
@@ -446,7 +449,7 @@ describe('airlock deploy, rollback and status', () => {
     };
     await buildLater();
     const unsigned = releases.v4!;
-    const a = await deploy('prod', unsigned);
+    const a = await deploy(PROD, unsigned);
     expect(a.report.outcome).toBe('refused');
     expect(a.report.rollout.reason).toContain('signature: no statement');
 
@@ -477,7 +480,7 @@ describe('airlock deploy, rollback and status', () => {
     const clean = await runStatus({
       project,
       store,
-      environment: 'prod',
+      environment: PROD,
       insecure: insecure(),
       events: () => {},
     });
@@ -503,7 +506,7 @@ describe('airlock deploy, rollback and status', () => {
         'host',
         '--tls-verify=false',
         '--label',
-        `${LABELS.environment}=prod`,
+        `${LABELS.environment}=${PROD}`,
         '--label',
         `${LABELS.region}=eu`,
         '-e',
@@ -516,12 +519,12 @@ describe('airlock deploy, rollback and status', () => {
     const client = new RegistryClient(registries[1]!.host, { insecure: [registries[1]!.host] });
     // v1 is there: the first deploy pushed it.
     const moved = await client.getManifest('shop/service', releases.v1!);
-    await client.putManifest('shop/service', 'prod', moved.bytes, moved.descriptor.mediaType);
+    await client.putManifest('shop/service', PROD, moved.bytes, moved.descriptor.mediaType);
     try {
       const drifted = await runStatus({
         project,
         store,
-        environment: 'prod',
+        environment: PROD,
         insecure: insecure(),
         events: () => {},
       });
@@ -533,7 +536,7 @@ describe('airlock deploy, rollback and status', () => {
     } finally {
       execFileSync('podman', ['rm', '-f', '-t', '0', rogue], { stdio: 'ignore' });
       const v2 = await client.getManifest('shop/service', releases.v2!);
-      await client.putManifest('shop/service', 'prod', v2.bytes, v2.descriptor.mediaType);
+      await client.putManifest('shop/service', PROD, v2.bytes, v2.descriptor.mediaType);
     }
   }, 120_000);
 
@@ -550,7 +553,7 @@ describe('airlock deploy, rollback and status', () => {
     };
     const arch = ociArch(process.arch);
     const other = arch === 'amd64' ? 'arm64' : 'amd64';
-    /** Moves us's prod tag to an index; returns the index digest. */
+    /** Moves us's environment tag to an index; returns the index digest. */
     const tagIndex = async (here: Digest, there: Digest): Promise<Digest> => {
       const bytes = Buffer.from(
         JSON.stringify({
@@ -561,14 +564,14 @@ describe('airlock deploy, rollback and status', () => {
       );
       await client.putManifest(
         'shop/service',
-        'prod',
+        PROD,
         bytes,
         'application/vnd.oci.image.index.v1+json',
       );
       return sha256(bytes);
     };
     const status = () =>
-      runStatus({ project, store, environment: 'prod', insecure: insecure(), events: () => {} });
+      runStatus({ project, store, environment: PROD, insecure: insecure(), events: () => {} });
     try {
       // Published as a multi-platform index: the tag serves the index digest, which differs from v2's.
       const same = await tagIndex(releases.v2!, releases.v1!);
@@ -588,14 +591,14 @@ describe('airlock deploy, rollback and status', () => {
       });
     } finally {
       const v2 = await client.getManifest('shop/service', releases.v2!);
-      await client.putManifest('shop/service', 'prod', v2.bytes, v2.descriptor.mediaType);
+      await client.putManifest('shop/service', PROD, v2.bytes, v2.descriptor.mediaType);
     }
   }, 60_000);
 
   it('status --watch redraws until the run is aborted (Ctrl-C), then returns', async () => {
     const stop = new AbortController();
     const clear = '\x1b[H\x1b[2J';
-    const args = ['--store', store, 'status', '--env', 'prod', '-C', project, '--watch', '0.1'];
+    const args = ['--store', store, 'status', '--env', PROD, '-C', project, '--watch', '0.1'];
     const flags = insecure().flatMap((h) => ['--insecure-registry', h]);
     const r = await runCli([...args, ...flags], {
       signal: stop.signal,
@@ -606,7 +609,8 @@ describe('airlock deploy, rollback and status', () => {
     expect(r.status, r.stderr).toBe(0);
     const frames = r.stdout.split(clear).slice(1);
     expect(frames).toHaveLength(3);
-    for (const f of frames) expect(f).toMatch(/^prod[^]*\n {2}eu: verified sha256:[^]*no drift\n/);
+    for (const f of frames)
+      expect(f).toMatch(new RegExp(`^${PROD}[^]*\\n {2}eu: verified sha256:[^]*no drift\\n`));
     const bad = await runCli([...args.slice(0, -1), 'soon', ...flags]);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('--watch takes a number of seconds');
@@ -624,7 +628,7 @@ describe('airlock deploy, rollback and status', () => {
         'deploy',
         artifact,
         '--env',
-        'prod',
+        PROD,
         '-C',
         project,
         '--json',
@@ -632,7 +636,7 @@ describe('airlock deploy, rollback and status', () => {
       ],
       { stdio: 'ignore' },
     );
-    const stateFile = join(store, 'airlock', 'v1', 'deploy', 'prod.json');
+    const stateFile = join(store, 'airlock', 'v1', 'deploy', `${PROD}.json`);
     let killed = false;
     for (let i = 0; i < 600 && !killed; i++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -655,7 +659,7 @@ describe('airlock deploy, rollback and status', () => {
     const status = await runStatus({
       project,
       store,
-      environment: 'prod',
+      environment: PROD,
       insecure: insecure(),
       events: () => {},
     });
@@ -667,7 +671,7 @@ describe('airlock deploy, rollback and status', () => {
     const back = await runRollback({
       project,
       store,
-      environment: 'prod',
+      environment: PROD,
       insecure: insecure(),
       events: () => {},
       reason: 'deploy killed mid-step',
@@ -699,7 +703,7 @@ describe('airlock deploy, rollback and status', () => {
     const after = await runStatus({
       project,
       store,
-      environment: 'prod',
+      environment: PROD,
       insecure: insecure(),
       events: () => {},
     });
