@@ -300,91 +300,82 @@ describe('airlock deploy, rollback and status', () => {
     }
   }, 180_000);
 
-  it.concurrent(
-    'promotes a good release through every step in both regions, the measured split within 5 points',
-    async () => {
-      const times = new Map<DeployEvent, number>();
-      await buildLater();
-      const v2 = releases.v2!;
-      const load = ['eu', 'us'].map((r) => ({
-        region: r,
-        gen: loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`),
-      }));
-      let result: { report: DeployReport; events: DeployEvent[] };
-      try {
-        result = await deploy(PROD, v2, times);
-      } finally {
-        for (const l of load) await l.gen.stop();
-      }
-      const { report, events } = result;
-      expect(report.outcome, report.rollout.reason).toBe('promoted');
-      const steps = events.filter(
-        (e): e is Extract<DeployEvent, { kind: 'deploy.step' }> => e.kind === 'deploy.step',
-      );
-      const first = (w: number) => steps.filter((s) => s.weights.canary === w).map((s) => s.region);
-      expect([...new Set(steps.map((s) => `${s.region}:${s.weights.canary}`))]).toEqual([
-        'eu:5',
-        'eu:25',
-        'eu:50',
-        'eu:100',
-        'us:5',
-        'us:25',
-        'us:50',
-        'us:100',
-      ]);
-      expect(first(5)).toContain('eu');
-      // The share of requests answered by v2 while each step was held, from the load generator.
-      for (const s of steps) {
-        // From just after the weights changed (answers in flight excluded) until the gates
-        // are read; the weights change again only after that.
-        const from = times.get(s)! + 300;
-        const next = events.slice(events.indexOf(s) + 1).find((e) => e.kind === 'deploy.gate');
-        const to = times.get(next!)! - 100;
-        const hits = load
-          .find((l) => l.region === s.region)!
-          .gen.hits.filter((h) => h.at >= from && h.at <= to);
-        expect(hits.length).toBeGreaterThan(20);
-        const share = (100 * hits.filter((h) => h.release === 'v2').length) / hits.length;
-        expect(
-          Math.abs(share - s.weights.canary),
-          `${s.region} at ${s.weights.canary}%: ${share.toFixed(1)}%`,
-        ).toBeLessThanOrEqual(5);
-      }
-      // Every gate sample is kept with the rollout, with its value and threshold.
-      const samples = report.rollout.samples;
+  it('promotes a good release through every step in both regions, the measured split within 5 points', async () => {
+    const times = new Map<DeployEvent, number>();
+    await buildLater();
+    const v2 = releases.v2!;
+    const load = ['eu', 'us'].map((r) => ({
+      region: r,
+      gen: loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`),
+    }));
+    let result: { report: DeployReport; events: DeployEvent[] };
+    try {
+      result = await deploy(PROD, v2, times);
+    } finally {
+      for (const l of load) await l.gen.stop();
+    }
+    const { report, events } = result;
+    expect(report.outcome, report.rollout.reason).toBe('promoted');
+    const steps = events.filter(
+      (e): e is Extract<DeployEvent, { kind: 'deploy.step' }> => e.kind === 'deploy.step',
+    );
+    const first = (w: number) => steps.filter((s) => s.weights.canary === w).map((s) => s.region);
+    expect([...new Set(steps.map((s) => `${s.region}:${s.weights.canary}`))]).toEqual([
+      'eu:5',
+      'eu:25',
+      'eu:50',
+      'eu:100',
+      'us:5',
+      'us:25',
+      'us:50',
+      'us:100',
+    ]);
+    expect(first(5)).toContain('eu');
+    // The share of requests answered by v2 while each step was held, from the load generator.
+    for (const s of steps) {
+      // From just after the weights changed (answers in flight excluded) until the gates
+      // are read; the weights change again only after that.
+      const from = times.get(s)! + 300;
+      const next = events.slice(events.indexOf(s) + 1).find((e) => e.kind === 'deploy.gate');
+      const to = times.get(next!)! - 100;
+      const hits = load
+        .find((l) => l.region === s.region)!
+        .gen.hits.filter((h) => h.at >= from && h.at <= to);
+      expect(hits.length).toBeGreaterThan(20);
+      const share = (100 * hits.filter((h) => h.release === 'v2').length) / hits.length;
       expect(
-        samples.filter((x) => x.gate === 'error-rate' && x.verdict === 'pass').length,
-      ).toBeGreaterThanOrEqual(8);
-      expect(samples.every((x) => x.threshold.max !== undefined)).toBe(true);
-      for (const l of load) expect(l.gen.hits.filter((h) => h.status !== 200)).toEqual([]);
-    },
-    240_000,
-  );
+        Math.abs(share - s.weights.canary),
+        `${s.region} at ${s.weights.canary}%: ${share.toFixed(1)}%`,
+      ).toBeLessThanOrEqual(5);
+    }
+    // Every gate sample is kept with the rollout, with its value and threshold.
+    const samples = report.rollout.samples;
+    expect(
+      samples.filter((x) => x.gate === 'error-rate' && x.verdict === 'pass').length,
+    ).toBeGreaterThanOrEqual(8);
+    expect(samples.every((x) => x.threshold.max !== undefined)).toBe(true);
+    for (const l of load) expect(l.gen.hits.filter((h) => h.status !== 200)).toEqual([]);
+  }, 240_000);
 
-  // Beside the rollout above: other environments, routers and containers, and the
-  // first release, which every registry already has (nothing to upload).
-  it.concurrent(
-    'promotes nothing when Prometheus is stopped or a query gives no data, NaN or an error',
-    async () => {
-      const artifact = releases.v1!;
-      const verdicts: Record<string, GateSample | undefined> = {};
-      // One after another: side by side, their pushes of the same blobs to the one
-      // registry race (docker-registry answers DIGEST_INVALID to one of them).
-      for (const env of ['nodata', 'nan', 'broken', 'down']) {
-        const { report } = await deploy(env, artifact);
-        expect(report.outcome, `${env}: ${report.rollout.reason ?? ''}`).toBe('rolled-back');
-        expect(report.rollout.promoted, env).toEqual([]);
-        verdicts[env] = report.rollout.samples[0];
-        expect(await weights(routers[env]!), env).toMatchObject({ a: 0, b: 0 });
-      }
-      expect(verdicts.nodata).toMatchObject({ verdict: 'no-data', value: null });
-      expect(verdicts.nan).toMatchObject({ verdict: 'no-data', value: null });
-      expect(verdicts.broken?.verdict).toBe('error');
-      expect(verdicts.down?.verdict).toBe('error');
-      expect(verdicts.down?.detail).toContain('unreachable');
-    },
-    180_000,
-  );
+  // The first release, which the registry already has: nothing to upload.
+  it('promotes nothing when Prometheus is stopped or a query gives no data, NaN or an error', async () => {
+    const artifact = releases.v1!;
+    const verdicts: Record<string, GateSample | undefined> = {};
+    // One after another: side by side, their pushes of the same blobs to the one
+    // registry race (docker-registry answers DIGEST_INVALID to one of them).
+    for (const env of ['nodata', 'nan', 'broken', 'down']) {
+      const { report } = await deploy(env, artifact);
+      expect(report.outcome, `${env}: ${report.rollout.reason ?? ''}`).toBe('rolled-back');
+      expect(report.rollout.promoted, env).toEqual([]);
+      verdicts[env] = report.rollout.samples[0];
+      expect(await weights(routers[env]!), env).toMatchObject({ a: 0, b: 0 });
+    }
+    expect(verdicts.nodata).toMatchObject({ verdict: 'no-data', value: null });
+    expect(verdicts.nan).toMatchObject({ verdict: 'no-data', value: null });
+    expect(verdicts.broken?.verdict).toBe('error');
+    expect(verdicts.down?.verdict).toBe('error');
+    expect(verdicts.down?.detail).toContain('unreachable');
+  }, 180_000);
 
   it('rolls a failing release back at the first step; stable users see no error', async () => {
     await buildLater();
