@@ -311,11 +311,7 @@ export function verifyBundle(
       // Parses any RFC 3161 timestamp and certificate in the bundle: their DER may be junk.
       entity = toSignedEntity(bundle, artifact === undefined ? undefined : Buffer.from(artifact));
     } catch (err) {
-      throw bundleError(
-        'BUNDLE_INVALID',
-        `the bundle is malformed: ${(err as Error).message}`,
-        err,
-      );
+      throw bundleError('BUNDLE_INVALID', `the bundle is malformed: ${(err as Error).message}`, err);
     }
     for (const key of candidates) {
       try {
