@@ -4,7 +4,7 @@ import type { Policy } from './model.js';
 
 /*
  * Policy evaluation, pure: the pipeline verifies every bundle attached to an
- * artifact (cryptography in sign/verifyBundle) and hands over what
+ * artifact (cryptography through @sigstore/verify) and hands over what
  * verified and what did not; this decides. Any attachment that failed to
  * verify fails the policy: nothing attached is silently ignored.
  */

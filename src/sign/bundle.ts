@@ -18,8 +18,7 @@ import type { PublicKeyInfo, SigningKey } from './keys.js';
 /*
  * Sigstore bundles v0.3 (https://github.com/sigstore/protobuf-specs,
  * application/vnd.dev.sigstore.bundle.v0.3+json), made by @sigstore/sign and
- * checked by @sigstore/verify (or, for this shape with P-256 keys, by the
- * same single check it makes, see verifyBundle):
+ * checked by @sigstore/verify:
  *
  *   {"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json",
  *    "verificationMaterial":{"publicKey":{"hint":"sha256:<key id>"},"tlogEntries":[],
