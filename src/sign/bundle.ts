@@ -1,4 +1,4 @@
-import { createHash, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { createHash, sign as cryptoSign } from 'node:crypto';
 import {
   BUNDLE_V03_MEDIA_TYPE,
   bundleFromJSON,
@@ -11,7 +11,6 @@ import {
 import { DSSEBundleBuilder, type Signature, type Signer } from '@sigstore/sign';
 import { Verifier, toSignedEntity, type TrustMaterial } from '@sigstore/verify';
 import { AirlockError } from '../core/errors.js';
-import { pae } from './dsse.js';
 import type { SignErrorCode } from './errors.js';
 import type { PublicKeyInfo, SigningKey } from './keys.js';
 
@@ -157,12 +156,8 @@ export function keyDsseBundle(json: Record<string, unknown>): Bundle | undefined
   };
 }
 
-/**
- * Decodes bundle JSON strictly: valid JSON, the v0.3 media type, a shape
- * @sigstore/bundle accepts. `direct` is true when the bundle has the one
- * shape `keyDsseBundle` decodes (key-signed DSSE, no log, no timestamp).
- */
-function decodeBundle(bytes: Uint8Array): { bundle: Bundle; direct: boolean } {
+/** Parses bundle JSON strictly: valid JSON, the v0.3 media type, a shape @sigstore/bundle accepts. */
+export function parseBundle(bytes: Uint8Array): Bundle {
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString());
@@ -178,17 +173,12 @@ function decodeBundle(bytes: Uint8Array): { bundle: Bundle; direct: boolean } {
       `the bundle's media type is ${JSON.stringify(mediaType)}, not ${BUNDLE_MEDIA_TYPE}`,
     );
   const fast = keyDsseBundle(json as Record<string, unknown>);
-  if (fast) return { bundle: fast, direct: true };
+  if (fast) return fast;
   try {
-    return { bundle: bundleFromJSON(json), direct: false };
+    return bundleFromJSON(json);
   } catch (err) {
     throw bundleError('BUNDLE_INVALID', `the bundle is malformed: ${(err as Error).message}`, err);
   }
-}
-
-/** Parses bundle JSON strictly: valid JSON, the v0.3 media type, a shape @sigstore/bundle accepts. */
-export function parseBundle(bytes: Uint8Array): Bundle {
-  return decodeBundle(bytes).bundle;
 }
 
 /** Trust material that knows one key, whatever the bundle's hint says. */
@@ -214,52 +204,6 @@ function keyVerifier(key: PublicKeyInfo): Verifier {
   return v;
 }
 
-const p256 = new WeakMap<PublicKeyInfo, boolean>();
-
-/** True when `key` is an ECDSA P-256 key (checked once per key object). */
-function isP256(key: PublicKeyInfo): boolean {
-  let yes = p256.get(key);
-  if (yes === undefined) {
-    const k = key.publicKey;
-    yes =
-      k.type === 'public' &&
-      k.asymmetricKeyType === 'ec' &&
-      k.asymmetricKeyDetails?.namedCurve === 'prime256v1';
-    p256.set(key, yes);
-  }
-  return yes;
-}
-
-/**
- * The first of `candidates` (all ECDSA P-256) whose key verifies the one
- * signature of a key-signed DSSE bundle, or undefined. For this shape (no
- * log entry, no timestamp, a public-key hint that the trust material
- * ignores), @sigstore/verify's Verifier does exactly one check: Node's
- * `crypto.verify` of the signature (DER, as Node reads it) over
- * PAE(payloadType, payload), with the key's default digest, SHA-256 for
- * P-256, and a throw read as "does not verify". This does the same check
- * without building the signed entity; the differential test in
- * bundle.test.ts compares both verdicts on every altered bundle.
- */
-function verifyKeyDsse(
-  bundle: Bundle,
-  candidates: readonly PublicKeyInfo[],
-): PublicKeyInfo | undefined {
-  if (bundle.content.$case !== 'dsseEnvelope') return undefined;
-  const env = bundle.content.dsseEnvelope;
-  const sig = env.signatures[0]?.sig;
-  if (sig === undefined) return undefined;
-  const message = pae(env.payloadType, env.payload);
-  for (const key of candidates) {
-    try {
-      if (cryptoVerify('sha256', message, key.publicKey, sig)) return key;
-    } catch {
-      // a signature Node cannot read is one that does not verify
-    }
-  }
-  return undefined;
-}
-
 /** What a verified bundle proves: who signed and, for DSSE, the signed payload. */
 export interface VerifiedBundle {
   keyId: string;
@@ -268,11 +212,8 @@ export interface VerifiedBundle {
 }
 
 /**
- * Verifies a v0.3 bundle against trusted public keys (no transparency log
- * or timestamp: key-based, offline). The one shape Airlock writes (a
- * key-signed DSSE envelope, see `keyDsseBundle`) checked against P-256 keys
- * takes `verifyKeyDsse`, the check @sigstore/verify makes for it; every
- * other bundle or key goes through @sigstore/verify's Verifier. A message
+ * Verifies a v0.3 bundle through @sigstore/verify against trusted public
+ * keys (no transparency log or timestamp: key-based, offline). A message
  * signature bundle needs the `artifact` bytes. Every failure is an
  * AirlockError: BUNDLE_INVALID, BUNDLE_UNTRUSTED or SIGNATURE_INVALID.
  */
@@ -281,7 +222,7 @@ export function verifyBundle(
   trusted: readonly PublicKeyInfo[],
   artifact?: Uint8Array,
 ): VerifiedBundle {
-  const { bundle, direct } = decodeBundle(bytes);
+  const bundle = parseBundle(bytes);
   const hint =
     bundle.verificationMaterial.content.$case === 'publicKey'
       ? bundle.verificationMaterial.content.publicKey.hint
@@ -298,28 +239,22 @@ export function verifyBundle(
     trusted[0]?.keyId === hint
       ? trusted
       : [...trusted].sort((a, b) => Number(b.keyId === hint) - Number(a.keyId === hint));
+  let entity: ReturnType<typeof toSignedEntity>;
+  try {
+    // Parses any RFC 3161 timestamp and certificate in the bundle: their DER may be junk.
+    entity = toSignedEntity(bundle, artifact === undefined ? undefined : Buffer.from(artifact));
+  } catch (err) {
+    throw bundleError('BUNDLE_INVALID', `the bundle is malformed: ${(err as Error).message}`, err);
+  }
   let signer: PublicKeyInfo | undefined;
   let lastError: unknown;
-  if (direct && candidates.every(isP256)) {
-    // The one shape Airlock writes, with P-256 keys: the same check @sigstore/verify makes.
-    signer = verifyKeyDsse(bundle, candidates);
-    if (!signer) lastError = new Error('signature verification failed');
-  } else {
-    let entity: ReturnType<typeof toSignedEntity>;
+  for (const key of candidates) {
     try {
-      // Parses any RFC 3161 timestamp and certificate in the bundle: their DER may be junk.
-      entity = toSignedEntity(bundle, artifact === undefined ? undefined : Buffer.from(artifact));
+      keyVerifier(key).verify(entity);
+      signer = key;
+      break;
     } catch (err) {
-      throw bundleError('BUNDLE_INVALID', `the bundle is malformed: ${(err as Error).message}`, err);
-    }
-    for (const key of candidates) {
-      try {
-        keyVerifier(key).verify(entity);
-        signer = key;
-        break;
-      } catch (err) {
-        lastError = err;
-      }
+      lastError = err;
     }
   }
   if (!signer) {
