@@ -14,7 +14,9 @@
 // rows without "(daemon)" run Airlock in-process (AIRLOCK_DAEMON=0).
 // `--scale` (`npm run bench -- build --scale`) then repeats cold, no-op and one
 // file touched at 10k, 50k and 100k input files (200-file packages; sizes from
-// AIRLOCK_BENCH_SCALE_SIZES, e.g. "10000,50000"), with Airlock's peak RSS.
+// AIRLOCK_BENCH_SCALE_SIZES, e.g. "10000,50000"), with Airlock's peak RSS;
+// `--scale-only` runs those alone. Rounds at each size: AIRLOCK_BENCH_SCALE_RUNS
+// (warm, default 3) and AIRLOCK_BENCH_SCALE_COLD_RUNS (default 1).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -293,6 +295,10 @@ async function main(): Promise<void> {
   const missing = missingPrerequisites();
   if (missing.length > 0) {
     console.log(`build bench skipped: ${missing.join('; ')}`);
+    return;
+  }
+  if (process.argv.includes('--scale-only')) {
+    await scale();
     return;
   }
   const dir = await mkdtemp(join(tmpdir(), 'airlock-build-bench-'));

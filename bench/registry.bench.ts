@@ -4,6 +4,7 @@
 // Run: npm run bench -- registry   (goal: ratio ≤ 1.0× in every round, re-push 0 bytes)
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,6 +33,26 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t0, v];
 }
 
+/** CPU milliseconds (user + system) this process spends in `fn`: Airlock runs in-process. */
+async function cpuOf<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const c0 = process.cpuUsage();
+  const v = await fn();
+  const c = process.cpuUsage(c0);
+  return [(c.user + c.system) / 1000, v];
+}
+
+/** `skopeo args` timed, with its CPU milliseconds from /usr/bin/time (NaN without it). */
+async function skopeo(args: string[]): Promise<[number, number]> {
+  const withTime = existsSync('/usr/bin/time');
+  const [ms, out] = await timed(() =>
+    withTime
+      ? exec('/usr/bin/time', ['-f', 'cpu-seconds %U %S', 'skopeo', ...args])
+      : exec('skopeo', args),
+  );
+  const m = /cpu-seconds ([\d.]+) ([\d.]+)/.exec(out.stderr);
+  return [ms, m ? (Number(m[1]) + Number(m[2])) * 1000 : Number.NaN];
+}
+
 async function main(): Promise<number> {
   const work = await tempDir('bench-registry');
   // One registry per tool so neither benefits from blobs the other uploaded.
@@ -52,6 +73,9 @@ async function main(): Promise<number> {
     // where it saw a blob and would mount it) and pulls into a fresh store / layout.
     const airPushes: number[] = [];
     const skoPushes: number[] = [];
+    // CPU of each push (user + system): what a loaded machine's wall clock hides.
+    const airPushCpu: number[] = [];
+    const skoPushCpu: number[] = [];
     const airPulls: number[] = [];
     const skoPulls: number[] = [];
     for (let r = 0; r < RUNS; r++) {
@@ -59,25 +83,25 @@ async function main(): Promise<number> {
         await Promise.all([regA.stop(), regS.stop()]);
         [regA, regS] = await Promise.all([startRegistry(), startRegistry()]);
       }
-      const [airPush, pushed] = await timed(() =>
-        runPush({
-          ...common,
-          store: storeRoot,
-          insecure: [regA.host],
-          source: 'bench',
-          target: `${regA.host}/bench/app${r}:1`,
-        }),
+      const [airPush, [airCpu, pushed]] = await timed(() =>
+        cpuOf(() =>
+          runPush({
+            ...common,
+            store: storeRoot,
+            insecure: [regA.host],
+            source: 'bench',
+            target: `${regA.host}/bench/app${r}:1`,
+          }),
+        ),
       );
       if (pushed.digest !== art.digest) throw new Error('pushed digest differs');
-      const [skoPush] = await timed(() =>
-        exec('skopeo', [
-          'copy',
-          '-q',
-          '--dest-tls-verify=false',
-          `oci:${layout}:bench`,
-          `docker://${regS.host}/bench/app${r}:1`,
-        ]),
-      );
+      const [skoPush, skoCpu] = await skopeo([
+        'copy',
+        '-q',
+        '--dest-tls-verify=false',
+        `oci:${layout}:bench`,
+        `docker://${regS.host}/bench/app${r}:1`,
+      ]);
       const [airPull] = await timed(() =>
         runPull({
           ...common,
@@ -97,6 +121,8 @@ async function main(): Promise<number> {
       );
       airPushes.push(airPush);
       skoPushes.push(skoPush);
+      airPushCpu.push(airCpu);
+      skoPushCpu.push(skoCpu);
       airPulls.push(airPull);
       skoPulls.push(skoPull);
     }
@@ -134,6 +160,9 @@ async function main(): Promise<number> {
           verdict(pullRatios, 1.0, 'max'),
         ],
       ],
+    );
+    console.log(
+      `push CPU (user + system), min / median / max: airlock ${fmtSpread(airPushCpu)}, skopeo ${fmtSpread(skoPushCpu)}, per round ${fmtRatios(roundRatios(airPushCpu, skoPushCpu))} (no verdict: the goal is wall clock)`,
     );
     console.log(
       `re-push of the unchanged artifact: ${rePush.toFixed(0)} ms, ${again.uploadedBytes} blob bytes uploaded`,

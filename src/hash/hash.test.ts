@@ -280,3 +280,39 @@ describe('StatCache preload of a project', () => {
     second.close();
   });
 });
+
+describe('StatCache preload of a large project', () => {
+  it('loads every entry in pages, never parsing the whole range as one text', () => {
+    const dbFile = join(root, '.airlock', 'c.sqlite');
+    const first = StatCache.open(dbFile);
+    const sig = { sig: '1:1:1:1:1:33188', mtimeNs: 1n };
+    const paths: string[] = [];
+    for (let i = 0; i < 6000; i++) {
+      const p = join(root, 'p', `f${i}${i % 7 === 0 ? '-žluť🐴' : ''}.js`);
+      paths.push(p);
+      first.record(p, sig, sha256(p), i, 10_000_000_000n);
+    }
+    // Neighbours just outside the range: never loaded as part of it.
+    first.record(join(root, 'p0'), sig, sha256('x'), 1, 10_000_000_000n);
+    first.record(join(root, 'p.js'), sig, sha256('x'), 1, 10_000_000_000n);
+    first.close();
+
+    const second = StatCache.open(dbFile);
+    const texts: number[] = [];
+    const parse = JSON.parse;
+    JSON.parse = ((text: string): unknown => {
+      texts.push(text.length);
+      return parse(text) as unknown;
+    }) as typeof JSON.parse;
+    try {
+      second.preload(join(root, 'p'));
+    } finally {
+      JSON.parse = parse;
+    }
+    for (const [i, p] of paths.entries())
+      expect(second.lookup(p, sig), p).toEqual({ digest: sha256(p), size: i });
+    expect(Math.max(...texts)).toBeLessThan(700_000); // the whole range is about 0.9 MB of text
+    expect(texts.length).toBeGreaterThan(1);
+    second.close();
+  });
+});

@@ -57,16 +57,65 @@ export function rawGet(
   headers: Readonly<Record<string, string>>,
   signal?: AbortSignal,
 ): Promise<Response | undefined> {
+  return rawRequest('GET', url, headers, signal);
+}
+
+/** A request body of a known length, streamed to the socket as it is read. */
+export interface RawUpload {
+  /** Exactly `length` bytes; each chunk is written as is (no copy) and not reused. */
+  body: AsyncIterable<Uint8Array>;
+  length: number;
+}
+
+/**
+ * Sends `method url` with a streamed body of `upload.length` bytes
+ * (`Content-Length`, never chunked) straight to the socket, chunk by chunk
+ * with the socket's back-pressure and no copy, and resolves with the
+ * Response once its head has arrived. Upload bodies are most of a push's
+ * CPU through fetch, which copies every chunk into its own stream. Fails as
+ * fetch does (`TypeError('fetch failed')` with the cause) when the
+ * connection, TLS or the body source fails before the head; a server that
+ * answers before reading the whole body (401, 413) stops the upload and its
+ * answer is returned. A response body it cannot frame (no length, an
+ * encoding) is returned empty rather than asked for again: the upload is spent.
+ */
+export function rawSend(
+  method: 'PATCH' | 'PUT' | 'POST',
+  url: URL,
+  headers: Readonly<Record<string, string>>,
+  upload: RawUpload,
+  signal?: AbortSignal,
+): Promise<Response> {
+  return rawRequest(method, url, headers, signal, upload) as Promise<Response>;
+}
+
+function rawRequest(
+  method: string,
+  url: URL,
+  headers: Readonly<Record<string, string>>,
+  signal: AbortSignal | undefined,
+  upload?: RawUpload,
+): Promise<Response | undefined> {
   return new Promise((resolve, reject) => {
-    const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`];
+    const lines = [`${method} ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`];
     const given = new Set<string>();
     for (const [name, value] of Object.entries(headers)) {
       if (/[\r\n:]/.test(name) || /[\r\n]/.test(value)) {
         reject(new TypeError(`header ${JSON.stringify(name)} has a line break or colon`));
         return;
       }
-      given.add(name.toLowerCase());
+      const lower = name.toLowerCase();
+      // The framing is this function's own: a given length or coding could contradict the body.
+      if (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'host') continue;
+      given.add(lower);
       lines.push(`${name}: ${value}`);
+    }
+    if (upload !== undefined) {
+      if (!Number.isSafeInteger(upload.length) || upload.length < 0) {
+        reject(new TypeError(`the body length ${upload.length} is not a byte count`));
+        return;
+      }
+      lines.push(`content-length: ${upload.length}`);
     }
     if (!given.has('accept')) lines.push('accept: */*');
     if (!given.has('user-agent')) lines.push('user-agent: node');
@@ -165,6 +214,13 @@ export function rawGet(
         return;
       }
       const { status, headers: h, bodyStart } = parsed;
+      if (status >= 100 && status < 200 && status !== 101) {
+        // An interim answer (100 Continue, 103 Early Hints): the final one follows it.
+        const rest = bytes.subarray(bodyStart);
+        head = undefined;
+        if (rest.byteLength > 0) onHead(rest);
+        return;
+      }
       const length = h.get('content-length');
       const encoding = h.get('content-encoding');
       const transfer = h.get('transfer-encoding')?.toLowerCase();
@@ -179,11 +235,16 @@ export function rawGet(
         done = true;
         settled = true;
         sock.destroy();
-        resolve(undefined);
+        // A spent upload cannot be sent again through fetch: its status and headers are the answer.
+        resolve(
+          upload !== undefined && status >= 200 && status <= 599
+            ? new Response(null, { status, headers: h })
+            : undefined,
+        );
         return;
       }
       remaining = chunked ? 0 : Number(length);
-      const nullBody = status === 204 || status === 304;
+      const nullBody = status === 204 || status === 304 || method === 'HEAD';
       const stream = nullBody
         ? null
         : new ReadableStream<Uint8Array>(
@@ -259,5 +320,40 @@ export function rawGet(
       sock.on('close', () => signal.removeEventListener('abort', onAbort));
     }
     sock.write(lines.join('\r\n'));
+    if (upload !== undefined) void pump(upload);
+
+    /** Writes the upload body until it ends, the server answers or the exchange fails. */
+    async function pump({ body: src, length }: RawUpload): Promise<void> {
+      let sent = 0;
+      try {
+        for await (const chunk of src) {
+          if (settled || done) return; // answered early, or failed: the rest is not wanted
+          sent += chunk.byteLength;
+          if (sent > length) {
+            fail(new Error(`the request body is longer than its length ${length}`));
+            return;
+          }
+          if (!sock.write(chunk)) await drained();
+        }
+      } catch (err) {
+        fail(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      if (sent !== length && !settled && !done)
+        fail(new Error(`the request body ended after ${sent} of its ${length} bytes`));
+    }
+
+    /** Resolves once the socket wants more, or it is closed (the next write is then moot). */
+    function drained(): Promise<void> {
+      return new Promise((r) => {
+        const wake = (): void => {
+          sock.off('drain', wake);
+          sock.off('close', wake);
+          r();
+        };
+        sock.on('drain', wake);
+        sock.on('close', wake);
+      });
+    }
   });
 }

@@ -3,7 +3,7 @@ import { noEvents, type EventSink } from '../core/events.js';
 import type { Digest } from '../core/digest.js';
 import { basicAuth, parseChallenge, type CredentialStore } from './auth.js';
 import { registryError, type RegistryErrorCode } from './errors.js';
-import { rawGet } from './raw-get.js';
+import { rawGet, rawSend } from './raw-get.js';
 import { backoffMs, isDnsFailure, isTransientNetworkError, retryAfterMs } from './retry.js';
 
 /** What the transport needs of a client's options; every one has a safe default. */
@@ -49,7 +49,11 @@ export interface RequestSpec {
   reference: string;
   /** May be retried after a 429/5xx/network fault (false for streamed PATCH). */
   retry?: boolean;
-  /** A GET whose (large) body is read through `rawGet` rather than fetch where it can be. */
+  /**
+   * A large body, sent or read without fetch where it can be: a GET's
+   * response body through `rawGet`, a streamed request body with a
+   * `content-length` header through `rawSend`.
+   */
   rawBody?: boolean;
 }
 
@@ -299,14 +303,19 @@ export class RegistryTransport {
           if (!(body instanceof Uint8Array)) init.duplex = 'half';
         }
         // A fetch the process installed itself (a proxy agent, instrumentation) carries everything.
-        const raw =
-          spec.rawBody === true &&
-          spec.method === 'GET' &&
-          body === undefined &&
-          globalThis.fetch === builtinFetch
-            ? await rawGet(url, headers, controller.signal)
-            : undefined;
-        res = raw ?? (await fetch(url, init));
+        const raw = spec.rawBody === true && globalThis.fetch === builtinFetch;
+        const length = Number(headers['content-length']);
+        if (raw && spec.method === 'GET' && body === undefined) {
+          res = (await rawGet(url, headers, controller.signal)) ?? (await fetch(url, init));
+        } else if (
+          raw &&
+          (spec.method === 'PATCH' || spec.method === 'PUT') &&
+          body !== undefined &&
+          !(body instanceof Uint8Array) &&
+          Number.isSafeInteger(length)
+        ) {
+          res = await rawSend(spec.method, url, headers, { body, length }, controller.signal);
+        } else res = await fetch(url, init);
       } finally {
         clearTimeout(timer);
       }

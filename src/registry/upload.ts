@@ -91,6 +91,7 @@ export async function uploadBlob(
         ok: [202],
         reference,
         retry: false,
+        rawBody: true,
       });
       await res.body?.cancel();
       location = uploadLocation(http, res, reference);
