@@ -129,7 +129,7 @@ describe('durability while the fsync of blobs/ runs in the thread pool', () => {
     expect(syncThread).not.toBe(mainThread);
     // The call's end: the same line when strace did not split it, else its "resumed" line.
     const ended = /unfinished/.test(syncLine)
-      ? at(new RegExp(`^${syncThread} .*<\\.\\.\\. f(data)?sync resumed>`), syncs[0]!)
+      ? at(new RegExp(`^${syncThread} .*<\\.\\.\\. f(data)?sync resumed>`), syncs[0])
       : syncs[0]!;
     expect(ended).toBeGreaterThan(0);
     const metaWrites = lines
