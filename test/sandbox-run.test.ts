@@ -130,18 +130,22 @@ describe('runInSandbox', () => {
       // The scratch directories the running step's overlay uses (overlay makes work/work in it).
       const inUse = (): string[] =>
         scratch().filter((n) => existsSync(join(parent, n, 'work', 'work')));
-      // A step that holds its mounts until the host has looked at them.
+      // A step that holds its mounts until the host has looked at them, then is aborted
+      // (a file written into the work directory from outside is no signal: the
+      // overlay may have cached its absence).
       const held = async (): Promise<string[]> => {
         let seen: string[] = [];
-        const r = await runInSandbox(
-          baseSpec(work, 'echo ready; while [ ! -e go ]; do sleep 0.01; done; rm go', {
+        const stop = new AbortController();
+        const err: unknown = await runInSandbox(
+          baseSpec(work, 'echo ready; sleep 600', {
+            signal: stop.signal,
             onOutput: () => {
               seen = inUse();
-              writeFileSync(join(work, 'go'), '');
+              stop.abort();
             },
           }),
-        );
-        expect(r.exitCode).toBe(0);
+        ).catch((e: unknown) => e);
+        expect(isAirlockError(err, 'SANDBOX_FAILED')).toBe(true);
         return seen;
       };
       const spareReady = async (): Promise<string> => {
