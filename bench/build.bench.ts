@@ -12,6 +12,8 @@
 // (`airlock daemon`, started for the bench and stopped after it), against the same
 // turbo (no daemon), in the same run; AIRLOCK_BENCH_DAEMON=0 leaves them out. The
 // rows without "(daemon)" run Airlock in-process (AIRLOCK_DAEMON=0).
+// `--cold` runs only the cold case and its floor, each round's floor right after
+// that round's cold builds (AIRLOCK_BENCH_COLD_RUNS rounds).
 // `--scale` (`npm run bench -- build --scale`) then repeats cold, no-op and one
 // file touched at 10k, 50k and 100k input files (200-file packages; sizes from
 // AIRLOCK_BENCH_SCALE_SIZES, e.g. "10000,50000"), with Airlock's peak RSS;
@@ -317,6 +319,10 @@ async function main(): Promise<void> {
       ).availableParallelism()} cores); warm scenarios: ${RUNS} rounds, cold: ${COLD_RUNS} rounds; min / median / max, a verdict only when every round is on one side of the goal`,
     );
 
+    if (process.argv.includes('--cold')) {
+      await coldOnly(b);
+      return;
+    }
     const results = new Map<Scenario, { airlock: Outcome[]; turbo: Outcome[] }>();
     results.set(
       'cold',
@@ -449,6 +455,47 @@ async function main(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
+}
+
+/** The cold case and its floor only, the floor run right after each round's cold builds. */
+async function coldOnly(b: Bench): Promise<void> {
+  const cold = { airlock: [] as Outcome[], turbo: [] as Outcome[] };
+  const floor: Outcome[] = [];
+  for (let r = 0; r < COLD_RUNS; r++) {
+    const one = await measure(b, 1, (tool) => {
+      if (tool === 'airlock') {
+        rmSync(b.store, { recursive: true, force: true });
+        b.removeOutputs(b.airlockWs);
+      } else {
+        rmSync(b.turboCache, { recursive: true, force: true });
+        b.removeOutputs(b.turboWs);
+      }
+    });
+    cold.airlock.push(...one.airlock);
+    cold.turbo.push(...one.turbo);
+    floor.push(await b.floor());
+  }
+  const ratios = roundRatios(
+    cold.airlock.map((o) => o.ms),
+    cold.turbo.map((o) => o.ms),
+  );
+  console.log('');
+  console.log(machineNote());
+  printTable(
+    ['scenario', 'airlock min / median / max', 'turbo min / median / max', 'airlock/turbo'],
+    [
+      [
+        'cold',
+        mmm(cold.airlock.map((o) => o.ms)),
+        mmm(cold.turbo.map((o) => o.ms)),
+        fmtRatios(ratios),
+      ],
+    ],
+  );
+  console.log(
+    `outputs of both tools byte-identical after the cold builds: ${b.sameOutputs() ? 'yes' : 'NO'}`,
+  );
+  printFloor(cold.airlock, floor);
 }
 
 /** "min / median / max" of `xs` formatted by `fmt`. */

@@ -13,6 +13,7 @@ import {
   prepareSandboxHost,
   probeSandbox,
   runInSandbox,
+  settleSandboxScratch,
   type SandboxSpec,
 } from '../src/sandbox/index.js';
 import { launcherArgs } from '../src/sandbox/launcher.js';
@@ -103,5 +104,6 @@ try {
     `per-step overhead, goal <= ${GOAL_MS} ms: ${verdict(overhead, GOAL_MS, 'max', ' ms')}`,
   );
 } finally {
+  await settleSandboxScratch();
   rmSync(work, { recursive: true, force: true });
 }

@@ -1,10 +1,22 @@
 // Running steps: status and signal, streaming, repro variants, abort and unavailable bwrap.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isAirlockError, type AirlockError } from '../src/core/index.js';
-import { findLibfaketime, probeSandbox, runInSandbox } from '../src/sandbox/index.js';
+import {
+  findLibfaketime,
+  probeSandbox,
+  runInSandbox,
+  settleSandboxScratch,
+} from '../src/sandbox/index.js';
 import { baseSpec, tempDir, token, useTempDir } from './helpers/sandbox.js';
+
+/** Polls `done` until it holds (at most 20 s: the removals and the spare go through the thread pool). */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(done()).toBe(true);
+}
 
 const LIBFAKETIME = findLibfaketime() ?? 'libfaketime is not installed (apt-get install faketime)';
 
@@ -80,9 +92,106 @@ describe('runInSandbox', () => {
       expect(r.stdout.toString()).toBe('a\ntop\n');
       expect(readFileSync(join(work, 'out', 'e', 'f'), 'utf8')).toBe('o\n');
       expect(readFileSync(join(work, 'mounts'), 'utf8')).not.toContain(project);
-      // The overlays' scratch directory is gone; the bind stubs too.
-      expect(readdirSync(join(project, '.store', 'tmp'))).toEqual(['work-1']);
+      // The bind stubs are gone when the result is reported; the overlays' scratch
+      // directory (and the one made ahead for the next step) once settled.
       expect(readdirSync(work).sort()).toEqual(['mounts', 'out']);
+      await settleSandboxScratch();
+      expect(readdirSync(join(project, '.store', 'tmp'))).toEqual(['work-1']);
+    });
+  });
+
+  describe("the overlays' scratch directory", () => {
+    it('is removed after the result is reported, never while the step runs, and the outputs stay', async () => {
+      const parent = join(dirs.path, 'scratch');
+      const work = join(parent, 'work-1');
+      mkdirSync(work, { recursive: true });
+      const scratch = (): string[] =>
+        readdirSync(parent).filter((n) => n.startsWith('work-1.overlay-'));
+      await settleSandboxScratch();
+      const r = await runInSandbox(baseSpec(work, 'mkdir out && echo kept > out/f'));
+      expect(r.exitCode).toBe(0);
+      // Reported first: this run's scratch directory is still there (the removal
+      // waits for the next turn of the event loop), the outputs are in place.
+      expect(scratch().length).toBeGreaterThanOrEqual(1);
+      expect(readFileSync(join(work, 'out', 'f'), 'utf8')).toBe('kept\n');
+      await settleSandboxScratch();
+      expect(scratch()).toEqual([]);
+      expect(readFileSync(join(work, 'out', 'f'), 'utf8')).toBe('kept\n');
+    });
+
+    it('made ahead for the next step is used by it, and a touched one is not', async () => {
+      const parent = join(dirs.path, 'spare');
+      const work = join(parent, 'work-1');
+      mkdirSync(work, { recursive: true });
+      const scratch = (): string[] =>
+        readdirSync(parent)
+          .filter((n) => n.startsWith('work-1.overlay-'))
+          .sort();
+      // The scratch directories the running step's overlay uses (overlay makes work/work in it).
+      const inUse = (): string[] =>
+        scratch().filter((n) => existsSync(join(parent, n, 'work', 'work')));
+      // A step that holds its mounts until the host has looked at them, then is aborted
+      // (a file written into the work directory from outside is no signal: the
+      // overlay may have cached its absence).
+      const held = async (): Promise<string[]> => {
+        let seen: string[] = [];
+        const stop = new AbortController();
+        const err: unknown = await runInSandbox(
+          baseSpec(work, 'echo ready; sleep 600', {
+            signal: stop.signal,
+            onOutput: () => {
+              seen = inUse();
+              stop.abort();
+            },
+          }),
+        ).catch((e: unknown) => e);
+        expect(isAirlockError(err, 'SANDBOX_FAILED')).toBe(true);
+        return seen;
+      };
+      const spareReady = async (): Promise<string> => {
+        await until(() => scratch().length === 1);
+        const [spare] = scratch();
+        await until(() => readdirSync(join(parent, spare!)).length === 2);
+        return spare!;
+      };
+      await settleSandboxScratch();
+      await runInSandbox(baseSpec(work, 'true'));
+      const spare = await spareReady();
+      expect(await held()).toEqual([spare]);
+      await settleSandboxScratch();
+      expect(scratch()).toEqual([]);
+
+      // A spare with anything in it is never used: the run makes its own, and it is removed.
+      await runInSandbox(baseSpec(work, 'true'));
+      const touched = await spareReady();
+      writeFileSync(join(parent, touched, 'work', 'planted'), 'x');
+      const used = await held();
+      expect(used).toHaveLength(1);
+      expect(used).not.toContain(touched);
+      await settleSandboxScratch();
+      expect(scratch()).toEqual([]);
+    });
+
+    it('is gone when the process exits right after its steps, spare included', () => {
+      const parent = join(dirs.path, 'exit');
+      const work = join(parent, 'work-1');
+      mkdirSync(work, { recursive: true });
+      const script = [
+        `import { runInSandbox } from ${JSON.stringify(join(import.meta.dirname, '..', 'src', 'sandbox', 'index.ts'))};`,
+        `const spec = { workDir: ${JSON.stringify(work)}, inputs: [], tools: [], env: {}, sourceDateEpoch: 0, command: 'echo x > f' };`,
+        'for (let i = 0; i < 3; i++) if ((await runInSandbox(spec)).exitCode !== 0) process.exit(3);',
+      ].join('\n');
+      const run = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', script],
+        {
+          cwd: join(import.meta.dirname, '..'),
+          encoding: 'utf8',
+        },
+      );
+      expect(run.status, run.stderr).toBe(0);
+      expect(readdirSync(parent)).toEqual(['work-1']);
+      expect(readdirSync(work)).toEqual(['f']);
     });
   });
 

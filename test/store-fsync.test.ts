@@ -76,3 +76,67 @@ describe('durability of a batch of blob writes (fsync in batches, as git core.fs
     expect(metaWrite).toBeGreaterThan(sync!);
   });
 });
+
+/**
+ * Two action entries recorded at once for a blob just put: the fsync of
+ * blobs/ runs in the thread pool, and the second entry, finding it under way,
+ * must wait for it too (strace -f: each line starts with the thread id).
+ */
+describe('durability while the fsync of blobs/ runs in the thread pool', () => {
+  let dir: string;
+  let lines: string[];
+
+  beforeAll(async () => {
+    dir = await makeTempDir('airlock-store-fsync-concurrent-');
+    const trace = join(dir, 'trace');
+    const run = spawnSync(
+      'strace',
+      [
+        '-f',
+        '-y',
+        '-e',
+        'trace=fsync,fdatasync,write,pwrite64',
+        '-o',
+        trace,
+        process.execPath,
+        '--import',
+        'tsx',
+        join(repoRoot, 'test', 'helpers', 'store-concurrent-writer.ts'),
+        join(dir, 'store'),
+      ],
+      { cwd: repoRoot, encoding: 'utf8' },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    lines = readFileSync(trace, 'utf8').split('\n');
+  }, 60_000);
+
+  afterAll(async () => {
+    if (dir) await removeDir(dir);
+  });
+
+  const at = (re: RegExp, from = 0): number => lines.findIndex((l, i) => i >= from && re.test(l));
+
+  it('fsyncs blobs/ once, off the main thread, and writes neither entry before that fsync has returned', () => {
+    const marker = at(/write\(1<[^>]*>, "reference\\n"/);
+    expect(marker).toBeGreaterThan(0);
+    const mainThread = lines[marker]!.split(' ')[0];
+    const syncs = lines
+      .map((l, i) => (i > marker && /f(data)?sync\(\d+<[^>]*\/blobs\/sha256>/.test(l) ? i : -1))
+      .filter((i) => i >= 0);
+    expect(syncs).toHaveLength(1);
+    const syncLine = lines[syncs[0]!]!;
+    const syncThread = syncLine.split(' ')[0];
+    expect(syncThread).not.toBe(mainThread);
+    // The call's end: the same line when strace did not split it, else its "resumed" line.
+    const ended = /unfinished/.test(syncLine)
+      ? at(new RegExp(`^${syncThread} .*<\\.\\.\\. f(data)?sync resumed>`), syncs[0])
+      : syncs[0]!;
+    expect(ended).toBeGreaterThan(0);
+    const metaWrites = lines
+      .map((l, i) => (i > marker && /(p)?write(64)?\(\d+<[^>]*meta\.sqlite[^>]*>/.test(l) ? i : -1))
+      .filter((i) => i >= 0);
+    // Both entries: at least one write each to the write-ahead log, all after the fsync ended.
+    expect(metaWrites.length).toBeGreaterThanOrEqual(2);
+    expect(Math.min(...metaWrites)).toBeGreaterThan(ended);
+  });
+});

@@ -83,7 +83,7 @@ export async function buildTarget(
     const hit = await cachedResult(ctx, target, key);
     const restored = hit && (await restoreOrForget(ctx, target, key, hit.result));
     if (hit && restored) {
-      recordStepLogs(ctx, target, hit.result.logs);
+      await recordStepLogs(ctx, target, hit.result.logs);
       return done(true, hit.digest, hit.result, hit.origin);
     }
   }

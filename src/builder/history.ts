@@ -29,7 +29,7 @@ export async function remember(
   )
     return;
   const stored = await ctx.store.putJson(record);
-  ctx.store.syncWrites(); // the history names the record, result and artifact blobs
+  await ctx.store.syncWritesAsync(); // the history names the record, result and artifact blobs
   ctx.records.appendBuild({
     root,
     target: target.name,

@@ -53,7 +53,7 @@ export async function runSteps(
       const excerpt = formatExcerpt(
         failureExcerpt(Buffer.concat([run.stdout, run.stderr]).toString('utf8')),
       );
-      if (!(saved instanceof Error)) recordStepLogs(ctx, target, logs, run.exitCode, i);
+      if (!(saved instanceof Error)) await recordStepLogs(ctx, target, logs, run.exitCode, i);
       throw new AirlockError<BuildErrorCode>(
         'STEP_FAILED',
         `target "${target.name}": step ${i + 1} of ${target.steps.length} (${command}) exited with status ${run.exitCode}${run.signal ? ` (${run.signal})` : ''}${excerpt ? `\n${excerpt}` : ' and printed nothing'}`,
@@ -70,19 +70,19 @@ export async function runSteps(
       );
     }
   }
-  recordStepLogs(ctx, target, logs);
+  await recordStepLogs(ctx, target, logs);
   return logs;
 }
 
 /** Remembers a run's log blobs for `airlock log` (the failed step last, when `failed` is given). */
-export function recordStepLogs(
+export async function recordStepLogs(
   ctx: BuildContext,
   target: TargetConfig,
   logs: ActionResult['logs'],
   exitCode?: number,
   failed?: number,
-): void {
-  ctx.store.syncWrites(); // the step logs name their blobs
+): Promise<void> {
+  await ctx.store.syncWritesAsync(); // the step logs name their blobs
   ctx.records.setStepLogs(ctx.project.root, target.name, {
     steps: logs.map((l) => ({
       ...l,

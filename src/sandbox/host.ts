@@ -259,11 +259,12 @@ async function readHostLayout(): Promise<Omit<SandboxHost, 'syntheticEtcDir'>> {
 
 let cachedHost: Promise<SandboxHost> | undefined;
 
-/** The host layout and the synthetic /etc, computed once per process and shared by every step. */
+/** The host layout and the synthetic /etc (by its real path), computed once per process and shared by every step. */
 export function prepareSandboxHost(): Promise<SandboxHost> {
   cachedHost ??= (async () => {
-    const [layout, syntheticEtcDir] = await Promise.all([readHostLayout(), syntheticEtc()]);
-    return { ...layout, syntheticEtcDir };
+    const [layout, etcDir] = await Promise.all([readHostLayout(), syntheticEtc()]);
+    // Its real path, once: every step hides this directory behind an overlay by it.
+    return { ...layout, syntheticEtcDir: await realpath(etcDir) };
   })();
   cachedHost.catch(() => {
     cachedHost = undefined;

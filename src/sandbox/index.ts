@@ -3,7 +3,7 @@ export { findLibfaketime } from './faketime.js';
 export { prepareSandboxHost, probeSandbox, readRootfsLayout } from './host.js';
 export type { ProbeOptions, SandboxProbe } from './host.js';
 export { IMAGE_ROOT_PROFILE, RESERVED_ENV, SANDBOX_PROFILE, sandboxProfile } from './profile.js';
-export { runInSandbox } from './run.js';
+export { runInSandbox, settleSandboxScratch } from './run.js';
 export type {
   RootfsEntry,
   RootfsLayout,

@@ -5,10 +5,12 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  realpathSync,
   rmSync,
   rmdirSync,
+  statSync,
 } from 'node:fs';
-import { lstat, realpath, rm, rmdir, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { AirlockError, errnoCode, systemClock } from '../core/index.js';
@@ -122,51 +124,193 @@ async function removeStubs(paths: string[]): Promise<void> {
   }
 }
 
+/** A staging directory made ahead of the run that takes it: when it was finished, or undefined while it is being made. */
+interface Spare {
+  dir: string;
+  madeAt: number | undefined;
+}
+
+/**
+ * Staging directories made ahead, by name prefix (parent directory included):
+ * each run takes the spare made beside its work directory, if any, and has the
+ * next one made in the thread pool while it runs. On a busy disk the three
+ * `mkdir`s wait behind other processes' journal commits for milliseconds; this
+ * keeps them off every step but the first.
+ */
+const spares = new Map<string, Spare>();
+/** The spares being made, by prefix. */
+const makingSpare = new Map<string, Promise<void>>();
+/** A spare older than this is not used (and is removed): its directory could have been tampered with or removed. */
+const SPARE_MAX_AGE_MS = 60_000;
+
+/**
+ * Where a run's staging directory is made: beside `workDir`, named like it
+ * with its first word replaced (work-<owner>-Xa9b2c gives
+ * overlay-<owner>-Qz81Lk), so whoever removes a dead owner's work directory
+ * removes this one too.
+ */
+function stagingPrefix(workDir: string): string {
+  const base = basename(workDir);
+  const owned = /^[a-z]+-(.+-)[A-Za-z0-9]{6}$/.exec(base);
+  return join(dirname(workDir), owned ? `overlay-${owned[1]}` : `${base}.overlay-`);
+}
+
+/** True when `dir` still holds the two empty directories a staging directory starts with, and nothing else. */
+function isFreshStaging(dir: string): boolean {
+  try {
+    return (
+      readdirSync(dir).sort().join('/') === 'empty/work' &&
+      readdirSync(join(dir, 'empty')).length === 0 &&
+      readdirSync(join(dir, 'work')).length === 0
+    );
+  } catch {
+    return false;
+  }
+}
+
+function makeStagingSync(prefix: string): string {
+  const dir = mkdtempSync(prefix);
+  mkdirSync(join(dir, 'empty'), { mode: 0o755 });
+  mkdirSync(join(dir, 'work'), { mode: 0o700 });
+  return dir;
+}
+
+/** Makes the next spare for `prefix` in the background, unless one is there or on its way. */
+function makeSpare(prefix: string, clock: { now(): number }): void {
+  if (spares.has(prefix) || makingSpare.has(prefix)) return;
+  registerExitCleanup();
+  const making = (async () => {
+    const spare: Spare = { dir: await mkdtemp(prefix), madeAt: undefined };
+    // Recorded at once: if the process exits now, the exit hook removes it.
+    spares.set(prefix, spare);
+    await mkdir(join(spare.dir, 'empty'), { mode: 0o755 });
+    await mkdir(join(spare.dir, 'work'), { mode: 0o700 });
+    spare.madeAt = clock.now();
+  })()
+    .catch(() => {
+      // No spare this time: the next run makes its own.
+      const failed = spares.get(prefix);
+      if (failed !== undefined) {
+        spares.delete(prefix);
+        scheduleRemoval(failed.dir);
+      }
+    })
+    .finally(() => makingSpare.delete(prefix));
+  makingSpare.set(prefix, making);
+}
+
 /**
  * The launcher's staging plan for a run: the directories to hide, plus the two
- * empty directories the overlays need, made in a fresh directory beside
- * `workDir` (overlay's own work directory must share the upper layer's
- * filesystem).
+ * empty directories the overlays need, in a fresh directory beside `workDir`
+ * (overlay's own work directory must share the upper layer's filesystem):
+ * the spare made ahead when there is a fresh, untouched one, else made now.
  */
 function stagingDirs(workDir: string, hidden: string[]): StagingPlan {
   // Blocking calls: a handful of metadata operations cost microseconds each,
   // where thread-pool round trips cost far more on a busy machine.
-  // Named like the work directory with its first word replaced (work-<owner>-Xa9b2c
-  // gives overlay-<owner>-Qz81Lk), so whoever removes a dead owner's work
-  // directory removes this one too.
-  const base = basename(workDir);
-  const owned = /^[a-z]+-(.+-)[A-Za-z0-9]{6}$/.exec(base);
-  const dir = mkdtempSync(
-    join(dirname(workDir), owned ? `overlay-${owned[1]}` : `${base}.overlay-`),
-  );
-  const plan = {
+  const prefix = stagingPrefix(workDir);
+  const clock = { now: () => performance.now() };
+  const spare = spares.get(prefix);
+  let dir: string | undefined;
+  if (spare?.madeAt !== undefined) {
+    spares.delete(prefix);
+    if (clock.now() - spare.madeAt <= SPARE_MAX_AGE_MS && isFreshStaging(spare.dir))
+      dir = spare.dir;
+    else scheduleRemoval(spare.dir);
+  }
+  dir ??= makeStagingSync(prefix);
+  makeSpare(prefix, clock);
+  return {
     hidden,
     workDir,
     emptyDir: join(dir, 'empty'),
     overlayWorkDir: join(dir, 'work'),
   };
-  mkdirSync(plan.emptyDir, { mode: 0o755 });
-  mkdirSync(plan.overlayWorkDir, { mode: 0o700 });
-  return plan;
 }
 
 /**
- * Removes what `stagingDirs` made. Overlay leaves `work/work` behind, and with
- * `volatile` `work/work/incompat/volatile/dirty`, all mode 000: each directory
- * is made ours to list before it is emptied.
+ * Removes a directory `stagingDirs` made. Overlay leaves `work/work` behind,
+ * and with `volatile` `work/incompat/volatile/dirty`, all mode 000: each
+ * directory is made ours to list before it is emptied.
+ */
+function removeTreeSync(path: string): void {
+  if (lstatSync(path).isDirectory()) {
+    chmodSync(path, 0o700);
+    for (const name of readdirSync(path)) removeTreeSync(join(path, name));
+    rmdirSync(path);
+  } else rmSync(path, { force: true });
+}
+
+async function removeTree(path: string): Promise<void> {
+  if ((await lstat(path)).isDirectory()) {
+    await chmod(path, 0o700);
+    for (const name of await readdir(path)) await removeTree(join(path, name));
+    await rmdir(path);
+  } else await rm(path, { force: true });
+}
+
+/** Staging directories whose removal is under way, by path, and the removals themselves. */
+const scratchRemovals = new Map<string, Promise<void>>();
+let removeAtExit = false;
+
+/** Removes, when the process exits, every staging directory still pending removal and every unused spare. */
+function registerExitCleanup(): void {
+  if (removeAtExit) return;
+  removeAtExit = true;
+  process.once('exit', () => {
+    for (const path of [...scratchRemovals.keys(), ...[...spares.values()].map((s) => s.dir)]) {
+      try {
+        removeTreeSync(path);
+      } catch {
+        // Gone already, or left for gc's rule on dead owners' and old temp entries.
+      }
+    }
+  });
+}
+
+/** Removes `root` (a staging directory) in the background; see `removeStagingDirs`. */
+function scheduleRemoval(root: string): void {
+  registerExitCleanup();
+  const removal = new Promise<void>((resolve) => setImmediate(resolve))
+    .then(() => removeTree(root))
+    .catch(() => {
+      // Left for gc's rule on dead owners' and old temp entries (named after the work directory's owner).
+    })
+    .finally(() => scratchRemovals.delete(root));
+  scratchRemovals.set(root, removal);
+}
+
+/**
+ * Removes a run's staging directory off the step's critical path: the run has
+ * ended (the launcher is gone, and its mount namespace with it), nothing of
+ * the step's output lives there, and on a busy disk the dozen metadata
+ * operations can wait behind other processes' journal commits for
+ * milliseconds. The removal goes through the thread pool after the result is
+ * reported; whatever is still pending when the process exits is removed then,
+ * synchronously. `settleSandboxScratch` waits for them.
  */
 function removeStagingDirs(plan: StagingPlan): void {
-  const remove = (path: string): void => {
-    if (lstatSync(path).isDirectory()) {
-      chmodSync(path, 0o700);
-      for (const name of readdirSync(path)) remove(join(path, name));
-      rmdirSync(path);
-    } else rmSync(path, { force: true });
-  };
-  try {
-    remove(dirname(plan.emptyDir));
-  } catch {
-    // Left for gc's rule on old temp entries.
+  scheduleRemoval(dirname(plan.emptyDir));
+}
+
+/**
+ * Resolves once the scratch directories of every finished sandbox run are
+ * removed (they are removed in the background after each run's result; see
+ * `runInSandbox`), the spares made ahead for the next runs included. Never
+ * rejects: a directory that cannot be removed is left for gc.
+ */
+export async function settleSandboxScratch(): Promise<void> {
+  for (;;) {
+    if (makingSpare.size > 0) {
+      await Promise.all(makingSpare.values());
+      continue;
+    }
+    for (const [prefix, spare] of spares) {
+      spares.delete(prefix);
+      scheduleRemoval(spare.dir);
+    }
+    if (scratchRemovals.size === 0) return;
+    await Promise.all(scratchRemovals.values());
   }
 }
 
@@ -217,8 +361,9 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
 
   let workDir: string;
   try {
-    workDir = await realpath(spec.workDir);
-    if (!(await stat(workDir)).isDirectory()) throw new Error('not a directory');
+    // Blocking calls, like `stagingDirs`: cheaper than two thread-pool round trips.
+    workDir = realpathSync.native(spec.workDir);
+    if (!statSync(workDir).isDirectory()) throw new Error('not a directory');
   } catch (err) {
     throw invalidSpec(
       `work directory ${spec.workDir} is not a directory`,
@@ -242,9 +387,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       ...tools.map((t) => ({ path: t.path, dir: false })),
       ...etcFiles,
       ...(rootfs === undefined ? [] : [{ path: rootfs.path, dir: true }]),
-      ...(host.syntheticEtcDir === undefined
-        ? []
-        : [{ path: await realpath(host.syntheticEtcDir), dir: true }]),
+      ...(host.syntheticEtcDir === undefined ? [] : [{ path: host.syntheticEtcDir, dir: true }]),
     ],
     host.rootDirs,
     workDir,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { canonicalJson, sortByBytes } from '../core/index.js';
 import type { TagRow } from './meta.js';
@@ -21,6 +22,16 @@ export function renderIndex(rows: readonly TagRow[]): string {
     return { ...desc, annotations: { ...desc.annotations, [REF_NAME_ANNOTATION]: row.name } };
   });
   return canonicalJson({ schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests });
+}
+
+/** Flushes a directory entry change (create, rename, unlink) to disk, in the thread pool. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Flushes a directory entry change (create, rename, unlink) to disk. */

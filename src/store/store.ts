@@ -57,7 +57,7 @@ import {
 import { removeDeadOwned, runFsck, runGc, type MaintenanceContext } from './maintenance.js';
 import { ownedPrefix } from './owner.js';
 import { MetaDb } from './meta.js';
-import { fsyncDirSync, randomSuffix, renderIndex, replaceFileSync } from './ocifiles.js';
+import { fsyncDir, fsyncDirSync, randomSuffix, renderIndex, replaceFileSync } from './ocifiles.js';
 import type { ActionCacheEntry, Expect, FsckProblem, FsckReport, GcReport } from './types.js';
 
 export interface StoreOpenOptions {
@@ -245,6 +245,12 @@ export class Store {
    * the first reference to any of them (tag, action entry, `syncWrites`).
    */
   private unsyncedNames = false;
+  /**
+   * The latest fsync of blobs/ under way in the thread pool (`syncWritesAsync`):
+   * it covers every name linked before it started, so a caller that finds no
+   * unsynced name waits for it rather than assume its names are on disk.
+   */
+  private syncing: Promise<void> | undefined;
   /** The store's clock (gc's retention, quarantine names). */
   readonly clock: Clock;
   private readonly events: EventSink;
@@ -331,7 +337,8 @@ export class Store {
    * call it themselves; so does close().
    */
   syncWrites(): void {
-    if (!this.unsyncedNames) return;
+    // With an fsync still under way, the names it covers are not on disk yet: sync here too.
+    if (!this.unsyncedNames && this.syncing === undefined) return;
     this.unsyncedNames = false;
     try {
       fsyncDirSync(this.paths.blobs);
@@ -339,6 +346,31 @@ export class Store {
       this.unsyncedNames = true;
       throw err;
     }
+  }
+
+  /**
+   * `syncWrites` without blocking the event loop: the fsync of blobs/ runs in
+   * the thread pool (other targets keep going meanwhile), and resolves once
+   * every blob put so far has its name on disk. Callers that find an fsync
+   * already under way and nothing linked since share it.
+   */
+  async syncWritesAsync(): Promise<void> {
+    if (!this.unsyncedNames) {
+      // Names linked before the fsync under way started: on disk once it ends.
+      if (this.syncing !== undefined) await this.syncing;
+      return;
+    }
+    this.unsyncedNames = false;
+    const syncing: Promise<void> = fsyncDir(this.paths.blobs)
+      .catch((err: unknown) => {
+        this.unsyncedNames = true;
+        throw err;
+      })
+      .finally(() => {
+        if (this.syncing === syncing) this.syncing = undefined;
+      });
+    this.syncing = syncing;
+    await syncing;
   }
 
   /**
@@ -485,9 +517,13 @@ export class Store {
     }
     if (!(await this.has(desc.digest))) throw blobNotFound(desc.digest, this.blobPath(desc.digest));
     this.touch(desc.digest);
+    try {
+      await this.syncWritesAsync();
+    } catch (err) {
+      throw asStoreFsError(this.paths.blobs, err);
+    }
     const now = this.clock.now();
     try {
-      this.syncWrites();
       this.meta.immediate(() => {
         this.meta.upsertTag(tag, canonicalJson(desc), now);
         replaceFileSync(this.paths, this.paths.index, renderIndex(this.meta.listTags()));
@@ -571,7 +607,11 @@ export class Store {
     if (!(await this.has(r))) throw blobNotFound(r, this.blobPath(r));
     this.touch(r);
     try {
-      this.syncWrites();
+      await this.syncWritesAsync();
+    } catch (err) {
+      throw asStoreFsError(this.paths.blobs, err);
+    }
+    try {
       this.meta.putAction(k, r, this.clock.now());
     } catch (err) {
       throw asStoreFsError(this.paths.metaDb, err);
