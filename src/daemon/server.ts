@@ -183,6 +183,7 @@ export async function serveDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       events: 0,
       resets: 0,
       lastReset: 'no watcher',
+      crawlSuspects: 0,
       knownFiles: 0,
       knownDirs: 0,
     },
