@@ -299,4 +299,30 @@ describe('ProjectWatcher', () => {
       expect(dirs.length).toBeGreaterThan(400);
     });
   });
+
+  it('never subscribes again under a name whose subscription the watcher failed to end', async () => {
+    const names: string[] = [];
+    const failing = (async (dir, fn, opts) => {
+      names.push(dir);
+      const sub = await subscribe(dir, fn, opts);
+      return {
+        unsubscribe: async () => {
+          await sub.unsubscribe();
+          // The first one fails, as when a watched directory was moved and removed.
+          if (dir === names[0]) throw new Error('inotify_rm_watch: Invalid argument');
+        },
+      };
+    }) as Subscribe;
+    watcher = new ProjectWatcher(root, failing);
+    await watcher.start();
+    for (let i = 0; i < 4; i++) {
+      mkdirSync(join(root, `new${i}`)); // a new directory: a build after its event crawls again
+      (await watcher.hintFor(root))!.done();
+      (await watcher.hintFor(root))!.done();
+    }
+    expect(names.length).toBeGreaterThanOrEqual(5);
+    expect(names.slice(1)).not.toContain(names[0]);
+    for (let i = 1; i < names.length; i++) expect(names[i]).not.toBe(names[i - 1]);
+    expect(watcher.status().healthy).toBe(true);
+  });
 });

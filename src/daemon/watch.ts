@@ -17,12 +17,16 @@ const COOKIE_TIMEOUT_MS = 2000;
 const CONFIG_FILES = new Set(['airlock.yaml', 'airlock.lock']);
 /**
  * Another name for `/`. @parcel/watcher keeps one crawl of a directory per
- * name while any subscription to that name lives, and a new subscription
- * to the same name reuses it instead of listing the tree again: every
- * other subscription watches the project under this prefix, so that each
- * one crawls the tree anew while the one before still watches.
+ * name while any subscription to that name lives, and a new subscription to
+ * the same name reuses it instead of listing the tree again; a subscription
+ * whose unsubscribe failed (it does when a watched directory was moved and
+ * then removed) is never freed. So each subscription watches the project
+ * under a name no live or leaked subscription has: `/proc/self/root`
+ * repeated 0, 1, 2… times before the project's path.
  */
 const ALIAS = '/proc/self/root';
+/** Names in use or leaked beyond this many: the watcher cannot crawl afresh, and the daemon should restart. */
+const MAX_ALIAS_DEPTH = 16;
 /** Airlock's own directory in a project (never walked); the watcher's cookies go there. */
 const STATE_DIR = '.airlock';
 
@@ -119,13 +123,19 @@ export class ProjectWatcher {
     if (crawlStart === undefined) return false;
     const wall = Date.now();
     const mono = performance.now();
-    const prefix = id % 2 === 0 && this.aliasWorks() ? ALIAS : '';
     if (this.sub && !this.aliasWorks()) {
       // Under the old subscription's name the watcher would reuse its crawl:
       // end it first, and forget what it vouched for.
       this.reset('the watcher crawls again');
       await this.close();
     }
+    const depth = this.freeDepth();
+    if (depth === undefined) {
+      this.worn = true;
+      this.log('every name of the project was used by a subscription the watcher did not free');
+      return false;
+    }
+    const prefix = ALIAS.repeat(depth);
     let sub: AsyncSubscription;
     try {
       const dir = prefix + this.root;
@@ -136,6 +146,7 @@ export class ProjectWatcher {
         { ignore: [join(dir, STATE_DIR, `no-such-${process.pid}-${id}`)] },
       );
     } catch (err) {
+      this.leaked.add(depth); // a crawl that failed half-way may be kept under this name
       this.log(`watching ${this.root} failed: ${String(err)}`);
       return false;
     }
@@ -143,12 +154,14 @@ export class ProjectWatcher {
     // Events read before the new subscription existed reach the old one only:
     // its cookie coming back means it has delivered them all.
     if (old && !(await this.cookie(this.current))) {
-      await sub.unsubscribe().catch(() => {});
+      await this.end(sub, depth);
       return false;
     }
     this.sub = sub;
     this.current = id;
-    await old?.unsubscribe().catch(() => {});
+    const oldDepth = this.depth;
+    this.depth = depth;
+    if (old) await this.end(old, oldDepth);
     // A clock stepped back during the crawl could date a directory made in it before crawlStart.
     if (Math.abs(Date.now() - wall - (performance.now() - mono)) > CLOCK_SLACK_MS) {
       this.log('the wall clock jumped while the watcher crawled');
@@ -163,6 +176,33 @@ export class ProjectWatcher {
     }
     this.stats.crawlSuspects += changed.length;
     return true;
+  }
+
+  /** Alias depths under which an unsubscribe failed: the watcher may keep their crawl forever. */
+  private readonly leaked = new Set<number>();
+  /** The alias depth of the live subscription (-1: none). */
+  private depth = -1;
+  /**
+   * True once no name is left to subscribe under: every build reads in
+   * full, and the daemon should stop so that a fresh process takes over.
+   */
+  worn = false;
+
+  /** The least alias depth no live or leaked subscription uses, if any. */
+  private freeDepth(): number | undefined {
+    const most = this.aliasWorks() ? MAX_ALIAS_DEPTH : 0;
+    for (let d = 0; d <= most; d++) if (d !== this.depth && !this.leaked.has(d)) return d;
+    return undefined;
+  }
+
+  /** Ends a subscription; one the watcher fails to end leaves its name unusable. */
+  private async end(sub: AsyncSubscription, depth: number): Promise<void> {
+    try {
+      await sub.unsubscribe();
+    } catch (err) {
+      this.leaked.add(depth);
+      this.log(`ending a subscription failed (its name is not used again): ${String(err)}`);
+    }
   }
 
   private aliased: boolean | undefined;
@@ -191,7 +231,9 @@ export class ProjectWatcher {
     this.healthy = false;
     const sub = this.sub;
     this.sub = undefined;
-    await sub?.unsubscribe().catch(() => {});
+    const depth = this.depth;
+    this.depth = -1;
+    if (sub) await this.end(sub, depth);
   }
 
   status(): WatcherStatus {
