@@ -51,6 +51,13 @@ export default defineConfig({
       { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'] } },
     ],
     setupFiles: ['test/helpers/cpu-time.ts'],
+    // `airlock build` starts a build daemon on demand outside CI. The tests
+    // spawn the CLI in hundreds of temp projects: each would leave a daemon
+    // (and its watcher) running for hours, and later builds of a project
+    // would run in it instead of in-process. The daemon tests set it to 1 and
+    // stop every daemon they start; the daemon fuzz test compares each daemon
+    // build with a --no-daemon one.
+    env: { AIRLOCK_DAEMON: '0' },
     sequence: { sequencer: LongestFirst },
     testTimeout: 60_000,
     hookTimeout: 60_000,

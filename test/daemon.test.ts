@@ -4,6 +4,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -98,24 +99,27 @@ function fakeDaemon(build = 'this-build') {
 }
 
 describe('which runs the client sends to a daemon', () => {
-  it('sends `build` only, only with AIRLOCK_DAEMON=1, and never with --no-daemon, --sign or --help', () => {
+  it('sends `build` only, by default outside CI, never with AIRLOCK_DAEMON=0, --no-daemon, --sign or --help', () => {
     expect(daemonTarget(argv(), project, env)).toMatchObject({ store, project });
     expect(daemonTarget(['node', CLI, 'check'], project, env)).toBeUndefined();
     expect(daemonTarget(argv('--no-daemon'), project, env)).toBeUndefined();
     expect(daemonTarget(argv('--sign'), project, env)).toBeUndefined();
     expect(daemonTarget(argv('--help'), project, env)).toBeUndefined();
     expect(daemonTarget(argv(), project, { ...env, AIRLOCK_DAEMON: '0' })).toBeUndefined();
-    const ci: Record<string, string> = { ...env, CI: 'true' };
-    delete ci['AIRLOCK_DAEMON'];
-    expect(daemonTarget(argv(), project, ci)).toBeUndefined();
-    // Opt-in: without AIRLOCK_DAEMON=1 every build runs in its own process.
+    expect(daemonTarget(argv(), project, { ...env, AIRLOCK_DAEMON: 'false' })).toBeUndefined();
+    // On by default: without AIRLOCK_DAEMON a build outside CI goes to the daemon.
     const plain: Record<string, string> = { ...env };
     delete plain['AIRLOCK_DAEMON'];
     delete plain['CI'];
-    expect(daemonTarget(argv(), project, plain)).toBeUndefined();
-    expect(daemonTarget(argv(), project, { ...plain, AIRLOCK_DAEMON: 'true' })).toMatchObject({
-      store,
-    });
+    expect(daemonTarget(argv(), project, plain)).toMatchObject({ store, project });
+    expect(daemonTarget(argv(), project, { ...plain, CI: 'false' })).toMatchObject({ store });
+    // In CI only when asked for.
+    expect(daemonTarget(argv(), project, { ...plain, CI: 'true' })).toBeUndefined();
+    expect(daemonTarget(argv(), project, { ...plain, CI: '1', AIRLOCK_DAEMON: '1' })).toMatchObject(
+      {
+        store,
+      },
+    );
   });
 
   it('keeps one daemon per store, project and environment', () => {
@@ -272,5 +276,54 @@ describe('airlock daemon (the real process)', () => {
     expect(key(via.stdout)).toBe(key(local.stdout));
     const status = cli('daemon', 'status', '-C', project).json;
     expect(status['runs']).toBe(1);
+  });
+
+  it('is started on demand by a build outside CI: the next build goes through it; AIRLOCK_DAEMON=0 and --no-daemon stay in-process', async () => {
+    const plain: Record<string, string> = { ...env };
+    delete plain['AIRLOCK_DAEMON'];
+    const run = (e: Record<string, string>, ...more: string[]) =>
+      spawnSync(process.execPath, [CLI, '--store', store, '--json', ...more, '-C', project], {
+        cwd: project,
+        env: e,
+        encoding: 'utf8',
+      });
+    const sock = socketPath(store, project, plain);
+    try {
+      // Switched off: no daemon is started.
+      expect(run({ ...plain, AIRLOCK_DAEMON: '0' }, 'build').status).toBe(0);
+      expect(run(plain, 'build', '--no-daemon').status).toBe(0);
+      await new Promise((r) => setTimeout(r, 300));
+      const sockets = (): string[] =>
+        existsSync(daemonDir(plain)) ? readdirSync(daemonDir(plain)) : [];
+      expect(sockets().filter((f) => f.endsWith('.sock'))).toEqual([]);
+      // The first build runs in-process and starts one in the background.
+      const first = run(plain, 'build');
+      expect(first.status, first.stderr).toBe(0);
+      for (let i = 0; i < 1500 && !existsSync(sock); i++)
+        await new Promise((r) => setTimeout(r, 20));
+      const second = run(plain, 'build');
+      expect(second.status, second.stderr).toBe(0);
+      const status = JSON.parse(run(plain, 'daemon', 'status').stdout) as Record<string, unknown>;
+      expect(status).toMatchObject({ running: true, runs: 1 });
+    } finally {
+      run(plain, 'daemon', 'stop');
+    }
+    expect(existsSync(sock)).toBe(false);
+  });
+});
+
+describe('an idle daemon', () => {
+  it('stops by itself and removes its socket', async () => {
+    const d = await serveDaemon({
+      socket: socketPath(store, project, env),
+      store,
+      project,
+      idleStopMs: 50,
+      build: 'this-build',
+      env,
+      run: () => Promise.resolve(0),
+    });
+    await d.stopped;
+    expect(existsSync(socketPath(store, project, env))).toBe(false);
   });
 });

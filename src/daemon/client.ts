@@ -45,9 +45,21 @@ export interface DaemonTarget {
 }
 
 /**
+ * Whether builds may go through a build daemon: AIRLOCK_DAEMON=0 (or
+ * false) says never, =1 (or true) always; unset, yes unless CI is set (a
+ * CI job builds once, and a daemon would outlive it), like Turborepo.
+ */
+export function daemonWanted(env: Readonly<Record<string, string | undefined>>): boolean {
+  const setting = env['AIRLOCK_DAEMON'];
+  if (setting === '0' || setting === 'false') return false;
+  if (setting === '1' || setting === 'true') return true;
+  const ci = env['CI'];
+  return ci === undefined || ci === '' || ci === '0' || ci === 'false';
+}
+
+/**
  * The daemon a run of `argv` would use, or undefined when it must run in its
- * own process: AIRLOCK_DAEMON is not 1 (the daemon is opt-in while its
- * watcher can miss a directory created during a crawl), not `build`,
+ * own process: no daemon wanted (`daemonWanted`), not `build`,
  * `--no-daemon`, `--sign` (it may ask for a password), `--help`, or
  * arguments this small parser does not follow.
  */
@@ -56,8 +68,7 @@ export function daemonTarget(
   cwd: string,
   env: Readonly<Record<string, string | undefined>>,
 ): DaemonTarget | undefined {
-  const setting = env['AIRLOCK_DAEMON'];
-  if (setting !== '1' && setting !== 'true') return undefined;
+  if (!daemonWanted(env)) return undefined;
   const args = argv.slice(2);
   let command: string | undefined;
   let store: string | undefined;

@@ -16,8 +16,11 @@ import { dirname, join, resolve } from 'node:path';
  * loaded by the client on every `airlock build`: node built-ins only.
  */
 
-/** Variables that differ between two shells of one user without changing a build. */
-const VOLATILE_ENV = new Set(['PWD', 'OLDPWD', '_', 'SHLVL']);
+/**
+ * Variables that differ between two shells of one user without changing a
+ * build (AIRLOCK_DAEMON only decides whether the daemon is used).
+ */
+const VOLATILE_ENV = new Set(['PWD', 'OLDPWD', '_', 'SHLVL', 'AIRLOCK_DAEMON']);
 
 /** The per-user directory of daemon sockets. */
 export function daemonDir(env: Readonly<Record<string, string | undefined>>): string {

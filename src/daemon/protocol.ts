@@ -57,6 +57,12 @@ export interface WatcherStatus {
   /** Times the watcher's knowledge was dropped (error, overflow doubt, clock jump, config change). */
   resets: number;
   lastReset: string;
+  /**
+   * Directories found changed since a crawl began, once its subscription was
+   * in place: the watcher may have listed their parent before they existed
+   * and never watch them, so nothing in them is trusted until the next crawl.
+   */
+  crawlSuspects: number;
   /** Files and directories it can currently vouch for. */
   knownFiles: number;
   knownDirs: number;

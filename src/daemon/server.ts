@@ -166,6 +166,8 @@ export async function serveDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     }
     send(socket, { t: 'exit', code });
     socket.end();
+    // Its watcher can no longer crawl afresh: a new daemon (the next build starts one) can.
+    if (opts.watcher?.worn) void stop('the file watcher is worn out');
   };
 
   const status = (): DaemonStatus => ({
@@ -183,6 +185,7 @@ export async function serveDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       events: 0,
       resets: 0,
       lastReset: 'no watcher',
+      crawlSuspects: 0,
       knownFiles: 0,
       knownDirs: 0,
     },

@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AsyncSubscription, Event } from '@parcel/watcher';
 import type { FsHint, HintDirent, HintEntry } from '../hash/hint.js';
@@ -15,6 +15,18 @@ const CLOCK_SLACK_MS = 2000;
 const COOKIE_TIMEOUT_MS = 2000;
 /** Files whose change resets all knowledge: they change what a build reads. */
 const CONFIG_FILES = new Set(['airlock.yaml', 'airlock.lock']);
+/**
+ * Another name for `/`. @parcel/watcher keeps one crawl of a directory per
+ * name while any subscription to that name lives, and a new subscription to
+ * the same name reuses it instead of listing the tree again; a subscription
+ * whose unsubscribe failed (it does when a watched directory was moved and
+ * then removed) is never freed. So each subscription watches the project
+ * under a name no live or leaked subscription has: `/proc/self/root`
+ * repeated 0, 1, 2… times before the project's path.
+ */
+const ALIAS = '/proc/self/root';
+/** Names in use or leaked beyond this many: the watcher cannot crawl afresh, and the daemon should restart. */
+const MAX_ALIAS_DEPTH = 16;
 /** Airlock's own directory in a project (never walked); the watcher's cookies go there. */
 const STATE_DIR = '.airlock';
 
@@ -69,7 +81,9 @@ export class ProjectWatcher {
   /** Cookie files waited for, each with the subscription that must report it (any when undefined). */
   private readonly cookies = new Map<string, { from: number | undefined; seen: () => void }>();
   private lastClock: { wall: number; mono: number } | undefined;
-  private readonly stats = { events: 0, resets: 0, lastReset: '' };
+  private readonly stats = { events: 0, resets: 0, lastReset: '', crawlSuspects: 0 };
+  /** The build-time work of `hintFor` (subscribing, cookies), one caller at a time. */
+  private preparing: Promise<unknown> = Promise.resolve();
 
   constructor(
     root: string,
@@ -90,26 +104,49 @@ export class ProjectWatcher {
     } catch {
       // A read-only project: cookies fail, and every build scans in full.
     }
-    // Twice: the watcher lists the tree before it watches it, so a directory
-    // made during the first crawl may be unwatched; the second crawl sees it.
-    this.healthy = (await this.resubscribe()) && (await this.resubscribe());
+    this.healthy = await this.resubscribe();
   }
 
   /**
    * A new subscription (a full crawl that watches every directory), and only
    * then the old one ended: no event falls between them. Fresh directories
-   * reported before the new crawl began are watched now.
+   * reported before the new crawl began are watched now. The watcher lists
+   * a directory before it watches it, so a directory made in between is
+   * never watched and never reported: once the subscription is in place,
+   * every directory changed since the crawl began (by its ctime, on the file
+   * system's own clock) is taken as fresh, like one the watcher reported.
    */
   private async resubscribe(): Promise<boolean> {
     const since = this.seq;
     const id = ++this.subscriptions;
+    const crawlStart = this.fsClock();
+    if (crawlStart === undefined) return false;
+    const wall = Date.now();
+    const mono = performance.now();
+    if (this.sub && !this.aliasWorks()) {
+      // Under the old subscription's name the watcher would reuse its crawl:
+      // end it first, and forget what it vouched for.
+      this.reset('the watcher crawls again');
+      await this.close();
+    }
+    const depth = this.freeDepth();
+    if (depth === undefined) {
+      this.worn = true;
+      this.log('every name of the project was used by a subscription the watcher did not free');
+      return false;
+    }
+    const prefix = ALIAS.repeat(depth);
     let sub: AsyncSubscription;
     try {
-      // A distinct ignore list makes the watcher crawl anew instead of sharing the old subscription.
-      sub = await this.subscribe(this.root, (err, events) => this.onEvents(err, events, id), {
-        ignore: [join(this.root, STATE_DIR, `no-such-${process.pid}-${id}`)],
-      });
+      const dir = prefix + this.root;
+      // A distinct ignore list: never the watcher object of an earlier subscription.
+      sub = await this.subscribe(
+        dir,
+        (err, events) => this.onEvents(err, prefix ? unalias(events, prefix) : events, id),
+        { ignore: [join(dir, STATE_DIR, `no-such-${process.pid}-${id}`)] },
+      );
     } catch (err) {
+      this.leaked.add(depth); // a crawl that failed half-way may be kept under this name
       this.log(`watching ${this.root} failed: ${String(err)}`);
       return false;
     }
@@ -117,21 +154,86 @@ export class ProjectWatcher {
     // Events read before the new subscription existed reach the old one only:
     // its cookie coming back means it has delivered them all.
     if (old && !(await this.cookie(this.current))) {
-      await sub.unsubscribe().catch(() => {});
+      await this.end(sub, depth);
       return false;
     }
     this.sub = sub;
     this.current = id;
-    await old?.unsubscribe().catch(() => {});
+    const oldDepth = this.depth;
+    this.depth = depth;
+    if (old) await this.end(old, oldDepth);
+    // A clock stepped back during the crawl could date a directory made in it before crawlStart.
+    if (Math.abs(Date.now() - wall - (performance.now() - mono)) > CLOCK_SLACK_MS) {
+      this.log('the wall clock jumped while the watcher crawled');
+      return false;
+    }
     for (const [dir, seq] of this.fresh) if (seq <= since) this.fresh.delete(dir);
+    const changed = changedSince(this.root, crawlStart);
+    if (changed === undefined) return false;
+    for (const dir of changed) {
+      this.invalidate(dir);
+      this.fresh.set(dir, this.seq);
+    }
+    this.stats.crawlSuspects += changed.length;
     return true;
+  }
+
+  /** Alias depths under which an unsubscribe failed: the watcher may keep their crawl forever. */
+  private readonly leaked = new Set<number>();
+  /** The alias depth of the live subscription (-1: none). */
+  private depth = -1;
+  /**
+   * True once no name is left to subscribe under: every build reads in
+   * full, and the daemon should stop so that a fresh process takes over.
+   */
+  worn = false;
+
+  /** The least alias depth no live or leaked subscription uses, if any. */
+  private freeDepth(): number | undefined {
+    const most = this.aliasWorks() ? MAX_ALIAS_DEPTH : 0;
+    for (let d = 0; d <= most; d++) if (d !== this.depth && !this.leaked.has(d)) return d;
+    return undefined;
+  }
+
+  /** Ends a subscription; one the watcher fails to end leaves its name unusable. */
+  private async end(sub: AsyncSubscription, depth: number): Promise<void> {
+    try {
+      await sub.unsubscribe();
+    } catch (err) {
+      this.leaked.add(depth);
+      this.log(`ending a subscription failed (its name is not used again): ${String(err)}`);
+    }
+  }
+
+  private aliased: boolean | undefined;
+  /** Whether the project can be reached under ALIAS (no /proc: every subscription after the first starts afresh). */
+  private aliasWorks(): boolean {
+    try {
+      this.aliased ??= lstatSync(ALIAS + this.root).ino === lstatSync(this.root).ino;
+    } catch {
+      this.aliased = false;
+    }
+    return this.aliased;
+  }
+
+  /** The file system's clock now: the ctime of a file written in the project's state directory. */
+  private fsClock(): bigint | undefined {
+    const probe = join(this.root, STATE_DIR, `daemon-clock-${process.pid}`);
+    try {
+      writeFileSync(probe, `${++this.cookieCount}`);
+      return lstatSync(probe, { bigint: true }).ctimeNs;
+    } catch {
+      return undefined;
+    }
   }
 
   async close(): Promise<void> {
     this.healthy = false;
     const sub = this.sub;
     this.sub = undefined;
-    await sub?.unsubscribe().catch(() => {});
+    const depth = this.depth;
+    this.depth = -1;
+    if (sub) await this.end(sub, depth);
   }
 
   status(): WatcherStatus {
@@ -145,8 +247,14 @@ export class ProjectWatcher {
    * with every change made before this call; undefined (read everything)
    * when it is another directory or anything is in doubt.
    */
-  async hintFor(project: string): Promise<BuildHint | undefined> {
-    if (resolve(project) !== this.root) return undefined;
+  hintFor(project: string): Promise<BuildHint | undefined> {
+    if (resolve(project) !== this.root) return Promise.resolve(undefined);
+    const next = this.preparing.then(() => this.prepare());
+    this.preparing = next.catch(() => {});
+    return next;
+  }
+
+  private async prepare(): Promise<BuildHint | undefined> {
     if (!this.healthy) {
       await this.close();
       await this.start(); // knowledge is empty: this build reads everything and teaches it again
@@ -297,6 +405,45 @@ export class ProjectWatcher {
       },
     };
   }
+}
+
+/**
+ * Every directory below `root` (not `root` itself, nor its state directory)
+ * whose ctime is `since` or later: made, moved, or changed since then.
+ * Undefined when the tree cannot be read in full.
+ */
+function changedSince(root: string, since: bigint): string[] | undefined {
+  const changed: string[] = [];
+  const walk = (dir: string): boolean => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (err) {
+      // Removed since it was listed: nothing in it can be remembered.
+      return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    }
+    for (const e of entries) {
+      if (!e.isDirectory() || (dir === root && e.name === STATE_DIR)) continue;
+      const path = join(dir, e.name);
+      let ctime: bigint;
+      try {
+        ctime = lstatSync(path, { bigint: true }).ctimeNs;
+      } catch {
+        continue; // removed: one made again in its place is new to the watcher too
+      }
+      if (ctime >= since) changed.push(path);
+      else if (!walk(path)) return false;
+    }
+    return true;
+  };
+  return walk(root) ? changed : undefined;
+}
+
+/** The events of a subscription made under `prefix`, with their paths as the project names them. */
+function unalias(events: Event[], prefix: string): Event[] {
+  return events.map((e) =>
+    e.path.startsWith(prefix) ? { type: e.type, path: e.path.slice(prefix.length) } : e,
+  );
 }
 
 function isDirectory(path: string): boolean {

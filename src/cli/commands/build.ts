@@ -29,7 +29,7 @@ export function register(cli: Command): void {
     .option('--fetch', 'download missing locked inputs first, as `airlock fetch` does')
     .option(
       '--no-daemon',
-      'build in this process, even with AIRLOCK_DAEMON=1 (the build daemon is opt-in)',
+      'build in this process, without the build daemon (which `build` starts on demand unless AIRLOCK_DAEMON=0 or CI is set)',
     )
     .option(
       '--remote-cache <registry/repo>',
