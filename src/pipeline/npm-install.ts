@@ -17,6 +17,7 @@ import type { Lock, LockErrorCode, NpmLockfile } from '../lock/index.js';
 import { SANDBOX_PROFILE } from '../sandbox/profile.js';
 import type { Store } from '../store/index.js';
 import type { BuildContext } from '../builder/context.js';
+import type { BuildRecords } from '../builder/records.js';
 import {
   assertFetched,
   lockHooks,
@@ -62,6 +63,8 @@ export interface InstallContext {
   events: EventSink;
   lock: Lock;
   npmLocks: ReadonlyMap<string, NpmLockfile>;
+  /** Where the license of each tarball written from the store is noted, for the SBOM. */
+  licenses?: Pick<BuildRecords, 'noteNpmLicenses'> | undefined;
   signal?: AbortSignal;
 }
 
@@ -190,7 +193,10 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
       return fallBack(`${planned.unsupported.slice(0, 3).join('; ')}${more}`);
     }
     const { NotReproducible, writeNpmTree } = await import('./npm-tree.js');
+    const { manifestLicense } = await import('./evidence-lock.js');
     const work = await ctx.store.ownedTempDir('npm');
+    // Each tarball's license, read from the package.json the writer unpacks anyway.
+    const licenses = new Map<Digest, string | null>();
     try {
       const entries = await writeNpmTree({
         dir: work,
@@ -208,6 +214,7 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
         verify: async (t) => {
           await ctx.store.verifiedPath(t.sha256);
         },
+        onManifest: (t, manifest) => licenses.set(t.sha256, manifestLicense(manifest) ?? null),
         sourceExists: (rel) =>
           lstat(
             join(ctx.project.root, ...(lockDir === '.' ? [] : [lockDir]), ...rel.split('/')),
@@ -217,6 +224,7 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
           ),
       });
       const tree = treeDigest(entries);
+      ctx.licenses?.noteNpmLicenses(licenses);
       await rm(home, { recursive: true, force: true });
       await mkdir(home, { recursive: true });
       await rename(join(work, 'node_modules'), dir);
@@ -443,7 +451,12 @@ function shellQuote(s: string): string {
  * locked input must already be in the store (or is fetched, with `fetch`).
  */
 export async function lockedInputHooks(
-  open: { project: ProjectConfig; store: Store; statCache: StatCache },
+  open: {
+    project: ProjectConfig;
+    store: Store;
+    statCache: StatCache;
+    records?: Pick<BuildRecords, 'noteNpmLicenses'>;
+  },
   events: EventSink,
   opts: BuildLockOptions & {
     fetch?: (() => Promise<unknown>) | undefined;
@@ -475,6 +488,7 @@ export async function lockedInputHooks(
       events,
       lock,
       npmLocks,
+      licenses: open.records,
       ...(opts.signal ? { signal: opts.signal } : {}),
     }),
   };

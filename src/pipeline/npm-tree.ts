@@ -47,7 +47,18 @@ export interface WriteNpmTreeOptions {
   verify: (tarball: StoredTarball) => Promise<void>;
   /** Whether a path relative to the package-lock's directory exists outside node_modules (workspace bins). */
   sourceExists: (rel: string) => Promise<boolean>;
+  /**
+   * Told, for each unpacked tarball, its own package.json as `readTarFile`
+   * finds it (the first file `<dir>/package.json`; undefined when there is
+   * none or it is over MANIFEST_MAX), so its license is known without
+   * reading the tarball again.
+   */
+  onManifest?: (tarball: StoredTarball, manifest: Buffer | undefined) => void;
 }
+
+/** Largest package.json handed to `onManifest` (what the SBOM reads at most). */
+export const MANIFEST_MAX = 1 << 20;
+const TOP_MANIFEST = /^[^/]+\/package\.json$/;
 
 /** Modes as npm leaves them with umask 022: pacote forces rw for the owner, bin-links chmods bins to 0755. */
 /** Tarballs up to this size are read whole and unpacked without streams. */
@@ -203,12 +214,16 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
     const bins = new Set(pkg.binTargets);
     const out = new Map<string, TreeEntry & { kind: 'file' }>();
     const sawIgnores = new Set<string>();
+    let manifest: { bytes: Buffer | undefined } | undefined;
     for (const m of membersOf(tar)) {
       const inner = placeOf(pkg, m, sawIgnores);
       if (inner === undefined) continue;
+      if (manifest === undefined && TOP_MANIFEST.test(m.name))
+        manifest = { bytes: m.data.length > MANIFEST_MAX ? undefined : m.data };
       const rel = `${base}/${inner}`;
       out.set(rel, writeWhole(rel, m.mode, bins.has(inner), m.data, out));
     }
+    opts.onManifest?.(stored, manifest?.bytes);
     return [...out.values()];
   }
 
@@ -235,15 +250,20 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
     };
     const out = new Map<string, TreeEntry & { kind: 'file' }>();
     const sawIgnores = new Set<string>();
+    let manifest: { bytes: Buffer | undefined } | undefined;
     try {
       for await (const m of readMembers(source)) {
         const inner = placeOf(pkg, m, sawIgnores);
         if (inner === undefined) continue;
         const rel = `${base}/${inner}`;
-        if (bins.has(inner)) {
+        const isManifest = manifest === undefined && TOP_MANIFEST.test(m.name);
+        if (isManifest && m.size > MANIFEST_MAX) manifest = { bytes: undefined };
+        if (bins.has(inner) || (isManifest && manifest === undefined)) {
           const parts: Buffer[] = [];
           for await (const chunk of m.body()) parts.push(chunk);
-          out.set(rel, writeWhole(rel, m.mode, true, Buffer.concat(parts), out));
+          const whole = Buffer.concat(parts);
+          if (isManifest) manifest ??= { bytes: whole };
+          out.set(rel, writeWhole(rel, m.mode, bins.has(inner), whole, out));
           continue;
         }
         const mode = fileMode(m.mode);
@@ -284,6 +304,7 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
       await opts.verify(stored);
       throw changed(pkg, stored);
     }
+    opts.onManifest?.(stored, manifest?.bytes);
     return [...out.values()];
   }
 
