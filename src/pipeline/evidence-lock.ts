@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { npmLicense, type LockFact } from '../attest/index.js';
+import { npmLicense, type LockFact } from '../attest/facts.js';
 import { readTarFile } from '../archive/index.js';
 import type { BuildRecords } from '../builder/records.js';
 import { compareBytes } from '../core/compare.js';

@@ -4,11 +4,13 @@ import {
   constants as fsc,
   createReadStream,
   fchmodSync,
+  fstatSync,
   mkdirSync,
   openSync,
+  readFileSync,
   writeSync,
 } from 'node:fs';
-import { lstat, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { join, posix } from 'node:path';
 import { membersOf, readMembers, TAR_TYPE } from '../archive/index.js';
@@ -72,6 +74,19 @@ function changed(pkg: NpmTreePackage, stored: StoredTarball): Error {
   );
 }
 
+/** How long the writer runs before it lets other work of the process run. */
+const YIELD_MS = 20;
+
+/** The bytes of a file of up to IN_MEMORY_MAX bytes; undefined when it is larger. */
+function readSmall(path: string): Buffer | undefined {
+  const fd = openSync(path, fsc.O_RDONLY);
+  try {
+    return fstatSync(fd).size <= IN_MEMORY_MAX ? readFileSync(fd) : undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 const fileMode = (tarMode: number): number => ((tarMode | 0o666 | 0o600) & 0o777 & ~0o022) >>> 0;
 const BIN_MODE = 0o755;
 const WINDOWS_HASHBANG = /^#![^\n]+\r\n/;
@@ -96,16 +111,23 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
   };
   // Files are created with their final mode; a stricter umask than 022 needs a chmod after.
   const umask = process.umask();
+  // Small tarballs are read with blocking calls, like every write here: on a
+  // busy machine each round trip through the thread pool costs more than the
+  // read itself. Other work gets a turn every few milliseconds.
+  let yielded = performance.now();
   for (const pkg of opts.plan.packages) {
     const stored = opts.tarball(pkg.integrity);
-    const size = (await stat(stored.path)).size;
+    const whole = readSmall(stored.path);
     const entries =
-      size <= IN_MEMORY_MAX
-        ? await unpackInMemory(pkg, stored)
+      whole !== undefined
+        ? await unpackInMemory(pkg, stored, whole)
         : await unpackStreaming(pkg, stored);
     for (const e of entries) files.set(e.path, e);
     if (entries.length === 0) ensureDir(pkg.path.slice('node_modules/'.length));
-    await new Promise<void>((r) => setImmediate(r)); // let other work run between packages
+    if (performance.now() - yielded > YIELD_MS) {
+      await new Promise<void>((r) => setImmediate(r));
+      yielded = performance.now();
+    }
   }
 
   /** Where a tar member goes inside its package, npm's way; undefined when npm skips it. */
@@ -189,8 +211,8 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
   async function unpackInMemory(
     pkg: NpmTreePackage,
     stored: StoredTarball,
+    bytes: Buffer,
   ): Promise<(TreeEntry & { kind: 'file' })[]> {
-    const bytes = await readFile(stored.path);
     if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== stored.sha256) {
       await opts.verify(stored);
       throw changed(pkg, stored);
