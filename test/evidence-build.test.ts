@@ -410,7 +410,13 @@ targets:
 
   /** `name@version license` of each tiny-* package of the target's SPDX SBOM in `store`. */
   const spdxLicenses = async (store: string): Promise<string[]> => {
-    const { sbom } = await runSbom({ project, store, target: 'app', format: 'spdx', events: noEvents });
+    const { sbom } = await runSbom({
+      project,
+      store,
+      target: 'app',
+      format: 'spdx',
+      events: noEvents,
+    });
     const doc = JSON.parse(sbom) as {
       packages: { name: string; versionInfo?: string; licenseDeclared: string }[];
     };

@@ -193,7 +193,9 @@ describe('build.sqlite migrations', () => {
     it('adds the npm-license table, telling a license, none declared and nothing noted apart', () => {
       const db = new Database(file);
       for (const step of BUILD_DB_MIGRATIONS.slice(0, 3)) step(db);
-      db.exec(`INSERT INTO provenance_indexes (digest) VALUES ('${d('9')}');PRAGMA user_version = 3`);
+      db.exec(
+        `INSERT INTO provenance_indexes (digest) VALUES ('${d('9')}');PRAGMA user_version = 3`,
+      );
       db.close();
       const records = new BuildRecords(file);
       try {

@@ -321,8 +321,7 @@ export class BuildRecords {
    */
   npmLicense(tarball: Digest): string | null | undefined {
     const row = this.stmt('SELECT license FROM npm_licenses WHERE tarball = ?').get(tarball) as
-      | { license: string | null }
-      | undefined;
+      { license: string | null } | undefined;
     return row?.license;
   }
 

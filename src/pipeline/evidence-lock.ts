@@ -67,7 +67,11 @@ async function licensesOf(
     if (noted === undefined) unknown.push(t);
     else out.set(t, noted ?? undefined);
   }
-  const read = await mapLimit(unknown, 4, async (t) => [t, await tarballLicense(store, t)] as const);
+  const read = await mapLimit(
+    unknown,
+    4,
+    async (t) => [t, await tarballLicense(store, t)] as const,
+  );
   const found: [Digest, string | null][] = [];
   for (const [t, license] of read) {
     out.set(t, license ?? undefined);
