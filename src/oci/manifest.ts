@@ -64,7 +64,9 @@ export function parseManifest(
     invalid(reference, `larger than ${MAX_MANIFEST_BYTES} bytes`);
   let doc: unknown;
   try {
-    doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    doc = JSON.parse(
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
+    );
   } catch {
     invalid(reference, 'not valid JSON');
   }

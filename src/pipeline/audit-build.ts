@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AfterBuild } from '../builder/executor.js';
 import { findGitDir, gitHead } from '../builder/sde.js';
-import { findOnPath } from '../builder/toolchain.js';
+import { findOnPath, pathOf } from '../builder/toolchain.js';
 import { lockedPurl } from '../audit/lineage.js';
 import { AuditLog, type AuditAppend } from '../audit/log.js';
 import type { Clock } from '../core/clock.js';
@@ -154,12 +154,13 @@ async function hostToolPurls(
   log: AuditLog,
   tools: readonly { name: string; digest: string }[],
   known: Map<string, string>,
+  envPath: string,
 ): Promise<void> {
   for (const { name, digest } of tools) {
     if (known.has(digest)) continue;
     let purl = log.hostPackage(digest);
     if (purl === undefined) {
-      const found = findOnPath(name);
+      const found = findOnPath(name, envPath);
       const pkg = found === undefined ? undefined : await debianPackageOf(realpathSync(found));
       purl = pkg === undefined ? '' : debPurl(pkg.name, pkg.version);
       log.noteHostPackage(digest, purl);
@@ -264,7 +265,7 @@ export function auditBuild(
       const log = AuditLog.open(open.store.paths.auditDb);
       try {
         const hostPurls = new Map<string, string>();
-        for (const p of noted) await hostToolPurls(log, p.hostTools, hostPurls);
+        for (const p of noted) await hostToolPurls(log, p.hostTools, hostPurls, pathOf(open.env));
         log.appendAll(noted.map((p) => p.entry(g, hostPurls)));
         return (appended = auditTail(log));
       } finally {

@@ -7,7 +7,7 @@ import { compareBytes } from '../core/compare.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import { treeDigest } from '../core/tree.js';
-import { resolveHostTools } from '../builder/toolchain.js';
+import { resolveHostTools, type HostEnv } from '../builder/toolchain.js';
 import type { BuildErrorCode } from '../builder/errors.js';
 import { hashTree } from '../hash/inputs.js';
 import { mapLimit } from '../registry/retry.js';
@@ -65,6 +65,8 @@ export interface InstallContext {
   npmLocks: ReadonlyMap<string, NpmLockfile>;
   /** Where the license of each tarball written from the store is noted, for the SBOM. */
   licenses?: Pick<BuildRecords, 'noteNpmLicenses'> | undefined;
+  /** Where node, npm and pnpm are found (`PATH`, `HOME`). */
+  env: HostEnv;
   signal?: AbortSignal;
 }
 
@@ -114,7 +116,7 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
   const texts = new Map<string, Buffer>();
   for (const rel of [npm.lockfile, ...manifests]) texts.set(rel, await read(rel));
   assertScriptsDecided(target, lockfile);
-  const tools = await resolveHostTools(['node', 'npm'], ctx.statCache);
+  const tools = await resolveHostTools(['node', 'npm'], ctx.statCache, ctx.env);
   const npmPackage = await readFile(join(dirname(dirname(tools[1]!.path)), 'package.json')).catch(
     () => Buffer.from(''),
   );
@@ -455,6 +457,7 @@ export async function lockedInputHooks(
     project: ProjectConfig;
     store: Store;
     statCache: StatCache;
+    env: HostEnv;
     records?: Pick<BuildRecords, 'noteNpmLicenses'>;
   },
   events: EventSink,
@@ -489,6 +492,7 @@ export async function lockedInputHooks(
       lock,
       npmLocks,
       licenses: open.records,
+      env: open.env,
       ...(opts.signal ? { signal: opts.signal } : {}),
     }),
   };

@@ -6,7 +6,7 @@ import { sha256, type Digest } from '../core/digest.js';
 import { AirlockError, isAirlockError } from '../core/errors.js';
 import { recordAudit, type AuditEnv } from './audit.js';
 import type { EventSink } from '../core/events.js';
-import { MEDIA, parseManifest, type Descriptor } from '../oci/index.js';
+import { MEDIA, parseManifest, type Descriptor, type Manifest } from '../oci/index.js';
 import {
   evaluatePolicy,
   parsePolicy,
@@ -87,27 +87,54 @@ export async function loadPolicy(path: string): Promise<{ policy: Policy; keys: 
   return { policy, keys };
 }
 
+/** The bytes of one attachment: its manifest and, when it names one, its bundle. */
+export interface AttachmentBytes {
+  /** The attachment manifest's digest, as the referrers list names it. */
+  source: string;
+  manifest: Uint8Array;
+  bundle?: Uint8Array;
+}
+
+/**
+ * An attachment read from the store: the store checked both blobs against
+ * their digests on read (`source`, and the layer digest of `parsed`), and
+ * `parsed` is the manifest as verifyAttachments would parse it.
+ */
+interface StoredAttachment extends AttachmentBytes {
+  parsed?: Manifest;
+}
+
 /**
  * Verifies every Sigstore bundle attached to the artifact `subject` against
  * `keys`: the attachment must name the subject, the bundle must verify
- * through @sigstore/verify, its payload must be an in-toto v1 statement.
+ * (see verifyBundle), its payload must be an in-toto v1 statement.
  * Synchronous once the bytes are read; every failure is kept with its code.
  */
 export function verifyAttachments(
   subject: Digest,
-  attachments: readonly { source: string; manifest: Uint8Array; bundle?: Uint8Array }[],
+  attachments: readonly AttachmentBytes[],
   keys: readonly PublicKeyInfo[],
+): { verified: VerifiedStatement[]; failed: FailedAttachment[] } {
+  return verifyEach(subject, attachments, keys, false);
+}
+
+/** verifyAttachments; `stored` when every attachment is a StoredAttachment (digests checked on read). */
+function verifyEach(
+  subject: Digest,
+  attachments: readonly StoredAttachment[],
+  keys: readonly PublicKeyInfo[],
+  stored: boolean,
 ): { verified: VerifiedStatement[]; failed: FailedAttachment[] } {
   const verified: VerifiedStatement[] = [];
   const failed: FailedAttachment[] = [];
   for (const a of attachments) {
     try {
-      if (sha256(a.manifest) !== a.source)
+      if (!stored && sha256(a.manifest) !== a.source)
         throw new AirlockError<AttachmentErrorCode>(
           'ATTACHMENT_MISMATCH',
           `the attachment's bytes are not the ${a.source} the referrers list names`,
         );
-      const m = parseManifest(a.manifest, MEDIA.ociManifest, a.source);
+      const m = (stored && a.parsed) || parseManifest(a.manifest, MEDIA.ociManifest, a.source);
       if (m.subject?.digest !== subject)
         throw new AirlockError<AttachmentErrorCode>(
           'ATTACHMENT_MISMATCH',
@@ -124,7 +151,8 @@ export function verifyAttachments(
           'the attachment does not hold exactly one Sigstore bundle',
         );
       const layer = m.layers[0]!;
-      if (sha256(a.bundle) !== layer.digest || a.bundle.byteLength !== layer.size)
+      // From the store, the bundle was read by this layer digest and checked on read.
+      if ((!stored && sha256(a.bundle) !== layer.digest) || a.bundle.byteLength !== layer.size)
         throw new AirlockError<AttachmentErrorCode>(
           'BUNDLE_INVALID',
           `the bundle bytes are not the ${layer.digest} the attachment names`,
@@ -147,23 +175,32 @@ export function verifyAttachments(
   return { verified, failed };
 }
 
-/** Reads the attachments of `subject` from the store (manifest and bundle bytes, verified on read). */
-async function readAttachments(
-  store: Store,
-  subject: Digest,
-): Promise<{ source: string; manifest: Uint8Array; bundle?: Uint8Array }[]> {
-  const out: { source: string; manifest: Uint8Array; bundle?: Uint8Array }[] = [];
+/**
+ * Reads the attachments of `subject` from the store: each manifest by the
+ * digest the referrers list names and its bundle by the manifest's layer
+ * digest, both checked against their digest by the store on read, so
+ * verifyEach hashes neither again.
+ */
+async function readAttachments(store: Store, subject: Digest): Promise<StoredAttachment[]> {
+  const out: StoredAttachment[] = [];
   for (const d of await bundleAttachments(store, subject)) {
     const manifest = await store.getBytes(d.digest);
     let bundle: Buffer | undefined;
+    let parsed: Manifest | undefined;
     try {
-      const m = parseManifest(manifest, d.mediaType, d.digest);
-      const layer = m.kind === 'manifest' ? m.layers[0] : undefined;
+      // The parse verifyEach makes (as an OCI manifest), done once here.
+      parsed = parseManifest(manifest, MEDIA.ociManifest, d.digest);
+      const layer = parsed.kind === 'manifest' ? parsed.layers[0] : undefined;
       if (layer && layer.size <= 16 * 1024 * 1024) bundle = await store.getBytes(layer.digest);
     } catch {
-      // verifyAttachments reports it
+      // verifyEach reports it
     }
-    out.push({ source: d.digest, manifest, ...(bundle ? { bundle } : {}) });
+    out.push({
+      source: d.digest,
+      manifest,
+      ...(parsed ? { parsed } : {}),
+      ...(bundle ? { bundle } : {}),
+    });
   }
   return out;
 }
@@ -190,7 +227,7 @@ export async function runVerify(req: VerifyRequest): Promise<VerifyReport> {
   try {
     const desc: Descriptor = await resolveLocal(store, artifact, 'local store');
     const attachments = await readAttachments(store, desc.digest);
-    const { verified, failed } = verifyAttachments(desc.digest, attachments, keys);
+    const { verified, failed } = verifyEach(desc.digest, attachments, keys, true);
     const verdict = evaluatePolicy(
       policy,
       desc.digest,

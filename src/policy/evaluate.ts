@@ -47,6 +47,18 @@ function globRegex(pattern: string): RegExp {
   return new RegExp(`^${body}$`);
 }
 
+const globs = new Map<string, RegExp>();
+
+/** `globRegex(pattern)`, compiled once per pattern (a policy is evaluated many times). */
+function globCached(pattern: string): RegExp {
+  let re = globs.get(pattern);
+  if (!re) {
+    re = globRegex(pattern);
+    if (globs.size < 1024) globs.set(pattern, re);
+  }
+  return re;
+}
+
 /** The purls and license ids a CycloneDX or SPDX predicate lists. */
 function sbomEntries(s: Statement<Record<string, unknown>>): {
   purls: string[];
@@ -269,7 +281,7 @@ export function evaluatePolicy(
   if (policy.deny.purls.length > 0 || policy.deny.licenses.length > 0) {
     const sboms = [...ofType(PREDICATE.cyclonedx), ...ofType(PREDICATE.spdx)];
     const hits: string[] = [];
-    const patterns = policy.deny.purls.map((p) => [p, globRegex(p)] as const);
+    const patterns = policy.deny.purls.map((p) => [p, globCached(p)] as const);
     for (const v of sboms) {
       const { purls, licenses } = sbomEntries(v.statement);
       for (const purl of purls)

@@ -78,6 +78,7 @@ export function register(cli: Command): void {
             const fsHint = await session.io.buildHint?.(project);
             try {
               return await runBuild({
+                env: session.io.env,
                 ...(sign ? { sign } : {}),
                 project,
                 store: global.store,
