@@ -2,7 +2,8 @@
 // and test results to every artifact; the SBOM and provenance read airlock.lock and the fetched
 // tarballs; each attachment has an artifact type of its own predicate.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import { Ajv2019 } from 'ajv/dist/2019.js';
@@ -405,6 +406,53 @@ targets:
       expect(b!.sbom).toBe(a!.sbom);
       expect(a!.sbom).toContain('pkg:npm/tiny-c@3.0.0');
     }
+  });
+
+  /** `name@version license` of each tiny-* package of the target's SPDX SBOM in `store`. */
+  const spdxLicenses = async (store: string): Promise<string[]> => {
+    const { sbom } = await runSbom({
+      project,
+      store,
+      target: 'app',
+      format: 'spdx',
+      events: noEvents,
+    });
+    const doc = JSON.parse(sbom) as {
+      packages: { name: string; versionInfo?: string; licenseDeclared: string }[];
+    };
+    return doc.packages
+      .filter((p) => p.name.startsWith('tiny-'))
+      .map((p) => `${p.name}@${p.versionInfo ?? ''} ${p.licenseDeclared}`)
+      .sort();
+  };
+  const LICENSES = [
+    'tiny-a@1.0.0 ISC',
+    'tiny-a@1.0.1 NOASSERTION',
+    'tiny-b@2.0.0 MIT',
+    'tiny-c@3.0.0 (MIT OR Apache-2.0)',
+  ];
+  const tarballs = (): string[] =>
+    (JSON.parse(lockText) as { npm: { sha256: string }[] }).npm.map((e) => e.sha256);
+
+  it('reads the licenses from the tarballs when the store has no note of them, and notes them', async () => {
+    const db = new Database(join(stores[0]!, 'airlock', 'v1', 'build.sqlite'));
+    const noted = (): number =>
+      (db.prepare('SELECT count(*) AS n FROM npm_licenses').get() as { n: number }).n;
+    try {
+      expect(noted()).toBe(4); // the install noted each tarball it unpacked
+      db.exec('DELETE FROM npm_licenses');
+      expect(await spdxLicenses(stores[0]!)).toEqual(LICENSES);
+      expect(noted()).toBe(4);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('notes each license while installing: a later SBOM needs none of the tarballs', async () => {
+    // gc may free the tarballs; the licenses the install noted are still known.
+    for (const sha of tarballs())
+      rmSync(join(stores[1]!, 'blobs', 'sha256', digestHex(sha as Digest)));
+    expect(await spdxLicenses(stores[1]!)).toEqual(LICENSES);
   });
 });
 

@@ -1,5 +1,25 @@
-import { Enums, Models, Serialize, Spec } from '@cyclonedx/cyclonedx-library';
+import type * as CycloneDX from '@cyclonedx/cyclonedx-library';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { derivedUuid, type SbomComponent, type SbomModel } from './sbom-model.js';
+
+// The library's models and JSON serializer only: its main entry also loads the
+// XML serializer (xmlbuilder2) and the schema validators (ajv), which take
+// longer to load than the SBOM of 500 packages takes to write. Its exports map
+// lists no subpath for them, so they are required by file (the version is pinned).
+const require = createRequire(import.meta.url);
+const lib = join(
+  dirname(require.resolve('@cyclonedx/cyclonedx-library/package.json')),
+  'dist.node',
+);
+const { Enums, Models, Spec } = require(join(lib, 'index.common.js')) as Pick<
+  typeof CycloneDX,
+  'Enums' | 'Models' | 'Spec'
+>;
+const Serialize = require(join(lib, 'serialize', 'index.common.js')) as Pick<
+  typeof CycloneDX.Serialize,
+  'JsonSerializer' | 'JSON'
+>;
 
 /*
  * CycloneDX 1.6 JSON through @cyclonedx/cyclonedx-library. The serial number
@@ -7,13 +27,13 @@ import { derivedUuid, type SbomComponent, type SbomModel } from './sbom-model.js
  * lists are sorted by the library, components by their ref.
  */
 
-const HASH: Record<string, Enums.HashAlgorithm> = {
+const HASH: Record<string, CycloneDX.Enums.HashAlgorithm> = {
   sha256: Enums.HashAlgorithm['SHA-256'],
   sha384: Enums.HashAlgorithm['SHA-384'],
   sha512: Enums.HashAlgorithm['SHA-512'],
 };
 
-const TYPE: Record<SbomComponent['kind'], Enums.ComponentType> = {
+const TYPE: Record<SbomComponent['kind'], CycloneDX.Enums.ComponentType> = {
   artifact: Enums.ComponentType.Container,
   file: Enums.ComponentType.File,
   tool: Enums.ComponentType.Application,
@@ -23,7 +43,7 @@ const TYPE: Record<SbomComponent['kind'], Enums.ComponentType> = {
   deb: Enums.ComponentType.Library,
 };
 
-function component(c: SbomComponent): Models.Component {
+function component(c: SbomComponent): CycloneDX.Models.Component {
   const hashes = new Models.HashDictionary();
   for (const [alg, hex] of Object.entries(c.hashes)) {
     const a = HASH[alg];
@@ -54,7 +74,7 @@ export function cyclonedxJson(model: SbomModel): string {
       tools: new Models.Tools({ components: new Models.ComponentRepository([tool]) }),
     }),
   });
-  const byRef = new Map<string, Models.Component>([[model.root.ref, root]]);
+  const byRef = new Map<string, CycloneDX.Models.Component>([[model.root.ref, root]]);
   for (const c of model.components) {
     const m = component(c);
     byRef.set(c.ref, m);

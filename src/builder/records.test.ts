@@ -65,6 +65,7 @@ describe('build.sqlite migrations', () => {
       'builds',
       'config',
       'files',
+      'npm_licenses',
       'provenance_indexes',
       'sde',
       'step_logs',
@@ -184,7 +185,33 @@ describe('build.sqlite migrations', () => {
       } finally {
         records.close();
       }
-      expect(version()).toBe(3);
+      expect(version()).toBe(BUILD_DB_MIGRATIONS.length);
+    });
+  });
+
+  describe('from version 3 (no npm licenses yet)', () => {
+    it('adds the npm-license table, telling a license, none declared and nothing noted apart', () => {
+      const db = new Database(file);
+      for (const step of BUILD_DB_MIGRATIONS.slice(0, 3)) step(db);
+      db.exec(
+        `INSERT INTO provenance_indexes (digest) VALUES ('${d('9')}');PRAGMA user_version = 3`,
+      );
+      db.close();
+      const records = new BuildRecords(file);
+      try {
+        expect(records.listsProvenance(d('9'))).toBe(true);
+        expect(records.npmLicense(d('1'))).toBeUndefined();
+        records.noteNpmLicenses([
+          [d('1'), 'MIT'],
+          [d('2'), null],
+        ]);
+        expect(records.npmLicense(d('1'))).toBe('MIT');
+        expect(records.npmLicense(d('2'))).toBeNull();
+        expect(records.npmLicense(d('3'))).toBeUndefined();
+      } finally {
+        records.close();
+      }
+      expect(version()).toBe(BUILD_DB_MIGRATIONS.length);
     });
   });
 

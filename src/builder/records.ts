@@ -32,6 +32,10 @@ import { hasTable, migrateSchema, statementCache, type SchemaStep } from '../sto
  *       referrers indexes (by digest, so the fact never goes stale) seen to list a
  *       provenance statement: a cached target whose artifact's referrers tag still
  *       names one has its evidence, and its index blob is not read again
+ *     npm_licenses(tarball TEXT PRIMARY KEY, license TEXT)
+ *       the license a fetched npm tarball's own package.json declares (NULL: none),
+ *       by the tarball's sha256 (the fact never goes stale): noted when the offline
+ *       install unpacks it, so SBOMs need not read the tarball again
  *     action_origin(key TEXT PRIMARY KEY, result TEXT, repository TEXT, signer TEXT, envelope BLOB)
  *       where the action-cache entry key → result came from when it was restored
  *       from a remote cache: the repository, the signer's key id (or "any" when
@@ -86,6 +90,12 @@ export const BUILD_DB_MIGRATIONS: readonly SchemaStep[] = [
   (db) => {
     db.exec(
       'CREATE TABLE IF NOT EXISTS provenance_indexes (digest TEXT PRIMARY KEY) WITHOUT ROWID;',
+    );
+  },
+  // 3 → 4: the license of each npm tarball, noted when it is unpacked.
+  (db) => {
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS npm_licenses (tarball TEXT PRIMARY KEY, license TEXT) WITHOUT ROWID;',
     );
   },
 ];
@@ -303,6 +313,24 @@ export class BuildRecords {
   /** Notes that the referrers index `digest` lists a provenance statement (it is immutable). */
   noteProvenance(digest: Digest): void {
     this.stmt('INSERT OR IGNORE INTO provenance_indexes (digest) VALUES (?)').run(digest);
+  }
+
+  /**
+   * The license noted for the npm tarball `tarball` (a sha256 of the store):
+   * null when its package.json declares none, undefined when nothing was noted.
+   */
+  npmLicense(tarball: Digest): string | null | undefined {
+    const row = this.stmt('SELECT license FROM npm_licenses WHERE tarball = ?').get(tarball) as
+      { license: string | null } | undefined;
+    return row?.license;
+  }
+
+  /** Notes the license of each npm tarball (null: none declared), in one transaction. */
+  noteNpmLicenses(licenses: Iterable<readonly [Digest, string | null]>): void {
+    const put = this.stmt('INSERT OR REPLACE INTO npm_licenses (tarball, license) VALUES (?, ?)');
+    this.db.transaction(() => {
+      for (const [tarball, license] of licenses) put.run(tarball, license);
+    })();
   }
 
   setSde(key: string, epoch: number): void {

@@ -1,23 +1,37 @@
 import { Readable } from 'node:stream';
-import { npmLicense, type LockFact } from '../attest/index.js';
+import { npmLicense, type LockFact } from '../attest/facts.js';
 import { readTarFile } from '../archive/index.js';
+import type { BuildRecords } from '../builder/records.js';
 import { compareBytes } from '../core/compare.js';
 import type { Digest } from '../core/digest.js';
 import { isAirlockError } from '../core/errors.js';
 import type { ProjectConfig, TargetConfig } from '../config/index.js';
+import { mapLimit } from '../registry/retry.js';
 import { npmDependencyGraph, type Lock } from '../lock/index.js';
 import type { Store } from '../store/index.js';
 import { readLock, readNpmLocks } from './lock.js';
+import { MANIFEST_MAX } from './npm-tree.js';
 
-/** Largest package.json read out of a tarball for its license. */
-const MAX_MANIFEST = 1 << 20;
+/** The license a package.json declares; undefined when it declares none or is not JSON. */
+export function manifestLicense(manifest: Buffer | undefined): string | undefined {
+  if (!manifest) return undefined;
+  try {
+    return npmLicense(JSON.parse(manifest.toString('utf8')));
+  } catch {
+    return undefined; // a package.json npm itself could not read declares nothing
+  }
+}
 
 /**
  * The license a fetched npm tarball's own package.json declares (the
  * `<dir>/package.json` at the top of the archive), read from the store
- * verified; undefined when the tarball has none or declares none.
+ * verified: null when the tarball has none or declares none, undefined when
+ * the tarball is no longer in the store.
  */
-export async function tarballLicense(store: Store, tarball: Digest): Promise<string | undefined> {
+export async function tarballLicense(
+  store: Store,
+  tarball: Digest,
+): Promise<string | null | undefined> {
   let bytes: Buffer;
   try {
     bytes = await store.getBytes(tarball);
@@ -28,14 +42,43 @@ export async function tarballLicense(store: Store, tarball: Digest): Promise<str
   const text = await readTarFile(
     Readable.from([bytes]),
     (p) => /^[^/]+\/package\.json$/.test(p),
-    MAX_MANIFEST,
+    MANIFEST_MAX,
   );
-  if (!text) return undefined;
-  try {
-    return npmLicense(JSON.parse(text.toString('utf8')));
-  } catch {
-    return undefined; // a package.json npm itself could not read declares nothing
+  return manifestLicense(text) ?? null;
+}
+
+/** Where `lockFactsOf` finds and notes each tarball's license (build.sqlite). */
+export type LicenseNotes = Pick<BuildRecords, 'npmLicense' | 'noteNpmLicenses'>;
+
+/**
+ * The licenses of `tarballs`: as noted in `notes` (the offline install notes
+ * each tarball it unpacks), else read from the store (a few at once) and
+ * noted; a tarball gone from the store has none.
+ */
+async function licensesOf(
+  store: Store,
+  tarballs: readonly Digest[],
+  notes: LicenseNotes | undefined,
+): Promise<Map<Digest, string | undefined>> {
+  const out = new Map<Digest, string | undefined>();
+  const unknown: Digest[] = [];
+  for (const t of new Set(tarballs)) {
+    const noted = notes?.npmLicense(t);
+    if (noted === undefined) unknown.push(t);
+    else out.set(t, noted ?? undefined);
   }
+  const read = await mapLimit(
+    unknown,
+    4,
+    async (t) => [t, await tarballLicense(store, t)] as const,
+  );
+  const found: [Digest, string | null][] = [];
+  for (const [t, license] of read) {
+    out.set(t, license ?? undefined);
+    if (license !== undefined) found.push([t, license]);
+  }
+  if (found.length > 0) notes?.noteNpmLicenses(found);
+  return out;
 }
 
 /**
@@ -50,6 +93,7 @@ export async function lockFactsOf(
   store: Store,
   target: TargetConfig,
   lock?: Lock,
+  notes?: LicenseNotes,
 ): Promise<LockFact[]> {
   const locked = lock ?? (await readLock(project));
   if (!locked) return [];
@@ -64,6 +108,11 @@ export async function lockFactsOf(
     // One component per name@version, whatever number of places the package is installed at.
     const seen = new Map<string, LockFact>();
     const packages = [...npmLock.packages].sort((a, b) => compareBytes(a.path, b.path));
+    const licenses = await licensesOf(
+      store,
+      packages.flatMap((p) => byIntegrity.get(p.integrity)?.sha256 ?? []),
+      notes,
+    );
     for (const p of packages) {
       const id = `${p.name}@${p.version}`;
       const deps = (graph.get(p.path) ?? []).map((d) => idOf.get(d)!);
@@ -73,7 +122,7 @@ export async function lockFactsOf(
         continue;
       }
       const entry = byIntegrity.get(p.integrity);
-      const license = entry?.sha256 ? await tarballLicense(store, entry.sha256) : undefined;
+      const license = entry?.sha256 ? licenses.get(entry.sha256) : undefined;
       seen.set(id, {
         kind: 'npm',
         name: p.name,

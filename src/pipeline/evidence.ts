@@ -249,7 +249,7 @@ export async function collectFacts(
     const dep = await open.store.resolveTag(tagFor(project.name, d.target));
     deps.push({ target: d.target, outputs: d.outputs, ...(dep ? { artifact: dep.digest } : {}) });
   }
-  const lock = await lockFactsOf(project, open.store, config);
+  const lock = await lockFactsOf(project, open.store, config, undefined, open.records);
   // The lock must still hold every package the build used, or the evidence would describe another build.
   const npmUsed = new Set(lock.flatMap((l) => (l.kind === 'npm' ? [l.integrity] : [])));
   const stale = (record.action.locked ?? []).filter(

@@ -17,6 +17,7 @@ import type { Lock, LockErrorCode, NpmLockfile } from '../lock/index.js';
 import { SANDBOX_PROFILE } from '../sandbox/profile.js';
 import type { Store } from '../store/index.js';
 import type { BuildContext } from '../builder/context.js';
+import type { BuildRecords } from '../builder/records.js';
 import {
   assertFetched,
   lockHooks,
@@ -62,6 +63,8 @@ export interface InstallContext {
   events: EventSink;
   lock: Lock;
   npmLocks: ReadonlyMap<string, NpmLockfile>;
+  /** Where the license of each tarball written from the store is noted, for the SBOM. */
+  licenses?: Pick<BuildRecords, 'noteNpmLicenses'> | undefined;
   /** Where node, npm and pnpm are found (`PATH`, `HOME`). */
   env: HostEnv;
   signal?: AbortSignal;
@@ -192,7 +195,10 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
       return fallBack(`${planned.unsupported.slice(0, 3).join('; ')}${more}`);
     }
     const { NotReproducible, writeNpmTree } = await import('./npm-tree.js');
+    const { manifestLicense } = await import('./evidence-lock.js');
     const work = await ctx.store.ownedTempDir('npm');
+    // Each tarball's license, read from the package.json the writer unpacks anyway.
+    const licenses = new Map<Digest, string | null>();
     try {
       const entries = await writeNpmTree({
         dir: work,
@@ -210,6 +216,7 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
         verify: async (t) => {
           await ctx.store.verifiedPath(t.sha256);
         },
+        onManifest: (t, manifest) => licenses.set(t.sha256, manifestLicense(manifest) ?? null),
         sourceExists: (rel) =>
           lstat(
             join(ctx.project.root, ...(lockDir === '.' ? [] : [lockDir]), ...rel.split('/')),
@@ -219,6 +226,7 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
           ),
       });
       const tree = treeDigest(entries);
+      ctx.licenses?.noteNpmLicenses(licenses);
       await rm(home, { recursive: true, force: true });
       await mkdir(home, { recursive: true });
       await rename(join(work, 'node_modules'), dir);
@@ -445,7 +453,13 @@ function shellQuote(s: string): string {
  * locked input must already be in the store (or is fetched, with `fetch`).
  */
 export async function lockedInputHooks(
-  open: { project: ProjectConfig; store: Store; statCache: StatCache; env: HostEnv },
+  open: {
+    project: ProjectConfig;
+    store: Store;
+    statCache: StatCache;
+    env: HostEnv;
+    records?: Pick<BuildRecords, 'noteNpmLicenses'>;
+  },
   events: EventSink,
   opts: BuildLockOptions & {
     fetch?: (() => Promise<unknown>) | undefined;
@@ -477,6 +491,7 @@ export async function lockedInputHooks(
       events,
       lock,
       npmLocks,
+      licenses: open.records,
       env: open.env,
       ...(opts.signal ? { signal: opts.signal } : {}),
     }),

@@ -4,11 +4,13 @@ import {
   constants as fsc,
   createReadStream,
   fchmodSync,
+  fstatSync,
   mkdirSync,
   openSync,
+  readFileSync,
   writeSync,
 } from 'node:fs';
-import { lstat, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { join, posix } from 'node:path';
 import { membersOf, readMembers, TAR_TYPE } from '../archive/index.js';
@@ -47,7 +49,18 @@ export interface WriteNpmTreeOptions {
   verify: (tarball: StoredTarball) => Promise<void>;
   /** Whether a path relative to the package-lock's directory exists outside node_modules (workspace bins). */
   sourceExists: (rel: string) => Promise<boolean>;
+  /**
+   * Told, for each unpacked tarball, its own package.json as `readTarFile`
+   * finds it (the first file `<dir>/package.json`; undefined when there is
+   * none or it is over MANIFEST_MAX), so its license is known without
+   * reading the tarball again.
+   */
+  onManifest?: (tarball: StoredTarball, manifest: Buffer | undefined) => void;
 }
+
+/** Largest package.json handed to `onManifest` (what the SBOM reads at most). */
+export const MANIFEST_MAX = 1 << 20;
+const TOP_MANIFEST = /^[^/]+\/package\.json$/;
 
 /** Modes as npm leaves them with umask 022: pacote forces rw for the owner, bin-links chmods bins to 0755. */
 /** Tarballs up to this size are read whole and unpacked without streams. */
@@ -59,6 +72,19 @@ function changed(pkg: NpmTreePackage, stored: StoredTarball): Error {
     `the tarball of ${pkg.path} (${stored.sha256}) changed while it was unpacked`,
     { hint: 'Run `airlock store fsck`, then `airlock fetch`, and build again.' },
   );
+}
+
+/** How long the writer runs before it lets other work of the process run. */
+const YIELD_MS = 20;
+
+/** The bytes of a file of up to IN_MEMORY_MAX bytes; undefined when it is larger. */
+function readSmall(path: string): Buffer | undefined {
+  const fd = openSync(path, fsc.O_RDONLY);
+  try {
+    return fstatSync(fd).size <= IN_MEMORY_MAX ? readFileSync(fd) : undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const fileMode = (tarMode: number): number => ((tarMode | 0o666 | 0o600) & 0o777 & ~0o022) >>> 0;
@@ -85,16 +111,23 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
   };
   // Files are created with their final mode; a stricter umask than 022 needs a chmod after.
   const umask = process.umask();
+  // Small tarballs are read with blocking calls, like every write here: on a
+  // busy machine each round trip through the thread pool costs more than the
+  // read itself. Other work gets a turn every few milliseconds.
+  let yielded = performance.now();
   for (const pkg of opts.plan.packages) {
     const stored = opts.tarball(pkg.integrity);
-    const size = (await stat(stored.path)).size;
+    const whole = readSmall(stored.path);
     const entries =
-      size <= IN_MEMORY_MAX
-        ? await unpackInMemory(pkg, stored)
+      whole !== undefined
+        ? await unpackInMemory(pkg, stored, whole)
         : await unpackStreaming(pkg, stored);
     for (const e of entries) files.set(e.path, e);
     if (entries.length === 0) ensureDir(pkg.path.slice('node_modules/'.length));
-    await new Promise<void>((r) => setImmediate(r)); // let other work run between packages
+    if (performance.now() - yielded > YIELD_MS) {
+      await new Promise<void>((r) => setImmediate(r));
+      yielded = performance.now();
+    }
   }
 
   /** Where a tar member goes inside its package, npm's way; undefined when npm skips it. */
@@ -178,8 +211,8 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
   async function unpackInMemory(
     pkg: NpmTreePackage,
     stored: StoredTarball,
+    bytes: Buffer,
   ): Promise<(TreeEntry & { kind: 'file' })[]> {
-    const bytes = await readFile(stored.path);
     if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== stored.sha256) {
       await opts.verify(stored);
       throw changed(pkg, stored);
@@ -203,12 +236,16 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
     const bins = new Set(pkg.binTargets);
     const out = new Map<string, TreeEntry & { kind: 'file' }>();
     const sawIgnores = new Set<string>();
+    let manifest: { bytes: Buffer | undefined } | undefined;
     for (const m of membersOf(tar)) {
       const inner = placeOf(pkg, m, sawIgnores);
       if (inner === undefined) continue;
+      if (manifest === undefined && TOP_MANIFEST.test(m.name))
+        manifest = { bytes: m.data.length > MANIFEST_MAX ? undefined : m.data };
       const rel = `${base}/${inner}`;
       out.set(rel, writeWhole(rel, m.mode, bins.has(inner), m.data, out));
     }
+    opts.onManifest?.(stored, manifest?.bytes);
     return [...out.values()];
   }
 
@@ -235,15 +272,20 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
     };
     const out = new Map<string, TreeEntry & { kind: 'file' }>();
     const sawIgnores = new Set<string>();
+    let manifest: { bytes: Buffer | undefined } | undefined;
     try {
       for await (const m of readMembers(source)) {
         const inner = placeOf(pkg, m, sawIgnores);
         if (inner === undefined) continue;
         const rel = `${base}/${inner}`;
-        if (bins.has(inner)) {
+        const isManifest = manifest === undefined && TOP_MANIFEST.test(m.name);
+        if (isManifest && m.size > MANIFEST_MAX) manifest = { bytes: undefined };
+        if (bins.has(inner) || (isManifest && manifest === undefined)) {
           const parts: Buffer[] = [];
           for await (const chunk of m.body()) parts.push(chunk);
-          out.set(rel, writeWhole(rel, m.mode, true, Buffer.concat(parts), out));
+          const whole = Buffer.concat(parts);
+          if (isManifest) manifest ??= { bytes: whole };
+          out.set(rel, writeWhole(rel, m.mode, bins.has(inner), whole, out));
           continue;
         }
         const mode = fileMode(m.mode);
@@ -284,6 +326,7 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
       await opts.verify(stored);
       throw changed(pkg, stored);
     }
+    opts.onManifest?.(stored, manifest?.bytes);
     return [...out.values()];
   }
 

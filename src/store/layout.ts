@@ -24,7 +24,8 @@ import { digestHex, type Digest } from '../core/index.js';
  *                                 and actions(key, result, created_at); user_version = 1
  *     airlock/v1/build.sqlite     SQLite (WAL), derived: the stat cache, build records,
  *                                 SOURCE_DATE_EPOCH and parsed-config caches, remote
- *                                 origins (builder/records.ts, hash/stat-cache.ts)
+ *                                 origins, npm tarballs' licenses (builder/records.ts,
+ *                                 hash/stat-cache.ts)
  *     airlock/v1/audit.sqlite     SQLite (WAL): the hash-chained audit log and the lineage
  *                                 index (audit/log.ts); never derived, never recreated
  *     airlock/v1/trees/9f86…0a08/ extracted output tree of a result, named by the hex of its
