@@ -85,16 +85,24 @@ export interface StampHeader {
   };
 }
 
-/** The stamp's key: this Airlock, the arguments, working directory and the whole environment. */
+/** Variables a shell changes between runs that no build reads (the daemon leaves them out too). */
+const VOLATILE_ENV = new Set(['PWD', 'OLDPWD', '_', 'SHLVL']);
+
+/**
+ * The stamp's key: this Airlock, the arguments, working directory, umask and
+ * the whole environment but for VOLATILE_ENV.
+ */
 export function stampKey(
   argv: readonly string[],
   cwd: string,
   env: Readonly<Record<string, string | undefined>>,
 ): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify([STAMP_FORMAT, selfIdentity(), argv.slice(2), cwd]));
+  const umask = process.umask(0o022);
+  process.umask(umask);
+  h.update(JSON.stringify([STAMP_FORMAT, selfIdentity(), argv.slice(2), cwd, umask]));
   for (const k of Object.keys(env).sort()) {
-    if (env[k] !== undefined) h.update(`\0${k}=${env[k]}`);
+    if (env[k] !== undefined && !VOLATILE_ENV.has(k)) h.update(`\0${k}=${env[k]}`);
   }
   // The builder resolves host tools through this process's PATH.
   h.update(`\0\0${process.env.PATH ?? ''}`);
@@ -208,6 +216,7 @@ export function newCover(): StampCover {
  * vanished. `t0Ns` is when the build began.
  */
 export function stampText(header: StampHeader, cover: StampCover): string | undefined {
+  refusal = undefined;
   const t0 = BigInt(header.t0Ns);
   const lines: string[] = [JSON.stringify(header)];
   for (const [abs, want] of [...cover.paths].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
@@ -216,40 +225,54 @@ export function stampText(header: StampHeader, cover: StampCover): string | unde
       st = lstatSync(abs, { bigint: true });
     } catch {
       if (cover.absent.has(abs)) continue;
-      return undefined;
+      return refuse(`${abs} is gone`);
     }
     const kind = kindOf(st);
-    if (kind === undefined) return undefined;
+    if (kind === undefined) return refuse(`${abs} is not a file, symlink or directory`);
     let expect = '-';
     if (st.ctimeNs >= t0 - RACY_NS || st.mtimeNs >= t0 - RACY_NS) {
       // Changed while (or just before) the build ran: its content decides, now and at every check.
       if (kind === 'f') {
-        if (want.digest === undefined || fileDigest(abs) !== want.digest) return undefined;
+        if (want.digest === undefined || fileDigest(abs) !== want.digest)
+          return refuse(`${abs} changed during the build`);
         expect = want.digest;
       } else if (kind === 'l') {
         expect = readlinkSync(abs);
-        if (want.digest !== `link:${expect}`) return undefined;
+        if (want.digest !== `link:${expect}`) return refuse(`${abs} changed during the build`);
       } else {
-        if (want.listing === undefined) return undefined;
+        if (want.listing === undefined) return refuse(`${abs} changed during the build`);
         const now = listingOf(abs);
-        if (now !== want.listing) return undefined;
+        if (now !== want.listing) return refuse(`${abs} changed during the build`);
         expect = now;
       }
     }
-    if (abs.includes('\n') || expect.includes('\n')) return undefined;
+    if (abs.includes('\n') || expect.includes('\n')) return refuse(`${abs}: a newline in a path`);
     lines.push(`${kind}\t${sigOf(st)}\t${expect}\t${abs}`);
   }
   for (const abs of [...cover.absent].sort()) {
     if (cover.paths.has(abs)) continue;
     try {
       lstatSync(abs);
-      return undefined;
+      return refuse(`${abs} appeared`);
     } catch {
-      if (abs.includes('\n')) return undefined;
+      if (abs.includes('\n')) return refuse(`${abs}: a newline in a path`);
       lines.push(`a\t-\t-\t${abs}`);
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+let refusal: string | undefined;
+
+/** Why the last stamp was not written (for tests and debugging), undefined when it was. */
+export function stampRefusal(): string | undefined {
+  return refusal;
+}
+
+/** Notes why a stamp is not written; returns undefined for the caller to return. */
+export function refuse(why: string): undefined {
+  refusal = why;
+  return undefined;
 }
 
 /** Writes a stamp atomically (temp file, rename). */
@@ -288,7 +311,7 @@ export function checkStamp(path: string, key: string): StampHeader | undefined {
   } catch {
     return undefined;
   }
-  if (header.format !== STAMP_FORMAT || header.key !== key) return undefined;
+  if (header.format !== STAMP_FORMAT || header.key !== key) return refuse('another key');
   let pos = nl + 1;
   while (pos < text.length) {
     const end = text.indexOf('\n', pos);
@@ -306,18 +329,18 @@ export function checkStamp(path: string, key: string): StampHeader | undefined {
       st = lstatSync(abs, { bigint: true });
     } catch {
       if (kind === 'a') continue;
-      return undefined;
+      return refuse(`${abs} is gone`);
     }
     if (kind === 'a' || kindOf(st) !== kind || sigOf(st) !== line.slice(t1 + 1, t2))
-      return undefined;
+      return refuse(`${abs} changed`);
     const expect = line.slice(t2 + 1, t3);
     if (expect === '-') continue;
     try {
       const now =
         kind === 'f' ? fileDigest(abs) : kind === 'l' ? readlinkSync(abs) : listingOf(abs);
-      if (now !== expect) return undefined;
+      if (now !== expect) return refuse(`${abs} changed (content)`);
     } catch {
-      return undefined;
+      return refuse(`${abs} is unreadable`);
     }
   }
   return header;

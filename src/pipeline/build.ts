@@ -16,6 +16,8 @@ import type { AfterBuild } from '../builder/context.js';
 import type { FsHint } from '../hash/hint.js';
 import {
   dropStamp,
+  refuse,
+  stampRefusal,
   StampRecorder,
   STAMP_FORMAT,
   stampPath,
@@ -92,7 +94,11 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     : undefined;
   // Records what the build walks and hashes (a stamp must cover it); none inside the daemon.
   const recorder = req.stamp && !req.fsHint ? new StampRecorder() : undefined;
-  const seen = { queued: [] as string[], finished: [] as string[], said: false };
+  const seen = {
+    queued: [] as string[],
+    finished: [] as string[],
+    said: undefined as string | undefined,
+  };
   if (recorder) {
     const outer = req.events;
     req = {
@@ -102,7 +108,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
         if (e.type === 'target') {
           if (e.state === 'queued') seen.queued.push(e.target);
           else if (e.state === 'cached' || e.state === 'built') seen.finished.push(e.target);
-        } else if (e.type === 'log' && e.level !== 'debug') seen.said = true;
+        } else if (e.type === 'log' && e.level !== 'debug')
+          seen.said ??= `the build said: ${e.message}`;
         outer(e);
       },
     };
@@ -236,7 +243,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     } finally {
       open.close();
       // Written once every database is closed: the stamp covers their files as they are now.
-      if (stamped && recorder && stampFile && !seen.said) {
+      if (stamped && recorder && stampFile && seen.said === undefined) {
         const { stampOfBuild } = await import('./stamp-writer.js');
         const text = stampOfBuild(
           stamped.header,
@@ -246,7 +253,10 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
           open.store.root,
         );
         if (text !== undefined) writeStamp(stampFile, text);
-      }
+      } else if (recorder) refuse(seen.said ?? 'not stampable');
+      // Why this run left no stamp, beside where it would be (for whoever wonders).
+      if (stampFile && recorder && stampRefusal() !== undefined)
+        writeStamp(`${stampFile.slice(0, -'.stamp'.length)}.refused`, `${stampRefusal()}\n`);
     }
   }
 }

@@ -3,11 +3,12 @@ import { delimiter, dirname, join } from 'node:path';
 import type { TargetBuild } from '../builder/executor.js';
 import { findOnPath } from '../builder/toolchain.js';
 import type { ProjectConfig } from '../config/index.js';
-import { globBase } from '../hash/walk.js';
+import { globBase, globMatcher } from '../hash/walk.js';
 import {
   RACY_NS,
   fileDigest,
   newCover,
+  refuse,
   stampText,
   type StampCover,
   type StampHeader,
@@ -29,6 +30,7 @@ export function stampOfBuild(
   builds: readonly TargetBuild[],
   store: string,
 ): string | undefined {
+  refuse('');
   const cover = coverOf(recorder, project, builds, store);
   if (cover === undefined) return undefined;
   return stampText(header, cover);
@@ -54,12 +56,21 @@ function coverOf(
   };
   // What the walks listed and hashing read (inputs, and outputs before they were written).
   for (const dir of recorder.dirs) {
-    if (!inRoot(dir)) return undefined;
+    if (!inRoot(dir)) return refuse(`${dir} is outside the project`);
     add(dir);
     ancestors(dir);
   }
+  // A file read then gone was a stale output the build removed; a source gone is a change.
+  const isSource = globMatcher(
+    builds.flatMap((b) => project.targets.get(b.target)?.sources ?? ['**']),
+  );
   for (const [abs, e] of recorder.files) {
-    if (!inRoot(abs)) return undefined;
+    if (!inRoot(abs)) return refuse(`${abs} is outside the project`);
+    if (!existsSync(abs)) {
+      if (isSource(abs.slice(root.length + 1))) return refuse(`source ${abs} is gone`);
+      cover.absent.add(abs);
+      continue;
+    }
     add(abs, e.kind === 'file' ? { digest: e.digest } : { digest: `link:${e.target}` });
     ancestors(abs);
   }
@@ -74,7 +85,7 @@ function coverOf(
   // Every glob's base directory down from the root; the first missing one must stay missing.
   for (const b of builds) {
     const t = project.targets.get(b.target);
-    if (!t) return undefined;
+    if (!t) return refuse(`no target ${b.target}`);
     for (const pattern of [...t.sources, ...t.outputs]) {
       let dir = root;
       for (const seg of globBase(pattern)
@@ -95,13 +106,14 @@ function coverOf(
       if (existsSync(pkg)) add(pkg);
       else cover.absent.add(pkg);
     }
-    if (t.files && t.files.length > 0) return undefined;
+    if (t.files && t.files.length > 0) return refuse(`target ${t.name} has files:`);
     // Host tools: the one PATH finds, its real file, and every PATH directory searched before it.
     for (const name of t.toolchain.host) {
       const found = findOnPath(name);
-      if (found === undefined) return undefined;
+      if (found === undefined) return refuse(`host tool ${name} not found`);
       const real = realpathSync(found);
-      if (!HOST_ROOTS.some((r) => real.startsWith(r))) return undefined;
+      if (!HOST_ROOTS.some((r) => real.startsWith(r)))
+        return refuse(`host tool ${name} is outside the system directories`);
       for (const dir of (process.env.PATH ?? '').split(delimiter)) {
         if (!dir) continue;
         if (existsSync(dir)) add(dir);
@@ -128,7 +140,7 @@ function coverOf(
     join(v1, 'meta.sqlite'),
     join(v1, 'build.sqlite'),
   ]) {
-    if (!existsSync(f)) return undefined;
+    if (!existsSync(f)) return refuse(`${f} is missing`);
     add(f, { digest: fileDigest(f) });
   }
   for (const f of ['meta.sqlite-wal', 'build.sqlite-wal']) cover.absent.add(join(v1, f));
@@ -142,10 +154,11 @@ function coverOf(
         config?: { digest?: string };
       };
       const config = manifest.config?.digest;
-      if (typeof config !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(config)) return undefined;
+      if (typeof config !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(config))
+        return refuse('a manifest without a config digest');
       add(blob(config), { digest: config });
     } catch {
-      return undefined;
+      return refuse('an unreadable manifest');
     }
   }
   // A directory changed during the build is vouched for by its listing, when every
@@ -156,7 +169,7 @@ function coverOf(
     try {
       st = lstatSync(abs, { bigint: true });
     } catch {
-      return undefined;
+      return refuse(`${abs} is gone`);
     }
     if (!st.isDirectory() || (st.ctimeNs < t0 && st.mtimeNs < t0)) continue;
     const names: string[] = [];
@@ -164,7 +177,8 @@ function coverOf(
       const child = join(abs, d.name);
       if (!cover.paths.has(child)) {
         const cst = lstatSync(child, { bigint: true });
-        if (cst.ctimeNs >= t0 || cst.mtimeNs >= t0) return undefined;
+        if (cst.ctimeNs >= t0 || cst.mtimeNs >= t0)
+          return refuse(`${child} appeared during the build`);
       }
       names.push(
         `${d.name}:${d.isDirectory() ? 'd' : d.isFile() ? 'f' : d.isSymbolicLink() ? 'l' : 'o'}`,
