@@ -166,6 +166,29 @@ describe('build stamp', () => {
     await expectFastAgain();
   }, 120_000);
 
+  it('says what the build says when a checkpoint is due and no key is configured', async () => {
+    writeFileSync(join(project, 'airlock.yaml'), `${YAML}audit:\n  checkpoint:\n    entries: 1\n`);
+    try {
+      await build();
+      await expectFastAgain();
+      const viaStamp = await build();
+      expect(viaStamp.fast).toBe(true);
+      rmSync(join(store, 'airlock', 'v1', 'stamps'), { recursive: true, force: true });
+      const normal = await build();
+      expect(normal.fast).toBe(false);
+      expect(normal.stderr).toMatch(
+        /audit: no checkpoint since entry 0: entries 1–\d+ are not protected/,
+      );
+      // The same line with the log's head two entries further on.
+      const head = (text: string): number => Number(/entries 1–(\d+)/.exec(text)![1]);
+      expect(head(normal.stderr)).toBe(head(viaStamp.stderr) + 2);
+      expect(viaStamp.stderr.replace(/–\d+/, '–N')).toBe(normal.stderr.replace(/–\d+/, '–N'));
+    } finally {
+      writeFileSync(join(project, 'airlock.yaml'), YAML);
+      await build();
+    }
+  }, 120_000);
+
   it('builds again after an edit that keeps the size and puts the mtime back', async () => {
     await expectFastAgain();
     const file = join(project, 'src', 'y.txt');

@@ -73,11 +73,14 @@ export async function runStampedBuild(
     return undefined;
   }
   const { recordStampedNoop } = await import('../pipeline/build-noop.js');
-  if (!(await recordStampedNoop(header, store, startedAt))) return undefined;
+  const recorded = await recordStampedNoop(header, store, startedAt);
+  if (recorded === false) return undefined;
   const { createRenderer, renderOptions } = await import('./render.js');
   const renderer = createRenderer(renderOptions(header.render, io), io.stderr);
   for (const target of header.queued) renderer.sink({ type: 'target', target, state: 'queued' });
   for (const target of header.finished) renderer.sink({ type: 'target', target, state: 'cached' });
+  if (recorded.said !== undefined)
+    renderer.sink({ type: 'log', level: 'info', message: recorded.said });
   renderer.done();
   io.stdout.write(header.stdout);
   return 0;

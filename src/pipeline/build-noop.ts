@@ -2,22 +2,29 @@ import { join } from 'node:path';
 import { AuditLog } from '../audit/log.js';
 import { systemClock } from '../core/clock.js';
 import { appendBuildEvents, gitState } from './audit-build.js';
-import { auditActor, auditTail, checkpointDue } from './audit-env.js';
+import {
+  auditActor,
+  auditTail,
+  checkpointDue,
+  NO_CHECKPOINT_KEY,
+  unprotectedMessage,
+} from './audit-env.js';
 import type { StampHeader } from './build-stamp.js';
 
 /**
  * What a no-op build records, for a run whose build stamp matched: one
  * `build` event per target (a cache hit each) in one transaction, with the
  * git state read now, exactly as the build itself would append them.
+ * When a checkpoint is then due (the project has no key: stamps are never
+ * written for one that has), returns the message the build says about it.
  * Returns false, having written nothing, when the run must build after all:
- * HEAD moved since the stamp, or a checkpoint would be due (the build makes
- * it), or the log cannot be read.
+ * HEAD moved since the stamp, a key is configured, or the log cannot be read.
  */
 export async function recordStampedNoop(
   header: StampHeader,
   store: string,
   startedAt: number,
-): Promise<boolean> {
+): Promise<{ said?: string } | false> {
   const g = await gitState(header.root).catch(() => undefined);
   if (g === undefined || (g.commit ?? null) !== header.commit) return false;
   let log: AuditLog;
@@ -27,14 +34,7 @@ export async function recordStampedNoop(
     return false;
   }
   try {
-    const now = systemClock.now();
-    const tail = auditTail(log);
-    const after = {
-      head: tail.head + header.audit.targets.length,
-      covered: tail.covered,
-      since: tail.head > tail.covered ? tail.since : now,
-    };
-    if (checkpointDue(after, now, header.audit.schedule) !== undefined) return false;
+    if (header.audit.schedule.signingKey !== undefined) return false;
     await appendBuildEvents(
       log,
       header.project,
@@ -47,7 +47,10 @@ export async function recordStampedNoop(
       g,
       auditActor(),
     );
-    return true;
+    // As the build does after appending: a due checkpoint without a key is only said.
+    const tail = auditTail(log);
+    if (checkpointDue(tail, systemClock.now(), header.audit.schedule) === undefined) return {};
+    return { said: unprotectedMessage(tail.covered, tail.head, NO_CHECKPOINT_KEY) };
   } finally {
     log.close();
   }

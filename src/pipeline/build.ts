@@ -10,7 +10,7 @@ import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
 import { auditBuild, gitState, type GitState } from './audit-build.js';
-import { checkpointDue } from './audit-env.js';
+import { checkpointDue, UNPROTECTED_PREFIX } from './audit-env.js';
 import { evidenceHook } from './evidence-hook.js';
 import type { AfterBuild } from '../builder/context.js';
 import type { FsHint } from '../hash/hint.js';
@@ -108,7 +108,12 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
         if (e.type === 'target') {
           if (e.state === 'queued') seen.queued.push(e.target);
           else if (e.state === 'cached' || e.state === 'built') seen.finished.push(e.target);
-        } else if (e.type === 'log' && e.level !== 'debug')
+        } else if (
+          e.type === 'log' &&
+          e.level !== 'debug' &&
+          // A due checkpoint without a key is said at info level: the fast path says it too.
+          !(e.level === 'info' && e.message.startsWith(UNPROTECTED_PREFIX))
+        )
           seen.said ??= `the build said: ${e.message}`;
         outer(e);
       },
@@ -272,6 +277,8 @@ function stampable(
   builds: ReadonlyMap<string, TargetBuild>,
 ): boolean {
   if (req.noCache === true || req.fetch === true || req.evidence === false) return false;
+  // A checkpoint due after the build is signed with the key: the fast path never signs.
+  if (project.audit?.signingKey !== undefined) return false;
   if (req.remoteCache !== undefined || project.cache?.remote !== undefined) return false;
   for (const b of builds.values()) {
     if (b.origin !== undefined) return false;
