@@ -145,7 +145,9 @@ describe('build stamp', () => {
     const log = AuditLog.open(join(store, 'airlock', 'v1', 'audit.sqlite'), { readonly: true });
     try {
       const strip = (d: unknown): unknown => {
-        const { startedAt: _s, finishedAt: _f, ...rest } = d as Record<string, unknown>;
+        const rest = { ...(d as Record<string, unknown>) };
+        delete rest['startedAt'];
+        delete rest['finishedAt'];
         return rest;
       };
       // Three no-ops: two answered by the stamp, then the build itself.
