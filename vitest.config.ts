@@ -10,15 +10,18 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 const LONGEST_FIRST = [
   'test/deploy.test.ts',
-  'test/ui-browser.test.ts',
+  'test/deploy-demo.test.ts',
   'test/init-corpus-npm.test.ts',
+  'test/ui-browser.test.ts',
+  'test/daemon-fuzz.test.ts',
   'test/init-corpus.test.ts',
+  'test/evidence.test.ts',
+  'test/ts-service.test.ts',
+  'test/runnable-image.test.ts',
+  'test/remote-cache-trust.test.ts',
+  'test/npm-install.test.ts',
   'test/api-docs.test.ts',
   'test/escape-suite.test.ts',
-  'test/npm-install.test.ts',
-  'test/ts-service.test.ts',
-  'test/remote-cache-trust.test.ts',
-  'test/evidence.test.ts',
   'test/kill-build.test.ts',
   'test/lock-fetch.test.ts',
 ];

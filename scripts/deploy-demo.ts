@@ -19,6 +19,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { describeDeployEvent } from '../src/cli/commands/deploy.js';
+import { parseDurationMs } from '../src/config/index.js';
 import type { DeployEvent } from '../src/deploy/index.js';
 import { LABELS } from '../src/deploy/index.js';
 import { runStatus, type StatusReport } from '../src/pipeline/deploy.js';
@@ -50,6 +51,8 @@ export interface DemoOptions {
   environment?: string;
   /** How long each rollout step is held before its gates are read (default `2500ms`). */
   hold?: string;
+  /** How often Prometheus scrapes the routers and the services, in ms (default 1000). */
+  scrapeMs?: number;
 }
 
 /** What the demo did: both ship reports, the status after the rollback, and what the users saw. */
@@ -115,6 +118,7 @@ export class DeployDemo {
       dir,
       REGIONS.map((r) => `127.0.0.1:${this.routers[r]!.metricsPort}`),
       REGIONS.map((r) => join(dir, `web_${r}.json`)),
+      this.opts.scrapeMs,
     );
     for (const r of REGIONS)
       this.say(
@@ -156,9 +160,12 @@ export class DeployDemo {
       'version: 1\nkeys: [cosign.pub]\nrequire: [slsa-provenance]\n',
     );
     const store = join(dir, 'store');
-    const load = Object.fromEntries(
-      REGIONS.map((r) => [r, loadGenerator(`http://127.0.0.1:${this.routers[r]!.port}/`, 2, 20)]),
-    ) as Record<Region, ReturnType<typeof loadGenerator>>;
+    // Users of both regions, from the first deploy stage on (building needs none).
+    let load: Record<Region, ReturnType<typeof loadGenerator>> | undefined;
+    const startUsers = (): Record<Region, ReturnType<typeof loadGenerator>> =>
+      (load ??= Object.fromEntries(
+        REGIONS.map((r) => [r, loadGenerator(`http://127.0.0.1:${this.routers[r]!.port}/`, 2, 20)]),
+      ) as Record<Region, ReturnType<typeof loadGenerator>>);
     const ship = async (what: string): Promise<ShipReport> => {
       this.say(`== airlock ship server --env ${this.environment}: ${what}`);
       const report = await runShip({
@@ -170,7 +177,9 @@ export class DeployDemo {
         password: '',
         insecure: this.hosts,
         events: (e) => {
-          if (e.type === 'log' && e.message.startsWith('ship: ')) this.say(e.message);
+          if (e.type !== 'log' || !e.message.startsWith('ship: ')) return;
+          this.say(e.message);
+          if (e.message === 'ship: deploy') startUsers();
         },
         onEvent: (e: DeployEvent) => this.say(`  ${describeDeployEvent(e)}`),
       });
@@ -185,11 +194,12 @@ export class DeployDemo {
         throw new Error(`release 1 stopped at ${first.failed}: see the stages above`);
 
       writeRelease(project, '2', true);
-      const mark = Object.fromEntries(REGIONS.map((r) => [r, load[r].hits.length]));
+      const traffic = startUsers();
+      const mark = Object.fromEntries(REGIONS.map((r) => [r, traffic[r].hits.length]));
       const second = await ship('release 2, deliberately broken (every answer a 500)');
       await new Promise((r) => setTimeout(r, 300));
       const users = Object.fromEntries(
-        REGIONS.map((r) => [r, summarize(load[r].hits.slice(mark[r]))]),
+        REGIONS.map((r) => [r, summarize(traffic[r].hits.slice(mark[r]))]),
       ) as DemoResult['users'];
       for (const r of REGIONS)
         this.say(
@@ -215,11 +225,13 @@ export class DeployDemo {
       );
       return { first, second, status, users };
     } finally {
-      await Promise.all(REGIONS.map((r) => load[r].stop()));
+      if (load !== undefined) await Promise.all(REGIONS.map((r) => load![r].stop()));
     }
   }
 
   private writeConfig(project: string, base: string): void {
+    const hold = this.opts.hold ?? '2500ms';
+    const extendLimit = Math.max(3, Math.ceil(12_000 / (parseDurationMs(hold) ?? 2500)));
     const file = join(project, 'airlock.yaml');
     const yaml = readFileSync(file, 'utf8');
     const anchor = "      entrypoint: ['node', '/dist/server/server.js']\n";
@@ -240,10 +252,12 @@ export class DeployDemo {
         '    policy: policy.yaml',
         '    regions:',
         ...REGIONS.flatMap(region),
-        `    rollout: { steps: [5, 25, 50, 100], hold: ${this.opts.hold ?? '2500ms'}, readiness: { path: /healthz, timeout: 20s } }`,
+        `    rollout: { steps: [5, 25, 50, 100], hold: ${hold}, readiness: { path: /healthz, timeout: 20s } }`,
         '    gates:',
         '      - { name: error-rate, max: 0.05, minRequests: 3 }',
-        '      - { name: latency-p99, max: 0.5, minRequests: 3, onNoData: extend, extendLimit: 3 }',
+        // A new version's own metrics come once Prometheus's discovery has passed its
+        // address on (up to about 10 s): the step extends until then.
+        `      - { name: latency-p99, max: 0.5, minRequests: 3, onNoData: extend, extendLimit: ${extendLimit} }`,
         '',
       ].join('\n'),
     );

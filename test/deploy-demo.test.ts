@@ -10,7 +10,16 @@ import { DeployDemo, demoProblems, type DemoResult } from '../scripts/deploy-dem
 
 describe('the deploy demo (npm run demo)', () => {
   const lines: string[] = [];
-  const demo = new DeployDemo({ log: (l) => lines.push(l), environment: 'demotest' });
+  // Prometheus scrapes every 250 ms (the demo's default is 1 s), so a new version's
+  // first step has data soon after discovery; shorter steps than the demo's 2.5 s.
+  const demo = new DeployDemo({
+    log: (l) => lines.push(l),
+    // Its own name: status counts every container of the environment in a region, and
+    // another checkout's suite may run this demo on the same podman at the same time.
+    environment: `demotest-${process.pid}`,
+    hold: '2s',
+    scrapeMs: 250,
+  });
   afterAll(() => demo.stop());
 
   it('promotes release 1 in both regions, rolls the broken release 2 back at the first step naming the gate, and removes everything it started', async () => {
@@ -61,7 +70,14 @@ describe('the deploy demo (npm run demo)', () => {
     // Nothing is left: no container of this environment, no temp dir.
     const left = execFileSync(
       'podman',
-      ['ps', '-a', '--filter', `label=${LABELS.environment}=demotest`, '--format', '{{.Names}}'],
+      [
+        'ps',
+        '-a',
+        '--filter',
+        `label=${LABELS.environment}=${demo.environment}`,
+        '--format',
+        '{{.Names}}',
+      ],
       { encoding: 'utf8' },
     ).trim();
     expect(left).toBe('');

@@ -39,6 +39,9 @@ import { pushBaseImage, serviceProject, type Release } from './helpers/service.j
 const SCRAPE_MS = 250;
 const HOLD = '1200ms';
 const CLI = join(import.meta.dirname, '..', 'bin', 'airlock.js');
+// The rolled-out environment's own name: status counts every container of the
+// environment in a region, and another checkout's suite may deploy on the same podman.
+const PROD = `prod-${process.pid}`;
 
 describe('airlock deploy, rollback and status', () => {
   let dir: string;
@@ -87,7 +90,8 @@ describe('airlock deploy, rollback and status', () => {
       '    policy: policy.yaml',
       '    regions:',
       ...regionYaml('eu', eu, routers[env]!, prom, false),
-      `    rollout: { steps: [5, 100], hold: 1s }`,
+      // These gates read no traffic: the hold needs no scrapes in it.
+      `    rollout: { steps: [5, 100], hold: 100ms }`,
       '    gates:',
       `      - { name: probe, query: ${JSON.stringify(query)}, max: 1, minRequests: 0 }`,
     ];
@@ -96,7 +100,7 @@ describe('airlock deploy, rollback and status', () => {
       [
         yaml.trimEnd(),
         'environments:',
-        '  prod:',
+        `  ${PROD}:`,
         '    policy: policy.yaml',
         '    regions:',
         ...regionYaml('eu', eu, routers.eu!, prometheus.url),
@@ -121,8 +125,20 @@ describe('airlock deploy, rollback and status', () => {
     );
   };
 
-  /** Builds and (unless `sign` is false) signs a release; returns its artifact digest. */
-  const release = async (r: Release, sign = true): Promise<Digest> => {
+  /** Signs the service as last built (SBOM and provenance statements). */
+  const sign = async (): Promise<void> => {
+    await runSign({
+      project,
+      store,
+      targets: ['service'],
+      key: join(project, 'cosign.key'),
+      password: '',
+      events: () => {},
+    });
+  };
+
+  /** Builds and (unless `signed` is false) signs a release; returns its artifact digest. */
+  const release = async (r: Release, signed = true): Promise<Digest> => {
     writeFileSync(join(project, 'src', 'release.json'), `${JSON.stringify(r)}\n`);
     const built = await runBuild({
       project,
@@ -132,17 +148,23 @@ describe('airlock deploy, rollback and status', () => {
       events: () => {},
     });
     const digest = built.targets.find((t) => t.name === 'service')!.artifact as Digest;
-    if (sign)
-      await runSign({
-        project,
-        store,
-        targets: ['service'],
-        key: join(project, 'cosign.key'),
-        password: '',
-        events: () => {},
-      });
+    if (signed) await sign();
     releases[r.version] = digest;
     return digest;
+  };
+
+  /**
+   * The releases the later tests deploy (v2 good, v3 failing, v4 unsigned), built one
+   * after another while the first release is being deployed: its steps mostly wait.
+   */
+  let later: Promise<void> | undefined;
+  const buildLater = (): Promise<void> => {
+    later ??= (async () => {
+      await release({ version: 'v2' });
+      await release({ version: 'v3', fail: true });
+      await release({ version: 'v4' }, false);
+    })();
+    return later;
   };
 
   const deploy = async (env: string, artifact: Digest, times?: Map<DeployEvent, number>) => {
@@ -210,7 +232,8 @@ describe('airlock deploy, rollback and status', () => {
       startTamperingRegistry(us),
       startPrometheus(
         dir,
-        names.map((n) => `127.0.0.1:${routers[n]!.metricsPort}`),
+        // The failing environments' gates read no HAProxy metric: their routers are not scraped.
+        ['eu', 'us'].map((n) => `127.0.0.1:${routers[n]!.metricsPort}`),
         ['web_eu', 'web_us'].map((b) => join(dir, `${b}.json`)),
         SCRAPE_MS,
       ),
@@ -241,17 +264,24 @@ describe('airlock deploy, rollback and status', () => {
   });
 
   it('ships the first release: every stage, then 100% in both regions (no stable version to shift from)', async () => {
-    const load = ['eu', 'us'].map((r) => loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`));
+    const load: ReturnType<typeof loadGenerator>[] = [];
     try {
       writeFileSync(join(project, 'src', 'release.json'), `${JSON.stringify({ version: 'v1' })}\n`);
       const shipped = await runShip({
         project,
         store,
-        environment: 'prod',
+        environment: PROD,
         key: join(project, 'cosign.key'),
         password: '',
         insecure: insecure(),
-        events: () => {},
+        // Traffic for the gates from the deploy stage on (the stages before need none);
+        // the deploy mostly waits, so the next releases are built meanwhile.
+        events: (e) => {
+          if (e.type !== 'log' || e.message !== 'ship: deploy') return;
+          for (const r of ['eu', 'us'])
+            load.push(loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`));
+          buildLater().catch(() => {});
+        },
       });
       expect(shipped.failed, JSON.stringify(shipped.stages, null, 1)).toBeUndefined();
       expect(shipped.stages.map((x) => x.stage)).toEqual([...SHIP_STAGES]);
@@ -272,13 +302,15 @@ describe('airlock deploy, rollback and status', () => {
 
   it('promotes a good release through every step in both regions, the measured split within 5 points', async () => {
     const times = new Map<DeployEvent, number>();
+    await buildLater();
+    const v2 = releases.v2!;
     const load = ['eu', 'us'].map((r) => ({
       region: r,
       gen: loadGenerator(`http://127.0.0.1:${routers[r]!.port}/`),
     }));
     let result: { report: DeployReport; events: DeployEvent[] };
     try {
-      result = await deploy('prod', await release({ version: 'v2' }), times);
+      result = await deploy(PROD, v2, times);
     } finally {
       for (const l of load) await l.gen.stop();
     }
@@ -325,12 +357,34 @@ describe('airlock deploy, rollback and status', () => {
     for (const l of load) expect(l.gen.hits.filter((h) => h.status !== 200)).toEqual([]);
   }, 240_000);
 
+  // The first release, which the registry already has: nothing to upload.
+  it('promotes nothing when Prometheus is stopped or a query gives no data, NaN or an error', async () => {
+    const artifact = releases.v1!;
+    const verdicts: Record<string, GateSample | undefined> = {};
+    // One after another: side by side, their pushes of the same blobs to the one
+    // registry race (docker-registry answers DIGEST_INVALID to one of them).
+    for (const env of ['nodata', 'nan', 'broken', 'down']) {
+      const { report } = await deploy(env, artifact);
+      expect(report.outcome, `${env}: ${report.rollout.reason ?? ''}`).toBe('rolled-back');
+      expect(report.rollout.promoted, env).toEqual([]);
+      verdicts[env] = report.rollout.samples[0];
+      expect(await weights(routers[env]!), env).toMatchObject({ a: 0, b: 0 });
+    }
+    expect(verdicts.nodata).toMatchObject({ verdict: 'no-data', value: null });
+    expect(verdicts.nan).toMatchObject({ verdict: 'no-data', value: null });
+    expect(verdicts.broken?.verdict).toBe('error');
+    expect(verdicts.down?.verdict).toBe('error');
+    expect(verdicts.down?.detail).toContain('unreachable');
+  }, 180_000);
+
   it('rolls a failing release back at the first step; stable users see no error', async () => {
+    await buildLater();
+    const v3 = releases.v3!;
     const load = loadGenerator(`http://127.0.0.1:${routers.eu!.port}/`);
     const times = new Map<DeployEvent, number>();
     let result: { report: DeployReport; events: DeployEvent[] };
     try {
-      result = await deploy('prod', await release({ version: 'v3', fail: true }), times);
+      result = await deploy(PROD, v3, times);
       await new Promise((r) => setTimeout(r, 500));
     } finally {
       await load.stop();
@@ -384,12 +438,16 @@ describe('airlock deploy, rollback and status', () => {
       us: await weights(routers.us!),
       containers: containers().sort(),
     };
-    const unsigned = await release({ version: 'v4' }, false);
-    const a = await deploy('prod', unsigned);
+    await buildLater();
+    const unsigned = releases.v4!;
+    const a = await deploy(PROD, unsigned);
     expect(a.report.outcome).toBe('refused');
     expect(a.report.rollout.reason).toContain('signature: no statement');
 
-    const signed = await release({ version: 'v5' });
+    // The same artifact once signed: refused by a policy it fails, then by a registry
+    // serving another digest.
+    await sign();
+    const signed = unsigned;
     const b = await deploy('strict', signed);
     expect(b.report.outcome).toBe('refused');
     expect(b.report.rollout.reason).toContain('builder');
@@ -409,30 +467,11 @@ describe('airlock deploy, rollback and status', () => {
     }).toEqual(before);
   }, 180_000);
 
-  it('promotes nothing when Prometheus is stopped or a query gives no data, NaN or an error', async () => {
-    const artifact = releases.v2!;
-    const verdicts: Record<string, GateSample | undefined> = {};
-    // One after another: side by side, their pushes of the same blobs to the one
-    // registry race (docker-registry answers DIGEST_INVALID to one of them).
-    for (const env of ['nodata', 'nan', 'broken', 'down']) {
-      const { report } = await deploy(env, artifact);
-      expect(report.outcome, `${env}: ${report.rollout.reason ?? ''}`).toBe('rolled-back');
-      expect(report.rollout.promoted, env).toEqual([]);
-      verdicts[env] = report.rollout.samples[0];
-      expect(await weights(routers[env]!), env).toMatchObject({ a: 0, b: 0 });
-    }
-    expect(verdicts.nodata).toMatchObject({ verdict: 'no-data', value: null });
-    expect(verdicts.nan).toMatchObject({ verdict: 'no-data', value: null });
-    expect(verdicts.broken?.verdict).toBe('error');
-    expect(verdicts.down?.verdict).toBe('error');
-    expect(verdicts.down?.detail).toContain('unreachable');
-  }, 180_000);
-
   it('status sees no drift, then a container started by hand and a tag moved in one registry', async () => {
     const clean = await runStatus({
       project,
       store,
-      environment: 'prod',
+      environment: PROD,
       insecure: insecure(),
       events: () => {},
     });
@@ -458,7 +497,7 @@ describe('airlock deploy, rollback and status', () => {
         'host',
         '--tls-verify=false',
         '--label',
-        `${LABELS.environment}=prod`,
+        `${LABELS.environment}=${PROD}`,
         '--label',
         `${LABELS.region}=eu`,
         '-e',
@@ -471,12 +510,12 @@ describe('airlock deploy, rollback and status', () => {
     const client = new RegistryClient(registries[1]!.host, { insecure: [registries[1]!.host] });
     // v1 is there: the first deploy pushed it.
     const moved = await client.getManifest('shop/service', releases.v1!);
-    await client.putManifest('shop/service', 'prod', moved.bytes, moved.descriptor.mediaType);
+    await client.putManifest('shop/service', PROD, moved.bytes, moved.descriptor.mediaType);
     try {
       const drifted = await runStatus({
         project,
         store,
-        environment: 'prod',
+        environment: PROD,
         insecure: insecure(),
         events: () => {},
       });
@@ -488,7 +527,7 @@ describe('airlock deploy, rollback and status', () => {
     } finally {
       execFileSync('podman', ['rm', '-f', '-t', '0', rogue], { stdio: 'ignore' });
       const v2 = await client.getManifest('shop/service', releases.v2!);
-      await client.putManifest('shop/service', 'prod', v2.bytes, v2.descriptor.mediaType);
+      await client.putManifest('shop/service', PROD, v2.bytes, v2.descriptor.mediaType);
     }
   }, 120_000);
 
@@ -505,7 +544,7 @@ describe('airlock deploy, rollback and status', () => {
     };
     const arch = ociArch(process.arch);
     const other = arch === 'amd64' ? 'arm64' : 'amd64';
-    /** Moves us's prod tag to an index; returns the index digest. */
+    /** Moves us's environment tag to an index; returns the index digest. */
     const tagIndex = async (here: Digest, there: Digest): Promise<Digest> => {
       const bytes = Buffer.from(
         JSON.stringify({
@@ -516,14 +555,14 @@ describe('airlock deploy, rollback and status', () => {
       );
       await client.putManifest(
         'shop/service',
-        'prod',
+        PROD,
         bytes,
         'application/vnd.oci.image.index.v1+json',
       );
       return sha256(bytes);
     };
     const status = () =>
-      runStatus({ project, store, environment: 'prod', insecure: insecure(), events: () => {} });
+      runStatus({ project, store, environment: PROD, insecure: insecure(), events: () => {} });
     try {
       // Published as a multi-platform index: the tag serves the index digest, which differs from v2's.
       const same = await tagIndex(releases.v2!, releases.v1!);
@@ -543,14 +582,14 @@ describe('airlock deploy, rollback and status', () => {
       });
     } finally {
       const v2 = await client.getManifest('shop/service', releases.v2!);
-      await client.putManifest('shop/service', 'prod', v2.bytes, v2.descriptor.mediaType);
+      await client.putManifest('shop/service', PROD, v2.bytes, v2.descriptor.mediaType);
     }
   }, 60_000);
 
   it('status --watch redraws until the run is aborted (Ctrl-C), then returns', async () => {
     const stop = new AbortController();
     const clear = '\x1b[H\x1b[2J';
-    const args = ['--store', store, 'status', '--env', 'prod', '-C', project, '--watch', '0.1'];
+    const args = ['--store', store, 'status', '--env', PROD, '-C', project, '--watch', '0.1'];
     const flags = insecure().flatMap((h) => ['--insecure-registry', h]);
     const r = await runCli([...args, ...flags], {
       signal: stop.signal,
@@ -561,14 +600,16 @@ describe('airlock deploy, rollback and status', () => {
     expect(r.status, r.stderr).toBe(0);
     const frames = r.stdout.split(clear).slice(1);
     expect(frames).toHaveLength(3);
-    for (const f of frames) expect(f).toMatch(/^prod[^]*\n {2}eu: verified sha256:[^]*no drift\n/);
+    for (const f of frames)
+      expect(f).toMatch(new RegExp(`^${PROD}[^]*\\n {2}eu: verified sha256:[^]*no drift\\n`));
     const bad = await runCli([...args.slice(0, -1), 'soon', ...flags]);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('--watch takes a number of seconds');
   }, 60_000);
 
   it('after a kill -9 in the middle of a step, status tells the truth and rollback recovers', async () => {
-    const artifact = await release({ version: 'v6' });
+    // Signed, and never promoted anywhere (the tests before refused it).
+    const artifact = releases.v4!;
     const child = spawn(
       process.execPath,
       [
@@ -578,7 +619,7 @@ describe('airlock deploy, rollback and status', () => {
         'deploy',
         artifact,
         '--env',
-        'prod',
+        PROD,
         '-C',
         project,
         '--json',
@@ -586,7 +627,7 @@ describe('airlock deploy, rollback and status', () => {
       ],
       { stdio: 'ignore' },
     );
-    const stateFile = join(store, 'airlock', 'v1', 'deploy', 'prod.json');
+    const stateFile = join(store, 'airlock', 'v1', 'deploy', `${PROD}.json`);
     let killed = false;
     for (let i = 0; i < 600 && !killed; i++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -609,7 +650,7 @@ describe('airlock deploy, rollback and status', () => {
     const status = await runStatus({
       project,
       store,
-      environment: 'prod',
+      environment: PROD,
       insecure: insecure(),
       events: () => {},
     });
@@ -621,7 +662,7 @@ describe('airlock deploy, rollback and status', () => {
     const back = await runRollback({
       project,
       store,
-      environment: 'prod',
+      environment: PROD,
       insecure: insecure(),
       events: () => {},
       reason: 'deploy killed mid-step',
@@ -653,7 +694,7 @@ describe('airlock deploy, rollback and status', () => {
     const after = await runStatus({
       project,
       store,
-      environment: 'prod',
+      environment: PROD,
       insecure: insecure(),
       events: () => {},
     });

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from '
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyze } from '../src/check/index.js';
-import { airlock, tempDir } from './helpers/cli.js';
+import { runCli, tempDir } from './helpers/cli.js';
 import { writeProject, type JsonError } from './helpers/e2e.js';
 
 const project = (tool: string, extra = ''): string => `version: 1
@@ -20,12 +20,12 @@ describe('host tools', () => {
   const tmp = tempDir('e2e-hosttools');
   const store = join(tmp.path, 'store');
   afterAll(() => tmp.cleanup());
-  const build = (dir: string, env: Record<string, string> = {}) => {
-    const r = airlock(['--json', '--store', store, 'build', '-C', dir], { env });
+  const build = async (dir: string, env: Record<string, string> = {}) => {
+    const r = await runCli(['--json', '--store', store, 'build', '-C', dir], { env });
     return { status: r.status, stderr: r.stderr, out: JSON.parse(r.stdout) as JsonError };
   };
 
-  it('binds a launcher installed by npm outside /usr with its package, read-only and hashed into the key', () => {
+  it('binds a launcher installed by npm outside /usr with its package, read-only and hashed into the key', async () => {
     // Shaped like `npm install -g pnpm` under a user prefix (~/.npm-global, nvm):
     // bin/fakepnpm → ../lib/node_modules/fakepnpm/bin/fakepnpm.cjs, which loads ../dist/.
     const prefix = join(tmp.path, 'prefix');
@@ -43,13 +43,13 @@ describe('host tools', () => {
     symlinkSync('../lib/node_modules/fakepnpm/bin/fakepnpm.cjs', join(prefix, 'bin', 'fakepnpm'));
     const dir = writeProject(join(tmp.path, 'p1'), project('fakepnpm'), { 'a.txt': 'a\n' });
     const env = { PATH: `${join(prefix, 'bin')}:/usr/local/bin:/usr/bin:/bin` };
-    const r = build(dir, env);
+    const r = await build(dir, env);
     expect(r.status, JSON.stringify(r.out)).toBe(0);
     expect(readFileSync(join(dir, 'out', 'v.txt'), 'utf8')).toBe('1.0.0\n');
-    expect(build(dir, env).out).toMatchObject({ targets: [{ cached: true }] });
+    expect((await build(dir, env)).out).toMatchObject({ targets: [{ cached: true }] });
     // A file beside the launcher changed: a new toolchain, so a new key, and the step sees the change.
     writeFileSync(join(pkg, 'dist', 'main.cjs'), 'console.log("1.0.1");\n');
-    const changed = build(dir, env);
+    const changed = await build(dir, env);
     expect(changed.out).toMatchObject({ targets: [{ cached: false }] });
     expect(readFileSync(join(dir, 'out', 'v.txt'), 'utf8')).toBe('1.0.1\n');
     // Read-only in the sandbox: a step cannot change the tool's package.
@@ -61,12 +61,12 @@ describe('host tools', () => {
       ),
       { 'a.txt': 'a\n' },
     );
-    expect(build(writer, env).status).toBe(0);
+    expect((await build(writer, env)).status).toBe(0);
     expect(readFileSync(join(writer, 'out', 'v.txt'), 'utf8')).toBe('read-only\n');
     expect(readFileSync(join(pkg, 'dist', 'main.cjs'), 'utf8')).toBe('console.log("1.0.1");\n');
   });
 
-  it("refuses a version manager's shim outside /usr, naming the tool and the fix", () => {
+  it("refuses a version manager's shim outside /usr, naming the tool and the fix", async () => {
     const shims = join(tmp.path, 'pyenv', 'shims');
     mkdirSync(shims, { recursive: true });
     writeFileSync(
@@ -75,20 +75,23 @@ describe('host tools', () => {
     );
     chmodSync(join(shims, 'fakepy'), 0o755);
     const dir = writeProject(join(tmp.path, 'p5'), project('fakepy'), { 'a.txt': 'a\n' });
-    const r = build(dir, { PATH: `${shims}:/usr/local/bin:/usr/bin:/bin` });
+    const r = await build(dir, { PATH: `${shims}:/usr/local/bin:/usr/bin:/bin` });
     expect(r.out.error.code).toBe('TOOL_OUTSIDE_USR');
     expect(r.out.error.message).toContain('host tool "fakepy"');
     expect(r.out.error.hint).toContain('PATH=/usr/local/bin:/usr/bin:/bin');
   });
 
-  it('names a real Debian package for a missing tool, and none for a tool it does not know', () => {
-    const known = build(writeProject(join(tmp.path, 'p2'), project('tsc'), { 'a.txt': 'a\n' }), {
-      PATH: '/nonexistent',
-    });
+  it('names a real Debian package for a missing tool, and none for a tool it does not know', async () => {
+    const known = await build(
+      writeProject(join(tmp.path, 'p2'), project('tsc'), { 'a.txt': 'a\n' }),
+      {
+        PATH: '/nonexistent',
+      },
+    );
     expect(known.out.error.code).toBe('TOOL_NOT_FOUND');
     expect(known.out.error.hint).toContain('apt-get install node-typescript');
     expect(known.out.error.hint).not.toContain('apt-get install tsc');
-    const unknown = build(
+    const unknown = await build(
       writeProject(join(tmp.path, 'p3'), project('frobnicate-tool'), { 'a.txt': 'a\n' }),
     );
     expect(unknown.out.error.code).toBe('TOOL_NOT_FOUND');
@@ -96,12 +99,12 @@ describe('host tools', () => {
     expect(unknown.out.error.hint).toContain('apt-file search bin/frobnicate-tool');
   });
 
-  it("fails before any step when the host's node does not satisfy engines.node, and check reports it", () => {
+  it("fails before any step when the host's node does not satisfy engines.node, and check reports it", async () => {
     const dir = writeProject(join(tmp.path, 'p4'), project('node'), {
       'a.txt': 'a\n',
       'package.json': '{\n  "name": "x",\n  "engines": { "node": ">=99" }\n}\n',
     });
-    const r = build(dir);
+    const r = await build(dir);
     expect(r.status).toBe(1);
     expect(r.out.error.code).toBe('ENGINE_UNSATISFIED');
     expect(r.out.error.message).toContain(`requires node >=99 (engines.node), but the host's node`);

@@ -3,7 +3,7 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { airlock, runCli, tempDir } from './helpers/cli.js';
+import { runCli, tempDir } from './helpers/cli.js';
 import { CORPUS, NPM_EXPECT } from './helpers/init-corpus.js';
 import { npmEnv, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
@@ -72,7 +72,7 @@ describe('airlock init --build on npm projects with a package-lock.json', () => 
         `next: airlock lock -C ${dir} && airlock fetch -C ${dir} && airlock build -C ${dir}`,
       );
 
-      const r = airlock(['--store', store, 'init', '--force', '--build', dir], {
+      const r = await runCli(['--store', store, 'init', '--force', '--build', dir], {
         env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
       });
       const yaml = readFileSync(join(dir, 'airlock.yaml'), 'utf8');

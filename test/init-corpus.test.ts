@@ -11,7 +11,7 @@ import {
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { airlock, tempDir } from './helpers/cli.js';
+import { runCli, tempDir } from './helpers/cli.js';
 import { CORPUS, EXPECT, NPM_EXPECT, PNPM_EXPECT } from './helpers/init-corpus.js';
 import { npmEnv, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
@@ -31,12 +31,12 @@ describe('airlock init --build on real-shaped projects', () => {
   });
 
   for (const [name, patterns] of Object.entries(EXPECT)) {
-    it(`${name}: init writes a config that builds with no edit`, () => {
+    it(`${name}: init writes a config that builds with no edit`, async () => {
       const dir = join(tmp.path, name);
       cpSync(join(CORPUS, name), dir, { recursive: true });
       // The tools the sandbox runs come from the system PATH (a version manager's
       // shims outside /usr are not what a fresh machine has).
-      const r = airlock(['--store', store, 'init', '--build', dir], {
+      const r = await runCli(['--store', store, 'init', '--build', dir], {
         env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
       });
       const yaml = readFileSync(join(dir, 'airlock.yaml'), 'utf8');
@@ -82,7 +82,7 @@ describe('airlock init --build on a pnpm workspace with a pnpm-lock.yaml', () =>
       );
       expect(readFileSync(join(dir, 'pnpm-lock.yaml'), 'utf8')).toMatch(/^lockfileVersion: '9\.0'/);
 
-      const r = airlock(['--store', store, 'init', '--build', dir], {
+      const r = await runCli(['--store', store, 'init', '--build', dir], {
         env: { PATH: `${join(tmp.path, 'bin')}:/usr/local/bin:/usr/bin:/bin` },
       });
       const yaml = readFileSync(join(dir, 'airlock.yaml'), 'utf8');

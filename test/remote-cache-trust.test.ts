@@ -20,7 +20,7 @@ import { cacheTag } from '../src/builder/remote-cache.js';
 import { RegistryClient } from '../src/registry/index.js';
 import { decodePrivateKey, generateSigningKey, type SigningKey } from '../src/sign/index.js';
 import { Store } from '../src/store/index.js';
-import { airlock } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
 import { pushCraftedEntry, startCountingProxy } from './helpers/remote-cache.js';
 import { startRegistry, tempDir, type TestRegistry } from './helpers/registry.js';
 
@@ -348,10 +348,10 @@ describe('a remote cache shared with an attacker who can push to it', () => {
     // The CLI says it too: in the build's progress lines and in `why`.
     const env = { AIRLOCK_INSECURE_REGISTRIES: registry.host };
     const cli = await machine(reader(), 'shared source\n');
-    const b = airlock(['--store', cli.store, 'build', '-C', cli.project], { env });
+    const b = await runCli(['--store', cli.store, 'build', '-C', cli.project], { env });
     expect(b.status).toBe(0);
     expect(b.stdout + b.stderr).toContain(`cached app (${said})`);
-    const w = airlock(['--store', cli.store, 'why', 'app', '-C', cli.project], { env });
+    const w = await runCli(['--store', cli.store, 'why', 'app', '-C', cli.project], { env });
     expect(w.stdout).toContain(said);
 
     // Once the builder's key leaves the trust list, its entries already in the
@@ -449,7 +449,7 @@ describe('a remote cache shared with an attacker who can push to it', () => {
     });
 
     it('is reported loudly by `airlock repro`, which fails and drops it from the local action cache', async () => {
-      const text = airlock(
+      const text = await runCli(
         ['--store', v.store, 'repro', 'app', '-C', v.project, '--no-diffoscope'],
         {
           env: { AIRLOCK_INSECURE_REGISTRIES: registry.host },
@@ -459,7 +459,7 @@ describe('a remote cache shared with an attacker who can push to it', () => {
       expect(text.stdout).toContain('CACHE MISMATCH: the local action cache holds output tree');
       expect(text.stdout).toContain(`restored from remote cache ${remote}`);
       // Dropped, so a second repro sees only the remote entry, still wrong, still failing.
-      const json = airlock(
+      const json = await runCli(
         ['--store', v.store, '--json', 'repro', 'app', '-C', v.project, '--no-diffoscope'],
         { env: { AIRLOCK_INSECURE_REGISTRIES: registry.host } },
       );

@@ -10,7 +10,7 @@ import type { SandboxResult, SandboxSpec } from '../sandbox/types.js';
 import type { Store } from '../store/index.js';
 import type { Action, ActionResult, LockedInput } from './action.js';
 import type { BuildRecords } from './records.js';
-import type { HostTool } from './toolchain.js';
+import type { HostEnv, HostTool } from './toolchain.js';
 
 /** Where a remote hit came from and who vouched for it. */
 export interface RemoteOrigin {
@@ -101,6 +101,8 @@ export interface BuildContext {
   remoteCache?: RemoteCache;
   /** Aborting (Ctrl-C) kills running steps; no new target starts. */
   signal?: AbortSignal;
+  /** Where host tools are found (`PATH`, `HOME`); default: the process's environment. */
+  env?: HostEnv;
   /** Measures step timings recorded in results (never in outputs); default: the system clock. */
   clock?: Clock;
   /** Unpacks `toolchain.image` references (pinned by digest) into read-only sandbox roots. */

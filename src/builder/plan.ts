@@ -64,7 +64,7 @@ export async function planAction(
   const toolKey = target.toolchain.host.join('\0');
   let toolsP = ctx.memo.tools.get(toolKey);
   if (!toolsP) {
-    toolsP = resolveHostTools(target.toolchain.host, ctx.statCache);
+    toolsP = resolveHostTools(target.toolchain.host, ctx.statCache, ctx.env ?? process.env);
     ctx.memo.tools.set(toolKey, toolsP);
   }
   const tools = await toolsP;

@@ -101,16 +101,25 @@ export interface HostTool {
 /** A tool's package bigger than this is refused rather than hashed at every build. */
 const MAX_PACKAGE_FILES = 50_000;
 
+/** The environment a build finds its host tools in: `PATH`, and `HOME` (a launcher's package may not be all of it). */
+export type HostEnv = Readonly<Record<string, string | undefined>>;
+
+/** The `PATH` of `env`, or the system's directories when it has none. */
+export function pathOf(env: HostEnv): string {
+  return env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin';
+}
+
 /**
- * Resolves host tools by name on `PATH` to their real binaries and digests
- * (through the stat cache, so a 100 MB `node` is hashed once).
+ * Resolves host tools by name on the run's `PATH` to their real binaries and
+ * digests (through the stat cache, so a 100 MB `node` is hashed once).
  */
 export async function resolveHostTools(
   names: readonly string[],
   cache: StatCache,
-  envPath = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+  env: HostEnv,
 ): Promise<HostTool[]> {
   const tools: HostTool[] = [];
+  const envPath = pathOf(env);
   for (const name of names) {
     const found = findOnPath(name, envPath);
     if (!found) {
@@ -124,7 +133,7 @@ export async function resolveHostTools(
       );
     }
     const real = realpathSync(found);
-    const pkg = packageOf(name, found, real);
+    const pkg = packageOf(name, found, real, env['HOME']);
     const [entry] = await hashTree('/', [{ path: real.slice(1), kind: 'file' }], cache);
     if (!entry || entry.kind !== 'file') throw new Error(`cannot hash ${real}`);
     tools.push({
@@ -137,11 +146,8 @@ export async function resolveHostTools(
   return tools;
 }
 
-/** The first executable `name` on PATH (not following symlinks), if any. */
-export function findOnPath(
-  name: string,
-  envPath = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-): string | undefined {
+/** The first executable `name` on `envPath` (not following symlinks), if any. */
+export function findOnPath(name: string, envPath: string): string | undefined {
   if (name.includes('/')) return undefined;
   for (const dir of envPath.split(delimiter)) {
     if (!dir) continue;
@@ -188,7 +194,12 @@ const HOST_ROOTS = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib64/'];
  * finds the files beside it. A version manager's shim cannot work there (it
  * re-executes the manager) and is refused with the fix.
  */
-function packageOf(name: string, found: string, real: string): string | undefined {
+function packageOf(
+  name: string,
+  found: string,
+  real: string,
+  home: string | undefined,
+): string | undefined {
   if (HOST_ROOTS.some((r) => real.startsWith(r))) return undefined;
   if (real.split('/').includes('shims') && isScript(real)) {
     // pyenv, rbenv, nodenv, asdf: the shim only re-executes the version manager.
@@ -203,7 +214,6 @@ function packageOf(name: string, found: string, real: string): string | undefine
   }
   const pkg = packageDirOf(real);
   if (pkg === undefined || !isScript(real)) return undefined;
-  const home = process.env.HOME;
   if (pkg === '/' || (home !== undefined && pkg === home.replace(/\/$/, '')))
     throw new AirlockError<ToolchainErrorCode>(
       'TOOL_OUTSIDE_USR',

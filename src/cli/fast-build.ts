@@ -73,7 +73,12 @@ export async function runStampedBuild(
     return undefined;
   }
   const { recordStampedNoop } = await import('../pipeline/build-noop.js');
-  const recorded = await recordStampedNoop(header, store, startedAt);
+  const recorded = await recordStampedNoop(
+    header,
+    store,
+    startedAt,
+    io.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
+  );
   if (recorded === false) return undefined;
   const { createRenderer, renderOptions } = await import('./render.js');
   const renderer = createRenderer(renderOptions(header.render, io), io.stderr);

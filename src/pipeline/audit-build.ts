@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AfterBuild } from '../builder/executor.js';
 import { findGitDir, gitHead } from '../builder/sde.js';
-import { findOnPath } from '../builder/toolchain.js';
+import { findOnPath, pathOf } from '../builder/toolchain.js';
 import { lockedPurl } from '../audit/lineage.js';
 import { AuditLog } from '../audit/log.js';
 import type { Clock } from '../core/clock.js';
@@ -154,12 +154,13 @@ async function hostToolPurls(
   log: AuditLog,
   tools: readonly { name: string; digest: string }[],
   known: Map<string, string>,
+  envPath: string,
 ): Promise<void> {
   for (const { name, digest } of tools) {
     if (known.has(digest)) continue;
     let purl = log.hostPackage(digest);
     if (purl === undefined) {
-      const found = findOnPath(name);
+      const found = findOnPath(name, envPath);
       const pkg = found === undefined ? undefined : await debianPackageOf(realpathSync(found));
       purl = pkg === undefined ? '' : debPurl(pkg.name, pkg.version);
       log.noteHostPackage(digest, purl);
@@ -239,6 +240,7 @@ export function auditBuild(
           noted.map((p) => p.item),
           g,
           actor,
+          pathOf(open.env),
         );
         return (appended = auditTail(log));
       } finally {
@@ -315,9 +317,11 @@ export async function appendBuildEvents(
   items: readonly BuildEventItem[],
   g: GitState,
   actor: ReturnType<typeof auditActor>,
+  /** The PATH host tools are found on (the run's). */
+  envPath: string,
 ): Promise<void> {
   const hostPurls = new Map<string, string>();
-  for (const i of items) await hostToolPurls(log, i.target.hostTools, hostPurls);
+  for (const i of items) await hostToolPurls(log, i.target.hostTools, hostPurls, envPath);
   log.appendAll(
     items.map(({ target: t, cached, remote, startedAt, finishedAt }) => ({
       event: {

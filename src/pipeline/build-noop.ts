@@ -24,6 +24,8 @@ export async function recordStampedNoop(
   header: StampHeader,
   store: string,
   startedAt: number,
+  /** The run's PATH (host tools' Debian packages are looked up on it). */
+  envPath: string,
 ): Promise<{ said?: string } | false> {
   const g = await gitState(header.root).catch(() => undefined);
   if (g === undefined || (g.commit ?? null) !== header.commit) return false;
@@ -46,6 +48,7 @@ export async function recordStampedNoop(
       })),
       g,
       auditActor(),
+      envPath,
     );
     // As the build does after appending: a due checkpoint without a key is only said.
     const tail = auditTail(log);

@@ -39,6 +39,14 @@ export type BuildRemoteErrorCode =
   | 'SIGNING_KEY_UNREADABLE'
   | 'TRUST_KEY_UNREADABLE';
 
+/** `opts` with the run's environment for registries, unless it names its own. */
+export function withRunEnv(
+  opts: RemoteBuildOptions,
+  env: Readonly<Record<string, string | undefined>>,
+): RemoteBuildOptions {
+  return { ...opts, registry: { ...opts.registry, env: opts.registry?.env ?? env } };
+}
+
 /** One client per registry for the whole build, created on first use. */
 function clients(
   opts: RemoteBuildOptions,

@@ -4,11 +4,11 @@ import { describeOrigin, type TargetBuild } from '../builder/executor.js';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertNodeEngine, findOnPath } from '../builder/toolchain.js';
+import { assertNodeEngine, findOnPath, pathOf } from '../builder/toolchain.js';
 import type { ProjectConfig } from '../config/index.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
-import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
+import { registryHooks, withRunEnv, type RemoteBuildOptions } from './build-remote.js';
 import { auditBuild, gitState, type GitState } from './audit-build.js';
 import { checkpointDue, UNPROTECTED_PREFIX } from './audit-env.js';
 import { evidenceHook } from './evidence-hook.js';
@@ -140,7 +140,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       });
     }
     const order = planOrder(open.project, req.targets);
-    checkNodeEngine(open.project, order);
+    checkNodeEngine(open.project, order, pathOf(open.env));
     // Every target built or restored is recorded in the audit log (one transaction at the end).
     audit = auditBuild(open, req.events, req.audit, source);
     const ctx = buildContext(open, audit.events, {
@@ -165,7 +165,13 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     ctx.beforeProjectWrite = () => source.then(() => {});
     Object.assign(
       ctx,
-      await registryHooks(open.project, open.store, req, req.events, open.statCache),
+      await registryHooks(
+        open.project,
+        open.store,
+        withRunEnv(req, open.env),
+        req.events,
+        open.statCache,
+      ),
     ); // toolchain images, remote cache
     const { lockedInputHooks } = await import('./npm-install.js');
     Object.assign(
@@ -256,6 +262,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
           open.project,
           stamped.builds,
           open.store.root,
+          pathOf(open.env),
         );
         if (text !== undefined) writeStamp(stampFile, text);
       } else if (recorder) refuse(seen.said ?? 'not stampable');
@@ -289,7 +296,7 @@ function stampable(
 }
 
 /** Fails early, with the fix, when a target runs the host's node and package.json's engines.node rules it out. */
-function checkNodeEngine(project: ProjectConfig, order: readonly string[]): void {
+function checkNodeEngine(project: ProjectConfig, order: readonly string[], envPath: string): void {
   const usesNode = order.some((n) => project.targets.get(n)?.toolchain.host.includes('node'));
   if (!usesNode) return;
   const pkgFile = join(project.root, 'package.json');
@@ -301,12 +308,11 @@ function checkNodeEngine(project: ProjectConfig, order: readonly string[]): void
     return; // no package.json, or one npm itself would reject: not this check's business
   }
   if (typeof engines !== 'string') return;
-  const run = spawnSync('node', ['--version'], { encoding: 'utf8' });
-  if (run.status !== 0) return; // resolving the tool reports a missing node with its own fix
-  assertNodeEngine(
-    { file: pkgFile, engines },
-    { path: findOnPath('node') ?? 'node', version: run.stdout.trim() },
-  );
+  const node = findOnPath('node', envPath);
+  if (node === undefined) return; // resolving the tool reports a missing node with its own fix
+  const run = spawnSync(node, ['--version'], { encoding: 'utf8' });
+  if (run.status !== 0) return;
+  assertNodeEngine({ file: pkgFile, engines }, { path: node, version: run.stdout.trim() });
 }
 
 function describe(b: TargetBuild): BuildReport['targets'][number] {

@@ -14,6 +14,7 @@ import { sha256 } from '../core/digest.js';
 import { AIRLOCK_VERSION } from '../core/version.js';
 import type { EventSink } from '../core/events.js';
 import type { StatCache } from '../hash/stat-cache.js';
+import type { HostEnv } from '../builder/toolchain.js';
 import type { AuditEnv } from './audit.js';
 import { openBuildDbs, type BuildDbs } from './build-db.js';
 import { Store, defaultStoreRoot } from '../store/index.js';
@@ -29,6 +30,12 @@ export interface Workspace {
   signal?: AbortSignal | undefined;
   /** Clock, user and host of the audit events this use-case records (default: the store clock, the OS). */
   audit?: AuditEnv | undefined;
+  /**
+   * The environment the use-case reads (`PATH` and `HOME` for host tools,
+   * `AIRLOCK_HOME` for the default store); default: the process's. Two
+   * use-cases in one process can each have their own.
+   */
+  env?: HostEnv | undefined;
 }
 
 /** An open project + store + caches; close() releases the databases. */
@@ -37,12 +44,15 @@ export interface OpenWorkspace {
   store: Store;
   statCache: StatCache;
   records: BuildRecords;
+  /** The run's environment (`Workspace.env`, or the process's). */
+  env: HostEnv;
   close(): void;
 }
 
 /** Loads the config and opens the store and the build databases. */
 export async function openWorkspace(ws: Workspace): Promise<OpenWorkspace> {
-  const store = await Store.open(ws.store ?? defaultStoreRoot(), { events: ws.events });
+  const env = ws.env ?? process.env;
+  const store = await Store.open(ws.store ?? defaultStoreRoot(env), { events: ws.events });
   let dbs: BuildDbs;
   try {
     dbs = openBuildDbs(store, ws.events);
@@ -65,6 +75,7 @@ export async function openWorkspace(ws: Workspace): Promise<OpenWorkspace> {
     store,
     statCache,
     records,
+    env,
     close() {
       statCache.close();
       records.close();
@@ -98,6 +109,7 @@ export function buildContext(
     store: open.store,
     statCache: open.statCache,
     records: open.records,
+    env: open.env,
     events,
     useCache: opts.useCache ?? true,
     materialize: opts.materialize ?? true,

@@ -163,7 +163,7 @@ async function hostToolFacts(
 ): Promise<BuildFacts['toolchain']> {
   const out: BuildFacts['toolchain'] = [];
   for (const t of tools) {
-    const [found] = await resolveHostTools([t.name], open.statCache).catch(() => []);
+    const [found] = await resolveHostTools([t.name], open.statCache, open.env).catch(() => []);
     if (!found || found.digest !== t.digest) {
       out.push({ kind: 'host', name: t.name, digest: t.digest });
       continue;

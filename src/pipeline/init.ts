@@ -31,6 +31,11 @@ export interface InitOptions {
   /** The store the build uses (default $AIRLOCK_HOME or ~/.cache/airlock). */
   store?: string | undefined;
   signal?: AbortSignal;
+  /**
+   * The environment the use-case reads (SOURCE_DATE_EPOCH; the build's PATH
+   * and registry settings); default: the process's.
+   */
+  env?: Readonly<Record<string, string | undefined>> | undefined;
 }
 
 /** What `init` wrote and what `check` then says. */
@@ -70,7 +75,8 @@ export async function runInit(opts: InitOptions = {}): Promise<InitResult> {
   }
   const files = { paths, text: (p: string) => texts.get(p) };
   const detection = detectProject(basename(root), files);
-  const envEpoch = Number(process.env.SOURCE_DATE_EPOCH);
+  const env = opts.env ?? process.env;
+  const envEpoch = Number(env['SOURCE_DATE_EPOCH']);
   const epoch =
     Number.isInteger(envEpoch) && envEpoch > 0
       ? envEpoch
@@ -94,13 +100,19 @@ export async function runInit(opts: InitOptions = {}): Promise<InitResult> {
     const { loadConfig } = await import('../config/index.js');
     const project = await loadConfig(root);
     await runLock({ project, events });
-    await runFetch({ project, events, ...(opts.store ? { store: opts.store } : {}) });
+    await runFetch({
+      project,
+      events,
+      registry: { env },
+      ...(opts.store ? { store: opts.store } : {}),
+    });
   }
   const { runBuild } = await import('./build.js');
   const build = await runBuild({
     project: root,
     targets: [],
     store: opts.store,
+    env,
     events: opts.events ?? noEvents,
     ...(opts.signal ? { signal: opts.signal } : {}),
   });

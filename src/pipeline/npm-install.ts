@@ -7,7 +7,7 @@ import { compareBytes } from '../core/compare.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import { treeDigest } from '../core/tree.js';
-import { resolveHostTools } from '../builder/toolchain.js';
+import { resolveHostTools, type HostEnv } from '../builder/toolchain.js';
 import type { BuildErrorCode } from '../builder/errors.js';
 import { hashTree } from '../hash/inputs.js';
 import { mapLimit } from '../registry/retry.js';
@@ -62,6 +62,8 @@ export interface InstallContext {
   events: EventSink;
   lock: Lock;
   npmLocks: ReadonlyMap<string, NpmLockfile>;
+  /** Where node, npm and pnpm are found (`PATH`, `HOME`). */
+  env: HostEnv;
   signal?: AbortSignal;
 }
 
@@ -111,7 +113,7 @@ async function install(ctx: InstallContext, target: TargetConfig): Promise<NpmIn
   const texts = new Map<string, Buffer>();
   for (const rel of [npm.lockfile, ...manifests]) texts.set(rel, await read(rel));
   assertScriptsDecided(target, lockfile);
-  const tools = await resolveHostTools(['node', 'npm'], ctx.statCache);
+  const tools = await resolveHostTools(['node', 'npm'], ctx.statCache, ctx.env);
   const npmPackage = await readFile(join(dirname(dirname(tools[1]!.path)), 'package.json')).catch(
     () => Buffer.from(''),
   );
@@ -443,7 +445,7 @@ function shellQuote(s: string): string {
  * locked input must already be in the store (or is fetched, with `fetch`).
  */
 export async function lockedInputHooks(
-  open: { project: ProjectConfig; store: Store; statCache: StatCache },
+  open: { project: ProjectConfig; store: Store; statCache: StatCache; env: HostEnv },
   events: EventSink,
   opts: BuildLockOptions & {
     fetch?: (() => Promise<unknown>) | undefined;
@@ -475,6 +477,7 @@ export async function lockedInputHooks(
       events,
       lock,
       npmLocks,
+      env: open.env,
       ...(opts.signal ? { signal: opts.signal } : {}),
     }),
   };

@@ -131,7 +131,7 @@ export async function pnpmInstall(
     throw err;
   });
   if (workspace) texts.set('pnpm-workspace.yaml', workspace);
-  const tools = await resolveHostTools(['node', 'pnpm'], ctx.statCache);
+  const tools = await resolveHostTools(['node', 'pnpm'], ctx.statCache, ctx.env);
   const [node, pnpm] = [tools[0]!, tools[1]!];
   const registry = (await readNpmrc(ctx.project.root)).registry ?? DEFAULT_NPM_REGISTRY;
   const used = new Set(lockfile.packages.map((p) => p.integrity));

@@ -19,7 +19,7 @@ export interface RegistryUseCaseOptions {
   insecure?: readonly string[] | undefined;
   events?: EventSink | undefined;
   /** Environment for credentials and insecure hosts (default process.env). */
-  env?: Record<string, string | undefined> | undefined;
+  env?: Readonly<Record<string, string | undefined>> | undefined;
   /** Retry count and wait, for tests. */
   retries?: number | undefined;
   sleep?: ((ms: number) => Promise<void>) | undefined;

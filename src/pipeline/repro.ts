@@ -17,7 +17,7 @@ import { planOrder } from '../config/plan.js';
 import { findLibfaketime } from '../sandbox/index.js';
 import type { Digest } from '../core/digest.js';
 import type { EventSink } from '../core/events.js';
-import { registryHooks, type RemoteBuildOptions } from './build-remote.js';
+import { registryHooks, withRunEnv, type RemoteBuildOptions } from './build-remote.js';
 import { lockedInputHooks } from './npm-install.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 
@@ -73,7 +73,13 @@ export async function runRepro(req: ReproRequest): Promise<ReproReport> {
     // Toolchain images resolve once for all three contexts; deps may use the remote cache.
     const locked = await lockedInputHooks(open, req.events, { readOnly: true, signal: req.signal });
     const hooks = {
-      ...(await registryHooks(open.project, open.store, req, req.events, open.statCache)),
+      ...(await registryHooks(
+        open.project,
+        open.store,
+        withRunEnv(req, open.env),
+        req.events,
+        open.statCache,
+      )),
       ...locked,
     };
     const sig = req.signal ? { signal: req.signal } : {};

@@ -29,9 +29,11 @@ export function stampOfBuild(
   project: ProjectConfig,
   builds: readonly TargetBuild[],
   store: string,
+  /** The run's PATH, on which host tools are found. */
+  envPath: string,
 ): string | undefined {
   refuse('');
-  const cover = coverOf(recorder, project, builds, store);
+  const cover = coverOf(recorder, project, builds, store, envPath);
   if (cover === undefined) return undefined;
   return stampText(header, cover);
 }
@@ -41,6 +43,7 @@ function coverOf(
   project: ProjectConfig,
   builds: readonly TargetBuild[],
   store: string,
+  envPath: string,
 ): StampCover | undefined {
   const root = project.root;
   const cover = newCover();
@@ -109,12 +112,12 @@ function coverOf(
     if (t.files && t.files.length > 0) return refuse(`target ${t.name} has files:`);
     // Host tools: the one PATH finds, its real file, and every PATH directory searched before it.
     for (const name of t.toolchain.host) {
-      const found = findOnPath(name);
+      const found = findOnPath(name, envPath);
       if (found === undefined) return refuse(`host tool ${name} not found`);
       const real = realpathSync(found);
       if (!HOST_ROOTS.some((r) => real.startsWith(r)))
         return refuse(`host tool ${name} is outside the system directories`);
-      for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+      for (const dir of envPath.split(delimiter)) {
         if (!dir) continue;
         if (existsSync(dir)) add(dir);
         else cover.absent.add(dir);

@@ -10,7 +10,7 @@ import type { BuildHistoryEntry, BuildRecords } from '../builder/records.js';
 import { planOrder } from '../config/plan.js';
 import { AirlockError } from '../core/errors.js';
 import type { Digest } from '../core/digest.js';
-import { registryHooks } from './build-remote.js';
+import { registryHooks, withRunEnv } from './build-remote.js';
 import { lockedInputHooks } from './npm-install.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 
@@ -54,7 +54,7 @@ export async function runWhy(req: WhyRequest): Promise<WhyReport> {
         await registryHooks(
           open.project,
           open.store,
-          { noRemoteCache: true },
+          withRunEnv({ noRemoteCache: true }, open.env),
           req.events,
           open.statCache,
         )

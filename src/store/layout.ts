@@ -151,7 +151,9 @@ export function blobFile(paths: StorePaths, digest: Digest): string {
  * The store root: `$AIRLOCK_HOME` when set and non-empty, else
  * `~/.cache/airlock` (home from `$HOME`, then the OS).
  */
-export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
+export function defaultStoreRoot(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string {
   const home = env['AIRLOCK_HOME'];
   if (home !== undefined && home !== '') return resolve(home);
   const userHome = env['HOME'] !== undefined && env['HOME'] !== '' ? env['HOME'] : homedir();

@@ -67,11 +67,20 @@ export function snapshotTree(dir: string): Record<string, string> {
 }
 
 /**
- * The environment variables the CLI layer itself reads (src/cli): the only ones
- * `runCli` can vary, since the library below it reads the worker's own
- * environment. Anything else needs a process of its own: `airlock()`.
+ * The environment variables a CLI run reads from its own `io.env` (the CLI
+ * layer, and the use-cases it passes the run's environment to: host tools
+ * on PATH, registries marked insecure): the only ones `runCli` can vary.
+ * Anything else is read from the worker's environment and needs a process of
+ * its own: `airlock()`.
  */
-const CLI_ENV = new Set(['AIRLOCK_PASSWORD', 'COSIGN_PASSWORD', 'CI', 'NO_COLOR']);
+const CLI_ENV = new Set([
+  'AIRLOCK_PASSWORD',
+  'COSIGN_PASSWORD',
+  'CI',
+  'NO_COLOR',
+  'PATH',
+  'AIRLOCK_INSECURE_REGISTRIES',
+]);
 
 /**
  * Runs the CLI's `main` in this test worker with its own argv, working

@@ -18,9 +18,10 @@ export function register(cli: Command): void {
     ) =>
       runReport(
         cmd,
-        async ({ global, events }) => {
+        async ({ global, events, session }) => {
           const { runAttachments } = await import('../../pipeline/registry-attachments.js');
           return runAttachments({
+            env: session.io.env,
             ref,
             store: global.store,
             insecure: opts.insecureRegistry,

@@ -89,6 +89,7 @@ export function register(cli: Command): void {
                 : undefined;
             try {
               return await runBuild({
+                env: session.io.env,
                 ...(sign ? { sign } : {}),
                 project,
                 store: global.store,

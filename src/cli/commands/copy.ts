@@ -40,6 +40,7 @@ export function register(cli: Command): void {
             const { runCopy } = await import('../../pipeline/registry-copy.js');
             const { parseLayoutRef } = await import('../../registry/index.js');
             return runCopy({
+              env: session.io.env,
               from: endpoint(from, session, parseLayoutRef),
               to: endpoint(to, session, parseLayoutRef),
               store: global.store,

@@ -22,6 +22,7 @@ export function register(cli: Command): void {
           const { loadConfig } = await import('../../config/load.js');
           const { runFetch } = await import('../../pipeline/fetch.js');
           return runFetch({
+            registry: { env: session.io.env },
             project: await loadConfig(session.path(opts.project)),
             ...(global.store ? { store: global.store } : {}),
             ...(opts.jobs ? { concurrency: opts.jobs } : {}),

@@ -26,6 +26,7 @@ export function register(cli: Command): void {
           clock: systemClock,
           build: opts.build === true,
           store: g.store,
+          env: session.io.env,
           events: r.sink,
         });
       } finally {

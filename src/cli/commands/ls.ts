@@ -12,9 +12,10 @@ export function register(cli: Command): void {
     async (repository: string, opts: { all?: boolean; insecureRegistry: string[] }, cmd: Command) =>
       runReport(
         cmd,
-        async ({ global, events }) => {
+        async ({ global, events, session }) => {
           const { runLs } = await import('../../pipeline/registry-ls.js');
           return runLs({
+            env: session.io.env,
             repository,
             all: opts.all === true,
             store: global.store,

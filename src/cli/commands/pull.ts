@@ -19,9 +19,10 @@ export function register(cli: Command): void {
       ) =>
         runReport(
           cmd,
-          async ({ global, events }) => {
+          async ({ global, events, session }) => {
             const { runPull } = await import('../../pipeline/registry-pull.js');
             return runPull({
+              env: session.io.env,
               ref,
               store: global.store,
               insecure: opts.insecureRegistry,

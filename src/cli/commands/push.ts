@@ -21,9 +21,10 @@ export function register(cli: Command): void {
       ) =>
         runReport(
           cmd,
-          async ({ global, events }) => {
+          async ({ global, events, session }) => {
             const { runPush } = await import('../../pipeline/registry-push.js');
             return runPush({
+              env: session.io.env,
               source,
               target,
               store: global.store,

@@ -21,6 +21,7 @@ export function register(cli: Command): void {
         async ({ global, events, signal, session }) => {
           const { runRepro } = await import('../../pipeline/repro.js');
           return runRepro({
+            env: session.io.env,
             project: session.path(opts.project),
             store: global.store,
             target,

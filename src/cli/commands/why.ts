@@ -20,6 +20,7 @@ export function register(cli: Command): void {
         async ({ global, events, session }) => {
           const { runWhy } = await import('../../pipeline/why.js');
           return runWhy({
+            env: session.io.env,
             project: session.path(opts.project),
             store: global.store,
             target,
