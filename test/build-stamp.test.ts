@@ -110,7 +110,11 @@ describe('build stamp', () => {
     let r = await build();
     if (!r.fast) {
       why = `${why} / ${stampRefusal()}`;
+      // Past the racy window of whatever just changed, the build stamps it.
+      await sleep(120);
       r = await build();
+      if (!r.fast) why = `${why} / ${stampRefusal()}`;
+      r = r.fast ? r : await build();
     }
     expect(r.fast, `the last build wrote no stamp: ${why}`).toBe(true);
     expect(r.targets).toEqual(['lib cached', 'app cached']);
