@@ -19,6 +19,8 @@
 // AIRLOCK_BENCH_SCALE_SIZES, e.g. "10000,50000"), with Airlock's peak RSS;
 // `--scale-only` runs those alone. Rounds at each size: AIRLOCK_BENCH_SCALE_RUNS
 // (warm, default 3) and AIRLOCK_BENCH_SCALE_COLD_RUNS (default 1).
+// AIRLOCK_BENCH_CASES=no-op,restore,... runs only those warm scenarios (names as in
+// the table; the cold build always runs, it fills the caches the others use).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -62,6 +64,9 @@ const SHAPE = {
 const RUNS = envInt('AIRLOCK_BENCH_RUNS', 5);
 const COLD_RUNS = envInt('AIRLOCK_BENCH_COLD_RUNS', 2);
 const PROFILE_DIR = process.env.AIRLOCK_BENCH_PROFILE;
+const CASES = process.env.AIRLOCK_BENCH_CASES?.split(',').map((c) => c.trim());
+/** True when scenario `name` is to be measured (all are, unless AIRLOCK_BENCH_CASES lists some). */
+const wanted = (name: string): boolean => name === 'cold' || !CASES || CASES.includes(name);
 
 type Scenario =
   | 'cold'
@@ -339,25 +344,30 @@ async function main(): Promise<void> {
     const floor: Outcome[] = [];
     for (let r = 0; r < COLD_RUNS; r++) floor.push(await b.floor());
     const identical = b.sameOutputs();
-    results.set('no-op', await measure(b, RUNS, () => {}));
-    results.set(
-      'restore',
-      await measure(b, RUNS, (tool) =>
-        b.removeOutputs(tool === 'airlock' ? b.airlockWs : b.turboWs),
-      ),
-    );
+    if (wanted('no-op')) results.set('no-op', await measure(b, RUNS, () => {}));
+    if (wanted('restore'))
+      results.set(
+        'restore',
+        await measure(b, RUNS, (tool) =>
+          b.removeOutputs(tool === 'airlock' ? b.airlockWs : b.turboWs),
+        ),
+      );
     let pending = 0;
-    results.set(
-      'one file touched',
-      await measure(b, RUNS, () => {
-        // One edit per repetition, seen by both tools.
-        if (pending++ % 2 === 0) b.touchOneSource();
-      }),
-    );
+    if (wanted('one file touched'))
+      results.set(
+        'one file touched',
+        await measure(b, RUNS, () => {
+          // One edit per repetition, seen by both tools.
+          if (pending++ % 2 === 0) b.touchOneSource();
+        }),
+      );
 
     // The same warm scenarios with Airlock served by its build daemon.
     let daemonNote = '';
-    if (process.env.AIRLOCK_BENCH_DAEMON !== '0') {
+    if (
+      process.env.AIRLOCK_BENCH_DAEMON !== '0' &&
+      (!CASES || CASES.some((c) => c.endsWith('(daemon)')))
+    ) {
       const daemon = await b.startDaemon();
       try {
         await b.airlock(undefined, true); // the first build through it teaches its watcher

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `airlock build` goes to the build daemon when one serves this store and
-// project (dist/daemon/client.js loads node built-ins only); anything else,
-// or a build the daemon cannot take, runs here in-process.
+// project (dist/daemon/client.js loads node built-ins only); otherwise a
+// build whose stamp shows nothing changed is answered by dist/cli/fast-build.js
+// (node built-ins until the stamp matches); anything else runs the CLI here.
 import { runViaDaemon } from '../dist/daemon/client.js';
 
 const io = { cwd: process.cwd(), env: process.env, stdout: process.stdout, stderr: process.stderr };
@@ -23,6 +24,11 @@ const code = await runViaDaemon(process.argv, io, {
 });
 if (code !== undefined) process.exitCode = code;
 else {
-  const { main } = await import('../dist/cli/main.js');
-  process.exitCode = await main(process.argv);
+  const { runStampedBuild } = await import('../dist/cli/fast-build.js');
+  const fast = await runStampedBuild(process.argv, io);
+  if (fast !== undefined) process.exitCode = fast;
+  else {
+    const { main } = await import('../dist/cli/main.js');
+    process.exitCode = await main(process.argv);
+  }
 }

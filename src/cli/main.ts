@@ -54,6 +54,7 @@ export function program(session: CliSession = new CliSession(processIo())): Comm
  */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
   const session = new CliSession(io);
+  session.argv = argv;
   const cli = program(session);
   try {
     refuseUnknownCommand(cli, argv);

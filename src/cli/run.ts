@@ -46,12 +46,20 @@ export async function runReport<R extends object>(
   }
   const success = ok(report);
   if (!success) session.exitCode = 1;
+  session.io.stdout.write(reportText(global, report, text, success));
+}
+
+/** What a command prints on stdout for `report`: one JSON document with --json, else its text. */
+export function reportText<R extends object>(
+  global: GlobalOptions,
+  report: R,
+  text: (report: R) => string,
+  success = true,
+): string {
   // Reports can name what a step created (output paths): never raw to the terminal.
-  session.io.stdout.write(
-    global.json
-      ? `${JSON.stringify({ ok: success, ...report }, null, 2)}\n`
-      : sanitizeForTerminal(text(report)),
-  );
+  return global.json
+    ? `${JSON.stringify({ ok: success, ...report }, null, 2)}\n`
+    : sanitizeForTerminal(text(report));
 }
 
 /**

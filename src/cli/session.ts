@@ -39,6 +39,8 @@ export interface CliIo {
 export class CliSession {
   /** Set by a command whose report is a failure (exit 1) without throwing. */
   exitCode: number | undefined;
+  /** The run's arguments as `main` got them (process.argv form), for the build stamp's key. */
+  argv: readonly string[] | undefined;
 
   constructor(readonly io: CliIo) {}
 

@@ -41,6 +41,11 @@ function globRoot(pattern: string): Root {
   return { base: scan.base, depth };
 }
 
+/** The literal directory a glob starts from ("" for the root): no match lies outside it. */
+export function globBase(pattern: string): string {
+  return globRoot(pattern).base;
+}
+
 /** Compiles globs into one matcher; options fixed so `*` matches dotfiles too. */
 export function globMatcher(patterns: readonly string[]): (path: string) => boolean {
   if (patterns.length === 0) return () => false;

@@ -7,7 +7,7 @@ import type { AfterBuild } from '../builder/executor.js';
 import { findGitDir, gitHead } from '../builder/sde.js';
 import { findOnPath, pathOf } from '../builder/toolchain.js';
 import { lockedPurl } from '../audit/lineage.js';
-import { AuditLog, type AuditAppend } from '../audit/log.js';
+import { AuditLog } from '../audit/log.js';
 import type { Clock } from '../core/clock.js';
 import type { AirlockEvent, EventSink } from '../core/events.js';
 import { auditActor, auditTail, type AuditEnv, type AuditTail } from './audit-env.js';
@@ -203,51 +203,21 @@ export function auditBuild(
       started.set(e.target, clock.now());
     events(e);
   };
-  const pending: {
-    hostTools: { name: string; digest: string }[];
-    entry: (g: GitState, hostPurls: ReadonlyMap<string, string>) => AuditAppend;
-  }[] = [];
+  const pending: { item: BuildEventItem }[] = [];
   const actor = auditActor(env);
   const afterBuild = ({ build, action, cached }: AfterBuild): Promise<void> => {
-    const last = open.records.lastBuild(open.project.root, build.target);
     const finishedAt = clock.now();
     const startedAt = started.get(build.target) ?? finishedAt;
-    const hostNames = open.project.targets.get(build.target)?.toolchain.host ?? [];
-    const hostTools = action.toolchain.filter((t) => hostNames.includes(t.name));
     pending.push({
-      hostTools,
-      entry: (g, hostPurls) => ({
-        event: {
-          type: 'build',
-          data: {
-            project: open.project.name,
-            target: build.target,
-            ...(g.repository ? { repository: g.repository } : {}),
-            ...(g.commit ? { sourceCommit: g.commit } : {}),
-            ...(g.dirty !== undefined ? { dirty: g.dirty } : {}),
-            actionKey: build.key,
-            cache: cached ? 'hit' : 'miss',
-            ...(build.origin
-              ? { remote: { repository: build.origin.repository, signer: build.origin.signer } }
-              : {}),
-            toolchain: action.toolchain.map((t) => ({ name: t.name, digest: t.digest })),
-            sourceDateEpoch: action.sourceDateEpoch,
-            artifact: build.manifest.digest,
-            tag: build.tag,
-            ...(last && last.key === build.key ? { record: last.record } : {}),
-            outputTree: build.result.outputs.tree,
-            startedAt,
-            finishedAt,
-          },
-        },
-        at: { time: finishedAt, actor },
-        // Read inside the append: a dependency built in this build is in the log by then.
-        components: (log) => [
-          ...(action.locked ?? []).map(lockedPurl),
-          ...hostTools.map((t) => hostPurls.get(t.digest) ?? '').filter((p) => p !== ''),
-          ...dependencyComponents(log, action.deps),
-        ],
-      }),
+      item: {
+        target: buildEventTarget(open, build, action),
+        cached,
+        ...(build.origin
+          ? { remote: { repository: build.origin.repository, signer: build.origin.signer } }
+          : {}),
+        startedAt,
+        finishedAt,
+      },
     });
     // A target that ran its steps is recorded at once (with the cached ones noted
     // before it): a build killed later loses no record of work it did. Cache hits
@@ -264,9 +234,14 @@ export function auditBuild(
       const noted = pending.splice(0);
       const log = AuditLog.open(open.store.paths.auditDb);
       try {
-        const hostPurls = new Map<string, string>();
-        for (const p of noted) await hostToolPurls(log, p.hostTools, hostPurls, pathOf(open.env));
-        log.appendAll(noted.map((p) => p.entry(g, hostPurls)));
+        await appendBuildEvents(
+          log,
+          open.project.name,
+          noted.map((p) => p.item),
+          g,
+          actor,
+          pathOf(open.env),
+        );
         return (appended = auditTail(log));
       } finally {
         log.close();
@@ -277,6 +252,108 @@ export function auditBuild(
   };
   const flush = (): Promise<AuditTail | undefined> => append();
   return { events: sink, afterBuild, flush };
+}
+
+/** One target's build event, less its git state, times and components (read when it is appended). */
+export interface BuildEventTarget {
+  target: string;
+  actionKey: string;
+  toolchain: { name: string; digest: string }[];
+  /** The toolchain's host tools (their Debian packages become components). */
+  hostTools: { name: string; digest: string }[];
+  sourceDateEpoch: number;
+  artifact: string;
+  tag: string;
+  /** The build record of this action key, when the target's history names it. */
+  record?: string;
+  outputTree: string;
+  /** purls of the locked dependencies. */
+  locked: string[];
+  deps: { target: string; outputs: string }[];
+}
+
+/** What one build event records about a finished target. */
+export function buildEventTarget(
+  open: Pick<OpenWorkspace, 'project' | 'records'>,
+  build: AfterBuild['build'],
+  action: AfterBuild['action'],
+): BuildEventTarget {
+  const last = open.records.lastBuild(open.project.root, build.target);
+  const hostNames = open.project.targets.get(build.target)?.toolchain.host ?? [];
+  return {
+    target: build.target,
+    actionKey: build.key,
+    toolchain: action.toolchain.map((t) => ({ name: t.name, digest: t.digest })),
+    hostTools: action.toolchain
+      .filter((t) => hostNames.includes(t.name))
+      .map((t) => ({ name: t.name, digest: t.digest })),
+    sourceDateEpoch: action.sourceDateEpoch,
+    artifact: build.manifest.digest,
+    tag: build.tag,
+    ...(last && last.key === build.key ? { record: last.record } : {}),
+    outputTree: build.result.outputs.tree,
+    locked: (action.locked ?? []).map(lockedPurl),
+    deps: action.deps.map((d) => ({ target: d.target, outputs: d.outputs })),
+  };
+}
+
+/** One build event to append: the target, whether it was a cache hit, and when it ran. */
+export interface BuildEventItem {
+  target: BuildEventTarget;
+  cached: boolean;
+  remote?: { repository: string; signer: string };
+  startedAt: number;
+  finishedAt: number;
+}
+
+/**
+ * Appends one build event per item to an open log, in one transaction: the
+ * same entries whether the build ran (`auditBuild`) or a build stamp showed
+ * it would be a no-op.
+ */
+export async function appendBuildEvents(
+  log: AuditLog,
+  project: string,
+  items: readonly BuildEventItem[],
+  g: GitState,
+  actor: ReturnType<typeof auditActor>,
+  /** The PATH host tools are found on (the run's). */
+  envPath: string,
+): Promise<void> {
+  const hostPurls = new Map<string, string>();
+  for (const i of items) await hostToolPurls(log, i.target.hostTools, hostPurls, envPath);
+  log.appendAll(
+    items.map(({ target: t, cached, remote, startedAt, finishedAt }) => ({
+      event: {
+        type: 'build',
+        data: {
+          project,
+          target: t.target,
+          ...(g.repository ? { repository: g.repository } : {}),
+          ...(g.commit ? { sourceCommit: g.commit } : {}),
+          ...(g.dirty !== undefined ? { dirty: g.dirty } : {}),
+          actionKey: t.actionKey,
+          cache: cached ? 'hit' : 'miss',
+          ...(remote ? { remote } : {}),
+          toolchain: t.toolchain,
+          sourceDateEpoch: t.sourceDateEpoch,
+          artifact: t.artifact,
+          tag: t.tag,
+          ...(t.record !== undefined ? { record: t.record } : {}),
+          outputTree: t.outputTree,
+          startedAt,
+          finishedAt,
+        },
+      },
+      at: { time: finishedAt, actor },
+      // Read inside the append: a dependency built in this build is in the log by then.
+      components: (l: AuditLog) => [
+        ...t.locked,
+        ...t.hostTools.map((h) => hostPurls.get(h.digest) ?? '').filter((p) => p !== ''),
+        ...dependencyComponents(l, t.deps),
+      ],
+    })),
+  );
 }
 
 /**

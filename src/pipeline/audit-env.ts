@@ -51,6 +51,18 @@ export function auditTail(log: AuditLog): AuditTail {
   };
 }
 
+/** Why no checkpoint is made when one is due and the project has no key. */
+export const NO_CHECKPOINT_KEY =
+  'no signing key is configured (set audit.signingKey in airlock.yaml to sign checkpoints)';
+
+/** The start of the message that says how much of the log no checkpoint protects. */
+export const UNPROTECTED_PREFIX = 'audit: no checkpoint since entry ';
+
+/** The message that says how much of the log no checkpoint protects, and why none was made. */
+export function unprotectedMessage(covered: number, head: number, why: string): string {
+  return `${UNPROTECTED_PREFIX}${covered}: entries ${covered + 1}–${head} are not protected against a cut-off or rewrite; ${why}`;
+}
+
 /** The project's checkpoint schedule (airlock.yaml `audit:`). */
 export type CheckpointSchedule = Pick<
   AuditConfig,

@@ -70,6 +70,8 @@ import {
   auditActor,
   auditTail,
   checkpointDue,
+  NO_CHECKPOINT_KEY,
+  unprotectedMessage,
   type AuditEnv,
   type CheckpointSchedule,
   type CheckpointSigning,
@@ -533,7 +535,6 @@ export async function checkpointIfDue(
   const head = { seq: tail.head };
   const due = checkpointDue(tail, now, schedule, opts.moved === true);
   if (due === undefined) return {};
-  const unprotected = `no checkpoint since entry ${covered}: entries ${covered + 1}–${head.seq} are not protected against a cut-off or rewrite`;
   const keyFile = opts.signing?.key ?? schedule.signingKey;
   // A project that set no key is told after a deploy; after its builds, only at
   // info level (else every build past the schedule would warn; `audit verify` says it).
@@ -542,14 +543,11 @@ export async function checkpointIfDue(
     opts.events({
       type: 'log',
       level: quiet ? 'info' : 'warn',
-      message: `audit: ${unprotected}; ${why}`,
+      message: unprotectedMessage(covered, head.seq, why),
     });
     return { due, skipped: why };
   };
-  if (keyFile === undefined)
-    return skip(
-      'no signing key is configured (set audit.signingKey in airlock.yaml to sign checkpoints)',
-    );
+  if (keyFile === undefined) return skip(NO_CHECKPOINT_KEY);
   if (opts.signing?.password === undefined)
     return skip(`no password for ${keyFile} (set AIRLOCK_PASSWORD or COSIGN_PASSWORD)`);
   try {

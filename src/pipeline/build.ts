@@ -9,11 +9,23 @@ import type { ProjectConfig } from '../config/index.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, withRunEnv, type RemoteBuildOptions } from './build-remote.js';
-import { auditBuild, gitState } from './audit-build.js';
-import { checkpointDue } from './audit-env.js';
+import { auditBuild, gitState, type GitState } from './audit-build.js';
+import { checkpointDue, UNPROTECTED_PREFIX } from './audit-env.js';
 import { evidenceHook } from './evidence-hook.js';
 import type { AfterBuild } from '../builder/context.js';
 import type { FsHint } from '../hash/hint.js';
+import {
+  dropStamp,
+  refuse,
+  stampRefusal,
+  StampRecorder,
+  STAMP_FORMAT,
+  stampPath,
+  writeStamp,
+  type StampHeader,
+} from './build-stamp.js';
+import { buildEventTarget, type BuildEventTarget } from './audit-build.js';
+import { defaultAuditConfig } from '../config/audit.js';
 
 export interface BuildRequest extends Workspace, RemoteBuildOptions {
   /** Targets to build with their dependencies; all when empty. */
@@ -35,6 +47,22 @@ export interface BuildRequest extends Workspace, RemoteBuildOptions {
   evidence?: boolean;
   /** What the build daemon's file watcher knows unchanged since the last build (see `FsHint`). */
   fsHint?: FsHint | undefined;
+  /**
+   * Write a build stamp after a successful build (see build-stamp.ts), so that
+   * the next run with the same arguments and environment can skip the build
+   * when nothing changed; any build given this removes the old stamp first.
+   */
+  stamp?: StampRequest | undefined;
+}
+
+/** The build stamp's key, and what the run's no-op prints on stdout. */
+export interface StampRequest {
+  /** `stampKey(argv, cwd, env)`; the stamp is `stampPath(<store root>, key)`. */
+  key: string;
+  /** stdout of a run whose report this is (every target cached). */
+  stdout: (report: BuildReport) => string;
+  /** The run's global output flags, for the no-op's stderr. */
+  render: { json: boolean; color: boolean };
 }
 
 export interface BuildReport {
@@ -64,13 +92,44 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
         key: await m.loadSigningKey(req.sign!.key, req.sign!.password),
       }))
     : undefined;
+  // Records what the build walks and hashes (a stamp must cover it); none inside the daemon.
+  const recorder = req.stamp && !req.fsHint ? new StampRecorder() : undefined;
+  const seen = {
+    queued: [] as string[],
+    finished: [] as string[],
+    said: undefined as string | undefined,
+  };
+  if (recorder) {
+    const outer = req.events;
+    req = {
+      ...req,
+      fsHint: recorder,
+      events: (e) => {
+        if (e.type === 'target') {
+          if (e.state === 'queued') seen.queued.push(e.target);
+          else if (e.state === 'cached' || e.state === 'built') seen.finished.push(e.target);
+        } else if (
+          e.type === 'log' &&
+          e.level !== 'debug' &&
+          // A due checkpoint without a key is said at info level: the fast path says it too.
+          !(e.level === 'info' && e.message.startsWith(UNPROTECTED_PREFIX))
+        )
+          seen.said ??= `the build said: ${e.message}`;
+        outer(e);
+      },
+    };
+  }
+  const targetsOf = new Map<string, BuildEventTarget>();
   const open = await openWorkspace(req);
+  const stampFile = req.stamp ? stampPath(open.store.root, req.stamp.key) : undefined;
+  if (stampFile) dropStamp(stampFile);
   // The source's git state is read while the build plans; anything written
   // into the project (airlock.lock, outputs) waits for it, so the state is
   // the one the build started from. A no-op build writes nothing and never waits.
   const source = gitState(open.project.root);
   source.catch(() => {}); // awaited below; a rejection is reported there
   let audit: ReturnType<typeof auditBuild> | undefined;
+  let stamped: { header: StampHeader; builds: TargetBuild[] } | undefined;
   try {
     // A killed build's work directories go now, not an hour later at gc.
     for (const dir of await open.store.removeDeadTempDirs()) {
@@ -89,6 +148,12 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       ...(req.signal ? { signal: req.signal } : {}),
       ...(req.fsHint ? { fsHint: req.fsHint } : {}),
       afterBuild: combineAfterBuild(
+        recorder
+          ? (done) => {
+              targetsOf.set(done.build.target, buildEventTarget(open, done.build, done.action));
+              return Promise.resolve();
+            }
+          : undefined,
         audit.afterBuild,
         // Provenance, SBOMs and test results of every artifact, attached as it is built.
         req.evidence === false
@@ -158,14 +223,76 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       const { checkpointAfter } = await import('./audit.js');
       await checkpointAfter(open.store, open.project, req.audit, req.events);
     }
+    if (recorder && req.stamp && !signing && stampable(req, open.project, summary.builds)) {
+      stamped = {
+        header: {
+          format: STAMP_FORMAT,
+          key: req.stamp.key,
+          t0Ns: recorder.t0Ns.toString(),
+          commit: (await source.catch((): GitState => ({}))).commit ?? null,
+          project: open.project.name,
+          root: open.project.root,
+          stdout: req.stamp.stdout({
+            ...report,
+            targets: report.targets.map((t) => ({ ...t, cached: true })),
+          }),
+          render: req.stamp.render,
+          queued: seen.queued,
+          finished: seen.finished,
+          audit: {
+            targets: seen.finished.map((t) => targetsOf.get(t)!),
+            schedule: open.project.audit ?? defaultAuditConfig(),
+          },
+        },
+        builds: order.map((name) => summary.builds.get(name)!),
+      };
+    }
     return report;
   } finally {
     try {
       await audit?.flush();
     } finally {
       open.close();
+      // Written once every database is closed: the stamp covers their files as they are now.
+      if (stamped && recorder && stampFile && seen.said === undefined) {
+        const { stampOfBuild } = await import('./stamp-writer.js');
+        const text = stampOfBuild(
+          stamped.header,
+          recorder,
+          open.project,
+          stamped.builds,
+          open.store.root,
+          pathOf(open.env),
+        );
+        if (text !== undefined) writeStamp(stampFile, text);
+      } else if (recorder) refuse(seen.said ?? 'not stampable');
+      // Why this run left no stamp, beside where it would be (for whoever wonders).
+      if (stampFile && recorder && stampRefusal() !== undefined)
+        writeStamp(`${stampFile.slice(0, -'.stamp'.length)}.refused`, `${stampRefusal()}\n`);
     }
   }
+}
+
+/**
+ * True when a run like this one can be stamped: cache on, no remote cache,
+ * fetch or signing, no base or toolchain images, every target's result from
+ * the local cache or its own steps, every target of the order known.
+ */
+function stampable(
+  req: BuildRequest,
+  project: ProjectConfig,
+  builds: ReadonlyMap<string, TargetBuild>,
+): boolean {
+  if (req.noCache === true || req.fetch === true || req.evidence === false) return false;
+  // A checkpoint due after the build is signed with the key: the fast path never signs.
+  if (project.audit?.signingKey !== undefined) return false;
+  if (req.remoteCache !== undefined || project.cache?.remote !== undefined) return false;
+  for (const b of builds.values()) {
+    if (b.origin !== undefined) return false;
+    const t = project.targets.get(b.target);
+    if (!t || t.image?.base !== undefined || t.toolchain.image !== undefined) return false;
+  }
+  return true;
 }
 
 /** Fails early, with the fix, when a target runs the host's node and package.json's engines.node rules it out. */

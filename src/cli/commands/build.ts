@@ -1,6 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { AirlockError } from '../../core/errors.js';
-import { auditEnvOf, insecureRegistryOption, runReport } from '../run.js';
+import type { BuildReport } from '../../pipeline/build.js';
+import { stampKey } from '../../pipeline/build-stamp.js';
+import { auditEnvOf, insecureRegistryOption, reportText, runReport } from '../run.js';
 import { signingPassword } from './keygen.js';
 
 export function register(cli: Command): void {
@@ -76,6 +78,15 @@ export function register(cli: Command): void {
             const project = session.path(opts.project);
             // Inside the build daemon: what its watcher knows unchanged since the last build.
             const fsHint = await session.io.buildHint?.(project);
+            // Outside it, a build stamp lets the next identical run skip a no-op (bin/airlock.js).
+            const stamp =
+              fsHint === undefined && session.argv !== undefined && !sign && global.verbose !== true
+                ? {
+                    key: stampKey(session.argv, session.io.cwd, session.io.env),
+                    stdout: (r: BuildReport) => reportText(global, r, buildText),
+                    render: { json: global.json === true, color: global.color !== false },
+                  }
+                : undefined;
             try {
               return await runBuild({
                 env: session.io.env,
@@ -95,18 +106,23 @@ export function register(cli: Command): void {
                 events,
                 signal,
                 fsHint,
+                stamp,
               });
             } finally {
               fsHint?.done();
             }
           },
-          (report) =>
-            report.targets
-              .map(
-                (t) =>
-                  `${t.name}\t${t.cached ? 'cached' : 'built'}\t${t.artifact}\t${t.tag}${t.remote ? `\t${t.remote.text}` : ''}\n`,
-              )
-              .join(''),
+          buildText,
         ),
     );
+}
+
+/** The text report of a build: one line per target. */
+function buildText(report: BuildReport): string {
+  return report.targets
+    .map(
+      (t) =>
+        `${t.name}\t${t.cached ? 'cached' : 'built'}\t${t.artifact}\t${t.tag}${t.remote ? `\t${t.remote.text}` : ''}\n`,
+    )
+    .join('');
 }

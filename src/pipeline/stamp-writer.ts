@@ -1,0 +1,193 @@
+import { existsSync, lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
+import type { TargetBuild } from '../builder/executor.js';
+import { findOnPath } from '../builder/toolchain.js';
+import type { ProjectConfig } from '../config/index.js';
+import { globBase, globMatcher } from '../hash/walk.js';
+import {
+  RACY_NS,
+  fileDigest,
+  newCover,
+  refuse,
+  stampText,
+  type StampCover,
+  type StampHeader,
+  type StampRecorder,
+} from './build-stamp.js';
+
+/** Where the sandbox shows the host's own files; a host tool elsewhere is hashed as a package tree: never stamped. */
+const HOST_ROOTS = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib64/'];
+
+/**
+ * The text of the stamp of a successful build, or undefined when it cannot
+ * be stamped: a host tool outside the system directories, something changed
+ * while the build ran that no expected content can vouch for, a path gone.
+ */
+export function stampOfBuild(
+  header: StampHeader,
+  recorder: StampRecorder,
+  project: ProjectConfig,
+  builds: readonly TargetBuild[],
+  store: string,
+  /** The run's PATH, on which host tools are found. */
+  envPath: string,
+): string | undefined {
+  refuse('');
+  const cover = coverOf(recorder, project, builds, store, envPath);
+  if (cover === undefined) return undefined;
+  return stampText(header, cover);
+}
+
+function coverOf(
+  recorder: StampRecorder,
+  project: ProjectConfig,
+  builds: readonly TargetBuild[],
+  store: string,
+  envPath: string,
+): StampCover | undefined {
+  const root = project.root;
+  const cover = newCover();
+  const add = (abs: string, want: { digest?: string; listing?: string } = {}): void => {
+    if (!cover.paths.has(abs) || Object.keys(want).length > 0) cover.paths.set(abs, want);
+  };
+  const inRoot = (abs: string): boolean => abs === root || abs.startsWith(`${root}/`);
+  const ancestors = (abs: string): void => {
+    for (let d = dirname(abs); inRoot(d) && !cover.paths.has(d); d = dirname(d)) {
+      add(d);
+      if (d === root) break;
+    }
+  };
+  // What the walks listed and hashing read (inputs, and outputs before they were written).
+  for (const dir of recorder.dirs) {
+    if (!inRoot(dir)) return refuse(`${dir} is outside the project`);
+    add(dir);
+    ancestors(dir);
+  }
+  // A file read then gone was a stale output the build removed; a source gone is a change.
+  const isSource = globMatcher(
+    builds.flatMap((b) => project.targets.get(b.target)?.sources ?? ['**']),
+  );
+  for (const [abs, e] of recorder.files) {
+    if (!inRoot(abs)) return refuse(`${abs} is outside the project`);
+    if (!existsSync(abs)) {
+      if (isSource(abs.slice(root.length + 1))) return refuse(`source ${abs} is gone`);
+      cover.absent.add(abs);
+      continue;
+    }
+    add(abs, e.kind === 'file' ? { digest: e.digest } : { digest: `link:${e.target}` });
+    ancestors(abs);
+  }
+  // What the build left in the project: each output as its tree says.
+  for (const b of builds) {
+    for (const e of b.result.outputs.entries) {
+      const abs = join(root, e.path);
+      add(abs, e.kind === 'file' ? { digest: e.digest } : { digest: `link:${e.target}` });
+      ancestors(abs);
+    }
+  }
+  // Every glob's base directory down from the root; the first missing one must stay missing.
+  for (const b of builds) {
+    const t = project.targets.get(b.target);
+    if (!t) return refuse(`no target ${b.target}`);
+    for (const pattern of [...t.sources, ...t.outputs]) {
+      let dir = root;
+      for (const seg of globBase(pattern)
+        .split('/')
+        .filter((s) => s !== '')) {
+        dir = join(dir, seg);
+        if (!existsSync(dir)) {
+          cover.absent.add(dir);
+          break;
+        }
+        add(dir);
+      }
+    }
+    if (t.npm) {
+      const lock = join(root, t.npm.lockfile);
+      add(lock);
+      const pkg = join(dirname(lock), 'package.json');
+      if (existsSync(pkg)) add(pkg);
+      else cover.absent.add(pkg);
+    }
+    if (t.files && t.files.length > 0) return refuse(`target ${t.name} has files:`);
+    // Host tools: the one PATH finds, its real file, and every PATH directory searched before it.
+    for (const name of t.toolchain.host) {
+      const found = findOnPath(name, envPath);
+      if (found === undefined) return refuse(`host tool ${name} not found`);
+      const real = realpathSync(found);
+      if (!HOST_ROOTS.some((r) => real.startsWith(r)))
+        return refuse(`host tool ${name} is outside the system directories`);
+      for (const dir of envPath.split(delimiter)) {
+        if (!dir) continue;
+        if (existsSync(dir)) add(dir);
+        else cover.absent.add(dir);
+        if (dir === dirname(found)) break;
+      }
+      add(found);
+      add(real);
+    }
+  }
+  // The config, and every file beside it (package.json, airlock.lock, .npmrc…).
+  add(project.file);
+  add(root);
+  for (const d of readdirSync(root, { withFileTypes: true })) {
+    if (!d.isDirectory()) add(join(root, d.name));
+  }
+  if (!existsSync(join(root, 'airlock.lock'))) cover.absent.add(join(root, 'airlock.lock'));
+  // The store: its metadata as the build left it, and every blob a no-op reads.
+  const v1 = join(store, 'airlock', 'v1');
+  for (const f of [
+    join(store, 'index.json'),
+    join(store, 'oci-layout'),
+    join(v1, 'store.json'),
+    join(v1, 'meta.sqlite'),
+    join(v1, 'build.sqlite'),
+  ]) {
+    if (!existsSync(f)) return refuse(`${f} is missing`);
+    add(f, { digest: fileDigest(f) });
+  }
+  for (const f of ['meta.sqlite-wal', 'build.sqlite-wal']) cover.absent.add(join(v1, f));
+  const blob = (digest: string): string => join(store, 'blobs', 'sha256', digest.slice(7));
+  for (const b of builds) {
+    for (const d of [b.resultDigest, b.manifest.digest, b.result.outputs.layer.digest]) {
+      add(blob(d), { digest: d });
+    }
+    try {
+      const manifest = JSON.parse(readFileSync(blob(b.manifest.digest), 'utf8')) as {
+        config?: { digest?: string };
+      };
+      const config = manifest.config?.digest;
+      if (typeof config !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(config))
+        return refuse('a manifest without a config digest');
+      add(blob(config), { digest: config });
+    } catch {
+      return refuse('an unreadable manifest');
+    }
+  }
+  // A directory changed during the build is vouched for by its listing, when every
+  // entry in it is covered or older than the build.
+  const t0 = recorder.t0Ns - RACY_NS;
+  for (const [abs, want] of cover.paths) {
+    let st;
+    try {
+      st = lstatSync(abs, { bigint: true });
+    } catch {
+      return refuse(`${abs} is gone`);
+    }
+    if (!st.isDirectory() || (st.ctimeNs < t0 && st.mtimeNs < t0)) continue;
+    const names: string[] = [];
+    for (const d of readdirSync(abs, { withFileTypes: true })) {
+      const child = join(abs, d.name);
+      if (!cover.paths.has(child)) {
+        const cst = lstatSync(child, { bigint: true });
+        if (cst.ctimeNs >= t0 || cst.mtimeNs >= t0)
+          return refuse(`${child} appeared during the build`);
+      }
+      names.push(
+        `${d.name}:${d.isDirectory() ? 'd' : d.isFile() ? 'f' : d.isSymbolicLink() ? 'l' : 'o'}`,
+      );
+    }
+    want.listing = names.sort().join('/');
+  }
+  return cover;
+}
