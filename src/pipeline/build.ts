@@ -24,6 +24,7 @@ import {
   writeStamp,
   type StampHeader,
 } from './build-stamp.js';
+import { settleSandboxScratch } from '../sandbox/index.js';
 import { buildEventTarget, type BuildEventTarget } from './audit-build.js';
 import { defaultAuditConfig } from '../config/audit.js';
 
@@ -255,6 +256,9 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
       open.close();
       // Written once every database is closed: the stamp covers their files as they are now.
       if (stamped && recorder && stampFile && seen.said === undefined) {
+        // The fast path answers only from a store with nothing in tmp/: the sandbox's
+        // scratch directories (removed in the background, a spare made ahead) go first.
+        await settleSandboxScratch();
         const { stampOfBuild } = await import('./stamp-writer.js');
         const text = stampOfBuild(
           stamped.header,
