@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { storeRoot } from '../daemon/paths.js';
-import { checkStamp, stampKey, stampPath } from '../pipeline/build-stamp.js';
+import { checkStamp, stampKey, stampPath, writeStamp } from '../pipeline/build-stamp.js';
 import type { CliOutput } from './session.js';
 
 /*
@@ -63,8 +63,10 @@ export async function runStampedBuild(
   const startedAt = Date.now();
   const store = storeRoot(run.store, io.cwd, io.env);
   const key = stampKey(argv, io.cwd, io.env);
-  const header = checkStamp(stampPath(store, key), key);
-  if (!header) return undefined;
+  const file = stampPath(store, key);
+  const checked = checkStamp(file, key);
+  if (!checked) return undefined;
+  const { header } = checked;
   // A killed build's work directory is removed by the next build, and a running one may
   // change the store: either way, build.
   try {
@@ -88,5 +90,13 @@ export async function runStampedBuild(
     renderer.sink({ type: 'log', level: 'info', message: recorded.said });
   renderer.done();
   io.stdout.write(header.stdout);
+  // What was checked by content and has settled since is checked by its stat next time.
+  if (checked.refreshed !== undefined) {
+    try {
+      writeStamp(file, checked.refreshed);
+    } catch {
+      // a read-only store: the next run checks by content again
+    }
+  }
   return 0;
 }
