@@ -312,6 +312,33 @@ describe('airlock daemon (the real process)', () => {
   });
 });
 
+describe('a daemon whose project or store is removed', () => {
+  it.each(['project', 'store'] as const)(
+    'stops by itself once its %s directory is gone, and removes its socket',
+    async (which) => {
+      mkdirSync(store, { recursive: true });
+      const d = await serveDaemon({
+        socket: socketPath(store, project, env),
+        store,
+        project,
+        idleStopMs: 600_000,
+        goneCheckMs: 20,
+        build: 'this-build',
+        env,
+        run: () => Promise.resolve(0),
+      });
+      let stopped = false;
+      void d.stopped.then(() => (stopped = true));
+      // Both directories exist: it keeps running.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(stopped).toBe(false);
+      rmSync(which === 'project' ? project : store, { recursive: true, force: true });
+      await d.stopped;
+      expect(existsSync(socketPath(store, project, env))).toBe(false);
+    },
+  );
+});
+
 describe('an idle daemon', () => {
   it('stops by itself and removes its socket', async () => {
     const d = await serveDaemon({

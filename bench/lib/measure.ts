@@ -3,6 +3,12 @@ import { spawn } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
+// The benches time `airlock` run in-process (the build stamp included) unless a bench
+// asks for the build daemon itself (build.bench.ts sets AIRLOCK_DAEMON per run): a
+// daemon started on demand would serve later runs of the same project and outlive
+// the bench's temporary directories.
+process.env['AIRLOCK_DAEMON'] ??= '0';
+
 /** The median of `xs` (the mean of the two middle values for an even count). */
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return Number.NaN;

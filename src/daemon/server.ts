@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { AirlockError } from '../core/errors.js';
@@ -31,6 +31,12 @@ export interface DaemonOptions {
   project: string;
   /** Stop after this long without a client. */
   idleStopMs: number;
+  /**
+   * How often to check that the project and the store still exist (default 10 s):
+   * a daemon whose project or store was removed (a temporary checkout, a CI
+   * workspace) stops instead of idling out its hours.
+   */
+  goneCheckMs?: number | undefined;
   /** The build id of the Airlock serving (clients of another are refused). */
   build: string;
   /** Runs the CLI for one client and returns its exit status. */
@@ -225,6 +231,16 @@ export async function serveDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   chmodSync(opts.socket, 0o600);
   listening.ino = lstatSync(opts.socket, { bigint: true }).ino;
   armIdle();
+  // Only a directory seen to exist counts as gone: a first build may still be making the store.
+  const seen = new Set<string>();
+  const goneCheck = setInterval(() => {
+    for (const dir of [opts.project, opts.store]) {
+      if (existsSync(dir)) seen.add(dir);
+      else if (seen.has(dir)) void stop(`${dir} is gone`);
+    }
+  }, opts.goneCheckMs ?? 10_000);
+  goneCheck.unref?.();
+  void stopped.then(() => clearInterval(goneCheck));
   return { stopped, close: () => stop('closed'), status };
 }
 
