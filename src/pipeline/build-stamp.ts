@@ -18,6 +18,7 @@ import {
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FsHint, HintDirent, HintEntry } from '../hash/hint.js';
+import type { BuildEventTarget } from './audit-build.js';
 
 /*
  * The build stamp: what decided a successful build, so that the next
@@ -47,20 +48,12 @@ export const STAMP_FORMAT = 'airlock.build-stamp/v1';
 /** Changes within this long before the build began are re-checked by content (as the stat cache's rule). */
 export const RACY_NS = 100_000_000n;
 
-/** One target's `build` audit event as a no-op records it, less what is read when it is recorded. */
-export interface StampedTarget {
-  target: string;
-  actionKey: string;
-  toolchain: { name: string; digest: string }[];
-  hostTools: { name: string; digest: string }[];
-  sourceDateEpoch: number;
-  artifact: string;
-  tag: string;
-  record?: string;
-  outputTree: string;
-  locked: string[];
-  deps: { target: string; outputs: string }[];
-}
+/**
+ * One target's `build` audit event as a no-op records it, less what is read when
+ * it is recorded: the build's own type (a type-only import: the fast path loads
+ * no audit code to check a stamp).
+ */
+export type StampedTarget = BuildEventTarget;
 
 export interface StampHeader {
   format: typeof STAMP_FORMAT;
