@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build, buildsOf, isAirlockError, sha256, storeGc, why } from '../src/index.js';
 import { tempDir, runCli } from './helpers/cli.js';
 import { writeProject } from './helpers/e2e.js';
+import { git } from './helpers/git.js';
 
 const YAML = `version: 1
 name: hist
@@ -15,19 +15,6 @@ targets:
     steps: ["mkdir -p out && cp a.txt out/"]
     outputs: ["out/**"]
 `;
-
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 't',
-      GIT_AUTHOR_EMAIL: 't@example.com',
-      GIT_COMMITTER_NAME: 't',
-      GIT_COMMITTER_EMAIL: 't@example.com',
-    },
-  }).trim();
 
 // Three builds of one target, each from its own commit, in one store.
 describe('the build history', () => {

@@ -24,6 +24,7 @@ import type { CliOutput } from '../src/cli/session.js';
 import { Store } from '../src/store/index.js';
 import { CLI, runCli, tempDir } from './helpers/cli.js';
 import { writeProject } from './helpers/e2e.js';
+import { git as gitIn } from './helpers/git.js';
 
 const YAML = `version: 1
 name: shop
@@ -385,17 +386,7 @@ describe('build stamp', () => {
   }, 120_000);
 
   it('builds again when HEAD moves', async () => {
-    const git = (...args: string[]): string =>
-      execFileSync('git', ['-C', project, ...args], {
-        encoding: 'utf8',
-        env: {
-          ...process.env,
-          GIT_AUTHOR_NAME: 't',
-          GIT_AUTHOR_EMAIL: 't@e',
-          GIT_COMMITTER_NAME: 't',
-          GIT_COMMITTER_EMAIL: 't@e',
-        },
-      });
+    const git = (...args: string[]): string => gitIn(project, ...args);
     git('init', '-q', '-b', 'main');
     writeFileSync(join(project, '.gitignore'), 'out/\n');
     git('add', '.');

@@ -16,6 +16,7 @@ import { noEvents } from '../src/core/events.js';
 import { runBuild } from '../src/pipeline/build.js';
 import { CLI, tempDir } from './helpers/cli.js';
 import { writeProject } from './helpers/e2e.js';
+import { git as gitIn } from './helpers/git.js';
 
 const YAML = `version: 1
 name: shop
@@ -55,17 +56,7 @@ describe('what a build costs besides its steps', () => {
     tmp.cleanup();
   });
 
-  const git = (...args: string[]): string =>
-    execFileSync('git', ['-C', project, ...args], {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: 't',
-        GIT_AUTHOR_EMAIL: 't@e',
-        GIT_COMMITTER_NAME: 't',
-        GIT_COMMITTER_EMAIL: 't@e',
-      },
-    }).trim();
+  const git = (...args: string[]): string => gitIn(project, ...args);
 
   beforeAll(() => {
     writeProject(project, YAML, {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gitState, plainOriginUrl, type GitRunner } from './audit-build.js';
+import { git as gitIn } from '../../test/helpers/git.js';
 
 describe('plainOriginUrl (remote.origin.url read from a git config text)', () => {
   it('reads the url of [remote "origin"], the last one winning, comments stripped', () => {
@@ -33,17 +34,7 @@ describe('plainOriginUrl (remote.origin.url read from a git config text)', () =>
 describe('gitState (the source state a build event records)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-git-state-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const git = (...args: string[]): string =>
-    execFileSync('git', ['-C', dir, ...args], {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: 't',
-        GIT_AUTHOR_EMAIL: 't@e',
-        GIT_COMMITTER_NAME: 't',
-        GIT_COMMITTER_EMAIL: 't@e',
-      },
-    }).trim();
+  const git = (...args: string[]): string => gitIn(dir, ...args);
   /** The real git, with every call noted. */
   const counting = (): { runner: GitRunner; calls: string[][] } => {
     const calls: string[][] = [];
