@@ -1,12 +1,11 @@
 // The audit log and lineage over a real build: two projects built in the sandbox from locked npm
 // packages (a real verdaccio), one signed, both deployed (deploy events as the deploy stage
 // records them), then lineage of a region, of an artifact, and `--uses` of a package.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lineageDot, lineageText, type LineageGraph } from '../src/audit/index.js';
 import { loadConfig } from '../src/config/load.js';
@@ -31,8 +30,8 @@ import { encodeKeyPair, generateSigningKey } from '../src/sign/index.js';
 import { Store } from '../src/store/index.js';
 import { runCli } from './helpers/cli.js';
 import { npmLock, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
+import { git as gitIn } from './helpers/git.js';
 
-const exec = promisify(execFile);
 const PASSWORD = 'lineage test password';
 const AUDIT = { user: 'ana', host: 'ci-7' };
 
@@ -76,16 +75,7 @@ const artifacts: Record<string, string> = {};
 let lockIntegrity: Record<string, string>;
 
 async function git(dir: string, ...args: string[]): Promise<string> {
-  const { stdout } = await exec('git', ['-C', dir, ...args], {
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 't',
-      GIT_AUTHOR_EMAIL: 't@example.com',
-      GIT_COMMITTER_NAME: 't',
-      GIT_COMMITTER_EMAIL: 't@example.com',
-    },
-  });
-  return stdout.trim();
+  return Promise.resolve(gitIn(dir, ...args));
 }
 
 async function project(
