@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './helpers/cli.js';
 import { CORPUS, NPM_EXPECT } from './helpers/init-corpus.js';
-import { npmEnv, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
+import { npmEnv, sharedVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 const exec = promisify(execFile);
 
@@ -15,7 +15,7 @@ describe('airlock init --build on npm projects with a package-lock.json', () => 
   let reg: TestNpmRegistry;
 
   beforeAll(async () => {
-    reg = await startVerdaccio();
+    reg = await sharedVerdaccio();
     // The real TypeScript compiler (this repository's locked copy), published as a package.
     const { stdout } = await exec(
       'npm',
@@ -24,10 +24,12 @@ describe('airlock init --build on npm projects with a package-lock.json', () => 
     );
     const tgz = join(tmp.path, (JSON.parse(stdout) as { filename: string }[])[0]!.filename);
     writeFileSync(join(tmp.path, 'npmrc'), reg.npmrc);
-    await exec(
-      'npm',
-      ['publish', tgz, '--userconfig', join(tmp.path, 'npmrc'), '--ignore-scripts'],
-      { env: npmEnv({ npm_config_cache: join(tmp.path, 'npm-cache') }) },
+    await reg.publishTarball(
+      JSON.parse(readFileSync(resolve('node_modules/typescript/package.json'), 'utf8')) as {
+        name: string;
+        version: string;
+      },
+      readFileSync(tgz),
     );
     await reg.publish(
       'tiny-views',
