@@ -17,20 +17,8 @@ describe('airlock init --build on npm projects with a package-lock.json', () => 
   beforeAll(async () => {
     reg = await sharedVerdaccio();
     // The real TypeScript compiler (this repository's locked copy), published as a package.
-    const { stdout } = await exec(
-      'npm',
-      ['pack', resolve('node_modules/typescript'), '--pack-destination', tmp.path, '--json'],
-      { env: npmEnv({ npm_config_cache: join(tmp.path, 'npm-cache') }) },
-    );
-    const tgz = join(tmp.path, (JSON.parse(stdout) as { filename: string }[])[0]!.filename);
+    await reg.publishDir(resolve('node_modules/typescript'));
     writeFileSync(join(tmp.path, 'npmrc'), reg.npmrc);
-    await reg.publishTarball(
-      JSON.parse(readFileSync(resolve('node_modules/typescript/package.json'), 'utf8')) as {
-        name: string;
-        version: string;
-      },
-      readFileSync(tgz),
-    );
     await reg.publish(
       'tiny-views',
       '1.0.0',

@@ -7,12 +7,12 @@
 // attached) in one PUT, as `npm publish` does, without starting npm.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { inject } from 'vitest';
-import { packTarGz } from '../../src/archive/index.js';
+import { packTarGz, type PackEntry } from '../../src/archive/index.js';
 import { spawnVerdaccio } from './verdaccio-setup.js';
 
 const run = promisify(execFile);
@@ -47,8 +47,11 @@ export interface TestNpmRegistry {
     files?: Record<string, string>,
     extra?: object,
   ): Promise<void>;
-  /** Publishes a tarball `npm pack` wrote, with the manifest it holds. */
-  publishTarball(manifest: { name: string; version: string }, tgz: Buffer): Promise<void>;
+  /**
+   * Publishes an installed package's directory (e.g. `node_modules/typescript`:
+   * the files its publisher packed) as `npm pack` would pack it, in-process.
+   */
+  publishDir(dir: string): Promise<void>;
   /** Stops a registry this file started; the run's shared one is stopped by its global set-up. */
   stop(): Promise<void>;
 }
@@ -108,7 +111,13 @@ async function connect(url: string, stop: () => Promise<void>): Promise<TestNpmR
       };
       await put(manifest, await tarball(all));
     },
-    publishTarball: put,
+    async publishDir(dir) {
+      const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
+        name: string;
+        version: string;
+      };
+      await put(manifest, await pack(await packageEntries(dir)));
+    },
     stop,
   };
 }
@@ -117,26 +126,36 @@ async function connect(url: string, stop: () => Promise<void>): Promise<TestNpmR
 async function tarball(files: Record<string, string>): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'airlock-npm-pkg-'));
   try {
-    const entries = [];
     for (const [path, text] of Object.entries(files)) {
-      const abs = join(dir, 'package', path);
+      const abs = join(dir, path);
       await mkdir(join(abs, '..'), { recursive: true });
       await writeFile(abs, text);
-      entries.push({
-        path: `package/${path}`,
-        kind: 'file' as const,
-        absPath: abs,
-        executable: false,
-      });
     }
-    const packed = packTarGz(entries, { mtime: 499162500 });
-    const parts: Buffer[] = [];
-    for await (const c of packed.stream) parts.push(c);
-    await packed.result;
-    return Buffer.concat(parts);
+    return await pack(await packageEntries(dir));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Every file under `dir` as an entry under `package/`, executable when its mode says so. */
+async function packageEntries(dir: string): Promise<PackEntry[]> {
+  const entries: PackEntry[] = [];
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    const abs = join(e.parentPath, e.name);
+    const executable = ((await stat(abs)).mode & 0o111) !== 0;
+    entries.push({ path: `package/${relative(dir, abs)}`, kind: 'file', absPath: abs, executable });
+  }
+  return entries;
+}
+
+/** A deterministic .tgz of `entries` with npm's fixed mtime (gzip level 1: typescript is 24 MB). */
+async function pack(entries: PackEntry[]): Promise<Buffer> {
+  const packed = packTarGz(entries, { mtime: 499162500, level: 1 });
+  const parts: Buffer[] = [];
+  for await (const c of packed.stream) parts.push(c);
+  await packed.result;
+  return Buffer.concat(parts);
 }
 
 /** npm's publish: one PUT of the packument with the tarball attached (what libnpmpublish sends). */
