@@ -278,6 +278,29 @@ describe('the node_modules tree written from the store', () => {
     );
   }, 60_000);
 
+  it('writes the same modes under a stricter umask than 022', async () => {
+    const pkgs = fixturePackages();
+    const a = join(work, 'umask-a');
+    await mkdir(a, { recursive: true });
+    const tarballs = await writeFixture(a, pkgs);
+    const b = join(work, 'umask-b');
+    await cp(a, b, { recursive: true });
+    await writeOurs(a, tarballs);
+    const before = process.umask(0o077);
+    try {
+      await writeOurs(b, tarballs);
+    } finally {
+      process.umask(before);
+    }
+    const files = (await describeTree(join(b, 'node_modules'))).filter((l) => l.startsWith('file'));
+    expect(files).toEqual(
+      (await describeTree(join(a, 'node_modules'))).filter((l) => l.startsWith('file')),
+    );
+    expect(files).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^file alpha\/lib\/private\.txt 644 /)]),
+    );
+  }, 60_000);
+
   /** A one-package project whose tarball holds `entries`. */
   async function onePackage(
     name: string,

@@ -478,7 +478,9 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
     await symlink(b.target, join(root, rel));
     tree.push({ path: rel, kind: 'symlink', target: b.target });
   }
-  await writeFile(join(root, '.package-lock.json'), opts.plan.hiddenLockfile, { mode: 0o644 });
+  const hidden = join(root, '.package-lock.json');
+  await writeFile(hidden, opts.plan.hiddenLockfile, { mode: 0o644 });
+  if ((0o644 & ~umask) !== 0o644) await chmod(hidden, 0o644);
   tree.push({
     path: '.package-lock.json',
     kind: 'file',
