@@ -42,6 +42,17 @@ class LongestFirst extends BaseSequencer {
 }
 
 /**
+ * End-to-end files that need a process of their own: they mock modules
+ * (vi.mock) or set process.env while they run.
+ */
+const ISOLATED = [
+  'test/verify-store-reads.test.ts',
+  'test/build-stamp.test.ts',
+  'test/sandbox-security.test.ts',
+  'test/pnpm-install.test.ts',
+];
+
+/**
  * The test files that download from the public npm registry. On a machine
  * whose network goes through a TLS-intercepting proxy, Node trusts the proxy
  * only through NODE_EXTRA_CA_CERTS, which costs every Node process ~40 ms of
@@ -57,15 +68,23 @@ export default defineConfig({
       // Unit tests beside the code share their worker's module cache (no
       // process per file): none changes process-wide state it does not restore.
       { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'], isolate: false } },
-      // Cross-module and CLI tests start servers and sandboxes: a fresh process each.
+      // Cross-module and CLI tests: a worker runs several files one after
+      // another with one module cache (each file would otherwise start a
+      // process and load the modules again: ~35% of these files' CPU). Each
+      // must leave the process as it found it (test/helpers/shared-worker.ts
+      // checks); the files that mock modules or change the environment get a
+      // fresh process each.
       {
         extends: true,
         test: {
           name: 'e2e',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, ...PUBLIC_NPM],
+          exclude: [...configDefaults.exclude, ...ISOLATED, ...PUBLIC_NPM],
+          isolate: false,
+          setupFiles: ['test/helpers/shared-worker.ts'],
         },
       },
+      { extends: true, test: { name: 'e2e-isolated', include: ISOLATED } },
       {
         extends: true,
         test: {
