@@ -43,13 +43,12 @@ class LongestFirst extends BaseSequencer {
 
 /**
  * End-to-end files that need a process of their own: they mock modules
- * (vi.mock) or set process.env while they run.
+ * (vi.mock) or set process.env while they run (none uses the shared verdaccio).
  */
 const ISOLATED = [
   'test/verify-store-reads.test.ts',
   'test/build-stamp.test.ts',
   'test/sandbox-security.test.ts',
-  'test/pnpm-install.test.ts',
 ];
 
 /**
@@ -73,7 +72,7 @@ export default defineConfig({
       // process and load the modules again: ~35% of these files' CPU). Each
       // must leave the process as it found it (test/helpers/shared-worker.ts
       // checks); the files that mock modules or change the environment get a
-      // fresh process each.
+      // fresh process each. One npm registry (verdaccio) serves every file of the run.
       {
         extends: true,
         test: {
@@ -82,6 +81,7 @@ export default defineConfig({
           exclude: [...configDefaults.exclude, ...ISOLATED, ...PUBLIC_NPM],
           isolate: false,
           setupFiles: ['test/helpers/shared-worker.ts'],
+          globalSetup: ['test/helpers/verdaccio-setup.ts'],
         },
       },
       { extends: true, test: { name: 'e2e-isolated', include: ISOLATED } },
