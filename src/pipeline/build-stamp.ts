@@ -193,10 +193,25 @@ export class StampRecorder implements FsHint {
   }
 }
 
+/** What the stamp expects of one path. */
+export interface StampWant {
+  /** A file's "sha256:<hex>", a symlink's "link:<target>". */
+  digest?: string;
+  /** A directory's listing (see listingOf), when it changed during the build. */
+  listing?: string;
+  /** What the path is, when known without an lstat (a file or symlink the build read or wrote). */
+  kind?: 'f' | 'l';
+  /**
+   * A file's lstat signature when hashing read `digest` from it: the stamp's
+   * entry as it is, no lstat again (a file changed since fails the check).
+   */
+  sig?: string;
+}
+
 /** What a stamp must cover, collected after the build. */
 export interface StampCover {
   /** Paths whose current state is what the build saw, with the content expected where known. */
-  paths: Map<string, { digest?: string; listing?: string }>;
+  paths: Map<string, StampWant>;
   /** Paths that must not exist. */
   absent: Set<string>;
 }
@@ -215,6 +230,15 @@ export function stampText(header: StampHeader, cover: StampCover): string | unde
   const t0 = BigInt(header.t0Ns);
   const lines: string[] = [JSON.stringify(header)];
   for (const [abs, want] of [...cover.paths].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    if (want.sig !== undefined) {
+      // A file as hashing saw it: racy by that lstat's times, then vouched for by the digest read.
+      if (want.digest === undefined) return refuse(`${abs}: no digest`);
+      const [, mtime, ctime] = want.sig.split(':');
+      const racy = BigInt(ctime ?? 0) >= t0 - RACY_NS || BigInt(mtime ?? 0) >= t0 - RACY_NS;
+      if (abs.includes('\n')) return refuse(`${abs}: a newline in a path`);
+      lines.push(`f\t${want.sig}\t${racy ? want.digest : '-'}\t${abs}`);
+      continue;
+    }
     let st: BigIntStats;
     try {
       st = lstatSync(abs, { bigint: true });
@@ -228,8 +252,9 @@ export function stampText(header: StampHeader, cover: StampCover): string | unde
     if (st.ctimeNs >= t0 - RACY_NS || st.mtimeNs >= t0 - RACY_NS) {
       // Changed while (or just before) the build ran: its content decides, now and at every check.
       if (kind === 'f') {
-        if (want.digest === undefined || fileDigest(abs) !== want.digest)
-          return refuse(`${abs} changed during the build`);
+        // Not read here: every check reads it until it has settled, and a file whose
+        // bytes are not `digest` fails that check (the build rebuilds, as it must).
+        if (want.digest === undefined) return refuse(`${abs} changed during the build`);
         expect = want.digest;
       } else if (kind === 'l') {
         expect = readlinkSync(abs);
