@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, lstatSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
-import { chmod, mkdir, rename, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { TargetConfig } from '../config/index.js';
 import { compareBytes } from '../core/compare.js';
@@ -57,6 +57,8 @@ function hasNormalModes(dir: string, entries: readonly TreeEntry[]): boolean {
  */
 export async function ensureTree(ctx: BuildContext, result: ActionResult): Promise<string> {
   const dest = treeDir(ctx.store.paths, result.outputs.tree);
+  // A tree this build just made from the files it packed holds those bytes: no hashing again.
+  if (ctx.memo.adoptedTrees?.has(result.outputs.tree) === true && (await exists(dest))) return dest;
   if (await exists(dest)) {
     const walk = await walkGlobs(dest, ['**']);
     const have = await hashTree(dest, walk.matched, ctx.statCache);
@@ -117,8 +119,10 @@ export async function materialize(
   for (const e of have) if (!want.has(e.path)) rmSync(join(root, e.path), { force: true });
   const current = new Map(have.map((e) => [e.path, e]));
   const madeDirs = new Set<string>();
-  // Blocking calls: outputs are usually a few small files, and one thread-pool
-  // round trip per mkdir/copy/chmod costs more than the work itself.
+  // Blocking calls for small files: one thread-pool round trip per mkdir/copy/chmod
+  // costs more than the work itself. A large file is copied in the thread pool, while
+  // the main thread goes on with other targets (hashing their inputs, say).
+  const copies: Promise<void>[] = [];
   for (const e of [...want.values()].sort((a, b) => compareBytes(a.path, b.path))) {
     const prev = current.get(e.path);
     if (prev && JSON.stringify(prev) === JSON.stringify(e)) continue;
@@ -131,9 +135,18 @@ export async function materialize(
     }
     rmSync(to, { force: true });
     if (e.kind === 'symlink') symlinkSync(e.target, to);
-    else {
+    else if (e.size >= POOL_COPY_BYTES) {
+      const mode = e.executable ? 0o755 : 0o644;
+      copies.push(copyFile(join(src, e.path), to).then(() => chmod(to, mode)));
+    } else {
       copyFileSync(join(src, e.path), to);
       chmodSync(to, e.executable ? 0o755 : 0o644);
     }
   }
+  // Every copy ends before this returns, failed or not; the first failure is thrown.
+  const failed = (await Promise.allSettled(copies)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
+
+/** Files at least this large are copied into the project in the thread pool. */
+const POOL_COPY_BYTES = 64 * 1024;
