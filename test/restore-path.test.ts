@@ -78,5 +78,21 @@ describe('outputs written into the project', () => {
     rmSync(join(dir, 'out', 'bin', 'tool'));
     expect(await build()).toEqual([{ name: 'gen', cached: true }]);
     expectOutputs();
+    // The extracted tree gone from the store too: extracted from the layer, then copied.
+    rmSync(join(store, 'airlock', 'v1', 'trees'), { recursive: true, force: true });
+    rmSync(join(dir, 'out'), { recursive: true, force: true });
+    expect(await build()).toEqual([{ name: 'gen', cached: true }]);
+    expectOutputs();
+  });
+
+  it('under a umask that would take bits away, still get the modes of the tree', async () => {
+    rmSync(join(dir, 'out'), { recursive: true, force: true });
+    const old = process.umask(0o077);
+    try {
+      expect(await build()).toEqual([{ name: 'gen', cached: true }]);
+    } finally {
+      process.umask(old);
+    }
+    expectOutputs();
   });
 });

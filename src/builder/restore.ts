@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, lstatSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { chmod, copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { TargetConfig } from '../config/index.js';
@@ -134,14 +134,12 @@ export async function materialize(
       madeDirs.add(dir);
     }
     rmSync(to, { force: true });
+    // A copy gets its source's mode exactly (libuv sets it, whatever the umask), and every
+    // file of `src` is 0644 or 0755 as `e` says: checked by ensureTree, or set by
+    // extraction or adoptTree.
     if (e.kind === 'symlink') symlinkSync(e.target, to);
-    else if (e.size >= POOL_COPY_BYTES) {
-      const mode = e.executable ? 0o755 : 0o644;
-      copies.push(copyFile(join(src, e.path), to).then(() => chmod(to, mode)));
-    } else {
-      copyFileSync(join(src, e.path), to);
-      chmodSync(to, e.executable ? 0o755 : 0o644);
-    }
+    else if (e.size >= POOL_COPY_BYTES) copies.push(copyFile(join(src, e.path), to));
+    else copyFileSync(join(src, e.path), to);
   }
   // Every copy ends before this returns, failed or not; the first failure is thrown.
   const failed = (await Promise.allSettled(copies)).find((r) => r.status === 'rejected');

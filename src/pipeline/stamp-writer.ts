@@ -48,10 +48,13 @@ function coverOf(
 ): StampCover | undefined {
   const root = project.root;
   const cover = newCover();
-  const add = (abs: string, want: StampWant = {}): void => {
-    if (!cover.paths.has(abs) || Object.keys(want).length > 0) cover.paths.set(abs, want);
+  /** Covers `abs`; what `want` expects replaces what was expected of it before. */
+  const add = (abs: string, want?: StampWant): void => {
+    if (want !== undefined) cover.paths.set(abs, want);
+    else if (!cover.paths.has(abs)) cover.paths.set(abs, {});
   };
-  const inRoot = (abs: string): boolean => abs === root || abs.startsWith(`${root}/`);
+  const rootSlash = `${root}/`;
+  const inRoot = (abs: string): boolean => abs === root || abs.startsWith(rootSlash);
   const ancestors = (abs: string): void => {
     for (let d = dirname(abs); inRoot(d) && !cover.paths.has(d); d = dirname(d)) {
       add(d);
@@ -75,12 +78,14 @@ function coverOf(
       outputDirs.add(base === '' || base === '.' ? root : join(root, base));
     }
   }
-  const underOutputs = (abs: string): boolean => {
-    for (let d = dirname(abs); inRoot(d); d = dirname(d)) {
-      if (outputDirs.has(d)) return true;
-      if (d === root) break;
+  const dirUnderOutputs = new Map<string, boolean>();
+  const underOutputs = (dir: string): boolean => {
+    let under = dirUnderOutputs.get(dir);
+    if (under === undefined) {
+      under = outputDirs.has(dir) || (dir !== root && inRoot(dir) && underOutputs(dirname(dir)));
+      dirUnderOutputs.set(dir, under);
     }
-    return false;
+    return under;
   };
   // A file read then gone was a stale output the build removed; a source gone is a change.
   const isSource = globMatcher(
@@ -88,7 +93,7 @@ function coverOf(
   );
   for (const [abs, e] of recorder.files) {
     if (!inRoot(abs)) return refuse(`${abs} is outside the project`);
-    if (e.kind === 'file' && !underOutputs(abs)) {
+    if (e.kind === 'file' && !underOutputs(dirname(abs))) {
       add(abs, { digest: e.digest, sig: e.sig });
       ancestors(abs);
       continue;
