@@ -10,6 +10,7 @@ import {
   checkStamp,
   fileDigest,
   newCover,
+  notBefore,
   stampRefusal,
   stampText,
   writeStamp,
@@ -102,6 +103,22 @@ describe('the stamp of a build', () => {
     cover.paths.set(src, hashed);
     const text = stampText(header(BigInt(Date.now()) * 1_000_000n), cover);
     expect(text!.split('\n')[1]).toBe(`f\t${hashed.sig}\t${hashed.digest}\t${src}`);
+  });
+});
+
+describe('the racy rule on a signature hashing recorded', () => {
+  it('compares nanosecond times as numbers, without parsing them', () => {
+    const t = '1796001152480015362';
+    expect(notBefore(t, t)).toBe(true);
+    expect(notBefore('1796001152480015363', t)).toBe(true);
+    expect(notBefore('1796001152480015361', t)).toBe(false);
+    // Fewer digits is earlier, whatever the first digit says.
+    expect(notBefore('99', '100')).toBe(false);
+    expect(notBefore('100', '99')).toBe(true);
+    expect(notBefore('0', '1')).toBe(false);
+    // Anything that is not such a number is taken as changed during the build (checked by content).
+    for (const odd of ['', '-5', '012', '1e3', ' 1'])
+      expect(notBefore(odd, '1000'), JSON.stringify(odd)).toBe(true);
   });
 });
 

@@ -228,13 +228,14 @@ export function newCover(): StampCover {
 export function stampText(header: StampHeader, cover: StampCover): string | undefined {
   refusal = undefined;
   const t0 = BigInt(header.t0Ns);
+  const racyFrom = (t0 - RACY_NS).toString();
   const lines: string[] = [JSON.stringify(header)];
   for (const [abs, want] of [...cover.paths].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     if (want.sig !== undefined) {
       // A file as hashing saw it: racy by that lstat's times, then vouched for by the digest read.
       if (want.digest === undefined) return refuse(`${abs}: no digest`);
-      const [, mtime, ctime] = want.sig.split(':');
-      const racy = BigInt(ctime ?? 0) >= t0 - RACY_NS || BigInt(mtime ?? 0) >= t0 - RACY_NS;
+      const [, mtime = '', ctime = ''] = want.sig.split(':', 3);
+      const racy = notBefore(ctime, racyFrom) || notBefore(mtime, racyFrom);
       if (abs.includes('\n')) return refuse(`${abs}: a newline in a path`);
       lines.push(`f\t${want.sig}\t${racy ? want.digest : '-'}\t${abs}`);
       continue;
@@ -281,6 +282,17 @@ export function stampText(header: StampHeader, cover: StampCover): string | unde
   }
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * True when decimal `ns` is at or after decimal `from` (as BigInt.toString prints them:
+ * no sign, no leading zeros), without parsing either; anything else counts as after.
+ */
+export function notBefore(ns: string, from: string): boolean {
+  if (!DIGITS.test(ns) || !DIGITS.test(from)) return true;
+  return ns.length !== from.length ? ns.length > from.length : ns >= from;
+}
+
+const DIGITS = /^(0|[1-9]\d*)$/;
 
 let refusal: string | undefined;
 

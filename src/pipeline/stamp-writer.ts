@@ -125,6 +125,7 @@ function coverOf(
     }
   }
   // Every glob's base directory down from the root; the first missing one must stay missing.
+  const toolsSeen = new Set<string>();
   for (const b of builds) {
     const t = project.targets.get(b.target);
     if (!t) return refuse(`no target ${b.target}`);
@@ -151,6 +152,8 @@ function coverOf(
     if (t.files && t.files.length > 0) return refuse(`target ${t.name} has files:`);
     // Host tools: the one PATH finds, its real file, and every PATH directory searched before it.
     for (const name of t.toolchain.host) {
+      if (toolsSeen.has(name)) continue; // covered for an earlier target
+      toolsSeen.add(name);
       const found = findOnPath(name, envPath);
       if (found === undefined) return refuse(`host tool ${name} not found`);
       const real = realpathSync(found);
