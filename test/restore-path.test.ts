@@ -3,7 +3,7 @@
 // same bytes and modes either way.
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { lstatSync, readFileSync, rmSync } from 'node:fs';
+import { lstatSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './helpers/cli.js';
@@ -82,6 +82,20 @@ describe('outputs written into the project', () => {
     rmSync(join(store, 'airlock', 'v1', 'trees'), { recursive: true, force: true });
     rmSync(join(dir, 'out'), { recursive: true, force: true });
     expect(await build()).toEqual([{ name: 'gen', cached: true }]);
+    expectOutputs();
+  });
+
+  it('never write through a symlink planted where an output goes, in a directory that was there', async () => {
+    const outside = join(tmp.path, 'outside.txt');
+    writeFileSync(outside, 'not yours\n');
+    for (const name of ['small.txt', 'big.txt']) {
+      rmSync(join(dir, 'out', name));
+      symlinkSync(outside, join(dir, 'out', name));
+    }
+    expect(await build()).toEqual([{ name: 'gen', cached: true }]);
+    expect(readFileSync(outside, 'utf8')).toBe('not yours\n');
+    expect(lstatSync(join(dir, 'out', 'small.txt')).isFile()).toBe(true);
+    expect(lstatSync(join(dir, 'out', 'big.txt')).isFile()).toBe(true);
     expectOutputs();
   });
 

@@ -38,6 +38,16 @@ export async function restoreOrForget(
   }
 }
 
+/** True when something (even a dangling symlink) is at `path`: one blocking lstat, no thread-pool round trip. */
+function existsNow(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** True when every file of the extracted tree at `dir` is 0644/0755 and every directory 0755. */
 function hasNormalModes(dir: string, entries: readonly TreeEntry[]): boolean {
   const dirs = new Set<string>(['.']);
@@ -58,8 +68,9 @@ function hasNormalModes(dir: string, entries: readonly TreeEntry[]): boolean {
 export async function ensureTree(ctx: BuildContext, result: ActionResult): Promise<string> {
   const dest = treeDir(ctx.store.paths, result.outputs.tree);
   // A tree this build just made from the files it packed holds those bytes: no hashing again.
-  if (ctx.memo.adoptedTrees?.has(result.outputs.tree) === true && (await exists(dest))) return dest;
-  if (await exists(dest)) {
+  const present = existsNow(dest);
+  if (present && ctx.memo.adoptedTrees?.has(result.outputs.tree) === true) return dest;
+  if (present) {
     const walk = await walkGlobs(dest, ['**']);
     const have = await hashTree(dest, walk.matched, ctx.statCache);
     // A socket or FIFO planted in the tree would be bound into every dependent.
@@ -119,6 +130,7 @@ export async function materialize(
   for (const e of have) if (!want.has(e.path)) rmSync(join(root, e.path), { force: true });
   const current = new Map(have.map((e) => [e.path, e]));
   const madeDirs = new Set<string>();
+  const made = new Set<string>();
   // Blocking calls for small files: one thread-pool round trip per mkdir/copy/chmod
   // costs more than the work itself. A large file is copied in the thread pool, while
   // the main thread goes on with other targets (hashing their inputs, say).
@@ -130,10 +142,13 @@ export async function materialize(
     const dir = dirname(to);
     if (!madeDirs.has(dir)) {
       assertInsideRoot(root, dirname(e.path));
-      mkdirSync(dir, { recursive: true });
+      const first = mkdirSync(dir, { recursive: true });
       madeDirs.add(dir);
+      // Directories made just now hold only what this loop puts there.
+      if (first !== undefined) for (let d = dir; d !== dirname(first); d = dirname(d)) made.add(d);
     }
-    rmSync(to, { force: true });
+    // Nothing is ever written through what was there (a symlink, a FIFO): it goes first.
+    if (!made.has(dir)) rmSync(to, { force: true });
     // A copy gets its source's mode exactly (libuv sets it, whatever the umask), and every
     // file of `src` is 0644 or 0755 as `e` says: checked by ensureTree, or set by
     // extraction or adoptTree.
