@@ -37,8 +37,10 @@ import type { BuildEventTarget } from './audit-build.js';
  *   sig    "size:mtime_ns:ctime_ns:ino:dev:mode" of lstat, "-" for `a`
  *   expect for an entry whose ctime is within RACY_NS of t0Ns or later (it may
  *          change again without changing its sig, git's "racily clean"):
- *          f "sha256:<hex>" of its bytes, l its link target, d its sorted
- *          "<name>:<kind>" listing joined by "/"; "-" otherwise
+ *          f "sha256:<hex>" the build read or wrote (the writer does not read
+ *          it again: every check does, until it has settled), l its link
+ *          target, d its sorted "<name>:<kind>" listing joined by "/"; "-" otherwise
+ *   A file hashing read is stamped with the sig it was read under.
  *
  * Any mismatch, a missing stamp or an unreadable one means: build normally.
  */
