@@ -48,7 +48,15 @@ export default defineConfig({
       // process per file): none changes process-wide state it does not restore.
       { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'], isolate: false } },
       // Cross-module and CLI tests start servers and sandboxes: a fresh process each.
-      { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'] } },
+      // One npm registry (verdaccio) serves every file of the run.
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/**/*.test.ts'],
+          globalSetup: ['test/helpers/verdaccio-setup.ts'],
+        },
+      },
     ],
     setupFiles: ['test/helpers/cpu-time.ts'],
     // `airlock build` starts a build daemon on demand outside CI. The tests
