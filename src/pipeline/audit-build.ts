@@ -163,7 +163,8 @@ export function auditBuild(
   events: EventSink;
   afterBuild: (done: AfterBuild) => Promise<void>;
   /**
-   * Appends the build events noted so far (one transaction) and closes the log;
+   * Appends the build events noted so far (one transaction) and closes the log
+   * (opened once, at the build's first append);
    * says where the log's head and last checkpoint are when this build appended
    * anything (undefined when it appended nothing).
    */
@@ -202,31 +203,34 @@ export function auditBuild(
   };
   let appended: AuditTail | undefined;
   let writing: Promise<unknown> = Promise.resolve();
+  // Opened at the first append and kept for the build (each append is its own
+  // transaction); closed by flush.
+  let log: AuditLog | undefined;
   const append = (): Promise<AuditTail | undefined> => {
     // One append at a time, in the order the targets finished.
     const next = writing.then(async () => {
       if (pending.length === 0) return appended;
       const g = await source;
       const noted = pending.splice(0);
-      const log = AuditLog.open(open.store.paths.auditDb);
-      try {
-        await appendBuildEvents(
-          log,
-          open.project.name,
-          noted.map((p) => p.item),
-          g,
-          actor,
-          pathOf(open.env),
-        );
-        return (appended = auditTail(log));
-      } finally {
-        log.close();
-      }
+      log ??= AuditLog.open(open.store.paths.auditDb);
+      await appendBuildEvents(
+        log,
+        open.project.name,
+        noted.map((p) => p.item),
+        g,
+        actor,
+        pathOf(open.env),
+      );
+      return (appended = auditTail(log));
     });
     writing = next.catch(() => {});
     return next;
   };
-  const flush = (): Promise<AuditTail | undefined> => append();
+  const flush = (): Promise<AuditTail | undefined> =>
+    append().finally(() => {
+      log?.close();
+      log = undefined;
+    });
   return { events: sink, afterBuild, flush };
 }
 
