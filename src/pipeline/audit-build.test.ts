@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gitState, plainOriginUrl, type GitRunner } from './audit-build.js';
+import { gitState, plainOriginUrl, type GitRunner } from './git-state.js';
 import { git as gitIn } from '../../test/helpers/git.js';
 
 describe('plainOriginUrl (remote.origin.url read from a git config text)', () => {
