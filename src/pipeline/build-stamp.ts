@@ -159,15 +159,27 @@ function putSig(st: Stats, out: Buffer, at: number): void {
   out.writeDoubleLE(st.mode, at + 40);
 }
 
-/** True when `st` has the six numbers recorded at `at` of `buf` (little-endian float64s). */
-function sameSig(st: Stats, buf: Buffer, at: number): boolean {
+/** The stamp's numbers as float64s of this machine's byte order (one copy, aligned). */
+function sigNumbers(tail: Buffer): Float64Array {
+  const numbers = new Float64Array(tail.length / 8);
+  const bytes = Buffer.from(numbers.buffer);
+  tail.copy(bytes);
+  if (!LITTLE_ENDIAN) bytes.swap64();
+  return numbers;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** True when `st` has the six numbers recorded for entry `i`. */
+function sameSig(st: Stats, sig: Float64Array, i: number): boolean {
+  const at = i * 6;
   return (
-    st.ctimeMs === buf.readDoubleLE(at + 16) &&
-    st.mtimeMs === buf.readDoubleLE(at + 8) &&
-    st.size === buf.readDoubleLE(at) &&
-    st.ino === buf.readDoubleLE(at + 24) &&
-    st.dev === buf.readDoubleLE(at + 32) &&
-    st.mode === buf.readDoubleLE(at + 40)
+    st.ctimeMs === sig[at + 2] &&
+    st.mtimeMs === sig[at + 1] &&
+    st.size === sig[at] &&
+    st.ino === sig[at + 3] &&
+    st.dev === sig[at + 4] &&
+    st.mode === sig[at + 5]
   );
 }
 
@@ -390,6 +402,7 @@ export function checkStamp(
   const { header, text, tail } = parsed;
   if (header.key !== key) return refuse('another key');
   onHeader?.(header);
+  const sig = sigNumbers(bytes.subarray(tail));
   // Lines rewritten as checked by stat alone (entry index → new line), when any.
   let rewritten: Map<number, string> | undefined;
   let pos = 0;
@@ -411,8 +424,8 @@ export function checkStamp(
       if (kind === 'a') continue;
       return refuse(`${abs} is gone`);
     }
-    if (kind === 'a' || kindOf(st) !== kind || !sameSig(st, bytes, tail + i * SIG_BYTES))
-      return refuse(`${abs} changed`);
+    // The same mode is the same file type: the kind the stamp recorded from it.
+    if (kind === 'a' || !sameSig(st, sig, i)) return refuse(`${abs} changed`);
     if (t2 === t1 + 2 && text.charCodeAt(t1 + 1) === 45 /* "-" */) continue;
     const expect = text.slice(t1 + 1, t2);
     try {
