@@ -1,10 +1,4 @@
-import {
-  closeSync,
-  existsSync,
-  openSync,
-  readSync,
-  realpathSync,
-} from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AirlockError } from '../core/errors.js';
 import { findOnPath, pathOf, type HostEnv } from './host-path.js';

@@ -88,9 +88,9 @@ describe('gitState (the source state a build event records)', () => {
   it('started ahead (startGitState), reads what gitState reads, its git status already running when it returns', async () => {
     const started = startGitState(dir);
     // Still this process's child (running, or exited and not yet reaped by the event loop).
-    expect(execFileSync('pgrep', ['-P', String(process.pid), '-x', 'git'], { encoding: 'utf8' })).toMatch(
-      /^\d+\n/,
-    );
+    expect(
+      execFileSync('pgrep', ['-P', String(process.pid), '-x', 'git'], { encoding: 'utf8' }),
+    ).toMatch(/^\d+\n/);
     expect(await started.state).toEqual(await gitState(dir));
     expect((await started.state).dirty).toBe(true);
   });
