@@ -2,7 +2,7 @@
 // that decided the last build changed, and not taken, with a correct build after, for each
 // kind of change. Runs in-process: the fast path first, the CLI when it declines, as the
 // binary does.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   mkdirSync,
   readFileSync,
@@ -19,7 +19,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/index.js';
 import { runStampedBuild } from '../src/cli/fast-build.js';
-import { stampRefusal } from '../src/pipeline/build-stamp.js';
+import {
+  readStampEntries,
+  stampKey,
+  stampPath,
+  stampRefusal,
+} from '../src/pipeline/build-stamp.js';
 import type { CliOutput } from '../src/cli/session.js';
 import { Store } from '../src/store/index.js';
 import { CLI, runCli, tempDir } from './helpers/cli.js';
@@ -40,6 +45,15 @@ targets:
     steps: ["mkdir -p out/app && cp app.txt out/app/"]
     outputs: ["out/app/**"]
 `;
+
+/** Records every module the process loads (ESM load hook), one URL a line, into $IMPORTS_OUT. */
+const HOOKS = `import { appendFileSync } from 'node:fs';
+export async function load(url, context, next) {
+  appendFileSync(process.env.IMPORTS_OUT, url + '\\n');
+  return next(url, context);
+}`;
+const REGISTER = `import { register } from 'node:module';
+register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(HOOKS)}`)});`;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -71,9 +85,11 @@ describe('build stamp', () => {
   const bin = join(tmp.path, 'bin');
   afterAll(() => tmp.cleanup());
 
-  /** One run as bin/airlock.js does it: the stamp first, the CLI when it declines. */
-  async function build(extra: string[] = [], runEnv: Record<string, string> = {}): Promise<Run> {
-    const args = ['--store', store, 'build', '-C', project, ...extra];
+  /** The stamp's fast path alone: its exit status, undefined when it declines. */
+  async function fastOnly(
+    args: string[],
+    runEnv: Record<string, string> = {},
+  ): Promise<{ fast: number | undefined; stdout: string; stderr: string }> {
     let out = '';
     let err = '';
     const capture = (add: (t: string) => void): CliOutput => ({
@@ -89,10 +105,17 @@ describe('build stamp', () => {
       stdout: capture((t) => (out += t)),
       stderr: capture((t) => (err += t)),
     });
+    return { fast, stdout: out, stderr: err };
+  }
+
+  /** One run as bin/airlock.js does it: the stamp first, the CLI when it declines. */
+  async function build(extra: string[] = [], runEnv: Record<string, string> = {}): Promise<Run> {
+    const args = ['--store', store, 'build', '-C', project, ...extra];
+    const { fast, stdout, stderr } = await fastOnly(args, runEnv);
     const r =
       fast === undefined
         ? await runCli(args, { cwd: tmp.path, env: runEnv })
-        : { status: fast, stdout: out, stderr: err };
+        : { status: fast, stdout, stderr };
     return {
       fast: fast !== undefined,
       ...r,
@@ -153,8 +176,8 @@ describe('build stamp', () => {
     expect(viaStamp.fast).toBe(true);
     // What the stamp checked by content (the outputs the build had just written) is,
     // once settled, checked by its stat alone: the stamp is rewritten so.
-    const stampFile = (): string =>
-      readFileSync(
+    const byContent = (): number =>
+      readStampEntries(
         join(
           store,
           'airlock',
@@ -162,13 +185,7 @@ describe('build stamp', () => {
           'stamps',
           readdirSync(join(store, 'airlock', 'v1', 'stamps')).find((f) => f.endsWith('.stamp'))!,
         ),
-        'utf8',
-      );
-    const byContent = (): number =>
-      stampFile()
-        .split('\n')
-        .slice(1)
-        .filter((l) => l !== '' && l.split('\t')[2] !== '-').length;
+      ).filter((e) => e.expect !== '-').length;
     await sleep(250);
     const again = await build();
     expect(again.fast).toBe(true);
@@ -383,6 +400,94 @@ describe('build stamp', () => {
       process.env.PATH = saved;
       writeFileSync(join(project, 'airlock.yaml'), YAML);
     }
+  }, 120_000);
+
+  it('compares every number of an entry exactly: one step off in any of them is a change', async () => {
+    await expectFastAgain();
+    const args = ['--store', store, 'build', '-C', project];
+    // This run's stamp (the store holds others, of other flags and environments).
+    const env = { ...process.env, NO_COLOR: '1', CI: '1' };
+    const file = stampPath(store, stampKey(['node', CLI, ...args], tmp.path, env));
+    const source = join(project, 'src', 'y.txt');
+    const original = readFileSync(file);
+    const entries = readStampEntries(file);
+    const i = entries.findIndex((e) => e.path === source);
+    expect(entries[i]).toMatchObject({ kind: 'f', expect: '-' });
+    // The numbers follow the entry lines: six float64s an entry.
+    const at = original.length - entries.length * 48 + i * 48;
+    const fields = ['size', 'mtimeMs', 'ctimeMs', 'ino', 'dev', 'mode'];
+    const st = statSync(source);
+    expect(fields.map((_f, n) => original.readDoubleLE(at + n * 8))).toEqual([
+      st.size,
+      st.mtimeMs,
+      st.ctimeMs,
+      st.ino,
+      st.dev,
+      st.mode,
+    ]);
+    try {
+      for (let n = 0; n < fields.length; n++) {
+        // The next double up: the smallest change a number can show.
+        const nudged = Buffer.from(original);
+        nudged.writeBigUInt64LE(nudged.readBigUInt64LE(at + n * 8) + 1n, at + n * 8);
+        writeFileSync(file, nudged);
+        expect((await fastOnly(args)).fast, fields[n]).toBeUndefined();
+        expect(stampRefusal(), fields[n]).toBe(`${source} changed`);
+      }
+    } finally {
+      writeFileSync(file, original);
+    }
+    expect((await fastOnly(args)).fast).toBe(0);
+  }, 120_000);
+
+  it('answers from the stamp in a process that loads no CLI, store, hashing or daemon client code', async () => {
+    const imports = join(tmp.path, 'imports');
+    // The same environment every run: it is part of the stamp's key.
+    const env = { ...process.env, NO_COLOR: '1', AIRLOCK_DAEMON: '0', IMPORTS_OUT: imports };
+    const spawnBuild = (): string[] => {
+      rmSync(imports, { force: true });
+      const r = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          `data:text/javascript,${encodeURIComponent(REGISTER)}`,
+          CLI,
+          '--store',
+          store,
+          'build',
+          '-C',
+          project,
+        ],
+        { cwd: tmp.path, env, encoding: 'utf8' },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      return readFileSync(imports, 'utf8')
+        .split('\n')
+        .filter((u) => u !== '');
+    };
+    const viaCli = (loaded: string[]): boolean =>
+      loaded.some((u) => u.endsWith('/dist/cli/main.js'));
+    // The first run (a new key) builds and stamps; one of the next two is answered by it.
+    let loaded = spawnBuild();
+    expect(viaCli(loaded)).toBe(true);
+    loaded = spawnBuild();
+    if (viaCli(loaded)) {
+      await sleep(120);
+      loaded = spawnBuild();
+    }
+    expect(viaCli(loaded), stampRefusal()).toBe(false);
+    expect(loaded).toContainEqual(expect.stringMatching(/\/dist\/cli\/fast-build\.js$/));
+    const dist = loaded
+      .filter((u) => u.includes('/dist/'))
+      .map((u) => u.slice(u.lastIndexOf('/dist/') + '/dist/'.length));
+    expect(
+      dist.filter((m) =>
+        /^(daemon\/client|store\/(index|store)|hash\/|oci\/|builder\/(toolchain|executor)|config\/index)/.test(
+          m,
+        ),
+      ),
+    ).toEqual([]);
+    expect(loaded.filter((u) => /node_modules\/(picomatch|zod|yaml)\//.test(u))).toEqual([]);
   }, 120_000);
 
   it('builds again when HEAD moves', async () => {

@@ -10,7 +10,7 @@ import {
   checkStamp,
   fileDigest,
   newCover,
-  notBefore,
+  numbersOfSig,
   stampRefusal,
   stampText,
   writeStamp,
@@ -19,11 +19,11 @@ import {
 import { runCli, tempDir } from './helpers/cli.js';
 import { writeProject } from './helpers/e2e.js';
 
-function header(t0Ns: bigint): StampHeader {
+function header(t0Ms: number): StampHeader {
   return {
     format: STAMP_FORMAT,
     key: 'k',
-    t0Ns: t0Ns.toString(),
+    t0Ms,
     commit: null,
     project: 'p',
     root: '/',
@@ -34,6 +34,10 @@ function header(t0Ns: bigint): StampHeader {
     audit: { targets: [], schedule: { checkpointEntries: 0, checkpointIntervalMs: 0 } },
   };
 }
+
+/** Entry `i` of a stamp's bytes as its text line: kind, expected content, path. */
+const entryLine = (stamp: Buffer, i: number): string =>
+  stamp.toString('latin1').split('\n')[i + 1]!;
 
 const sigOf = (abs: string): string => {
   const st = lstatSync(abs, { bigint: true });
@@ -54,20 +58,20 @@ describe('the stamp of a build', () => {
     writeFileSync(out, 'what someone wrote after\n');
     const cover = newCover();
     cover.paths.set(out, { digest: wrote, kind: 'f' });
-    const text = stampText(header(BigInt(Date.now()) * 1_000_000n), cover);
+    const text = stampText(header(Date.now()), cover);
     expect(text, stampRefusal()).toBeDefined();
-    const line = text!.split('\n')[1]!.split('\t');
+    const line = entryLine(text!, 0).split('\t');
     // The build's digest, neither "-" (trust the stat) nor the bytes found now.
     expect(line[0]).toBe('f');
-    expect(line[2]).toBe(wrote);
-    expect(line[2]).not.toBe(fileDigest(out));
+    expect(line[1]).toBe(wrote);
+    expect(line[1]).not.toBe(fileDigest(out));
     const stamp = join(dir, 'k.stamp');
     writeStamp(stamp, text!);
     expect(checkStamp(stamp, 'k')).toBeUndefined();
     expect(stampRefusal()).toBe(`${out} changed (content)`);
     // The bytes the build wrote back: the check passes.
     writeFileSync(out, 'what the build wrote\n');
-    const again = stampText(header(BigInt(Date.now()) * 1_000_000n), cover);
+    const again = stampText(header(Date.now()), cover);
     writeStamp(stamp, again!);
     expect(checkStamp(stamp, 'k')).toBeDefined();
   });
@@ -84,9 +88,9 @@ describe('the stamp of a build', () => {
     cover.paths.set(src, hashed);
     // A build that begins an hour from now: no entry is racy, so nothing is read at the
     // check either; only the signature can tell the change.
-    const text = stampText(header((BigInt(Date.now()) + 3_600_000n) * 1_000_000n), cover);
+    const text = stampText(header(Date.now() + 3_600_000), cover);
     expect(text, stampRefusal()).toBeDefined();
-    expect(text!.split('\n')[1]).toBe(`f\t${hashed.sig}\t-\t${src}`);
+    expect(entryLine(text!, 0)).toBe(`f\t-\t${src}`);
     const stamp = join(dir, 'k.stamp');
     writeStamp(stamp, text!);
     expect(checkStamp(stamp, 'k')).toBeUndefined();
@@ -101,24 +105,49 @@ describe('the stamp of a build', () => {
     const hashed = { digest: fileDigest(src), sig: sigOf(src) };
     const cover = newCover();
     cover.paths.set(src, hashed);
-    const text = stampText(header(BigInt(Date.now()) * 1_000_000n), cover);
-    expect(text!.split('\n')[1]).toBe(`f\t${hashed.sig}\t${hashed.digest}\t${src}`);
+    const text = stampText(header(Date.now()), cover);
+    expect(entryLine(text!, 0)).toBe(`f\t${hashed.digest}\t${src}`);
   });
 });
 
-describe('the racy rule on a signature hashing recorded', () => {
-  it('compares nanosecond times as numbers, without parsing them', () => {
-    const t = '1796001152480015362';
-    expect(notBefore(t, t)).toBe(true);
-    expect(notBefore('1796001152480015363', t)).toBe(true);
-    expect(notBefore('1796001152480015361', t)).toBe(false);
-    // Fewer digits is earlier, whatever the first digit says.
-    expect(notBefore('99', '100')).toBe(false);
-    expect(notBefore('100', '99')).toBe(true);
-    expect(notBefore('0', '1')).toBe(false);
-    // Anything that is not such a number is taken as changed during the build (checked by content).
-    for (const odd of ['', '-5', '012', '1e3', ' 1'])
-      expect(notBefore(odd, '1000'), JSON.stringify(odd)).toBe(true);
+describe('a signature hashing recorded, in the stamp', () => {
+  const tmp = tempDir('stamp-sig');
+  afterAll(() => tmp.cleanup());
+
+  it('becomes exactly the numbers a number lstat of the unchanged file gives', () => {
+    for (const [name, body] of [
+      ['a', ''],
+      ['b', 'x'.repeat(70_000)],
+    ] as const) {
+      const f = join(tmp.path, name);
+      writeFileSync(f, body);
+      const st = lstatSync(f);
+      expect(numbersOfSig(sigOf(f))).toEqual({
+        size: st.size,
+        mtimeMs: st.mtimeMs,
+        ctimeMs: st.ctimeMs,
+        ino: st.ino,
+        dev: st.dev,
+        mode: st.mode,
+      });
+    }
+  });
+
+  it('keeps the nanoseconds of a time as node does (seconds × 1000 + ns / 1e6), and refuses anything else', () => {
+    const n = numbersOfSig('5:1796001152480015362:1796001152000001000:7:8:33188')!;
+    expect(n.mtimeMs).toBe(1796001152 * 1000 + 480015362 / 1e6);
+    // One microsecond after the second: a double at this date still tells it apart.
+    expect(n.ctimeMs).toBe(1796001152 * 1000 + 1000 / 1e6);
+    expect(n.ctimeMs).not.toBe(1796001152000);
+    for (const odd of [
+      '',
+      '1:2:3:4:5',
+      '1:2:3:4:5:6:7',
+      '-1:2:3:4:5:6',
+      '1:2:3:4:5:x',
+      '01:2:3:4:5:6',
+    ])
+      expect(numbersOfSig(odd), JSON.stringify(odd)).toBeUndefined();
   });
 });
 

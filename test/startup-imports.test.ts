@@ -73,6 +73,7 @@ describe('what bin/airlock.js loads before it knows whether the build daemon ser
       'src/core/version.ts',
       'src/daemon/paths.ts',
       'src/daemon/protocol.ts',
+      'src/daemon/wanted.ts',
     ]);
   });
 });

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { AirlockError } from '../core/errors.js';
 import type { Digest } from '../core/digest.js';
-import { storeError } from '../store/index.js';
+import { storeError } from '../store/errors.js';
 import { migrateSchema, statementCache, type SchemaStep } from '../store/sqlite.js';
 import {
   sealEntry,

@@ -1,15 +1,7 @@
-import {
-  accessSync,
-  closeSync,
-  constants,
-  existsSync,
-  lstatSync,
-  openSync,
-  readSync,
-  realpathSync,
-} from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
+import { closeSync, existsSync, openSync, readSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { AirlockError } from '../core/errors.js';
+import { findOnPath, pathOf, type HostEnv } from './host-path.js';
 import { satisfiesRange } from '../core/semver-range.js';
 import type { Digest } from '../core/digest.js';
 import { treeDigest } from '../core/tree.js';
@@ -101,13 +93,7 @@ export interface HostTool {
 /** A tool's package bigger than this is refused rather than hashed at every build. */
 const MAX_PACKAGE_FILES = 50_000;
 
-/** The environment a build finds its host tools in: `PATH`, and `HOME` (a launcher's package may not be all of it). */
-export type HostEnv = Readonly<Record<string, string | undefined>>;
-
-/** The `PATH` of `env`, or the system's directories when it has none. */
-export function pathOf(env: HostEnv): string {
-  return env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin';
-}
+export { findOnPath, pathOf, type HostEnv };
 
 /**
  * Resolves host tools by name on the run's `PATH` to their real binaries and
@@ -144,24 +130,6 @@ export async function resolveHostTools(
     });
   }
   return tools;
-}
-
-/** The first executable `name` on `envPath` (not following symlinks), if any. */
-export function findOnPath(name: string, envPath: string): string | undefined {
-  if (name.includes('/')) return undefined;
-  for (const dir of envPath.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      if (!lstatSync(candidate).isDirectory()) {
-        accessSync(candidate, constants.X_OK);
-        return candidate;
-      }
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 /**

@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { storeRoot } from '../daemon/paths.js';
 import { checkStamp, stampKey, stampPath, writeStamp } from '../pipeline/build-stamp.js';
+import { gitState, startGitState } from '../pipeline/git-state.js';
 import type { CliOutput } from './session.js';
 
 /*
@@ -61,33 +62,47 @@ export async function runStampedBuild(
   const run = buildRun(argv);
   if (!run) return undefined;
   const startedAt = Date.now();
+  let said: string | undefined;
   const store = storeRoot(run.store, io.cwd, io.env);
   const key = stampKey(argv, io.cwd, io.env);
   const file = stampPath(store, key);
-  const checked = checkStamp(file, key);
-  if (!checked) return undefined;
-  const { header } = checked;
-  // A killed build's work directory is removed by the next build, and a running one may
-  // change the store: either way, build.
+  // `git status` (what a build event records) runs beside the stamp's check; it is
+  // started only where the stamped build found a git work tree.
+  let git: ReturnType<typeof startGitState> | undefined;
+  const checked = checkStamp(file, key, (header) => {
+    if (header.commit !== null) git = startGitState(header.root);
+  });
   try {
-    if (readdirSync(join(store, 'tmp')).length > 0) return undefined;
-  } catch {
-    return undefined;
+    if (!checked) return undefined;
+    const { header } = checked;
+    // A killed build's work directory is removed by the next build, and a running one may
+    // change the store: either way, build.
+    try {
+      if (readdirSync(join(store, 'tmp')).length > 0) return undefined;
+    } catch {
+      return undefined;
+    }
+    const { recordStampedNoop } = await import('../pipeline/build-noop.js');
+    const recorded = await recordStampedNoop(
+      header,
+      store,
+      startedAt,
+      io.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
+      git?.state ?? gitState(header.root),
+    );
+    if (recorded === false) return undefined;
+    git = undefined;
+    said = recorded.said;
+  } finally {
+    // Declined: the CLI reads the git state itself.
+    git?.stop();
   }
-  const { recordStampedNoop } = await import('../pipeline/build-noop.js');
-  const recorded = await recordStampedNoop(
-    header,
-    store,
-    startedAt,
-    io.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
-  );
-  if (recorded === false) return undefined;
+  const { header } = checked;
   const { createRenderer, renderOptions } = await import('./render.js');
   const renderer = createRenderer(renderOptions(header.render, io), io.stderr);
   for (const target of header.queued) renderer.sink({ type: 'target', target, state: 'queued' });
   for (const target of header.finished) renderer.sink({ type: 'target', target, state: 'cached' });
-  if (recorded.said !== undefined)
-    renderer.sink({ type: 'log', level: 'info', message: recorded.said });
+  if (said !== undefined) renderer.sink({ type: 'log', level: 'info', message: said });
   renderer.done();
   io.stdout.write(header.stdout);
   // What was checked by content and has settled since is checked by its stat next time.

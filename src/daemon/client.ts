@@ -6,6 +6,7 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AIRLOCK_VERSION } from '../core/version.js';
 import { daemonDir, projectDir, socketPath, storeRoot, unsafeDir } from './paths.js';
+import { daemonWanted } from './wanted.js';
 import { readMessages, send, type DaemonMessage, type TerminalShape } from './protocol.js';
 
 /*
@@ -44,18 +45,7 @@ export interface DaemonTarget {
   project: string;
 }
 
-/**
- * Whether builds may go through a build daemon: AIRLOCK_DAEMON=0 (or
- * false) says never, =1 (or true) always; unset, yes unless CI is set (a
- * CI job builds once, and a daemon would outlive it), like Turborepo.
- */
-export function daemonWanted(env: Readonly<Record<string, string | undefined>>): boolean {
-  const setting = env['AIRLOCK_DAEMON'];
-  if (setting === '0' || setting === 'false') return false;
-  if (setting === '1' || setting === 'true') return true;
-  const ci = env['CI'];
-  return ci === undefined || ci === '' || ci === '0' || ci === 'false';
-}
+export { daemonWanted };
 
 /**
  * The daemon a run of `argv` would use, or undefined when it must run in its

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gitState, plainOriginUrl, type GitRunner } from './audit-build.js';
+import { gitState, plainOriginUrl, startGitState, type GitRunner } from './git-state.js';
 import { git as gitIn } from '../../test/helpers/git.js';
 
 describe('plainOriginUrl (remote.origin.url read from a git config text)', () => {
@@ -83,5 +83,23 @@ describe('gitState (the source state a build event records)', () => {
       dirty: true,
     });
     expect(calls.map((c) => c[0]).sort()).toEqual(['config', 'status']);
+  });
+
+  it('started ahead (startGitState), reads what gitState reads, its git status already running when it returns', async () => {
+    const started = startGitState(dir);
+    // Still this process's child (running, or exited and not yet reaped by the event loop).
+    expect(
+      execFileSync('pgrep', ['-P', String(process.pid), '-x', 'git'], { encoding: 'utf8' }),
+    ).toMatch(/^\d+\n/);
+    expect(await started.state).toEqual(await gitState(dir));
+    expect((await started.state).dirty).toBe(true);
+  });
+
+  it('started ahead and stopped, reports no dirty flag it did not read', async () => {
+    const started = startGitState(dir);
+    started.stop();
+    const state = await started.state;
+    expect(state.commit).toBe(git('rev-parse', 'HEAD'));
+    expect(state).not.toHaveProperty('dirty');
   });
 });

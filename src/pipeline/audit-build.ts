@@ -1,119 +1,14 @@
-import { execFile } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { AfterBuild } from '../builder/executor.js';
-import { findGitDir, gitHead } from '../builder/sde.js';
-import { findOnPath, pathOf } from '../builder/toolchain.js';
+import { findOnPath, pathOf } from '../builder/host-path.js';
 import { lockedPurl } from '../audit/lineage.js';
 import { AuditLog } from '../audit/log.js';
 import type { Clock } from '../core/clock.js';
 import type { AirlockEvent, EventSink } from '../core/events.js';
 import { auditActor, auditTail, type AuditEnv, type AuditTail } from './audit-env.js';
 import { hostPackages } from './host-packages.js';
+import { gitState, type GitState } from './git-state.js';
 import type { OpenWorkspace } from './context.js';
-
-const run = promisify(execFile);
-
-/** The git facts a build event records: remote, HEAD and whether the work tree was dirty. */
-export interface GitState {
-  repository?: string;
-  commit?: string;
-  dirty?: boolean;
-}
-
-/** Runs `git -C root <args>`: its stdout, or undefined when git fails or is missing. */
-export type GitRunner = (root: string, args: readonly string[]) => Promise<string | undefined>;
-
-const runGit: GitRunner = async (root, args) => {
-  try {
-    const { stdout } = await run('git', ['-C', root, ...args], {
-      timeout: 30_000,
-      maxBuffer: 1 << 26,
-    });
-    return stdout;
-  } catch {
-    return undefined;
-  }
-};
-
-/**
- * Reads the git state of `root` (nothing outside a git work tree) with one
- * `git status`: HEAD and the origin URL are read from `.git` directly in a
- * plain repository; git answers them only for anything unusual (a worktree
- * or submodule, reftable, a config with includes).
- */
-export async function gitState(root: string, git: GitRunner = runGit): Promise<GitState> {
-  const dir = await gitDirOf(root);
-  if (dir === null) return {}; // not a work tree: git is not asked at all
-  const [commit, repository, status] = await Promise.all([
-    dir === undefined
-      ? git(root, ['rev-parse', '--verify', '-q', 'HEAD']).then((s) => s?.trim())
-      : gitHead(root, dir),
-    originUrl(root, dir, git),
-    git(root, ['status', '--porcelain', '--untracked-files=normal']),
-  ]);
-  if (!commit) return {};
-  return {
-    commit,
-    ...(repository ? { repository } : {}),
-    ...(status !== undefined ? { dirty: status.trim() !== '' } : {}),
-  };
-}
-
-/**
- * The `.git` directory of `root` as `findGitDir` finds it, except that git
- * is asked whenever GIT_DIR or GIT_CONFIG* is set (they change what git reads).
- */
-async function gitDirOf(root: string): Promise<string | null | undefined> {
-  if (Object.keys(process.env).some((k) => k === 'GIT_DIR' || k.startsWith('GIT_CONFIG')))
-    return undefined;
-  return findGitDir(root);
-}
-
-/** remote.origin.url from `<gitDir>/config` when it is plain; otherwise (or without a git dir) git's answer. */
-async function originUrl(
-  root: string,
-  gitDir: string | undefined,
-  git: GitRunner,
-): Promise<string | undefined> {
-  const text = gitDir ? await readFile(join(gitDir, 'config'), 'utf8').catch(() => '') : undefined;
-  const plain = text === undefined ? undefined : plainOriginUrl(text);
-  if (plain !== undefined) return plain ?? undefined;
-  return (await git(root, ['config', '--get', 'remote.origin.url']))?.trim() || undefined;
-}
-
-/**
- * remote.origin.url of a git config text (the last one wins, as with
- * `git config --get`); null when it has none; undefined when the text has
- * anything this reader does not follow (includes, the old `[remote.origin]`
- * form, quoted or escaped values, continued lines), so git is asked instead.
- */
-export function plainOriginUrl(text: string): string | null | undefined {
-  if (/\\\s*$/m.test(text)) return undefined;
-  let inOrigin = false;
-  let url: string | null = null;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
-    if (line.startsWith('[')) {
-      const m = /^\[\s*([A-Za-z0-9.-]+)(?:\s+"([^"\\]*)")?\s*\]\s*(?:[#;].*)?$/.exec(line);
-      if (!m) return undefined;
-      const name = m[1]!.toLowerCase();
-      if (name === 'include' || name === 'includeif' || name.includes('.')) return undefined;
-      inOrigin = name === 'remote' && m[2] === 'origin';
-      continue;
-    }
-    const kv = /^([A-Za-z][A-Za-z0-9-]*)\s*(?:=(.*))?$/.exec(line);
-    if (!kv) return undefined;
-    if (!inOrigin || kv[1]!.toLowerCase() !== 'url') continue;
-    const value = kv[2];
-    if (value === undefined || /["\\]/.test(value)) return undefined;
-    url = value.replace(/[#;].*$/, '').trim();
-  }
-  return url;
-}
 
 /** The purl of a Debian package version: `pkg:deb/debian/nodejs@18.19.0%2Bdfsg-6~deb12u2`. */
 export function debPurl(name: string, version: string): string {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { AuditLog } from '../audit/log.js';
 import { systemClock } from '../core/clock.js';
-import { appendBuildEvents, gitState } from './audit-build.js';
+import { appendBuildEvents } from './audit-build.js';
 import {
   auditActor,
   auditTail,
@@ -10,11 +10,12 @@ import {
   unprotectedMessage,
 } from './audit-env.js';
 import type { StampHeader } from './build-stamp.js';
+import type { GitState } from './git-state.js';
 
 /**
  * What a no-op build records, for a run whose build stamp matched: one
  * `build` event per target (a cache hit each) in one transaction, with the
- * git state read now, exactly as the build itself would append them.
+ * git state read for this run (`git`), exactly as the build itself would append them.
  * When a checkpoint is then due (the project has no key: stamps are never
  * written for one that has), returns the message the build says about it.
  * Returns false, having written nothing, when the run must build after all:
@@ -26,8 +27,10 @@ export async function recordStampedNoop(
   startedAt: number,
   /** The run's PATH (host tools' Debian packages are looked up on it). */
   envPath: string,
+  /** The git state of header.root, read for this run (gitState). */
+  git: Promise<GitState>,
 ): Promise<{ said?: string } | false> {
-  const g = await gitState(header.root).catch(() => undefined);
+  const g = await git.catch(() => undefined);
   if (g === undefined || (g.commit ?? null) !== header.commit) return false;
   let log: AuditLog;
   try {

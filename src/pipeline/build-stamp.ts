@@ -12,8 +12,8 @@ import {
   statSync,
   unlinkSync,
   writeFileSync,
-  type BigIntStats,
   type Dirent,
+  type Stats,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,28 +27,48 @@ import type { BuildEventTarget } from './audit-build.js';
  * This file loads node built-ins only: the fast path reads it before the
  * CLI, the config or any schema is loaded.
  *
- * Format v1, one file per (arguments, working directory, environment):
+ * Format v2, one file per (arguments, working directory, environment):
  *
  *   <store>/airlock/v1/stamps/3f9c…(32 hex).stamp
- *     line 1   JSON header (StampHeader): format, key, t0Ns, commit, what the no-op prints and records
- *     then     one entry a line: <kind>\t<sig>\t<expect>\t<absolute path>
+ *     line 1   JSON header (StampHeader): format, key, t0Ms, entries (n), commit,
+ *              what the no-op prints and records
+ *     then     n lines, one entry each: <kind>\t<expect>\t<absolute path>
+ *     then     n × 6 float64 (little-endian), entry i's lstat: size, mtimeMs,
+ *              ctimeMs, ino, dev, mode (zeros for `a`): compared as numbers,
+ *              with nothing to parse or format
  *
- *   kind   f file, l symlink, d directory, a absent (lstat must fail with ENOENT)
- *   sig    "size:mtime_ns:ctime_ns:ino:dev:mode" of lstat, "-" for `a`
- *   expect for an entry whose ctime is within RACY_NS of t0Ns or later (it may
- *          change again without changing its sig, git's "racily clean"):
+ *   kind   f file, l symlink, d directory, a absent (lstat must fail)
+ *   expect for an entry whose ctime or mtime is within RACY_MS of t0Ms or later
+ *          (it may change again without changing its stat, git's "racily clean"):
  *          f "sha256:<hex>" the build read or wrote (the writer does not read
  *          it again: every check does, until it has settled), l its link
  *          target, d its sorted "<name>:<kind>" listing joined by "/"; "-" otherwise
- *   A file hashing read is stamped with the sig it was read under.
+ *   A file hashing read is stamped with the lstat it was read under (its
+ *   nanosecond signature turned into the numbers node's lstat gives).
+ *
+ * Why times in milliseconds as doubles (node's number stats, about 0.24 µs
+ * apart at today's dates) are as safe as nanoseconds here: an entry is
+ * trusted by its stat only when its ctime is more than RACY_MS older than
+ * when the build began (or than a check that verified its content). Any
+ * later change of the inode (write, truncate, chmod, chown, `touch -r` or
+ * any utimes, link, unlink or rename of it) sets its ctime to the kernel's
+ * current time, which is after the stamp was written, so at least RACY_MS
+ * (100 ms, 400 000 times the resolution) after the recorded ctime: the
+ * numbers differ. No user can set a ctime (utimes sets atime and mtime
+ * only); a path given another inode also changes its directory's mtime and
+ * ctime, which the stamp covers too. Setting the system clock back defeats
+ * this rule as much as it does with nanoseconds.
  *
  * Any mismatch, a missing stamp or an unreadable one means: build normally.
  */
 
-export const STAMP_FORMAT = 'airlock.build-stamp/v1';
+export const STAMP_FORMAT = 'airlock.build-stamp/v2';
 
 /** Changes within this long before the build began are re-checked by content (as the stat cache's rule). */
-export const RACY_NS = 100_000_000n;
+export const RACY_MS = 100;
+
+/** Bytes per entry in the stamp's binary tail: six float64s. */
+const SIG_BYTES = 6 * 8;
 
 /**
  * One target's `build` audit event as a no-op records it, less what is read when
@@ -60,8 +80,10 @@ export type StampedTarget = BuildEventTarget;
 export interface StampHeader {
   format: typeof STAMP_FORMAT;
   key: string;
-  /** Wall time when the stamped build began, ns. */
-  t0Ns: string;
+  /** Wall time when the stamped build began, ms. */
+  t0Ms: number;
+  /** How many entries follow (set when the stamp is written). */
+  entries?: number;
   /** The git commit the build recorded (HEAD), or null outside a work tree. */
   commit: string | null;
   project: string;
@@ -130,15 +152,41 @@ export function stampPath(store: string, key: string): string {
   return join(store, 'airlock', 'v1', 'stamps', `${key}.stamp`);
 }
 
-/** Wall time in nanoseconds (compared with file ctimes for the racy rule only). */
-export function wallNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
+/** Writes the six numbers of an lstat the stamp compares into `out` at byte `at`. */
+function putSig(st: SigNumbers, out: Buffer, at: number): void {
+  out.writeDoubleLE(st.size, at);
+  out.writeDoubleLE(st.mtimeMs, at + 8);
+  out.writeDoubleLE(st.ctimeMs, at + 16);
+  out.writeDoubleLE(st.ino, at + 24);
+  out.writeDoubleLE(st.dev, at + 32);
+  out.writeDoubleLE(st.mode, at + 40);
 }
 
-const sigOf = (st: BigIntStats): string =>
-  `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${st.dev}:${st.mode}`;
+/** The stamp's numbers as float64s of this machine's byte order (one copy, aligned). */
+function sigNumbers(tail: Buffer): Float64Array {
+  const numbers = new Float64Array(tail.length / 8);
+  const bytes = Buffer.from(numbers.buffer);
+  tail.copy(bytes);
+  if (!LITTLE_ENDIAN) bytes.swap64();
+  return numbers;
+}
 
-const kindOf = (st: BigIntStats): 'f' | 'l' | 'd' | undefined =>
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** True when `st` has the six numbers recorded for entry `i`. */
+function sameSig(st: Stats, sig: Float64Array, i: number): boolean {
+  const at = i * 6;
+  return (
+    st.ctimeMs === sig[at + 2] &&
+    st.mtimeMs === sig[at + 1] &&
+    st.size === sig[at] &&
+    st.ino === sig[at + 3] &&
+    st.dev === sig[at + 4] &&
+    st.mode === sig[at + 5]
+  );
+}
+
+const kindOf = (st: Stats): 'f' | 'l' | 'd' | undefined =>
   st.isFile() ? 'f' : st.isSymbolicLink() ? 'l' : st.isDirectory() ? 'd' : undefined;
 
 /** A directory's listing as the stamp compares it. */
@@ -178,8 +226,8 @@ export function fileDigest(abs: string): string {
 export class StampRecorder implements FsHint {
   readonly dirs = new Set<string>();
   readonly files = new Map<string, HintEntry>();
-  /** Wall time when the build began: anything changed after it is racy. */
-  readonly t0Ns = wallNs();
+  /** Wall time when the build began (ms): anything changed after it is racy. */
+  readonly t0Ms = Date.now();
 
   listing(): readonly HintDirent[] | undefined {
     return undefined;
@@ -223,30 +271,31 @@ export function newCover(): StampCover {
 }
 
 /**
- * The stamp's text, or undefined when it cannot be trusted: an entry changed
+ * The stamp's bytes, or undefined when it cannot be trusted: an entry changed
  * during the build with no expected content to check it by, or a path that
- * vanished. `t0Ns` is when the build began.
+ * vanished. `header.t0Ms` is when the build began.
  */
-export function stampText(header: StampHeader, cover: StampCover): string | undefined {
+export function stampText(header: StampHeader, cover: StampCover): Buffer | undefined {
   refusal = undefined;
-  const t0 = BigInt(header.t0Ns);
-  const racyFrom = (t0 - RACY_NS).toString();
-  const lines: string[] = [JSON.stringify(header)];
+  const racy = header.t0Ms - RACY_MS;
+  const lines: string[] = [];
+  const sigs: SigNumbers[] = [];
   // The default sort: UTF-16 code-unit order, as `<` compares, without a call per comparison.
   for (const abs of [...cover.paths.keys()].sort()) {
     const want = cover.paths.get(abs)!;
-    if (want.sig !== undefined) {
+    const seen = want.sig === undefined ? undefined : numbersOfSig(want.sig);
+    if (seen !== undefined) {
       // A file as hashing saw it: racy by that lstat's times, then vouched for by the digest read.
       if (want.digest === undefined) return refuse(`${abs}: no digest`);
-      const [, mtime = '', ctime = ''] = want.sig.split(':', 3);
-      const racy = notBefore(ctime, racyFrom) || notBefore(mtime, racyFrom);
       if (abs.includes('\n')) return refuse(`${abs}: a newline in a path`);
-      lines.push(`f\t${want.sig}\t${racy ? want.digest : '-'}\t${abs}`);
+      const racyEntry = seen.ctimeMs >= racy || seen.mtimeMs >= racy;
+      lines.push(`f\t${racyEntry ? want.digest : '-'}\t${abs}`);
+      sigs.push(seen);
       continue;
     }
-    let st: BigIntStats;
+    let st: Stats;
     try {
-      st = lstatSync(abs, { bigint: true });
+      st = lstatSync(abs);
     } catch {
       if (cover.absent.has(abs)) continue;
       return refuse(`${abs} is gone`);
@@ -254,7 +303,7 @@ export function stampText(header: StampHeader, cover: StampCover): string | unde
     const kind = kindOf(st);
     if (kind === undefined) return refuse(`${abs} is not a file, symlink or directory`);
     let expect = '-';
-    if (st.ctimeNs >= t0 - RACY_NS || st.mtimeNs >= t0 - RACY_NS) {
+    if (st.ctimeMs >= racy || st.mtimeMs >= racy) {
       // Changed while (or just before) the build ran: its content decides, now and at every check.
       if (kind === 'f') {
         // Not read here: every check reads it until it has settled, and a file whose
@@ -272,7 +321,8 @@ export function stampText(header: StampHeader, cover: StampCover): string | unde
       }
     }
     if (abs.includes('\n') || expect.includes('\n')) return refuse(`${abs}: a newline in a path`);
-    lines.push(`${kind}\t${sigOf(st)}\t${expect}\t${abs}`);
+    lines.push(`${kind}\t${expect}\t${abs}`);
+    sigs.push(st);
   }
   for (const abs of [...cover.absent].sort()) {
     if (cover.paths.has(abs)) continue;
@@ -281,19 +331,52 @@ export function stampText(header: StampHeader, cover: StampCover): string | unde
       return refuse(`${abs} appeared`);
     } catch {
       if (abs.includes('\n')) return refuse(`${abs}: a newline in a path`);
-      lines.push(`a\t-\t-\t${abs}`);
+      lines.push(`a\t-\t${abs}`);
     }
   }
-  return `${lines.join('\n')}\n`;
+  // Absent entries (after the others) keep zeros.
+  const tail = Buffer.alloc(lines.length * SIG_BYTES);
+  sigs.forEach((st, i) => putSig(st, tail, i * SIG_BYTES));
+  return stampBytes({ ...header, entries: lines.length }, lines, tail);
+}
+
+/** A stamp file's bytes: the header line, the entry lines, their numbers. */
+function stampBytes(header: StampHeader, lines: readonly string[], tail: Buffer): Buffer {
+  const text = Buffer.from(`${JSON.stringify(header)}\n${lines.map((l) => `${l}\n`).join('')}`);
+  return Buffer.concat([text, tail]);
+}
+
+/** The six numbers of an lstat the stamp compares, as node's number stats give them. */
+export interface SigNumbers {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  dev: number;
+  mode: number;
 }
 
 /**
- * True when decimal `ns` is at or after decimal `from` (as BigInt.toString prints them:
- * no sign, no leading zeros), without parsing either; anything else counts as after.
+ * The numbers node's `lstat` (number stats) gives for the file whose bigint
+ * lstat had signature `sig` ("size:mtimeNs:ctimeNs:ino:dev:mode", see
+ * hash/stat-cache's fileSig), or undefined for anything else (the writer then
+ * takes an lstat of its own). Times as node makes them from a timespec:
+ * seconds × 1000 + nanoseconds / 1e6, in doubles, so the check compares equal
+ * numbers for an unchanged file.
  */
-export function notBefore(ns: string, from: string): boolean {
-  if (!DIGITS.test(ns) || !DIGITS.test(from)) return true;
-  return ns.length !== from.length ? ns.length > from.length : ns >= from;
+export function numbersOfSig(sig: string): SigNumbers | undefined {
+  const f = sig.split(':');
+  if (f.length !== 6 || !f.every((x) => DIGITS.test(x))) return undefined;
+  const ms = (ns: bigint): number =>
+    Number(ns / 1_000_000_000n) * 1000 + Number(ns % 1_000_000_000n) / 1_000_000;
+  return {
+    size: Number(f[0]),
+    mtimeMs: ms(BigInt(f[1]!)),
+    ctimeMs: ms(BigInt(f[2]!)),
+    ino: Number(BigInt(f[3]!)),
+    dev: Number(BigInt(f[4]!)),
+    mode: Number(f[5]),
+  };
 }
 
 const DIGITS = /^(0|[1-9]\d*)$/;
@@ -311,8 +394,8 @@ export function refuse(why: string): undefined {
   return undefined;
 }
 
-/** Writes a stamp atomically (temp file, rename). */
-export function writeStamp(path: string, text: string): void {
+/** Writes a stamp (or the note of why none was written) atomically (temp file, rename). */
+export function writeStamp(path: string, text: string | Buffer): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });
@@ -328,63 +411,89 @@ export function dropStamp(path: string): void {
   }
 }
 
+/** A stamp file split into its parts; undefined when it is not a whole stamp of this format. */
+function parseStamp(
+  bytes: Buffer,
+): { header: StampHeader; text: string; lines: number; tail: number } | undefined {
+  const nl = bytes.indexOf(10);
+  if (nl < 0) return undefined;
+  let header: StampHeader;
+  try {
+    header = JSON.parse(bytes.toString('utf8', 0, nl)) as StampHeader;
+  } catch {
+    return undefined;
+  }
+  if (header.format !== STAMP_FORMAT) return undefined;
+  const n = header.entries;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return undefined;
+  const tail = bytes.length - n * SIG_BYTES;
+  if (tail <= nl || bytes[tail - 1] !== 10) return undefined;
+  return { header, text: bytes.toString('utf8', nl + 1, tail), lines: n, tail };
+}
+
+/** The entries of the stamp at `path` (kind, expect, path), for tests and debugging. */
+export function readStampEntries(path: string): { kind: string; expect: string; path: string }[] {
+  const parsed = parseStamp(readFileSync(path));
+  if (!parsed) throw new Error(`${path} is not a build stamp of ${STAMP_FORMAT}`);
+  return parsed.text
+    .split('\n')
+    .slice(0, -1)
+    .map((l) => {
+      const [kind, expect, ...rest] = l.split('\t');
+      return { kind: kind!, expect: expect!, path: rest.join('\t') };
+    });
+}
+
 /**
  * The stamp at `path` if it exists, is of this format and key, and every
  * entry still matches; undefined otherwise (the caller builds normally).
+ * `onHeader` is called once the header is read and before any entry is
+ * checked (the fast path starts `git status` then, to run beside the check).
  */
 export function checkStamp(
   path: string,
   key: string,
-): { header: StampHeader; refreshed?: string } | undefined {
-  // Entries vouched for by content that are older than this by RACY_NS need no content check again.
-  const settled = wallNs() - RACY_NS;
-  const lines: string[] = [];
-  let changed = false;
-  let text: string;
+  onHeader?: (header: StampHeader) => void,
+): { header: StampHeader; refreshed?: Buffer } | undefined {
+  // Entries vouched for by content that are older than this need no content check again.
+  const settled = Date.now() - RACY_MS;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch {
-    return undefined;
+    return refuse('no stamp');
   }
-  const nl = text.indexOf('\n');
-  if (nl < 0) return undefined;
-  let header: StampHeader;
-  try {
-    header = JSON.parse(text.slice(0, nl)) as StampHeader;
-  } catch {
-    return undefined;
-  }
-  if (header.format !== STAMP_FORMAT || header.key !== key) return refuse('another key');
-  lines.push(text.slice(0, nl));
-  let pos = nl + 1;
-  while (pos < text.length) {
+  const parsed = parseStamp(bytes);
+  if (!parsed) return refuse('not a stamp of this format');
+  const { header, text, tail } = parsed;
+  if (header.key !== key) return refuse('another key');
+  onHeader?.(header);
+  const sig = sigNumbers(bytes.subarray(tail));
+  // Lines rewritten as checked by stat alone (entry index → new line), when any.
+  let rewritten: Map<number, string> | undefined;
+  let pos = 0;
+  for (let i = 0; i < parsed.lines; i++) {
     const end = text.indexOf('\n', pos);
-    if (end < 0) return undefined;
-    const line = text.slice(pos, end);
+    const t1 = text.indexOf('\t', pos);
+    const t2 = t1 < 0 ? -1 : text.indexOf('\t', t1 + 1);
+    if (end < 0 || t1 < 0 || t2 < 0 || t2 > end) return refuse('a malformed stamp');
+    const kind = text.slice(pos, t1);
+    const abs = text.slice(t2 + 1, end);
     pos = end + 1;
-    const t1 = line.indexOf('\t');
-    const t2 = line.indexOf('\t', t1 + 1);
-    const t3 = line.indexOf('\t', t2 + 1);
-    if (t1 < 0 || t2 < 0 || t3 < 0) return undefined;
-    const kind = line.slice(0, t1);
-    const abs = line.slice(t3 + 1);
-    let st: BigIntStats;
+    let st: Stats | undefined;
     try {
-      st = lstatSync(abs, { bigint: true });
+      st = lstatSync(abs, { throwIfNoEntry: false });
     } catch {
-      if (kind === 'a') {
-        lines.push(line);
-        continue;
-      }
+      st = undefined;
+    }
+    if (st === undefined) {
+      if (kind === 'a') continue;
       return refuse(`${abs} is gone`);
     }
-    if (kind === 'a' || kindOf(st) !== kind || sigOf(st) !== line.slice(t1 + 1, t2))
-      return refuse(`${abs} changed`);
-    const expect = line.slice(t2 + 1, t3);
-    if (expect === '-') {
-      lines.push(line);
-      continue;
-    }
+    // The same mode is the same file type: the kind the stamp recorded from it.
+    if (kind === 'a' || !sameSig(st, sig, i)) return refuse(`${abs} changed`);
+    if (t2 === t1 + 2 && text.charCodeAt(t1 + 1) === 45 /* "-" */) continue;
+    const expect = text.slice(t1 + 1, t2);
     try {
       const now =
         kind === 'f' ? fileDigest(abs) : kind === 'l' ? readlinkSync(abs) : listingOf(abs);
@@ -393,10 +502,12 @@ export function checkStamp(
       return refuse(`${abs} is unreadable`);
     }
     // Unchanged since long enough before this check began: its stat alone vouches for it now.
-    if (st.ctimeNs < settled && st.mtimeNs < settled) {
-      lines.push(`${line.slice(0, t2)}\t-\t${abs}`);
-      changed = true;
-    } else lines.push(line);
+    if (st.ctimeMs < settled && st.mtimeMs < settled)
+      (rewritten ??= new Map()).set(i, `${kind}\t-\t${abs}`);
   }
-  return changed ? { header, refreshed: `${lines.join('\n')}\n` } : { header };
+  if (pos !== text.length) return refuse('a malformed stamp');
+  if (rewritten === undefined) return { header };
+  const lines = text.split('\n').slice(0, -1);
+  for (const [i, line] of rewritten) lines[i] = line;
+  return { header, refreshed: stampBytes(header, lines, bytes.subarray(tail)) };
 }

@@ -9,7 +9,8 @@ import type { ProjectConfig } from '../config/index.js';
 import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, withRunEnv, type RemoteBuildOptions } from './build-remote.js';
-import { auditBuild, gitState, type GitState } from './audit-build.js';
+import { auditBuild } from './audit-build.js';
+import { gitState, type GitState } from './git-state.js';
 import {
   checkpointDue,
   NO_CHECKPOINT_KEY,
@@ -243,7 +244,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
         header: {
           format: STAMP_FORMAT,
           key: req.stamp.key,
-          t0Ns: recorder.t0Ns.toString(),
+          t0Ms: recorder.t0Ms,
           commit: (await source.catch((): GitState => ({}))).commit ?? null,
           project: open.project.name,
           root: open.project.root,

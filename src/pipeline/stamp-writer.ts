@@ -5,7 +5,7 @@ import { findOnPath } from '../builder/toolchain.js';
 import type { ProjectConfig } from '../config/index.js';
 import { globBase, globMatcher } from '../hash/walk.js';
 import {
-  RACY_NS,
+  RACY_MS,
   fileDigest,
   newCover,
   refuse,
@@ -20,7 +20,7 @@ import {
 const HOST_ROOTS = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib64/'];
 
 /**
- * The text of the stamp of a successful build, or undefined when it cannot
+ * The bytes of the stamp of a successful build, or undefined when it cannot
  * be stamped: a host tool outside the system directories, something changed
  * while the build ran that no expected content can vouch for, a path gone.
  */
@@ -32,7 +32,7 @@ export function stampOfBuild(
   store: string,
   /** The run's PATH, on which host tools are found. */
   envPath: string,
-): string | undefined {
+): Buffer | undefined {
   refuse('');
   const cover = coverOf(recorder, project, builds, store, envPath);
   if (cover === undefined) return undefined;
@@ -208,22 +208,22 @@ function coverOf(
   }
   // A directory changed during the build is vouched for by its listing, when every
   // entry in it is covered or older than the build.
-  const t0 = recorder.t0Ns - RACY_NS;
+  const t0 = recorder.t0Ms - RACY_MS;
   for (const [abs, want] of cover.paths) {
     if (want.kind !== undefined || want.sig !== undefined) continue; // a file or symlink
     let st;
     try {
-      st = lstatSync(abs, { bigint: true });
+      st = lstatSync(abs);
     } catch {
       return refuse(`${abs} is gone`);
     }
-    if (!st.isDirectory() || (st.ctimeNs < t0 && st.mtimeNs < t0)) continue;
+    if (!st.isDirectory() || (st.ctimeMs < t0 && st.mtimeMs < t0)) continue;
     const names: string[] = [];
     for (const d of readdirSync(abs, { withFileTypes: true })) {
       const child = join(abs, d.name);
       if (!cover.paths.has(child)) {
-        const cst = lstatSync(child, { bigint: true });
-        if (cst.ctimeNs >= t0 || cst.mtimeNs >= t0)
+        const cst = lstatSync(child);
+        if (cst.ctimeMs >= t0 || cst.mtimeMs >= t0)
           return refuse(`${child} appeared during the build`);
       }
       names.push(

@@ -1,4 +1,5 @@
-import { AirlockError, type ContentErrorCode } from '../core/index.js';
+import type { ContentErrorCode } from '../core/digest.js';
+import { AirlockError } from '../core/errors.js';
 
 export type StoreErrorCode =
   | 'STORE_NOT_WRITABLE'
