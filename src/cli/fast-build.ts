@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { storeRoot } from '../daemon/paths.js';
 import { checkStamp, stampKey, stampPath, writeStamp } from '../pipeline/build-stamp.js';
+import type { GitState } from '../pipeline/audit-build.js';
 import type { CliOutput } from './session.js';
 
 /*
@@ -54,18 +55,35 @@ function buildRun(argv: readonly string[]): { store: string | undefined } | unde
  * Runs `argv` as a no-op when its build stamp matches, and returns the exit
  * status; undefined when the CLI must run it.
  */
+/** What the build daemon adds to the fast path. */
+export interface StampedBuildOptions {
+  /** Ends a phase of the run's time (the daemon's trace). */
+  phase?: (name: string) => void;
+  /** Which paths of the stamp at `file`, with this text, need no check; false: none, build (see `checkStamp`). */
+  trusted?: (file: string, text: string) => ((abs: string) => boolean) | false | undefined;
+  /** Called when every path of the stamp at `file`, with this text, was checked and matched. */
+  checkedInFull?: (file: string, text: string) => void;
+  /** The git state of `root`, being read since the run began. */
+  git?: { root: string; state: Promise<GitState> } | undefined;
+}
+
 export async function runStampedBuild(
   argv: readonly string[],
   io: FastIo,
+  opts: StampedBuildOptions = {},
 ): Promise<number | undefined> {
+  const phase = opts.phase ?? (() => {});
   const run = buildRun(argv);
   if (!run) return undefined;
   const startedAt = Date.now();
   const store = storeRoot(run.store, io.cwd, io.env);
   const key = stampKey(argv, io.cwd, io.env);
   const file = stampPath(store, key);
-  const checked = checkStamp(file, key);
+  const trusted = opts.trusted;
+  const checked = checkStamp(file, key, trusted && ((text) => trusted(file, text)));
+  phase(checked?.full === false ? 'stamp checked outside the project' : 'stamp checked');
   if (!checked) return undefined;
+  if (checked.full && checked.refreshed === undefined) opts.checkedInFull?.(file, checked.text);
   const { header } = checked;
   // A killed build's work directory is removed by the next build, and a running one may
   // change the store: either way, build.
@@ -80,7 +98,10 @@ export async function runStampedBuild(
     store,
     startedAt,
     io.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
+    phase,
+    ...(opts.git?.root === header.root ? [opts.git.state] : []),
   );
+  phase('audit recorded');
   if (recorded === false) return undefined;
   const { createRenderer, renderOptions } = await import('./render.js');
   const renderer = createRenderer(renderOptions(header.render, io), io.stderr);
@@ -90,6 +111,7 @@ export async function runStampedBuild(
     renderer.sink({ type: 'log', level: 'info', message: recorded.said });
   renderer.done();
   io.stdout.write(header.stdout);
+  phase('answered');
   // What was checked by content and has settled since is checked by its stat next time.
   if (checked.refreshed !== undefined) {
     try {

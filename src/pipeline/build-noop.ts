@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { AuditLog } from '../audit/log.js';
 import { systemClock } from '../core/clock.js';
-import { appendBuildEvents, gitState } from './audit-build.js';
+import { appendBuildEvents, gitState, type GitState } from './audit-build.js';
 import {
   auditActor,
   auditTail,
@@ -26,8 +26,12 @@ export async function recordStampedNoop(
   startedAt: number,
   /** The run's PATH (host tools' Debian packages are looked up on it). */
   envPath: string,
+  phase: (name: string) => void = () => {},
+  /** The git state of `header.root`, read since the run began (the build daemon starts it early). */
+  git: Promise<GitState> = gitState(header.root),
 ): Promise<{ said?: string } | false> {
-  const g = await gitState(header.root).catch(() => undefined);
+  const g = await git.catch(() => undefined);
+  phase('git state read');
   if (g === undefined || (g.commit ?? null) !== header.commit) return false;
   let log: AuditLog;
   try {

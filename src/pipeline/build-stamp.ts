@@ -169,9 +169,10 @@ export function fileDigest(abs: string): string {
 }
 
 /**
- * An FsHint that knows nothing (the build reads every directory and file as
- * without one) and records what the build listed and hashed: the
- * directories and files the stamp must cover.
+ * An FsHint that records what the build listed and hashed: the directories
+ * and files the stamp must cover. Alone it knows nothing (the build reads
+ * every directory and file as without one); around the build daemon's hint
+ * it answers what that hint knows, and records those answers as read too.
  */
 export class StampRecorder implements FsHint {
   readonly dirs = new Set<string>();
@@ -179,17 +180,25 @@ export class StampRecorder implements FsHint {
   /** Wall time when the build began: anything changed after it is racy. */
   readonly t0Ns = wallNs();
 
-  listing(): readonly HintDirent[] | undefined {
-    return undefined;
+  constructor(private readonly inner?: FsHint) {}
+
+  listing(absDir: string): readonly HintDirent[] | undefined {
+    const known = this.inner?.listing(absDir);
+    if (known !== undefined) this.dirs.add(absDir);
+    return known;
   }
-  rememberListing(absDir: string): void {
+  rememberListing(absDir: string, entries: readonly HintDirent[]): void {
     this.dirs.add(absDir);
+    this.inner?.rememberListing(absDir, entries);
   }
-  entry(): HintEntry | undefined {
-    return undefined;
+  entry(abs: string): HintEntry | undefined {
+    const known = this.inner?.entry(abs);
+    if (known !== undefined) this.files.set(abs, known);
+    return known;
   }
   rememberEntry(abs: string, entry: HintEntry): void {
     this.files.set(abs, entry);
+    this.inner?.rememberEntry(abs, entry);
   }
 }
 
@@ -294,7 +303,14 @@ export function dropStamp(path: string): void {
 export function checkStamp(
   path: string,
   key: string,
-): { header: StampHeader; refreshed?: string } | undefined {
+  /**
+   * Given the stamp's text, which of its paths need no check (the build
+   * daemon's watcher saw nothing change since it checked this very text in
+   * full), or false when the stamp is not to be used at all (the watcher saw
+   * the project change since this text last matched: the caller builds).
+   */
+  trusted?: (text: string) => ((abs: string) => boolean) | false | undefined,
+): { header: StampHeader; refreshed?: string; text: string; full: boolean } | undefined {
   // Entries vouched for by content that are older than this by RACY_NS need no content check again.
   const settled = wallNs() - RACY_NS;
   const lines: string[] = [];
@@ -314,6 +330,8 @@ export function checkStamp(
     return undefined;
   }
   if (header.format !== STAMP_FORMAT || header.key !== key) return refuse('another key');
+  const skip = trusted?.(text);
+  if (skip === false) return refuse('the project changed since the stamp last matched');
   lines.push(text.slice(0, nl));
   let pos = nl + 1;
   while (pos < text.length) {
@@ -327,6 +345,10 @@ export function checkStamp(
     if (t1 < 0 || t2 < 0 || t3 < 0) return undefined;
     const kind = line.slice(0, t1);
     const abs = line.slice(t3 + 1);
+    if (skip?.(abs) === true) {
+      lines.push(line);
+      continue;
+    }
     let st: BigIntStats;
     try {
       st = lstatSync(abs, { bigint: true });
@@ -357,5 +379,8 @@ export function checkStamp(
       changed = true;
     } else lines.push(line);
   }
-  return changed ? { header, refreshed: `${lines.join('\n')}\n` } : { header };
+  const full = skip === undefined;
+  return changed
+    ? { header, refreshed: `${lines.join('\n')}\n`, text, full }
+    : { header, text, full };
 }
