@@ -69,7 +69,7 @@ function coverOf(
   );
   for (const [abs, e] of recorder.files) {
     if (!inRoot(abs)) return refuse(`${abs} is outside the project`);
-    if (!existsSync(abs)) {
+    if (!lexists(abs)) {
       if (isSource(abs.slice(root.length + 1))) return refuse(`source ${abs} is gone`);
       cover.absent.add(abs);
       continue;
@@ -190,4 +190,14 @@ function coverOf(
     want.listing = names.sort().join('/');
   }
   return cover;
+}
+
+/** Whether `abs` exists itself (a symlink counts, wherever it points). */
+function lexists(abs: string): boolean {
+  try {
+    lstatSync(abs);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,8 +1,6 @@
 import { appendFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { DaemonStatus } from '../../daemon/protocol.js';
-import type { QuietToken } from '../../daemon/watch.js';
-import type { StampedBuildOptions } from '../fast-build.js';
 import { globalOptions } from '../run.js';
 import { sessionOf } from '../session.js';
 
@@ -33,21 +31,13 @@ export function register(cli: Command): void {
       const session = sessionOf(cmd);
       const { io } = session;
       const where = await locate(session.path(opts.project), g.store, io.cwd, io.env);
-      const [
-        { serveDaemon },
-        { ProjectWatcher },
-        { buildId },
-        { main },
-        { runStampedBuild },
-        { gitState },
-      ] = await Promise.all([
-        import('../../daemon/server.js'),
-        import('../../daemon/watch.js'),
-        import('../../daemon/client.js'),
-        import('../main.js'),
-        import('../fast-build.js'),
-        import('../../pipeline/audit-build.js'),
-      ]);
+      const [{ serveDaemon }, { ProjectWatcher }, { buildId }, { daemonRunner }] =
+        await Promise.all([
+          import('../../daemon/server.js'),
+          import('../../daemon/watch.js'),
+          import('../../daemon/client.js'),
+          import('../daemon-run.js'),
+        ]);
       const logFile = where.socket.replace(/\.sock$/, '.log');
       const log = (message: string): void => {
         try {
@@ -61,43 +51,6 @@ export function register(cli: Command): void {
       const { subscribe } = await import('@parcel/watcher');
       const watcher = new ProjectWatcher(where.project, subscribe, log);
       await watcher.start();
-      // Per stamp file: the text last checked in full, and the watcher's token from before that check.
-      const checkedInFull = new Map<string, { text: string; token: QuietToken }>();
-      const inProject = (abs: string): boolean =>
-        abs === watcher.root || abs.startsWith(`${watcher.root}/`);
-      /**
-       * The stamp check with the watcher's help. A stamp text checked in full
-       * since which the watcher saw nothing change in the project: its
-       * project paths need no lstat, everything outside the project (the
-       * store, host tools) is checked as ever. One that matched before the
-       * project changed is not checked at all (it would most likely fail; the
-       * build decides). A text not checked in full before is checked in full.
-       */
-      const stampedOptions = async (
-        phase: (name: string) => void,
-      ): Promise<StampedBuildOptions> => {
-        // Likely a no-op (nothing changed since a stamp last matched): its git state is
-        // read while the watcher catches up and the stamp is checked.
-        const now = watcher.peekToken();
-        const likely = [...checkedInFull.values()].some((l) => watcher.quietBetween(l.token, now));
-        const git = likely ? gitState(watcher.root) : undefined;
-        git?.catch(() => {});
-        const token = await watcher.quietToken();
-        phase('watcher caught up');
-        return {
-          phase,
-          git: git && { root: watcher.root, state: git },
-          trusted: (file, text) => {
-            const last = checkedInFull.get(file);
-            if (!token || last?.text !== text) return undefined;
-            return watcher.quietBetween(last.token, token) ? inProject : false;
-          },
-          checkedInFull: (file, text) => {
-            if (token) checkedInFull.set(file, { text, token });
-            else checkedInFull.delete(file);
-          },
-        };
-      };
       let running;
       try {
         running = await serveDaemon({
@@ -109,20 +62,7 @@ export function register(cli: Command): void {
           env: io.env,
           watcher,
           log,
-          run: async (r) => {
-            // A build whose stamp still matches is answered as a no-op, as bin/airlock.js
-            // does without a daemon, minus the start-up; anything else runs the CLI.
-            const fast = await runStampedBuild(r.argv, r, await stampedOptions(r.phase));
-            if (fast !== undefined) return fast;
-            return main(r.argv, {
-              cwd: r.cwd,
-              env: r.env,
-              stdout: r.stdout,
-              stderr: r.stderr,
-              signal: r.signal,
-              buildHint: (p) => r.buildHint(p),
-            });
-          },
+          run: daemonRunner(watcher),
         });
       } catch (err) {
         await watcher.close();
