@@ -83,7 +83,8 @@ export async function runStampedBuild(
   const checked = checkStamp(file, key, trusted && ((text) => trusted(file, text)));
   phase(checked?.full === false ? 'stamp checked outside the project' : 'stamp checked');
   if (!checked) return undefined;
-  if (checked.full && checked.refreshed === undefined) opts.checkedInFull?.(file, checked.text);
+  // The refreshed text (written below) holds the same signatures, just checked now.
+  if (checked.full) opts.checkedInFull?.(file, checked.refreshed ?? checked.text);
   const { header } = checked;
   // A killed build's work directory is removed by the next build, and a running one may
   // change the store: either way, build.

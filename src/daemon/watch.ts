@@ -269,14 +269,23 @@ export class ProjectWatcher {
   }
 
   private async prepare(): Promise<BuildHint | undefined> {
+    return (await this.catchUp()) ? this.hint() : undefined;
+  }
+
+  /**
+   * Brings the watcher up to date with every change made before this call:
+   * watching again after an error, crawling again when directories may be
+   * unwatched, a cookie waited for. False when it cannot vouch for anything.
+   */
+  private async catchUp(): Promise<boolean> {
     if (!this.healthy) {
       await this.close();
       await this.start(); // knowledge is empty: this build reads everything and teaches it again
-      if (!this.healthy) return undefined;
+      if (!this.healthy) return false;
     } else if (this.fresh.size > 0 && this.active === 0 && !(await this.resubscribe())) {
       this.reset('the watcher could not subscribe again');
       this.healthy = false;
-      return undefined;
+      return false;
     }
     const wall = Date.now();
     const mono = performance.now();
@@ -288,9 +297,9 @@ export class ProjectWatcher {
     this.lastClock = { wall, mono };
     if (!(await this.cookie())) {
       this.reset('a cookie did not come back through the watcher');
-      return undefined;
+      return false;
     }
-    return this.hint();
+    return true;
   }
 
   /** A cookie or clock probe of this daemon (made, or removed after it was seen). */
@@ -314,20 +323,7 @@ export class ProjectWatcher {
    */
   quietToken(): Promise<QuietToken | undefined> {
     const next = this.preparing.then(async (): Promise<QuietToken | undefined> => {
-      if (!this.healthy || this.fresh.size > 0) return undefined;
-      const wall = Date.now();
-      const mono = performance.now();
-      if (
-        this.lastClock &&
-        Math.abs(wall - this.lastClock.wall - (mono - this.lastClock.mono)) > CLOCK_SLACK_MS
-      )
-        this.reset('the wall clock jumped');
-      this.lastClock = { wall, mono };
-      if (!(await this.cookie())) {
-        this.reset('a cookie did not come back through the watcher');
-        return undefined;
-      }
-      if (!this.healthy || this.fresh.size > 0) return undefined;
+      if (!(await this.catchUp()) || !this.healthy || this.fresh.size > 0) return undefined;
       return { generation: this.generation, changes: this.changes };
     });
     this.preparing = next.catch(() => {});
