@@ -53,9 +53,12 @@ export function daemonRunner(
         if (!token || last?.text !== text) return undefined;
         return watcher.quietBetween(last.token, token) ? inProject : false;
       },
-      checkedInFull: (file, text) => {
-        if (token) checkedInFull.set(file, { text, token });
-        else checkedInFull.delete(file);
+      matched: (file, text, full) => {
+        const last = checkedInFull.get(file);
+        if (full && token) checkedInFull.set(file, { text, token });
+        else if (full) checkedInFull.delete(file);
+        // Checked outside the project, vouched inside since the same token: only its text moved on.
+        else if (last) checkedInFull.set(file, { text, token: last.token });
       },
     };
   };

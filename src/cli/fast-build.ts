@@ -61,8 +61,11 @@ export interface StampedBuildOptions {
   phase?: (name: string) => void;
   /** Which paths of the stamp at `file`, with this text, need no check; false: none, build (see `checkStamp`). */
   trusted?: (file: string, text: string) => ((abs: string) => boolean) | false | undefined;
-  /** Called when every path of the stamp at `file`, with this text, was checked and matched. */
-  checkedInFull?: (file: string, text: string) => void;
+  /**
+   * Called when the stamp at `file` matched, with its text from now on; `full`
+   * when every path was checked, not only those `trusted` left.
+   */
+  matched?: (file: string, text: string, full: boolean) => void;
   /** The git state of `root`, being read since the run began. */
   git?: { root: string; state: Promise<GitState> } | undefined;
 }
@@ -84,7 +87,7 @@ export async function runStampedBuild(
   phase(checked?.full === false ? 'stamp checked outside the project' : 'stamp checked');
   if (!checked) return undefined;
   // The refreshed text (written below) holds the same signatures, just checked now.
-  if (checked.full) opts.checkedInFull?.(file, checked.refreshed ?? checked.text);
+  opts.matched?.(file, checked.refreshed ?? checked.text, checked.full);
   const { header } = checked;
   // A killed build's work directory is removed by the next build, and a running one may
   // change the store: either way, build.
