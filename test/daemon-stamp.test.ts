@@ -118,12 +118,32 @@ async function untilVouched(): Promise<Answer> {
 }
 
 describe('a no-op through the build daemon', () => {
-  it('is answered from the stamp, checked in full first, then with the watcher vouching for the project', async () => {
+  it('is answered from the stamp the build wrote, checked in full after that build, with the watcher vouching for the project', async () => {
     expect((await build()).how).toBe('built');
-    expect((await build()).how).toBe('stamp');
     const a = await build();
     expect(a.how).toBe('vouched');
     expect(a.cached).toBe(true);
+    expect((await build()).how).toBe('vouched');
+  });
+
+  it('is answered from a stamp the daemon has not checked yet by checking it in full', async () => {
+    await untilVouched();
+    // A new daemon (same store and project) knows nothing of the stamp.
+    await daemon.close();
+    watcher = new ProjectWatcher(project, subscribe);
+    await watcher.start();
+    daemon = await serveDaemon({
+      socket: socketPath(store, project, env),
+      store,
+      project,
+      idleStopMs: 600_000,
+      build: buildId(),
+      env,
+      watcher,
+      run: daemonRunner(watcher),
+    });
+    expect((await build()).how).toBe('stamp');
+    expect((await build()).how).toBe('vouched');
   });
 
   it('is built again once airlock.yaml changed, with the action key a --no-daemon build gives', async () => {
@@ -176,11 +196,18 @@ describe('a no-op through the build daemon', () => {
     expect((await build()).how).toBe('built');
   });
 
-  it('is answered from a new stamp after a change, checked in full before the watcher vouches again', async () => {
+  it('stays vouched for while only .git changes (git status rewrites its index; no build reads .git)', async () => {
+    mkdirSync(join(project, '.git'));
+    await untilVouched();
+    writeFileSync(join(project, '.git', 'index'), 'x');
+    expect((await build()).how).toBe('vouched');
+  });
+
+  it('is answered from the new stamp after a change', async () => {
     await untilVouched();
     writeFileSync(join(project, 'a.txt'), 'c\n');
     expect((await build()).how).toBe('built');
-    expect((await build()).how).toBe('stamp');
     expect((await build()).how).toBe('vouched');
+    expect(readFileSync(join(project, 'out', 'a.txt'), 'utf8')).toBe('c\n');
   });
 });

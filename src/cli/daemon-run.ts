@@ -1,7 +1,8 @@
 import type { DaemonRun } from '../daemon/server.js';
 import type { BuildHint, ProjectWatcher, QuietToken } from '../daemon/watch.js';
 import { gitState } from '../pipeline/audit-build.js';
-import { runStampedBuild, type StampedBuildOptions } from './fast-build.js';
+import { checkStamp } from '../pipeline/build-stamp.js';
+import { runStampedBuild, stampOf, type StampedBuildOptions } from './fast-build.js';
 import { main } from './main.js';
 
 /*
@@ -25,8 +26,12 @@ export function daemonRunner(
 ): (r: DaemonRun) => Promise<number> {
   // Per stamp file: the text last checked in full, and the watcher's token from before that check.
   const checkedInFull = new Map<string, { text: string; token: QuietToken }>();
+  // What a quiet token vouches for: the project, less its .git (whose changes no token counts).
+  const gitDir = watcher.gitPrefix.slice(0, -1);
   const inProject = (abs: string): boolean =>
-    abs === watcher.root || abs.startsWith(`${watcher.root}/`);
+    (abs === watcher.root || abs.startsWith(`${watcher.root}/`)) &&
+    abs !== gitDir &&
+    !abs.startsWith(watcher.gitPrefix);
 
   /**
    * The stamp check with the watcher's help. A stamp text checked in full
@@ -63,9 +68,30 @@ export function daemonRunner(
     };
   };
 
+  /**
+   * After a build, once its answer is sent: the stamp it wrote is checked in
+   * full while the daemon is idle, so that the next run finds it vouched for.
+   */
+  const checkAfterBuild = async (r: DaemonRun): Promise<void> => {
+    const stamp = stampOf(r.argv, r);
+    if (!stamp) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    const token = await watcher.quietToken();
+    const checked = token && checkStamp(stamp.file, stamp.key);
+    if (token && checked) checkedInFull.set(stamp.file, { text: checked.text, token });
+  };
+  let settling: Promise<void> = Promise.resolve();
+
   return async (r) => {
+    await settling;
     const fast = await runStampedBuild(r.argv, r, await stampedOptions(r.phase));
     if (fast !== undefined) return fast;
+    const code = await build(r);
+    if (code === 0) settling = checkAfterBuild(r).catch(() => {});
+    return code;
+  };
+
+  function build(r: DaemonRun): Promise<number> {
     return main(r.argv, {
       cwd: r.cwd,
       env: r.env,
@@ -77,5 +103,5 @@ export function daemonRunner(
         return hint && opts.wrapHint ? opts.wrapHint(hint) : hint;
       },
     });
-  };
+  }
 }

@@ -51,6 +51,18 @@ function buildRun(argv: readonly string[]): { store: string | undefined } | unde
   return { store };
 }
 
+/** The build stamp a run of `argv` would be answered from, or undefined when it is not a build the fast path takes. */
+export function stampOf(
+  argv: readonly string[],
+  io: Pick<FastIo, 'cwd' | 'env'>,
+): { store: string; key: string; file: string } | undefined {
+  const run = buildRun(argv);
+  if (!run) return undefined;
+  const store = storeRoot(run.store, io.cwd, io.env);
+  const key = stampKey(argv, io.cwd, io.env);
+  return { store, key, file: stampPath(store, key) };
+}
+
 /**
  * Runs `argv` as a no-op when its build stamp matches, and returns the exit
  * status; undefined when the CLI must run it.
@@ -76,12 +88,10 @@ export async function runStampedBuild(
   opts: StampedBuildOptions = {},
 ): Promise<number | undefined> {
   const phase = opts.phase ?? (() => {});
-  const run = buildRun(argv);
-  if (!run) return undefined;
+  const stamp = stampOf(argv, io);
+  if (!stamp) return undefined;
   const startedAt = Date.now();
-  const store = storeRoot(run.store, io.cwd, io.env);
-  const key = stampKey(argv, io.cwd, io.env);
-  const file = stampPath(store, key);
+  const { store, key, file } = stamp;
   const trusted = opts.trusted;
   const checked = checkStamp(file, key, trusted && ((text) => trusted(file, text)));
   phase(checked?.full === false ? 'stamp checked outside the project' : 'stamp checked');

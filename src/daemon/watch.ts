@@ -83,8 +83,15 @@ export class ProjectWatcher {
   private seq = 0;
   /** Bumped by every reset: a build that started before one remembers nothing after it. */
   private generation = 0;
-  /** Bumped by every event but the daemon's own cookies and clock probes. */
+  /**
+   * Bumped by every event but the daemon's own cookies and clock probes, and
+   * those inside the project's .git directory: no build reads in there (the
+   * walk skips it), and `git status` rewrites its index. Whoever trusts a
+   * token checks `.git` itself (see `gitPrefix`).
+   */
   private changes = 0;
+  /** `<root>/.git/`: what lies below it changes no token. */
+  readonly gitPrefix: string;
   /** While builds run: the seq of the last event on a path, and on any child of a directory. */
   private readonly stamps = new Map<string, number>();
   private readonly childStamps = new Map<string, number>();
@@ -104,6 +111,7 @@ export class ProjectWatcher {
   ) {
     this.root = resolve(root);
     this.prefix = `${this.root}/`;
+    this.gitPrefix = `${this.root}/.git/`;
   }
 
   /** Starts watching; a failure leaves the watcher unhealthy (every build a full scan) and is logged. */
@@ -380,7 +388,7 @@ export class ProjectWatcher {
         if (cookie.from === undefined || cookie.from === from) queueMicrotask(cookie.seen);
         continue;
       }
-      if (!this.ownFile(path)) this.changes++;
+      if (!this.ownFile(path) && !path.startsWith(this.gitPrefix)) this.changes++;
       if (path === this.root || (dirname(path) === this.root && CONFIG_FILES.has(basename(path))))
         this.reset(`${path} changed`);
       this.invalidate(path);
