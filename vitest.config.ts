@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { relative } from 'node:path';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
@@ -41,14 +41,58 @@ class LongestFirst extends BaseSequencer {
   }
 }
 
+/**
+ * End-to-end files that need a process of their own: they mock modules
+ * (vi.mock) or set process.env while they run (none uses the shared verdaccio).
+ */
+const ISOLATED = [
+  'test/verify-store-reads.test.ts',
+  'test/build-stamp.test.ts',
+  'test/sandbox-security.test.ts',
+];
+
+/**
+ * The test files that download from the public npm registry. On a machine
+ * whose network goes through a TLS-intercepting proxy, Node trusts the proxy
+ * only through NODE_EXTRA_CA_CERTS, which costs every Node process ~40 ms of
+ * CPU at start: `npm test` sets it aside as AIRLOCK_TEST_CA_CERTS, and only
+ * these files' workers (and what they spawn: npm) get it back.
+ */
+const PUBLIC_NPM = ['test/ts-service.test.ts', 'test/runnable-image.test.ts'];
+const caCerts = process.env.AIRLOCK_TEST_CA_CERTS ?? process.env.NODE_EXTRA_CA_CERTS;
+
 export default defineConfig({
   test: {
     projects: [
       // Unit tests beside the code share their worker's module cache (no
       // process per file): none changes process-wide state it does not restore.
       { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'], isolate: false } },
-      // Cross-module and CLI tests start servers and sandboxes: a fresh process each.
-      { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'] } },
+      // Cross-module and CLI tests: a worker runs several files one after
+      // another with one module cache (each file would otherwise start a
+      // process and load the modules again: ~35% of these files' CPU). Each
+      // must leave the process as it found it (test/helpers/shared-worker.ts
+      // checks); the files that mock modules or change the environment get a
+      // fresh process each. One npm registry (verdaccio) serves every file of the run.
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...ISOLATED, ...PUBLIC_NPM],
+          isolate: false,
+          setupFiles: ['test/helpers/shared-worker.ts'],
+          globalSetup: ['test/helpers/verdaccio-setup.ts'],
+        },
+      },
+      { extends: true, test: { name: 'e2e-isolated', include: ISOLATED } },
+      {
+        extends: true,
+        test: {
+          name: 'e2e-public-npm',
+          include: PUBLIC_NPM,
+          env: caCerts ? { NODE_EXTRA_CA_CERTS: caCerts } : {},
+        },
+      },
     ],
     setupFiles: ['test/helpers/cpu-time.ts'],
     // `airlock build` starts a build daemon on demand outside CI. The tests

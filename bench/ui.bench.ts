@@ -61,7 +61,7 @@ if (!existsSync(CHROMIUM)) {
 console.log(`preparing ${DIR} (once) …`);
 await prepare();
 const dashboard = await startDashboard({ project, store });
-const browser = await launchChromium();
+const browser = await launchChromium(CHROMIUM);
 
 interface Round {
   firstData: number;

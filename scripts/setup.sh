@@ -30,7 +30,8 @@ needed=(
   "runc:runc"              # deploy: podman's runtime here (crun refuses hybrid cgroups)
   "haproxy:haproxy"        # deploy: the router (Debian's is built with the Prometheus exporter)
   "prometheus:prometheus"  # deploy: the metrics behind the gates
-  "chromium:chromium"      # the dashboard's browser test (driven by playwright-core)
+  "chromium:chromium"      # the dashboard bench's browser
+  "chromium-headless-shell:chromium-headless-shell"  # the dashboard's browser tests (driven by playwright-core)
 )
 missing=()
 for pair in "${needed[@]}"; do

@@ -15,6 +15,14 @@ cpu=$(mktemp)
 trap 'rm -f "$results" "$cpu"' EXIT
 status=0
 tests_started=$(date +%s%N)
+# NODE_EXTRA_CA_CERTS makes every Node process read and parse the whole CA
+# bundle at start (~40 ms of CPU each, and the suite starts hundreds: CLIs,
+# workers). Only the tests that reach the public npm registry need it (through
+# a TLS-intercepting proxy): vitest.config.ts hands it back to their workers.
+if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then
+  export AIRLOCK_TEST_CA_CERTS=$NODE_EXTRA_CA_CERTS
+  unset NODE_EXTRA_CA_CERTS
+fi
 AIRLOCK_TEST_CPU_LOG=$cpu npx vitest run --reporter=default --reporter=json --outputFile="$results" "$@" || status=$?
 finished=$(date +%s%N)
 node -e '

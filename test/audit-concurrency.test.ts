@@ -18,14 +18,7 @@ function writer(
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(REPO, 'test', 'helpers', 'audit-append.ts'),
-        file,
-        String(count),
-        String(id),
-      ],
+      [join(REPO, 'test', 'helpers', 'audit-append.mjs'), file, String(count), String(id)],
       { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';

@@ -29,7 +29,7 @@ import { runSign } from '../src/pipeline/sign.js';
 import { encodeKeyPair, generateSigningKey } from '../src/sign/index.js';
 import { Store } from '../src/store/index.js';
 import { runCli } from './helpers/cli.js';
-import { npmLock, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
+import { npmLock, sharedVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 import { git as gitIn } from './helpers/git.js';
 
 const PASSWORD = 'lineage test password';
@@ -97,7 +97,7 @@ async function project(
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'airlock-lineage-'));
   store = join(work, 'store');
-  reg = await startVerdaccio();
+  reg = await sharedVerdaccio();
   await reg.publish('tiny-a', '1.0.0', {});
   await reg.publish('tiny-b', '2.0.0', {}, { dependencies: { 'tiny-a': '1.0.0' } });
   await reg.publish('tiny-c', '3.0.0', {});

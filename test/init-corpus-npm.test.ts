@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './helpers/cli.js';
 import { CORPUS, NPM_EXPECT } from './helpers/init-corpus.js';
-import { npmEnv, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
+import { npmEnv, sharedVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 const exec = promisify(execFile);
 
@@ -15,20 +15,10 @@ describe('airlock init --build on npm projects with a package-lock.json', () => 
   let reg: TestNpmRegistry;
 
   beforeAll(async () => {
-    reg = await startVerdaccio();
+    reg = await sharedVerdaccio();
     // The real TypeScript compiler (this repository's locked copy), published as a package.
-    const { stdout } = await exec(
-      'npm',
-      ['pack', resolve('node_modules/typescript'), '--pack-destination', tmp.path, '--json'],
-      { env: npmEnv({ npm_config_cache: join(tmp.path, 'npm-cache') }) },
-    );
-    const tgz = join(tmp.path, (JSON.parse(stdout) as { filename: string }[])[0]!.filename);
+    await reg.publishDir(resolve('node_modules/typescript'));
     writeFileSync(join(tmp.path, 'npmrc'), reg.npmrc);
-    await exec(
-      'npm',
-      ['publish', tgz, '--userconfig', join(tmp.path, 'npmrc'), '--ignore-scripts'],
-      { env: npmEnv({ npm_config_cache: join(tmp.path, 'npm-cache') }) },
-    );
     await reg.publish(
       'tiny-views',
       '1.0.0',

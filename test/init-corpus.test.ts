@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './helpers/cli.js';
 import { CORPUS, EXPECT, NPM_EXPECT, PNPM_EXPECT } from './helpers/init-corpus.js';
-import { npmEnv, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
+import { npmEnv, sharedVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 const exec = promisify(execFile);
 
@@ -53,7 +53,7 @@ describe('airlock init --build on a pnpm workspace with a pnpm-lock.yaml', () =>
   let reg: TestNpmRegistry;
 
   beforeAll(async () => {
-    reg = await startVerdaccio();
+    reg = await sharedVerdaccio();
     await reg.publish('tiny-views', '1.0.0', {
       'index.js':
         'exports.render = (t, v) =>\n' +

@@ -14,7 +14,7 @@ import { noEvents } from '../src/core/events.js';
 
 import { runCli } from './helpers/cli.js';
 
-import { npmLock, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
+import { npmLock, sharedVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 const sri = (b: Buffer): string => `sha512-${createHash('sha512').update(b).digest('base64')}`;
 const sha256 = (b: Buffer): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -91,7 +91,11 @@ let n = 0;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'airlock-lockfetch-'));
-  [reg, files, other] = await Promise.all([startVerdaccio(), startFileServer(), startFileServer()]);
+  [reg, files, other] = await Promise.all([
+    sharedVerdaccio(),
+    startFileServer(),
+    startFileServer(),
+  ]);
   await reg.publish('tiny-a', '1.0.0');
   await reg.publish('tiny-b', '2.0.0', {}, { dependencies: { 'tiny-a': '1.0.0' } });
 }, 120_000);

@@ -1,7 +1,7 @@
 // What a build costs besides its steps, counted (never timed): the audit log's transactions,
 // the git processes and the modules a no-op build (everything cached, outputs present) loads.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -94,8 +94,12 @@ describe('what a build costs besides its steps', () => {
     return n;
   }
 
-  const buildEvents = (): { target: string; cache: string; sourceCommit?: string }[] => {
-    const log = AuditLog.open(join(store, 'airlock', 'v1', 'audit.sqlite'), { readonly: true });
+  const buildEvents = (): { target: string; cache: string; sourceCommit?: string }[] =>
+    buildEventsOf(join(store, 'airlock', 'v1', 'audit.sqlite'));
+  const buildEventsOf = (
+    db: string,
+  ): { target: string; cache: string; sourceCommit?: string }[] => {
+    const log = AuditLog.open(db, { readonly: true });
     try {
       return log
         .list({ types: ['build'] })
@@ -123,6 +127,26 @@ describe('what a build costs besides its steps', () => {
     expect(names.indexOf('lib miss')).toBeLessThan(names.indexOf('app miss'));
     expect(names.slice(3).sort()).toEqual(['app hit', 'docs hit', 'lib hit']);
     expect(new Set(events.map((e) => e.sourceCommit))).toEqual(new Set([head]));
+  }, 120_000);
+
+  it('opens the audit log once for a build of several targets, and has closed it when the build ends', async () => {
+    const fresh = join(tmp.path, 'store-open-once');
+    let opened = 0;
+    const real = AuditLog.open.bind(AuditLog);
+    const spy = vi.spyOn(AuditLog, 'open').mockImplementation((file, opts) => {
+      if (opts?.readonly !== true) opened++;
+      return real(file, opts);
+    });
+    try {
+      await runBuild({ project, store: fresh, targets: [], events: noEvents });
+    } finally {
+      spy.mockRestore();
+    }
+    const db = join(fresh, 'airlock', 'v1', 'audit.sqlite');
+    // SQLite removes the write-ahead log when the last connection to it closes.
+    expect(existsSync(`${db}-wal`)).toBe(false);
+    expect(buildEventsOf(db).map((e) => e.cache)).toEqual(['miss', 'miss', 'miss']);
+    expect(opened).toBe(1);
   }, 120_000);
 
   it('has recorded a built target before the build ends, so a build killed later loses no record of it', async () => {

@@ -16,7 +16,7 @@ import { runLock } from '../src/pipeline/lock.js';
 import { treeOf } from '../src/pipeline/npm-install.js';
 import { runGc } from '../src/pipeline/store.js';
 import { runWhy } from '../src/pipeline/why.js';
-import { npmEnv, npmLock, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
+import { npmEnv, npmLock, sharedVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 const exec = promisify(execFile);
 
@@ -30,21 +30,21 @@ let reg: TestNpmRegistry;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'airlock-npm-install-'));
-  reg = await startVerdaccio();
+  reg = await sharedVerdaccio();
   await reg.publish(
-    'tiny-a',
+    'tool-a',
     '1.0.0',
     { 'bin/a.js': '#!/usr/bin/env node\nconsole.log("a")\n' },
-    { bin: { 'tiny-a': 'bin/a.js' } },
+    { bin: { 'tool-a': 'bin/a.js' } },
   );
   await reg.publish(
-    'tiny-a',
+    'tool-a',
     '1.0.1',
     { 'bin/a.js': '#!/usr/bin/env node\nconsole.log("a1")\n' },
-    { bin: { 'tiny-a': 'bin/a.js' } },
+    { bin: { 'tool-a': 'bin/a.js' } },
   );
-  await reg.publish('tiny-b', '2.0.0', {}, { dependencies: { 'tiny-a': '1.0.0' } });
-  await reg.publish('tiny-b', '2.0.1', {}, { dependencies: { 'tiny-a': '1.0.1' } });
+  await reg.publish('tool-b', '2.0.0', {}, { dependencies: { 'tool-a': '1.0.0' } });
+  await reg.publish('tool-b', '2.0.1', {}, { dependencies: { 'tool-a': '1.0.1' } });
   await reg.publish(
     'with-script',
     '1.0.0',
@@ -77,8 +77,8 @@ describe('offline npm install in the sandbox', () => {
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'airlock.yaml'), YAML);
     await writeFile(join(dir, '.npmrc'), `registry=${reg.url}\n`);
-    await writeFile(join(dir, 'main.js'), 'console.log(require("tiny-b"), require("tiny-a"));\n');
-    await npmLock(dir, reg, { 'tiny-b': '2.0.0' });
+    await writeFile(join(dir, 'main.js'), 'console.log(require("tool-b"), require("tool-a"));\n');
+    await npmLock(dir, reg, { 'tool-b': '2.0.0' });
     await rm(join(dir, 'node_modules'), { recursive: true, force: true });
     await runLock({ project: await loadConfig(dir) });
 
@@ -102,9 +102,9 @@ describe('offline npm install in the sandbox', () => {
     // Written from the store, not by npm.
     expect(logs).toContain('installed package-lock.json from the store (2 packages)');
     expect(await readFile(join(dir, 'out', 'result.txt'), 'utf8')).toBe(
-      'tiny-b@2.0.0 tiny-a@1.0.0\n',
+      'tool-b@2.0.0 tool-a@1.0.0\n',
     );
-    expect(await readFile(join(dir, 'out', 'bins.txt'), 'utf8')).toBe('tiny-a\n');
+    expect(await readFile(join(dir, 'out', 'bins.txt'), 'utf8')).toBe('tool-a\n');
 
     // The installed tree equals what `npm ci` writes online for the same lock.
     const installs = await readdir(join(store, 'airlock', 'v1', 'npm'));
@@ -156,7 +156,7 @@ describe('offline npm install in the sandbox', () => {
       'npm',
       installs[0]!,
       'node_modules',
-      'tiny-a',
+      'tool-a',
       'index.js',
     );
     await writeFile(tampered, 'module.exports = "tampered";\n');
@@ -165,24 +165,24 @@ describe('offline npm install in the sandbox', () => {
     ).toBe(true);
     await writeFile(
       join(dir, 'main.js'),
-      'console.log(require("tiny-b"), require("tiny-a")); // v2\n',
+      'console.log(require("tool-b"), require("tool-a")); // v2\n',
     );
     const rerun = await runBuild({ project: dir, store, targets: [], events: noEvents });
     expect(rerun.targets[0]?.cached).toBe(false);
     expect(await readFile(join(dir, 'out', 'result.txt'), 'utf8')).toBe(
-      'tiny-b@2.0.0 tiny-a@1.0.0\n',
+      'tool-b@2.0.0 tool-a@1.0.0\n',
     );
     expect(await readFile(tampered, 'utf8')).not.toContain('tampered');
 
     // A bumped dependency: why names it with the old and new version and hash.
-    await npmLock(dir, reg, { 'tiny-b': '2.0.1' });
+    await npmLock(dir, reg, { 'tool-b': '2.0.1' });
     await rm(join(dir, 'node_modules'), { recursive: true, force: true });
     await runLock({ project: await loadConfig(dir) });
     await runFetch({ project: await loadConfig(dir), store });
     const why = await runWhy({ project: dir, store, target: 'app', events: noEvents });
     expect(why.verdict).toBe('changed');
-    const bump = why.changes.find((c) => c.component === 'locked' && c.path === 'tiny-a');
-    expect(bump).toMatchObject({ detail: 'npm tiny-a changed from 1.0.0 to 1.0.1' });
+    const bump = why.changes.find((c) => c.component === 'locked' && c.path === 'tool-a');
+    expect(bump).toMatchObject({ detail: 'npm tool-a changed from 1.0.0 to 1.0.1' });
     expect(bump?.old).toMatch(/^1\.0\.0 sha512-/);
     expect(bump?.new).toMatch(/^1\.0\.1 sha512-/);
 
@@ -200,7 +200,7 @@ describe('offline npm install in the sandbox', () => {
     expect(rebuilt.targets[0]?.cached).toBe(false); // gc expired the action entry, not the install
     expect(await readdir(join(store, 'airlock', 'v1', 'npm'))).toEqual(left);
     expect(await readFile(join(dir, 'out', 'result.txt'), 'utf8')).toBe(
-      'tiny-b@2.0.1 tiny-a@1.0.1\n',
+      'tool-b@2.0.1 tool-a@1.0.1\n',
     );
   }, 180_000);
 
@@ -254,12 +254,12 @@ describe('offline npm install in the sandbox', () => {
         name: 'w',
         version: '0.1.0',
         main: 'index.js',
-        dependencies: { 'tiny-a': '1.0.0' },
+        dependencies: { 'tool-a': '1.0.0' },
       }),
     );
     await writeFile(
       join(dir, 'packages', 'w', 'index.js'),
-      'module.exports = "w+" + require("tiny-a");\n',
+      'module.exports = "w+" + require("tool-a");\n',
     );
     await npmLock(dir, reg, {}, { workspaces: ['packages/*'] });
     await rm(join(dir, 'node_modules'), { recursive: true, force: true });
@@ -277,7 +277,7 @@ describe('offline npm install in the sandbox', () => {
       targets: [],
       events: (e) => void (e.type === 'log' && logs.push(e.message)),
     });
-    expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('w+tiny-a@1.0.0\n');
+    expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('w+tool-a@1.0.0\n');
     expect(logs).toContain('installed package-lock.json from the store (1 packages)');
     const fromStore = await readdir(join(store, 'airlock', 'v1', 'npm'));
 
@@ -297,7 +297,7 @@ describe('offline npm install in the sandbox', () => {
       events: (e) => void (e.type === 'log' && logs.push(e.message)),
     });
     expect(logs).toContain('installed package-lock.json offline (1 packages)');
-    expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('w+tiny-a@1.0.0\n');
+    expect(await readFile(join(dir, 'out', 'r.txt'), 'utf8')).toBe('w+tool-a@1.0.0\n');
     const trees = await Promise.all(
       (await readdir(join(store, 'airlock', 'v1', 'npm'))).map(
         async (d) =>

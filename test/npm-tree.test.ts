@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +60,11 @@ function fixturePackages(): Pkg[] {
         { name: 'package/.gitignore', content: 'node_modules\n' },
         { name: 'package/docs/.gitignore', content: 'a\n' },
         { name: 'package/docs/.npmignore', content: 'b\n' },
+        // The same path twice: the later entry's bytes, the first entry's mode (tar rewrites the file in place).
+        { name: 'package/lib/twice.txt', content: 'first\n', mode: 0o755 },
+        { name: 'package/lib/twice.txt', content: 'second\n', mode: 0o644 },
+        { name: 'package/lib/again.txt', content: 'first\n', mode: 0o644 },
+        { name: 'package/lib/again.txt', content: 'second\n', mode: 0o755 },
       ],
     },
     {
@@ -237,7 +243,12 @@ describe('the node_modules tree written from the store', () => {
         expect.stringMatching(/^file @scope\/beta\/b\.js 755 /),
         expect.stringMatching(/^file alpha\/lib\/private\.txt 644 /),
         expect.stringMatching(/^file \.package-lock\.json 644 /),
+        expect.stringMatching(/^file alpha\/lib\/twice\.txt 755 /),
+        expect.stringMatching(/^file alpha\/lib\/again\.txt 644 /),
       ]),
+    );
+    expect(await readFile(join(ours, 'node_modules', 'alpha', 'lib', 'twice.txt'), 'utf8')).toBe(
+      'second\n',
     );
     // The digest computed while writing is the digest of the tree on disk.
     expect(digest).toBe(await treeOf(join(ours, 'node_modules'), StatCache.memory()));
@@ -264,6 +275,29 @@ describe('the node_modules tree written from the store', () => {
     await unlink(join(b, 'node_modules', '.bin', 'gamma'));
     expect(await describeTree(join(b, 'node_modules'))).not.toEqual(
       await describeTree(join(a, 'node_modules')),
+    );
+  }, 60_000);
+
+  it('writes the same modes under a stricter umask than 022', async () => {
+    const pkgs = fixturePackages();
+    const a = join(work, 'umask-a');
+    await mkdir(a, { recursive: true });
+    const tarballs = await writeFixture(a, pkgs);
+    const b = join(work, 'umask-b');
+    await cp(a, b, { recursive: true });
+    await writeOurs(a, tarballs);
+    const before = process.umask(0o077);
+    try {
+      await writeOurs(b, tarballs);
+    } finally {
+      process.umask(before);
+    }
+    const files = (await describeTree(join(b, 'node_modules'))).filter((l) => l.startsWith('file'));
+    expect(files).toEqual(
+      (await describeTree(join(a, 'node_modules'))).filter((l) => l.startsWith('file')),
+    );
+    expect(files).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^file alpha\/lib\/private\.txt 644 /)]),
     );
   }, 60_000);
 
@@ -339,5 +373,74 @@ describe('the node_modules tree written from the store', () => {
       }),
     ).rejects.toThrow('quarantined');
     expect(corrupt).toBe(entry.sha256);
+  });
+
+  it('leaves a tarball whose file is also a directory of another entry to npm', async () => {
+    const { dir, tarball } = await onePackage('file-and-dir', [
+      { name: 'package/package.json', content: '{}' },
+      { name: 'package/lib', content: 'a file\n' },
+      { name: 'package/lib/index.js', content: 'a file inside it\n' },
+    ]);
+    const err = await writeOurs(dir, [tarball]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotReproducible);
+    expect((err as NotReproducible).reason).toContain('x/lib clashes with another entry');
+  });
+
+  it('has written every file it started when it fails on a later tarball: nothing is still being written', async () => {
+    const dir = join(work, 'settles');
+    await mkdir(dir, { recursive: true });
+    const count = 40;
+    const deps = Object.fromEntries(Array.from({ length: count }, (_, i) => [`p${i}`, '1.0.0']));
+    const tarballs: Buffer[] = [];
+    const packages: Record<string, unknown> = {
+      '': { name: 'many', version: '1.0.0', dependencies: deps },
+    };
+    for (let i = 0; i < count; i++) {
+      const t = await tarballOf([
+        { name: 'package/package.json', content: `{"name":"p${i}"}` },
+        { name: `package/lib/deep/${i}/index.js`, content: `module.exports = ${i};\n` },
+        { name: 'package/README.md', content: 'x'.repeat(20_000) },
+      ]);
+      tarballs.push(t);
+      packages[`node_modules/p${i}`] = {
+        version: '1.0.0',
+        resolved: `${REG}p${i}/-/p${i}-1.0.0.tgz`,
+        integrity: sri(t),
+      };
+    }
+    await writeFile(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: 'many', dependencies: deps }),
+    );
+    await writeFile(
+      join(dir, 'package-lock.json'),
+      JSON.stringify({ name: 'many', lockfileVersion: 3, requires: true, packages }),
+    );
+    const stored = await storeTarballs(join(work, 'settles-blobs'), tarballs);
+    const last = stored.get(sri(tarballs[count - 1]!))!;
+    await writeFile(last.path, 'not the tarball');
+    const res = planNpmTree(
+      await readFile(join(dir, 'package-lock.json'), 'utf8'),
+      await readFile(join(dir, 'package.json'), 'utf8'),
+      LINUX,
+    );
+    await expect(
+      writeNpmTree({
+        dir,
+        plan: res.plan!,
+        tarball: (i) => stored.get(i)!,
+        verify: () => Promise.reject(new Error('quarantined')),
+        sourceExists: () => Promise.resolve(false),
+      }),
+    ).rejects.toThrow('quarantined');
+    // Checked before anything else runs: every earlier package is complete on disk.
+    for (let i = 0; i < count - 1; i++) {
+      const pkg = join(dir, 'node_modules', `p${i}`);
+      expect(readFileSync(join(pkg, 'lib', 'deep', String(i), 'index.js'), 'utf8')).toBe(
+        `module.exports = ${i};\n`,
+      );
+      expect(readFileSync(join(pkg, 'README.md'), 'utf8')).toHaveLength(20_000);
+    }
+    expect(existsSync(join(dir, 'node_modules', `p${count - 1}`))).toBe(false);
   });
 });

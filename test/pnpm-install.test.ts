@@ -18,7 +18,7 @@ import { runLock } from '../src/pipeline/lock.js';
 import { treeOf } from '../src/pipeline/npm-install.js';
 import { Store } from '../src/store/index.js';
 import { REPO } from './helpers/cli.js';
-import { npmEnv, startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
+import { npmEnv, sharedVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 const exec = promisify(execFile);
 
@@ -41,7 +41,7 @@ beforeAll(async () => {
   await symlink(PNPM, join(bin, 'pnpm'));
   savedPath = process.env.PATH;
   process.env.PATH = `${bin}:/usr/local/bin:/usr/bin:/bin`;
-  reg = await startVerdaccio();
+  reg = await sharedVerdaccio();
   await reg.publish('ms', '2.1.3');
   await reg.publish('dep-a', '1.0.0', {}, { dependencies: { ms: '2.1.3' } });
   await reg.publish(

@@ -476,7 +476,11 @@ describe('against a misbehaving registry (in-test server)', () => {
         c.blobStream('app', { mediaType: 'x', digest: digestOf(data), size: data.length }),
       );
       expect(back.equals(data)).toBe(true);
-      expect(storage.seen).toEqual(['GET /bucket/blob -']);
+      // Another process on the machine may probe a port the OS handed to this
+      // server (a router's health check of a container that is gone): only
+      // the client's requests are counted, and no request carried credentials.
+      expect(storage.seen.filter((l) => l.includes(' /bucket/'))).toEqual(['GET /bucket/blob -']);
+      expect(storage.seen.filter((l) => !l.endsWith(' -'))).toEqual([]);
     } finally {
       await srv.stop();
       await storage.stop();

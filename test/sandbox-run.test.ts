@@ -177,18 +177,14 @@ describe('runInSandbox', () => {
       const work = join(parent, 'work-1');
       mkdirSync(work, { recursive: true });
       const script = [
-        `import { runInSandbox } from ${JSON.stringify(join(import.meta.dirname, '..', 'src', 'sandbox', 'index.ts'))};`,
+        `import { runInSandbox } from ${JSON.stringify(join(import.meta.dirname, '..', 'dist', 'sandbox', 'index.js'))};`,
         `const spec = { workDir: ${JSON.stringify(work)}, inputs: [], tools: [], env: {}, sourceDateEpoch: 0, command: 'echo x > f' };`,
         'for (let i = 0; i < 3; i++) if ((await runInSandbox(spec)).exitCode !== 0) process.exit(3);',
       ].join('\n');
-      const run = spawnSync(
-        process.execPath,
-        ['--import', 'tsx', '--input-type=module', '-e', script],
-        {
-          cwd: join(import.meta.dirname, '..'),
-          encoding: 'utf8',
-        },
-      );
+      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: join(import.meta.dirname, '..'),
+        encoding: 'utf8',
+      });
       expect(run.status, run.stderr).toBe(0);
       expect(readdirSync(parent)).toEqual(['work-1']);
       expect(readdirSync(work)).toEqual(['f']);

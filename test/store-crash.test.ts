@@ -8,7 +8,7 @@ import { Store } from '../src/store/index.js';
 import { makeTempDir, removeDir } from './helpers/store.js';
 
 const repoRoot = resolve(import.meta.dirname, '..');
-const writerScript = join(repoRoot, 'test', 'helpers', 'store-writer.ts');
+const writerScript = join(repoRoot, 'test', 'helpers', 'store-writer.mjs');
 const WRITERS = 3;
 const ROUNDS = 3;
 
@@ -25,7 +25,7 @@ function startWriter(
   scratch: string,
   acks: Acks,
 ): { child: ChildProcess; count: () => number } {
-  const child = spawn(process.execPath, ['--import', 'tsx', writerScript, root, id, scratch], {
+  const child = spawn(process.execPath, [writerScript, root, id, scratch], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

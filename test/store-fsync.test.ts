@@ -33,9 +33,7 @@ describe('durability of a batch of blob writes (fsync in batches, as git core.fs
         '-o',
         trace,
         process.execPath,
-        '--import',
-        'tsx',
-        join(repoRoot, 'test', 'helpers', 'store-batch-writer.ts'),
+        join(repoRoot, 'test', 'helpers', 'store-batch-writer.mjs'),
         join(dir, 'store'),
         String(BLOBS),
       ],
@@ -99,9 +97,7 @@ describe('durability while the fsync of blobs/ runs in the thread pool', () => {
         '-o',
         trace,
         process.execPath,
-        '--import',
-        'tsx',
-        join(repoRoot, 'test', 'helpers', 'store-concurrent-writer.ts'),
+        join(repoRoot, 'test', 'helpers', 'store-concurrent-writer.mjs'),
         join(dir, 'store'),
       ],
       { cwd: repoRoot, encoding: 'utf8' },
@@ -138,5 +134,65 @@ describe('durability while the fsync of blobs/ runs in the thread pool', () => {
     // Both entries: at least one write each to the write-ahead log, all after the fsync ended.
     expect(metaWrites.length).toBeGreaterThanOrEqual(2);
     expect(Math.min(...metaWrites)).toBeGreaterThan(ended);
+  });
+});
+
+/**
+ * Tags set at once (as a build's targets finish together): index.json is
+ * written in the thread pool, once for the tags that came while a copy was
+ * being written, never with a blocking fsync on the main thread.
+ */
+describe('index.json while several tags are set at once', () => {
+  const TAGS = 8;
+  let dir: string;
+  let lines: string[];
+
+  beforeAll(async () => {
+    dir = await makeTempDir('airlock-store-fsync-tags-');
+    const trace = join(dir, 'trace');
+    const run = spawnSync(
+      'strace',
+      [
+        '-f',
+        '-y',
+        '-e',
+        'trace=fsync,fdatasync,write,rename,renameat,renameat2',
+        '-o',
+        trace,
+        process.execPath,
+        '--import',
+        'tsx',
+        join(repoRoot, 'test', 'helpers', 'store-tag-writer.ts'),
+        join(dir, 'store'),
+        String(TAGS),
+      ],
+      { cwd: repoRoot, encoding: 'utf8' },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    lines = readFileSync(trace, 'utf8').split('\n');
+  }, 60_000);
+
+  afterAll(async () => {
+    if (dir) await removeDir(dir);
+  });
+
+  const afterMarker = (): { thread: string; rest: string[] } => {
+    const marker = lines.findIndex((l) => /write\(1<[^>]*>, "tags\\n"/.test(l));
+    expect(marker).toBeGreaterThan(0);
+    return { thread: lines[marker]!.split(' ')[0]!, rest: lines.slice(marker + 1) };
+  };
+
+  it('replaces index.json fewer times than there are tags', () => {
+    const { rest } = afterMarker();
+    const renames = rest.filter((l) => /rename(at2?)?\(.*index\.json"/.test(l));
+    expect(renames.length).toBeGreaterThanOrEqual(1);
+    expect(renames.length).toBeLessThan(TAGS);
+  });
+
+  it('fsyncs the new index.json and its directory in the thread pool, not on the main thread', () => {
+    const { thread, rest } = afterMarker();
+    const syncs = rest.filter((l) => /f(data)?sync\(\d+</.test(l) && !/\.sqlite/.test(l));
+    expect(syncs.some((l) => /index-[0-9a-f]+\.tmp>/.test(l))).toBe(true);
+    expect(syncs.filter((l) => l.split(' ')[0] === thread)).toEqual([]);
   });
 });

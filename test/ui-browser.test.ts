@@ -1,4 +1,4 @@
-// The dashboard in a real browser: Debian's chromium driven by playwright-core,
+// The dashboard in a real browser: Debian's chromium (its headless shell) driven by playwright-core,
 // against a store where the demo was built and signed by the compiled CLI.
 // Every figure a page shows is compared with what the CLI's --json prints.
 import { spawn } from 'node:child_process';
@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../src/ui/index.js';
 import { recordAudit } from '../src/pipeline/audit.js';
 import { Store } from '../src/store/index.js';
-import { CHROMIUM, launchChromium } from './helpers/browser.js';
+import { HEADLESS_SHELL, launchChromium } from './helpers/browser.js';
 import { CLI, REPO, copyDemo, runCli, tempDir } from './helpers/cli.js';
 
 /** Screenshots of each page land here (the test's output directory, ignored by git). */
@@ -103,8 +103,10 @@ describe('airlock ui in a real browser', () => {
   let artifact: string;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`${CHROMIUM} is missing: install Debian's chromium (scripts/setup.sh)`);
+    if (!existsSync(HEADLESS_SHELL))
+      throw new Error(
+        `${HEADLESS_SHELL} is missing: install chromium-headless-shell (scripts/setup.sh)`,
+      );
     rmSync(SHOTS, { recursive: true, force: true });
     mkdirSync(SHOTS, { recursive: true });
     copyDemo(project);

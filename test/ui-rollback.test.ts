@@ -20,7 +20,7 @@ import { runKeygen } from '../src/pipeline/keygen.js';
 import { runPush } from '../src/pipeline/registry-push.js';
 import { RegistryClient } from '../src/registry/index.js';
 import { Store } from '../src/store/index.js';
-import { CHROMIUM, launchChromium } from './helpers/browser.js';
+import { HEADLESS_SHELL, launchChromium } from './helpers/browser.js';
 import { CLI, REPO, runCli, tempDir } from './helpers/cli.js';
 import { startHaproxy, type TestHaproxy } from './helpers/deploy-env.js';
 import { storeArtifact } from './helpers/registry-artifacts.js';
@@ -60,8 +60,10 @@ describe('the dashboard rolls a region back for real', () => {
   let previous: Digest;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`${CHROMIUM} is missing: install Debian's chromium (scripts/setup.sh)`);
+    if (!existsSync(HEADLESS_SHELL))
+      throw new Error(
+        `${HEADLESS_SHELL} is missing: install chromium-headless-shell (scripts/setup.sh)`,
+      );
     mkdirSync(SHOTS, { recursive: true });
     mkdirSync(join(project, 'keys'), { recursive: true });
     [haproxy, registry, services] = await Promise.all([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildEventProblems } from './build-event.js';
+import { buildEventProblems, pushEventProblems } from './build-event.js';
 import { auditEventSchemas } from './events.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
@@ -69,6 +69,55 @@ describe('the zod-free check of build events', () => {
       'cache: invalid value',
       'tag: required',
       'extra: unrecognized key',
+    ]);
+  });
+});
+
+const PUSH: Record<string, unknown> = {
+  registry: 'registry.example:5000',
+  repository: 'shop/app',
+  tag: '1.0',
+  digest: D,
+  reference: `registry.example:5000/shop/app@${D}`,
+  attachments: 2,
+};
+
+/** Valid and invalid variants of a push event's data, as `variants` does for builds. */
+function pushVariants(): [string, unknown][] {
+  const out: [string, unknown][] = [['valid', PUSH]];
+  for (const k of Object.keys(PUSH)) {
+    out.push([
+      `without ${k}`,
+      Object.fromEntries(Object.entries(PUSH).filter(([key]) => key !== k)),
+    ]);
+    for (const bad of [null, 7, -1, 1.5, 'x', '', true, [], {}, undefined, Number.NaN, D])
+      out.push([`${k} = ${JSON.stringify(bad)}`, { ...PUSH, [k]: bad }]);
+  }
+  out.push(
+    ['an unknown key', { ...PUSH, extra: 1 }],
+    ['no attachments', { ...PUSH, attachments: 0 }],
+    ['an unsafe integer', { ...PUSH, attachments: 2 ** 60 }],
+    ['Infinity', { ...PUSH, attachments: Number.POSITIVE_INFINITY }],
+    ['an upper-case digest', { ...PUSH, digest: D.toUpperCase() }],
+    ['a digest with a newline after it', { ...PUSH, digest: `${D}\n` }],
+    ['an array', [PUSH]],
+    ['null', null],
+  );
+  return out;
+}
+
+describe('the zod-free check of push events', () => {
+  it.each(pushVariants())('gives the verdict of the zod schema for %s', (_name, data) => {
+    const zod = auditEventSchemas().push.safeParse(data).success;
+    expect(pushEventProblems(data).length === 0).toBe(zod);
+  });
+
+  it('names each problem with its field', () => {
+    const noDigest = Object.fromEntries(Object.entries(PUSH).filter(([k]) => k !== 'digest'));
+    expect(pushEventProblems({ ...noDigest, attachments: -1, x: 1 })).toEqual([
+      'digest: required',
+      'attachments: invalid value',
+      'x: unrecognized key',
     ]);
   });
 });

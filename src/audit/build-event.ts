@@ -1,9 +1,10 @@
 /*
- * The check of a `build` event's data without zod: every build records one
- * event per target, and loading zod (≈70 ms) would be most of a no-op build's
- * audit cost. It accepts exactly what the zod schema `build` of events.ts
- * accepts (that schema stays the contract; build-event.test.ts holds the two
- * to the same verdicts).
+ * The check of a `build` or `push` event's data without zod: every build
+ * records one event per target and every push one event, and loading zod
+ * (≈70 ms, far more on a busy machine) would be most of a no-op build's audit
+ * cost and a sizeable part of a push. Each accepts exactly what the zod schema
+ * of the same name in events.ts accepts (those schemas stay the contract;
+ * build-event.test.ts holds each pair to the same verdicts).
  */
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -80,5 +81,23 @@ const checkBuild = strictObject(
 export function buildEventProblems(data: unknown): string[] {
   const problems: string[] = [];
   checkBuild(data, '', problems);
+  return problems;
+}
+
+const checkPush = strictObject(
+  {
+    registry: isString,
+    repository: isString,
+    digest: isDigest,
+    reference: isString,
+    attachments: (v) => isInt(v) && (v as number) >= 0,
+  },
+  { tag: isString },
+);
+
+/** What is wrong with `data` as a push event's data ("field: why" each); empty when it is valid. */
+export function pushEventProblems(data: unknown): string[] {
+  const problems: string[] = [];
+  checkPush(data, '', problems);
   return problems;
 }

@@ -24,7 +24,7 @@ export type {
   Checkpoint,
   StoredEntry,
 } from './chain.js';
-export { buildEventProblems } from './build-event.js';
+export { buildEventProblems, pushEventProblems } from './build-event.js';
 export { AUDIT_DB_MIGRATIONS, AuditLog } from './log.js';
 export type { AuditAppend, AuditFilter, AuditRecord, CheckpointNote } from './log.js';
 export {

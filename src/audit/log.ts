@@ -16,7 +16,7 @@ import {
   type StoredEntry,
 } from './chain.js';
 import type { AuditErrorCode } from './errors.js';
-import { buildEventProblems } from './build-event.js';
+import { buildEventProblems, pushEventProblems } from './build-event.js';
 import { eventSubjects, parseEventData, type AuditEvent, type AuditEventType } from './events.js';
 
 /*
@@ -94,8 +94,9 @@ export interface AuditAppend {
 /** `event` with its data validated against its type's schema; AUDIT_EVENT_INVALID otherwise. */
 function checkEvent(event: AuditEvent): AuditEvent {
   let problems: string[];
-  if (event.type === 'build') {
-    problems = buildEventProblems(event.data);
+  // The two events recorded most often are checked without loading zod.
+  if (event.type === 'build' || event.type === 'push') {
+    problems = (event.type === 'build' ? buildEventProblems : pushEventProblems)(event.data);
     if (problems.length === 0) return event;
   } else {
     const parsed = parseEventData(event.type, event.data);

@@ -154,6 +154,11 @@ export interface BuildContext {
     head?: Promise<string | undefined>;
     warnedNoGit?: boolean;
     tools: Map<string, Promise<HostTool[]>>;
+    /**
+     * Output trees this build moved into the store itself (adoptTree), from
+     * the files packing had just read: their digests are known, never hashed again.
+     */
+    adoptedTrees?: Set<Digest>;
   };
 }
 

@@ -99,9 +99,14 @@ export async function adoptTree(
     }
     for (const d of made) await chmod(join(tmp, d), 0o755);
     await mkdir(dirname(dest), { recursive: true });
-    await rename(tmp, dest).catch(async (err: unknown) => {
-      if (!(await exists(dest))) throw err;
-    });
+    const moved = await rename(tmp, dest).then(
+      () => true,
+      async (err: unknown) => {
+        if (!(await exists(dest))) throw err;
+        return false; // another build put it there first: verified when used, as any tree
+      },
+    );
+    if (moved) (ctx.memo.adoptedTrees ??= new Set()).add(result.outputs.tree);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

@@ -122,9 +122,21 @@ export async function planAction(
 
 /** What never counts as a source of `target`: its excludes and every target's outputs nearby. */
 function sourceExcludes(ctx: BuildContext, target: TargetConfig): string[] {
-  const allOutputs = [...ctx.project.targets.values()].flatMap((t) => t.outputs);
-  return [...target.exclude, ...mayOverlap(allOutputs, target.sources)];
+  let byTarget = excludesOf.get(ctx);
+  if (byTarget === undefined) {
+    // Worked out once per build: for each target, twice (plan and the check after its steps).
+    byTarget = new Map();
+    excludesOf.set(ctx, byTarget);
+  }
+  let excludes = byTarget.get(target);
+  if (excludes === undefined) {
+    const allOutputs = [...ctx.project.targets.values()].flatMap((t) => t.outputs);
+    excludes = [...target.exclude, ...mayOverlap(allOutputs, target.sources)];
+    byTarget.set(target, excludes);
+  }
+  return excludes;
 }
+const excludesOf = new WeakMap<BuildContext, Map<TargetConfig, string[]>>();
 
 /**
  * Refuses to record a build whose inputs changed while its steps ran (an

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
-import { chmod, mkdir, rename, rm } from 'node:fs/promises';
+import { copyFileSync, lstatSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { chmod, copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { TargetConfig } from '../config/index.js';
 import { compareBytes } from '../core/compare.js';
@@ -38,6 +38,16 @@ export async function restoreOrForget(
   }
 }
 
+/** True when something (even a dangling symlink) is at `path`: one blocking lstat, no thread-pool round trip. */
+function existsNow(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** True when every file of the extracted tree at `dir` is 0644/0755 and every directory 0755. */
 function hasNormalModes(dir: string, entries: readonly TreeEntry[]): boolean {
   const dirs = new Set<string>(['.']);
@@ -57,7 +67,10 @@ function hasNormalModes(dir: string, entries: readonly TreeEntry[]): boolean {
  */
 export async function ensureTree(ctx: BuildContext, result: ActionResult): Promise<string> {
   const dest = treeDir(ctx.store.paths, result.outputs.tree);
-  if (await exists(dest)) {
+  // A tree this build just made from the files it packed holds those bytes: no hashing again.
+  const present = existsNow(dest);
+  if (present && ctx.memo.adoptedTrees?.has(result.outputs.tree) === true) return dest;
+  if (present) {
     const walk = await walkGlobs(dest, ['**']);
     const have = await hashTree(dest, walk.matched, ctx.statCache);
     // A socket or FIFO planted in the tree would be bound into every dependent.
@@ -117,8 +130,11 @@ export async function materialize(
   for (const e of have) if (!want.has(e.path)) rmSync(join(root, e.path), { force: true });
   const current = new Map(have.map((e) => [e.path, e]));
   const madeDirs = new Set<string>();
-  // Blocking calls: outputs are usually a few small files, and one thread-pool
-  // round trip per mkdir/copy/chmod costs more than the work itself.
+  const made = new Set<string>();
+  // Blocking calls for small files: one thread-pool round trip per mkdir/copy/chmod
+  // costs more than the work itself. A large file is copied in the thread pool, while
+  // the main thread goes on with other targets (hashing their inputs, say).
+  const copies: Promise<void>[] = [];
   for (const e of [...want.values()].sort((a, b) => compareBytes(a.path, b.path))) {
     const prev = current.get(e.path);
     if (prev && JSON.stringify(prev) === JSON.stringify(e)) continue;
@@ -126,14 +142,24 @@ export async function materialize(
     const dir = dirname(to);
     if (!madeDirs.has(dir)) {
       assertInsideRoot(root, dirname(e.path));
-      mkdirSync(dir, { recursive: true });
+      const first = mkdirSync(dir, { recursive: true });
       madeDirs.add(dir);
+      // Directories made just now hold only what this loop puts there.
+      if (first !== undefined) for (let d = dir; d !== dirname(first); d = dirname(d)) made.add(d);
     }
-    rmSync(to, { force: true });
+    // Nothing is ever written through what was there (a symlink, a FIFO): it goes first.
+    if (!made.has(dir)) rmSync(to, { force: true });
+    // A copy gets its source's mode exactly (libuv sets it, whatever the umask), and every
+    // file of `src` is 0644 or 0755 as `e` says: checked by ensureTree, or set by
+    // extraction or adoptTree.
     if (e.kind === 'symlink') symlinkSync(e.target, to);
-    else {
-      copyFileSync(join(src, e.path), to);
-      chmodSync(to, e.executable ? 0o755 : 0o644);
-    }
+    else if (e.size >= POOL_COPY_BYTES) copies.push(copyFile(join(src, e.path), to));
+    else copyFileSync(join(src, e.path), to);
   }
+  // Every copy ends before this returns, failed or not; the first failure is thrown.
+  const failed = (await Promise.allSettled(copies)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
+
+/** Files at least this large are copied into the project in the thread pool. */
+const POOL_COPY_BYTES = 64 * 1024;

@@ -11,6 +11,7 @@ import { AuditLog } from '../audit/log.js';
 import type { Clock } from '../core/clock.js';
 import type { AirlockEvent, EventSink } from '../core/events.js';
 import { auditActor, auditTail, type AuditEnv, type AuditTail } from './audit-env.js';
+import { hostPackages } from './host-packages.js';
 import type { OpenWorkspace } from './context.js';
 
 const run = promisify(execFile);
@@ -119,31 +120,6 @@ export function debPurl(name: string, version: string): string {
   return `pkg:deb/debian/${encodeURIComponent(name)}@${encodeURIComponent(version)}`;
 }
 
-/** The Debian package (name and version) that installed `file`, undefined when none did. */
-export async function debianPackageOf(
-  file: string,
-): Promise<{ name: string; version: string } | undefined> {
-  const query = async (...args: string[]): Promise<string | undefined> => {
-    try {
-      return (await run('dpkg-query', args, { timeout: 30_000 })).stdout;
-    } catch {
-      return undefined; // not a Debian system, or no package owns the path
-    }
-  };
-  // Merged /usr: dpkg may have registered /bin/dash for what is now /usr/bin/dash.
-  for (const path of file.startsWith('/usr/') ? [file, file.slice(4)] : [file]) {
-    const owners = (await query('-S', path))
-      ?.split('\n')
-      .filter((l) => l !== '' && !l.startsWith('diversion by'))
-      .map((l) => l.slice(0, l.lastIndexOf(': ')));
-    const pkg = owners?.[0]?.split(', ')[0];
-    if (pkg === undefined || pkg === '') continue;
-    const version = (await query('-W', '-f', '${Version}', pkg))?.trim();
-    if (version) return { name: pkg.replace(/:[a-z0-9]+$/, ''), version };
-  }
-  return undefined;
-}
-
 /**
  * The Debian packages of a target's host tools, as purls (the lineage index
  * answers `--uses pkg:deb/debian/nodejs`), by binary digest into `known`. Each
@@ -161,7 +137,7 @@ async function hostToolPurls(
     let purl = log.hostPackage(digest);
     if (purl === undefined) {
       const found = findOnPath(name, envPath);
-      const pkg = found === undefined ? undefined : await debianPackageOf(realpathSync(found));
+      const pkg = found === undefined ? undefined : await hostPackages.of(realpathSync(found));
       purl = pkg === undefined ? '' : debPurl(pkg.name, pkg.version);
       log.noteHostPackage(digest, purl);
     }
@@ -187,7 +163,8 @@ export function auditBuild(
   events: EventSink;
   afterBuild: (done: AfterBuild) => Promise<void>;
   /**
-   * Appends the build events noted so far (one transaction) and closes the log;
+   * Appends the build events noted so far (one transaction) and closes the log
+   * (opened once, at the build's first append);
    * says where the log's head and last checkpoint are when this build appended
    * anything (undefined when it appended nothing).
    */
@@ -226,31 +203,34 @@ export function auditBuild(
   };
   let appended: AuditTail | undefined;
   let writing: Promise<unknown> = Promise.resolve();
+  // Opened at the first append and kept for the build (each append is its own
+  // transaction); closed by flush.
+  let log: AuditLog | undefined;
   const append = (): Promise<AuditTail | undefined> => {
     // One append at a time, in the order the targets finished.
     const next = writing.then(async () => {
       if (pending.length === 0) return appended;
       const g = await source;
       const noted = pending.splice(0);
-      const log = AuditLog.open(open.store.paths.auditDb);
-      try {
-        await appendBuildEvents(
-          log,
-          open.project.name,
-          noted.map((p) => p.item),
-          g,
-          actor,
-          pathOf(open.env),
-        );
-        return (appended = auditTail(log));
-      } finally {
-        log.close();
-      }
+      log ??= AuditLog.open(open.store.paths.auditDb);
+      await appendBuildEvents(
+        log,
+        open.project.name,
+        noted.map((p) => p.item),
+        g,
+        actor,
+        pathOf(open.env),
+      );
+      return (appended = auditTail(log));
     });
     writing = next.catch(() => {});
     return next;
   };
-  const flush = (): Promise<AuditTail | undefined> => append();
+  const flush = (): Promise<AuditTail | undefined> =>
+    append().finally(() => {
+      log?.close();
+      log = undefined;
+    });
   return { events: sink, afterBuild, flush };
 }
 

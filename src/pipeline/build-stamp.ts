@@ -37,8 +37,10 @@ import type { BuildEventTarget } from './audit-build.js';
  *   sig    "size:mtime_ns:ctime_ns:ino:dev:mode" of lstat, "-" for `a`
  *   expect for an entry whose ctime is within RACY_NS of t0Ns or later (it may
  *          change again without changing its sig, git's "racily clean"):
- *          f "sha256:<hex>" of its bytes, l its link target, d its sorted
- *          "<name>:<kind>" listing joined by "/"; "-" otherwise
+ *          f "sha256:<hex>" the build read or wrote (the writer does not read
+ *          it again: every check does, until it has settled), l its link
+ *          target, d its sorted "<name>:<kind>" listing joined by "/"; "-" otherwise
+ *   A file hashing read is stamped with the sig it was read under.
  *
  * Any mismatch, a missing stamp or an unreadable one means: build normally.
  */
@@ -202,10 +204,25 @@ export class StampRecorder implements FsHint {
   }
 }
 
+/** What the stamp expects of one path. */
+export interface StampWant {
+  /** A file's "sha256:<hex>", a symlink's "link:<target>". */
+  digest?: string;
+  /** A directory's listing (see listingOf), when it changed during the build. */
+  listing?: string;
+  /** What the path is, when known without an lstat (a file or symlink the build read or wrote). */
+  kind?: 'f' | 'l';
+  /**
+   * A file's lstat signature when hashing read `digest` from it: the stamp's
+   * entry as it is, no lstat again (a file changed since fails the check).
+   */
+  sig?: string;
+}
+
 /** What a stamp must cover, collected after the build. */
 export interface StampCover {
   /** Paths whose current state is what the build saw, with the content expected where known. */
-  paths: Map<string, { digest?: string; listing?: string }>;
+  paths: Map<string, StampWant>;
   /** Paths that must not exist. */
   absent: Set<string>;
 }
@@ -222,8 +239,20 @@ export function newCover(): StampCover {
 export function stampText(header: StampHeader, cover: StampCover): string | undefined {
   refusal = undefined;
   const t0 = BigInt(header.t0Ns);
+  const racyFrom = (t0 - RACY_NS).toString();
   const lines: string[] = [JSON.stringify(header)];
-  for (const [abs, want] of [...cover.paths].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+  // The default sort: UTF-16 code-unit order, as `<` compares, without a call per comparison.
+  for (const abs of [...cover.paths.keys()].sort()) {
+    const want = cover.paths.get(abs)!;
+    if (want.sig !== undefined) {
+      // A file as hashing saw it: racy by that lstat's times, then vouched for by the digest read.
+      if (want.digest === undefined) return refuse(`${abs}: no digest`);
+      const [, mtime = '', ctime = ''] = want.sig.split(':', 3);
+      const racy = notBefore(ctime, racyFrom) || notBefore(mtime, racyFrom);
+      if (abs.includes('\n')) return refuse(`${abs}: a newline in a path`);
+      lines.push(`f\t${want.sig}\t${racy ? want.digest : '-'}\t${abs}`);
+      continue;
+    }
     let st: BigIntStats;
     try {
       st = lstatSync(abs, { bigint: true });
@@ -237,8 +266,9 @@ export function stampText(header: StampHeader, cover: StampCover): string | unde
     if (st.ctimeNs >= t0 - RACY_NS || st.mtimeNs >= t0 - RACY_NS) {
       // Changed while (or just before) the build ran: its content decides, now and at every check.
       if (kind === 'f') {
-        if (want.digest === undefined || fileDigest(abs) !== want.digest)
-          return refuse(`${abs} changed during the build`);
+        // Not read here: every check reads it until it has settled, and a file whose
+        // bytes are not `digest` fails that check (the build rebuilds, as it must).
+        if (want.digest === undefined) return refuse(`${abs} changed during the build`);
         expect = want.digest;
       } else if (kind === 'l') {
         expect = readlinkSync(abs);
@@ -265,6 +295,17 @@ export function stampText(header: StampHeader, cover: StampCover): string | unde
   }
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * True when decimal `ns` is at or after decimal `from` (as BigInt.toString prints them:
+ * no sign, no leading zeros), without parsing either; anything else counts as after.
+ */
+export function notBefore(ns: string, from: string): boolean {
+  if (!DIGITS.test(ns) || !DIGITS.test(from)) return true;
+  return ns.length !== from.length ? ns.length > from.length : ns >= from;
+}
+
+const DIGITS = /^(0|[1-9]\d*)$/;
 
 let refusal: string | undefined;
 

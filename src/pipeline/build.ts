@@ -10,7 +10,12 @@ import { planOrder } from '../config/plan.js';
 import { buildContext, openWorkspace, type Workspace } from './context.js';
 import { registryHooks, withRunEnv, type RemoteBuildOptions } from './build-remote.js';
 import { auditBuild, gitState, type GitState } from './audit-build.js';
-import { checkpointDue, UNPROTECTED_PREFIX } from './audit-env.js';
+import {
+  checkpointDue,
+  NO_CHECKPOINT_KEY,
+  UNPROTECTED_PREFIX,
+  unprotectedMessage,
+} from './audit-env.js';
 import { evidenceHook } from './evidence-hook.js';
 import type { AfterBuild } from '../builder/context.js';
 import type { FsHint } from '../hash/hint.js';
@@ -221,8 +226,17 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
     ) {
       // Signing checkpoints its head anyway; otherwise one may be due by count or age
       // (decided without loading the signing code, which only a due checkpoint needs).
-      const { checkpointAfter } = await import('./audit.js');
-      await checkpointAfter(open.store, open.project, req.audit, req.events);
+      if ((req.audit?.signing?.key ?? open.project.audit?.signingKey) === undefined) {
+        // No key to sign one with: said as audit.ts says it, without loading the signing code.
+        req.events({
+          type: 'log',
+          level: 'info',
+          message: unprotectedMessage(tail.covered, tail.head, NO_CHECKPOINT_KEY),
+        });
+      } else {
+        const { checkpointAfter } = await import('./audit.js');
+        await checkpointAfter(open.store, open.project, req.audit, req.events);
+      }
     }
     if (recorder && req.stamp && !signing && stampable(req, open.project, summary.builds)) {
       stamped = {

@@ -37,6 +37,7 @@ import { parseManifest, type Descriptor } from '../oci/index.js';
 import { openWorkspace, type OpenWorkspace, type Workspace } from './context.js';
 import type { EvidenceErrorCode } from './errors.js';
 import { lockFactsOf } from './evidence-lock.js';
+import { hostPackages } from './host-packages.js';
 
 const run = promisify(execFile);
 
@@ -65,29 +66,6 @@ async function gitSource(root: string): Promise<BuildFacts['source']> {
   const commit = await git('rev-parse', '--verify', '-q', 'HEAD');
   const ref = await git('symbolic-ref', '-q', 'HEAD');
   return { uri, ...(commit ? { commit } : {}), ...(ref ? { ref } : {}) };
-}
-
-/** The Debian package dpkg says owns `path` (also tried without a merged-/usr prefix), if any. */
-async function debianPackage(
-  path: string,
-): Promise<{ name: string; version: string; arch: string } | undefined> {
-  for (const candidate of [path, path.replace(/^\/usr(?=\/(?:s?bin|lib)\/)/, '')]) {
-    try {
-      const { stdout } = await run('dpkg-query', ['-S', candidate], { timeout: 10_000 });
-      const owner = /^([a-z0-9][a-z0-9+.-]*)(?::([a-z0-9-]+))?: /m.exec(stdout);
-      if (!owner) continue;
-      const { stdout: info } = await run(
-        'dpkg-query',
-        ['-W', '-f=${Version} ${Architecture}', owner[2] ? `${owner[1]!}:${owner[2]}` : owner[1]!],
-        { timeout: 10_000 },
-      );
-      const [version, arch] = info.trim().split(' ');
-      if (version && arch) return { name: owner[1]!, version, arch };
-    } catch {
-      // not a dpkg system, or no package owns it
-    }
-  }
-  return undefined;
 }
 
 /**
@@ -170,7 +148,7 @@ async function hostToolFacts(
     }
     let owner = memo.deb.get(found.path);
     if (!owner) {
-      owner = debianPackage(found.path);
+      owner = hostPackages.of(found.path);
       memo.deb.set(found.path, owner);
     }
     const deb = await owner;

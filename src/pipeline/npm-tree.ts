@@ -10,7 +10,7 @@ import {
   readFileSync,
   writeSync,
 } from 'node:fs';
-import { lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { join, posix } from 'node:path';
 import { membersOf, readMembers, TAR_TYPE } from '../archive/index.js';
@@ -19,6 +19,7 @@ import type { Digest } from '../core/digest.js';
 import { AirlockError, errnoCode } from '../core/errors.js';
 import type { BuildErrorCode } from '../builder/errors.js';
 import type { NpmTreePlan, NpmTreePackage } from '../lock/index.js';
+import { mapLimit } from '../registry/retry.js';
 
 /**
  * Thrown when a tarball holds something npm would unpack in a way this writer
@@ -91,6 +92,70 @@ const fileMode = (tarMode: number): number => ((tarMode | 0o666 | 0o600) & 0o777
 const BIN_MODE = 0o755;
 const WINDOWS_HASHBANG = /^#![^\n]+\r\n/;
 
+/** A file of a small tarball, ready to be written: its bytes, mode and tree entry. */
+interface PlannedFile {
+  data: Buffer;
+  mode: number;
+  entry: TreeEntry & { kind: 'file' };
+}
+
+/** Opens a file that must not exist yet (a clash, or a link in the way, fails instead of being followed). */
+const CREATE_NEW = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
+
+/** Packages and bytes handed to the thread pool and not yet written, at most. */
+const WRITES_IN_FLIGHT = 16;
+const BYTES_IN_FLIGHT = 64 * 2 ** 20;
+/** Files of one package written at once. */
+const FILES_IN_FLIGHT = 8;
+
+/** A path that is already there, or whose parent is a file: the tarballs clash where npm would overwrite. */
+function clash(rel: string): (err: unknown) => never {
+  return (err) => {
+    const code = errnoCode(err);
+    if (code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'ELOOP')
+      throw new NotReproducible(`${rel} clashes with another entry`);
+    throw err;
+  };
+}
+
+/** Writes in flight: bounded in count and bytes; the first failure is kept, the rest settle. */
+class PendingWrites {
+  private readonly pending = new Set<Promise<void>>();
+  private bytes = 0;
+  private failure: { err: unknown } | undefined;
+
+  add(bytes: number, write: () => Promise<void>): void {
+    this.bytes += bytes;
+    const p: Promise<void> = write()
+      .catch((err: unknown) => {
+        this.failure ??= { err };
+      })
+      .finally(() => {
+        this.pending.delete(p);
+        this.bytes -= bytes;
+      });
+    this.pending.add(p);
+  }
+
+  /** Waits until `bytes` more fit; throws the first failure so far. */
+  async room(bytes: number): Promise<void> {
+    while (
+      this.pending.size > 0 &&
+      (this.pending.size >= WRITES_IN_FLIGHT || this.bytes + bytes > BYTES_IN_FLIGHT)
+    )
+      await Promise.race(this.pending);
+    this.rethrow();
+  }
+
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all(this.pending);
+  }
+
+  rethrow(): void {
+    if (this.failure !== undefined) throw this.failure.err;
+  }
+}
+
 /**
  * Writes the node_modules tree of `plan` the way `npm ci --ignore-scripts`
  * does (pacote's extraction rules, bin-links, workspace links, the hidden
@@ -111,23 +176,48 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
   };
   // Files are created with their final mode; a stricter umask than 022 needs a chmod after.
   const umask = process.umask();
-  // Small tarballs are read with blocking calls, like every write here: on a
-  // busy machine each round trip through the thread pool costs more than the
-  // read itself. Other work gets a turn every few milliseconds.
+  // Small tarballs are read, checked, inflated and hashed here; their
+  // directories and files are created through the thread pool while the next
+  // tarballs are unpacked (each create waits on the filesystem's journal,
+  // which a busy machine makes slow: one at a time, those waits add up).
+  const writes = new PendingWrites();
   let yielded = performance.now();
-  for (const pkg of opts.plan.packages) {
-    const stored = opts.tarball(pkg.integrity);
-    const whole = readSmall(stored.path);
-    const entries =
-      whole !== undefined
-        ? await unpackInMemory(pkg, stored, whole)
-        : await unpackStreaming(pkg, stored);
-    for (const e of entries) files.set(e.path, e);
-    if (entries.length === 0) ensureDir(pkg.path.slice('node_modules/'.length));
-    if (performance.now() - yielded > YIELD_MS) {
-      await new Promise<void>((r) => setImmediate(r));
-      yielded = performance.now();
+  try {
+    for (const pkg of opts.plan.packages) {
+      const stored = opts.tarball(pkg.integrity);
+      const whole = readSmall(stored.path);
+      if (whole !== undefined) {
+        const unpacked = await unpackInMemory(pkg, stored, whole);
+        for (const f of unpacked.files) files.set(f.entry.path, f.entry);
+        await writes.room(unpacked.bytes);
+        writes.add(unpacked.bytes, () => writePackage(unpacked.dirs, unpacked.files));
+      } else {
+        const entries = await unpackStreaming(pkg, stored);
+        for (const e of entries) files.set(e.path, e);
+        if (entries.length === 0) ensureDir(pkg.path.slice('node_modules/'.length));
+      }
+      if (performance.now() - yielded > YIELD_MS) {
+        await new Promise<void>((r) => setImmediate(r));
+        yielded = performance.now();
+      }
     }
+  } finally {
+    // Nothing is still being written when this returns or throws (the caller removes `dir` on failure).
+    await writes.settled();
+  }
+  writes.rethrow();
+
+  /** Creates a package's directories, then its files, each once (no file exists before). */
+  async function writePackage(dirs: string[], planned: PlannedFile[]): Promise<void> {
+    await Promise.all(
+      dirs.map((d) => mkdir(join(root, d), { recursive: true, mode: 0o755 }).catch(clash(d))),
+    );
+    // A few files at a time: each holds a descriptor from open to close.
+    await mapLimit(planned, FILES_IN_FLIGHT, async (f) => {
+      const path = join(root, f.entry.path);
+      await writeFile(path, f.data, { mode: f.mode, flag: CREATE_NEW }).catch(clash(f.entry.path));
+      if ((f.mode & ~umask) !== f.mode) await chmod(path, f.mode);
+    });
   }
 
   /** Where a tar member goes inside its package, npm's way; undefined when npm skips it. */
@@ -156,33 +246,34 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
     return parts.slice(1).join('/');
   }
 
-  /** Opens a package file for writing (replacing an earlier entry of the same path, as tar does). */
-  function create(rel: string, mode: number): number {
+  /**
+   * Opens a package file for writing: a new one with `mode`, or (`again`) the
+   * file an earlier entry of the same path wrote, truncated, its mode kept as tar does.
+   */
+  function create(rel: string, mode: number, again: boolean): number {
     ensureDir(posix.dirname(rel));
     try {
-      const fd = openSync(
-        join(root, rel),
-        fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW,
-        mode,
-      );
-      if ((mode & ~umask) !== mode || files.has(rel)) fchmodSync(fd, mode);
+      if (again) return openSync(join(root, rel), fsc.O_WRONLY | fsc.O_TRUNC | fsc.O_NOFOLLOW);
+      const fd = openSync(join(root, rel), CREATE_NEW, mode);
+      if ((mode & ~umask) !== mode) fchmodSync(fd, mode);
       return fd;
     } catch (err) {
-      const code = errnoCode(err);
-      if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'ELOOP')
-        throw new NotReproducible(`${rel} clashes with another entry`);
-      throw err;
+      return clash(rel)(err);
     }
   }
 
-  /** Writes one file's bytes (a bin target's hashbang line fixed as bin-links does) and returns its entry. */
-  function writeWhole(
+  /**
+   * One file's bytes (a bin target's hashbang line fixed as bin-links does),
+   * mode and entry. A path met again keeps the mode it was created with
+   * (`earlier`): tar rewrites the file in place.
+   */
+  function prepare(
     rel: string,
     tarMode: number,
     isBin: boolean,
     content: Buffer,
-    seen: Map<string, unknown>,
-  ): TreeEntry & { kind: 'file' } {
+    earlier?: number,
+  ): PlannedFile {
     let body = content;
     if (isBin) {
       const head = Buffer.alloc(2048);
@@ -190,29 +281,49 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
       if (WINDOWS_HASHBANG.test(head.toString()))
         body = Buffer.from(body.toString('utf8').replace(/^(#![^\n]+)\r\n/, '$1\n'), 'utf8');
     }
-    const mode = isBin ? BIN_MODE : fileMode(tarMode);
-    const fd = create(rel, seen.has(rel) ? 0o600 : mode);
-    try {
-      for (let off = 0; off < body.length;) off += writeSync(fd, body, off);
-      if (seen.has(rel)) fchmodSync(fd, mode);
-    } finally {
-      closeSync(fd);
-    }
+    const mode = isBin ? BIN_MODE : (earlier ?? fileMode(tarMode));
     return {
-      path: rel,
-      kind: 'file',
-      executable: (mode & 0o111) !== 0,
-      digest: `sha256:${createHash('sha256').update(body).digest('hex')}`,
-      size: body.length,
+      data: body,
+      mode,
+      entry: {
+        path: rel,
+        kind: 'file',
+        executable: (mode & 0o111) !== 0,
+        digest: `sha256:${createHash('sha256').update(body).digest('hex')}`,
+        size: body.length,
+      },
     };
   }
 
-  /** A small tarball: read whole, verified before anything is written, unpacked synchronously. */
+  /** Writes one file's bytes with blocking calls (the streaming path) and returns its entry. */
+  function writeWhole(
+    rel: string,
+    tarMode: number,
+    isBin: boolean,
+    content: Buffer,
+    modes: Map<string, number>,
+  ): TreeEntry & { kind: 'file' } {
+    const f = prepare(rel, tarMode, isBin, content, modes.get(rel));
+    const fd = create(rel, f.mode, modes.has(rel));
+    modes.set(rel, f.mode);
+    try {
+      for (let off = 0; off < f.data.length;) off += writeSync(fd, f.data, off);
+    } finally {
+      closeSync(fd);
+    }
+    return f.entry;
+  }
+
+  /**
+   * A small tarball: read whole, verified, inflated and planned here; returns
+   * its files (the last entry of a path wins, as tar's overwrite) and the
+   * directories to create first (only the deepest: each is made with its parents).
+   */
   async function unpackInMemory(
     pkg: NpmTreePackage,
     stored: StoredTarball,
     bytes: Buffer,
-  ): Promise<(TreeEntry & { kind: 'file' })[]> {
+  ): Promise<{ files: PlannedFile[]; dirs: string[]; bytes: number }> {
     if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== stored.sha256) {
       await opts.verify(stored);
       throw changed(pkg, stored);
@@ -234,7 +345,7 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
     }
     const base = pkg.path.slice('node_modules/'.length);
     const bins = new Set(pkg.binTargets);
-    const out = new Map<string, TreeEntry & { kind: 'file' }>();
+    const out = new Map<string, PlannedFile>();
     const sawIgnores = new Set<string>();
     let manifest: { bytes: Buffer | undefined } | undefined;
     for (const m of membersOf(tar)) {
@@ -243,10 +354,22 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
       if (manifest === undefined && TOP_MANIFEST.test(m.name))
         manifest = { bytes: m.data.length > MANIFEST_MAX ? undefined : m.data };
       const rel = `${base}/${inner}`;
-      out.set(rel, writeWhole(rel, m.mode, bins.has(inner), m.data, out));
+      // A later entry replaces the bytes of an earlier one; the file is written once.
+      out.set(rel, prepare(rel, m.mode, bins.has(inner), m.data, out.get(rel)?.mode));
     }
+    // Every directory the files need; one that is also a file's path cannot be made.
+    const parents = new Set<string>([base]);
+    for (const rel of out.keys())
+      for (let d = posix.dirname(rel); d !== base && !parents.has(d); d = posix.dirname(d))
+        parents.add(d);
+    for (const rel of out.keys())
+      if (parents.has(rel)) throw new NotReproducible(`${rel} clashes with another entry`);
+    const inner = new Set([...parents].map((d) => posix.dirname(d)));
+    const dirs = [...parents].filter((d) => !inner.has(d));
     opts.onManifest?.(stored, manifest?.bytes);
-    return [...out.values()];
+    let size = 0;
+    for (const f of out.values()) size += f.data.length;
+    return { files: [...out.values()], dirs, bytes: size };
   }
 
   /** A large tarball: streamed, hashed as it is read, checked against its sha256 at the end. */
@@ -271,6 +394,7 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
       }),
     };
     const out = new Map<string, TreeEntry & { kind: 'file' }>();
+    const modes = new Map<string, number>();
     const sawIgnores = new Set<string>();
     let manifest: { bytes: Buffer | undefined } | undefined;
     try {
@@ -285,11 +409,12 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
           for await (const chunk of m.body()) parts.push(chunk);
           const whole = Buffer.concat(parts);
           if (isManifest) manifest ??= { bytes: whole };
-          out.set(rel, writeWhole(rel, m.mode, bins.has(inner), whole, out));
+          out.set(rel, writeWhole(rel, m.mode, bins.has(inner), whole, modes));
           continue;
         }
-        const mode = fileMode(m.mode);
-        const fd = create(rel, out.has(rel) ? 0o600 : mode);
+        const mode = modes.get(rel) ?? fileMode(m.mode);
+        const fd = create(rel, mode, modes.has(rel));
+        modes.set(rel, mode);
         const h = createHash('sha256');
         let size = 0;
         try {
@@ -298,7 +423,6 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
             size += chunk.length;
             for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off);
           }
-          if (out.has(rel)) fchmodSync(fd, mode);
         } finally {
           closeSync(fd);
         }
@@ -354,7 +478,9 @@ export async function writeNpmTree(opts: WriteNpmTreeOptions): Promise<TreeEntry
     await symlink(b.target, join(root, rel));
     tree.push({ path: rel, kind: 'symlink', target: b.target });
   }
-  await writeFile(join(root, '.package-lock.json'), opts.plan.hiddenLockfile, { mode: 0o644 });
+  const hidden = join(root, '.package-lock.json');
+  await writeFile(hidden, opts.plan.hiddenLockfile, { mode: 0o644 });
+  if ((0o644 & ~umask) !== 0o644) await chmod(hidden, 0o644);
   tree.push({
     path: '.package-lock.json',
     kind: 'file',

@@ -13,6 +13,7 @@ import {
   type StampCover,
   type StampHeader,
   type StampRecorder,
+  type StampWant,
 } from './build-stamp.js';
 
 /** Where the sandbox shows the host's own files; a host tool elsewhere is hashed as a package tree: never stamped. */
@@ -47,10 +48,13 @@ function coverOf(
 ): StampCover | undefined {
   const root = project.root;
   const cover = newCover();
-  const add = (abs: string, want: { digest?: string; listing?: string } = {}): void => {
-    if (!cover.paths.has(abs) || Object.keys(want).length > 0) cover.paths.set(abs, want);
+  /** Covers `abs`; what `want` expects replaces what was expected of it before. */
+  const add = (abs: string, want?: StampWant): void => {
+    if (want !== undefined) cover.paths.set(abs, want);
+    else if (!cover.paths.has(abs)) cover.paths.set(abs, {});
   };
-  const inRoot = (abs: string): boolean => abs === root || abs.startsWith(`${root}/`);
+  const rootSlash = `${root}/`;
+  const inRoot = (abs: string): boolean => abs === root || abs.startsWith(rootSlash);
   const ancestors = (abs: string): void => {
     for (let d = dirname(abs); inRoot(d) && !cover.paths.has(d); d = dirname(d)) {
       add(d);
@@ -63,29 +67,65 @@ function coverOf(
     add(dir);
     ancestors(dir);
   }
+  // A file hashing read keeps the lstat signature it was read under: the stamp needs no
+  // lstat of its own for it (a file changed since fails the check, as one changed later
+  // would). Only a file under some target's output directory may be gone by now, a stale
+  // output the build removed: those are looked at again.
+  const outputDirs = new Set<string>();
+  for (const t of project.targets.values()) {
+    for (const pattern of t.outputs) {
+      const base = globBase(pattern);
+      outputDirs.add(base === '' || base === '.' ? root : join(root, base));
+    }
+  }
+  const dirUnderOutputs = new Map<string, boolean>();
+  const underOutputs = (dir: string): boolean => {
+    let under = dirUnderOutputs.get(dir);
+    if (under === undefined) {
+      under = outputDirs.has(dir) || (dir !== root && inRoot(dir) && underOutputs(dirname(dir)));
+      dirUnderOutputs.set(dir, under);
+    }
+    return under;
+  };
   // A file read then gone was a stale output the build removed; a source gone is a change.
   const isSource = globMatcher(
     builds.flatMap((b) => project.targets.get(b.target)?.sources ?? ['**']),
   );
   for (const [abs, e] of recorder.files) {
     if (!inRoot(abs)) return refuse(`${abs} is outside the project`);
+    if (e.kind === 'file' && !underOutputs(dirname(abs))) {
+      add(abs, { digest: e.digest, sig: e.sig });
+      ancestors(abs);
+      continue;
+    }
     if (!lexists(abs)) {
       if (isSource(abs.slice(root.length + 1))) return refuse(`source ${abs} is gone`);
       cover.absent.add(abs);
       continue;
     }
-    add(abs, e.kind === 'file' ? { digest: e.digest } : { digest: `link:${e.target}` });
+    add(
+      abs,
+      e.kind === 'file'
+        ? { digest: e.digest, kind: 'f' }
+        : { digest: `link:${e.target}`, kind: 'l' },
+    );
     ancestors(abs);
   }
   // What the build left in the project: each output as its tree says.
   for (const b of builds) {
     for (const e of b.result.outputs.entries) {
       const abs = join(root, e.path);
-      add(abs, e.kind === 'file' ? { digest: e.digest } : { digest: `link:${e.target}` });
+      add(
+        abs,
+        e.kind === 'file'
+          ? { digest: e.digest, kind: 'f' }
+          : { digest: `link:${e.target}`, kind: 'l' },
+      );
       ancestors(abs);
     }
   }
   // Every glob's base directory down from the root; the first missing one must stay missing.
+  const toolsSeen = new Set<string>();
   for (const b of builds) {
     const t = project.targets.get(b.target);
     if (!t) return refuse(`no target ${b.target}`);
@@ -112,6 +152,8 @@ function coverOf(
     if (t.files && t.files.length > 0) return refuse(`target ${t.name} has files:`);
     // Host tools: the one PATH finds, its real file, and every PATH directory searched before it.
     for (const name of t.toolchain.host) {
+      if (toolsSeen.has(name)) continue; // covered for an earlier target
+      toolsSeen.add(name);
       const found = findOnPath(name, envPath);
       if (found === undefined) return refuse(`host tool ${name} not found`);
       const real = realpathSync(found);
@@ -168,6 +210,7 @@ function coverOf(
   // entry in it is covered or older than the build.
   const t0 = recorder.t0Ns - RACY_NS;
   for (const [abs, want] of cover.paths) {
+    if (want.kind !== undefined || want.sig !== undefined) continue; // a file or symlink
     let st;
     try {
       st = lstatSync(abs, { bigint: true });

@@ -258,7 +258,11 @@ function registerExitCleanup(): void {
   if (removeAtExit) return;
   removeAtExit = true;
   process.once('exit', () => {
-    for (const path of [...scratchRemovals.keys(), ...[...spares.values()].map((s) => s.dir)]) {
+    for (const path of [
+      ...scratchRemovals.keys(),
+      ...deferred,
+      ...[...spares.values()].map((s) => s.dir),
+    ]) {
       try {
         removeTreeSync(path);
       } catch {
@@ -280,26 +284,69 @@ function scheduleRemoval(root: string): void {
   scratchRemovals.set(root, removal);
 }
 
+/** Finished runs' staging directories not yet handed to `scheduleRemoval`: they wait for the sandbox to be idle. */
+const deferred = new Set<string>();
+/** Runs under way (between the call of `runInSandbox` and its result). */
+let activeRuns = 0;
+let idleTimer: NodeJS.Timeout | undefined;
+/** How long no run may be under way before the deferred staging directories are removed. */
+const IDLE_MS = 250;
+/** More deferred staging directories than this are removed at once, idle or not. */
+const MAX_DEFERRED = 64;
+
+/** Hands every deferred staging directory to `scheduleRemoval`. */
+function flushDeferred(): void {
+  clearTimeout(idleTimer);
+  idleTimer = undefined;
+  for (const root of deferred) scheduleRemoval(root);
+  deferred.clear();
+}
+
+/** A run starts: the deferred removals wait until no run is under way. */
+function beginRun(): void {
+  activeRuns++;
+  clearTimeout(idleTimer);
+  idleTimer = undefined;
+}
+
+/** A run has its result: once none is under way for `IDLE_MS`, the deferred staging directories go. */
+function endRun(): void {
+  activeRuns--;
+  if (activeRuns > 0 || deferred.size === 0) return;
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(flushDeferred, IDLE_MS);
+  // Never what keeps the process alive: the exit hook removes what is left.
+  idleTimer.unref();
+}
+
 /**
- * Removes a run's staging directory off the step's critical path: the run has
- * ended (the launcher is gone, and its mount namespace with it), nothing of
- * the step's output lives there, and on a busy disk the dozen metadata
- * operations can wait behind other processes' journal commits for
- * milliseconds. The removal goes through the thread pool after the result is
- * reported; whatever is still pending when the process exits is removed then,
- * synchronously. `settleSandboxScratch` waits for them.
+ * Removes a run's staging directory off the critical path of the steps: the
+ * run has ended (the launcher is gone, and its mount namespace with it) and
+ * nothing of the step's output lives there. The removal waits until no run
+ * has been under way for `IDLE_MS` (or `MAX_DEFERRED` directories wait), then
+ * goes through the thread pool in one batch; whatever is still pending when
+ * the process exits is removed then, synchronously; `settleSandboxScratch`
+ * removes them at once and waits. Why wait: steps that follow each other
+ * closely would otherwise share the machine with a dozen metadata operations
+ * each, and on ext4 without a journal the inode allocator skips every inode
+ * freed in the last minute one inode-table lookup at a time, so each removal
+ * slows the inode allocations of the next steps' overlays (their work
+ * directories and feature probes).
  */
 function removeStagingDirs(plan: StagingPlan): void {
-  scheduleRemoval(dirname(plan.emptyDir));
+  registerExitCleanup();
+  deferred.add(dirname(plan.emptyDir));
+  if (deferred.size > MAX_DEFERRED) flushDeferred();
 }
 
 /**
  * Resolves once the scratch directories of every finished sandbox run are
- * removed (they are removed in the background after each run's result; see
- * `runInSandbox`), the spares made ahead for the next runs included. Never
+ * removed (they are removed in the background once the sandbox is idle; see
+ * `removeStagingDirs`), the spares made ahead for the next runs included. Never
  * rejects: a directory that cannot be removed is left for gc.
  */
 export async function settleSandboxScratch(): Promise<void> {
+  flushDeferred();
   for (;;) {
     if (makingSpare.size > 0) {
       await Promise.all(makingSpare.values());
@@ -351,6 +398,15 @@ function parseStatus(text: string): number | undefined {
  * be set up or the step was aborted; a failing command is a result, not an error.
  */
 export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
+  beginRun();
+  try {
+    return await runSandboxed(spec);
+  } finally {
+    endRun();
+  }
+}
+
+async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
   const { signal } = spec;
   if (signal?.aborted === true) throw aborted(signal);
   const [probe, host, rootfs] = await Promise.all([

@@ -1,4 +1,5 @@
 import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AirlockError, digestJson, fixedClock, sha256, type AirlockEvent } from '../core/index.js';
@@ -282,6 +283,46 @@ describe('tags', () => {
     await store.deleteTag('B');
     await rejectsWith(store.deleteTag('B'), 'TAG_NOT_FOUND');
     expect((await store.listTags()).map((t) => t.name)).toEqual(['a/x:1', 'b']);
+  });
+
+  it('never puts back an older list over a tag change another store made while index.json was being written', async () => {
+    const img = await putTinyImage(store);
+    await store.setTag('z', img.manifest);
+    const other = await Store.open(store.root);
+    try {
+      const setting = store.setTag('x', img.manifest);
+      // Wait until this store has rendered its copy and is writing it (its temp
+      // file exists, not yet renamed), then delete a tag from the other store.
+      const writing = (): boolean => readdirSync(store.tmpDir).some((n) => n.startsWith('index-'));
+      for (let turns = 0; !writing(); turns++) {
+        expect(turns).toBeLessThan(10_000);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await other.deleteTag('z');
+      await setting;
+      const index = JSON.parse(await readFile(join(store.root, 'index.json'), 'utf8')) as {
+        manifests: { annotations: Record<string, string> }[];
+      };
+      expect(index.manifests.map((m) => m.annotations[REF_NAME_ANNOTATION])).toEqual(['x']);
+      expect(await readdir(store.tmpDir)).toEqual([]);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('lists every tag in index.json once each of many tags set at once has been set', async () => {
+    const img = await putTinyImage(store);
+    const names = Array.from({ length: 12 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+    await Promise.all(
+      names.map(async (name) => {
+        await store.setTag(name, img.manifest);
+        const text = await readFile(join(store.root, 'index.json'), 'utf8');
+        expect(text).toContain(`"${REF_NAME_ANNOTATION}":"${name}"`);
+      }),
+    );
+    const index = JSON.parse(await readFile(join(store.root, 'index.json'), 'utf8'));
+    expect(index.manifests).toHaveLength(names.length);
+    expect(await readdir(store.tmpDir)).toEqual([]);
   });
 
   it('keeps index.json a valid OCI index that names every tag', async () => {

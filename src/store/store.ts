@@ -20,7 +20,7 @@ import {
   unlink,
   type FileHandle,
 } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { AirlockError } from '../core/index.js';
 import {
   DigestHasher,
@@ -56,7 +56,7 @@ import {
 } from './guard.js';
 import { removeDeadOwned, runFsck, runGc, type MaintenanceContext } from './maintenance.js';
 import { ownedPrefix } from './owner.js';
-import { MetaDb } from './meta.js';
+import { MetaDb, type TagRow } from './meta.js';
 import { fsyncDir, fsyncDirSync, randomSuffix, renderIndex, replaceFileSync } from './ocifiles.js';
 import type { ActionCacheEntry, Expect, FsckProblem, FsckReport, GcReport } from './types.js';
 
@@ -224,6 +224,16 @@ async function unlinkQuietly(path: string): Promise<void> {
   }
 }
 
+/** Copies of index.json written outside the lock and found stale before the next is written under it. */
+const INDEX_WRITE_ATTEMPTS = 3;
+
+/** True when two reads of the tag table hold the same tags with the same descriptors. */
+function sameTagRows(a: readonly TagRow[], b: readonly TagRow[]): boolean {
+  if (a.length !== b.length) return false;
+  const byName = new Map(a.map((r) => [r.name, r.descriptor]));
+  return b.every((r) => byName.get(r.name) === r.descriptor);
+}
+
 /**
  * The local content-addressable store: an OCI image layout whose blobs are
  * written atomically and verified on every read, plus a SQLite index of tags
@@ -251,6 +261,9 @@ export class Store {
    * unsynced name waits for it rather than assume its names are on disk.
    */
   private syncing: Promise<void> | undefined;
+  /** The copy of index.json being written (publishIndex), and the one queued after it. */
+  private indexWrite: Promise<void> | undefined;
+  private nextIndexWrite: Promise<void> | undefined;
   /** The store's clock (gc's retention, quarantine names). */
   readonly clock: Clock;
   private readonly events: EventSink;
@@ -524,13 +537,71 @@ export class Store {
     }
     const now = this.clock.now();
     try {
-      this.meta.immediate(() => {
-        this.meta.upsertTag(tag, canonicalJson(desc), now);
-        replaceFileSync(this.paths, this.paths.index, renderIndex(this.meta.listTags()));
-      });
+      this.meta.immediate(() => this.meta.upsertTag(tag, canonicalJson(desc), now));
+      await this.publishIndex();
     } catch (err) {
       throw asStoreFsError(this.paths.index, err);
     }
+  }
+
+  /**
+   * Brings index.json up to the tag table as it is now, and resolves once a
+   * copy that holds every tag change committed before the call is in place
+   * and its name is on disk. The text is written and fsynced in the thread
+   * pool, outside the table's lock; it replaces index.json only under that
+   * lock and only if the table still renders to it, so a store that changed
+   * tags meanwhile (this process or another) is never overwritten with an
+   * older list. Calls made while a copy is being written share the next one.
+   */
+  private publishIndex(): Promise<void> {
+    if (this.nextIndexWrite !== undefined) return this.nextIndexWrite;
+    const next: Promise<void> = (this.indexWrite ?? Promise.resolve())
+      .catch(() => {})
+      .then(() => {
+        // From here on, a new call must wait for a later copy than this one.
+        if (this.nextIndexWrite === next) this.nextIndexWrite = undefined;
+        this.indexWrite = next;
+        return this.writeIndexCopy();
+      })
+      .finally(() => {
+        if (this.indexWrite === next) this.indexWrite = undefined;
+      });
+    this.nextIndexWrite = next;
+    return next;
+  }
+
+  /** One copy of index.json from the tag table (see publishIndex); after a few lost races, written under the lock. */
+  private async writeIndexCopy(): Promise<void> {
+    for (let attempt = 0; attempt < INDEX_WRITE_ATTEMPTS; attempt++) {
+      const rows = this.meta.listTags();
+      const text = renderIndex(rows);
+      const tmp = join(this.paths.tmp, `index-${randomSuffix()}.tmp`);
+      try {
+        const fh = await open(tmp, 'wx', 0o644);
+        try {
+          await fh.writeFile(text, 'utf8');
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        const placed = this.meta.immediate(() => {
+          if (!sameTagRows(this.meta.listTags(), rows)) return false;
+          renameSync(tmp, this.paths.index);
+          return true;
+        });
+        if (placed) {
+          await fsyncDir(dirname(this.paths.index));
+          return;
+        }
+      } finally {
+        await unlink(tmp).catch(() => {
+          // Already renamed (ENOENT) or unremovable: fsck reports leftovers in tmp/.
+        });
+      }
+    }
+    this.meta.immediate(() =>
+      replaceFileSync(this.paths, this.paths.index, renderIndex(this.meta.listTags())),
+    );
   }
 
   /** Removes tag `name`; TAG_NOT_FOUND when it does not exist. */

@@ -1,7 +1,9 @@
 // Child process for test/store-fsync.test.ts, run under strace: puts a batch
 // of blobs into a store, then records an action entry that names the last one.
-import { Store } from '../../src/store/index.js';
-import { sha256 } from '../../src/core/index.js';
+// Runs on the compiled dist/ (built before the tests), as plain JavaScript: a
+// child started without a TypeScript loader costs ~0.06 s of CPU, not ~0.4 s.
+import { Store } from '../../dist/store/index.js';
+import { sha256 } from '../../dist/core/index.js';
 
 const [root, count] = process.argv.slice(2);
 if (root === undefined || count === undefined)

@@ -1,16 +1,18 @@
 // Child process for test/store-crash.test.ts: writes to a store forever and
 // prints one "ack" line after each write has resolved; the parent kills it -9.
+// Runs on the compiled dist/ (built before the tests), as plain JavaScript: a
+// child started without a TypeScript loader costs ~0.06 s of CPU, not ~0.4 s.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Store } from '../../src/store/index.js';
+import { Store } from '../../dist/store/index.js';
 
 const [root, id, scratch] = process.argv.slice(2);
 if (root === undefined || id === undefined || scratch === undefined) {
   throw new Error('usage: store-writer <root> <id> <scratch dir>');
 }
 
-async function* slowChunks(data: Buffer): AsyncGenerator<Uint8Array> {
+async function* slowChunks(data) {
   for (let off = 0; off < data.length; off += 16 * 1024) {
     yield data.subarray(off, off + 16 * 1024);
     await new Promise((r) => setImmediate(r));
@@ -61,13 +63,13 @@ for (let n = 0; ; n++) {
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
         ...manifest,
       });
-      console.log(`tag ${tag} ${manifest.digest}`);
+      process.stdout.write(`tag ${tag} ${manifest.digest}\n`);
       const result = await store.putJson({ outputs: manifest.digest, n });
       const key = (await store.putJson({ action: `${id}-${n}` })).digest;
       await store.putAction(key, result.digest);
-      console.log(`action ${key} ${result.digest}`);
+      process.stdout.write(`action ${key} ${result.digest}\n`);
       put = manifest;
     }
   }
-  console.log(`ack ${put.digest}`);
+  process.stdout.write(`ack ${put.digest}\n`);
 }
