@@ -65,8 +65,17 @@ const RUNS = envInt('AIRLOCK_BENCH_RUNS', 5);
 const COLD_RUNS = envInt('AIRLOCK_BENCH_COLD_RUNS', 2);
 const PROFILE_DIR = process.env.AIRLOCK_BENCH_PROFILE;
 const CASES = process.env.AIRLOCK_BENCH_CASES?.split(',').map((c) => c.trim());
-/** True when scenario `name` is to be measured (all are, unless AIRLOCK_BENCH_CASES lists some). */
-const wanted = (name: string): boolean => name === 'cold' || !CASES || CASES.includes(name);
+/** A case as AIRLOCK_BENCH_CASES may name it: `one-file` for "one file touched". */
+const caseName = (c: string): string => (c === 'one-file' ? 'one file touched' : c);
+/**
+ * True when scenario `name` is to be measured (all are, unless
+ * AIRLOCK_BENCH_CASES lists some): a case named without "(daemon)" selects
+ * its daemon row too.
+ */
+const wanted = (name: string): boolean =>
+  name === 'cold' ||
+  !CASES ||
+  CASES.some((c) => caseName(c) === name || `${caseName(c)} (daemon)` === name);
 
 type Scenario =
   | 'cold'
@@ -366,36 +375,39 @@ async function main(): Promise<void> {
     let daemonNote = '';
     if (
       process.env.AIRLOCK_BENCH_DAEMON !== '0' &&
-      (!CASES || CASES.some((c) => c.endsWith('(daemon)')))
+      ['no-op (daemon)', 'restore (daemon)', 'one file touched (daemon)'].some(wanted)
     ) {
       const daemon = await b.startDaemon();
       try {
         await b.airlock(undefined, true); // the first build through it teaches its watcher
         const before = await b.daemonStatus();
-        results.set('no-op (daemon)', await measure(b, RUNS, () => {}, true));
-        results.set(
-          'restore (daemon)',
-          await measure(
-            b,
-            RUNS,
-            (tool) => b.removeOutputs(tool === 'airlock' ? b.airlockWs : b.turboWs),
-            true,
-          ),
-        );
+        if (wanted('no-op (daemon)'))
+          results.set('no-op (daemon)', await measure(b, RUNS, () => {}, true));
+        if (wanted('restore (daemon)'))
+          results.set(
+            'restore (daemon)',
+            await measure(
+              b,
+              RUNS,
+              (tool) => b.removeOutputs(tool === 'airlock' ? b.airlockWs : b.turboWs),
+              true,
+            ),
+          );
         let touched = 0;
-        results.set(
-          'one file touched (daemon)',
-          await measure(
-            b,
-            RUNS,
-            () => {
-              if (touched++ % 2 === 0) b.touchOneSource();
-            },
-            true,
-          ),
-        );
+        if (wanted('one file touched (daemon)'))
+          results.set(
+            'one file touched (daemon)',
+            await measure(
+              b,
+              RUNS,
+              () => {
+                if (touched++ % 2 === 0) b.touchOneSource();
+              },
+              true,
+            ),
+          );
         const after = await b.daemonStatus();
-        daemonNote = `build daemon: served ${after.runs - before.runs} of ${3 * RUNS} measured builds; its watcher knew ${after.watcher.knownFiles} files at the end, ${after.watcher.resets} knowledge reset(s) in all`;
+        daemonNote = `build daemon: served ${after.runs - before.runs} of ${[...results.keys()].filter((k) => k.endsWith('(daemon)')).length * RUNS} measured builds; its watcher knew ${after.watcher.knownFiles} files at the end, ${after.watcher.resets} knowledge reset(s) in all`;
       } finally {
         daemon.kill('SIGTERM');
       }

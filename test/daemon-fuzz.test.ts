@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { subscribe } from '@parcel/watcher';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { daemonRunner } from '../src/cli/daemon-run.js';
 import { runViaDaemon } from '../src/daemon/client.js';
 import { serveDaemon, type RunningDaemon } from '../src/daemon/server.js';
 import { ProjectWatcher } from '../src/daemon/watch.js';
@@ -85,6 +85,9 @@ let env: Record<string, string>;
 let daemon: RunningDaemon;
 let watcher: ProjectWatcher;
 let hintHits = 0;
+/** Daemon builds answered from the stamp, and of those, with the watcher vouching for the project. */
+let stampAnswers = 0;
+let vouchedAnswers = 0;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'airlock-daemon-fuzz-'));
@@ -115,27 +118,18 @@ beforeAll(async () => {
     build: (await import('../src/daemon/client.js')).buildId(),
     env,
     watcher,
-    run: (r) =>
-      main(r.argv, {
-        cwd: r.cwd,
-        env: r.env,
-        stdout: r.stdout,
-        stderr: r.stderr,
-        signal: r.signal,
-        // Counts the inputs the watcher vouched for, to show the hint was really used.
-        buildHint: async (p) => {
-          const hint = await r.buildHint(p);
-          if (!hint) return undefined;
-          return {
-            ...hint,
-            entry: (abs: string) => {
-              const e = hint.entry(abs);
-              if (e) hintHits++;
-              return e;
-            },
-          };
+    // The daemon's own runner: no-ops answered from the stamp as the watcher vouches, the rest built.
+    run: daemonRunner(watcher, {
+      // Counts the inputs the watcher vouched for, to show the hint was really used.
+      wrapHint: (hint) => ({
+        ...hint,
+        entry: (abs: string) => {
+          const e = hint.entry(abs);
+          if (e) hintHits++;
+          return e;
         },
       }),
+    }),
   });
 });
 
@@ -156,13 +150,18 @@ async function daemonBuild(): Promise<{
     ['node', CLI, '--store', join(work, 'store-daemon'), '--json', 'build', '-C', project],
     {
       cwd: project,
-      env,
+      // The trace says how the daemon answered: from the stamp, or by building.
+      env: { ...env, AIRLOCK_DAEMON_TRACE: '1' },
       stdout: { write: (s: string) => (stdout += s) },
       stderr: { write: (s: string) => (stderr += s) },
     },
     { spawnDaemon: false },
   );
   if (status === undefined) throw new Error(`the daemon did not serve the build: ${stderr}`);
+  if (stderr.includes('audit recorded')) {
+    stampAnswers++;
+    if (stderr.includes('stamp checked outside the project')) vouchedAnswers++;
+  }
   return { status, report: JSON.parse(stdout) as Report, stderr, stdout };
 }
 
@@ -342,15 +341,25 @@ describe('airlock build through the daemon', () => {
       const batch = round % 6 === 0 ? 0 : 40 + Math.floor(next() * 60);
       for (let i = 0; i < batch; i++) log.push(edit(next, history, ++edits));
       const viaDaemon = await daemonBuild();
+      // Every third round, twice more with nothing changed: answered from the stamp,
+      // checked in full, then with the watcher vouching for the project.
+      const repeats = round % 3 === 0 ? [await daemonBuild(), await daemonBuild()] : [];
       const reference = await referenceBuild();
       const context = `seed ${seed} (AIRLOCK_FUZZ_SEED=${seed} replays it), round ${round}\n--- daemon\n${viaDaemon.stdout}${viaDaemon.stderr}\n--- reference\n${reference.stdout}${reference.stderr}\n--- last edits:\n${log.slice(-batch).join('\n')}`;
       expect(viaDaemon.status, context).toBe(0);
       expect(reference.status, context).toBe(0);
       expect(keysOf(viaDaemon.report), context).toEqual(keysOf(reference.report));
+      for (const again of repeats) {
+        expect(again.status, context).toBe(0);
+        expect(keysOf(again.report), context).toEqual(keysOf(reference.report));
+      }
     }
     expect(edits).toBeGreaterThanOrEqual(1000);
     // The watcher vouched for most inputs most of the time: the comparison tested the hint.
     expect(hintHits).toBeGreaterThan(round * 5);
+    // Some no-ops were answered from the stamp, some with the watcher vouching: both were compared.
+    expect(stampAnswers).toBeGreaterThan(0);
+    expect(vouchedAnswers).toBeGreaterThan(0);
     expect(watcher.status().healthy).toBe(true);
     expect(existsSync(join(project, '.airlock', '.gitignore'))).toBe(true);
     expect(dirname(project)).toBe(work);

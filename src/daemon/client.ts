@@ -7,7 +7,16 @@ import { fileURLToPath } from 'node:url';
 import { AIRLOCK_VERSION } from '../core/version.js';
 import { daemonDir, projectDir, socketPath, storeRoot, unsafeDir } from './paths.js';
 import { daemonWanted } from './wanted.js';
-import { readMessages, send, type DaemonMessage, type TerminalShape } from './protocol.js';
+import {
+  readMessages,
+  send,
+  type DaemonMessage,
+  type Phases,
+  type TerminalShape,
+} from './protocol.js';
+
+/** Set to 1 on a client: it prints where a daemon run's time went (its own and the daemon's) to stderr. */
+export const TRACE_ENV = 'AIRLOCK_DAEMON_TRACE';
 
 /*
  * The client side of `airlock build` through the build daemon. Loaded by
@@ -124,6 +133,8 @@ export async function runViaDaemon(
   io: ClientIo,
   opts: ClientOptions = {},
 ): Promise<number | undefined> {
+  const trace: Phases | undefined =
+    io.env[TRACE_ENV] === '1' ? [['client loaded', performance.now()]] : undefined;
   const target = daemonTarget(argv, io.cwd, io.env);
   if (!target) return undefined;
   const spawnIt = opts.spawnDaemon !== false;
@@ -141,7 +152,14 @@ export async function runViaDaemon(
     if (spawnIt) startDaemon(target, io);
     return undefined;
   }
-  return converse(socket, argv, io, opts, target);
+  trace?.push(['connected', performance.now()]);
+  return converse(socket, argv, io, opts, target, trace);
+}
+
+/** The trace line: the client's marks (ms since the process started) and the daemon's phases (ms each). */
+export function traceText(client: Phases, daemon: Phases | undefined): string {
+  const fmt = (p: Phases): string => p.map(([n, ms]) => `${n} ${ms.toFixed(1)}`).join(', ');
+  return `airlock daemon trace: client (ms since start) ${fmt(client)}; daemon (ms each) ${daemon ? fmt(daemon) : 'none'}\n`;
 }
 
 /** Connects, or undefined when nothing listens (no socket, or a dead daemon's). */
@@ -162,9 +180,11 @@ function converse(
   io: ClientIo,
   opts: ClientOptions,
   target: DaemonTarget,
+  trace: Phases | undefined,
 ): Promise<number | undefined> {
   return new Promise((resolve) => {
     let settled = false;
+    let answered = false;
     const wired: { unwire?: (() => void) | undefined } = {};
     const finish = (code: number | undefined): void => {
       if (settled) return;
@@ -174,10 +194,17 @@ function converse(
       resolve(code);
     };
     readMessages<DaemonMessage>(socket, (m) => {
+      if (trace && !answered) trace.push(['first answer', performance.now()]);
+      answered = true;
       if (m.t === 'out') io.stdout.write(m.s);
       else if (m.t === 'err') io.stderr.write(m.s);
-      else if (m.t === 'exit') finish(m.code);
-      else if (m.t === 'refuse') {
+      else if (m.t === 'exit') {
+        if (trace) {
+          trace.push(['exit', performance.now()]);
+          io.stderr.write(traceText(trace, m.phases));
+        }
+        finish(m.code);
+      } else if (m.t === 'refuse') {
         // A stale daemon stops itself on refusing; the next build gets a fresh one.
         if (m.reason === 'stale' && opts.spawnDaemon !== false) startDaemon(target, io);
         finish(undefined);
@@ -191,7 +218,7 @@ function converse(
     });
     wired.unwire = opts.onInterrupt?.(() => send(socket, { t: 'interrupt' }));
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(io.env)) if (v !== undefined) env[k] = v;
+    for (const [k, v] of Object.entries(io.env)) if (v !== undefined && k !== TRACE_ENV) env[k] = v;
     send(socket, {
       t: 'run',
       build: opts.build ?? buildId(),
@@ -200,7 +227,9 @@ function converse(
       env,
       out: shape(io.stdout),
       err: shape(io.stderr),
+      ...(trace ? { trace: true } : {}),
     });
+    trace?.push(['sent', performance.now()]);
   });
 }
 

@@ -18,9 +18,17 @@ import { dirname, join, resolve } from 'node:path';
 
 /**
  * Variables that differ between two shells of one user without changing a
- * build (AIRLOCK_DAEMON only decides whether the daemon is used).
+ * build (AIRLOCK_DAEMON only decides whether the daemon is used,
+ * AIRLOCK_DAEMON_TRACE whether the client prints its timings; neither reaches the build).
  */
-const VOLATILE_ENV = new Set(['PWD', 'OLDPWD', '_', 'SHLVL', 'AIRLOCK_DAEMON']);
+const VOLATILE_ENV = new Set([
+  'PWD',
+  'OLDPWD',
+  '_',
+  'SHLVL',
+  'AIRLOCK_DAEMON',
+  'AIRLOCK_DAEMON_TRACE',
+]);
 
 /** The per-user directory of daemon sockets. */
 export function daemonDir(env: Readonly<Record<string, string | undefined>>): string {

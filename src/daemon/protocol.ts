@@ -3,11 +3,11 @@ import type { Socket } from 'node:net';
 /*
  * The daemon protocol, v1: one JSON object per line over the unix socket.
  *
- *   client → daemon   {"t":"run","build":"<id>","argv":[…],"cwd":"/p","env":{…},"out":{…},"err":{…}}
+ *   client → daemon   {"t":"run","build":"<id>","argv":[…],"cwd":"/p","env":{…},"out":{…},"err":{…},"trace"?:true}
  *                     {"t":"interrupt"}  (Ctrl-C: the run's abort signal)
  *                     {"t":"status","build":"<id>"} | {"t":"stop","build":"<id>"}
  *   daemon → client   {"t":"out","s":"…"} | {"t":"err","s":"…"}  (the run's stdout and stderr)
- *                     {"t":"exit","code":0}
+ *                     {"t":"exit","code":0,"phases"?:[["answer",1.2],…]}  (phases: with "trace", ms each)
  *                     {"t":"refuse","reason":"stale"|"env"|"busy","message":"…"}
  *                     {"t":"status",…} | {"t":"stopping"}
  *
@@ -31,10 +31,15 @@ export type ClientMessage =
       env: Record<string, string>;
       out: TerminalShape;
       err: TerminalShape;
+      /** Answer with the daemon's time per phase (AIRLOCK_DAEMON_TRACE=1 on the client). */
+      trace?: boolean;
     }
   | { t: 'interrupt' }
   | { t: 'status'; build: string }
   | { t: 'stop'; build: string };
+
+/** Where a daemon's time went in one run, in order: [phase, ms]. */
+export type Phases = [string, number][];
 
 /** What `airlock daemon status` reports about a running daemon. */
 export interface DaemonStatus {
@@ -71,7 +76,7 @@ export interface WatcherStatus {
 export type DaemonMessage =
   | { t: 'out'; s: string }
   | { t: 'err'; s: string }
-  | { t: 'exit'; code: number }
+  | { t: 'exit'; code: number; phases?: Phases }
   | { t: 'refuse'; reason: 'stale' | 'env' | 'busy'; message: string }
   | ({ t: 'status' } & DaemonStatus)
   | { t: 'stopping' };

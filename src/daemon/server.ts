@@ -8,6 +8,7 @@ import {
   send,
   type ClientMessage,
   type DaemonStatus,
+  type Phases,
   type TerminalShape,
 } from './protocol.js';
 import type { BuildHint, ProjectWatcher } from './watch.js';
@@ -23,6 +24,8 @@ export interface DaemonRun {
   signal: AbortSignal;
   /** The watcher's hint for a build of `project` (undefined: read everything). */
   buildHint: (project: string) => Promise<BuildHint | undefined>;
+  /** Ends a phase of the run's time (the client asked for a trace: it gets the time of each). */
+  phase: (name: string) => void;
 }
 
 export interface DaemonOptions {
@@ -147,6 +150,13 @@ export async function serveDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   ): Promise<void> => {
     runs++;
     running++;
+    const phases: Phases = [];
+    let mark = performance.now();
+    const phase = (name: string): void => {
+      const now = performance.now();
+      phases.push([name, now - mark]);
+      mark = now;
+    };
     const out = (t: 'out' | 'err', shape: TerminalShape) => ({
       write: (s: string) => send(socket, { t, s }),
       isTTY: shape.isTTY,
@@ -161,8 +171,14 @@ export async function serveDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         stdout: out('out', m.out),
         stderr: out('err', m.err),
         signal,
-        buildHint: async (project) => opts.watcher?.hintFor(project),
+        buildHint: async (project) => {
+          const hint = await opts.watcher?.hintFor(project);
+          phase('watcher caught up');
+          return hint;
+        },
+        phase,
       });
+      phase('run');
     } catch (err) {
       log(`a run failed outside the CLI: ${String(err)}`);
       code = 1;
@@ -170,7 +186,7 @@ export async function serveDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     } finally {
       running--;
     }
-    send(socket, { t: 'exit', code });
+    send(socket, { t: 'exit', code, ...(m.trace === true ? { phases } : {}) });
     socket.end();
     // Its watcher can no longer crawl afresh: a new daemon (the next build starts one) can.
     if (opts.watcher?.worn) void stop('the file watcher is worn out');

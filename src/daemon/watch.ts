@@ -30,6 +30,16 @@ const MAX_ALIAS_DEPTH = 16;
 /** Airlock's own directory in a project (never walked); the watcher's cookies go there. */
 const STATE_DIR = '.airlock';
 
+/**
+ * The watcher's state once it has caught up with every change made before
+ * it was taken: two equal tokens mean it saw nothing change in the project
+ * between them (see `ProjectWatcher.quietBetween`).
+ */
+export interface QuietToken {
+  readonly generation: number;
+  readonly changes: number;
+}
+
 /** The per-build view of the watcher: a hint, and `done` when the build ends. */
 export type BuildHint = FsHint & { done(): void };
 
@@ -73,6 +83,15 @@ export class ProjectWatcher {
   private seq = 0;
   /** Bumped by every reset: a build that started before one remembers nothing after it. */
   private generation = 0;
+  /**
+   * Bumped by every event but the daemon's own cookies and clock probes, and
+   * those inside the project's .git directory: no build reads in there (the
+   * walk skips it), and `git status` rewrites its index. Whoever trusts a
+   * token checks `.git` itself (see `gitPrefix`).
+   */
+  private changes = 0;
+  /** `<root>/.git/`: what lies below it changes no token. */
+  readonly gitPrefix: string;
   /** While builds run: the seq of the last event on a path, and on any child of a directory. */
   private readonly stamps = new Map<string, number>();
   private readonly childStamps = new Map<string, number>();
@@ -92,6 +111,7 @@ export class ProjectWatcher {
   ) {
     this.root = resolve(root);
     this.prefix = `${this.root}/`;
+    this.gitPrefix = `${this.root}/.git/`;
   }
 
   /** Starts watching; a failure leaves the watcher unhealthy (every build a full scan) and is logged. */
@@ -118,6 +138,8 @@ export class ProjectWatcher {
    */
   private async resubscribe(): Promise<boolean> {
     const since = this.seq;
+    // A new crawl may find changes no event reported: no token vouches across one.
+    this.changes++;
     const id = ++this.subscriptions;
     const crawlStart = this.fsClock();
     if (crawlStart === undefined) return false;
@@ -255,14 +277,23 @@ export class ProjectWatcher {
   }
 
   private async prepare(): Promise<BuildHint | undefined> {
+    return (await this.catchUp()) ? this.hint() : undefined;
+  }
+
+  /**
+   * Brings the watcher up to date with every change made before this call:
+   * watching again after an error, crawling again when directories may be
+   * unwatched, a cookie waited for. False when it cannot vouch for anything.
+   */
+  private async catchUp(): Promise<boolean> {
     if (!this.healthy) {
       await this.close();
       await this.start(); // knowledge is empty: this build reads everything and teaches it again
-      if (!this.healthy) return undefined;
+      if (!this.healthy) return false;
     } else if (this.fresh.size > 0 && this.active === 0 && !(await this.resubscribe())) {
       this.reset('the watcher could not subscribe again');
       this.healthy = false;
-      return undefined;
+      return false;
     }
     const wall = Date.now();
     const mono = performance.now();
@@ -274,9 +305,59 @@ export class ProjectWatcher {
     this.lastClock = { wall, mono };
     if (!(await this.cookie())) {
       this.reset('a cookie did not come back through the watcher');
-      return undefined;
+      return false;
     }
-    return this.hint();
+    return true;
+  }
+
+  /** A cookie or clock probe of this daemon (made, or removed after it was seen). */
+  private ownFile(path: string): boolean {
+    if (dirname(path) !== this.stateDir) return false;
+    const name = basename(path);
+    return (
+      name === `daemon-clock-${process.pid}` || name.startsWith(`daemon-cookie-${process.pid}-`)
+    );
+  }
+
+  private get stateDir(): string {
+    return join(this.root, STATE_DIR);
+  }
+
+  /**
+   * A token of the watcher's state once it has caught up with every change
+   * made before this call (a cookie came back), or undefined when it cannot
+   * vouch for anything: not watching, directories it may not watch yet, a
+   * clock jump, a cookie that never came.
+   */
+  quietToken(): Promise<QuietToken | undefined> {
+    const next = this.preparing.then(async (): Promise<QuietToken | undefined> => {
+      if (!(await this.catchUp()) || !this.healthy || this.fresh.size > 0) return undefined;
+      return { generation: this.generation, changes: this.changes };
+    });
+    this.preparing = next.catch(() => {});
+    return next;
+  }
+
+  /** The token of what the watcher has applied so far (it may be behind: no cookie is waited for). */
+  peekToken(): QuietToken {
+    return { generation: this.generation, changes: this.changes };
+  }
+
+  /**
+   * True when the watcher saw nothing change in the project between two
+   * tokens (`earlier` taken first), with no reset, error or unwatched
+   * directory since: what was true of the project's files at `earlier` is
+   * true at `later`. Only a hint, as all it knows: it trusts the kernel to
+   * report every change to a watched directory.
+   */
+  quietBetween(earlier: QuietToken, later: QuietToken): boolean {
+    return (
+      this.healthy &&
+      this.fresh.size === 0 &&
+      earlier.generation === later.generation &&
+      later.generation === this.generation &&
+      earlier.changes === later.changes
+    );
   }
 
   /** Drops all knowledge: the next build reads the file system in full. */
@@ -307,6 +388,7 @@ export class ProjectWatcher {
         if (cookie.from === undefined || cookie.from === from) queueMicrotask(cookie.seen);
         continue;
       }
+      if (!this.ownFile(path) && !path.startsWith(this.gitPrefix)) this.changes++;
       if (path === this.root || (dirname(path) === this.root && CONFIG_FILES.has(basename(path))))
         this.reset(`${path} changed`);
       this.invalidate(path);

@@ -27,10 +27,12 @@ export async function recordStampedNoop(
   startedAt: number,
   /** The run's PATH (host tools' Debian packages are looked up on it). */
   envPath: string,
-  /** The git state of header.root, read for this run (gitState). */
+  /** The git state of `header.root`, read for this run (gitState; the build daemon starts it early). */
   git: Promise<GitState>,
+  phase: (name: string) => void = () => {},
 ): Promise<{ said?: string } | false> {
   const g = await git.catch(() => undefined);
+  phase('git state read');
   if (g === undefined || (g.commit ?? null) !== header.commit) return false;
   let log: AuditLog;
   try {

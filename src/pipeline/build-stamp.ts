@@ -219,9 +219,10 @@ export function fileDigest(abs: string): string {
 }
 
 /**
- * An FsHint that knows nothing (the build reads every directory and file as
- * without one) and records what the build listed and hashed: the
- * directories and files the stamp must cover.
+ * An FsHint that records what the build listed and hashed: the directories
+ * and files the stamp must cover. Alone it knows nothing (the build reads
+ * every directory and file as without one); around the build daemon's hint
+ * it answers what that hint knows, and records those answers as read too.
  */
 export class StampRecorder implements FsHint {
   readonly dirs = new Set<string>();
@@ -229,17 +230,25 @@ export class StampRecorder implements FsHint {
   /** Wall time when the build began (ms): anything changed after it is racy. */
   readonly t0Ms = Date.now();
 
-  listing(): readonly HintDirent[] | undefined {
-    return undefined;
+  constructor(private readonly inner?: FsHint) {}
+
+  listing(absDir: string): readonly HintDirent[] | undefined {
+    const known = this.inner?.listing(absDir);
+    if (known !== undefined) this.dirs.add(absDir);
+    return known;
   }
-  rememberListing(absDir: string): void {
+  rememberListing(absDir: string, entries: readonly HintDirent[]): void {
     this.dirs.add(absDir);
+    this.inner?.rememberListing(absDir, entries);
   }
-  entry(): HintEntry | undefined {
-    return undefined;
+  entry(abs: string): HintEntry | undefined {
+    const known = this.inner?.entry(abs);
+    if (known !== undefined) this.files.set(abs, known);
+    return known;
   }
   rememberEntry(abs: string, entry: HintEntry): void {
     this.files.set(abs, entry);
+    this.inner?.rememberEntry(abs, entry);
   }
 }
 
@@ -454,7 +463,23 @@ export function checkStamp(
   path: string,
   key: string,
   onHeader?: (header: StampHeader) => void,
-): { header: StampHeader; refreshed?: Buffer } | undefined {
+  /**
+   * Given the stamp's identity (its whole file as latin1 text), which of its
+   * paths need no check (the build daemon's watcher saw nothing change since
+   * it checked this very stamp in full), or false when the stamp is not to be
+   * used at all (the watcher saw the project change since it last matched:
+   * the caller builds).
+   */
+  trusted?: (text: string) => ((abs: string) => boolean) | false | undefined,
+):
+  | {
+      header: StampHeader;
+      refreshed?: Buffer;
+      /** The stamp's identity as read (its file as latin1; `refreshed` has its own). */
+      readonly text: string;
+      full: boolean;
+    }
+  | undefined {
   // Entries vouched for by content that are older than this need no content check again.
   const settled = Date.now() - RACY_MS;
   let bytes: Buffer;
@@ -467,6 +492,8 @@ export function checkStamp(
   if (!parsed) return refuse('not a stamp of this format');
   const { header, text, tail } = parsed;
   if (header.key !== key) return refuse('another key');
+  const skip = trusted?.(bytes.toString('latin1'));
+  if (skip === false) return refuse('the project changed since the stamp last matched');
   onHeader?.(header);
   const sig = sigNumbers(bytes.subarray(tail));
   // Lines rewritten as checked by stat alone (entry index → new line), when any.
@@ -480,6 +507,7 @@ export function checkStamp(
     const kind = text.slice(pos, t1);
     const abs = text.slice(t2 + 1, end);
     pos = end + 1;
+    if (skip?.(abs) === true) continue;
     let st: Stats | undefined;
     try {
       st = lstatSync(abs, { throwIfNoEntry: false });
@@ -506,8 +534,18 @@ export function checkStamp(
       (rewritten ??= new Map()).set(i, `${kind}\t-\t${abs}`);
   }
   if (pos !== text.length) return refuse('a malformed stamp');
-  if (rewritten === undefined) return { header };
+  const full = skip === undefined;
+  // The identity the daemon keys on, made only when asked for.
+  const answer = (refreshed?: Buffer) => ({
+    header,
+    full,
+    ...(refreshed && { refreshed }),
+    get text(): string {
+      return bytes.toString('latin1');
+    },
+  });
+  if (rewritten === undefined) return answer();
   const lines = text.split('\n').slice(0, -1);
   for (const [i, line] of rewritten) lines[i] = line;
-  return { header, refreshed: stampBytes(header, lines, bytes.subarray(tail)) };
+  return answer(stampBytes(header, lines, bytes.subarray(tail)));
 }

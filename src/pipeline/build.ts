@@ -99,8 +99,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildReport> {
         key: await m.loadSigningKey(req.sign!.key, req.sign!.password),
       }))
     : undefined;
-  // Records what the build walks and hashes (a stamp must cover it); none inside the daemon.
-  const recorder = req.stamp && !req.fsHint ? new StampRecorder() : undefined;
+  // Records what the build walks and hashes (a stamp must cover it), around the daemon's hint if any.
+  const recorder = req.stamp ? new StampRecorder(req.fsHint) : undefined;
   const seen = {
     queued: [] as string[],
     finished: [] as string[],

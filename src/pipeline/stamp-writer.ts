@@ -98,7 +98,7 @@ function coverOf(
       ancestors(abs);
       continue;
     }
-    if (!existsSync(abs)) {
+    if (!lexists(abs)) {
       if (isSource(abs.slice(root.length + 1))) return refuse(`source ${abs} is gone`);
       cover.absent.add(abs);
       continue;
@@ -233,4 +233,14 @@ function coverOf(
     want.listing = names.sort().join('/');
   }
   return cover;
+}
+
+/** Whether `abs` exists itself (a symlink counts, wherever it points). */
+function lexists(abs: string): boolean {
+  try {
+    lstatSync(abs);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -78,9 +78,9 @@ export function register(cli: Command): void {
             const project = session.path(opts.project);
             // Inside the build daemon: what its watcher knows unchanged since the last build.
             const fsHint = await session.io.buildHint?.(project);
-            // Outside it, a build stamp lets the next identical run skip a no-op (bin/airlock.js).
+            // A build stamp lets the next identical run skip a no-op (bin/airlock.js, and the daemon).
             const stamp =
-              fsHint === undefined && session.argv !== undefined && !sign && global.verbose !== true
+              session.argv !== undefined && !sign && global.verbose !== true
                 ? {
                     key: stampKey(session.argv, session.io.cwd, session.io.env),
                     stdout: (r: BuildReport) => reportText(global, r, buildText),

@@ -31,12 +31,13 @@ export function register(cli: Command): void {
       const session = sessionOf(cmd);
       const { io } = session;
       const where = await locate(session.path(opts.project), g.store, io.cwd, io.env);
-      const [{ serveDaemon }, { ProjectWatcher }, { buildId }, { main }] = await Promise.all([
-        import('../../daemon/server.js'),
-        import('../../daemon/watch.js'),
-        import('../../daemon/client.js'),
-        import('../main.js'),
-      ]);
+      const [{ serveDaemon }, { ProjectWatcher }, { buildId }, { daemonRunner }] =
+        await Promise.all([
+          import('../../daemon/server.js'),
+          import('../../daemon/watch.js'),
+          import('../../daemon/client.js'),
+          import('../daemon-run.js'),
+        ]);
       const logFile = where.socket.replace(/\.sock$/, '.log');
       const log = (message: string): void => {
         try {
@@ -61,15 +62,7 @@ export function register(cli: Command): void {
           env: io.env,
           watcher,
           log,
-          run: (r) =>
-            main(r.argv, {
-              cwd: r.cwd,
-              env: r.env,
-              stdout: r.stdout,
-              stderr: r.stderr,
-              signal: r.signal,
-              buildHint: (p) => r.buildHint(p),
-            }),
+          run: daemonRunner(watcher),
         });
       } catch (err) {
         await watcher.close();
