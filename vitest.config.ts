@@ -43,12 +43,15 @@ class LongestFirst extends BaseSequencer {
 
 /**
  * End-to-end files that need a process of their own: they mock modules
- * (vi.mock) or set process.env while they run (none uses the shared verdaccio).
+ * (vi.mock), set process.env while they run, or assert which packages their
+ * own process has loaded (stamp-writer: no signing code), which another file
+ * sharing the worker would have loaded (none uses the shared verdaccio).
  */
 const ISOLATED = [
   'test/verify-store-reads.test.ts',
   'test/build-stamp.test.ts',
   'test/sandbox-security.test.ts',
+  'test/stamp-writer.test.ts',
 ];
 
 /**
