@@ -1,10 +1,10 @@
-import { link, lstat, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { errnoCode, isAirlockError, type AirlockError } from '../core/index.js';
 import { storeError, type StoreErrorCode } from './errors.js';
 import { STORE_MARKER_FORMAT, storeDirs, type StorePaths } from './layout.js';
-import { fsyncDirSync, randomSuffix } from './ocifiles.js';
+import { fsyncDirSync, randomSuffix, writeNewFileSynced } from './ocifiles.js';
 
 const NOT_WRITABLE_ERRNOS = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST']);
 const FULL_ERRNOS = new Set(['ENOSPC', 'EDQUOT']);
@@ -157,13 +157,7 @@ async function makeDirs(dir: string): Promise<void> {
 async function createOnce(target: string, text: string): Promise<void> {
   const tmp = join(dirname(target), `.new-${randomSuffix()}`);
   try {
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(text, 'utf8');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeNewFileSynced(tmp, text);
     try {
       await link(tmp, target);
     } catch (err) {

@@ -24,6 +24,17 @@ export function renderIndex(rows: readonly TagRow[]): string {
   return canonicalJson({ schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests });
 }
 
+/** Creates `path` (which must not exist) with `text`, 0644, and fsyncs it before returning. */
+export async function writeNewFileSynced(path: string, text: string): Promise<void> {
+  const fh = await open(path, 'wx', 0o644);
+  try {
+    await fh.writeFile(text, 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Flushes a directory entry change (create, rename, unlink) to disk, in the thread pool. */
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');

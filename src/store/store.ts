@@ -57,7 +57,14 @@ import {
 import { removeDeadOwned, runFsck, runGc, type MaintenanceContext } from './maintenance.js';
 import { ownedPrefix } from './owner.js';
 import { MetaDb, type TagRow } from './meta.js';
-import { fsyncDir, fsyncDirSync, randomSuffix, renderIndex, replaceFileSync } from './ocifiles.js';
+import {
+  fsyncDir,
+  fsyncDirSync,
+  randomSuffix,
+  renderIndex,
+  replaceFileSync,
+  writeNewFileSynced,
+} from './ocifiles.js';
 import type { ActionCacheEntry, Expect, FsckProblem, FsckReport, GcReport } from './types.js';
 
 export interface StoreOpenOptions {
@@ -577,13 +584,7 @@ export class Store {
       const text = renderIndex(rows);
       const tmp = join(this.paths.tmp, `index-${randomSuffix()}.tmp`);
       try {
-        const fh = await open(tmp, 'wx', 0o644);
-        try {
-          await fh.writeFile(text, 'utf8');
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
+        await writeNewFileSynced(tmp, text);
         const placed = this.meta.immediate(() => {
           if (!sameTagRows(this.meta.listTags(), rows)) return false;
           renameSync(tmp, this.paths.index);
@@ -1124,13 +1125,7 @@ async function ensureOciLayout(paths: StorePaths): Promise<void> {
   if (text === undefined) {
     const tmp = join(paths.tmp, `oci-layout-${randomSuffix()}`);
     try {
-      const fh = await open(tmp, 'wx', 0o644);
-      try {
-        await writeAll(fh, Buffer.from(want, 'utf8'));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await writeNewFileSynced(tmp, want);
       try {
         await link(tmp, paths.ociLayout);
       } catch (err) {
