@@ -36,6 +36,22 @@ let env: Record<string, string>;
 let watcher: ProjectWatcher;
 let daemon: RunningDaemon;
 
+/** A daemon (and its watcher) for this test's store and project, knowing nothing yet. */
+async function startDaemon(): Promise<void> {
+  watcher = new ProjectWatcher(project, subscribe);
+  await watcher.start();
+  daemon = await serveDaemon({
+    socket: socketPath(store, project, env),
+    store,
+    project,
+    idleStopMs: 600_000,
+    build: buildId(),
+    env,
+    watcher,
+    run: daemonRunner(watcher),
+  });
+}
+
 beforeEach(async () => {
   work = mkdtempSync(join(tmpdir(), 'airlock-daemon-stamp-'));
   project = join(work, 'p');
@@ -56,18 +72,7 @@ beforeEach(async () => {
   };
   delete env['CI'];
   mkdirSync(env['XDG_RUNTIME_DIR']!, { mode: 0o700 });
-  watcher = new ProjectWatcher(project, subscribe);
-  await watcher.start();
-  daemon = await serveDaemon({
-    socket: socketPath(store, project, env),
-    store,
-    project,
-    idleStopMs: 600_000,
-    build: buildId(),
-    env,
-    watcher,
-    run: daemonRunner(watcher),
-  });
+  await startDaemon();
 });
 
 afterEach(async () => {
@@ -130,18 +135,7 @@ describe('a no-op through the build daemon', () => {
     await untilVouched();
     // A new daemon (same store and project) knows nothing of the stamp.
     await daemon.close();
-    watcher = new ProjectWatcher(project, subscribe);
-    await watcher.start();
-    daemon = await serveDaemon({
-      socket: socketPath(store, project, env),
-      store,
-      project,
-      idleStopMs: 600_000,
-      build: buildId(),
-      env,
-      watcher,
-      run: daemonRunner(watcher),
-    });
+    await startDaemon();
     expect((await build()).how).toBe('stamp');
     expect((await build()).how).toBe('vouched');
   });
