@@ -8,6 +8,31 @@ const repoRoot = resolve(import.meta.dirname, '..');
 const BLOBS = 5;
 
 /**
+ * Runs the child script `test/helpers/<script>` under `strace -f -y` tracing
+ * `trace` (each line starts with the thread id), and returns the trace's lines.
+ */
+function traceChild(dir: string, trace: string, script: string, args: string[]): string[] {
+  const out = join(dir, 'trace');
+  const run = spawnSync(
+    'strace',
+    [
+      '-f',
+      '-y',
+      '-e',
+      trace,
+      '-o',
+      out,
+      process.execPath,
+      join(repoRoot, 'test', 'helpers', script),
+      ...args,
+    ],
+    { cwd: repoRoot, encoding: 'utf8' },
+  );
+  expect(run.status, run.stderr).toBe(0);
+  return readFileSync(out, 'utf8').split('\n');
+}
+
+/**
  * The fsync/fdatasync calls and writes of a process writing BLOBS blobs then
  * one action entry, as strace shows them (-y: each descriptor with its path).
  */
@@ -22,25 +47,10 @@ describe('durability of a batch of blob writes (fsync in batches, as git core.fs
       throw new Error('strace is not installed: run scripts/setup.sh (Debian package strace)');
     }
     dir = await makeTempDir('airlock-store-fsync-');
-    const trace = join(dir, 'trace');
-    const run = spawnSync(
-      'strace',
-      [
-        '-f',
-        '-y',
-        '-e',
-        'trace=fsync,fdatasync,write,pwrite64',
-        '-o',
-        trace,
-        process.execPath,
-        join(repoRoot, 'test', 'helpers', 'store-batch-writer.mjs'),
-        join(dir, 'store'),
-        String(BLOBS),
-      ],
-      { cwd: repoRoot, encoding: 'utf8' },
-    );
-    expect(run.status, run.stderr).toBe(0);
-    lines = readFileSync(trace, 'utf8').split('\n');
+    lines = traceChild(dir, 'trace=fsync,fdatasync,write,pwrite64', 'store-batch-writer.mjs', [
+      join(dir, 'store'),
+      String(BLOBS),
+    ]);
   }, 60_000);
 
   afterAll(async () => {
@@ -86,24 +96,9 @@ describe('durability while the fsync of blobs/ runs in the thread pool', () => {
 
   beforeAll(async () => {
     dir = await makeTempDir('airlock-store-fsync-concurrent-');
-    const trace = join(dir, 'trace');
-    const run = spawnSync(
-      'strace',
-      [
-        '-f',
-        '-y',
-        '-e',
-        'trace=fsync,fdatasync,write,pwrite64',
-        '-o',
-        trace,
-        process.execPath,
-        join(repoRoot, 'test', 'helpers', 'store-concurrent-writer.mjs'),
-        join(dir, 'store'),
-      ],
-      { cwd: repoRoot, encoding: 'utf8' },
-    );
-    expect(run.status, run.stderr).toBe(0);
-    lines = readFileSync(trace, 'utf8').split('\n');
+    lines = traceChild(dir, 'trace=fsync,fdatasync,write,pwrite64', 'store-concurrent-writer.mjs', [
+      join(dir, 'store'),
+    ]);
   }, 60_000);
 
   afterAll(async () => {
@@ -149,25 +144,12 @@ describe('index.json while several tags are set at once', () => {
 
   beforeAll(async () => {
     dir = await makeTempDir('airlock-store-fsync-tags-');
-    const trace = join(dir, 'trace');
-    const run = spawnSync(
-      'strace',
-      [
-        '-f',
-        '-y',
-        '-e',
-        'trace=fsync,fdatasync,write,rename,renameat,renameat2',
-        '-o',
-        trace,
-        process.execPath,
-        join(repoRoot, 'test', 'helpers', 'store-tag-writer.mjs'),
-        join(dir, 'store'),
-        String(TAGS),
-      ],
-      { cwd: repoRoot, encoding: 'utf8' },
+    lines = traceChild(
+      dir,
+      'trace=fsync,fdatasync,write,rename,renameat,renameat2',
+      'store-tag-writer.mjs',
+      [join(dir, 'store'), String(TAGS)],
     );
-    expect(run.status, run.stderr).toBe(0);
-    lines = readFileSync(trace, 'utf8').split('\n');
   }, 60_000);
 
   afterAll(async () => {

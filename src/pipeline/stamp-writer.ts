@@ -103,24 +103,14 @@ function coverOf(
       cover.absent.add(abs);
       continue;
     }
-    add(
-      abs,
-      e.kind === 'file'
-        ? { digest: e.digest, kind: 'f' }
-        : { digest: `link:${e.target}`, kind: 'l' },
-    );
+    add(abs, wantOf(e));
     ancestors(abs);
   }
   // What the build left in the project: each output as its tree says.
   for (const b of builds) {
     for (const e of b.result.outputs.entries) {
       const abs = join(root, e.path);
-      add(
-        abs,
-        e.kind === 'file'
-          ? { digest: e.digest, kind: 'f' }
-          : { digest: `link:${e.target}`, kind: 'l' },
-      );
+      add(abs, wantOf(e));
       ancestors(abs);
     }
   }
@@ -243,4 +233,13 @@ function lexists(abs: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** What the stamp expects of a file or symlink whose content the build read or wrote. */
+function wantOf(
+  e: { kind: 'file'; digest: string } | { kind: 'symlink'; target: string },
+): StampWant {
+  return e.kind === 'file'
+    ? { digest: e.digest, kind: 'f' }
+    : { digest: `link:${e.target}`, kind: 'l' };
 }
