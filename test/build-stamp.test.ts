@@ -30,6 +30,7 @@ import { Store } from '../src/store/index.js';
 import { CLI, runCli, tempDir } from './helpers/cli.js';
 import { writeProject } from './helpers/e2e.js';
 import { git as gitIn } from './helpers/git.js';
+import { RECORD_IMPORTS } from './helpers/imports.js';
 
 const YAML = `version: 1
 name: shop
@@ -45,15 +46,6 @@ targets:
     steps: ["mkdir -p out/app && cp app.txt out/app/"]
     outputs: ["out/app/**"]
 `;
-
-/** Records every module the process loads (ESM load hook), one URL a line, into $IMPORTS_OUT. */
-const HOOKS = `import { appendFileSync } from 'node:fs';
-export async function load(url, context, next) {
-  appendFileSync(process.env.IMPORTS_OUT, url + '\\n');
-  return next(url, context);
-}`;
-const REGISTER = `import { register } from 'node:module';
-register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(HOOKS)}`)});`;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -448,16 +440,7 @@ describe('build stamp', () => {
       rmSync(imports, { force: true });
       const r = spawnSync(
         process.execPath,
-        [
-          '--import',
-          `data:text/javascript,${encodeURIComponent(REGISTER)}`,
-          CLI,
-          '--store',
-          store,
-          'build',
-          '-C',
-          project,
-        ],
+        ['--import', RECORD_IMPORTS, CLI, '--store', store, 'build', '-C', project],
         { cwd: tmp.path, env, encoding: 'utf8' },
       );
       expect(r.status, r.stderr).toBe(0);

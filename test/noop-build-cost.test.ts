@@ -17,6 +17,7 @@ import { runBuild } from '../src/pipeline/build.js';
 import { CLI, tempDir } from './helpers/cli.js';
 import { writeProject } from './helpers/e2e.js';
 import { git as gitIn } from './helpers/git.js';
+import { RECORD_IMPORTS } from './helpers/imports.js';
 
 const YAML = `version: 1
 name: shop
@@ -36,15 +37,6 @@ targets:
     steps: ["mkdir -p out/docs && cp docs.txt out/docs/"]
     outputs: ["out/docs/**"]
 `;
-
-/** Records every module the process loads (ESM resolution hook), one URL a line, into $IMPORTS_OUT. */
-const HOOKS = `import { appendFileSync } from 'node:fs';
-export async function load(url, context, next) {
-  appendFileSync(process.env.IMPORTS_OUT, url + '\\n');
-  return next(url, context);
-}`;
-const REGISTER = `import { register } from 'node:module';
-register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(HOOKS)}`)});`;
 
 describe('what a build costs besides its steps', () => {
   const tmp = tempDir('noop-cost');
@@ -294,7 +286,7 @@ targets:
         trace,
         process.execPath,
         '--import',
-        `data:text/javascript,${encodeURIComponent(REGISTER)}`,
+        RECORD_IMPORTS,
         CLI,
         '--store',
         store,
